@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * hepto-agent's single executable. Flags are declared as data; each command
+ * lives in agent/commands/. Expected errors print one line (plus one line per
+ * problem) and no stack trace.
+ */
+import { parseArgs } from 'util';
+import { HeptoError, isHeptoError, errorMessage } from '../shared/errors';
+import { scrub } from '../shared/log';
+import type { Command, CommandContext } from './commands/types';
+import { AGENT_VERSION } from './version';
+
+interface CommandEntry {
+  words: string[];
+  usage: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  { words: ['run'], usage: 'run [--config PATH] [--log-format plain|json]', summary: 'run the daemon in the foreground (what systemd runs)', load: async () => (await import('./commands/run')).run },
+  { words: ['status'], usage: 'status [--json] [--config PATH]', summary: 'this node and the whole cluster as this agent sees it', load: async () => (await import('./commands/status')).status },
+  { words: ['config', 'validate'], usage: 'config validate [--config PATH]', summary: 'check the config; exit 1 with every problem, one line each', load: async () => (await import('./commands/config-validate')).configValidate },
+  { words: ['keygen'], usage: 'keygen', summary: 'print a fresh 32-character key of letters and digits', load: async () => (await import('./commands/keygen')).keygen },
+  { words: ['import-inventory'], usage: 'import-inventory FILE.ini --node NAME', summary: "turn seed 002's Ansible inventory into this node's JSON config", load: async () => (await import('./commands/import-inventory')).importInventory },
+  { words: ['doctor'], usage: 'doctor [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
+];
+
+const OPTIONS = {
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  node: { type: 'string' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+export function helpText(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
+  return [
+    'hepto-agent: pools machines into one self-hosted Kubernetes cluster (gossip mesh, wesher, k3s under Podman).',
+    '',
+    'Usage: hepto-agent <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  --config PATH          config file (else $HEPTO_CONFIG, else /etc/hepto/hepto.json)',
+    '  --log-format FORMAT    plain (journald, default) or json, one event per line',
+    '  --log-level LEVEL      debug, info, warn or error (default: the config, else info)',
+    '  --json                 machine-readable output (status)',
+    '  -h, --help             this help',
+    '  -V, --version          the agent version',
+    '',
+    'Exit codes: 0 ok, 1 invalid input or failed check, 2 usage, 3 agent not running.',
+  ].join('\n');
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const out = (l: string): void => void process.stdout.write(l + '\n');
+  const err = (l: string): void => void process.stderr.write(scrub(l) + '\n');
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (values.version) {
+      out(AGENT_VERSION);
+      return 0;
+    }
+    const entry = COMMANDS.find((c) => c.words.every((w, i) => positionals[i] === w));
+    if (values.help || positionals.length === 0) {
+      out(helpText());
+      return values.help ? 0 : 2;
+    }
+    if (!entry) throw new HeptoError('USAGE', `unknown command "${positionals.join(' ')}"`, { hint: 'run hepto-agent --help' });
+    const logFormat = values['log-format'] ?? 'plain';
+    if (logFormat !== 'plain' && logFormat !== 'json') {
+      throw new HeptoError('USAGE', `--log-format must be plain or json, not "${logFormat}"`);
+    }
+    const logLevel = values['log-level'];
+    if (logLevel !== undefined && !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+      throw new HeptoError('USAGE', `--log-level must be debug, info, warn or error, not "${logLevel}"`);
+    }
+    const ctx: CommandContext = {
+      args: positionals.slice(entry.words.length),
+      flags: {
+        config: values.config,
+        json: values.json,
+        node: values.node,
+        logFormat,
+        logLevel: logLevel as CommandContext['flags']['logLevel'],
+      },
+      env,
+      stdout: out,
+      stderr: err,
+    };
+    const command = await entry.load();
+    return await command(ctx);
+  } catch (e) {
+    if (isHeptoError(e)) {
+      err(`hepto-agent: ${e.describe()}`);
+      if (e.code === 'USAGE') return 2;
+      if (e.code === 'AGENT_NOT_RUNNING') return 3;
+      return 1;
+    }
+    const code = (e as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      err(`hepto-agent: ${errorMessage(e)} (run hepto-agent --help)`);
+      return 2;
+    }
+    err(`hepto-agent: internal error: ${errorMessage(e)}`);
+    if (env.HEPTO_DEBUG) err(scrub(String((e as Error).stack)));
+    return 70;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // `run` keeps the process alive itself; the others exit here.
+      if (code !== -1) process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`hepto-agent: internal error: ${errorMessage(e)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}

@@ -1,0 +1,26 @@
+import type { LogFormat, LogLevel } from '../../shared/log';
+
+/** What every command receives: parsed options and where to print. */
+export interface CommandContext {
+  /** Positional arguments after the command words. */
+  args: string[];
+  /** Parsed --flags (see agent/cli.ts for the declared set). */
+  flags: {
+    config?: string;
+    json?: boolean;
+    node?: string;
+    logFormat: LogFormat;
+    logLevel?: LogLevel;
+  };
+  env: NodeJS.ProcessEnv;
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+/** A command resolves to the process exit code. Expected user errors throw HeptoError. */
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+/** Config path: --config, else HEPTO_CONFIG, else /etc/hepto/hepto.json. */
+export function configPath(ctx: CommandContext): string {
+  return ctx.flags.config ?? ctx.env.HEPTO_CONFIG ?? '/etc/hepto/hepto.json';
+}

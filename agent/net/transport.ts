@@ -1,0 +1,57 @@
+/**
+ * The seam between membership and the network. The membership logic never
+ * touches sockets; it asks a Transport to deliver opaque payloads to a named
+ * peer. Two implementations honour the same contract and run the same
+ * contract tests: the real WebSocket one (ws-transport.ts) and an in-memory
+ * one (memory-transport.ts) for deterministic tests and the simulator.
+ */
+
+/** Who is at the other end of an authenticated connection. */
+export interface PeerInfo {
+  /** Name the peer claimed in the handshake (bound to idPub by its signature). */
+  name: string;
+  /** base64 ed25519 identity public key the peer proved possession of. */
+  idPub: string;
+  /** Remote address as seen by the socket, e.g. "127.0.0.2:41234" (for logs). */
+  remote: string;
+}
+
+export interface Destination {
+  /** Expected peer name; undefined when dialing an anchor whose name is not known yet. */
+  name?: string;
+  /** host:port endpoints to try, in order. */
+  addresses: string[];
+}
+
+export interface TransportEvents {
+  /** An authenticated, decrypted payload from a peer. */
+  message(from: PeerInfo, payload: Uint8Array): void;
+  /** An authenticated connection to/from a peer went away (peer crashed, network cut...). */
+  disconnected(peer: PeerInfo): void;
+  /**
+   * Something was refused: wrong overlay key, replay, malformed or oversized frame,
+   * handshake timeout, too many pending sockets. For logs and status; never contains key material.
+   */
+  rejected(info: { remote: string; reason: string; peer?: string }): void;
+}
+
+export interface Transport {
+  /**
+   * Delivers `payload` to the destination. Reuses an open authenticated
+   * connection to `to.name` in either direction when there is one; otherwise
+   * dials `to.addresses` in order until one completes the handshake.
+   * Resolves once the frame is handed to the socket (not an end-to-end ack);
+   * rejects when no address could be reached or authenticated within the
+   * dial timeout. Payloads over the frame limit are rejected without sending.
+   * Resolves with the PeerInfo of whoever received it.
+   */
+  send(to: Destination, payload: Uint8Array): Promise<PeerInfo>;
+  /** Starts listening. Idempotent. */
+  start(): Promise<void>;
+  /** Closes the listener and every connection. Idempotent. */
+  stop(): Promise<void>;
+  /** Drops the connection to a peer, if any (e.g. after it was declared dead). */
+  disconnect(name: string): void;
+  /** Bytes of frames sent and received (after encryption), for benchmarks. */
+  stats(): { bytesSent: number; bytesReceived: number; connections: number };
+}

@@ -1,0 +1,53 @@
+/**
+ * The validated, defaulted configuration. Field names follow seed 002's
+ * inventory and ../shared/design/contract.md. The JSON schema in
+ * shared/schema/config.schema.json is the single source of validation;
+ * shared/config/defaults.ts is the single source of defaults.
+ */
+export type NetworkMode = 'host' | 'ipvlan' | 'macvlan';
+export type Runtime = 'podman' | 'none';
+
+export interface Ulimit {
+  soft: number;
+  hard: number;
+}
+
+/** One hepto node hosted on this machine. */
+export interface NodeConfig {
+  /** Node name, a DNS label, unique in the cluster. */
+  node: string;
+  /** Host interface (for ipvlan/macvlan); null lets the agent pick the default route's. */
+  iface: string | null;
+  /** Node addresses with prefix length, e.g. ["2001:db8::1/64", "192.0.2.10/24"]. */
+  ip: string[];
+  /** Gateways, e.g. ["2001:db8::ffff", "192.0.2.254"]. */
+  gw: string[];
+  network_mode: NetworkMode;
+}
+
+export interface HeptoConfig extends NodeConfig {
+  master: string;
+  /** host, host:port or [v6]:port of stable agents; [] starts a new cluster. */
+  anchors: string[];
+  overlay_key: string;
+  cluster_key: string;
+  mtu: number;
+  storage_base: string;
+  overlay_net: string;
+  gossip_port: number;
+  gossip_listen: string[];
+  /** host:port (or bare host, gossip_port implied) that peers should dial; [] = detected. */
+  advertise: string[];
+  runtime: Runtime;
+  control_socket: string;
+  podman_socket: string;
+  images: { wesher: string; k3s: string };
+  /** ulimits given to every container (the sandbox may refuse Podman's defaults). */
+  ulimits: Record<string, Ulimit>;
+  /**
+   * Extra nodes hosted by the same agent (issue 3). The top-level node is always
+   * hosted; each entry here adds one more, supervised on its own.
+   */
+  nodes: NodeConfig[];
+  log_level: 'debug' | 'info' | 'warn' | 'error';
+}

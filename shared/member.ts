@@ -1,0 +1,47 @@
+/**
+ * What one agent tells the others about itself. A record is signed by the
+ * member's persistent identity key (ed25519), so holders of the overlay key
+ * can relay it but cannot forge or alter another member's record.
+ */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+export type Role = 'master' | 'node';
+
+export interface HostFacts {
+  cores: number;
+  memory_mb: number;
+  os: string;
+  agent_version: string;
+}
+
+/** Container health of one hosted node as seen by its agent. */
+export interface NodeHealth {
+  wesher: string;
+  k3s: string;
+}
+
+export interface MemberRecord {
+  /** Node name (the gossip identity name). */
+  name: string;
+  role: Role;
+  /** host:port gossip endpoints peers should dial, best first. */
+  addresses: string[];
+  /** The node's own IPs (config `ip`, prefix stripped) for wesher's join list. */
+  node_ips: string[];
+  /** Overlay IP as wesher computes it from the name, once known. */
+  overlay_ip: string | null;
+  facts: HostFacts;
+  /** Container health per hosted node name; {} for runtime none. */
+  containers: Record<string, NodeHealth>;
+  /** base64 ed25519 public identity key. */
+  id_pub: string;
+  /** When this identity was created (ms since epoch); the older one wins an overlay-IP collision. */
+  created_at: number;
+}
+
+/** A record plus its incarnation, signed together by the member. */
+export interface SignedRecord {
+  record: MemberRecord;
+  incarnation: number;
+  /** base64 ed25519 signature over canonical JSON of {record, incarnation}. */
+  sig: string;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run). Works on a fresh Debian 12 machine:
+# installs what the tests need, builds, and runs every suite. A suite whose
+# component cannot be had fails loudly; nothing is skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pair in podman:podman runc:runc iptables:iptables busybox:busybox-static \
+            shellcheck:shellcheck debootstrap:debootstrap ip:iproute2 systemd-analyze:systemd; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "test/run.sh: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npx tsc -p tsconfig.json
+
+# Suites in order of cost; mocha exits non-zero on any failure.
+npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' "$@"
