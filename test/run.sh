@@ -20,5 +20,8 @@ fi
 npm ci --no-audit --no-fund
 npx tsc -p tsconfig.json
 
-# Suites in order of cost; mocha exits non-zero on any failure.
-npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' "$@"
+# Every suite: unit (pure, manual clock), integration (real sockets on loopback),
+# podman (real Podman, stand-in images), netns (multi-host), system (systemd
+# container, installer). mocha exits non-zero on any failure.
+npx mocha --sort 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' \
+  'dist/test/podman/**/*.test.js' 'dist/test/netns/**/*.test.js' 'dist/test/system/**/*.test.js' "$@"
