@@ -1,0 +1,36 @@
+import * as os from 'os';
+import { formatHostPort, parseHostPort } from '../../shared/config/address';
+import type { HeptoConfig } from '../../shared/config/types';
+
+const WILDCARD = new Set(['::', '0.0.0.0', '']);
+
+/**
+ * host:port endpoints peers should dial. Explicit `advertise` wins; then any
+ * specific `gossip_listen` address; else every global address of the host,
+ * IPv6 first (hepto's normal case), then IPv4.
+ */
+export function advertiseAddresses(config: Pick<HeptoConfig, 'advertise' | 'gossip_listen' | 'gossip_port'>, interfaces = os.networkInterfaces()): string[] {
+  if (config.advertise.length > 0) {
+    return config.advertise.map((a) => {
+      const { host, port } = parseHostPort(a, config.gossip_port);
+      return formatHostPort(host, port);
+    });
+  }
+  const specific = config.gossip_listen.filter((h) => !WILDCARD.has(h));
+  if (specific.length > 0) return specific.map((h) => formatHostPort(h, config.gossip_port));
+  const v6: string[] = [];
+  const v4: string[] = [];
+  for (const addrs of Object.values(interfaces)) {
+    for (const a of addrs ?? []) {
+      if (a.internal) continue;
+      if (a.family === 'IPv6') {
+        if (a.address.startsWith('fe80:') || a.scopeid) continue; // link-local needs a zone; useless to peers
+        v6.push(formatHostPort(a.address, config.gossip_port));
+      } else {
+        v4.push(formatHostPort(a.address, config.gossip_port));
+      }
+    }
+  }
+  const all = [...v6, ...v4];
+  return all.length > 0 ? all : [formatHostPort('127.0.0.1', config.gossip_port)];
+}

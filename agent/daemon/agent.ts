@@ -1,0 +1,230 @@
+/**
+ * One running hepto-agent: config → identity → mesh → runtime → control
+ * socket, with an ordered, idempotent shutdown. Everything external (clock,
+ * logger, runtime driver, notifier) is passed in.
+ */
+import * as path from 'path';
+import { randomInt } from 'crypto';
+import type { Clock, TimerHandle } from '../../shared/clock';
+import type { HeptoConfig } from '../../shared/config/types';
+import { parseCidr } from '../../shared/config/address';
+import type { Logger } from '../../shared/log';
+import { errorMessage } from '../../shared/errors';
+import type { MemberRecord } from '../../shared/member';
+import { buildStatus, statusLine, type StatusDoc } from '../../shared/status';
+import { Membership } from '../gossip/membership';
+import { LAN } from '../gossip/timing';
+import type { GossipTiming } from '../gossip/timing';
+import { loadOrCreateIdentity, type Identity } from '../net/identity';
+import { WsTransport } from '../net/ws-transport';
+import { ControlServer } from '../control/server';
+import { AGENT_VERSION } from '../version';
+import { advertiseAddresses } from './advertise';
+import { gatherFacts } from './facts';
+import { GossipNode } from './gossip-node';
+import { PeerStore } from './peer-store';
+import type { RuntimeDriver } from './runtime-seam';
+
+export interface Notifier {
+  ready(): void;
+  status(line: string): void;
+  stopping(): void;
+}
+
+export interface AgentOptions {
+  config: HeptoConfig;
+  clock: Clock;
+  logger: Logger;
+  runtime: RuntimeDriver;
+  notifier: Notifier;
+  timing?: GossipTiming;
+  /** Overlay IP of the main node as wesher computes it (null when unknown). */
+  overlayIp?: (name: string, net: string) => string | null;
+}
+
+type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+/** How long a refused peer stays listed under problems. */
+const REJECTION_WINDOW_MS = 10 * 60_000;
+
+export class Agent {
+  private phase: Phase = 'new';
+  private readonly log: Logger;
+  private identity!: Identity;
+  private node!: GossipNode;
+  private control!: ControlServer;
+  private peers!: PeerStore;
+  private startedAt = 0;
+  private persistTimer: TimerHandle | null = null;
+  private lastLine = '';
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.logger;
+  }
+
+  get gossip(): GossipNode {
+    return this.node;
+  }
+
+  async start(): Promise<void> {
+    if (this.phase !== 'new') return;
+    this.phase = 'starting';
+    const { config, clock } = this.opts;
+    this.startedAt = clock.now();
+    const stateDir = path.join(config.storage_base, config.node);
+    this.identity = await loadOrCreateIdentity(stateDir, clock.now());
+    this.peers = new PeerStore(stateDir, this.log.child('peers'));
+    const saved = await this.peers.load();
+    const facts = await gatherFacts();
+    const record: MemberRecord = {
+      name: config.node,
+      role: config.node === config.master ? 'master' : 'node',
+      addresses: advertiseAddresses(config),
+      node_ips: config.ip.map((c) => parseCidr(c)?.address ?? c.replace(/\/\d+$/, '')),
+      overlay_ip: this.opts.overlayIp?.(config.node, config.overlay_net) ?? null,
+      facts,
+      containers: {},
+      id_pub: this.identity.idPub,
+      created_at: this.identity.createdAt,
+    };
+    // Incarnations must grow across restarts so that our fresh `alive` beats the `dead` others remember.
+    const incarnation = Math.max(saved.incarnation + 1, Math.floor(clock.now() / 1000));
+    const membership = new Membership({
+      record,
+      secretKey: this.identity.secretKey,
+      incarnation,
+      timing: this.opts.timing ?? LAN,
+      now: clock.now(),
+      rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
+    });
+    membership.restorePeers(saved.peers, clock.now());
+    const listenHosts = config.gossip_listen;
+    this.node = new GossipNode({
+      membership,
+      clock,
+      logger: this.log.child('gossip'),
+      anchors: config.anchors,
+      transport: (events) =>
+        new WsTransport({
+          overlayKey: config.overlay_key,
+          identity: this.identity,
+          name: config.node,
+          listen: { hosts: listenHosts, port: config.gossip_port },
+          bindAddress: listenHosts.length === 1 && !['::', '0.0.0.0'].includes(listenHosts[0]) ? listenHosts[0] : undefined,
+          events,
+          logger: this.log.child('transport'),
+        }),
+    });
+    this.node.onEvent((ev) => {
+      const level = ev.type === 'conflict' || ev.type === 'dead' ? 'warn' : 'info';
+      this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
+      this.opts.runtime.setCluster(this.clusterView());
+      this.schedulePersist();
+      this.refreshStatusLine();
+    });
+    this.opts.runtime.onChange(() => {
+      if (this.phase !== 'running') return;
+      const health = this.opts.runtime.status().health;
+      if (JSON.stringify(health) !== JSON.stringify(this.selfRecord()?.containers ?? {})) this.node.updateSelf({ containers: health });
+      this.refreshStatusLine();
+    });
+
+    this.control = new ControlServer(config.control_socket, { status: () => this.status() }, this.log.child('control'));
+    await this.control.start();
+    try {
+      await this.node.start();
+    } catch (e) {
+      await this.control.stop();
+      throw e;
+    }
+    this.phase = 'running';
+    this.log.info('agent started', {
+      node: config.node,
+      version: AGENT_VERSION,
+      identity: this.identity.idPub.slice(0, 12),
+      listen: listenHosts.map((h) => `${h}:${config.gossip_port}`).join(','),
+      advertise: record.addresses.join(','),
+      anchors: config.anchors.length,
+      known_peers: saved.peers.length,
+      runtime: config.runtime,
+    });
+    if (config.anchors.length === 0 && saved.peers.length === 0) this.log.info('no anchors: this node starts a new cluster');
+    this.opts.runtime.setCluster(this.clusterView());
+    await this.opts.runtime.start().catch((e) => this.log.error('runtime failed to start', { error: errorMessage(e) }));
+    this.opts.notifier.ready();
+    this.refreshStatusLine();
+  }
+
+  /** Ordered shutdown: announce left, stop supervising (workloads keep running), close sockets, persist. */
+  async stop(opts: { leave?: boolean } = {}): Promise<void> {
+    if (this.phase === 'closing' || this.phase === 'closed' || this.phase === 'new') return;
+    this.phase = 'closing';
+    this.opts.notifier.stopping();
+    this.log.info('agent stopping', { leave: opts.leave !== false });
+    if (this.persistTimer) this.opts.clock.clearTimeout(this.persistTimer);
+    await this.opts.runtime.stop().catch((e) => this.log.error('runtime stop failed', { error: errorMessage(e) }));
+    await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
+    await this.persist();
+    await this.control.stop();
+    this.phase = 'closed';
+    this.log.info('agent stopped');
+  }
+
+  status(): StatusDoc {
+    const { config, clock } = this.opts;
+    const view = this.node.membership.view();
+    const rt = this.opts.runtime.status();
+    const problems = [...this.node.membership.problems(), ...rt.problems];
+    for (const r of this.node.rejectionsSince(clock.now() - REJECTION_WINDOW_MS)) {
+      problems.push(
+        `refused ${r.count} connection${r.count > 1 ? 's' : ''} from ${r.remote}${r.peer ? ` (claiming to be "${r.peer}")` : ''}: ${r.reason}; if that machine belongs to the cluster, give it this cluster's overlay key`,
+      );
+    }
+    const others = view.filter((m) => m.name !== config.node);
+    if (config.anchors.length > 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
+      problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
+    }
+    return buildStatus({
+      node: config.node,
+      version: AGENT_VERSION,
+      runtime: config.runtime,
+      startedAt: this.startedAt,
+      members: view,
+      containers: rt.containers,
+      problems,
+    });
+  }
+
+  private selfRecord(): MemberRecord | undefined {
+    return this.node.membership.view().find((m) => m.name === this.opts.config.node)?.record;
+  }
+
+  private clusterView() {
+    return { members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record })) };
+  }
+
+  private refreshStatusLine(): void {
+    if (this.phase !== 'running') return;
+    const line = statusLine(this.status());
+    if (line === this.lastLine) return;
+    this.lastLine = line;
+    this.opts.notifier.status(line);
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.phase !== 'running') return;
+    this.persistTimer = this.opts.clock.setTimeout(() => {
+      this.persistTimer = null;
+      void this.persist();
+    }, 2000);
+  }
+
+  private async persist(): Promise<void> {
+    const self = this.node.membership.view().find((m) => m.name === this.opts.config.node);
+    try {
+      await this.peers.save({ version: 1, incarnation: self?.incarnation ?? 0, peers: this.node.membership.persistable() });
+    } catch (e) {
+      this.log.error('cannot save known peers', { file: this.peers.file, error: errorMessage(e) });
+    }
+  }
+}

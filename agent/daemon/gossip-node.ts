@@ -1,0 +1,176 @@
+/**
+ * The thin shell around the pure membership state machine: it owns the timer,
+ * hands Step.send to the transport, feeds transport events back in, and
+ * reports member events. All decisions are the state machine's.
+ */
+import type { Clock, TimerHandle } from '../../shared/clock';
+import type { Logger } from '../../shared/log';
+import { errorMessage, isHeptoError } from '../../shared/errors';
+import { Membership, decodeMessage, encodeMessage, type MemberEvent, type Step } from '../gossip/membership';
+import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
+
+export interface GossipNodeOptions {
+  membership: Membership;
+  /** Builds the transport, given the events it must report to this node. */
+  transport: (events: TransportEvents) => Transport;
+  clock: Clock;
+  logger: Logger;
+  anchors: string[];
+}
+
+/** A refused frame or handshake, remembered for status problems. */
+export interface Rejection {
+  remote: string;
+  reason: string;
+  peer?: string;
+  at: number;
+  count: number;
+}
+
+export class GossipNode {
+  readonly membership: Membership;
+  readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly anchors: string[];
+  private timer: TimerHandle | null = null;
+  private running = false;
+  private readonly listeners: Array<(e: MemberEvent) => void> = [];
+  private readonly rejections = new Map<string, Rejection>();
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(opts: GossipNodeOptions) {
+    this.membership = opts.membership;
+    this.clock = opts.clock;
+    this.log = opts.logger;
+    this.anchors = opts.anchors;
+    this.transport = opts.transport({
+      message: (from, payload) => this.onMessage(from, payload),
+      disconnected: (peer) => this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now())),
+      rejected: (info) => this.onRejected(info),
+    });
+  }
+
+  onEvent(cb: (e: MemberEvent) => void): void {
+    this.listeners.push(cb);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.transport.start();
+    this.running = true;
+    this.guard('bootstrap', () => this.membership.bootstrap(this.anchors, this.clock.now()));
+  }
+
+  /** Announces `left`, gives the announcements a moment to go out, then closes. */
+  async stop(opts: { leave: boolean; flushMs?: number } = { leave: true }): Promise<void> {
+    if (!this.running) return;
+    if (opts.leave) {
+      this.guard('leave', () => this.membership.leave(this.clock.now()));
+      await this.flush(opts.flushMs ?? 1500);
+    }
+    this.running = false;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    await this.transport.stop();
+  }
+
+  /** Re-signs and disseminates this node's record with new fields (container health...). */
+  updateSelf(patch: Parameters<Membership['updateSelf']>[0]): void {
+    this.guard('updateSelf', () => this.membership.updateSelf(patch, this.clock.now()));
+  }
+
+  rejectionsSince(since: number): Rejection[] {
+    return [...this.rejections.values()].filter((r) => r.at >= since);
+  }
+
+  private async flush(maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    while (this.inflight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 50))]);
+    }
+  }
+
+  private onMessage(from: PeerInfo, payload: Uint8Array): void {
+    if (!this.running) return;
+    let msg;
+    try {
+      msg = decodeMessage(payload);
+    } catch (e) {
+      this.onRejected({ remote: from.remote, peer: from.name, reason: isHeptoError(e) ? e.message : 'malformed gossip message' });
+      return;
+    }
+    this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+  }
+
+  private onRejected(info: { remote: string; reason: string; peer?: string }): void {
+    const host = info.remote.replace(/:\d+$/, '');
+    const key = `${host}|${info.reason}`;
+    const prev = this.rejections.get(key);
+    const now = this.clock.now();
+    this.rejections.set(key, { remote: host, reason: info.reason, peer: info.peer ?? prev?.peer, at: now, count: (prev?.count ?? 0) + 1 });
+    if (this.rejections.size > 256) {
+      const oldest = [...this.rejections.entries()].sort((a, b) => a[1].at - b[1].at)[0];
+      this.rejections.delete(oldest[0]);
+    }
+    // One line per event, but not a flood: the first, then every 100th from the same source and reason.
+    const n = (prev?.count ?? 0) + 1;
+    if (n === 1 || n % 100 === 0) this.log.warn('refused a peer', { remote: info.remote, peer: info.peer, reason: info.reason, times: n });
+  }
+
+  /** Runs one state-machine call, performs its effects, and re-arms the timer. A bug never kills the agent. */
+  private guard(what: string, fn: () => Step): void {
+    let step: Step;
+    try {
+      step = fn();
+    } catch (e) {
+      this.log.error('membership step failed', { step: what, error: errorMessage(e) });
+      this.arm();
+      return;
+    }
+    this.perform(step);
+    this.arm();
+  }
+
+  private perform(step: Step): void {
+    for (const ev of step.events) {
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch (e) {
+          this.log.error('member event listener failed', { event: ev.type, error: errorMessage(e) });
+        }
+      }
+    }
+    if (!this.running) return;
+    for (const out of step.send) {
+      let bytes: Uint8Array;
+      try {
+        bytes = encodeMessage(out.msg);
+      } catch (e) {
+        this.log.error('cannot encode gossip message', { error: errorMessage(e) });
+        continue;
+      }
+      const p = this.transport.send(out.to, bytes).then(
+        () => undefined,
+        (e) => {
+          this.log.debug('send failed', { to: out.to.name ?? out.to.addresses.join(','), error: errorMessage(e) });
+          if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now()));
+        },
+      );
+      this.inflight.add(p);
+      void p.finally(() => this.inflight.delete(p));
+    }
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    const wake = this.membership.nextWakeup();
+    const delay = Number.isFinite(wake) ? Math.max(0, wake - this.clock.now()) : 1000;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.guard('tick', () => this.membership.tick(this.clock.now()));
+    }, Math.min(delay, 1000));
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The seam between the mesh and whatever runs containers. `runtime: none`
+ * (a dedicated anchor) uses NoRuntime; `podman` uses the Supervisor from
+ * agent/runtime. The daemon only ever talks to this interface.
+ */
+import type { MemberRecord, MemberState, NodeHealth } from '../../shared/member';
+import type { ContainerStatusDoc } from '../../shared/status';
+
+export interface ClusterView {
+  members: Array<{ name: string; state: MemberState; record: MemberRecord }>;
+}
+
+export interface RuntimeStatus {
+  containers: ContainerStatusDoc[];
+  problems: string[];
+  /** Container health per hosted node, published in this member's record. */
+  health: Record<string, NodeHealth>;
+}
+
+export interface RuntimeDriver {
+  start(): Promise<void>;
+  /** Stops supervising; leaves the workloads running. */
+  stop(): Promise<void>;
+  setCluster(view: ClusterView): void;
+  status(): RuntimeStatus;
+  onChange(cb: () => void): void;
+}
+
+export class NoRuntime implements RuntimeDriver {
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  setCluster(): void {}
+  status(): RuntimeStatus {
+    return { containers: [], problems: [], health: {} };
+  }
+  onChange(): void {}
+}

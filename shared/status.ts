@@ -1,0 +1,142 @@
+/**
+ * The status document (`hepto-agent status --json`), as the contract fixes it.
+ * Built by a pure function from what the membership and the supervisor report.
+ */
+import type { MemberRecord, MemberState, NodeHealth, Role } from './member';
+
+export interface MemberStatus {
+  name: string;
+  state: MemberState;
+  role: Role;
+  addresses: string[];
+  overlay_ip: string | null;
+  last_seen: string;
+  incarnation: number;
+  containers: NodeHealth | Record<string, never>;
+  /** Other hosted nodes' health when the member hosts several. */
+  hosted?: Record<string, NodeHealth>;
+  facts: MemberRecord['facts'];
+  self?: true;
+}
+
+export interface ContainerStatusDoc {
+  name: string;
+  node: string;
+  role: 'wesher' | 'k3s';
+  state: string;
+  restarts: number;
+  last_error: string | null;
+  last_exit_code?: number | null;
+  last_log?: string[];
+}
+
+export interface StatusDoc {
+  node: string;
+  version: string;
+  runtime: 'podman' | 'none';
+  started_at: string;
+  members: MemberStatus[];
+  containers: ContainerStatusDoc[];
+  problems: string[];
+}
+
+export interface StatusInput {
+  node: string;
+  version: string;
+  runtime: 'podman' | 'none';
+  startedAt: number;
+  members: Array<{ name: string; state: MemberState; incarnation: number; record: MemberRecord; lastSeen: number }>;
+  containers: ContainerStatusDoc[];
+  problems: string[];
+}
+
+const STATE_ORDER: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+
+export function buildStatus(input: StatusInput): StatusDoc {
+  const members = [...input.members]
+    .sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.name.localeCompare(b.name))
+    .map((m): MemberStatus => {
+      const own = m.record.containers[m.name];
+      const others = Object.fromEntries(Object.entries(m.record.containers).filter(([k]) => k !== m.name));
+      const doc: MemberStatus = {
+        name: m.name,
+        state: m.state,
+        role: m.record.role,
+        addresses: m.record.addresses,
+        overlay_ip: m.record.overlay_ip,
+        last_seen: new Date(m.lastSeen).toISOString(),
+        incarnation: m.incarnation,
+        containers: own ?? {},
+        facts: m.record.facts,
+      };
+      if (Object.keys(others).length > 0) doc.hosted = others;
+      if (m.name === input.node) doc.self = true;
+      return doc;
+    });
+  return {
+    node: input.node,
+    version: input.version,
+    runtime: input.runtime,
+    started_at: new Date(input.startedAt).toISOString(),
+    members,
+    containers: input.containers,
+    problems: [...new Set(input.problems)],
+  };
+}
+
+/** `mesh 5/6 alive · wesher running · k3s running`, or the first problem: the systemd STATUS line. */
+export function statusLine(doc: StatusDoc): string {
+  const live = doc.members.filter((m) => m.state !== 'left');
+  const alive = live.filter((m) => m.state === 'alive').length;
+  const parts = [`mesh ${alive}/${live.length} alive`];
+  for (const c of doc.containers.filter((c) => c.node === doc.node)) parts.push(`${c.role} ${c.state}`);
+  const line = parts.join(' · ');
+  return doc.problems.length > 0 ? `${line} · ${doc.problems.length} problem${doc.problems.length > 1 ? 's' : ''}: ${doc.problems[0]}` : line;
+}
+
+function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  return `${Math.round(s / 3600)}h ago`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+/** The human form of the status document. */
+export function formatStatus(doc: StatusDoc, now: number): string {
+  const out: string[] = [];
+  out.push(`${doc.node} · hepto-agent ${doc.version} · runtime ${doc.runtime} · ${statusLine({ ...doc, problems: [] })}`);
+  out.push('');
+  const rows = [['MEMBER', 'STATE', 'ROLE', 'ADDRESSES', 'OVERLAY IP', 'LAST SEEN', 'WESHER', 'K3S']];
+  for (const m of doc.members) {
+    const c = m.containers as Partial<NodeHealth>;
+    rows.push([
+      m.self ? `${m.name} (this)` : m.name,
+      m.state,
+      m.role,
+      m.addresses.join(',') || '-',
+      m.overlay_ip ?? '-',
+      m.self ? 'now' : ago(m.last_seen, now),
+      c.wesher ?? '-',
+      c.k3s ?? '-',
+    ]);
+  }
+  out.push(...table(rows));
+  if (doc.containers.length > 0) {
+    out.push('');
+    const crow = [['CONTAINER', 'STATE', 'RESTARTS', 'LAST ERROR']];
+    for (const c of doc.containers) crow.push([c.name, c.state, String(c.restarts), c.last_error ?? '-']);
+    out.push(...table(crow));
+  }
+  out.push('');
+  if (doc.problems.length === 0) out.push('problems: none');
+  else {
+    out.push('problems:');
+    for (const p of doc.problems) out.push(`  - ${p}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,24 @@
+import { strict as assert } from 'assert';
+import type { NetworkInterfaceInfo } from 'os';
+import { advertiseAddresses } from '../../../agent/daemon/advertise';
+
+const ifaces: NodeJS.Dict<NetworkInterfaceInfo[]> = {
+  lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }],
+  eth0: [
+    { address: '192.0.2.7', netmask: '255.255.255.0', family: 'IPv4', mac: 'aa:bb:cc:dd:ee:ff', internal: false, cidr: '192.0.2.7/24' },
+    { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: 'aa:bb:cc:dd:ee:ff', internal: false, cidr: 'fe80::1/64', scopeid: 2 },
+    { address: '2001:db8::7', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: 'aa:bb:cc:dd:ee:ff', internal: false, cidr: '2001:db8::7/64', scopeid: 0 },
+  ],
+};
+
+describe('advertised addresses', () => {
+  it('explicit advertise wins, with the gossip port implied', () => {
+    assert.deepEqual(advertiseAddresses({ advertise: ['2001:db8::9', 'h.example:9000'], gossip_listen: ['::'], gossip_port: 7947 }, ifaces), ['[2001:db8::9]:7947', 'h.example:9000']);
+  });
+  it('a specific listen address is advertised', () => {
+    assert.deepEqual(advertiseAddresses({ advertise: [], gossip_listen: ['127.0.0.5'], gossip_port: 7000 }, ifaces), ['127.0.0.5:7000']);
+  });
+  it('otherwise global addresses, IPv6 first, no loopback or link-local', () => {
+    assert.deepEqual(advertiseAddresses({ advertise: [], gossip_listen: ['::'], gossip_port: 7947 }, ifaces), ['[2001:db8::7]:7947', '192.0.2.7:7947']);
+  });
+});

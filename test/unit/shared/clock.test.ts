@@ -1,0 +1,30 @@
+import { strict as assert } from 'assert';
+import { ManualClock } from '../../../shared/clock';
+
+describe('ManualClock', () => {
+  it('fires timers in deadline order, at their time, only when advanced', () => {
+    const c = new ManualClock(1000);
+    const fired: Array<[string, number]> = [];
+    c.setTimeout(() => fired.push(['b', c.now()]), 200);
+    c.setTimeout(() => fired.push(['a', c.now()]), 100);
+    const h = c.setTimeout(() => fired.push(['never', c.now()]), 150);
+    c.clearTimeout(h);
+    c.advance(99);
+    assert.deepEqual(fired, []);
+    c.advance(200);
+    assert.deepEqual(fired, [['a', 1100], ['b', 1200]]);
+    assert.equal(c.now(), 1299);
+  });
+
+  it('runs timers scheduled by timers within the same advance', () => {
+    const c = new ManualClock(0);
+    const seen: number[] = [];
+    const tick = (): void => {
+      seen.push(c.now());
+      if (seen.length < 3) c.setTimeout(tick, 10);
+    };
+    c.setTimeout(tick, 10);
+    c.advance(100);
+    assert.deepEqual(seen, [10, 20, 30]);
+  });
+});
