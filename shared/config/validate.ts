@@ -1,0 +1,211 @@
+/**
+ * validateConfig: the one place a config is judged. The JSON schema checks
+ * shape, types and ranges; the checks below cover what a schema cannot say
+ * (CIDRs, anchors, duplicate names, independent keys). Every problem is
+ * collected, one line each, naming the field; key values are never echoed.
+ */
+import { hostname as osHostname } from 'os';
+import Ajv, { type ValidateFunction } from 'ajv';
+import schema from '../schema/config.schema.json';
+import type { HeptoConfig, NodeConfig } from './types';
+import { defaults, defaultNodeName, nodeDefaults } from './defaults';
+import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
+import { joinPath, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { errorMessage, isHeptoError } from '../errors';
+
+export interface ValidateOptions {
+  /** Machine host name for the `node` default (tests inject it). */
+  hostname?: string;
+}
+
+export interface ValidationResult {
+  config: HeptoConfig | null;
+  problems: string[];
+}
+
+let compiled: ValidateFunction | null = null;
+function schemaValidator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+    compiled = ajv.compile(schema as object);
+  }
+  return compiled;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/** The seed writes `ip=a/64,b/24`; the config takes a list. Splits a comma-separated string. */
+export function splitList(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function normaliseNode(n: Obj): Obj {
+  const out: Obj = { ...n };
+  for (const f of ['ip', 'gw']) if (typeof out[f] === 'string') out[f] = splitList(out[f] as string);
+  return out;
+}
+
+/** A copy with `ip`/`gw` strings split into lists (top level and nodes[]). */
+function normalise(raw: Obj): Obj {
+  const out = normaliseNode(raw);
+  if (Array.isArray(out.nodes)) out.nodes = out.nodes.map((n) => (isObj(n) ? normaliseNode(n) : n));
+  return out;
+}
+
+/**
+ * Checks the addresses a node gives itself (`own`) and what its mode needs
+ * once inherited values are in (`eff`), so inherited values are reported once.
+ */
+function checkAddresses(path: string, own: Obj, eff: Obj, problems: string[]): void {
+  (Array.isArray(own.ip) ? (own.ip as unknown[]) : []).forEach((s, i) => {
+    if (typeof s !== 'string') return;
+    const why = cidrProblem(s);
+    if (why) problems.push(`${joinPath(joinPath(path, 'ip'), i)}: ${show(s)} is not an address with prefix: ${why}`);
+  });
+  (Array.isArray(own.gw) ? (own.gw as unknown[]) : []).forEach((s, i) => {
+    if (typeof s !== 'string' || isIp(s)) return;
+    const slash = s.includes('/') && parseCidr(s) ? ' (a gateway has no prefix length; drop the "/..." part)' : '';
+    problems.push(`${joinPath(joinPath(path, 'gw'), i)}: ${show(s)} is not an IP address${slash}; write the gateway address, e.g. "2001:db8::ffff" or "192.0.2.254"`);
+  });
+  const mode = eff.network_mode;
+  if (mode === 'ipvlan' || mode === 'macvlan') {
+    if (typeof eff.iface !== 'string' || eff.iface === '') {
+      problems.push(`${joinPath(path, 'iface')}: required when network_mode is ${mode}; name the host interface, e.g. "ens1"`);
+    }
+    if (Array.isArray(eff.ip) && eff.ip.length === 0) {
+      problems.push(`${joinPath(path, 'ip')}: required when network_mode is ${mode}; give the node's addresses with prefix, e.g. ["2001:db8::10/64", "192.0.2.10/24"]`);
+    }
+  }
+  if (Array.isArray(own.gw) && Array.isArray(eff.ip)) {
+    const families = new Set(strings(eff.ip).map((s) => parseCidr(s)?.family));
+    (own.gw as unknown[]).forEach((g, i) => {
+      const fam = typeof g === 'string' ? ipFamily(g) : 0;
+      if (fam !== 0 && families.size > 0 && !families.has(fam)) {
+        problems.push(`${joinPath(joinPath(path, 'gw'), i)}: IPv${fam} gateway ${show(g)} but ${joinPath(path, 'ip')} has no IPv${fam} address; add one or remove the gateway`);
+      }
+    });
+  }
+}
+
+function checkOverlayNet(v: unknown, problems: string[]): void {
+  if (typeof v !== 'string') return;
+  const c = parseCidr(v);
+  if (!c) {
+    problems.push(`overlay_net: ${show(v)} is not a CIDR: ${cidrProblem(v)}; wesher's default is "10.0.0.0/8"`);
+    return;
+  }
+  const bits = c.family === 4 ? 32 : 128;
+  if (c.prefix % 8 !== 0) {
+    problems.push(`overlay_net: prefix /${c.prefix} must be a multiple of 8 (wesher hands out whole bytes); use /8, /16 or /24 (IPv6: /64, /96 ...)`);
+  } else if (c.prefix === 0 || c.prefix >= bits) {
+    problems.push(`overlay_net: prefix /${c.prefix} leaves no room for node addresses; use /8, /16 or /24 (IPv6: /64, /96 ...)`);
+  }
+}
+
+function checkEndpoints(field: 'anchors' | 'advertise', v: unknown, port: number, problems: string[]): void {
+  if (!Array.isArray(v)) return;
+  v.forEach((s, i) => {
+    if (typeof s !== 'string') return;
+    try {
+      parseHostPort(s, port);
+    } catch (e) {
+      const hint = isHeptoError(e) && e.hint ? `; ${e.hint}` : '';
+      problems.push(`${field}[${i}]: ${errorMessage(e)}${hint}`);
+    }
+  });
+}
+
+function checkNames(input: Obj, node: string, nodeFromDefault: boolean, hostname: string, problems: string[]): void {
+  if (nodeFromDefault) {
+    const why = labelProblem(node);
+    if (why) problems.push(`node: not set, and the host name ${show(hostname)} gives ${show(node)}, which is not a DNS label (${why}); set "node" in the config`);
+  }
+  const seen = new Map<string, string>([[node, 'the top-level node']]);
+  if (!Array.isArray(input.nodes)) return;
+  input.nodes.forEach((n, i) => {
+    if (!isObj(n) || typeof n.node !== 'string') return;
+    const where = `nodes[${i}].node`;
+    const first = seen.get(n.node);
+    if (first) problems.push(`${where}: ${show(n.node)} is already used by ${first}; every hosted node needs its own name`);
+    else seen.set(n.node, where);
+  });
+}
+
+function checkUlimits(v: unknown, problems: string[]): void {
+  if (!isObj(v)) return;
+  for (const [name, lim] of Object.entries(v)) {
+    if (!isObj(lim) || !Number.isInteger(lim.soft) || !Number.isInteger(lim.hard)) continue;
+    const big = (x: number): number => (x === -1 ? Infinity : x);
+    if (big(lim.soft as number) > big(lim.hard as number)) {
+      problems.push(`ulimits.${name}: soft (${lim.soft}) is above hard (${lim.hard}); soft must not exceed hard (-1 means unlimited)`);
+    }
+  }
+}
+
+function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, hostname: string): string[] {
+  const problems: string[] = [];
+  checkNames(input, node, nodeFromDefault, hostname, problems);
+  const ok = input.overlay_key;
+  if (typeof ok === 'string' && ok.length > 0 && ok === input.cluster_key) {
+    problems.push('cluster_key: is the same as overlay_key; the two keys must be generated independently (run "hepto-agent keygen" once for each)');
+  }
+  checkOverlayNet(input.overlay_net, problems);
+  const top: Obj = { network_mode: defaults.network_mode, ip: [], gw: [], iface: null, ...input };
+  checkAddresses('', input, top, problems);
+  if (Array.isArray(input.nodes)) {
+    input.nodes.forEach((n, i) => {
+      if (!isObj(n)) return;
+      const inherited: Obj = { network_mode: top.network_mode, iface: top.iface, ip: [], gw: top.gw, ...n };
+      checkAddresses(`nodes[${i}]`, n, inherited, problems);
+    });
+  }
+  const port = Number.isInteger(input.gossip_port) ? (input.gossip_port as number) : defaults.gossip_port;
+  checkEndpoints('anchors', input.anchors, port, problems);
+  checkEndpoints('advertise', input.advertise, port, problems);
+  if (Array.isArray(input.gossip_listen)) {
+    input.gossip_listen.forEach((s, i) => {
+      if (typeof s === 'string' && !isIp(s)) {
+        problems.push(`gossip_listen[${i}]: ${show(s)} is not an IP address; use "::" for every address, or one of this machine's addresses`);
+      }
+    });
+  }
+  checkUlimits(input.ulimits, problems);
+  return problems;
+}
+
+function build(input: Obj, node: string): HeptoConfig {
+  const d = JSON.parse(JSON.stringify(defaults)) as typeof defaults;
+  const top = { ...d, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  top.nodes = ((input.nodes as Obj[] | undefined) ?? []).map((n) => ({ ...nodeDefaults(top), ...n }) as NodeConfig);
+  return top;
+}
+
+/** Replaces any key value that slipped into a message (for example a key pasted into the wrong field). */
+function scrubKeys(lines: string[], raw: Obj): string[] {
+  const keys = [raw.overlay_key, raw.cluster_key].filter((k): k is string => typeof k === 'string' && k.length >= 6);
+  return lines.map((l) => keys.reduce((acc, k) => acc.split(k).join('[key]'), l));
+}
+
+/**
+ * Validates and defaults a parsed config. Returns every problem (one line
+ * each, naming the field) and the config only when there are none.
+ */
+export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
+  if (!isObj(raw)) {
+    return { config: null, problems: [`config: must be a JSON object of fields, got ${raw === undefined ? 'nothing' : Array.isArray(raw) ? 'a list' : typeof raw}`] };
+  }
+  const input = normalise(raw);
+  const validate = schemaValidator();
+  const problems = validate(input) ? [] : schemaProblems(validate.errors ?? []);
+  const hostname = opts.hostname ?? osHostname();
+  const nodeFromDefault = input.node === undefined;
+  const node = nodeFromDefault ? defaultNodeName(hostname) : typeof input.node === 'string' ? input.node : '';
+  for (const p of semanticProblems(input, node, nodeFromDefault, hostname)) if (!problems.includes(p)) problems.push(p);
+  if (problems.length > 0) return { config: null, problems: scrubKeys(problems, raw) };
+  return { config: build(input, node), problems: [] };
+}

@@ -1,0 +1,263 @@
+import { strict as assert } from 'assert';
+import { validateConfig } from '../../../shared/config/validate';
+import { defaults } from '../../../shared/config/defaults';
+import { DEFAULT_IMAGES } from '../../../shared/config/images';
+import { baseConfig, CLUSTER_KEY, OVERLAY_KEY } from './helpers';
+
+const SHORT_SECRET = 'ShortSecretXyz12';
+const LONG_SECRET = 'LongSecretValue0123456789abcdefghijkl';
+
+function problemsOf(patch: Record<string, unknown>, opts = { hostname: 'venus' }): string[] {
+  const raw = { ...baseConfig(), ...patch };
+  for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
+  const r = validateConfig(raw, opts);
+  assert.equal(r.config, null, `expected rejection of ${JSON.stringify(patch)}`);
+  assert.ok(r.problems.length > 0);
+  for (const p of r.problems) {
+    for (const secret of [OVERLAY_KEY, CLUSTER_KEY, SHORT_SECRET, LONG_SECRET]) {
+      assert.ok(!p.includes(secret), `a key leaked into: ${p}`);
+    }
+  }
+  return r.problems;
+}
+
+/** Asserts one problem line names `field` first and mentions every `words`. */
+function expectProblem(patch: Record<string, unknown>, field: string, ...words: string[]): string {
+  const problems = problemsOf(patch);
+  const line = problems.find((p) => p.startsWith(`${field}: `));
+  assert.ok(line, `no problem names ${field}; got:\n${problems.join('\n')}`);
+  for (const w of words) assert.ok(line.includes(w), `"${line}" does not mention "${w}"`);
+  return line;
+}
+
+describe('config/validate: accepts and defaults', () => {
+  it('applies every default to a minimal config', () => {
+    const { config, problems } = validateConfig(baseConfig(), { hostname: 'venus' });
+    assert.deepEqual(problems, []);
+    assert.ok(config);
+    assert.equal(config.mtu, 1400);
+    assert.equal(config.network_mode, 'host');
+    assert.equal(config.storage_base, '/srv');
+    assert.equal(config.overlay_net, '10.0.0.0/8');
+    assert.equal(config.gossip_port, 7947);
+    assert.deepEqual(config.gossip_listen, ['::']);
+    assert.deepEqual(config.anchors, []);
+    assert.deepEqual(config.advertise, []);
+    assert.equal(config.runtime, 'podman');
+    assert.equal(config.control_socket, '/run/hepto/agent.sock');
+    assert.equal(config.podman_socket, '/run/podman/podman.sock');
+    assert.deepEqual(config.images, { ...DEFAULT_IMAGES });
+    assert.deepEqual(config.ulimits, {});
+    assert.deepEqual(config.nodes, []);
+    assert.equal(config.log_level, 'info');
+    assert.equal(config.iface, null);
+    assert.deepEqual(config.ip, []);
+    assert.deepEqual(config.gw, []);
+  });
+
+  it('defaults node to the short host name, lowercased', () => {
+    const raw = baseConfig();
+    delete raw.node;
+    const { config } = validateConfig(raw, { hostname: 'Jupiter.example.org' });
+    assert.equal(config?.node, 'jupiter');
+  });
+
+  it('does not share default objects between configs', () => {
+    const a = validateConfig(baseConfig(), { hostname: 'x' }).config!;
+    a.anchors.push('192.0.2.1');
+    a.images.k3s = 'changed';
+    const b = validateConfig(baseConfig(), { hostname: 'x' }).config!;
+    assert.deepEqual(b.anchors, []);
+    assert.equal(b.images.k3s, DEFAULT_IMAGES.k3s);
+    assert.deepEqual(defaults.anchors, []);
+  });
+
+  it("normalises the seed's comma-separated ip and gw into lists", () => {
+    const { config, problems } = validateConfig(
+      { ...baseConfig(), ip: '2001:1234::1/64, 192.168.123.123/24', gw: '2001:1234::ffff,192.168.123.254' },
+      { hostname: 'x' },
+    );
+    assert.deepEqual(problems, []);
+    assert.deepEqual(config?.ip, ['2001:1234::1/64', '192.168.123.123/24']);
+    assert.deepEqual(config?.gw, ['2001:1234::ffff', '192.168.123.254']);
+  });
+
+  it('gives extra hosted nodes the machine interface, mode and gateways, and their own addresses', () => {
+    const { config, problems } = validateConfig(
+      {
+        ...baseConfig(),
+        iface: 'ens1',
+        network_mode: 'ipvlan',
+        ip: ['2001:db8::1/64'],
+        gw: ['2001:db8::ffff'],
+        nodes: [{ node: 'venus-2', ip: '2001:db8::2/64' }],
+      },
+      { hostname: 'x' },
+    );
+    assert.deepEqual(problems, []);
+    assert.deepEqual(config?.nodes, [{ node: 'venus-2', iface: 'ens1', ip: ['2001:db8::2/64'], gw: ['2001:db8::ffff'], network_mode: 'ipvlan' }]);
+  });
+
+  it('accepts every anchor form: host, host:port, IPv4, [v6]:port, bare v6', () => {
+    const anchors = ['anchor', 'anchor.example.org:7000', '192.0.2.1', '192.0.2.1:80', '[2001:db8::1]:7947', '[2001:db8::1]', '2001:2345::1'];
+    const { problems } = validateConfig({ ...baseConfig(), anchors }, { hostname: 'x' });
+    assert.deepEqual(problems, []);
+  });
+
+  it('accepts the limits of the ranges (MTU 1280 and 9000, ports 1 and 65535, IPv6 overlay /64)', () => {
+    for (const patch of [{ mtu: 1280 }, { mtu: 9000 }, { gossip_port: 1 }, { gossip_port: 65535 }, { overlay_net: 'fd00:1::/64' }]) {
+      assert.deepEqual(validateConfig({ ...baseConfig(), ...patch }, { hostname: 'x' }).problems, [], JSON.stringify(patch));
+    }
+  });
+});
+
+describe('config/validate: rejects, naming the field', () => {
+  it('refuses input that is not an object', () => {
+    for (const raw of [null, [], 'x', 3, undefined]) {
+      const r = validateConfig(raw);
+      assert.equal(r.config, null);
+      assert.match(r.problems[0], /^config: must be a JSON object/);
+    }
+  });
+
+  it('unknown field, suggesting the closest known name', () => {
+    expectProblem({ overlayKey: 'x' }, 'overlayKey', 'unknown field', '"overlay_key"');
+    expectProblem({ mut: 1400 }, 'mut', 'unknown field', '"mtu"');
+  });
+  it('unknown field inside nodes[] and images', () => {
+    expectProblem({ nodes: [{ node: 'b', adress: 'x' }] }, 'nodes[0].adress', 'unknown field');
+    expectProblem({ images: { k3: 'x' } }, 'images.k3', 'unknown field', '"k3s"');
+  });
+  it('wrong types, without echoing the value', () => {
+    expectProblem({ mtu: '1400' }, 'mtu', 'whole number', 'got a string');
+    expectProblem({ mtu: 1400.5 }, 'mtu', 'whole number');
+    expectProblem({ anchors: '2001:db8::1' }, 'anchors', 'must be a list');
+    expectProblem({ anchors: [42] }, 'anchors[0]', 'must be a string');
+    expectProblem({ ip: 5 }, 'ip', 'comma-separated');
+    expectProblem({ iface: 5 }, 'iface', 'string or null');
+  });
+  it('every required field that is missing', () => {
+    const problems = problemsOf({ master: undefined, overlay_key: undefined, cluster_key: undefined });
+    for (const f of ['master', 'overlay_key', 'cluster_key']) assert.ok(problems.some((p) => p.startsWith(`${f}: required`)), f);
+    assert.ok(problems.find((p) => p.startsWith('overlay_key'))!.includes('hepto-agent keygen'));
+  });
+  it('a short key, saying its length but not its value', () => {
+    const line = expectProblem({ overlay_key: SHORT_SECRET }, 'overlay_key', 'exactly 32 characters', `got ${SHORT_SECRET.length}`, 'hepto-agent keygen');
+    assert.ok(!line.includes(SHORT_SECRET));
+  });
+  it('a long key', () => {
+    expectProblem({ cluster_key: LONG_SECRET }, 'cluster_key', 'exactly 32', `got ${LONG_SECRET.length}`);
+  });
+  it('a key with a space or a non-ASCII character', () => {
+    expectProblem({ overlay_key: 'Ov3rlay KeyForTestsOnly012345678' }, 'overlay_key', 'printable ASCII');
+    expectProblem({ cluster_key: 'C1usterKéyForTestsOnly0123456789' }, 'cluster_key', 'printable ASCII');
+  });
+  it('a key that is not a string', () => {
+    expectProblem({ overlay_key: 12345 }, 'overlay_key', 'must be a string');
+  });
+  it('the same key for overlay and cluster', () => {
+    expectProblem({ cluster_key: OVERLAY_KEY }, 'cluster_key', 'same as overlay_key', 'independently');
+  });
+  it('an overlay_net that is not a CIDR', () => {
+    expectProblem({ overlay_net: '10.0.0.0' }, 'overlay_net', 'not a CIDR');
+    expectProblem({ overlay_net: '10.0.0.300/8' }, 'overlay_net', 'not a CIDR');
+    expectProblem({ overlay_net: '10.0.0.0/33' }, 'overlay_net', 'not a CIDR');
+  });
+  it('an overlay_net prefix wesher cannot use', () => {
+    expectProblem({ overlay_net: '10.0.0.0/12' }, 'overlay_net', 'multiple of 8');
+    expectProblem({ overlay_net: '10.0.0.0/32' }, 'overlay_net', 'no room');
+    expectProblem({ overlay_net: '::/0' }, 'overlay_net', 'no room');
+  });
+  it('node addresses without prefix or with a bad one', () => {
+    expectProblem({ ip: ['192.0.2.1'] }, 'ip[0]', 'prefix length is missing');
+    expectProblem({ ip: '2001:db8::1/64,2001:db8::zz/64' }, 'ip[1]', 'not an IP address');
+    expectProblem({ ip: ['192.0.2.1/33'] }, 'ip[0]', 'from 0 to 32');
+    expectProblem({ nodes: [{ node: 'b', ip: ['nope'] }] }, 'nodes[0].ip[0]', 'address with prefix');
+  });
+  it('bad gateways', () => {
+    expectProblem({ gw: ['192.0.2.300'] }, 'gw[0]', 'not an IP address');
+    expectProblem({ gw: ['192.0.2.254/24'] }, 'gw[0]', 'no prefix length');
+    expectProblem({ ip: ['2001:db8::1/64'], gw: ['192.0.2.254'] }, 'gw[0]', 'no IPv4 address');
+  });
+  it('anchors that do not parse', () => {
+    const cases: Array<[string, string]> = [
+      ['2001:db8::1:7947:x', 'needs brackets'],
+      ['host:port:extra', 'needs brackets'],
+      ['[2001:db8::1]:99999', 'from 1 to 65535'],
+      ['192.0.2.1:0', 'from 1 to 65535'],
+      ['[2001:db8::1', 'bracketed'],
+      ['[192.0.2.1]:7947', 'not an IPv6'],
+      [':7947', 'host before ":" is empty'],
+      ['999.1.1.1', 'not a valid IPv4'],
+      ['bad_host!', 'neither an IP address nor a DNS name'],
+      ['', 'empty'],
+      ['a b', 'whitespace'],
+    ];
+    cases.forEach(([anchor, why]) => expectProblem({ anchors: ['192.0.2.1', anchor] }, 'anchors[1]', why));
+  });
+  it('advertise entries that do not parse', () => {
+    expectProblem({ advertise: ['2001:db8::1:x'] }, 'advertise[0]', 'brackets');
+  });
+  it('gossip_listen entries that are not IP addresses', () => {
+    expectProblem({ gossip_listen: ['localhost'] }, 'gossip_listen[0]', 'not an IP address');
+  });
+  it('node, master and nodes[].node that are not DNS labels', () => {
+    expectProblem({ node: 'Venus' }, 'node', 'lowercase');
+    expectProblem({ master: 'my_master' }, 'master', 'only a-z, 0-9');
+    expectProblem({ master: '-mercury' }, 'master', 'start or end');
+    expectProblem({ node: 'a'.repeat(64) }, 'node', 'at most 63');
+    expectProblem({ master: '' }, 'master', 'empty');
+    expectProblem({ nodes: [{ node: 'Bad.Name' }] }, 'nodes[0].node', 'DNS label');
+  });
+  it('a default node name from a host name that is not a DNS label', () => {
+    const raw = baseConfig();
+    delete raw.node;
+    const r = validateConfig(raw, { hostname: 'my_laptop' });
+    assert.equal(r.config, null);
+    assert.match(r.problems.join('\n'), /^node: not set, and the host name "my_laptop".*set "node"/m);
+  });
+  it('duplicate node names', () => {
+    expectProblem({ nodes: [{ node: 'venus' }] }, 'nodes[0].node', 'already used');
+    expectProblem({ nodes: [{ node: 'b' }, { node: 'b' }] }, 'nodes[1].node', 'already used by nodes[0].node');
+  });
+  it('an MTU outside 1280..9000', () => {
+    expectProblem({ mtu: 1279 }, 'mtu', 'from 1280 to 9000', 'got 1279');
+    expectProblem({ mtu: 9001 }, 'mtu', 'from 1280 to 9000', 'got 9001');
+  });
+  it('a port outside 1..65535', () => {
+    expectProblem({ gossip_port: 0 }, 'gossip_port', 'from 1 to 65535');
+    expectProblem({ gossip_port: 65536 }, 'gossip_port', 'from 1 to 65535');
+  });
+  it('an unknown network_mode, runtime or log_level', () => {
+    expectProblem({ network_mode: 'bridge' }, 'network_mode', 'host, ipvlan, macvlan', '"bridge"');
+    expectProblem({ nodes: [{ node: 'b', network_mode: 'nat' }] }, 'nodes[0].network_mode', 'host, ipvlan, macvlan');
+    expectProblem({ runtime: 'docker' }, 'runtime', 'podman, none');
+    expectProblem({ log_level: 'trace' }, 'log_level', 'debug, info');
+  });
+  it('macvlan/ipvlan without iface or without ip', () => {
+    expectProblem({ network_mode: 'macvlan', ip: ['2001:db8::1/64'] }, 'iface', 'required when network_mode is macvlan');
+    expectProblem({ network_mode: 'ipvlan', iface: 'ens1' }, 'ip', 'required when network_mode is ipvlan');
+    expectProblem({ nodes: [{ node: 'b', network_mode: 'macvlan', iface: 'ens1' }] }, 'nodes[0].ip', 'required');
+  });
+  it('paths that are not absolute and empty images', () => {
+    expectProblem({ storage_base: 'srv' }, 'storage_base', 'absolute path');
+    expectProblem({ control_socket: 'agent.sock' }, 'control_socket', 'absolute path');
+    expectProblem({ images: { k3s: '' } }, 'images.k3s', 'image reference');
+  });
+  it('bad ulimits', () => {
+    expectProblem({ ulimits: { nofle: { soft: 1, hard: 1 } } }, 'ulimits.nofle', 'unknown ulimit', '"nofile"');
+    expectProblem({ ulimits: { nofile: { soft: 10, hard: 5 } } }, 'ulimits.nofile', 'soft must not exceed hard');
+    expectProblem({ ulimits: { nofile: { soft: 10 } } }, 'ulimits.nofile.hard', 'required');
+  });
+  it('lists every problem at once, one line each', () => {
+    const problems = problemsOf({ master: 'X', mtu: 1, overlay_net: 'x', anchors: ['a b'], network_mode: 'nope', extra: true });
+    for (const f of ['master', 'mtu', 'overlay_net', 'anchors[0]', 'network_mode', 'extra']) {
+      assert.ok(problems.some((p) => p.startsWith(`${f}: `)), `missing ${f} in\n${problems.join('\n')}`);
+    }
+    for (const p of problems) assert.ok(!p.includes('\n'), p);
+  });
+  it('never echoes a key, even one pasted into another field', () => {
+    const problems = problemsOf({ master: OVERLAY_KEY, node: CLUSTER_KEY, anchors: [OVERLAY_KEY + ':x'] });
+    assert.ok(problems.some((p) => p.startsWith('master: ')));
+  });
+});
