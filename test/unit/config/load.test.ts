@@ -43,6 +43,14 @@ describe('config/load', () => {
     assert.deepEqual(warnings, []);
   });
 
+  it('loads the minimal fixture with defaults filled in', async () => {
+    const text = await fs.readFile(path.join(FIXTURES, 'minimal.json'), 'utf8');
+    const { config } = await loadConfig(await write('minimal.json', text), { hostname: 'x' });
+    assert.equal(config.node, 'mercury');
+    assert.equal(config.mtu, 1400);
+    assert.deepEqual(config.anchors, []);
+  });
+
   it('loads the full fixture', async () => {
     const text = await fs.readFile(path.join(FIXTURES, 'valid.json'), 'utf8');
     const { config } = await loadConfig(await write('valid.json', text), { hostname: 'x' });
