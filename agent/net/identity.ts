@@ -1,0 +1,124 @@
+/**
+ * A node's persistent ed25519 identity. It signs the handshake transcript (and
+ * the member records), so other members can tell this node from anyone else
+ * who merely knows the overlay key. Created once, then reused forever: losing
+ * or replacing it changes who the node is, so a damaged file is an error, not
+ * something to paper over.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import nacl from 'tweetnacl';
+import { writeFileAtomic } from '../../shared/atomic-write';
+import { HeptoError, errnoCode } from '../../shared/errors';
+import { bytesEqual, sha256 } from './crypto';
+
+export const IDENTITY_FILE = 'identity.json';
+
+export interface Identity {
+  publicKey: Uint8Array;
+  /** 64-byte ed25519 secret key (seed + public key), never logged. */
+  secretKey: Uint8Array;
+  /** base64 of publicKey: how the identity appears in records and PeerInfo. */
+  idPub: string;
+  /** When the identity was created, ms since the epoch. */
+  createdAt: number;
+}
+
+interface IdentityFileV1 {
+  version: 1;
+  public: string;
+  private: string;
+  created_at: number;
+}
+
+/** A fresh identity (not persisted). */
+export function generateIdentity(now: number): Identity {
+  const kp = nacl.sign.keyPair();
+  return { publicKey: kp.publicKey, secretKey: kp.secretKey, idPub: b64(kp.publicKey), createdAt: now };
+}
+
+/** Short, log-safe name of an identity public key: first 12 hex chars of its SHA-256. */
+export function fingerprint(idPub: string): string {
+  return Buffer.from(sha256(Buffer.from(idPub, 'utf8'))).toString('hex').slice(0, 12);
+}
+
+function b64(a: Uint8Array): string {
+  return Buffer.from(a).toString('base64');
+}
+
+function corrupt(file: string, why: string): HeptoError {
+  return new HeptoError('CONFIG_UNREADABLE', `identity file ${file} is corrupt: ${why}`, {
+    hint:
+      'restore it from a backup; only if it is lost for good, delete it and restart: ' +
+      'the node then gets a new identity and the old one must leave the cluster first',
+  });
+}
+
+function decodeB64(file: string, field: string, v: unknown, len: number): Uint8Array {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw corrupt(file, `field "${field}" is not base64`);
+  const bytes = new Uint8Array(Buffer.from(v, 'base64'));
+  if (bytes.length !== len) throw corrupt(file, `field "${field}" has ${bytes.length} bytes, expected ${len}`);
+  return bytes;
+}
+
+/** Parses and checks an identity file's text; throws a HeptoError naming `file`. */
+export function parseIdentity(file: string, text: string): Identity {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw corrupt(file, 'not valid JSON');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 'not a JSON object');
+  const o = raw as Partial<IdentityFileV1>;
+  if (o.version !== 1) throw corrupt(file, `unsupported version ${JSON.stringify(o.version)}`);
+  const publicKey = decodeB64(file, 'public', o.public, nacl.sign.publicKeyLength);
+  const secretKey = decodeB64(file, 'private', o.private, nacl.sign.secretKeyLength);
+  if (typeof o.created_at !== 'number' || !Number.isFinite(o.created_at) || o.created_at < 0) {
+    throw corrupt(file, 'field "created_at" is not a timestamp');
+  }
+  const derived = nacl.sign.keyPair.fromSecretKey(secretKey).publicKey;
+  if (!bytesEqual(derived, publicKey) || !bytesEqual(derived, secretKey.subarray(32))) {
+    throw corrupt(file, 'the public key does not match the private key');
+  }
+  // Proves the pair actually signs and verifies (catches a damaged seed).
+  const probe = new Uint8Array(Buffer.from('hepto identity self-check', 'utf8'));
+  if (!nacl.sign.detached.verify(probe, nacl.sign.detached(probe, secretKey), publicKey)) {
+    throw corrupt(file, 'the key pair does not verify');
+  }
+  return { publicKey, secretKey, idPub: b64(publicKey), createdAt: o.created_at };
+}
+
+export function serializeIdentity(id: Identity): string {
+  const body: IdentityFileV1 = { version: 1, public: b64(id.publicKey), private: b64(id.secretKey), created_at: id.createdAt };
+  return JSON.stringify(body, null, 2) + '\n';
+}
+
+/**
+ * Loads `<dir>/identity.json`, or creates it (mode 0600, dir 0700) when it
+ * does not exist. A file that exists but cannot be read or parsed is an error.
+ */
+export async function loadOrCreateIdentity(dir: string, now: number): Promise<Identity> {
+  const file = path.join(dir, IDENTITY_FILE);
+  let text: string | undefined;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') {
+      throw new HeptoError('CONFIG_UNREADABLE', `cannot read identity file ${file}: ${errnoCode(e) ?? String(e)}`, {
+        hint: 'the agent must run as root, or as the owner of that file',
+      });
+    }
+  }
+  if (text !== undefined) return parseIdentity(file, text);
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new HeptoError('STATE_UNWRITABLE', `cannot create directory ${dir}: ${errnoCode(e) ?? String(e)}`, {
+      hint: 'check storage_base: it must be writable by the agent (root)',
+    });
+  }
+  const id = generateIdentity(now);
+  await writeFileAtomic(file, serializeIdentity(id), { mode: 0o600 });
+  return id;
+}

@@ -1,0 +1,246 @@
+/**
+ * One WebSocket connection of the transport, from the first handshake
+ * message to close: runs the handshake (handshake.ts) and then seals and
+ * opens data frames (frames.ts). Anything unexpected ends the connection
+ * through `hooks.failed` with a reason; nothing throws out of a socket
+ * callback. The transport (ws-transport.ts) owns the registry of connections.
+ */
+import type WebSocket from 'ws';
+import { HeptoError, errorMessage } from '../../shared/errors';
+import type { PeerInfo } from './transport';
+import type { OverlayKeys } from './crypto';
+import { ClientHandshake, HandshakeLocal, ServerHandshake, SessionKeys } from './handshake';
+import { FrameOpener, FrameSealer } from './frames';
+import type { Limits } from './limits';
+
+/** Close code for a connection dropped because the same peer has another one (no `disconnected`). */
+export const CLOSE_SUPERSEDED = 4000;
+/** Close code for a refused handshake or frame. */
+export const CLOSE_POLICY = 1008;
+
+export interface ConnHooks {
+  /** The handshake completed; the transport registers the connection (and may close it). */
+  authenticated(conn: Conn): void;
+  message(conn: Conn, payload: Uint8Array): void;
+  /** The connection is being closed because of something the peer sent (or failed to send). */
+  failed(conn: Conn, reason: string): void;
+  /** The socket is closed, whatever the reason. Called once. */
+  closed(conn: Conn): void;
+}
+
+export interface ConnOptions {
+  role: 'client' | 'server';
+  /** Remote address for logs and PeerInfo, e.g. "127.0.0.2:7947". */
+  remote: string;
+  keys: OverlayKeys;
+  local: HandshakeLocal;
+  limits: Limits;
+  hooks: ConnHooks;
+}
+
+type State = 'handshake' | 'open' | 'closed';
+
+export class Conn {
+  readonly role: 'client' | 'server';
+  readonly remote: string;
+  peer: PeerInfo | undefined;
+  /** Set when this connection was replaced by another to the same peer (no `disconnected`). */
+  superseded = false;
+  /** Why the connection ended before authenticating, for the dialer's error. */
+  failure: string | undefined;
+  private state: State = 'handshake';
+  private client: ClientHandshake | undefined;
+  private server: ServerHandshake | undefined;
+  private sealer: FrameSealer | undefined;
+  private opener: FrameOpener | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private alive = true;
+  private readonly hooks: ConnHooks;
+  private readonly limits: Limits;
+
+  constructor(private readonly ws: WebSocket, opts: ConnOptions) {
+    this.role = opts.role;
+    this.remote = opts.remote;
+    this.hooks = opts.hooks;
+    this.limits = opts.limits;
+    if (opts.role === 'client') this.client = new ClientHandshake(opts.keys, opts.local);
+    else this.server = new ServerHandshake(opts.keys, opts.local);
+
+    ws.on('message', (data, isBinary) => this.onMessage(toBytes(data), isBinary));
+    ws.on('error', (err) => this.onWsError(err));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    if (opts.role === 'client') {
+      ws.on('open', () => this.guard(() => this.ws.send(this.client!.hello())));
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Seals and hands one payload to the socket. */
+  send(payload: Uint8Array): number {
+    if (this.state !== 'open' || !this.sealer) throw new HeptoError('PEER_AUTH_FAILED', `connection to ${this.remote} is closed`);
+    const frame = this.sealer.seal(payload);
+    this.ws.send(frame);
+    return frame.length;
+  }
+
+  /** Closes gracefully (queued frames are flushed first). */
+  close(code = 1000, reason = ''): void {
+    if (this.state === 'closed') return;
+    this.stopKeepalive();
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    this.stopKeepalive();
+    this.ws.terminate();
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fail(errorMessage(e));
+    }
+  }
+
+  private fail(reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'handshake' && this.failure === undefined) this.failure = reason;
+    this.hooks.failed(this, reason);
+    this.close(CLOSE_POLICY);
+    // A peer that ignores the close frame is cut after a short grace period.
+    setTimeout(() => this.ws.terminate(), 1_000).unref();
+  }
+
+  private onMessage(data: Uint8Array, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    if (!isBinary) return this.fail('text frame where only binary frames are allowed');
+    if (this.state === 'handshake') {
+      if (data.length > this.limits.maxPreAuthFrameBytes) {
+        return this.fail(`handshake message of ${data.length} bytes exceeds the pre-auth limit of ${this.limits.maxPreAuthFrameBytes}`);
+      }
+      return this.guard(() => this.onHandshake(data));
+    }
+    let payload: Uint8Array;
+    try {
+      payload = this.opener!.open(data);
+    } catch (e) {
+      return this.fail(errorMessage(e));
+    }
+    try {
+      this.hooks.message(this, payload);
+    } catch {
+      /* a throwing listener must not kill the connection or the process */
+    }
+  }
+
+  private onHandshake(data: Uint8Array): void {
+    if (this.client) {
+      const { message, session } = this.client.finish(data);
+      this.ws.send(message);
+      this.established(session);
+    } else if (this.server) {
+      if (!this.sealerPending) {
+        this.sealerPending = true;
+        this.ws.send(this.server.respond(data));
+      } else {
+        this.established(this.server.complete(data));
+      }
+    }
+  }
+  private sealerPending = false;
+
+  private established(s: SessionKeys): void {
+    this.sealer = new FrameSealer(s.sendKey);
+    this.opener = new FrameOpener(s.recvKey);
+    this.peer = { name: s.peerName, idPub: s.peerIdPub, remote: this.remote };
+    this.state = 'open';
+    this.keepalive = setInterval(() => this.ping(), this.limits.keepaliveMs);
+    this.keepalive.unref();
+    this.hooks.authenticated(this);
+  }
+
+  private ping(): void {
+    if (!this.alive) {
+      this.hooks.failed(this, `no answer to keepalive within ${this.limits.keepaliveMs} ms`);
+      this.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      /* closing already */
+    }
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.keepalive = undefined;
+  }
+
+  private onWsError(err: Error): void {
+    const code = (err as { code?: string }).code;
+    if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.fail(`frame larger than the limit (${this.state === 'open' ? this.limits.maxFrameBytes : this.limits.maxPreAuthFrameBytes} bytes)`);
+    } else if (code && code.startsWith('WS_ERR_')) {
+      this.fail(`malformed WebSocket frame (${err.message})`);
+    } else if (this.state === 'handshake' && this.failure === undefined) {
+      this.failure = describeSocketError(err);
+    }
+    // ws closes the socket itself after an error; onClose follows.
+  }
+
+  private onClose(code: number): void {
+    if (this.state === 'closed') return;
+    const wasHandshake = this.state === 'handshake';
+    this.state = 'closed';
+    this.stopKeepalive();
+    if (code === CLOSE_SUPERSEDED) this.superseded = true;
+    if (wasHandshake && this.failure === undefined) {
+      this.failure =
+        code === CLOSE_POLICY
+          ? 'the peer rejected the handshake: probably a different overlay key'
+          : `the peer closed the connection during the handshake (code ${code}): probably a different overlay key, or not a hepto agent`;
+    }
+    this.hooks.closed(this);
+  }
+}
+
+function toBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function describeSocketError(err: Error): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (nothing listening there)';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `no route to host (${code})`;
+    case 'ECONNRESET':
+      return 'connection reset by the peer';
+    case 'EADDRNOTAVAIL':
+      return 'local bind address not available (EADDRNOTAVAIL)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host name does not resolve (${code})`;
+    default:
+      return code ? `${err.message}` : err.message;
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * The real Transport: authenticated, encrypted WebSocket connections between
+ * agents (handshake.ts, frames.ts), one per peer reused in both directions.
+ * Listening lives in ws-listener.ts, one connection's life in ws-connection.ts;
+ * this file keeps the registry of connections and dials.
+ */
+import { isIP } from 'net';
+import WebSocket from 'ws';
+import { HeptoError, errorMessage } from '../../shared/errors';
+import type { Logger } from '../../shared/log';
+import { registerSecret } from '../../shared/log';
+import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
+import { checkName } from './handshake';
+import { fingerprint, Identity } from './identity';
+import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
+import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
+import { CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import { formatRemote, WsListener } from './ws-listener';
+
+export interface WsTransportOptions {
+  overlayKey: string;
+  identity: Identity;
+  /** This node's name, proved to peers in the handshake. */
+  name: string;
+  listen: { hosts: string[]; port: number };
+  /** Local address for outgoing connections (same family only), e.g. "127.0.0.3" in tests. */
+  bindAddress?: string;
+  events: TransportEvents;
+  logger: Logger;
+  limits?: Partial<Limits>;
+  /** How long a send waits for one address to connect and authenticate. */
+  dialTimeoutMs?: number;
+}
+
+/** Parses "host:port" / "[v6]:port" (the transport does not guess default ports). */
+export function parseEndpoint(addr: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(addr) ?? /^([^:[\]]+):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535) || (addr.startsWith('[') && isIP(m[1]) !== 6)) {
+    throw new HeptoError('PEER_AUTH_FAILED', `cannot dial "${addr}": not host:port or [IPv6]:port`, {
+      hint: 'peer addresses carry an explicit port, e.g. 192.0.2.1:7947 or [2001:db8::1]:7947',
+    });
+  }
+  return { host: m[1], port };
+}
+
+type Lifecycle = 'new' | 'running' | 'stopped';
+
+export class WsTransport implements Transport {
+  private readonly keys: OverlayKeys;
+  private readonly limits: Limits;
+  private readonly log: Logger;
+  private readonly listener: WsListener;
+  private readonly dialTimeoutMs: number;
+  private state: Lifecycle = 'new';
+  /** Preferred open connection per peer name. */
+  private readonly byName = new Map<string, Conn>();
+  /** Outgoing connections per dialed address (reuse for anchors whose name is unknown). */
+  private readonly byAddress = new Map<string, Conn>();
+  private readonly dialing = new Map<string, Promise<Conn>>();
+  private readonly conns = new Set<Conn>();
+  private readonly clientSockets = new Set<import('net').Socket>();
+  private closedRead = 0;
+  private closedWritten = 0;
+
+  constructor(private readonly opts: WsTransportOptions) {
+    checkOverlayKey(opts.overlayKey);
+    registerSecret(opts.overlayKey);
+    checkName(opts.name);
+    this.keys = deriveOverlayKeys(opts.overlayKey);
+    this.limits = resolveLimits(opts.limits);
+    this.log = opts.logger;
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+    this.listener = new WsListener({
+      hosts: opts.listen.hosts,
+      port: opts.listen.port,
+      limits: this.limits,
+      hooks: {
+        accepted: (ws, remote, authenticated) => this.onAccepted(ws, remote, authenticated),
+        rejected: (remote, reason) => this.reject(remote, reason),
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    try {
+      await this.listener.start();
+    } catch (e) {
+      this.state = 'stopped';
+      throw e;
+    }
+    this.log.info('gossip transport listening', { addresses: this.address().map((a) => formatRemote(a.host, a.port)) });
+  }
+
+  /** Bound addresses (after start), useful with port 0. */
+  address(): { host: string; port: number }[] {
+    return this.listener.address();
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    const closing = [...this.conns].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            c.terminate();
+            resolve();
+          }, 500);
+          this.onceClosed.set(c, () => {
+            clearTimeout(t);
+            resolve();
+          });
+          c.close(1001, 'agent stopping');
+        }),
+    );
+    await Promise.all(closing);
+    for (const s of this.clientSockets) s.destroy();
+    await this.listener.stop();
+  }
+  private readonly onceClosed = new Map<Conn, () => void>();
+
+  async send(to: Destination, payload: Uint8Array): Promise<PeerInfo> {
+    if (this.state === 'stopped') throw new HeptoError('PEER_AUTH_FAILED', 'transport is stopped');
+    if (payload.length > this.limits.maxFrameBytes) {
+      throw new HeptoError('FRAME_REJECTED', `payload of ${payload.length} bytes exceeds the frame limit of ${this.limits.maxFrameBytes} bytes`);
+    }
+    if (to.name !== undefined) {
+      const c = this.byName.get(to.name);
+      if (c && c.isOpen) return this.deliver(c, payload);
+    }
+    const problems: string[] = [];
+    for (const addr of to.addresses) {
+      let c: Conn;
+      try {
+        c = await this.connection(addr);
+      } catch (e) {
+        problems.push(`${addr}: ${errorMessage(e)}`);
+        continue;
+      }
+      const peer = c.peer!;
+      if (to.name !== undefined && peer.name !== to.name) {
+        problems.push(`${addr}: answered as "${peer.name}", not "${to.name}"`);
+        continue;
+      }
+      return this.deliver(c, payload);
+    }
+    const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
+    if (to.addresses.length === 0) problems.push('no address known');
+    throw new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${problems.join('; ')}`, {
+      hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
+    });
+  }
+
+  disconnect(name: string): void {
+    for (const c of [...this.conns]) if (c.peer?.name === name) c.close(1000, 'disconnected');
+  }
+
+  stats(): { bytesSent: number; bytesReceived: number; connections: number } {
+    const l = this.listener.bytes();
+    let read = l.read + this.closedRead;
+    let written = l.written + this.closedWritten;
+    for (const s of this.clientSockets) {
+      read += s.bytesRead;
+      written += s.bytesWritten;
+    }
+    return { bytesSent: written, bytesReceived: read, connections: this.conns.size };
+  }
+
+  private deliver(c: Conn, payload: Uint8Array): PeerInfo {
+    c.send(payload);
+    return c.peer!;
+  }
+
+  private reject(remote: string, reason: string, peer?: string): void {
+    if (this.state === 'stopped') return;
+    this.log.warn('connection refused', { remote, reason, peer });
+    try {
+      this.opts.events.rejected(peer === undefined ? { remote, reason } : { remote, reason, peer });
+    } catch {
+      /* listener errors stay with the listener */
+    }
+  }
+
+  private hooks(onAuthenticated?: () => void): ConnHooks {
+    return {
+      authenticated: (c) => {
+        onAuthenticated?.();
+        this.register(c);
+      },
+      message: (c, payload) => this.opts.events.message(c.peer!, payload),
+      failed: (c, reason) => this.reject(c.remote, reason, c.peer?.name),
+      closed: (c) => this.onClosed(c),
+    };
+  }
+
+  private onAccepted(ws: WebSocket, remote: string, authenticated: () => void): void {
+    if (this.state !== 'running') {
+      ws.terminate();
+      return;
+    }
+    new Conn(ws, {
+      role: 'server',
+      remote,
+      keys: this.keys,
+      local: { name: this.opts.name, identity: this.opts.identity },
+      limits: this.limits,
+      hooks: this.hooks(authenticated),
+    });
+  }
+
+  /** Registers a freshly authenticated connection, or closes it (self, name conflict, duplicate). */
+  private register(c: Conn): void {
+    const peer = c.peer!;
+    if (this.state === 'stopped') {
+      c.failure = 'transport is stopped';
+      return c.terminate();
+    }
+    if (peer.idPub === this.opts.identity.idPub) {
+      c.failure = 'that address is this agent itself';
+      c.close(1000, 'self');
+      return;
+    }
+    const current = this.byName.get(peer.name);
+    if (current && current.isOpen && current.peer!.idPub !== peer.idPub) {
+      const reason = `claims the name "${peer.name}" already held by a connected peer with another identity (${fingerprint(current.peer!.idPub)}, new ${fingerprint(peer.idPub)})`;
+      c.failure = reason;
+      this.reject(c.remote, reason, peer.name);
+      c.close(1008, 'name conflict');
+      return;
+    }
+    this.conns.add(c);
+    if (current && current.isOpen && current.role !== c.role) {
+      // Both sides dialed at once. Both keep the connection dialed by the smaller name.
+      const keepClient = this.opts.name < peer.name;
+      const loser = (c.role === 'client') === keepClient ? current : c;
+      const winner = loser === c ? current : c;
+      this.byName.set(peer.name, winner);
+      loser.superseded = true;
+      loser.close(CLOSE_SUPERSEDED, 'duplicate');
+    } else {
+      if (current && current.isOpen) {
+        // Same direction again: the peer restarted or redialed; the new one wins.
+        current.superseded = true;
+        current.close(CLOSE_SUPERSEDED, 'replaced');
+      }
+      this.byName.set(peer.name, c);
+    }
+    this.log.debug('peer connected', { peer: peer.name, id: fingerprint(peer.idPub), remote: c.remote, role: c.role });
+  }
+
+  private onClosed(c: Conn): void {
+    this.onceClosed.get(c)?.();
+    this.onceClosed.delete(c);
+    if (!this.conns.delete(c)) return; // never authenticated or refused at registration
+    const peer = c.peer!;
+    for (const [addr, x] of this.byAddress) if (x === c) this.byAddress.delete(addr);
+    if (this.byName.get(peer.name) === c) {
+      this.byName.delete(peer.name);
+      for (const other of this.conns) {
+        if (other.isOpen && other.peer!.name === peer.name) this.byName.set(peer.name, other);
+      }
+    }
+    if (c.superseded || this.state === 'stopped') return;
+    this.log.debug('peer disconnected', { peer: peer.name, remote: c.remote });
+    try {
+      this.opts.events.disconnected(peer);
+    } catch {
+      /* listener errors stay with the listener */
+    }
+  }
+
+  /** An open authenticated connection for `addr`: reused, joined (dial in flight) or dialed. */
+  private connection(addr: string): Promise<Conn> {
+    const existing = this.byAddress.get(addr);
+    if (existing && existing.isOpen && this.conns.has(existing)) return Promise.resolve(existing);
+    const inFlight = this.dialing.get(addr);
+    if (inFlight) return inFlight;
+    const p = this.dial(addr).finally(() => this.dialing.delete(addr));
+    this.dialing.set(addr, p);
+    return p;
+  }
+
+  private dial(addr: string): Promise<Conn> {
+    const { host, port } = parseEndpoint(addr);
+    const family = isIP(host);
+    const bind = this.opts.bindAddress;
+    const localAddress = bind && (family === 0 || isIP(bind) === family) ? bind : undefined;
+    const url = `ws://${family === 6 ? `[${host}]` : host}:${port}/`;
+    return new Promise<Conn>((resolve, reject) => {
+      let settled = false;
+      const ws = new WebSocket(url, {
+        maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD,
+        perMessageDeflate: false,
+        followRedirects: false,
+        handshakeTimeout: this.dialTimeoutMs,
+        localAddress,
+      });
+      const finish = (err: string | undefined, c?: Conn): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err === undefined && c) resolve(c);
+        else reject(new Error(err ?? 'handshake failed'));
+      };
+      const timer = setTimeout(() => {
+        finish(`no authenticated answer within ${this.dialTimeoutMs} ms`);
+        ws.terminate();
+      }, this.dialTimeoutMs);
+      timer.unref();
+      ws.on('upgrade', (res) => {
+        const s = res.socket as import('net').Socket;
+        this.clientSockets.add(s);
+        s.once('close', () => {
+          this.clientSockets.delete(s);
+          this.closedRead += s.bytesRead;
+          this.closedWritten += s.bytesWritten;
+        });
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        finish(`answered HTTP ${res.statusCode} instead of a WebSocket upgrade: not a hepto agent gossip port?`);
+        ws.terminate();
+      });
+      const base = this.hooks();
+      const conn = new Conn(ws, {
+        role: 'client',
+        remote: addr,
+        keys: this.keys,
+        local: { name: this.opts.name, identity: this.opts.identity },
+        limits: this.limits,
+        hooks: {
+          ...base,
+          authenticated: (c) => {
+            base.authenticated(c);
+            if (this.conns.has(c) && c.isOpen) {
+              this.byAddress.set(addr, c);
+              finish(undefined, c);
+            } else {
+              finish(c.failure ?? 'connection refused after the handshake');
+            }
+          },
+          failed: (c, reason) => {
+            if (c.isOpen) base.failed(c, reason);
+            else finish(reason);
+          },
+          closed: (c) => {
+            base.closed(c);
+            finish(c.failure ?? 'connection closed');
+          },
+        },
+      });
+      ws.on('error', (e) => finish(conn.failure ?? describeSocketError(e)));
+      if (this.state === 'stopped') {
+        finish('transport is stopped');
+        ws.terminate();
+      }
+    });
+  }
+}
