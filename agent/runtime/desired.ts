@@ -1,0 +1,204 @@
+/**
+ * What should run on this machine, from the config and the cluster view:
+ * one wesher and one k3s container per hosted node, or the reason each must
+ * wait. Pure. Rules:
+ * - the join list holds anchors' hosts first, then every live member's node
+ *   IPs (and this machine's other nodes), never the node's own;
+ * - a k3s agent waits until the master node is seen alive in the view;
+ * - on an overlay-IP collision the node whose member joined later (later
+ *   created_at, tie: greater name) does not start wesher (nor k3s);
+ * - at most one hosted node can use the host network (wesher's ports and
+ *   interface are per network namespace).
+ */
+import type Dockerode from 'dockerode';
+import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
+import type { MemberRecord, MemberState } from '../../shared/member';
+import { errorMessage } from '../../shared/errors';
+import { bareAddress, hostOf } from './ip';
+import { planNetwork, type NetworkFacts } from './network';
+import { overlayIp } from './overlay-ip';
+import { containerName, k3sSpec, wesherSpec, type ContainerSpec, type Role } from './specs';
+
+export interface ClusterView {
+  members: Array<{ name: string; state: MemberState; record: MemberRecord }>;
+}
+
+export interface DesiredContainer {
+  name: string;
+  node: string;
+  role: Role;
+  /** null: must not be started now (see `waiting`). */
+  spec: ContainerSpec | null;
+  /** Why it waits, one sentence with what to do; null when it may run. */
+  waiting: string | null;
+}
+
+export interface DesiredNetwork {
+  name: string;
+  node: string;
+  create: Dockerode.NetworkCreateOptions;
+}
+
+export interface DesiredState {
+  containers: DesiredContainer[];
+  networks: DesiredNetwork[];
+  problems: string[];
+  /** Overlay IP of each hosted node (null if overlay_net is unusable). */
+  overlayIps: Record<string, string | null>;
+}
+
+export function hostedNodes(config: HeptoConfig): NodeConfig[] {
+  const top: NodeConfig = { node: config.node, iface: config.iface, ip: config.ip, gw: config.gw, network_mode: config.network_mode };
+  return [top, ...config.nodes];
+}
+
+const LIVE: MemberState[] = ['alive', 'suspect'];
+
+function safeOverlayIp(name: string, net: string): string | null {
+  try {
+    return overlayIp(name, net);
+  } catch {
+    return null;
+  }
+}
+
+interface Claim {
+  node: string;
+  member: string;
+  createdAt: number;
+}
+
+/** Hosted node names of a member: its record's `containers` keys plus (for this agent) the config. */
+function claims(config: HeptoConfig, view: ClusterView): Claim[] {
+  const out: Claim[] = [];
+  const seen = new Set<string>();
+  const self = view.members.find((m) => m.name === config.node);
+  for (const n of hostedNodes(config)) {
+    out.push({ node: n.node, member: config.node, createdAt: self?.record.created_at ?? Number.MAX_SAFE_INTEGER });
+    seen.add(n.node);
+  }
+  for (const m of view.members) {
+    if (m.name === config.node || !LIVE.includes(m.state)) continue;
+    for (const node of Object.keys(m.record.containers)) {
+      if (seen.has(node)) continue;
+      seen.add(node);
+      out.push({ node, member: m.name, createdAt: m.record.created_at });
+    }
+  }
+  return out;
+}
+
+/** Colliding groups of nodes by overlay IP, each sorted winner first. */
+export function overlayCollisions(config: HeptoConfig, view: ClusterView): Array<{ ip: string; nodes: Claim[] }> {
+  const byIp = new Map<string, Claim[]>();
+  for (const c of claims(config, view)) {
+    const ip = safeOverlayIp(c.node, config.overlay_net);
+    if (!ip) continue;
+    byIp.set(ip, [...(byIp.get(ip) ?? []), c]);
+  }
+  const out: Array<{ ip: string; nodes: Claim[] }> = [];
+  for (const [ip, list] of byIp) {
+    if (list.length < 2) continue;
+    list.sort((a, b) => a.createdAt - b.createdAt || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    out.push({ ip, nodes: list });
+  }
+  return out;
+}
+
+/** Whether the master node is hosted here or seen alive, hosted by a live member. */
+export function masterKnown(config: HeptoConfig, view: ClusterView): boolean {
+  if (hostedNodes(config).some((n) => n.node === config.master)) return true;
+  return view.members.some((m) => m.state === 'alive' && (m.name === config.master || config.master in m.record.containers));
+}
+
+export function joinList(config: HeptoConfig, view: ClusterView, node: NodeConfig): string[] {
+  const own = new Set(node.ip.map(bareAddress));
+  const out: string[] = [];
+  const add = (h: string): void => {
+    if (h && !own.has(h) && !out.includes(h)) out.push(h);
+  };
+  for (const a of config.anchors) add(hostOf(a));
+  for (const other of hostedNodes(config)) if (other.node !== node.node) other.ip.map(bareAddress).forEach(add);
+  for (const m of view.members) {
+    if (m.name === config.node || !LIVE.includes(m.state)) continue;
+    for (const ip of m.record.node_ips) add(bareAddress(ip));
+  }
+  return out;
+}
+
+export function computeDesired(config: HeptoConfig, view: ClusterView, facts: NetworkFacts): DesiredState {
+  const problems: string[] = [];
+  const containers: DesiredContainer[] = [];
+  const networks: DesiredNetwork[] = [];
+  const overlayIps: Record<string, string | null> = {};
+  const waitBoth = (node: string, reason: string): void => {
+    for (const role of ['wesher', 'k3s'] as Role[]) containers.push({ name: containerName(node, role), node, role, spec: null, waiting: reason });
+  };
+
+  let overlayOk = true;
+  try {
+    overlayIp('x', config.overlay_net);
+  } catch (e) {
+    overlayOk = false;
+    problems.push(`${errorMessage(e)}; fix overlay_net in the config`);
+  }
+
+  const collided = new Map<string, string>();
+  for (const c of overlayCollisions(config, view)) {
+    const [winner, ...losers] = c.nodes;
+    for (const l of losers) {
+      const msg = `overlay IP collision: nodes ${winner.node} and ${l.node} both hash to ${c.ip}; ${l.node} joined later so its wesher is not started; rename one of them`;
+      problems.push(msg);
+      if (hostedNodes(config).some((n) => n.node === l.node)) collided.set(l.node, msg);
+    }
+  }
+
+  const master = masterKnown(config, view);
+  const masterIp = safeOverlayIp(config.master, config.overlay_net);
+  let hostTaken: string | null = null;
+
+  for (const node of hostedNodes(config)) {
+    const ip = overlayOk ? safeOverlayIp(node.node, config.overlay_net) : null;
+    overlayIps[node.node] = ip;
+    if (!ip) {
+      waitBoth(node.node, 'overlay_net is unusable; fix it in the config');
+      continue;
+    }
+    const collision = collided.get(node.node);
+    if (collision) {
+      waitBoth(node.node, collision);
+      continue;
+    }
+    if (node.network_mode === 'host') {
+      if (hostTaken) {
+        const msg = `node ${node.node} cannot use network_mode host: node ${hostTaken} on this machine already uses the host network; give ${node.node} network_mode macvlan (or ipvlan) with its own ip`;
+        problems.push(msg);
+        waitBoth(node.node, msg);
+        continue;
+      }
+      hostTaken = node.node;
+    }
+    let net;
+    try {
+      net = planNetwork(node, config.mtu, facts);
+    } catch (e) {
+      const msg = `${errorMessage(e)}`;
+      problems.push(msg);
+      waitBoth(node.node, msg);
+      continue;
+    }
+    if (net.network) networks.push({ name: net.network.name, node: node.node, create: net.network.create });
+    const w = wesherSpec({ config, node, net, join: joinList(config, view, node) });
+    containers.push({ name: w.name, node: node.node, role: 'wesher', spec: w, waiting: null });
+    const k3sName = containerName(node.node, 'k3s');
+    if (node.node !== config.master && !master) {
+      const msg = `k3s on ${node.node} waits for the master node ${config.master} to be seen alive in the mesh (its overlay IP ${masterIp} is the API server); check that the master's agent runs and is reachable`;
+      problems.push(msg);
+      containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: null, waiting: msg });
+      continue;
+    }
+    const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp });
+    containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
+  }
+  return { containers, networks, problems, overlayIps };
+}

@@ -1,0 +1,30 @@
+/**
+ * The spec hash carried in the `io.hepto.spec-hash` label. It covers the
+ * canonical container spec, so any change recreates the container, with two
+ * adjustments:
+ * - secret values (the overlay and cluster keys) are replaced by a hash of
+ *   them, so a key change also recreates, yet the label reveals nothing;
+ * - the wesher join list is left out: a membership change alone must not
+ *   recreate a running wesher (it is refreshed when wesher restarts).
+ */
+import { createHash } from 'crypto';
+import { canonicalJson } from '../../shared/canonical-json';
+
+export const VOLATILE_ENV = ['WESHER_JOIN'];
+export const HASH_LABEL = 'io.hepto.spec-hash';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function specHash(create: { Env?: string[]; Labels?: Record<string, string> } & Record<string, unknown>, secretEnv: string[]): string {
+  const env = (create.Env ?? [])
+    .filter((e) => !VOLATILE_ENV.includes(e.slice(0, e.indexOf('='))))
+    .map((e) => {
+      const eq = e.indexOf('=');
+      const key = e.slice(0, eq);
+      return secretEnv.includes(key) ? `${key}=sha256:${sha256(`hepto-spec-secret\0${key}\0${e.slice(eq + 1)}`)}` : e;
+    });
+  const labels = Object.fromEntries(Object.entries(create.Labels ?? {}).filter(([k]) => k !== HASH_LABEL && k !== 'io.hepto.join'));
+  return sha256(canonicalJson({ ...create, Env: env, Labels: labels })).slice(0, 32);
+}

@@ -1,0 +1,153 @@
+/**
+ * Container specs as pure functions of the config and what gossip knows.
+ * Each returns the Podman (Docker-compatible) create options plus the spec
+ * hash label. Flags and variables used exist in the documented CLIs of the
+ * pinned images (shared/config/images.ts):
+ * - wesher is configured only through its WESHER_* variables (each documented
+ *   flag has one), so the cluster key never shows in argv or `ps`.
+ * - k3s gets `server` or `agent --server https://<master overlay IP>:6443`,
+ *   `--node-name`, `--node-ip`, `--flannel-iface`; the token via K3S_TOKEN.
+ */
+import type Dockerode from 'dockerode';
+import path from 'path';
+import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
+import { bareAddress } from './ip';
+import type { NetworkPlan } from './network';
+import { HASH_LABEL, specHash } from './spec-hash';
+
+/** The WireGuard interface wesher manages; flannel is pointed at it. */
+export const WESHER_INTERFACE = 'wgoverlay';
+/**
+ * WireGuard's own overhead on the path: 40 (IPv6 header) + 8 (UDP) + 32
+ * (WireGuard) bytes. The cluster `mtu` is the path MTU between nodes (seed
+ * 002), so the wesher interface gets mtu - 80 (the IPv6 worst case).
+ */
+export const WIREGUARD_OVERHEAD = 80;
+export const K3S_API_PORT = 6443;
+
+export type Role = 'wesher' | 'k3s';
+
+export interface ContainerSpec {
+  name: string;
+  node: string;
+  role: Role;
+  image: string;
+  hash: string;
+  /** Env names holding secrets (never logged, hashed in the label). */
+  secretEnv: string[];
+  /** wesher only: the join list baked into this spec. */
+  join: string[];
+  /** Host directories that must exist before the container is created. */
+  dirs: string[];
+  create: Dockerode.ContainerCreateOptions;
+}
+
+export function containerName(node: string, role: Role): string {
+  return `hepto-${node}-${role}`;
+}
+
+export function nodeDir(config: HeptoConfig, node: string): string {
+  return path.join(config.storage_base, node);
+}
+
+function ulimits(config: HeptoConfig): Array<{ Name: string; Soft: number; Hard: number }> {
+  return Object.entries(config.ulimits)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, u]) => ({ Name: name, Soft: u.soft, Hard: u.hard }));
+}
+
+function labels(node: string, role: Role, extra: Record<string, string> = {}): Record<string, string> {
+  return { 'io.hepto.managed-by': 'hepto-agent', 'io.hepto.node': node, 'io.hepto.role': role, ...extra };
+}
+
+function seal(spec: Omit<ContainerSpec, 'hash'>): ContainerSpec {
+  const hash = specHash(spec.create as never, spec.secretEnv);
+  spec.create.Labels = { ...(spec.create.Labels ?? {}), [HASH_LABEL]: hash };
+  return { ...spec, hash };
+}
+
+export interface WesherInput {
+  config: HeptoConfig;
+  node: NodeConfig;
+  net: NetworkPlan;
+  /** Hosts to join, anchors first (already de-duplicated). */
+  join: string[];
+}
+
+export function wesherSpec({ config, node, net, join }: WesherInput): ContainerSpec {
+  const name = containerName(node.node, 'wesher');
+  const stateDir = path.join(nodeDir(config, node.node), 'wesher');
+  const env = [
+    // base64 of the 32 bytes of the overlay key: wesher wants exactly 32 bytes.
+    `WESHER_CLUSTER_KEY=${Buffer.from(config.overlay_key, 'utf8').toString('base64')}`,
+    `WESHER_OVERLAY_NET=${config.overlay_net}`,
+    `WESHER_INTERFACE=${WESHER_INTERFACE}`,
+    `WESHER_MTU=${config.mtu - WIREGUARD_OVERHEAD}`,
+    // /etc/hosts inside the container is Podman's, private to wesher: the
+    // entries would help nobody, and k3s does not share it.
+    'WESHER_NO_ETC_HOSTS=true',
+    `WESHER_LOG_LEVEL=${config.log_level === 'debug' ? 'debug' : 'info'}`,
+  ];
+  // wesher's own detection only finds public IPv4 addresses; the node's
+  // configured address is the one peers know (node_ips in its record).
+  if (node.ip.length > 0) env.push(`WESHER_BIND_ADDR=${bareAddress(node.ip[0])}`);
+  if (join.length > 0) env.push(`WESHER_JOIN=${join.join(',')}`);
+  const create: Dockerode.ContainerCreateOptions = {
+    name,
+    Image: config.images.wesher,
+    // wesher hashes the hostname into the overlay IP: it must be the node name.
+    Hostname: node.node,
+    Env: env,
+    Labels: labels(node.node, 'wesher', { 'io.hepto.join': join.join(',') }),
+    HostConfig: {
+      NetworkMode: net.mode,
+      CapAdd: ['NET_ADMIN'],
+      Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
+      Binds: [`${stateDir}:/var/lib/wesher:Z`],
+      RestartPolicy: { Name: 'no' },
+      Ulimits: ulimits(config),
+    },
+  };
+  if (net.endpoints) create.NetworkingConfig = net.endpoints;
+  return seal({ name, node: node.node, role: 'wesher', image: config.images.wesher, secretEnv: ['WESHER_CLUSTER_KEY'], join, dirs: [stateDir], create });
+}
+
+export interface K3sInput {
+  config: HeptoConfig;
+  node: NodeConfig;
+  /** This node's overlay IP (its k3s node IP). */
+  overlayIp: string;
+  /** The master's overlay IP; unused on the master itself. */
+  masterOverlayIp: string | null;
+}
+
+export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput): ContainerSpec {
+  const name = containerName(node.node, 'k3s');
+  const base = nodeDir(config, node.node);
+  const dirs = [path.join(base, 'k3s'), path.join(base, 'rancher-node'), path.join(base, 'rancher-k3s')];
+  const isMaster = node.node === config.master;
+  if (!isMaster && !masterOverlayIp) throw new Error('k3sSpec: an agent needs the master overlay IP');
+  const serverHost = masterOverlayIp && masterOverlayIp.includes(':') ? `[${masterOverlayIp}]` : masterOverlayIp;
+  const cmd = isMaster ? ['server'] : ['agent', '--server', `https://${serverHost}:${K3S_API_PORT}`];
+  cmd.push('--node-name', node.node, '--node-ip', overlayIp, '--flannel-iface', WESHER_INTERFACE);
+  const create: Dockerode.ContainerCreateOptions = {
+    name,
+    Image: config.images.k3s,
+    Cmd: cmd,
+    Env: [`K3S_TOKEN=${config.cluster_key}`],
+    Labels: labels(node.node, 'k3s'),
+    HostConfig: {
+      // Shares wesher's network namespace, so it sees the overlay interface.
+      NetworkMode: `container:${containerName(node.node, 'wesher')}`,
+      Privileged: true,
+      // As k3s documents for running in a container.
+      Tmpfs: { '/run': '', '/var/run': '' },
+      // Persistent, so a recreated agent keeps its node password and is not
+      // refused as a duplicate node.
+      Binds: [`${dirs[0]}:/var/lib/rancher/k3s:Z`, `${dirs[1]}:/etc/rancher/node:Z`, `${dirs[2]}:/etc/rancher/k3s:Z`],
+      RestartPolicy: { Name: 'no' },
+      Ulimits: ulimits(config),
+    },
+  };
+  return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: ['K3S_TOKEN'], join: [], dirs, create });
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { computeDesired, joinList, overlayCollisions } from '../../../agent/runtime/desired';
+import { overlayIp } from '../../../agent/runtime/overlay-ip';
+import { testConfig, view } from './fixtures';
+
+const FACTS = { defaultIface: 'eth0', netavarkVersion: '1.4.0' };
+
+/** Two distinct names with the same overlay IP in a /24 (found by search, deterministic). */
+function collidingPair(net: string): [string, string] {
+  const seen = new Map<string, string>();
+  for (let i = 0; ; i++) {
+    const name = `n${i}`;
+    const ip = overlayIp(name, net);
+    const other = seen.get(ip);
+    if (other) return [other, name];
+    seen.set(ip, name);
+  }
+}
+
+describe('runtime/desired', () => {
+  it('an agent k3s waits, with a reason, until the master is seen alive; wesher runs meanwhile', () => {
+    const cfg = testConfig({ node: 'w1', master: 'm1' });
+    const alone = computeDesired(cfg, view(['w1', 'alive']), FACTS);
+    const k3s = alone.containers.find((c) => c.role === 'k3s')!;
+    assert.equal(k3s.spec, null);
+    assert.match(k3s.waiting!, /waits for the master node m1/);
+    assert.ok(alone.problems.some((p) => /m1/.test(p)));
+    assert.ok(alone.containers.find((c) => c.role === 'wesher')!.spec);
+
+    const suspectMaster = computeDesired(cfg, view(['w1', 'alive'], ['m1', 'suspect']), FACTS);
+    assert.equal(suspectMaster.containers.find((c) => c.role === 'k3s')!.spec, null, 'a suspect master is not yet "seen alive"');
+
+    // The master may be hosted by another member under a different member name.
+    const hosted = computeDesired(cfg, view(['w1', 'alive'], ['box', 'alive', { containers: { m1: { wesher: 'running', k3s: 'running' } } }]), FACTS);
+    const k = hosted.containers.find((c) => c.role === 'k3s')!;
+    assert.ok(k.spec);
+    assert.ok(k.spec.create.Cmd!.includes(`https://${overlayIp('m1', '10.0.0.0/8')}:6443`));
+  });
+
+  it('join list: anchors first, then live members node IPs, never its own, no duplicates', () => {
+    const cfg = testConfig({ node: 'w1', ip: ['2001:db8::21/64'], anchors: ['[2001:db8::1]:7947', '192.0.2.1:7947', 'a.example.invalid'] });
+    const v = view(
+      ['w1', 'alive', { node_ips: ['2001:db8::21'] }],
+      ['m1', 'alive', { node_ips: ['2001:db8::1', '2001:db8::2'] }],
+      ['x', 'dead', { node_ips: ['2001:db8::99'] }],
+      ['y', 'suspect', { node_ips: ['2001:db8::33/64'] }],
+    );
+    assert.deepEqual(joinList(cfg, v, { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' }), [
+      '2001:db8::1',
+      '192.0.2.1',
+      'a.example.invalid',
+      '2001:db8::2',
+      '2001:db8::33',
+    ]);
+  });
+
+  it('overlay-IP collision: the later joiner does not start wesher and status names both', () => {
+    const net = '10.0.0.0/24';
+    const [a, b] = collidingPair(net);
+    // We host b, and joined later than the member hosting a.
+    const cfg = testConfig({ node: b, master: a, overlay_net: net });
+    const v = view([a, 'alive', { created_at: 100 }], [b, 'alive', { created_at: 200 }]);
+    const d = computeDesired(cfg, v, FACTS);
+    assert.ok(d.containers.every((c) => c.spec === null), 'neither wesher nor k3s starts on the loser');
+    const p = d.problems.find((x) => x.includes('collision'))!;
+    assert.ok(p.includes(a) && p.includes(b) && /rename one/.test(p), p);
+    assert.equal(overlayCollisions(cfg, v)[0].nodes[0].node, a);
+
+    // The earlier joiner keeps running and still reports the collision.
+    const winner = computeDesired(testConfig({ node: a, master: a, overlay_net: net }), view([a, 'alive', { created_at: 100 }], [b, 'alive', { created_at: 200 }]), FACTS);
+    assert.ok(winner.containers.every((c) => c.spec !== null));
+    assert.ok(winner.problems.some((x) => x.includes('collision')));
+
+    // Tie on created_at: the greater name loses.
+    const tie = overlayCollisions(testConfig({ node: a, master: a, overlay_net: net }), view([a, 'alive', { created_at: 5 }], [b, 'alive', { created_at: 5 }]));
+    assert.equal(tie[0].nodes[1].node, [a, b].sort()[1]);
+  });
+
+  it('several nodes: each supervised on its own; only one may use the host network', () => {
+    const cfg = testConfig({
+      nodes: [
+        { node: 'extra1', iface: 'eth0', ip: ['192.0.2.31/24'], gw: ['192.0.2.254'], network_mode: 'macvlan' },
+        { node: 'extra2', iface: null, ip: [], gw: [], network_mode: 'host' },
+      ],
+    });
+    const d = computeDesired(cfg, view(['master1', 'alive']), FACTS);
+    const names = d.containers.filter((c) => c.spec).map((c) => c.name);
+    assert.deepEqual(names, ['hepto-master1-wesher', 'hepto-master1-k3s', 'hepto-extra1-wesher', 'hepto-extra1-k3s']);
+    assert.deepEqual(d.networks.map((n) => n.name), ['hepto-extra1']);
+    assert.ok(d.problems.some((p) => /extra2 cannot use network_mode host/.test(p)));
+    // extra1's wesher joins master1's address (same machine, another node).
+    assert.match(d.containers[2].spec!.create.Env!.join(' '), /WESHER_JOIN=2001:db8::1/);
+  });
+
+  it('ipvlan is refused with the reason on netavark 1.4.0; macvlan without an address is refused naming the field', () => {
+    const d = computeDesired(testConfig({ network_mode: 'ipvlan', iface: 'eth0' }), view(['master1', 'alive']), FACTS);
+    assert.ok(d.containers.every((c) => c.spec === null));
+    assert.ok(d.problems.some((p) => /ipvlan needs netavark >= 1\.5\.0, this machine has 1\.4\.0/.test(p)), d.problems.join('\n'));
+    const unknown = computeDesired(testConfig({ network_mode: 'ipvlan', iface: 'eth0' }), view(), { defaultIface: null, netavarkVersion: null });
+    assert.ok(unknown.problems.some((p) => /could not be determined/.test(p)));
+    const noIp = computeDesired(testConfig({ network_mode: 'macvlan', ip: [] }), view(), FACTS);
+    assert.ok(noIp.problems.some((p) => /node master1: ip is empty/.test(p)));
+  });
+
+  it('spec hash: a key change changes it, a join list change does not, the label hides the key', () => {
+    const base = computeDesired(testConfig(), view(['master1', 'alive']), FACTS).containers;
+    const rekeyed = computeDesired(testConfig({ overlay_key: 'TESTONLYotherKEY0123456789abcdef' }), view(['master1', 'alive']), FACTS).containers;
+    const joined = computeDesired(testConfig({ anchors: ['192.0.2.7'] }), view(['master1', 'alive']), FACTS).containers;
+    assert.notEqual(base[0].spec!.hash, rekeyed[0].spec!.hash);
+    assert.equal(base[1].spec!.hash, rekeyed[1].spec!.hash, 'k3s does not use the overlay key');
+    assert.equal(base[0].spec!.hash, joined[0].spec!.hash);
+    assert.notDeepEqual(base[0].spec!.join, joined[0].spec!.join);
+    const k3sNewToken = computeDesired(testConfig({ cluster_key: 'TESTONLYanotherKEY0123456789abcd' }), view(['master1', 'alive']), FACTS).containers;
+    assert.notEqual(base[1].spec!.hash, k3sNewToken[1].spec!.hash);
+  });
+});

@@ -1,0 +1,54 @@
+import type { HeptoConfig } from '../../../shared/config/types';
+import type { MemberRecord, MemberState } from '../../../shared/member';
+import type { ClusterView } from '../../../agent/runtime/desired';
+
+/** Test keys: obviously fake, 32 characters each. */
+export const OVERLAY_KEY = 'TESTONLYoverlayKEY0123456789abcd';
+export const CLUSTER_KEY = 'TESTONLYclusterKEY0123456789abcd';
+
+export function testConfig(over: Partial<HeptoConfig> = {}): HeptoConfig {
+  return {
+    node: 'master1',
+    iface: null,
+    ip: ['2001:db8::1/64'],
+    gw: ['2001:db8::ffff'],
+    network_mode: 'host',
+    master: 'master1',
+    anchors: [],
+    overlay_key: OVERLAY_KEY,
+    cluster_key: CLUSTER_KEY,
+    mtu: 1400,
+    storage_base: '/srv',
+    overlay_net: '10.0.0.0/8',
+    gossip_port: 7947,
+    gossip_listen: ['::'],
+    advertise: [],
+    runtime: 'podman',
+    control_socket: '/run/hepto/agent.sock',
+    podman_socket: '/run/podman/podman.sock',
+    images: { wesher: 'example.invalid/wesher:pinned', k3s: 'example.invalid/k3s:pinned' },
+    ulimits: { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1024, hard: 1024 } },
+    nodes: [],
+    log_level: 'info',
+    ...over,
+  };
+}
+
+export function record(name: string, over: Partial<MemberRecord> = {}): MemberRecord {
+  return {
+    name,
+    role: 'node',
+    addresses: [],
+    node_ips: [],
+    overlay_ip: null,
+    facts: { cores: 2, memory_mb: 1024, os: 'test', agent_version: '0' },
+    containers: { [name]: { wesher: 'running', k3s: 'running' } },
+    id_pub: 'AAAA',
+    created_at: 1_000,
+    ...over,
+  };
+}
+
+export function view(...members: Array<[string, MemberState, Partial<MemberRecord>?]>): ClusterView {
+  return { members: members.map(([name, state, over]) => ({ name, state, record: record(name, over ?? {}) })) };
+}
