@@ -1,0 +1,574 @@
+#!/bin/sh
+# hepto installer: from a fresh machine to a running hepto-agent service.
+#
+#   First machine (starts a new cluster, prints the line for the next one):
+#     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=<url>/hepto-agent-<v>.tar.gz sh -
+#   Next machines: the printed line, e.g.
+#     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_ANCHORS=... \
+#       HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
+#   From a checkout (after `npm ci && npm run package`): sudo ./install.sh
+#
+# Environment (all optional unless said):
+#   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
+#   HEPTO_CLUSTER_KEY, HEPTO_IFACE, HEPTO_IP, HEPTO_GW (comma-separated),
+#   HEPTO_NETWORK_MODE, HEPTO_GOSSIP_PORT, HEPTO_ADVERTISE, HEPTO_STORAGE_BASE,
+#   HEPTO_MTU                 -> /etc/hepto/hepto.json (unset ones keep their
+#                                current value on a re-run)
+#   HEPTO_AGENT_URL           http(s) URL or local path of the release tarball
+#   HEPTO_AGENT_SHA256        its sha256; else <HEPTO_AGENT_URL>.sha256 is used
+#   HEPTO_INSTALL_URL         where install.sh is served (for the printed join line)
+#   HEPTO_SKIP_START=1        install and enable, but do not (re)start the service
+#   HEPTO_DRY_RUN=1           print what would be done, change nothing
+#
+# Everything below runs from main(), called on the last line, so a truncated
+# download runs nothing.
+
+HEPTO_LIB=/usr/local/lib/hepto-agent
+HEPTO_BIN=/usr/local/bin/hepto-agent
+HEPTO_UNINSTALL=/usr/local/bin/hepto-uninstall.sh
+HEPTO_ETC=/etc/hepto
+HEPTO_CONF=/etc/hepto/hepto.json
+HEPTO_UNIT=/etc/systemd/system/hepto-agent.service
+HEPTO_SERVICE=hepto-agent
+KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY
+HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
+HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_AGENT_URL HEPTO_AGENT_SHA256 HEPTO_INSTALL_URL
+HEPTO_SKIP_START HEPTO_DRY_RUN HEPTO_CONFIG HEPTO_DEBUG"
+START_TIMEOUT=60
+
+# --- output -------------------------------------------------------------------
+info() { printf '[INFO]  %s\n' "$*" >&2; }
+warn() { printf '[WARN]  %s\n' "$*" >&2; }
+fatal() {
+  printf '[ERROR] %s\n' "$*" >&2
+  exit 1
+}
+dry() { [ "${HEPTO_DRY_RUN:-0}" = 1 ]; }
+# Runs a command, or says it would.
+act() {
+  if dry; then
+    info "would run: $*"
+  else
+    "$@"
+  fi
+}
+
+# Quotes a value for the printed command line, only when it needs it.
+shq() {
+  case $1 in
+    '' | *[!A-Za-z0-9._:/,@=+%-]*) printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+cleanup() {
+  if [ -n "${TMP_DIR:-}" ] && [ -d "$TMP_DIR" ]; then rm -rf "$TMP_DIR"; fi
+  if [ -n "${STAGED_LIB:-}" ] && [ -d "$STAGED_LIB" ]; then rm -rf "$STAGED_LIB"; fi
+}
+
+# --- checks before anything is changed --------------------------------------------
+check_root() {
+  [ "$(id -u)" -eq 0 ] || fatal "the installer needs root: pipe it to 'sudo sh -' (put the HEPTO_* variables after sudo), or run 'sudo ./install.sh'"
+}
+
+check_systemd() {
+  if ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+    fatal "hepto-agent runs as a systemd service, and systemd is not running here (no /run/systemd/system)"
+  fi
+}
+
+warn_unknown_vars() {
+  for wu_name in $(env | sed -n 's/^\(HEPTO_[A-Za-z0-9_]*\)=.*/\1/p' | sort -u); do
+    case " $(echo "$KNOWN_VARS" | tr '\n' ' ') " in
+      *" $wu_name "*) ;;
+      *) warn "unknown variable $wu_name is ignored (typo? known: $(echo "$KNOWN_VARS" | tr '\n' ' ' | sed 's/ HEPTO_CONFIG HEPTO_DEBUG//'))" ;;
+    esac
+  done
+}
+
+check_flags() {
+  for cf_name in HEPTO_SKIP_START HEPTO_DRY_RUN; do
+    cf_value=$(eval "printf '%s' \"\${$cf_name:-0}\"")
+    case $cf_value in
+      0 | 1) ;;
+      *) fatal "$cf_name must be 1 or 0, not \"$cf_value\"" ;;
+    esac
+  done
+}
+
+# Decides between a new cluster, a join and a re-run, before anything is downloaded.
+check_cluster_inputs() {
+  have_conf_keys=0
+  if [ -f "$HEPTO_CONF" ] && grep -q '"overlay_key"' "$HEPTO_CONF" && grep -q '"cluster_key"' "$HEPTO_CONF"; then
+    have_conf_keys=1
+  fi
+  NEW_CLUSTER=0
+  if [ -n "${HEPTO_OVERLAY_KEY:-}" ] && [ -z "${HEPTO_CLUSTER_KEY:-}" ]; then
+    fatal "HEPTO_OVERLAY_KEY is set but HEPTO_CLUSTER_KEY is not: pass both keys (from the line the first machine printed), or neither to start a new cluster"
+  fi
+  if [ -z "${HEPTO_OVERLAY_KEY:-}" ] && [ -n "${HEPTO_CLUSTER_KEY:-}" ]; then
+    fatal "HEPTO_CLUSTER_KEY is set but HEPTO_OVERLAY_KEY is not: pass both keys (from the line the first machine printed), or neither to start a new cluster"
+  fi
+  if [ -z "${HEPTO_OVERLAY_KEY:-}" ] && [ "$have_conf_keys" = 0 ]; then
+    if [ -n "${HEPTO_ANCHORS:-}" ]; then
+      fatal "joining through HEPTO_ANCHORS needs HEPTO_OVERLAY_KEY and HEPTO_CLUSTER_KEY: copy them from the line the first machine printed (or leave HEPTO_ANCHORS empty to start a new cluster)"
+    fi
+    NEW_CLUSTER=1
+  fi
+}
+
+# --- the agent tarball ------------------------------------------------------------
+default_agent_url() {
+  # From a checkout (sudo ./install.sh): the tarball `npm run package` wrote.
+  case $0 in
+    */install.sh | install.sh) ;;
+    *) return 0 ;;
+  esac
+  da_root=$(cd "$(dirname "$0")" && pwd)
+  [ -f "$da_root/package.json" ] && grep -q '"name": *"hepto-agent"' "$da_root/package.json" || return 0
+  da_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$da_root/package.json" | head -n 1)
+  da_tarball=$da_root/dist/release/hepto-agent-$da_version.tar.gz
+  if [ ! -f "$da_tarball" ]; then
+    command -v npm >/dev/null 2>&1 \
+      || fatal "no release tarball at $da_tarball: run 'npm ci && npm run package' in $da_root first, or set HEPTO_AGENT_URL"
+    info "building the release tarball from this checkout (npm run package)"
+    (cd "$da_root" && npm run --silent package >/dev/null) || fatal "npm run package failed in $da_root: run it yourself to see why"
+  fi
+  printf '%s\n' "$da_tarball"
+}
+
+fetch() { # $1 = URL or path, $2 = destination
+  case $1 in
+    http://* | https://*)
+      curl -fsSL --connect-timeout 10 --retry 2 -o "$2" "$1" 2>"$TMP_DIR/curl.err" || return 1
+      ;;
+    *)
+      [ -f "$1" ] || { echo "no such file" >"$TMP_DIR/curl.err"; return 1; }
+      cp "$1" "$2" 2>"$TMP_DIR/curl.err" || return 1
+      ;;
+  esac
+}
+
+fetch_agent() {
+  [ -n "${HEPTO_AGENT_URL:-}" ] || HEPTO_AGENT_URL=$(default_agent_url)
+  [ -n "$HEPTO_AGENT_URL" ] \
+    || fatal "HEPTO_AGENT_URL is not set: give the URL (or local path) of the hepto-agent release tarball"
+  AGENT_TARBALL=$TMP_DIR/agent.tar.gz
+  info "downloading the agent from $HEPTO_AGENT_URL"
+  fetch "$HEPTO_AGENT_URL" "$AGENT_TARBALL" \
+    || fatal "cannot download $HEPTO_AGENT_URL: $(tail -n 1 "$TMP_DIR/curl.err") (check HEPTO_AGENT_URL); nothing was installed"
+
+  if [ -n "${HEPTO_AGENT_SHA256:-}" ]; then
+    fa_expected=$HEPTO_AGENT_SHA256
+  else
+    fetch "$HEPTO_AGENT_URL.sha256" "$TMP_DIR/agent.sha256" \
+      || fatal "cannot get the checksum $HEPTO_AGENT_URL.sha256: $(tail -n 1 "$TMP_DIR/curl.err") (set HEPTO_AGENT_SHA256); nothing was installed"
+    fa_expected=$(cut -d ' ' -f 1 "$TMP_DIR/agent.sha256" | head -n 1)
+  fi
+  fa_expected=$(printf '%s' "$fa_expected" | tr 'A-F' 'a-f')
+  case $fa_expected in
+    *[!0-9a-f]*) fatal "the expected sha256 \"$fa_expected\" is not 64 hex digits (check HEPTO_AGENT_SHA256); nothing was installed" ;;
+  esac
+  [ ${#fa_expected} -eq 64 ] \
+    || fatal "the expected sha256 \"$fa_expected\" is not 64 hex digits (check HEPTO_AGENT_SHA256); nothing was installed"
+  AGENT_SHA256=$(sha256sum "$AGENT_TARBALL" | cut -d ' ' -f 1)
+  [ "$AGENT_SHA256" = "$fa_expected" ] \
+    || fatal "checksum mismatch for $HEPTO_AGENT_URL: expected $fa_expected, got $AGENT_SHA256 (corrupt download or wrong HEPTO_AGENT_SHA256); nothing was installed"
+  info "checksum verified ($AGENT_SHA256)"
+}
+
+unpack_agent() {
+  mkdir "$TMP_DIR/unpacked"
+  tar -xzf "$AGENT_TARBALL" -C "$TMP_DIR/unpacked" 2>"$TMP_DIR/tar.err" \
+    || fatal "the agent tarball does not unpack: $(tail -n 1 "$TMP_DIR/tar.err"); nothing was installed"
+  AGENT_SRC=
+  for ua_dir in "$TMP_DIR"/unpacked/hepto-agent-*; do
+    [ -d "$ua_dir" ] && AGENT_SRC=$ua_dir
+  done
+  if [ -z "$AGENT_SRC" ] || [ ! -f "$AGENT_SRC/dist/agent/cli.js" ] || [ ! -f "$AGENT_SRC/systemd/hepto-agent.service" ]; then
+    fatal "$HEPTO_AGENT_URL is not a hepto-agent release tarball (no hepto-agent-<version>/dist/agent/cli.js); nothing was installed"
+  fi
+  AGENT_VERSION=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$AGENT_SRC/package.json" | head -n 1)
+  case $AGENT_VERSION in
+    '' | *[!0-9A-Za-z.+-]*) fatal "the agent tarball has no usable version in package.json; nothing was installed" ;;
+  esac
+  info "agent version $AGENT_VERSION"
+}
+
+# --- Podman and Node ------------------------------------------------------------
+detect_distro() {
+  [ -r /etc/os-release ] || { DISTRO=unknown; PKG=none; return 0; }
+  # shellcheck disable=SC1091 # the running system's file
+  DISTRO=$(. /etc/os-release && printf '%s' "${ID:-unknown}")
+  # shellcheck disable=SC1091
+  dd_like=$(. /etc/os-release && printf '%s' "${ID_LIKE:-}")
+  case " $DISTRO $dd_like " in
+    *" debian "* | *" ubuntu "* | *" linuxmint "*) PKG=apt ;;
+    *" fedora "* | *" centos "* | *" rhel "*)
+      if command -v dnf >/dev/null 2>&1; then PKG=dnf; else PKG=yum; fi
+      ;;
+    *) PKG=none ;;
+  esac
+}
+
+find_node() {
+  NODE_BIN=
+  for fn_cand in node nodejs; do
+    fn_path=$(command -v "$fn_cand" 2>/dev/null) || continue
+    if "$fn_path" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; then
+      NODE_BIN=$fn_path
+      return 0
+    fi
+  done
+  return 1
+}
+
+install_deps() {
+  id_need=
+  command -v podman >/dev/null 2>&1 || id_need="podman"
+  find_node || id_need="$id_need nodejs"
+  id_need=${id_need# }
+  if [ -z "$id_need" ]; then
+    info "Podman and Node $("$NODE_BIN" --version) are present"
+    return 0
+  fi
+  detect_distro
+  if dry; then
+    info "would install $id_need with $PKG ($DISTRO)"
+    return 0
+  fi
+  info "installing $id_need with $PKG ($DISTRO)"
+  case $PKG in
+    apt)
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >"$TMP_DIR/pkg.log" 2>&1 \
+        || fatal "apt-get update failed: $(tail -n 1 "$TMP_DIR/pkg.log")"
+      # shellcheck disable=SC2086 # a list of package names
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $id_need </dev/null >"$TMP_DIR/pkg.log" 2>&1 \
+        || fatal "apt-get install $id_need failed: $(tail -n 1 "$TMP_DIR/pkg.log")"
+      ;;
+    dnf | yum)
+      case " $id_need " in
+        # CentOS/RHEL ship Node as module streams; 18 or newer is needed.
+        *" nodejs "*) [ "$DISTRO" = fedora ] || "$PKG" -y module enable nodejs:18 >/dev/null 2>&1 || true ;;
+      esac
+      # shellcheck disable=SC2086 # a list of package names
+      "$PKG" -y install $id_need </dev/null >"$TMP_DIR/pkg.log" 2>&1 \
+        || fatal "$PKG install $id_need failed: $(tail -n 1 "$TMP_DIR/pkg.log")"
+      ;;
+    *)
+      fatal "cannot install $id_need on $DISTRO (supported: Debian, Ubuntu, Mint, CentOS, Fedora): install Podman and Node 18 or newer yourself, then re-run"
+      ;;
+  esac
+  command -v podman >/dev/null 2>&1 || fatal "podman is still missing after installing it with $PKG"
+  find_node || fatal "Node 18 or newer is needed and $DISTRO's nodejs is older: install Node 18+ (e.g. from NodeSource), then re-run"
+  info "installed $id_need; Node $("$NODE_BIN" --version)"
+}
+
+# --- config -------------------------------------------------------------------------
+# Merges the existing config (if any) with the HEPTO_* variables. Runs with Node
+# because JSON is its language; keys travel in the environment, never in argv.
+MERGE_JS='
+const fs = require("fs");
+const [file, out] = process.argv.slice(1);
+const E = process.env;
+let text = null, conf = {};
+try { text = fs.readFileSync(file, "utf8"); conf = JSON.parse(text); }
+catch (e) { if (e.code !== "ENOENT") { console.error(file + " is not valid JSON (" + e.message + "): fix or remove it"); process.exit(1); } }
+if (conf === null || typeof conf !== "object" || Array.isArray(conf)) { console.error(file + " does not hold a JSON object: fix or remove it"); process.exit(1); }
+const before = JSON.stringify(conf);
+const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
+const num = (v) => (/^[0-9]+$/.test(v) ? Number(v) : v);
+const set = (field, name, conv) => { const v = E[name]; if (v !== undefined && v !== "") conf[field] = conv ? conv(v) : v; };
+set("node", "HEPTO_NODE");
+if (conf.node === undefined) conf.node = E.HOST_NAME;
+set("master", "HEPTO_MASTER");
+if (conf.master === undefined && E.NEW_CLUSTER === "1") conf.master = conf.node;
+set("anchors", "HEPTO_ANCHORS", list);
+set("overlay_key", "HEPTO_OVERLAY_KEY");
+set("cluster_key", "HEPTO_CLUSTER_KEY");
+set("iface", "HEPTO_IFACE");
+set("ip", "HEPTO_IP", list);
+set("gw", "HEPTO_GW", list);
+set("network_mode", "HEPTO_NETWORK_MODE");
+set("gossip_port", "HEPTO_GOSSIP_PORT", num);
+set("advertise", "HEPTO_ADVERTISE", list);
+set("storage_base", "HEPTO_STORAGE_BASE");
+set("mtu", "HEPTO_MTU", num);
+const same = text !== null && JSON.stringify(conf) === before;
+fs.writeFileSync(out, same ? text : JSON.stringify(conf, null, 2) + "\n", { mode: 0o600 });
+'
+
+staged_agent() { "$NODE_BIN" "$AGENT_SRC/dist/agent/cli.js" "$@"; }
+
+build_config() {
+  if [ -z "${NODE_BIN:-}" ]; then
+    info "would write $HEPTO_CONF from the HEPTO_* variables (Node is not installed yet, so not checked now)"
+    return 0
+  fi
+  if [ "$NEW_CLUSTER" = 1 ]; then
+    if dry; then
+      info "would generate the overlay key and the cluster key: no anchors and no keys, so this machine starts a new cluster"
+      HEPTO_OVERLAY_KEY=dryrunplaceholder000000000000000
+      HEPTO_CLUSTER_KEY=dryrunplaceholder000000000000001
+    else
+      info "no anchors and no keys: this machine starts a new cluster; generating both keys"
+      HEPTO_OVERLAY_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
+      HEPTO_CLUSTER_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
+    fi
+  fi
+  # umask 077 is in force: the file is 0600 from its creation, before any key is in it.
+  NEW_CONF=$TMP_DIR/hepto.json
+  HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') NEW_CLUSTER=$NEW_CLUSTER \
+    HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} \
+    "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" 2>"$TMP_DIR/merge.err" \
+    || fatal "cannot build the config: $(tail -n 1 "$TMP_DIR/merge.err")"
+  if ! staged_agent config validate --config "$NEW_CONF" >"$TMP_DIR/validate.out" 2>&1; then
+    # One line: the agent's problems, joined; it never prints a key.
+    fatal "invalid settings: $(sed -e 's/^hepto-agent: //' -e "s#$NEW_CONF#the config#g" "$TMP_DIR/validate.out" | tr '\n' ';' | sed -e 's/;$//' -e 's/;/; /g'); nothing was installed"
+  fi
+  NODE_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).node' "$NEW_CONF")
+  MASTER_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).master' "$NEW_CONF")
+  info "config valid: node $NODE_NAME, master $MASTER_NAME"
+}
+
+# --- installing files ----------------------------------------------------------------
+CHANGED=
+# install_file SRC DST MODE: replaces DST only when its bytes differ.
+install_file() {
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then
+    chmod "$3" "$2"
+    return 0
+  fi
+  CHANGED="$CHANGED $2"
+  if dry; then
+    if [ -f "$2" ]; then info "would replace $2"; else info "would create $2"; fi
+    return 0
+  fi
+  # Same directory, so the rename is atomic; umask 077 keeps it private until chmod.
+  cp "$1" "$2.hepto-new"
+  chmod "$3" "$2.hepto-new"
+  mv -f "$2.hepto-new" "$2"
+  info "wrote $2"
+}
+
+install_agent_dir() {
+  ia_dir=$HEPTO_LIB/$AGENT_VERSION
+  if [ -f "$ia_dir/.tarball-sha256" ] && [ "$(cat "$ia_dir/.tarball-sha256")" = "$AGENT_SHA256" ]; then
+    return 0
+  fi
+  CHANGED="$CHANGED $ia_dir"
+  if dry; then
+    info "would unpack agent $AGENT_VERSION into $ia_dir"
+    return 0
+  fi
+  mkdir -p "$HEPTO_LIB"
+  chmod 0755 "$HEPTO_LIB"
+  STAGED_LIB=$HEPTO_LIB/.$AGENT_VERSION.new
+  rm -rf "$STAGED_LIB"
+  cp -R "$AGENT_SRC" "$STAGED_LIB"
+  printf '%s\n' "$AGENT_SHA256" >"$STAGED_LIB/.tarball-sha256"
+  chmod -R u=rwX,go=rX "$STAGED_LIB"
+  rm -rf "$ia_dir"
+  mv "$STAGED_LIB" "$ia_dir"
+  STAGED_LIB=
+  info "unpacked agent $AGENT_VERSION into $ia_dir"
+}
+
+write_wrapper() { # $1 = destination
+  cat >"$1" <<EOF
+#!/bin/sh
+# Written by the hepto installer: runs agent $AGENT_VERSION with $NODE_BIN.
+exec $NODE_BIN $HEPTO_LIB/$AGENT_VERSION/dist/agent/cli.js "\$@"
+EOF
+}
+
+write_uninstaller() { # $1 = destination
+  cat >"$1" <<'EOF'
+#!/bin/sh
+# Written by the hepto installer. Removes what it installed: the service, the
+# agent, its config. The node's containers and data stay unless --purge.
+set -e
+main() {
+  purge=0
+  for arg in "$@"; do
+    case $arg in
+      --purge) purge=1 ;;
+      -h | --help) echo "usage: hepto-uninstall.sh [--purge]  (--purge also removes the node's containers and <storage_base>/<node> data)"; exit 0 ;;
+      *) echo "[ERROR] unknown option $arg (usage: hepto-uninstall.sh [--purge])" >&2; exit 2 ;;
+    esac
+  done
+  [ "$(id -u)" -eq 0 ] || { echo "[ERROR] hepto-uninstall.sh needs root: sudo hepto-uninstall.sh" >&2; exit 1; }
+  data_dirs=
+  if [ "$purge" = 1 ] && [ -f /etc/hepto/hepto.json ]; then
+    node_bin=$(sed -n 's/^exec \([^ ]*\) .*/\1/p' /usr/local/bin/hepto-agent 2>/dev/null || true)
+    if [ -n "$node_bin" ] && [ -x "$node_bin" ]; then
+      data_dirs=$("$node_bin" -e '
+        const c = JSON.parse(require("fs").readFileSync("/etc/hepto/hepto.json", "utf8"));
+        const base = typeof c.storage_base === "string" ? c.storage_base : "/srv";
+        const names = [c.node, ...(Array.isArray(c.nodes) ? c.nodes.map((n) => n && n.node) : [])];
+        for (const n of names) if (typeof n === "string" && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(n)) console.log(base + "/" + n);
+      ' 2>/dev/null || true)
+    fi
+  fi
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now hepto-agent.service >/dev/null 2>&1 || true
+  fi
+  rm -f /etc/systemd/system/hepto-agent.service
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl daemon-reload >/dev/null 2>&1 || true
+    systemctl reset-failed hepto-agent.service >/dev/null 2>&1 || true
+  fi
+  if [ "$purge" = 1 ] && command -v podman >/dev/null 2>&1; then
+    for c in $(podman ps -a --filter label=io.hepto.node --format '{{.Names}}' 2>/dev/null); do
+      podman rm -f "$c" >/dev/null 2>&1 && echo "[INFO]  removed container $c" >&2
+    done
+  fi
+  for d in $data_dirs; do
+    case $d in /*/*) rm -rf "$d" && echo "[INFO]  removed $d" >&2 ;; esac
+  done
+  rm -f /usr/local/bin/hepto-agent
+  rm -rf /usr/local/lib/hepto-agent /etc/hepto /run/hepto
+  if [ "$purge" = 0 ]; then
+    echo "[INFO]  hepto-agent removed; containers and node data were kept (hepto-uninstall.sh --purge removes them)" >&2
+  else
+    echo "[INFO]  hepto-agent, its containers and node data removed" >&2
+  fi
+  rm -f /usr/local/bin/hepto-uninstall.sh
+}
+main "$@"
+EOF
+}
+
+install_files() {
+  install_agent_dir
+  write_wrapper "$TMP_DIR/wrapper"
+  install_file "$TMP_DIR/wrapper" "$HEPTO_BIN" 0755
+  if [ -n "${NEW_CONF:-}" ]; then
+    if ! dry && [ ! -d "$HEPTO_ETC" ]; then mkdir -m 0700 "$HEPTO_ETC"; fi
+    install_file "$NEW_CONF" "$HEPTO_CONF" 0600
+  fi
+  install_file "$AGENT_SRC/systemd/hepto-agent.service" "$HEPTO_UNIT" 0644
+  write_uninstaller "$TMP_DIR/uninstall"
+  install_file "$TMP_DIR/uninstall" "$HEPTO_UNINSTALL" 0755
+}
+
+# --- the service ----------------------------------------------------------------------
+changed() { # $1 = path: was it replaced in this run?
+  case " $CHANGED " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
+
+start_service() {
+  if ! systemctl is-enabled --quiet podman.socket 2>/dev/null || ! systemctl is-active --quiet podman.socket 2>/dev/null; then
+    act systemctl enable --now podman.socket
+  fi
+  if changed "$HEPTO_UNIT"; then act systemctl daemon-reload; fi
+  systemctl is-enabled --quiet "$HEPTO_SERVICE" 2>/dev/null || act systemctl enable --quiet "$HEPTO_SERVICE"
+  if [ "${HEPTO_SKIP_START:-0}" = 1 ]; then
+    info "HEPTO_SKIP_START=1: not starting; start it with: systemctl start $HEPTO_SERVICE"
+    return 0
+  fi
+  if [ -z "$CHANGED" ] && systemctl is-active --quiet "$HEPTO_SERVICE"; then
+    info "nothing changed; $HEPTO_SERVICE keeps running"
+    return 0
+  fi
+  if dry; then
+    info "would (re)start $HEPTO_SERVICE"
+    return 0
+  fi
+  ss_before=$(systemctl show -p InvocationID --value "$HEPTO_SERVICE")
+  info "(re)starting $HEPTO_SERVICE"
+  systemctl restart --no-block "$HEPTO_SERVICE"
+  ss_waited=0
+  while :; do
+    ss_state=$(systemctl show -p ActiveState --value "$HEPTO_SERVICE")
+    ss_now=$(systemctl show -p InvocationID --value "$HEPTO_SERVICE")
+    if [ "$ss_now" != "$ss_before" ] && [ "$ss_state" = active ]; then
+      break
+    fi
+    if [ "$ss_state" = failed ]; then
+      fatal "$HEPTO_SERVICE failed to start: $(journalctl -u "$HEPTO_SERVICE" -n 1 -o cat --no-pager 2>/dev/null) (journalctl -u $HEPTO_SERVICE)"
+    fi
+    if [ "$ss_waited" -ge "$START_TIMEOUT" ]; then
+      warn "$HEPTO_SERVICE is still starting after ${START_TIMEOUT}s: $(systemctl show -p StatusText --value "$HEPTO_SERVICE") (systemctl status $HEPTO_SERVICE)"
+      return 0
+    fi
+    sleep 1
+    ss_waited=$((ss_waited + 1))
+  done
+  info "$HEPTO_SERVICE is running: $(systemctl show -p StatusText --value "$HEPTO_SERVICE")"
+}
+
+remove_old_versions() {
+  [ -d "$HEPTO_LIB" ] || return 0
+  for ro_dir in "$HEPTO_LIB"/*; do
+    if [ -d "$ro_dir" ] && [ "$ro_dir" != "$HEPTO_LIB/$AGENT_VERSION" ]; then
+      act rm -rf "$ro_dir"
+    fi
+  done
+}
+
+# The line that joins the next machine: this machine's anchors and both keys.
+print_join_line() {
+  pj_anchor=
+  if systemctl is-active --quiet "$HEPTO_SERVICE" 2>/dev/null; then
+    pj_anchor=$("$HEPTO_BIN" status --json 2>/dev/null | "$NODE_BIN" -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        try { const j = JSON.parse(s); const me = j.members.find((m) => m.name === j.node);
+              if (me && me.addresses.length) console.log(me.addresses.join(",")); } catch {}
+      });' 2>/dev/null || true)
+  fi
+  [ -n "$pj_anchor" ] || pj_anchor=${HEPTO_ADVERTISE:-}
+  if [ -z "$pj_anchor" ]; then
+    pj_anchor=$(hostname -I 2>/dev/null | cut -d ' ' -f 1)
+    if [ -n "$pj_anchor" ]; then pj_anchor="$pj_anchor:${HEPTO_GOSSIP_PORT:-7947}"; else pj_anchor="<this-machine-address>"; fi
+  fi
+  pj_vars="HEPTO_ANCHORS=$(shq "$pj_anchor") HEPTO_OVERLAY_KEY=$(shq "$HEPTO_OVERLAY_KEY") HEPTO_CLUSTER_KEY=$(shq "$HEPTO_CLUSTER_KEY") HEPTO_MASTER=$(shq "$MASTER_NAME")"
+  pj_install=${HEPTO_INSTALL_URL:-}
+  case $HEPTO_AGENT_URL in
+    http://* | https://*)
+      [ -n "$pj_install" ] || pj_install=${HEPTO_AGENT_URL%/*}/install.sh
+      pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=$(shq "$HEPTO_AGENT_URL") $pj_vars sh -"
+      ;;
+    *)
+      if [ -n "$pj_install" ]; then
+        pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=<url-of-the-tarball> $pj_vars sh -"
+      else
+        pj_line="sudo $pj_vars ./install.sh"
+      fi
+      ;;
+  esac
+  info "new cluster created; this machine ($NODE_NAME) is its master and first anchor"
+  info "to join another machine, run this on it (it holds the cluster's keys: share it privately):"
+  printf '%s\n' "$pj_line"
+}
+
+main() {
+  set -e
+  umask 077
+  warn_unknown_vars
+  check_root
+  check_flags
+  check_systemd
+  check_cluster_inputs
+  dry && info "HEPTO_DRY_RUN=1: nothing will be changed"
+  TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hepto-install.XXXXXX")
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  fetch_agent
+  unpack_agent
+  install_deps
+  build_config
+  install_files
+  start_service
+  if ! dry; then remove_old_versions; fi
+  if [ "$NEW_CLUSTER" = 1 ] && ! dry; then print_join_line; fi
+  if [ -z "$CHANGED" ]; then
+    info "done: nothing changed"
+  elif dry; then
+    info "dry run done: would change$CHANGED"
+  else
+    info "done: changed$CHANGED"
+  fi
+}
+
+main "$@"
