@@ -1,0 +1,94 @@
+/**
+ * Joining and rejoining. While no other member is alive, send a digest sync
+ * to every anchor, every persisted peer and every dead member, again and
+ * again with capped jittered backoff, forever: any one answering is enough.
+ * While the cluster is up, retry one random dead member every
+ * reconnectInterval so a split cluster merges without a restart.
+ */
+import type { Destination } from '../net/transport';
+import type { Ctx, State } from './state';
+import { destOf, isLive, others, pick, selfEntry } from './state';
+import { digestHash, digestOf } from './sync';
+import { backoffDelay } from './timing';
+
+export function otherAlive(s: State): boolean {
+  for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && isLive(e)) return true;
+  return false;
+}
+
+/** Everywhere we could (re)join through: anchors, persisted peers, dead members; deduplicated. */
+export function joinTargets(s: State): Destination[] {
+  const out: Destination[] = [];
+  const seenAddr = new Set<string>(selfEntry(s).signed.record.addresses);
+  const seenName = new Set<string>([s.selfName]);
+  const add = (d: Destination): void => {
+    if (d.name !== undefined && seenName.has(d.name)) return;
+    const addrs = d.addresses.filter((a) => !seenAddr.has(a));
+    if (addrs.length === 0) return;
+    addrs.forEach((a) => seenAddr.add(a));
+    if (d.name !== undefined) seenName.add(d.name);
+    out.push(d.name !== undefined ? { name: d.name, addresses: addrs } : { addresses: addrs });
+  };
+  for (const a of s.join.anchors) add({ addresses: [a] });
+  for (const e of others(s, ['dead'])) add(destOf(e));
+  for (const p of s.join.peers) {
+    const e = s.entries.get(p.name);
+    if (e && e.state === 'left') continue;
+    add(e ? destOf(e) : { name: p.name, addresses: p.addresses });
+  }
+  return out;
+}
+
+function sendJoin(s: State, ctx: Ctx, targets: Destination[]): void {
+  const d = digestOf(s);
+  const me = selfEntry(s);
+  for (const to of targets) ctx.send.push({ to, msg: { t: 'd', d, u: [{ k: 'a', r: me.signed }] } });
+}
+
+/** Re-evaluates whether we are isolated; sends the join round when due. */
+export function joinTick(s: State, ctx: Ctx): void {
+  const j = s.join;
+  if (otherAlive(s)) {
+    if (j.active) {
+      j.active = false;
+      j.attempt = 0;
+      // Joined: compare digests soon, so a straggler does not wait a whole sync interval.
+      s.nextSync = Math.min(s.nextSync, ctx.now + Math.round(s.t.syncInterval / 4));
+    }
+    return;
+  }
+  const targets = joinTargets(s);
+  if (targets.length === 0) {
+    j.active = false;
+    return;
+  }
+  if (!j.active) {
+    j.active = true;
+    j.attempt = 0;
+    j.next = ctx.now;
+    j.since = ctx.now;
+  }
+  if (ctx.now < j.next) return;
+  sendJoin(s, ctx, targets);
+  j.next = ctx.now + backoffDelay(j.attempt, s.t.joinRetryMin, s.t.joinRetryMax, s.rng);
+  j.attempt += 1;
+}
+
+/** With the cluster up: sync with one random dead member now and then. */
+export function reconnectTick(s: State, ctx: Ctx): void {
+  if (ctx.now < s.nextReconnect) return;
+  s.nextReconnect = ctx.now + Math.round(s.t.reconnectInterval * (0.75 + 0.5 * s.rng()));
+  if (!otherAlive(s)) return;
+  const [dead] = pick(others(s, ['dead']), 1, s.rng);
+  if (dead) ctx.send.push({ to: destOf(dead), msg: { t: 'h', h: digestHash(s) } });
+}
+
+export function joinProblem(s: State): string | null {
+  const j = s.join;
+  if (!j.active || j.attempt < 2) return null;
+  const names = joinTargets(s)
+    .slice(0, 5)
+    .map((d) => d.name ?? d.addresses[0] ?? '?')
+    .join(', ');
+  return `cannot reach any anchor or known peer (${names}) after ${j.attempt} attempts: check that their agents run and that their gossip port is reachable from here; retrying with backoff`;
+}

@@ -1,0 +1,348 @@
+/**
+ * The membership state machine (SWIM + Lifeguard ideas over a reliable but
+ * possibly slow transport). Pure: every method takes `now` and returns the
+ * messages to send and the events that happened; randomness comes from the
+ * injected rng. The daemon wraps it with a transport and one timer at
+ * nextWakeup(). The rules live in rules.ts (precedence), probe.ts (failure
+ * detection), sync.ts (anti-entropy), join.ts (join and rejoin),
+ * dissemination.ts (retransmit queue), timing.ts (presets and math).
+ */
+import { HeptoError } from '../../shared/errors';
+import type { MemberRecord, MemberState } from '../../shared/member';
+import type { Destination, PeerInfo } from '../net/transport';
+import { BroadcastQueue } from './dissemination';
+import { joinProblem, joinTick, reconnectTick } from './join';
+import type { GossipMessage, Update } from './messages';
+import { addToProbeOrder, onAck, onPing, onPingReq, probeTick, probeWakeup, sendIndirect, startProbe } from './probe';
+import { publicKeyOf, signLeft, signRecord } from './records';
+import { expireSuspicions, recordConflict } from './rules';
+import type { Ctx, Outgoing, State, Step } from './state';
+import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, touch } from './state';
+import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
+import type { GossipTiming } from './timing';
+
+export type { Outgoing, Step, MemberEvent } from './state';
+export type { GossipMessage } from './messages';
+export type { GossipTiming } from './timing';
+export { encodeMessage, decodeMessage } from './messages';
+
+export interface MembershipOptions {
+  /** This node's record (record.id_pub = its identity). */
+  record: MemberRecord;
+  /** ed25519 secret key (64-byte tweetnacl form) to sign own records; never in views or messages. */
+  secretKey: Uint8Array;
+  /** Starting incarnation, above any previous run's (e.g. wall clock seconds). */
+  incarnation: number;
+  timing: GossipTiming;
+  now: number;
+  /** [0,1), seeded in tests and in the simulator. */
+  rng: () => number;
+}
+
+export interface MemberView {
+  name: string;
+  state: MemberState;
+  incarnation: number;
+  record: MemberRecord;
+  /** ms, local clock. */
+  lastSeen: number;
+  stateSince: number;
+}
+
+export interface PersistedPeer { name: string; addresses: string[]; id_pub: string }
+
+const MAX_PERSISTED = 64;
+
+export class Membership {
+  private readonly s: State;
+  private lastNow: number;
+
+  constructor(opts: MembershipOptions) {
+    const pub = publicKeyOf(opts.secretKey);
+    if (pub !== opts.record.id_pub) {
+      throw new HeptoError('INTERNAL', 'membership: record.id_pub does not match the secret key', { hint: 'pass the identity key pair that belongs to this node' });
+    }
+    if (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0) {
+      throw new HeptoError('INTERNAL', `membership: incarnation ${opts.incarnation} is not a non-negative integer`);
+    }
+    const t = opts.timing;
+    const now = opts.now;
+    const signed = signRecord(opts.record, opts.incarnation, opts.secretKey);
+    this.s = {
+      t,
+      rng: opts.rng,
+      secretKey: opts.secretKey,
+      selfName: opts.record.name,
+      selfPub: pub,
+      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now }]]),
+      queue: new BroadcastQueue(t.retransmitMult),
+      counters: new Map(),
+      conflicts: new Map(),
+      hash: null,
+      leftAt: null,
+      seq: 0,
+      probes: new Map(),
+      relays: new Map(),
+      probeOrder: [],
+      probeIndex: 0,
+      // Start loops at random offsets so members do not probe and sync in lockstep.
+      nextProbe: now + Math.floor(opts.rng() * t.probeInterval),
+      nextGossip: now,
+      nextSync: now + Math.floor(t.syncInterval * (0.5 + 0.5 * opts.rng())),
+      nextReconnect: now + t.reconnectInterval,
+      nudged: new Map(),
+      join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now },
+    };
+    this.lastNow = now;
+  }
+
+  /** Join via every anchor (host:port); retried with capped jittered backoff while no other member is alive. */
+  bootstrap(anchors: string[], now: number): Step {
+    this.s.join.anchors = [...new Set(anchors)];
+    return this.run(now, undefined, (ctx) => joinTick(this.s, ctx));
+  }
+
+  /** Peers persisted by a previous run: extra rejoin targets when the anchors are down. */
+  restorePeers(peers: PersistedPeer[], now: number): void {
+    this.lastNow = Math.max(this.lastNow, now);
+    this.s.join.peers = peers
+      .filter((p) => p && typeof p.name === 'string' && p.name !== this.s.selfName && Array.isArray(p.addresses))
+      .map((p) => ({ name: p.name, addresses: p.addresses.filter((a) => typeof a === 'string') }));
+  }
+
+  receive(from: PeerInfo, msg: GossipMessage, now: number): Step {
+    return this.run(now, from, (ctx) => this.dispatch(ctx, from, msg));
+  }
+
+  /** The transport could not deliver (connection refused, auth failed, timeout). */
+  sendFailed(to: Destination, msg: GossipMessage, now: number): Step {
+    return this.run(now, undefined, (ctx) => {
+      count(this.s, 'send-failed');
+      if (msg.t !== 'p') return;
+      const p = this.s.probes.get(msg.s);
+      if (p && !p.indirectSent) sendIndirect(this.s, ctx, p);
+    });
+  }
+
+  /** The connection to a member closed: probe it now rather than at its turn. */
+  disconnected(name: string, now: number): Step {
+    return this.run(now, undefined, (ctx) => startProbe(this.s, ctx, name));
+  }
+
+  /** All timer-driven work. */
+  tick(now: number): Step {
+    return this.run(now, undefined, (ctx) => {
+      const s = this.s;
+      expireSuspicions(s, ctx);
+      probeTick(s, ctx);
+      this.gossipTick(ctx);
+      this.syncTick(ctx);
+      reconnectTick(s, ctx);
+      this.reap(now);
+    });
+  }
+
+  /** Absolute ms when tick() next has something to do. */
+  nextWakeup(): number {
+    const s = this.s;
+    if (s.leftAt !== null) return Number.POSITIVE_INFINITY;
+    let w = Math.min(probeWakeup(s), s.nextSync, s.nextReconnect);
+    if (s.queue.size > 0) w = Math.min(w, s.nextGossip);
+    if (s.join.active) w = Math.min(w, s.join.next);
+    for (const e of s.entries.values()) {
+      if (e.state === 'suspect' && e.susp) w = Math.min(w, e.susp.deadline);
+      if (e.state === 'left') w = Math.min(w, e.stateSince + s.t.leftRetention);
+    }
+    return w;
+  }
+
+  /** New incarnation, re-signed and disseminated (container health, addresses). */
+  updateSelf(patch: Partial<MemberRecord>, now: number): Step {
+    return this.run(now, undefined, (ctx) => {
+      const s = this.s;
+      if (s.leftAt !== null) return;
+      const me = selfEntry(s);
+      const record: MemberRecord = { ...me.signed.record, ...patch, name: s.selfName, id_pub: s.selfPub };
+      me.signed = signRecord(record, me.inc + 1, s.secretKey);
+      me.inc += 1;
+      touch(s);
+      s.queue.enqueue(s.selfName, { k: 'a', r: me.signed });
+      emit(ctx, 'updated', s.selfName, me.inc);
+    });
+  }
+
+  /** Announces 'left' (signed) to several members directly; afterwards this instance stays silent. */
+  leave(now: number): Step {
+    return this.run(now, undefined, (ctx) => {
+      const s = this.s;
+      if (s.leftAt !== null) return;
+      const me = selfEntry(s);
+      const g = signLeft(s.selfName, me.inc, s.secretKey);
+      me.state = 'left';
+      me.leftSig = g;
+      me.stateSince = now;
+      touch(s);
+      const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
+      for (const e of pick(others(s, ['alive', 'suspect']), s.t.leaveFanout, s.rng)) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
+      emit(ctx, 'left', s.selfName, me.inc);
+      s.leftAt = now;
+    });
+  }
+
+  /** Every member, self included. */
+  view(): MemberView[] {
+    const out: MemberView[] = [];
+    for (const [name, e] of this.s.entries) {
+      const self = name === this.s.selfName;
+      out.push({ name, state: e.state, incarnation: e.inc, record: e.signed.record, lastSeen: self ? this.lastNow : e.lastSeen, stateSince: e.stateSince });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** One operator sentence each, with what to do. */
+  problems(): string[] {
+    const out: string[] = [];
+    for (const c of this.s.conflicts.values()) {
+      out.push(`node name "${c.name}" is claimed by two machines (identity ${c.known.idPub.slice(0, 8)}… at ${c.known.addr}, and ${c.other.idPub.slice(0, 8)}… at ${c.other.addr}): rename one of them`);
+    }
+    const j = joinProblem(this.s);
+    if (j) out.push(j);
+    return out;
+  }
+
+  persistable(): PersistedPeer[] {
+    return others(this.s, ['alive', 'suspect', 'dead'])
+      .sort((a, b) => b.lastSeen - a.lastSeen)
+      .slice(0, MAX_PERSISTED)
+      .map((e) => ({ name: e.signed.record.name, addresses: [...e.signed.record.addresses], id_pub: e.signed.record.id_pub }));
+  }
+
+  /** Dropped or odd inputs by reason (bad-signature, name-conflict, unverifiable-incarnation, ...), for status and tests. */
+  counters(): Record<string, number> {
+    return Object.fromEntries(this.s.counters);
+  }
+
+  /** Our current incarnation. */
+  incarnation(): number {
+    return selfEntry(this.s).inc;
+  }
+
+  private run(now: number, from: PeerInfo | undefined, fn: (ctx: Ctx) => void): Step {
+    this.lastNow = Math.max(this.lastNow, now);
+    const ctx: Ctx = from ? { now, send: [], events: [], from } : { now, send: [], events: [] };
+    if (this.s.leftAt !== null) return { send: [], events: [] };
+    try {
+      fn(ctx);
+      for (const ev of ctx.events) if (ev.type === 'alive' && ev.name !== this.s.selfName) addToProbeOrder(this.s, ev.name);
+      joinTick(this.s, ctx);
+    } catch {
+      count(this.s, 'internal-error');
+    }
+    return { send: ctx.send, events: ctx.events };
+  }
+
+  /** Checks the sender against what we know; false = drop the message. */
+  private acceptSender(ctx: Ctx, from: PeerInfo, msg: GossipMessage): boolean {
+    const s = this.s;
+    if (from.name === s.selfName) {
+      if (from.idPub === s.selfPub) return false; // our own message looped back (an anchor list naming us)
+      recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${selfEntry(s).signed.record.addresses[0] ?? 'no address'} (this agent)` }, { idPub: from.idPub, addr: from.remote });
+      return false;
+    }
+    const e = s.entries.get(from.name);
+    if (!e) return true;
+    if (e.signed.record.id_pub !== from.idPub) {
+      if (isLive(e)) {
+        recordConflict(s, ctx, from.name, { idPub: e.signed.record.id_pub, addr: e.signed.record.addresses[0] ?? 'no address' }, { idPub: from.idPub, addr: from.remote });
+        return false;
+      }
+      return true; // a new identity taking over a dead or left name: its signed record decides
+    }
+    e.lastSeen = ctx.now;
+    if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
+      // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
+      const last = s.nudged.get(from.name) ?? -Infinity;
+      if (ctx.now - last >= s.t.probeInterval) {
+        s.nudged.set(from.name, ctx.now);
+        ctx.send.push({ to: destOf(e), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
+      }
+    }
+    return true;
+  }
+
+  private replyTo(from: PeerInfo): Destination {
+    const e = this.s.entries.get(from.name);
+    return e && e.signed.record.id_pub === from.idPub ? destOf(e) : { name: from.name, addresses: [] };
+  }
+
+  private dispatch(ctx: Ctx, from: PeerInfo, msg: GossipMessage): void {
+    const s = this.s;
+    if (!this.acceptSender(ctx, from, msg)) return count(s, 'sender-refused');
+    switch (msg.t) {
+      case 'p':
+        applyAll(s, ctx, msg.u, false);
+        return onPing(s, ctx, from, msg.s);
+      case 'k':
+        applyAll(s, ctx, msg.u, false);
+        return onAck(s, ctx, msg.s);
+      case 'r':
+        return onPingReq(s, ctx, from, msg.s, msg.n, msg.a);
+      case 'g':
+        return applyAll(s, ctx, msg.u, false);
+      case 'h':
+        if (msg.h !== digestHash(s)) ctx.send.push({ to: this.replyTo(from), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
+        return;
+      case 'd': {
+        applyAll(s, ctx, msg.u, true);
+        const { push, want } = compareDigest(s, ctx, msg.d);
+        if (push.length > 0 || want.length > 0) sendChunked(ctx, this.replyTo(from), push, s.t.messageBytes, (u) => ({ t: 'y', u, w: want }));
+        return;
+      }
+      case 'y': {
+        applyAll(s, ctx, msg.u, true);
+        const items: Update[] = [];
+        for (const name of new Set(msg.w)) {
+          const e = s.entries.get(name);
+          if (e) items.push(...itemsFor(s, e));
+        }
+        if (items.length > 0) sendChunked(ctx, this.replyTo(from), items, s.t.messageBytes, (u) => ({ t: 'g', u }));
+        return;
+      }
+      default:
+        return count(s, 'unknown-message');
+    }
+  }
+
+  private gossipTick(ctx: Ctx): void {
+    const s = this.s;
+    if (s.queue.size === 0 || ctx.now < s.nextGossip) return;
+    s.nextGossip = ctx.now + s.t.gossipInterval;
+    const n = liveCount(s);
+    for (const e of pick(others(s, ['alive', 'suspect']), s.t.gossipFanout, s.rng)) {
+      const u = s.queue.take(s.t.messageBytes, n);
+      if (u.length === 0) break;
+      ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
+    }
+  }
+
+  private syncTick(ctx: Ctx): void {
+    const s = this.s;
+    if (ctx.now < s.nextSync) return;
+    s.nextSync = ctx.now + Math.round(s.t.syncInterval * (0.75 + 0.5 * s.rng()));
+    const [peer] = pick(others(s, ['alive']), 1, s.rng);
+    if (peer) ctx.send.push({ to: destOf(peer), msg: { t: 'h', h: digestHash(s) } });
+  }
+
+  private reap(now: number): void {
+    const s = this.s;
+    for (const [name, e] of s.entries) {
+      if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
+        s.entries.delete(name);
+        s.queue.drop(name);
+        touch(s);
+      }
+    }
+    for (const [name, c] of s.conflicts) if (now >= c.lastSeen + s.t.conflictMemory) s.conflicts.delete(name);
+    for (const [name, t] of s.nudged) if (now - t > s.t.syncInterval * 4) s.nudged.delete(name);
+  }
+}

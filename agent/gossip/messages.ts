@@ -1,0 +1,70 @@
+/**
+ * Gossip wire messages: compact JSON with one-letter field names (traffic at
+ * rest matters). decodeMessage validates every field and rebuilds a clean
+ * object; anything malformed is a HeptoError('FRAME_REJECTED').
+ *
+ * Messages (t):
+ *   p  ping            {s: seq, u?: updates}
+ *   k  ack             {s: seq, u?: updates}
+ *   r  ping-req        {s: seq, n: target name, a: target addresses}
+ *   g  gossip          {u: updates}
+ *   h  sync hash       {h: digest hash}            answered by a digest only if hashes differ
+ *   d  sync digest     {d: digest, u?: updates}    join, rejoin, merge; answered by y
+ *   y  sync reply      {u: updates, w: wanted names} answered by g with the wanted entries
+ * Updates (k):
+ *   a  alive     {r: SignedRecord, o?: 's'|'d' state overlay at r.incarnation (sync only), f?: who}
+ *   s  suspect   {n, i, f}
+ *   d  dead      {n, i, f}
+ *   l  left      {n, i, g: leaver's signature}
+ */
+import type { SignedRecord } from '../../shared/member';
+import { validateMessage } from './validate';
+
+export type StateCode = 0 | 1 | 2 | 3; // alive, suspect, dead, left
+export type DigestEntry = [name: string, incarnation: number, state: StateCode];
+
+export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd'; f?: string }
+export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
+export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
+export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
+export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate;
+
+export interface PingMsg { t: 'p'; s: number; u?: Update[] }
+export interface AckMsg { t: 'k'; s: number; u?: Update[] }
+export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
+export interface GossipMsg { t: 'g'; u: Update[] }
+export interface SyncHashMsg { t: 'h'; h: string }
+export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[] }
+export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
+export type GossipMessage = PingMsg | AckMsg | PingReqMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
+
+/** Hard limits enforced by decodeMessage. */
+export const LIMITS = Object.freeze({
+  messageBytes: 1024 * 1024,
+  updates: 2048,
+  digest: 20_000,
+  wanted: 20_000,
+  addresses: 16,
+  addressLength: 300,
+  nodeIps: 16,
+  containers: 64,
+  shortString: 64,
+  longString: 256,
+});
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeMessage(msg: GossipMessage): Uint8Array {
+  return enc.encode(JSON.stringify(msg));
+}
+
+/** Parses and validates; throws HeptoError('FRAME_REJECTED', reason) on anything malformed, never any other exception. */
+export function decodeMessage(bytes: Uint8Array): GossipMessage {
+  return validateMessage(bytes, dec);
+}
+
+/** JSON size of one update, for message budgets. */
+export function updateSize(u: Update): number {
+  return JSON.stringify(u).length + 1;
+}

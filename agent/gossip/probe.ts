@@ -1,0 +1,130 @@
+/**
+ * SWIM failure detection: one probe per probe period on a shuffled
+ * round-robin of the live members; no ack by probeTimeout (or the ping could
+ * not even be delivered) → ping-req through indirectChecks other members; no
+ * ack by the end of the period → suspect.
+ */
+import type { Destination, PeerInfo } from '../net/transport';
+import type { Update } from './messages';
+import { applySuspect } from './rules';
+import type { Ctx, Probe, State } from './state';
+import { count, destOf, isLive, liveCount, others, pick } from './state';
+
+/** Updates to piggyback on a ping or an ack. */
+export function piggyback(s: State): Update[] | undefined {
+  const u = s.queue.take(s.t.piggybackBytes, liveCount(s));
+  return u.length > 0 ? u : undefined;
+}
+
+function nextTarget(s: State): string | null {
+  for (let tries = 0; tries < 2; tries++) {
+    while (s.probeIndex < s.probeOrder.length) {
+      const name = s.probeOrder[s.probeIndex++] as string;
+      if (name !== s.selfName && isLive(s.entries.get(name))) return name;
+    }
+    s.probeOrder = pick(others(s, ['alive', 'suspect']).map((e) => e.signed.record.name), Number.MAX_SAFE_INTEGER, s.rng);
+    s.probeIndex = 0;
+    if (s.probeOrder.length === 0) return null;
+  }
+  return null;
+}
+
+/** A new member joins the round-robin at a random place among those not yet probed this round. */
+export function addToProbeOrder(s: State, name: string): void {
+  if (s.probeOrder.includes(name)) return;
+  const at = s.probeIndex + Math.floor(s.rng() * (s.probeOrder.length - s.probeIndex + 1));
+  s.probeOrder.splice(at, 0, name);
+}
+
+function isProbing(s: State, name: string): boolean {
+  for (const p of s.probes.values()) if (p.target === name) return true;
+  return false;
+}
+
+export function startProbe(s: State, ctx: Ctx, name: string): void {
+  const e = s.entries.get(name);
+  if (!e || !isLive(e) || isProbing(s, name)) return;
+  const seq = ++s.seq;
+  s.probes.set(seq, { seq, target: name, start: ctx.now, indirectSent: false });
+  const u = piggyback(s);
+  ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
+}
+
+export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
+  p.indirectSent = true;
+  const target = s.entries.get(p.target);
+  if (!target) return;
+  const helpers = pick(others(s, ['alive']).filter((e) => e.signed.record.name !== p.target), s.t.indirectChecks, s.rng);
+  for (const h of helpers) {
+    ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });
+  }
+}
+
+/** Timer-driven probe work: indirect stage, failed probes, the next regular probe, expired relays. */
+export function probeTick(s: State, ctx: Ctx): void {
+  for (const p of [...s.probes.values()]) {
+    if (ctx.now >= p.start + s.t.probeInterval) {
+      s.probes.delete(p.seq);
+      const e = s.entries.get(p.target);
+      if (e && isLive(e)) {
+        count(s, 'probe-failed');
+        applySuspect(s, ctx, p.target, e.signed.incarnation, s.selfName);
+      }
+    } else if (!p.indirectSent && ctx.now >= p.start + s.t.probeTimeout) {
+      sendIndirect(s, ctx, p);
+    }
+  }
+  for (const [seq, r] of s.relays) if (ctx.now >= r.deadline) s.relays.delete(seq);
+  if (ctx.now >= s.nextProbe) {
+    const next = s.nextProbe + s.t.probeInterval;
+    s.nextProbe = next > ctx.now ? next : ctx.now + s.t.probeInterval;
+    const target = nextTarget(s);
+    if (target) startProbe(s, ctx, target);
+  }
+}
+
+export function probeWakeup(s: State): number {
+  let w = s.nextProbe;
+  for (const p of s.probes.values()) w = Math.min(w, p.indirectSent ? p.start + s.t.probeInterval : p.start + s.t.probeTimeout);
+  for (const r of s.relays.values()) w = Math.min(w, r.deadline);
+  return w;
+}
+
+export function onPing(s: State, ctx: Ctx, from: PeerInfo, seq: number): void {
+  const e = s.entries.get(from.name);
+  const u = piggyback(s);
+  const to = e ? destOf(e) : { name: from.name, addresses: [] };
+  ctx.send.push({ to, msg: u ? { t: 'k', s: seq, u } : { t: 'k', s: seq } });
+}
+
+export function onAck(s: State, ctx: Ctx, seq: number): void {
+  if (s.probes.delete(seq)) return;
+  const r = s.relays.get(seq);
+  if (r) {
+    s.relays.delete(seq);
+    ctx.send.push({ to: r.requester, msg: { t: 'k', s: r.origSeq } });
+    return;
+  }
+  count(s, 'late-ack');
+}
+
+const MAX_RELAYS = 512;
+
+/** Someone asks us to ping `target` for them and forward the ack. */
+export function onPingReq(s: State, ctx: Ctx, from: PeerInfo, origSeq: number, target: string, addresses: string[]): void {
+  if (target === s.selfName) {
+    ctx.send.push({ to: requesterDest(s, from), msg: { t: 'k', s: origSeq } });
+    return;
+  }
+  if (s.relays.size >= MAX_RELAYS) return count(s, 'relay-overflow');
+  const seq = ++s.seq;
+  s.relays.set(seq, { requester: requesterDest(s, from), origSeq, deadline: ctx.now + s.t.probeInterval });
+  const e = s.entries.get(target);
+  const to = e ? destOf(e) : { name: target, addresses };
+  ctx.send.push({ to, msg: { t: 'p', s: seq } });
+}
+
+function requesterDest(s: State, from: PeerInfo): Destination {
+  const e = s.entries.get(from.name);
+  return e ? destOf(e) : { name: from.name, addresses: [] };
+}

@@ -1,0 +1,229 @@
+/**
+ * SWIM precedence rules: how one update changes the member table.
+ *  - alive(i) replaces anything of the same identity at a lower incarnation;
+ *  - suspect(i) and dead(i) apply only at the incarnation of the signed record
+ *    we hold (a higher one cannot be checked, a lower one is stale);
+ *  - dead overrides suspect, left (signed by the leaver) overrides all at i;
+ *  - a claim about ourselves at our incarnation is refuted with i+1.
+ * Signatures are checked only when an update would change something, and a
+ * record identical to the held one is never re-verified (tweetnacl is slow).
+ */
+import type { SignedRecord } from '../../shared/member';
+import type { AliveUpdate, Update } from './messages';
+import { signRecord, verifyLeft, verifyRecord } from './records';
+import type { Ctx, Entry, State } from './state';
+import { count, emit, isLive, liveCount, selfEntry, touch } from './state';
+import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
+
+export interface ApplyOptions {
+  /** Came from anti-entropy: a 'dead' about a member we hold alive only makes it suspect. */
+  viaSync?: boolean;
+}
+
+export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = {}): void {
+  switch (u.k) {
+    case 'a':
+      return applyAlive(s, ctx, u, opts);
+    case 's':
+      return applySuspect(s, ctx, u.n, u.i, u.f);
+    case 'd':
+      return opts.viaSync && s.entries.get(u.n)?.state === 'alive' ? applySuspect(s, ctx, u.n, u.i, u.f) : applyDead(s, ctx, u.n, u.i, u.f);
+    case 'l':
+      return applyLeft(s, ctx, u.n, u.i, u.g);
+  }
+}
+
+function addrOf(sr: SignedRecord): string {
+  return sr.record.addresses[0] ?? 'no address';
+}
+
+export function recordConflict(s: State, ctx: Ctx, name: string, known: { idPub: string; addr: string }, other: { idPub: string; addr: string }): void {
+  const had = s.conflicts.get(name);
+  s.conflicts.set(name, { name, known, other, lastSeen: ctx.now });
+  count(s, 'name-conflict');
+  if (!had || had.other.idPub !== other.idPub) emit(ctx, 'conflict', name, 0, `identity ${other.idPub.slice(0, 8)}… at ${other.addr}`);
+}
+
+function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): void {
+  const sr = u.r;
+  const name = sr.record.name;
+  if (name === s.selfName) {
+    aliveAboutSelf(s, ctx, sr);
+    if (u.o && sr.record.id_pub === s.selfPub && sr.incarnation === selfEntry(s).inc) refute(s, ctx, sr.incarnation, 'a peer holds us suspect or dead');
+    return;
+  }
+  const e = s.entries.get(name);
+  if (!e) {
+    if (!verified(s, sr)) return;
+    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now };
+    s.entries.set(name, entry);
+    touch(s);
+    if (u.o === 'd') return setDead(s, ctx, entry, u.f ?? s.selfName, false);
+    if (u.o === 's') return startSuspicion(s, ctx, entry, u.f ?? s.selfName, false);
+    emit(ctx, 'alive', name, sr.incarnation);
+    s.queue.enqueue(name, { k: 'a', r: sr });
+    return;
+  }
+  if (e.signed.record.id_pub !== sr.record.id_pub) {
+    if (isLive(e)) {
+      if (!verified(s, sr)) return;
+      recordConflict(s, ctx, name, { idPub: e.signed.record.id_pub, addr: addrOf(e.signed) }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
+      return;
+    }
+    // A dead or left member's name may be taken over by a new identity.
+    if (!verified(s, sr)) return;
+    s.entries.set(name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now });
+    touch(s);
+    emit(ctx, 'alive', name, sr.incarnation, 'new identity');
+    s.queue.enqueue(name, { k: 'a', r: sr });
+    return;
+  }
+  if (sr.incarnation > e.inc) {
+    if (!verified(s, sr)) return;
+    const was = e.state;
+    e.signed = sr;
+    e.inc = sr.incarnation;
+    e.lastSeen = ctx.now;
+    delete e.susp;
+    delete e.leftSig;
+    if (was !== 'alive') {
+      e.state = 'alive';
+      e.stateSince = ctx.now;
+      emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
+    } else {
+      emit(ctx, 'updated', name, sr.incarnation);
+    }
+    touch(s);
+    s.queue.enqueue(name, { k: 'a', r: sr });
+    return;
+  }
+  // Same or older incarnation: only a state overlay (sync) can still matter.
+  if (sr.incarnation === e.signed.incarnation && u.o) {
+    if (u.o === 's') applySuspect(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
+    else if (opts.viaSync && e.state === 'alive') applySuspect(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
+    else applyDead(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
+  }
+}
+
+function verified(s: State, sr: SignedRecord): boolean {
+  if (verifyRecord(sr)) return true;
+  count(s, 'bad-signature');
+  return false;
+}
+
+function aliveAboutSelf(s: State, ctx: Ctx, sr: SignedRecord): void {
+  const me = selfEntry(s);
+  if (sr.record.id_pub !== s.selfPub) {
+    if (!verified(s, sr)) return;
+    recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${addrOf(me.signed)} (this agent)` }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
+    return;
+  }
+  // Our own key signed it: a record from a previous run (or a copy of ours). Out-bid it if needed.
+  if (sr.incarnation < me.inc || (sr.incarnation === me.inc && sr.sig === me.signed.sig)) return;
+  if (!verified(s, sr)) return;
+  refute(s, ctx, sr.incarnation, 'own record from an earlier run');
+}
+
+/** Bumps our incarnation above `seen`, re-signs and disseminates our alive record. */
+export function refute(s: State, ctx: Ctx, seen: number, why: string): void {
+  if (s.leftAt !== null) return;
+  const me = selfEntry(s);
+  const inc = Math.max(me.inc, seen) + 1;
+  me.signed = signRecord(me.signed.record, inc, s.secretKey);
+  me.inc = inc;
+  touch(s);
+  s.queue.enqueue(s.selfName, { k: 'a', r: me.signed });
+  emit(ctx, 'refuted', s.selfName, inc, why);
+  // Tell whoever carried the claim right away, so the suspicion ends quickly.
+  if (ctx.from && ctx.from.name !== s.selfName) {
+    const e = s.entries.get(ctx.from.name);
+    ctx.send.push({ to: { name: ctx.from.name, addresses: e ? [...e.signed.record.addresses] : [] }, msg: { t: 'g', u: [{ k: 'a', r: me.signed }] } });
+  }
+}
+
+export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from: string): void {
+  if (name === s.selfName) {
+    const me = selfEntry(s);
+    if (inc === me.inc) refute(s, ctx, inc, `suspected by ${from}`);
+    else if (inc > me.inc) count(s, 'unverifiable-incarnation');
+    return;
+  }
+  const e = s.entries.get(name);
+  if (!e) return;
+  if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
+  if (inc < e.inc) return;
+  if (e.state === 'alive') return startSuspicion(s, ctx, e, from, true);
+  if (e.state === 'suspect' && e.susp && !e.susp.froms.has(from)) {
+    e.susp.froms.add(from);
+    e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
+    s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
+  }
+}
+
+export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
+  const n = liveCount(s);
+  const min = suspicionMin(s.t, n);
+  const max = suspicionMax(s.t, n);
+  const expected = expectedConfirmations(s.t.indirectChecks, n);
+  e.state = 'suspect';
+  e.stateSince = ctx.now;
+  e.susp = { start: ctx.now, froms: new Set([from]), expected, min, max, deadline: ctx.now + suspicionTimeout(0, expected, min, max) };
+  touch(s);
+  const name = e.signed.record.name;
+  emit(ctx, 'suspect', name, e.inc, `by ${from}`);
+  if (broadcast) s.queue.enqueue(name, { k: 's', n: name, i: e.inc, f: from });
+  // When we are the one who suspects, tell the suspect directly: if it lives, it refutes within one round trip.
+  if (from === s.selfName) ctx.send.push({ to: { name, addresses: [...e.signed.record.addresses] }, msg: { t: 'g', u: [{ k: 's', n: name, i: e.inc, f: from }] } });
+}
+
+export function applyDead(s: State, ctx: Ctx, name: string, inc: number, from: string): void {
+  if (name === s.selfName) {
+    const me = selfEntry(s);
+    if (inc === me.inc) refute(s, ctx, inc, `declared dead by ${from}`);
+    else if (inc > me.inc) count(s, 'unverifiable-incarnation');
+    return;
+  }
+  const e = s.entries.get(name);
+  if (!e) return;
+  if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
+  if (inc < e.inc || !isLive(e)) return;
+  setDead(s, ctx, e, from, true);
+}
+
+function setDead(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
+  e.state = 'dead';
+  e.stateSince = ctx.now;
+  delete e.susp;
+  touch(s);
+  const name = e.signed.record.name;
+  emit(ctx, 'dead', name, e.inc, `by ${from}`);
+  if (broadcast) s.queue.enqueue(name, { k: 'd', n: name, i: e.inc, f: from });
+}
+
+export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: string): void {
+  if (name === s.selfName) {
+    const me = selfEntry(s);
+    if (s.leftAt !== null || inc < me.inc) return;
+    if (!verifyLeft(name, inc, sig, s.selfPub)) return count(s, 'bad-signature');
+    refute(s, ctx, inc, 'left notice from an earlier run');
+    return;
+  }
+  const e = s.entries.get(name);
+  if (!e || inc < e.inc || (e.state === 'left' && inc === e.inc)) return;
+  if (!verifyLeft(name, inc, sig, e.signed.record.id_pub)) return count(s, 'bad-signature');
+  e.state = 'left';
+  e.inc = inc;
+  e.leftSig = sig;
+  e.stateSince = ctx.now;
+  delete e.susp;
+  touch(s);
+  emit(ctx, 'left', name, inc);
+  s.queue.enqueue(name, { k: 'l', n: name, i: inc, g: sig });
+}
+
+/** Suspicions whose time is up become deaths. */
+export function expireSuspicions(s: State, ctx: Ctx): void {
+  for (const e of s.entries.values()) {
+    if (e.state === 'suspect' && e.susp && ctx.now >= e.susp.deadline) setDead(s, ctx, e, s.selfName, true);
+  }
+}

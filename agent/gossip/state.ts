@@ -1,0 +1,153 @@
+/**
+ * The membership state shared by the rule modules (rules.ts, probe.ts,
+ * sync.ts, join.ts). Plain data plus tiny helpers; no I/O.
+ */
+import type { Destination, PeerInfo } from '../net/transport';
+import type { MemberState, SignedRecord } from '../../shared/member';
+import type { GossipMessage, StateCode } from './messages';
+import type { BroadcastQueue } from './dissemination';
+import type { GossipTiming } from './timing';
+
+export interface Outgoing { to: Destination; msg: GossipMessage }
+export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted';
+export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
+export interface Step { send: Outgoing[]; events: MemberEvent[] }
+
+export interface Suspicion {
+  start: number;
+  /** Distinct members who reported the suspicion (Lifeguard confirmations). */
+  froms: Set<string>;
+  expected: number;
+  min: number;
+  max: number;
+  deadline: number;
+}
+
+export interface Entry {
+  /** Latest verified alive record of the member. */
+  signed: SignedRecord;
+  state: MemberState;
+  /** Incarnation the state refers to (equals signed.incarnation except for a left at a later incarnation). */
+  inc: number;
+  stateSince: number;
+  lastSeen: number;
+  susp?: Suspicion;
+  /** Leaver's signature, kept to relay the left notice. */
+  leftSig?: string;
+}
+
+export interface Conflict {
+  name: string;
+  known: { idPub: string; addr: string };
+  other: { idPub: string; addr: string };
+  lastSeen: number;
+}
+
+export interface Probe {
+  seq: number;
+  target: string;
+  start: number;
+  indirectSent: boolean;
+}
+
+export interface Relay {
+  requester: Destination;
+  origSeq: number;
+  deadline: number;
+}
+
+export interface JoinState {
+  anchors: string[];
+  peers: { name: string; addresses: string[] }[];
+  /** True while no other member is alive and there is somewhere to (re)join. */
+  active: boolean;
+  attempt: number;
+  next: number;
+  since: number;
+}
+
+export interface State {
+  t: GossipTiming;
+  rng: () => number;
+  secretKey: Uint8Array;
+  selfName: string;
+  selfPub: string;
+  entries: Map<string, Entry>;
+  queue: BroadcastQueue;
+  counters: Map<string, number>;
+  conflicts: Map<string, Conflict>;
+  hash: string | null;
+  leftAt: number | null;
+  seq: number;
+  probes: Map<number, Probe>;
+  relays: Map<number, Relay>;
+  probeOrder: string[];
+  probeIndex: number;
+  nextProbe: number;
+  nextGossip: number;
+  nextSync: number;
+  nextReconnect: number;
+  /** Last time we nudged a member we hold dead but who talks to us (rate limit). */
+  nudged: Map<string, number>;
+  join: JoinState;
+}
+
+/** Per-call effects collector. */
+export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; from?: PeerInfo }
+
+export const STATE_CODE: Record<MemberState, StateCode> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+export const CODE_STATE: MemberState[] = ['alive', 'suspect', 'dead', 'left'];
+
+export function count(s: State, what: string): void {
+  s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
+}
+
+/** Called on every change that the anti-entropy digest sees. */
+export function touch(s: State): void {
+  s.hash = null;
+}
+
+export function isLive(e: Entry | undefined): boolean {
+  return !!e && (e.state === 'alive' || e.state === 'suspect');
+}
+
+/** Members that are alive or suspect, self included: the n of the timing formulas. */
+export function liveCount(s: State): number {
+  let n = 0;
+  for (const e of s.entries.values()) if (isLive(e)) n++;
+  return n;
+}
+
+export function destOf(e: Entry): Destination {
+  return { name: e.signed.record.name, addresses: [...e.signed.record.addresses] };
+}
+
+export function selfEntry(s: State): Entry {
+  const e = s.entries.get(s.selfName);
+  if (!e) throw new Error('membership: self entry missing');
+  return e;
+}
+
+/** Other members in the given states. */
+export function others(s: State, states: readonly MemberState[]): Entry[] {
+  const out: Entry[] = [];
+  for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && states.includes(e.state)) out.push(e);
+  return out;
+}
+
+/** Up to k distinct random picks (Fisher-Yates prefix), using the injected rng. */
+export function pick<T>(items: T[], k: number, rng: () => number): T[] {
+  const a = items.slice();
+  const m = Math.min(k, a.length);
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(rng() * (a.length - i));
+    const tmp = a[i] as T;
+    a[i] = a[j] as T;
+    a[j] = tmp;
+  }
+  return a.slice(0, m);
+}
+
+export function emit(ctx: Ctx, type: MemberEventType, name: string, incarnation: number, detail?: string): void {
+  ctx.events.push(detail === undefined ? { type, name, incarnation } : { type, name, incarnation, detail });
+}

@@ -1,0 +1,109 @@
+/**
+ * Anti-entropy. At rest two members compare one 16-character hash of their
+ * digests (name → incarnation + state); only when it differs do they exchange
+ * the digest and then pull/push just the entries that differ:
+ *   A → B  h{hash}           (B's hash equal: nothing more)
+ *   B → A  d{digest, self}   (also how a joiner or a rejoiner starts)
+ *   A → B  y{entries B lacks or holds older, names A wants}
+ *   B → A  g{wanted entries}
+ */
+import type { DigestEntry, StateCode, Update } from './messages';
+import { updateSize } from './messages';
+import { shortHash } from './records';
+import type { Ctx, Entry, State } from './state';
+import { STATE_CODE, count } from './state';
+import type { Destination } from '../net/transport';
+import { applyUpdate, refute } from './rules';
+
+export function digestOf(s: State): DigestEntry[] {
+  const out: DigestEntry[] = [];
+  for (const [name, e] of s.entries) out.push([name, e.inc, STATE_CODE[e.state]]);
+  out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return out;
+}
+
+export function digestHash(s: State): string {
+  if (s.hash === null) s.hash = shortHash(digestOf(s).map(([n, i, st]) => `${n}:${i}:${st}`).join('\n'));
+  return s.hash;
+}
+
+/** Orders two (incarnation, state) claims: > 0 when a is newer. */
+function compare(ai: number, ast: StateCode, bi: number, bst: StateCode): number {
+  return ai !== bi ? ai - bi : ast - bst;
+}
+
+/** What to send for one held entry: its signed record, with the state on top. */
+export function itemsFor(s: State, e: Entry): Update[] {
+  const name = e.signed.record.name;
+  if (e.state === 'left') {
+    const out: Update[] = [{ k: 'a', r: e.signed }];
+    if (e.leftSig) out.push({ k: 'l', n: name, i: e.inc, g: e.leftSig });
+    return out;
+  }
+  if (e.state === 'suspect') return [{ k: 'a', r: e.signed, o: 's', f: s.selfName }];
+  if (e.state === 'dead') return [{ k: 'a', r: e.signed, o: 'd', f: s.selfName }];
+  return [{ k: 'a', r: e.signed }];
+}
+
+/**
+ * Compares a peer's digest with ours. `push`: entries the peer lacks or holds
+ * older (except left members it never knew); `want`: names where the peer is
+ * newer (except left members we never knew). A claim that we ourselves are
+ * suspect or dead at our incarnation is refuted on the spot.
+ */
+export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push: Update[]; want: string[] } {
+  const seen = new Set<string>();
+  const want: string[] = [];
+  const pushEntries: Entry[] = [];
+  for (const [name, inc, st] of theirs) {
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const e = s.entries.get(name);
+    if (!e) {
+      if (st !== 3) want.push(name);
+      continue;
+    }
+    const c = compare(e.inc, STATE_CODE[e.state], inc, st);
+    if (c > 0) pushEntries.push(e);
+    else if (c < 0) {
+      if (name === s.selfName && inc === e.inc && (st === 1 || st === 2)) refute(s, ctx, inc, 'a peer holds us suspect or dead');
+      else want.push(name);
+    }
+  }
+  for (const [name, e] of s.entries) if (!seen.has(name) && e.state !== 'left') pushEntries.push(e);
+  const push: Update[] = [];
+  for (const e of pushEntries) push.push(...itemsFor(s, e));
+  return { push, want };
+}
+
+/** Splits updates into messages within the byte budget; the last chunk goes out as `last`, the others as gossip. */
+export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget: number, last: (u: Update[]) => Ctx['send'][number]['msg']): void {
+  const chunks: Update[][] = [];
+  let cur: Update[] = [];
+  let used = 0;
+  for (const u of updates) {
+    const size = updateSize(u);
+    if (cur.length > 0 && used + size > budget) {
+      chunks.push(cur);
+      cur = [];
+      used = 0;
+    }
+    cur.push(u);
+    used += size;
+  }
+  chunks.push(cur);
+  chunks.forEach((c, i) => {
+    ctx.send.push({ to, msg: i === chunks.length - 1 ? last(c) : { t: 'g', u: c } });
+  });
+}
+
+export function applyAll(s: State, ctx: Ctx, updates: Update[] | undefined, viaSync: boolean): void {
+  if (!updates) return;
+  for (const u of updates) {
+    try {
+      applyUpdate(s, ctx, u, { viaSync });
+    } catch {
+      count(s, 'internal-error');
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Field-by-field validation of decoded gossip messages. Builds fresh objects
+ * holding only known fields, so nothing unexpected (extra keys, prototypes,
+ * huge arrays) reaches the state machine.
+ */
+import { HeptoError } from '../../shared/errors';
+import type { HostFacts, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
+import type { DigestEntry, GossipMessage, StateCode, Update } from './messages';
+import { LIMITS } from './messages';
+
+const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function reject(reason: string): never {
+  throw new HeptoError('FRAME_REJECTED', `gossip message rejected: ${reason}`, {
+    hint: 'the peer runs an incompatible or faulty agent; upgrade it to the same hepto-agent version',
+  });
+}
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, where: string): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) reject(`${where} must be an object`);
+  return v as Obj;
+}
+
+function arr(v: unknown, where: string, max: number): unknown[] {
+  if (!Array.isArray(v)) reject(`${where} must be an array`);
+  if (v.length > max) reject(`${where} has ${v.length} entries (at most ${max})`);
+  return v;
+}
+
+function str(v: unknown, where: string, max: number, min = 0): string {
+  if (typeof v !== 'string') reject(`${where} must be a string`);
+  if (v.length > max) reject(`${where} is longer than ${max} characters`);
+  if (v.length < min) reject(`${where} is shorter than ${min} characters`);
+  return v;
+}
+
+function int(v: unknown, where: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) reject(`${where} must be an integer between 0 and ${max}`);
+  return v;
+}
+
+export function name(v: unknown, where: string): string {
+  const s = str(v, where, 63, 1);
+  if (!NAME_RE.test(s)) reject(`${where} "${s}" is not a DNS label`);
+  return s;
+}
+
+function b64(v: unknown, where: string, len: number): string {
+  const s = str(v, where, len, len);
+  if (!B64_RE.test(s)) reject(`${where} is not base64`);
+  return s;
+}
+
+function strings(v: unknown, where: string, maxCount: number, maxLen: number): string[] {
+  return arr(v, where, maxCount).map((x, i) => str(x, `${where}[${i}]`, maxLen, 1));
+}
+
+function facts(v: unknown): HostFacts {
+  const o = obj(v, 'record.facts');
+  return {
+    cores: int(o.cores, 'record.facts.cores', 1_000_000),
+    memory_mb: int(o.memory_mb, 'record.facts.memory_mb'),
+    os: str(o.os, 'record.facts.os', LIMITS.longString),
+    agent_version: str(o.agent_version, 'record.facts.agent_version', LIMITS.shortString),
+  };
+}
+
+function containers(v: unknown): Record<string, NodeHealth> {
+  const o = obj(v, 'record.containers');
+  const keys = Object.keys(o);
+  if (keys.length > LIMITS.containers) reject(`record.containers has ${keys.length} entries (at most ${LIMITS.containers})`);
+  const out: Record<string, NodeHealth> = Object.create(null) as Record<string, NodeHealth>;
+  for (const k of keys) {
+    name(k, 'record.containers key');
+    const h = obj(o[k], `record.containers.${k}`);
+    out[k] = {
+      wesher: str(h.wesher, `record.containers.${k}.wesher`, LIMITS.shortString),
+      k3s: str(h.k3s, `record.containers.${k}.k3s`, LIMITS.shortString),
+    };
+  }
+  return { ...out };
+}
+
+function record(v: unknown): MemberRecord {
+  const o = obj(v, 'record');
+  const role = o.role;
+  if (role !== 'master' && role !== 'node') reject('record.role must be "master" or "node"');
+  const overlay = o.overlay_ip === null ? null : str(o.overlay_ip, 'record.overlay_ip', LIMITS.shortString);
+  return {
+    name: name(o.name, 'record.name'),
+    role,
+    addresses: strings(o.addresses, 'record.addresses', LIMITS.addresses, LIMITS.addressLength),
+    node_ips: strings(o.node_ips, 'record.node_ips', LIMITS.nodeIps, LIMITS.shortString),
+    overlay_ip: overlay,
+    facts: facts(o.facts),
+    containers: containers(o.containers),
+    id_pub: b64(o.id_pub, 'record.id_pub', 44),
+    created_at: int(o.created_at, 'record.created_at'),
+  };
+}
+
+export function signedRecord(v: unknown): SignedRecord {
+  const o = obj(v, 'signed record');
+  return { record: record(o.record), incarnation: int(o.incarnation, 'incarnation'), sig: b64(o.sig, 'sig', 88) };
+}
+
+function update(v: unknown, i: number): Update {
+  const o = obj(v, `update[${i}]`);
+  switch (o.k) {
+    case 'a': {
+      const u: Update = { k: 'a', r: signedRecord(o.r) };
+      if (o.o !== undefined) {
+        if (o.o !== 's' && o.o !== 'd') reject(`update[${i}].o must be "s" or "d"`);
+        u.o = o.o;
+      }
+      if (o.f !== undefined) u.f = name(o.f, `update[${i}].f`);
+      return u;
+    }
+    case 's':
+    case 'd':
+      return { k: o.k, n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), f: name(o.f, `update[${i}].f`) };
+    case 'l':
+      return { k: 'l', n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), g: b64(o.g, `update[${i}].g`, 88) };
+    default:
+      return reject(`update[${i}] has unknown kind ${JSON.stringify(String(o.k).slice(0, 16))}`);
+  }
+}
+
+function updates(v: unknown): Update[] {
+  return arr(v, 'u', LIMITS.updates).map(update);
+}
+
+function digest(v: unknown): DigestEntry[] {
+  return arr(v, 'd', LIMITS.digest).map((e, i) => {
+    const a = arr(e, `d[${i}]`, 3);
+    if (a.length !== 3) reject(`d[${i}] must be [name, incarnation, state]`);
+    const st = a[2];
+    if (st !== 0 && st !== 1 && st !== 2 && st !== 3) reject(`d[${i}] state must be 0..3`);
+    return [name(a[0], `d[${i}] name`), int(a[1], `d[${i}] incarnation`), st as StateCode];
+  });
+}
+
+export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array): string }): GossipMessage {
+  if (!(bytes instanceof Uint8Array)) reject('payload is not bytes');
+  if (bytes.byteLength > LIMITS.messageBytes) reject(`${bytes.byteLength} bytes (at most ${LIMITS.messageBytes})`);
+  let text: string;
+  let raw: unknown;
+  try {
+    text = dec.decode(bytes);
+    raw = JSON.parse(text);
+  } catch {
+    return reject('not UTF-8 JSON');
+  }
+  const o = obj(raw, 'message');
+  switch (o.t) {
+    case 'p':
+    case 'k': {
+      const s = int(o.s, 's');
+      return o.u === undefined ? { t: o.t, s } : { t: o.t, s, u: updates(o.u) };
+    }
+    case 'r':
+      return { t: 'r', s: int(o.s, 's'), n: name(o.n, 'n'), a: strings(o.a, 'a', LIMITS.addresses, LIMITS.addressLength) };
+    case 'g':
+      return { t: 'g', u: updates(o.u) };
+    case 'h':
+      return { t: 'h', h: b64(o.h, 'h', 16) };
+    case 'd': {
+      const d = digest(o.d);
+      return o.u === undefined ? { t: 'd', d } : { t: 'd', d, u: updates(o.u) };
+    }
+    case 'y':
+      return { t: 'y', u: updates(o.u), w: arr(o.w, 'w', LIMITS.wanted).map((x, i) => name(x, `w[${i}]`)) };
+    default:
+      return reject(`unknown message type ${JSON.stringify(String(o.t).slice(0, 16))}`);
+  }
+}

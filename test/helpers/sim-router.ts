@@ -1,0 +1,254 @@
+/**
+ * A tiny discrete-event network for Membership instances, in virtual time:
+ * delivers Step.send between members with latency, random loss, crashes and
+ * partitions, calls tick() at each member's nextWakeup(), and records every
+ * event. Used by the gossip unit tests and reusable by the simulator.
+ * Messages go through encodeMessage/decodeMessage, so the codec is exercised.
+ */
+import { Membership, decodeMessage, encodeMessage } from '../../agent/gossip/membership';
+import type { GossipMessage, MemberEvent, Step } from '../../agent/gossip/membership';
+import type { Destination, PeerInfo } from '../../agent/net/transport';
+
+export interface SimNode {
+  name: string;
+  address: string;
+  idPub: string;
+  m: Membership;
+  up: boolean;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface LoggedEvent extends MemberEvent { at: number; observer: string }
+
+export interface SimRouterOptions {
+  rng: () => number;
+  /** One-way latency in ms, uniform in [min, max]. */
+  latency?: { min: number; max: number };
+  /** Probability that a message is silently lost. */
+  loss?: number;
+  /** How a send across a partition ends: 'fail' = sendFailed after failDelay (TCP dial timeout), 'drop' = silently lost. */
+  partitionMode?: 'fail' | 'drop';
+  /** Delay before sendFailed is reported for a crashed or partitioned peer (ms). */
+  failDelay?: number;
+  /** Tell members that had talked with a crashed member that the connection closed. */
+  notifyDisconnect?: boolean;
+  start?: number;
+}
+
+type Pending =
+  | { at: number; order: number; kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
+  | { at: number; order: number; kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage };
+
+export class SimRouter {
+  now: number;
+  readonly nodes = new Map<string, SimNode>();
+  readonly events: LoggedEvent[] = [];
+  private readonly byAddress = new Map<string, SimNode>();
+  private queue: Pending[] = [];
+  private order = 0;
+  private groups: Map<string, number> | null = null;
+  private readonly talked = new Map<string, Set<string>>();
+  private readonly o: Required<Omit<SimRouterOptions, 'start'>>;
+
+  constructor(opts: SimRouterOptions) {
+    this.now = opts.start ?? 1_000_000;
+    this.o = {
+      rng: opts.rng,
+      latency: opts.latency ?? { min: 1, max: 5 },
+      loss: opts.loss ?? 0,
+      partitionMode: opts.partitionMode ?? 'fail',
+      failDelay: opts.failDelay ?? 50,
+      notifyDisconnect: opts.notifyDisconnect ?? true,
+    };
+  }
+
+  /** Adds a member listening on `address`. */
+  add(m: Membership, address: string): SimNode {
+    const self = m.view().find((v) => v.state === 'alive' && v.record.addresses.includes(address)) ?? m.view()[0];
+    if (!self) throw new Error('sim-router: membership has no self entry');
+    const node: SimNode = { name: self.name, address, idPub: self.record.id_pub, m, up: true, bytesSent: 0, bytesReceived: 0 };
+    this.nodes.set(node.name, node);
+    this.byAddress.set(address, node);
+    return node;
+  }
+
+  /** Replaces a member's state machine (a restart), keeping its address. */
+  replace(name: string, m: Membership): SimNode {
+    const old = this.nodes.get(name);
+    if (!old) throw new Error(`sim-router: no node ${name}`);
+    old.m = m;
+    old.up = true;
+    return old;
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`sim-router: no node ${name}`);
+    return n;
+  }
+
+  /** Applies a Step returned by a direct call on a member (bootstrap, leave, updateSelf...). */
+  handle(from: SimNode, step: Step): void {
+    for (const ev of step.events) this.events.push({ ...ev, at: this.now, observer: from.name });
+    for (const out of step.send) this.send(from, out.to, out.msg);
+  }
+
+  /** Crash: the member stops; peers that talked to it see the connection close. */
+  crash(name: string): void {
+    const n = this.node(name);
+    n.up = false;
+    if (!this.o.notifyDisconnect) return;
+    for (const other of this.talked.get(name) ?? []) {
+      const o = this.nodes.get(other);
+      if (o && o.up) this.handle(o, o.m.disconnected(name, this.now));
+    }
+  }
+
+  /** Members in different groups cannot reach each other until heal(). */
+  partition(groups: string[][]): void {
+    this.groups = new Map();
+    groups.forEach((g, i) => g.forEach((name) => this.groups?.set(name, i)));
+  }
+
+  heal(): void {
+    this.groups = null;
+  }
+
+  setLoss(loss: number): void {
+    this.o.loss = loss;
+  }
+
+  private reachable(a: SimNode, b: SimNode): boolean {
+    if (!b.up) return false;
+    if (!this.groups) return true;
+    const ga = this.groups.get(a.name);
+    const gb = this.groups.get(b.name);
+    return ga === undefined || gb === undefined || ga === gb;
+  }
+
+  private resolve(dest: Destination): SimNode | undefined {
+    for (const a of dest.addresses) {
+      const n = this.byAddress.get(a);
+      if (n) return n;
+    }
+    return dest.name !== undefined ? this.nodes.get(dest.name) : undefined;
+  }
+
+  private push(p: Pending): void {
+    // Queue kept sorted by (at, order); inserts are near the end, so a backwards scan is cheap.
+    let i = this.queue.length;
+    while (i > 0) {
+      const q = this.queue[i - 1] as Pending;
+      if (q.at < p.at || (q.at === p.at && q.order < p.order)) break;
+      i--;
+    }
+    this.queue.splice(i, 0, p);
+  }
+
+  private send(from: SimNode, dest: Destination, msg: GossipMessage): void {
+    const to = this.resolve(dest);
+    const order = this.order++;
+    if (!to || !to.up || (to.name === from.name && to !== from)) {
+      this.push({ at: this.now + 1, order, kind: 'failed', from, dest, msg });
+      return;
+    }
+    if (!this.reachable(from, to)) {
+      if (this.o.partitionMode === 'fail') this.push({ at: this.now + this.o.failDelay, order, kind: 'failed', from, dest, msg });
+      return;
+    }
+    const bytes = encodeMessage(msg);
+    from.bytesSent += bytes.byteLength;
+    if (this.o.rng() < this.o.loss) return;
+    const { min, max } = this.o.latency;
+    const at = this.now + min + Math.floor(this.o.rng() * (max - min + 1));
+    this.push({ at, order, kind: 'deliver', from, to, bytes });
+  }
+
+  private nextNodeWakeup(): { at: number; node: SimNode | null } {
+    let best: { at: number; node: SimNode | null } = { at: Number.POSITIVE_INFINITY, node: null };
+    for (const n of this.nodes.values()) {
+      if (!n.up) continue;
+      const w = n.m.nextWakeup();
+      if (w < best.at) best = { at: w, node: n };
+    }
+    return best;
+  }
+
+  /** Runs the network until virtual time `until` (inclusive). */
+  runUntil(until: number): void {
+    for (;;) {
+      const head = this.queue[0];
+      const wake = this.nextNodeWakeup();
+      const at = Math.min(head ? head.at : Number.POSITIVE_INFINITY, wake.at);
+      if (at > until) break;
+      this.now = Math.max(this.now, at);
+      if (head && head.at <= wake.at) {
+        this.queue.shift();
+        this.process(head);
+      } else if (wake.node) {
+        this.handle(wake.node, wake.node.m.tick(this.now));
+      }
+    }
+    this.now = Math.max(this.now, until);
+  }
+
+  run(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /** Runs until cond() holds, checking after every step; returns the virtual time it took, or throws at the deadline. */
+  runUntilTrue(cond: () => boolean, maxMs: number, what = 'condition'): number {
+    const start = this.now;
+    const deadline = start + maxMs;
+    while (!cond()) {
+      if (this.now >= deadline) throw new Error(`sim-router: ${what} not reached within ${maxMs} ms of virtual time`);
+      this.runUntil(Math.min(deadline, this.now + 10));
+    }
+    return this.now - start;
+  }
+
+  private process(p: Pending): void {
+    if (p.kind === 'failed') {
+      if (p.from.up) this.handle(p.from, p.from.m.sendFailed(p.dest, p.msg, this.now));
+      return;
+    }
+    if (!p.to.up || !p.from.up) return;
+    if (!this.reachable(p.from, p.to)) return;
+    p.to.bytesReceived += p.bytes.byteLength;
+    this.noteTalk(p.from.name, p.to.name);
+    const msg = decodeMessage(p.bytes);
+    const info: PeerInfo = { name: p.from.name, idPub: p.from.idPub, remote: p.from.address };
+    this.handle(p.to, p.to.m.receive(info, msg, this.now));
+  }
+
+  private noteTalk(a: string, b: string): void {
+    if (!this.talked.has(a)) this.talked.set(a, new Set());
+    if (!this.talked.has(b)) this.talked.set(b, new Set());
+    this.talked.get(a)?.add(b);
+    this.talked.get(b)?.add(a);
+  }
+
+  /** What `observer` believes about `name`, or undefined. */
+  stateOf(observer: string, name: string): string | undefined {
+    return this.node(observer).m.view().find((v) => v.name === name)?.state;
+  }
+
+  /** True when every up member sees exactly the given states for the given names. */
+  allSee(names: string[], state: string, observers?: string[]): boolean {
+    const obs = observers ?? [...this.nodes.values()].filter((n) => n.up).map((n) => n.name);
+    return obs.every((o) => names.every((n) => this.stateOf(o, n) === state));
+  }
+}
+
+/** Small deterministic PRNG (mulberry32) for seeded tests and simulations. */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

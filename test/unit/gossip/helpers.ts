@@ -1,0 +1,85 @@
+/**
+ * Builders for gossip unit tests: deterministic identities, records and
+ * members wired into a SimRouter.
+ */
+import nacl from 'tweetnacl';
+import type { MemberRecord } from '../../../shared/member';
+import { Membership } from '../../../agent/gossip/membership';
+import type { GossipTiming } from '../../../agent/gossip/timing';
+import { TEST } from '../../../agent/gossip/timing';
+import { SimRouter, seededRng } from '../../helpers/sim-router';
+import type { SimNode } from '../../helpers/sim-router';
+
+export interface Identity { secretKey: Uint8Array; idPub: string }
+
+/** A deterministic identity derived from a label (tests only). */
+export function identity(label: string): Identity {
+  const seed = nacl.hash(new TextEncoder().encode(`hepto-test-identity:${label}`)).subarray(0, 32);
+  const kp = nacl.sign.keyPair.fromSeed(seed);
+  return { secretKey: kp.secretKey, idPub: Buffer.from(kp.publicKey).toString('base64') };
+}
+
+export function addressOf(i: number): string {
+  return `127.0.0.${(i % 250) + 1}:${7947 + Math.floor(i / 250)}`;
+}
+
+export function recordFor(name: string, address: string, id: Identity): MemberRecord {
+  return {
+    name,
+    role: name === 'n0' ? 'master' : 'node',
+    addresses: [address],
+    node_ips: ['192.0.2.1'],
+    overlay_ip: null,
+    facts: { cores: 2, memory_mb: 2048, os: 'Debian 12', agent_version: '0.1.0' },
+    containers: {},
+    id_pub: id.idPub,
+    created_at: 1_700_000_000_000,
+  };
+}
+
+export interface MemberOpts {
+  timing?: GossipTiming;
+  incarnation?: number;
+  idLabel?: string;
+  seed?: number;
+}
+
+export function makeMember(name: string, address: string, now: number, o: MemberOpts = {}): Membership {
+  const id = identity(o.idLabel ?? name);
+  return new Membership({
+    record: recordFor(name, address, id),
+    secretKey: id.secretKey,
+    incarnation: o.incarnation ?? 1,
+    timing: o.timing ?? TEST,
+    now,
+    rng: seededRng(o.seed ?? hashSeed(name)),
+  });
+}
+
+function hashSeed(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export interface ClusterOpts {
+  seed?: number;
+  loss?: number;
+  timing?: GossipTiming;
+  notifyDisconnect?: boolean;
+  partitionMode?: 'fail' | 'drop';
+}
+
+/** n members n0..n(n-1); n0 is the anchor, the others bootstrap through it at the same instant. */
+export function bootCluster(n: number, o: ClusterOpts = {}): { router: SimRouter; nodes: SimNode[]; names: string[] } {
+  const router = new SimRouter({ rng: seededRng(o.seed ?? 42), loss: o.loss ?? 0, notifyDisconnect: o.notifyDisconnect ?? true, partitionMode: o.partitionMode ?? 'fail' });
+  const nodes: SimNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `n${i}`;
+    const mo: MemberOpts = o.timing ? { timing: o.timing } : {};
+    nodes.push(router.add(makeMember(name, addressOf(i), router.now, mo), addressOf(i)));
+  }
+  const anchor = addressOf(0);
+  for (const node of nodes) router.handle(node, node.m.bootstrap(node.name === 'n0' ? [] : [anchor], router.now));
+  return { router, nodes, names: nodes.map((x) => x.name) };
+}
