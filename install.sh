@@ -457,6 +457,12 @@ changed() { # $1 = path: was it replaced in this run?
   case " $CHANGED " in *" $1 "*) return 0 ;; *) return 1 ;; esac
 }
 
+# The agent's own one-line error from a given run of the service.
+last_agent_error() {
+  journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID="$1" SYSLOG_IDENTIFIER=hepto-agent 2>/dev/null \
+    | grep -E '^(<[0-9]>)?(hepto-agent:|error )' | tail -n 1 | sed 's/^<[0-9]>//'
+}
+
 start_service() {
   if ! systemctl is-enabled --quiet podman.socket 2>/dev/null || ! systemctl is-active --quiet podman.socket 2>/dev/null; then
     act systemctl enable --now podman.socket
@@ -485,8 +491,9 @@ start_service() {
     if [ "$ss_now" != "$ss_before" ] && [ "$ss_state" = active ]; then
       break
     fi
-    if [ "$ss_state" = failed ]; then
-      fatal "$HEPTO_SERVICE failed to start: $(journalctl -u "$HEPTO_SERVICE" -n 1 -o cat --no-pager 2>/dev/null) (journalctl -u $HEPTO_SERVICE)"
+    ss_sub=$(systemctl show -p SubState --value "$HEPTO_SERVICE")
+    if [ "$ss_now" != "$ss_before" ] && { [ "$ss_state" = failed ] || [ "$ss_sub" = auto-restart ]; }; then
+      fatal "$HEPTO_SERVICE exited while starting: $(last_agent_error "$ss_now") (journalctl -u $HEPTO_SERVICE)"
     fi
     if [ "$ss_waited" -ge "$START_TIMEOUT" ]; then
       warn "$HEPTO_SERVICE is still starting after ${START_TIMEOUT}s: $(systemctl show -p StatusText --value "$HEPTO_SERVICE") (systemctl status $HEPTO_SERVICE)"
