@@ -7,6 +7,8 @@
  *   M2 server→client  [v][2] nonce24 secretbox_hello([v][2] eS) ‖ secretbox_hsS2C(idS)
  *   M3 client→server  [v][3] secretbox_hsC2S(idC)
  *   id = [len][name] idPub32 sig64, sig = ed25519 over (label ‖ transcript ‖ [len][name] idPub)
+ *   M4 server→client  the first data frame (frames.ts), empty: "your identity is accepted"
+ *                     (sent by ws-connection.ts once the server has registered the peer)
  *
  * The hello boxes use a key derived from the overlay key: a stranger can
  * neither read nor forge them. Ephemeral X25519 keys give a fresh secret per

@@ -17,6 +17,10 @@ import type { Limits } from './limits';
 export const CLOSE_SUPERSEDED = 4000;
 /** Close code for a refused handshake or frame. */
 export const CLOSE_POLICY = 1008;
+/** Close code: the name is held by a connected peer with another identity. */
+export const CLOSE_NAME_CONFLICT = 4001;
+/** Close code: the dialer reached itself. */
+export const CLOSE_SELF = 4002;
 
 export interface ConnHooks {
   /** The handshake completed; the transport registers the connection (and may close it). */
@@ -38,7 +42,12 @@ export interface ConnOptions {
   hooks: ConnHooks;
 }
 
-type State = 'handshake' | 'open' | 'closed';
+/**
+ * handshake: M1..M3 in flight. confirming (client only): M3 sent, waiting for
+ * the server's first sealed frame (empty), which says it checked our identity
+ * and registered us. open: data flows. closed: done.
+ */
+type State = 'handshake' | 'confirming' | 'open' | 'closed';
 
 export class Conn {
   readonly role: 'client' | 'server';
@@ -55,6 +64,9 @@ export class Conn {
   private opener: FrameOpener | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private alive = true;
+  private closing = false;
+  /** Set by fail(): whatever the peer sends after a refusal is ignored. */
+  private failed = false;
   private readonly hooks: ConnHooks;
   private readonly limits: Limits;
 
@@ -92,6 +104,7 @@ export class Conn {
   /** Closes gracefully (queued frames are flushed first). */
   close(code = 1000, reason = ''): void {
     if (this.state === 'closed') return;
+    this.closing = true;
     this.stopKeepalive();
     try {
       this.ws.close(code, reason);
@@ -114,8 +127,9 @@ export class Conn {
   }
 
   private fail(reason: string): void {
-    if (this.state === 'closed') return;
-    if (this.state === 'handshake' && this.failure === undefined) this.failure = reason;
+    if (this.state === 'closed' || this.failed) return;
+    this.failed = true;
+    if (this.state !== 'open' && this.failure === undefined) this.failure = reason;
     this.hooks.failed(this, reason);
     this.close(CLOSE_POLICY);
     // A peer that ignores the close frame is cut after a short grace period.
@@ -123,9 +137,9 @@ export class Conn {
   }
 
   private onMessage(data: Uint8Array, isBinary: boolean): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.failed) return;
     if (!isBinary) return this.fail('text frame where only binary frames are allowed');
-    if (this.state === 'handshake') {
+    if (this.state === 'handshake' || this.state === 'confirming') {
       if (data.length > this.limits.maxPreAuthFrameBytes) {
         return this.fail(`handshake message of ${data.length} bytes exceeds the pre-auth limit of ${this.limits.maxPreAuthFrameBytes}`);
       }
@@ -145,10 +159,15 @@ export class Conn {
   }
 
   private onHandshake(data: Uint8Array): void {
-    if (this.client) {
+    if (this.state === 'confirming') {
+      const confirmation = this.opener!.open(data);
+      if (confirmation.length !== 0) throw new HeptoError('PEER_AUTH_FAILED', 'the peer did not confirm the handshake');
+      this.open();
+    } else if (this.client) {
       const { message, session } = this.client.finish(data);
       this.ws.send(message);
-      this.established(session);
+      this.keys(session);
+      this.state = 'confirming';
     } else if (this.server) {
       if (!this.sealerPending) {
         this.sealerPending = true;
@@ -160,10 +179,20 @@ export class Conn {
   }
   private sealerPending = false;
 
-  private established(s: SessionKeys): void {
+  private keys(s: SessionKeys): void {
     this.sealer = new FrameSealer(s.sendKey);
     this.opener = new FrameOpener(s.recvKey);
     this.peer = { name: s.peerName, idPub: s.peerIdPub, remote: this.remote };
+  }
+
+  /** Server: M3 checked. Register, then confirm with an empty sealed frame unless registration closed us. */
+  private established(s: SessionKeys): void {
+    this.keys(s);
+    this.open();
+    if (!this.closing && this.state === 'open') this.ws.send(this.sealer!.seal(new Uint8Array(0)));
+  }
+
+  private open(): void {
     this.state = 'open';
     this.keepalive = setInterval(() => this.ping(), this.limits.keepaliveMs);
     this.keepalive.unref();
@@ -195,7 +224,7 @@ export class Conn {
       this.fail(`frame larger than the limit (${this.state === 'open' ? this.limits.maxFrameBytes : this.limits.maxPreAuthFrameBytes} bytes)`);
     } else if (code && code.startsWith('WS_ERR_')) {
       this.fail(`malformed WebSocket frame (${err.message})`);
-    } else if (this.state === 'handshake' && this.failure === undefined) {
+    } else if (this.state !== 'open' && this.failure === undefined) {
       this.failure = describeSocketError(err);
     }
     // ws closes the socket itself after an error; onClose follows.
@@ -203,18 +232,22 @@ export class Conn {
 
   private onClose(code: number): void {
     if (this.state === 'closed') return;
-    const wasHandshake = this.state === 'handshake';
+    const before = this.state;
     this.state = 'closed';
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
-    if (wasHandshake && this.failure === undefined) {
-      this.failure =
-        code === CLOSE_POLICY
-          ? 'the peer rejected the handshake: probably a different overlay key'
-          : `the peer closed the connection during the handshake (code ${code}): probably a different overlay key, or not a hepto agent`;
-    }
+    if (before !== 'open' && this.failure === undefined) this.failure = closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }
+}
+
+function closeReason(code: number, confirming: boolean): string {
+  if (code === CLOSE_NAME_CONFLICT) return 'the peer refused us: it has a connected peer with our name and another identity (name conflict)';
+  if (code === CLOSE_SELF) return 'that address is this agent itself';
+  if (code === CLOSE_POLICY) {
+    return confirming ? 'the peer rejected our identity' : 'the peer rejected the handshake: probably a different overlay key';
+  }
+  return `the peer closed the connection during the handshake (code ${code}): probably a different overlay key, or not a hepto agent`;
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

@@ -14,7 +14,7 @@ import { checkName } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
-import { CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import { CLOSE_NAME_CONFLICT, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener } from './ws-listener';
 
 export interface WsTransportOptions {
@@ -220,7 +220,7 @@ export class WsTransport implements Transport {
     }
     if (peer.idPub === this.opts.identity.idPub) {
       c.failure = 'that address is this agent itself';
-      c.close(1000, 'self');
+      c.close(CLOSE_SELF, 'self');
       return;
     }
     const current = this.byName.get(peer.name);
@@ -228,7 +228,7 @@ export class WsTransport implements Transport {
       const reason = `claims the name "${peer.name}" already held by a connected peer with another identity (${fingerprint(current.peer!.idPub)}, new ${fingerprint(peer.idPub)})`;
       c.failure = reason;
       this.reject(c.remote, reason, peer.name);
-      c.close(1008, 'name conflict');
+      c.close(CLOSE_NAME_CONFLICT, 'name conflict');
       return;
     }
     this.conns.add(c);
