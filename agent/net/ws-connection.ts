@@ -11,7 +11,7 @@ import type { PeerInfo } from './transport';
 import type { OverlayKeys } from './crypto';
 import { ClientHandshake, HandshakeLocal, ServerHandshake, SessionKeys } from './handshake';
 import { FrameOpener, FrameSealer } from './frames';
-import type { Limits } from './limits';
+import { FRAME_OVERHEAD, Limits } from './limits';
 
 /** Close code for a connection dropped because the same peer has another one (no `disconnected`). */
 export const CLOSE_SUPERSEDED = 4000;
@@ -221,7 +221,7 @@ export class Conn {
   private onWsError(err: Error): void {
     const code = (err as { code?: string }).code;
     if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      this.fail(`frame larger than the limit (${this.state === 'open' ? this.limits.maxFrameBytes : this.limits.maxPreAuthFrameBytes} bytes)`);
+      this.fail(`frame larger than the limit (${this.limits.maxFrameBytes + FRAME_OVERHEAD} bytes on the wire)`);
     } else if (code && code.startsWith('WS_ERR_')) {
       this.fail(`malformed WebSocket frame (${err.message})`);
     } else if (this.state !== 'open' && this.failure === undefined) {
