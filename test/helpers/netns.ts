@@ -198,6 +198,18 @@ export class NetnsTopology {
     return [...this.exec(host, 'ip6tables', ['-S', 'INPUT']).split('\n'), ...this.exec(host, 'iptables', ['-S', 'INPUT']).split('\n')].filter((l) => l && !l.startsWith('-P '));
   }
 
+  /** Packets dropped so far by the DROP rules in a host's INPUT chain (both families): proof a fault bit. */
+  dropped(host: NetnsHost): number {
+    let total = 0;
+    for (const tool of ['ip6tables', 'iptables']) {
+      for (const line of this.exec(host, tool, ['-L', 'INPUT', '-n', '-v', '-x']).split('\n')) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[2] === 'DROP') total += Number(cols[0]);
+      }
+    }
+    return total;
+  }
+
   /** Kills whatever still runs in the namespaces and deletes them all. Idempotent, never throws. */
   destroy(): void {
     if (this.destroyed) return;
