@@ -71,7 +71,7 @@ export type Action =
   | { type: 'start'; name: string; id: string; death: DeathNote | null }
   | { type: 'recreate'; name: string; id: string; spec: ContainerSpec; reason: string; death: DeathNote | null }
   | { type: 'remove'; name: string; id: string; reason: string }
-  | { type: 'backoff'; name: string; until: number; death: DeathNote | null; fetchLog: boolean };
+  | { type: 'backoff'; name: string; id: string; until: number; death: DeathNote | null; fetchLog: boolean };
 
 export interface PlanOptions {
   policy: BackoffPolicy;
@@ -174,7 +174,7 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
       actions.push({ type: 'start', name: w.name, id: ow!.id, death: wd.death });
       wesherUp = true;
     } else if (wd.kind === 'backoff') {
-      actions.push({ type: 'backoff', name: w.name, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
+      actions.push({ type: 'backoff', name: w.name, id: ow!.id, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
     }
 
     if (foreign(ok)) continue;
@@ -182,7 +182,7 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     const kd = decide(k, okEff, history, now, opts);
     if (kd.kind === 'none') continue;
     if (kd.kind === 'backoff') {
-      actions.push({ type: 'backoff', name: k.name, until: kd.until, death: kd.death, fetchLog: kd.fetchLog });
+      actions.push({ type: 'backoff', name: k.name, id: okEff!.id, until: kd.until, death: kd.death, fetchLog: kd.fetchLog });
       continue;
     }
     if (!wesherUp) continue; // k3s needs wesher's namespace; it comes once wesher runs

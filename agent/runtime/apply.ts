@@ -1,0 +1,159 @@
+/**
+ * Performs the planner's actions against Podman, in order, and records
+ * their outcome in the history (restarts, failures, backoff, last error,
+ * last log lines). An unreachable Podman aborts the run (thrown); any other
+ * failure is logged, recorded for status, and skips what depends on it.
+ */
+import fs from 'fs';
+import { errorMessage, HeptoError, isHeptoError } from '../../shared/errors';
+import type { Logger } from '../../shared/log';
+import { backoffDelay, type BackoffPolicy } from './backoff';
+import { containerHistory, type Action, type ContainerHistory, type DeathNote, type History } from './planner';
+import type { PodmanClient } from './podman-client';
+import type { ContainerSpec } from './specs';
+
+export const LOG_LINES = 20;
+
+export interface ApplyContext {
+  client: PodmanClient;
+  history: History;
+  logger: Logger;
+  now: () => number;
+  policy: BackoffPolicy;
+  random: () => number;
+}
+
+function describe(e: unknown): string {
+  return isHeptoError(e) ? e.describe() : errorMessage(e);
+}
+
+function nodeOf(name: string): string {
+  return name.replace(/^hepto-/, '').replace(/-(wesher|k3s)$/, '');
+}
+
+function update(ctx: ApplyContext, name: string, patch: Partial<ContainerHistory>): ContainerHistory {
+  const h = { ...containerHistory(ctx.history, name), ...patch };
+  ctx.history.containers[name] = h;
+  return h;
+}
+
+function noteDeath(ctx: ApplyContext, name: string, death: DeathNote | null): void {
+  if (!death) return;
+  update(ctx, name, { lastDeath: death.key, failures: death.failures, nextStartAt: death.nextStartAt, lastExitCode: death.exitCode });
+}
+
+function noteFailure(ctx: ApplyContext, name: string, e: unknown): void {
+  const h = containerHistory(ctx.history, name);
+  const failures = h.failures + 1;
+  update(ctx, name, { failures, nextStartAt: ctx.now() + Math.max(ctx.policy.baseMs, backoffDelay(failures, ctx.policy, ctx.random())), lastError: describe(e) });
+}
+
+function ensureDirs(spec: ContainerSpec): void {
+  for (const d of spec.dirs) {
+    try {
+      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new HeptoError('STATE_UNWRITABLE', `cannot create ${d} for ${spec.name}: ${errorMessage(e)}`, {
+        hint: 'check storage_base exists, is writable by root and has free space',
+      });
+    }
+  }
+}
+
+async function createAndStart(ctx: ApplyContext, spec: ContainerSpec): Promise<void> {
+  ensureDirs(spec);
+  const id = await ctx.client.createContainer(spec.create);
+  await ctx.client.start(id, spec.name);
+}
+
+/** Runs the actions; returns a one-line summary of what was done. Throws only PODMAN_UNREACHABLE. */
+export async function applyActions(actions: Action[], ctx: ApplyContext): Promise<string[]> {
+  const done: string[] = [];
+  const failedNodes = new Set<string>();
+  const failedImages = new Set<string>();
+  for (const a of actions) {
+    const name = a.type === 'pull' ? a.image : a.type === 'create-network' ? a.network.name : a.name;
+    const node = a.type === 'pull' ? null : a.type === 'create-network' ? a.network.node : nodeOf(a.name);
+    if (node && failedNodes.has(node) && a.type !== 'backoff') continue;
+    if ((a.type === 'create' || a.type === 'recreate') && failedImages.has(a.spec.image)) {
+      update(ctx, a.name, { lastError: `waiting for image ${a.spec.image}` });
+      failedNodes.add(nodeOf(a.name));
+      continue;
+    }
+    try {
+      switch (a.type) {
+        case 'create-network':
+          ctx.logger.info('creating network', { network: a.network.name, driver: a.network.create.Driver });
+          await ctx.client.createNetwork(a.network.create);
+          break;
+        case 'pull': {
+          ctx.logger.info('pulling image', { image: a.image });
+          let last = 0;
+          await ctx.client.pull(a.image, (p) => {
+            const t = ctx.now();
+            if (t - last < 2_000 && !/complete|digest|status/i.test(p.status)) return;
+            last = t;
+            ctx.logger.info('pull progress', { image: a.image, status: p.status, layer: p.id, progress: p.progress });
+          });
+          delete ctx.history.images[a.image];
+          ctx.logger.info('image pulled', { image: a.image });
+          break;
+        }
+        case 'create':
+          ctx.logger.info('creating container', { container: a.name, image: a.spec.image });
+          await createAndStart(ctx, a.spec);
+          update(ctx, a.name, { lastError: null });
+          break;
+        case 'recreate':
+          ctx.logger.info('recreating container', { container: a.name, reason: a.reason });
+          noteDeath(ctx, a.name, a.death);
+          await ctx.client.remove(a.id, a.name);
+          await createAndStart(ctx, a.spec);
+          update(ctx, a.name, { lastError: null, restarts: containerHistory(ctx.history, a.name).restarts + (a.death ? 1 : 0) });
+          break;
+        case 'start':
+          noteDeath(ctx, a.name, a.death);
+          ctx.logger.info('starting container', { container: a.name, exit_code: a.death?.exitCode ?? undefined, failures: a.death?.failures });
+          await ctx.client.start(a.id, a.name);
+          update(ctx, a.name, { lastError: null, restarts: containerHistory(ctx.history, a.name).restarts + 1 });
+          break;
+        case 'remove':
+          ctx.logger.info('removing container', { container: a.name, reason: a.reason });
+          await ctx.client.remove(a.id, a.name);
+          break;
+        case 'backoff':
+          if (a.death) {
+            noteDeath(ctx, a.name, a.death);
+            ctx.logger.warn('container keeps failing, backing off', { container: a.name, exit_code: a.death.exitCode, failures: a.death.failures, retry_in_ms: a.until - ctx.now() });
+          }
+          if (a.fetchLog) update(ctx, a.name, { lastLog: await ctx.client.logTail(a.id, LOG_LINES) });
+          continue;
+      }
+      done.push(`${a.type} ${name}`);
+    } catch (e) {
+      if (isHeptoError(e) && e.code === 'PODMAN_UNREACHABLE') throw e;
+      ctx.logger.error('reconcile action failed', { action: a.type, target: name, code: isHeptoError(e) ? e.code : undefined, error: describe(e) });
+      if (a.type === 'pull') {
+        const ih = ctx.history.images[a.image] ?? { failures: 0, nextPullAt: 0, lastError: null };
+        const failures = ih.failures + 1;
+        ctx.history.images[a.image] = { failures, nextPullAt: ctx.now() + backoffDelay(failures + 1, ctx.policy, ctx.random()), lastError: describe(e) };
+        failedImages.add(a.image);
+      } else if (a.type === 'create-network') {
+        failedNodes.add(a.network.node);
+        for (const role of ['wesher', 'k3s']) update(ctx, `hepto-${a.network.node}-${role}`, { lastError: describe(e) });
+      } else {
+        noteFailure(ctx, a.name, e);
+        if (a.name.endsWith('-wesher')) failedNodes.add(nodeOf(a.name));
+        if (a.type !== 'remove') {
+          try {
+            const id = a.type === 'create' ? null : a.id;
+            if (id) update(ctx, a.name, { lastLog: await ctx.client.logTail(id, LOG_LINES) });
+          } catch {
+            // best effort
+          }
+        }
+      }
+    }
+  }
+  return done;
+}

@@ -1,0 +1,248 @@
+/**
+ * A thin typed wrapper around dockerode on Podman's Docker-compatible API.
+ * Every call returns a typed outcome or throws a HeptoError from
+ * podman-errors.ts; nothing above this file handles HTTP codes.
+ */
+import Dockerode from 'dockerode';
+import { HeptoError } from '../../shared/errors';
+import { scrub } from '../../shared/log';
+import type { ObservedContainer } from './planner';
+import { isNotFound, isNotModified, toHeptoError } from './podman-errors';
+import type { Role } from './specs';
+
+export interface PodmanInfo {
+  version: string;
+  networkBackend: string | null;
+  /** netavark version when Podman reports it (Podman >= 4.4), else null. */
+  netavarkVersion: string | null;
+}
+
+export interface PullProgress {
+  status: string;
+  id?: string;
+  progress?: string;
+}
+
+function parseTime(text: unknown): number | null {
+  if (typeof text !== 'string' || text.startsWith('0001-')) return null;
+  const t = Date.parse(text);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** Splits Docker's multiplexed log stream (8-byte frame headers) into text; plain text passes through. */
+export function demuxLogs(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 0 || buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  if (i === 0) return buf.toString('utf8');
+  return Buffer.concat(out).toString('utf8');
+}
+
+export class PodmanClient {
+  readonly docker: Dockerode;
+  readonly socket: string;
+
+  constructor(opts: { socketPath: string; dockerFactory?: (socketPath: string) => Dockerode }) {
+    this.socket = opts.socketPath;
+    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath, timeout: 60_000 });
+  }
+
+  private fail(e: unknown, what: string): never {
+    throw toHeptoError(e, what, this.socket);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (e) {
+      this.fail(e, 'reach the Podman API');
+    }
+  }
+
+  async info(): Promise<PodmanInfo> {
+    try {
+      const version = (await this.docker.version()) as { Version?: string };
+      let networkBackend: string | null = null;
+      let netavarkVersion: string | null = null;
+      try {
+        const info = await this.dial<{ host?: { networkBackend?: string; networkBackendInfo?: { version?: string } } }>('/v4.0.0/libpod/info');
+        networkBackend = info.host?.networkBackend ?? null;
+        const v = info.host?.networkBackendInfo?.version;
+        if (typeof v === 'string') netavarkVersion = v.replace(/^netavark\s+/, '').trim();
+      } catch {
+        // Not Podman's libpod API (or too old): leave unknown.
+      }
+      return { version: version.Version ?? 'unknown', networkBackend, netavarkVersion };
+    } catch (e) {
+      this.fail(e, 'read the Podman version');
+    }
+  }
+
+  private dial<T>(path: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial({ path, method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } }, (err: unknown, data: unknown) =>
+        err ? reject(err) : resolve(data as T),
+      );
+    });
+  }
+
+  /**
+   * Containers hepto made (io.hepto.node label) and any container whose name
+   * is in `names` (to notice a foreign one in the way). Stopped ones are
+   * inspected for their start/finish times and exit code.
+   */
+  async listContainers(names: string[]): Promise<ObservedContainer[]> {
+    let list: Dockerode.ContainerInfo[];
+    try {
+      list = await this.docker.listContainers({ all: true });
+    } catch (e) {
+      this.fail(e, 'list containers');
+    }
+    const out: ObservedContainer[] = [];
+    for (const c of list) {
+      const name = (c.Names?.[0] ?? '').replace(/^\//, '');
+      const labels = c.Labels ?? {};
+      const node = labels['io.hepto.node'] ?? null;
+      if (node === null && !names.includes(name)) continue;
+      const role = labels['io.hepto.role'];
+      const o: ObservedContainer = {
+        id: c.Id,
+        name,
+        node,
+        role: role === 'wesher' || role === 'k3s' ? (role as Role) : null,
+        state: String(c.State ?? 'unknown').toLowerCase(),
+        hash: labels['io.hepto.spec-hash'] ?? null,
+        join: labels['io.hepto.join'] ?? null,
+        startedAt: null,
+        finishedAt: null,
+        exitCode: null,
+      };
+      if (o.state !== 'running') {
+        try {
+          const i = await this.docker.getContainer(c.Id).inspect();
+          o.state = String(i.State?.Status ?? o.state).toLowerCase();
+          o.startedAt = parseTime(i.State?.StartedAt);
+          o.finishedAt = parseTime(i.State?.FinishedAt);
+          o.exitCode = typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null;
+        } catch (e) {
+          if (isNotFound(e)) continue; // removed meanwhile
+          this.fail(e, `inspect container ${name}`);
+        }
+      }
+      out.push(o);
+    }
+    return out;
+  }
+
+  async listNetworks(): Promise<string[]> {
+    try {
+      const nets = await this.docker.listNetworks();
+      return nets.map((n) => n.Name);
+    } catch (e) {
+      this.fail(e, 'list networks');
+    }
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      this.fail(e, `inspect image ${ref}`);
+    }
+  }
+
+  /** Pulls `ref`, reporting progress; throws IMAGE_MISSING with Podman's reason on failure. */
+  async pull(ref: string, onProgress: (p: PullProgress) => void): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.pull(ref)) as NodeJS.ReadableStream;
+    } catch (e) {
+      const h = toHeptoError(e, `pull image ${ref}`, this.socket);
+      if (h.code !== 'INTERNAL') throw h;
+      throw new HeptoError('IMAGE_MISSING', `image ${ref} is missing and could not be pulled: ${h.message.replace(/^Podman refused to pull image \S+( \(HTTP \d+\))?: /, '')}`, {
+        hint: `check the reference in config images, the registry and network, or load it by hand (podman load / podman pull ${ref})`,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: unknown, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          const failed = err ? String((err as Error).message ?? err) : output.find((o) => o.error)?.error;
+          if (failed) {
+            reject(
+              new HeptoError('IMAGE_MISSING', `image ${ref} is missing and could not be pulled: ${scrub(failed)}`, {
+                hint: `check the reference in config images, the registry and network, or load it by hand (podman load / podman pull ${ref})`,
+              }),
+            );
+          } else resolve();
+        },
+        (ev: { status?: string; id?: string; progress?: string; error?: string }) => {
+          if (ev.status) onProgress({ status: ev.status, id: ev.id, progress: ev.progress });
+        },
+      );
+    });
+    if (!(await this.imageExists(ref))) {
+      throw new HeptoError('IMAGE_MISSING', `image ${ref} is still missing after its pull finished`, { hint: `pull it by hand: podman pull ${ref}` });
+    }
+  }
+
+  async createNetwork(opts: Dockerode.NetworkCreateOptions): Promise<void> {
+    try {
+      await this.docker.createNetwork(opts);
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 409) return; // exists already
+      this.fail(e, `create network ${opts.Name}`);
+    }
+  }
+
+  async createContainer(opts: Dockerode.ContainerCreateOptions): Promise<string> {
+    try {
+      const c = await this.docker.createContainer(opts);
+      return c.id;
+    } catch (e) {
+      this.fail(e, `create container ${opts.name}`);
+    }
+  }
+
+  /** Starts a container; already running counts as success. */
+  async start(id: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (e) {
+      if (isNotModified(e)) return;
+      this.fail(e, `start container ${name}`);
+    }
+  }
+
+  /** Removes a container (forcefully); already gone counts as success. */
+  async remove(id: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: false });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      this.fail(e, `remove container ${name}`);
+    }
+  }
+
+  /** The last `lines` lines of a container's output, secrets scrubbed. */
+  async logTail(id: string, lines: number): Promise<string[]> {
+    try {
+      const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      const text = demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+      return text
+        .split('\n')
+        .map((l) => scrub(l.replace(/\r$/, '')))
+        .filter((l) => l.length > 0)
+        .slice(-lines);
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      this.fail(e, 'read container logs');
+    }
+  }
+}

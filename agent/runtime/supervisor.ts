@@ -1,0 +1,338 @@
+/**
+ * The self-healing supervisor: keeps each hosted node's wesher and k3s
+ * containers as the config and the cluster view say, through Podman's API.
+ * A thin loop around the pure planner: it runs on Podman die/oom/stop events
+ * (at once), on membership changes that alter a spec (debounced) and on a
+ * node-cron schedule (safety net); one run at a time, each with a timeout.
+ * Podman being down never rejects start(): it shows in status and the
+ * supervisor reconnects with backoff, then reconciles. stop() leaves the
+ * workloads running.
+ */
+import type Dockerode from 'dockerode';
+import cron from 'node-cron';
+import type { Clock, TimerHandle } from '../../shared/clock';
+import type { HeptoConfig } from '../../shared/config/types';
+import { errorMessage, isHeptoError } from '../../shared/errors';
+import { registerSecret, type Logger } from '../../shared/log';
+import { applyActions } from './apply';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import { computeDesired, type ClusterView, type DesiredState } from './desired';
+import { subscribeEvents, type EventSubscription } from './events';
+import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
+import type { NetworkFacts } from './network';
+import { emptyHistory, planReconcile, type History, type Observed, type ObservedContainer } from './planner';
+import { PodmanClient } from './podman-client';
+import { isUnreachable, toHeptoError } from './podman-errors';
+import { buildSupervisorStatus, type SupervisorStatus } from './runtime-status';
+
+export type { ClusterView } from './desired';
+export type { ContainerStatus, SupervisorStatus } from './runtime-status';
+export { overlayIp } from './overlay-ip';
+
+export interface SupervisorOptions {
+  config: HeptoConfig;
+  clock: Clock;
+  logger: Logger;
+  dockerFactory?: (socketPath: string) => Dockerode;
+  /** node-cron expression of the safety-net reconcile; default every 30 s. */
+  cronSchedule?: string;
+  backoff?: Partial<BackoffPolicy>;
+  /** Longest a single reconcile run may take (pulls included). */
+  runTimeoutMs?: number;
+  /** Debounce of membership-triggered runs. */
+  membershipDebounceMs?: number;
+  random?: () => number;
+  /** How the host facts are found (tests replace them). */
+  facts?: { defaultIface?: () => string | null; netavarkVersion?: () => Promise<string | null> };
+}
+
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+export class Supervisor {
+  private readonly opts: SupervisorOptions;
+  private readonly log: Logger;
+  private readonly client: PodmanClient;
+  private readonly policy: BackoffPolicy;
+  private view: ClusterView = { members: [] };
+  private facts: NetworkFacts = { defaultIface: null, netavarkVersion: null };
+  private desired: DesiredState;
+  private signature = '';
+  private readonly history: History = emptyHistory();
+  private observed: ObservedContainer[] | null = null;
+  private podman: 'connected' | 'unreachable' = 'unreachable';
+  private podmanProblem: string | null = null;
+  private started = false;
+  private connecting = false;
+  private reconnectAttempts = 0;
+  private reconnectTimer: TimerHandle | null = null;
+  private debounceTimer: TimerHandle | null = null;
+  private debounceAt = Infinity;
+  private wakeTimer: TimerHandle | null = null;
+  private inFlight: Promise<void> | null = null;
+  private pending = false;
+  private events: EventSubscription | null = null;
+  private cronTask: cron.ScheduledTask | null = null;
+  private readonly listeners: Array<() => void> = [];
+  private lastEmitted = '';
+
+  constructor(opts: SupervisorOptions) {
+    this.opts = opts;
+    this.log = opts.logger;
+    this.policy = { ...DEFAULT_BACKOFF, ...(opts.backoff ?? {}) };
+    this.client = new PodmanClient({ socketPath: opts.config.podman_socket, dockerFactory: opts.dockerFactory });
+    registerSecret(opts.config.overlay_key);
+    registerSecret(opts.config.cluster_key);
+    registerSecret(Buffer.from(opts.config.overlay_key, 'utf8').toString('base64'));
+    this.podmanProblem = `Podman API at ${opts.config.podman_socket} not reached yet`;
+    this.desired = this.compute();
+    this.signature = this.signatureOf(this.desired);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.facts.defaultIface = (this.opts.facts?.defaultIface ?? defaultRouteIface)();
+    this.desired = this.compute();
+    const expr = this.opts.cronSchedule ?? '*/30 * * * * *';
+    if (expr) {
+      if (!cron.validate(expr)) this.log.error('invalid cron schedule, safety-net reconcile disabled', { schedule: expr });
+      else this.cronTask = cron.schedule(expr, () => (this.podman === 'connected' ? this.trigger('schedule', 0) : void this.connect()));
+    }
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.cronTask?.stop();
+    this.cronTask = null;
+    for (const t of [this.reconnectTimer, this.debounceTimer, this.wakeTimer]) if (t) this.opts.clock.clearTimeout(t);
+    this.reconnectTimer = this.debounceTimer = this.wakeTimer = null;
+    this.events?.close();
+    this.events = null;
+    if (this.inFlight) await this.inFlight.catch(() => undefined);
+    this.log.info('supervisor stopped; containers keep running');
+  }
+
+  setCluster(view: ClusterView): void {
+    this.view = view;
+    this.desired = this.compute();
+    const sig = this.signatureOf(this.desired);
+    if (sig !== this.signature) {
+      this.signature = sig;
+      this.trigger('membership', this.opts.membershipDebounceMs ?? 250);
+    }
+    this.emitIfChanged();
+  }
+
+  status(): SupervisorStatus {
+    return buildSupervisorStatus({
+      desired: this.desired,
+      observed: this.observed,
+      history: this.history,
+      podman: this.podman,
+      podmanProblem: this.podmanProblem,
+      now: this.opts.clock.now(),
+    });
+  }
+
+  onChange(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** Resolves when no reconcile is running or scheduled to run at once (tests, bench). */
+  async idle(): Promise<void> {
+    while (this.inFlight) await this.inFlight.catch(() => undefined);
+  }
+
+  private compute(): DesiredState {
+    return computeDesired(this.opts.config, this.view, this.facts);
+  }
+
+  private signatureOf(d: DesiredState): string {
+    return JSON.stringify([d.containers.map((c) => [c.name, c.spec?.hash ?? `wait:${c.waiting}`]), d.networks.map((n) => n.name), d.problems]);
+  }
+
+  private emitIfChanged(): void {
+    const s = JSON.stringify(this.status());
+    if (s === this.lastEmitted) return;
+    this.lastEmitted = s;
+    for (const cb of this.listeners) {
+      try {
+        cb();
+      } catch (e) {
+        this.log.error('status listener failed', { error: errorMessage(e) });
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.started || this.connecting || this.podman === 'connected') return;
+    this.connecting = true;
+    try {
+      await this.client.ping();
+      const info = await this.client.info();
+      this.facts.netavarkVersion = info.netavarkVersion ?? (await (this.opts.facts?.netavarkVersion ?? probeNetavarkVersion)());
+      this.events?.close();
+      this.events = await subscribeEvents(
+        this.client.docker,
+        this.log,
+        (ev) => {
+          this.log.info('container event', { event: ev.kind, container: ev.name ?? ev.id.slice(0, 12), exit_code: ev.exitCode ?? undefined });
+          this.trigger(`event ${ev.kind}`, 0);
+        },
+        (reason) => this.onEventsEnded(reason),
+      ).catch((e) => {
+        throw toHeptoError(e, 'subscribe to events', this.opts.config.podman_socket);
+      });
+      if (!this.started) {
+        this.events.close();
+        return;
+      }
+      const was = this.podman;
+      this.podman = 'connected';
+      this.podmanProblem = null;
+      this.reconnectAttempts = 0;
+      this.log.info(was === 'unreachable' && this.observed !== null ? 'reconnected to Podman' : 'connected to Podman', {
+        socket: this.opts.config.podman_socket,
+        version: info.version,
+        netavark: this.facts.netavarkVersion ?? 'unknown',
+      });
+      this.desired = this.compute();
+      this.signature = this.signatureOf(this.desired);
+      this.trigger('connected', 0);
+    } catch (e) {
+      this.markUnreachable(e);
+    } finally {
+      this.connecting = false;
+      this.emitIfChanged();
+    }
+  }
+
+  /** The event stream ended: Podman went away, or only the stream did (then subscribe again). */
+  private onEventsEnded(reason: string): void {
+    if (!this.started) return;
+    this.events = null;
+    this.log.debug('event stream ended', { reason });
+    this.client
+      .ping()
+      .then(() => {
+        // Podman answers: reconnect through the normal path to resubscribe.
+        this.podman = 'unreachable';
+        this.podmanProblem = `Podman event stream at ${this.opts.config.podman_socket} ended (${reason}); resubscribing`;
+        return this.connect();
+      })
+      .catch((e) => this.markUnreachable(e));
+  }
+
+  private markUnreachable(e: unknown): void {
+    const err = toHeptoError(e, 'reach the Podman API', this.opts.config.podman_socket);
+    const sentence = isHeptoError(err) && err.code === 'PODMAN_UNREACHABLE' ? err.describe() : `Podman API at ${this.opts.config.podman_socket} failed: ${err.describe()}`;
+    if (this.podman === 'connected' || this.podmanProblem !== sentence) this.log.warn('Podman unreachable; containers are left as they are, retrying', { socket: this.opts.config.podman_socket, error: err.message });
+    this.podman = 'unreachable';
+    this.podmanProblem = sentence;
+    this.events?.close();
+    this.events = null;
+    if (this.started && !this.reconnectTimer) {
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.reconnectAttempts, 10));
+      this.reconnectAttempts++;
+      this.reconnectTimer = this.opts.clock.setTimeout(() => {
+        this.reconnectTimer = null;
+        void this.connect();
+      }, delay);
+    }
+    this.emitIfChanged();
+  }
+
+  /** Asks for a reconcile in `delayMs`; an earlier request wins, later ones merge into it. */
+  private trigger(reason: string, delayMs: number): void {
+    if (!this.started) return;
+    const at = this.opts.clock.now() + delayMs;
+    if (this.debounceTimer && this.debounceAt <= at) return;
+    if (this.debounceTimer) this.opts.clock.clearTimeout(this.debounceTimer);
+    this.debounceAt = at;
+    this.debounceTimer = this.opts.clock.setTimeout(() => {
+      this.debounceTimer = null;
+      this.debounceAt = Infinity;
+      this.run(reason);
+    }, delayMs);
+  }
+
+  private run(reason: string): void {
+    if (!this.started) return;
+    if (this.inFlight) {
+      this.pending = true;
+      return;
+    }
+    const timeoutMs = this.opts.runTimeoutMs ?? 15 * 60_000;
+    let timer: TimerHandle | null = null;
+    const timeout = new Promise<void>((_, reject) => {
+      timer = this.opts.clock.setTimeout(() => reject(new Error(`reconcile run took longer than ${timeoutMs} ms`)), timeoutMs);
+    });
+    this.inFlight = Promise.race([this.reconcileOnce(reason), timeout])
+      .catch((e) => {
+        if (isUnreachable(e)) this.markUnreachable(e);
+        else this.log.error('reconcile failed', { reason, error: isHeptoError(e) ? e.describe() : errorMessage(e) });
+      })
+      .finally(() => {
+        if (timer) this.opts.clock.clearTimeout(timer);
+        this.inFlight = null;
+        this.emitIfChanged();
+        if (this.pending) {
+          this.pending = false;
+          this.trigger('pending', 0);
+        }
+      });
+  }
+
+  private async observe(): Promise<Observed> {
+    const names = this.desired.containers.map((c) => c.name);
+    const [containers, networks] = await Promise.all([
+      this.client.listContainers(names),
+      this.desired.networks.length > 0 ? this.client.listNetworks() : Promise.resolve([] as string[]),
+    ]);
+    // Images matter only where a container has to be (re)created.
+    const byName = new Map(containers.map((c) => [c.name, c]));
+    const needed = new Set<string>();
+    for (const d of this.desired.containers) if (d.spec && byName.get(d.name)?.hash !== d.spec.hash) needed.add(d.spec.image);
+    const images: string[] = [];
+    for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
+    return { containers, networks, images };
+  }
+
+  private async reconcileOnce(reason: string): Promise<void> {
+    if (this.podman !== 'connected') return;
+    const t0 = Date.now();
+    this.desired = this.compute();
+    const observed = await this.observe();
+    this.observed = observed.containers;
+    const now = this.opts.clock.now();
+    const actions = planReconcile(this.desired, observed, this.history, now, { policy: this.policy, random: this.opts.random ?? Math.random });
+    if (actions.length === 0) {
+      this.log.debug('reconciled, nothing to do', { reason });
+      return;
+    }
+    const done = await applyActions(actions, { client: this.client, history: this.history, logger: this.log, now: () => this.opts.clock.now(), policy: this.policy, random: this.opts.random ?? Math.random });
+    const acted = actions.some((a) => a.type !== 'backoff');
+    if (acted) this.observed = (await this.observe()).containers;
+    if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
+    this.scheduleWake();
+  }
+
+  /** Wakes the loop when the earliest backoff or pull retry falls due. */
+  private scheduleWake(): void {
+    const now = this.opts.clock.now();
+    const times = [
+      ...Object.values(this.history.containers).map((h) => h.nextStartAt),
+      ...Object.values(this.history.images).map((h) => h.nextPullAt),
+    ].filter((t) => t > now);
+    if (times.length === 0) return;
+    const at = Math.min(...times);
+    if (this.wakeTimer) this.opts.clock.clearTimeout(this.wakeTimer);
+    this.wakeTimer = this.opts.clock.setTimeout(() => {
+      this.wakeTimer = null;
+      this.trigger('backoff due', 0);
+    }, at - now + 5);
+  }
+}

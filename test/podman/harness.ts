@@ -1,0 +1,176 @@
+/**
+ * A real Podman for tests: its own `podman system service` on a socket in a
+ * temp dir, with its own containers.conf (runc, explicit ulimits, file
+ * events, no systemd) and its own store, so it never sees or touches other
+ * containers on the machine. The store and its stand-in images are cached
+ * under /var/tmp/hepto-podman-test (rebuilt when missing). If Podman cannot
+ * run, start() throws with the reason and the fix: tests fail, never skip.
+ */
+import { execFile, spawn, type ChildProcess } from 'child_process';
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import Dockerode from 'dockerode';
+
+export const STATE_DIR = '/var/tmp/hepto-podman-test';
+export const RUN_DIR = '/run/hepto-podman-test';
+const REPO = path.resolve(__dirname, '../../..');
+export const STAND_INS = {
+  wesher: 'localhost/hepto-standin-wesher:test',
+  k3s: 'localhost/hepto-standin-k3s:test',
+  exits: 'localhost/hepto-standin-exits:test',
+};
+
+export interface Deadline {
+  timeoutMs?: number;
+  what: string;
+}
+
+/** Polls `cond` until it returns a truthy value or the deadline passes (then throws naming `what`). */
+export async function waitFor<T>(cond: () => Promise<T> | T, d: Deadline): Promise<NonNullable<T>> {
+  const end = Date.now() + (d.timeoutMs ?? 15_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${d.what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+export class PodmanHarness {
+  readonly dir: string;
+  readonly socket: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly globalArgs: string[];
+  private service: ChildProcess | null = null;
+  private serviceLog = '';
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.socket = path.join(dir, 'podman.sock');
+    const conf = path.join(STATE_DIR, 'containers.conf');
+    this.env = { ...process.env, CONTAINERS_CONF: conf };
+    this.globalArgs = ['--root', path.join(STATE_DIR, 'root'), '--runroot', path.join(RUN_DIR, 'runroot')];
+  }
+
+  static async start(): Promise<PodmanHarness> {
+    for (const bin of ['podman', 'runc']) {
+      try {
+        await run('sh', ['-c', `command -v ${bin}`], process.env);
+      } catch {
+        throw new Error(`${bin} is not installed; the Podman tests need it: apt-get install -y podman runc busybox-static (test/run.sh does this)`);
+      }
+    }
+    fs.mkdirSync(STATE_DIR, { recursive: true });
+    fs.mkdirSync(RUN_DIR, { recursive: true });
+    fs.writeFileSync(
+      path.join(STATE_DIR, 'containers.conf'),
+      [
+        '# hepto Podman tests: runc (crun refuses hybrid cgroups here), ulimits the sandbox allows,',
+        '# file events (no journald), cgroupfs (no systemd), state kept apart from the host Podman.',
+        '[containers]',
+        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
+        '[engine]',
+        'runtime = "runc"',
+        'cgroup_manager = "cgroupfs"',
+        'events_logger = "file"',
+        `events_logfile_path = "${RUN_DIR}/events.log"`,
+        `tmp_dir = "${RUN_DIR}/libpod"`,
+        '[network]',
+        `network_config_dir = "${STATE_DIR}/networks"`,
+        '',
+      ].join('\n'),
+    );
+    const h = new PodmanHarness(fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-podman-')));
+    try {
+      await h.removeAll(); // leftovers of an interrupted run
+      await run(path.join(REPO, 'test/fixtures/stand-in-images.sh'), ['build'], { ...h.env, PODMAN: ['podman', ...h.globalArgs].join(' ') }, 300_000);
+      await h.startService();
+    } catch (e) {
+      await h.close().catch(() => undefined);
+      throw new Error(`Podman cannot run for the tests: ${(e as Error).message}`);
+    }
+    return h;
+  }
+
+  docker(): Dockerode {
+    return new Dockerode({ socketPath: this.socket });
+  }
+
+  /** Runs the podman CLI against the same store (works while the service is down). */
+  podman(...args: string[]): Promise<string> {
+    return run('podman', [...this.globalArgs, ...args], this.env);
+  }
+
+  async startService(): Promise<void> {
+    if (this.service) return;
+    fs.rmSync(this.socket, { force: true });
+    this.serviceLog = '';
+    const p = spawn('podman', [...this.globalArgs, 'system', 'service', '--time=0', `unix://${this.socket}`], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout?.on('data', (d) => (this.serviceLog += d));
+    p.stderr?.on('data', (d) => (this.serviceLog += d));
+    this.service = p;
+    let exited = false;
+    p.once('exit', () => {
+      exited = true;
+      if (this.service === p) this.service = null;
+    });
+    const d = this.docker();
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`podman system service exited: ${this.serviceLog.trim().slice(-500)}`);
+        await d.ping();
+        return true;
+      },
+      { what: `Podman API on ${this.socket}`, timeoutMs: 20_000 },
+    );
+  }
+
+  async stopService(): Promise<void> {
+    const p = this.service;
+    if (!p) return;
+    this.service = null;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(t);
+  }
+
+  async inspect(name: string): Promise<{ Id: string; State: { Status: string; Pid: number; StartedAt: string; ExitCode: number }; Config: { Env: string[]; Labels: Record<string, string>; Hostname: string; Cmd: string[] | null }; HostConfig: Record<string, unknown> } | null> {
+    try {
+      return JSON.parse(await this.podman('inspect', '--type', 'container', name))[0];
+    } catch {
+      return null;
+    }
+  }
+
+  /** Removes every container and hepto network in the test store. */
+  async removeAll(): Promise<void> {
+    // Twice: the first pass may refuse a container another still depends on.
+    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
+    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
+    const nets = (await this.podman('network', 'ls', '--format', '{{.Name}}').catch(() => '')).split('\n').filter((n) => n.startsWith('hepto-'));
+    for (const n of nets) await this.podman('network', 'rm', '-f', n).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.removeAll();
+    await this.stopService();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
