@@ -123,7 +123,7 @@ export class MemoryNetwork {
       this.inFlight++;
       this.opts.clock.setTimeout(() => {
         this.inFlight--;
-        fn();
+        run(fn);
       }, this.opts.latencyMs ?? 0);
       return;
     }
@@ -134,8 +134,17 @@ export class MemoryNetwork {
       this.scheduled = false;
       const batch = this.queue;
       this.queue = [];
-      for (const f of batch) f();
+      for (const f of batch) run(f);
     });
+  }
+}
+
+/** Runs one delivery; a throwing event handler must not take the network (or the process) down. */
+function run(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* the handler's problem, as with the WebSocket transport */
   }
 }
 

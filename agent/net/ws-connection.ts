@@ -89,13 +89,14 @@ export class Conn {
     }
   }
 
+  /** Authenticated, not closing on either side: frames sent now reach the peer. */
   get isOpen(): boolean {
-    return this.state === 'open';
+    return this.state === 'open' && !this.closing && this.ws.readyState === this.ws.OPEN;
   }
 
   /** Seals and hands one payload to the socket. */
   send(payload: Uint8Array): number {
-    if (this.state !== 'open' || !this.sealer) throw new HeptoError('PEER_AUTH_FAILED', `connection to ${this.remote} is closed`);
+    if (!this.isOpen || !this.sealer) throw new HeptoError('PEER_AUTH_FAILED', `connection to ${this.remote} is closed`);
     const frame = this.sealer.seal(payload);
     this.ws.send(frame);
     return frame.length;

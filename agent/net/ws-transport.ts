@@ -334,9 +334,11 @@ export class WsTransport implements Transport {
           ...base,
           authenticated: (c) => {
             base.authenticated(c);
-            if (this.conns.has(c) && c.isOpen) {
-              this.byAddress.set(addr, c);
-              finish(undefined, c);
+            // Registration may have kept another connection to the same peer (both dialed at once).
+            const kept = this.conns.has(c) ? this.byName.get(c.peer!.name) : undefined;
+            if (kept && kept.isOpen) {
+              if (kept === c) this.byAddress.set(addr, c);
+              finish(undefined, kept);
             } else {
               finish(c.failure ?? 'connection refused after the handshake');
             }
@@ -347,7 +349,10 @@ export class WsTransport implements Transport {
           },
           closed: (c) => {
             base.closed(c);
-            finish(c.failure ?? 'connection closed');
+            // Both sides dialed at once and the peer kept the other connection: use that one.
+            const other = c.superseded && c.peer ? this.byName.get(c.peer.name) : undefined;
+            if (other && other.isOpen) finish(undefined, other);
+            else finish(c.failure ?? 'connection closed');
           },
         },
       });

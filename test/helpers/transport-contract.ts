@@ -162,6 +162,42 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       await waitFor('delivered again', () => b.rec.messages.length === 2);
     });
 
+    it('keeps working when an event handler throws', async () => {
+      const a = await h.node('alpha');
+      const b = await h.node('bravo');
+      const original = b.rec.events.message;
+      let thrown = 0;
+      b.rec.events.message = (from, payload) => {
+        original(from, payload);
+        thrown++;
+        throw new Error('handler bug');
+      };
+      await a.transport.send({ name: 'bravo', addresses: b.addresses }, text('1'));
+      await a.transport.send({ name: 'bravo', addresses: b.addresses }, text('2'));
+      await waitFor('both delivered despite the throwing handler', () => b.rec.messages.length === 2);
+      assert.strictEqual(thrown, 2);
+      assert.strictEqual(a.rec.disconnects.length, 0);
+    });
+
+    it('settles on one connection when both sides dial each other at once', async () => {
+      for (let round = 0; round < 5; round++) {
+        const a = await h.node(`alpha${round}`);
+        const b = await h.node(`bravo${round}`);
+        const [toB, toA] = await Promise.all([
+          a.transport.send({ name: b.name, addresses: b.addresses }, text('a->b')),
+          b.transport.send({ name: a.name, addresses: a.addresses }, text('b->a')),
+        ]);
+        assert.strictEqual(toB.name, b.name);
+        assert.strictEqual(toA.name, a.name);
+        await waitFor('both delivered', () => a.rec.messages.length === 1 && b.rec.messages.length === 1);
+        await waitFor('one connection each', () => a.transport.stats().connections === 1 && b.transport.stats().connections === 1);
+        await a.transport.send({ name: b.name, addresses: [] }, text('again'));
+        await b.transport.send({ name: a.name, addresses: [] }, text('again'));
+        await waitFor('reused', () => a.rec.messages.length === 2 && b.rec.messages.length === 2);
+        assert.strictEqual(a.rec.disconnects.length + b.rec.disconnects.length, 0, 'no disconnected for the dropped duplicate');
+      }
+    });
+
     it('start and stop are idempotent; a stopped transport refuses to send', async () => {
       const a = await h.node('alpha');
       await a.transport.start();
