@@ -1,0 +1,227 @@
+/**
+ * The gossip benchmark: N real members (GossipNode + Membership + WsTransport,
+ * LAN timing, real encryption) in this one process on loopback, every member
+ * joining through member 0 only, measured on fresh clusters the way
+ * memberlist was (shared/reference/memberlist-bench.md).
+ *
+ * One run = one fresh cluster:
+ *   join      start member 0, then all others at once → time until all see all alive
+ *   memory    RSS delta / N after convergence (in-process, like memberlist's figure)
+ *   rest      bytes sent per member per second over a quiet window
+ *   crash     one member stops with no leave (its sockets close, as for SIGKILL)
+ *             → time until the first and until all others see it dead
+ *   silent    another member goes silent with its connections left open
+ *             (hung machine, lossy uplink) → first / all see it dead
+ *   leave     a third member leaves then stops → time until all see it left
+ * False deaths: any member other than those two declared dead by anyone.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import { monitorEventLoopDelay } from 'perf_hooks';
+import * as v8 from 'v8';
+import * as vm from 'vm';
+import type { GossipTiming } from '../agent/gossip/timing';
+import { BenchCluster, type BenchMember } from './lib/cluster';
+
+export interface GossipRunOptions {
+  n: number;
+  run: number;
+  timing: GossipTiming;
+  /** Quiet window for the traffic figure, after `settleMs`. */
+  restMs: number;
+  settleMs: number;
+  /** Give up on one phase after this long (the figure is then missing and the run says why). */
+  phaseTimeoutMs: number;
+  subnet: string;
+  sameHost?: boolean;
+  progress: (line: string) => void;
+}
+
+export interface GossipRunResult {
+  impl: 'hepto';
+  n: number;
+  run: number;
+  joinMs: number | null;
+  crashFirstMs: number | null;
+  crashAllMs: number | null;
+  silentFirstMs: number | null;
+  silentAllMs: number | null;
+  leaveAllMs: number | null;
+  bytesPerSecPerMember: number | null;
+  memPerMemberKiB: number | null;
+  heapPerMemberKiB: number | null;
+  /** Authenticated connections at rest (pairs: each counted once), and this process's open file descriptors. */
+  connections: number | null;
+  openFds: number | null;
+  falseDeaths: number;
+  falseSuspicions: number;
+  /** How starved the process was while joining: CPU seconds it used, event-loop delay p99 and max (ms), machine load. */
+  joinCpuSeconds: number | null;
+  loopDelayP99Ms: number | null;
+  loopDelayMaxMs: number | null;
+  loadavg1: number;
+  /** Members that saw the leaver dead rather than left. */
+  leaveSeenDead: number;
+  warnings: Record<string, number>;
+  errors: string[];
+}
+
+/** A real gc() when the flag can be set at run time, else a no-op (memory figures are then noisier). */
+export function gcFunction(): () => void {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    return () => {
+      gc();
+      gc();
+    };
+  } catch {
+    return () => undefined;
+  }
+}
+
+const gc = gcFunction();
+
+function rssKiB(): number {
+  gc();
+  return process.memoryUsage().rss / 1024;
+}
+
+function openFds(): number | null {
+  try {
+    return fs.readdirSync('/proc/self/fd').length;
+  } catch {
+    return null;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pickMember(c: BenchCluster, exclude: Set<BenchMember>): BenchMember {
+  const candidates = c.members.filter((m) => m.index !== 0 && !exclude.has(m));
+  return candidates[Math.floor(Math.random() * candidates.length)];
+}
+
+function firstAndAll(seen: Map<number, number>, since: number): { first: number | null; all: number | null } {
+  const times = [...seen.values()].map((t) => t - since);
+  if (times.length === 0) return { first: null, all: null };
+  return { first: Math.min(...times), all: Math.max(...times) };
+}
+
+export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunResult> {
+  const res: GossipRunResult = {
+    impl: 'hepto',
+    n: o.n,
+    run: o.run,
+    joinMs: null,
+    crashFirstMs: null,
+    crashAllMs: null,
+    silentFirstMs: null,
+    silentAllMs: null,
+    leaveAllMs: null,
+    bytesPerSecPerMember: null,
+    memPerMemberKiB: null,
+    heapPerMemberKiB: null,
+    connections: null,
+    openFds: null,
+    falseDeaths: 0,
+    falseSuspicions: 0,
+    joinCpuSeconds: null,
+    loopDelayP99Ms: null,
+    loopDelayMaxMs: null,
+    loadavg1: os.loadavg()[0],
+    leaveSeenDead: 0,
+    warnings: {},
+    errors: [],
+  };
+  const rssBefore = rssKiB();
+  const heapBefore = process.memoryUsage().heapUsed / 1024;
+  const c = await BenchCluster.create({ n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost });
+  /** Who failed on purpose, and when: deaths of anyone else, or earlier, are false. */
+  const failedAt = new Map<string, number>();
+  let leaver: BenchMember | undefined;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  try {
+    loop.enable();
+    const cpu0 = process.cpuUsage();
+    const joinStart = await c.startAll();
+    const converged = await c.waitFor(() => c.allSeeAllAlive(), o.phaseTimeoutMs);
+    const cpu = process.cpuUsage(cpu0);
+    loop.disable();
+    res.joinCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    res.loopDelayP99Ms = loop.percentile(99) / 1e6;
+    res.loopDelayMaxMs = loop.max / 1e6;
+    if (!converged) {
+      res.errors.push(`no convergence within ${o.phaseTimeoutMs} ms`);
+      return res;
+    }
+    res.joinMs = c.now() - joinStart;
+    o.progress(
+      `  converged in ${res.joinMs.toFixed(0)} ms (CPU ${res.joinCpuSeconds.toFixed(1)} s, event-loop delay p99 ${res.loopDelayP99Ms.toFixed(0)} ms, load ${res.loadavg1.toFixed(1)})`,
+    );
+
+    await sleep(o.settleMs);
+    res.memPerMemberKiB = (rssKiB() - rssBefore) / o.n;
+    res.heapPerMemberKiB = (process.memoryUsage().heapUsed / 1024 - heapBefore) / o.n;
+    const before = c.traffic().bytesSent;
+    const restStart = c.now();
+    await sleep(o.restMs);
+    const after = c.traffic();
+    res.bytesPerSecPerMember = (after.bytesSent - before) / ((c.now() - restStart) / 1000) / o.n;
+    res.connections = after.connections / 2;
+    res.openFds = openFds();
+    o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member, ${res.connections} connections, ${res.openFds} fds`);
+    if (!c.allSeeAllAlive()) res.errors.push('the view was not complete after the rest window');
+
+    const victim = pickMember(c, new Set());
+    let t = c.now();
+    failedAt.set(victim.name, t);
+    await c.crash(victim);
+    if (await c.waitFor(() => c.allSee(victim, 'dead'), o.phaseTimeoutMs)) {
+      const fa = firstAndAll(c.firstSeen(victim.name, 'dead', t), t);
+      res.crashFirstMs = fa.first;
+      res.crashAllMs = fa.all;
+      o.progress(`  crash seen dead: first ${fa.first?.toFixed(0)} ms, all ${fa.all?.toFixed(0)} ms`);
+    } else res.errors.push(`crash of ${victim.name} not seen dead by all within ${o.phaseTimeoutMs} ms`);
+
+    const silent = pickMember(c, new Set([victim]));
+    t = c.now();
+    failedAt.set(silent.name, t);
+    silent.fault.blackhole();
+    if (await c.waitFor(() => c.allSee(silent, 'dead'), o.phaseTimeoutMs)) {
+      const fa = firstAndAll(c.firstSeen(silent.name, 'dead', t), t);
+      res.silentFirstMs = fa.first;
+      res.silentAllMs = fa.all;
+      o.progress(`  silent member seen dead: first ${fa.first?.toFixed(0)} ms, all ${fa.all?.toFixed(0)} ms`);
+    } else res.errors.push(`silent ${silent.name} not seen dead by all within ${o.phaseTimeoutMs} ms`);
+    await c.crash(silent);
+
+    leaver = pickMember(c, new Set([victim, silent]));
+    t = c.now();
+    failedAt.set(leaver.name, t);
+    const leaving = c.leave(leaver);
+    if (await c.waitFor(() => c.allSee(leaver!, 'left'), o.phaseTimeoutMs)) {
+      res.leaveAllMs = firstAndAll(c.firstSeen(leaver.name, 'left', t), t).all;
+      o.progress(`  leave seen by all in ${res.leaveAllMs?.toFixed(0)} ms`);
+    } else res.errors.push(`leave of ${leaver.name} not seen by all within ${o.phaseTimeoutMs} ms`);
+    await leaving;
+  } catch (e) {
+    res.errors.push(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    loop.disable();
+    await c.close();
+    for (const e of c.events) {
+      const observer = c.members[e.observer];
+      const observerGoneAt = failedAt.get(observer.name) ?? Infinity;
+      if (e.t >= observerGoneAt) continue; // a failed member's own view after it failed does not count
+      const legit = failedAt.get(e.name);
+      if (e.type === 'dead' && (legit === undefined || e.t < legit)) res.falseDeaths++;
+      if (e.type === 'dead' && leaver && e.name === leaver.name && legit !== undefined && e.t >= legit) res.leaveSeenDead++;
+      if (e.type === 'suspect' && (legit === undefined || e.t < legit)) res.falseSuspicions++;
+    }
+    res.warnings = Object.fromEntries(c.warnings);
+  }
+  return res;
+}

@@ -1,0 +1,118 @@
+/**
+ * RSS of ONE real agent process (`node dist/agent/cli.js run`, runtime none)
+ * that joins an in-process cluster of N bench members, so it holds N peers:
+ * the figure the "< 60 MB with 100 peers" target is about. The process, its
+ * temp dir and the cluster are always cleaned up.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { requestStatus } from '../../agent/control/client';
+import type { GossipTiming } from '../../agent/gossip/timing';
+import { BENCH_OVERLAY_KEY, BenchCluster, freePort } from './cluster';
+
+export interface AgentRssResult {
+  peers: number;
+  /** ms from spawn until the agent listed every peer alive and every peer listed it alive. */
+  joinMs: number | null;
+  /** Largest VmRSS seen during the window at rest (MiB). */
+  rssMiB: number | null;
+  /** Peak RSS over the whole life of the process, start-up included (MiB). */
+  hwmMiB: number | null;
+  error?: string;
+}
+
+const CLI = path.resolve(__dirname, '../../agent/cli.js');
+const NAME = 'rss-probe';
+
+function procStatus(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+export async function measureAgentRss(o: { peers: number; timing: GossipTiming; restMs: number; timeoutMs: number; progress: (l: string) => void }): Promise<AgentRssResult> {
+  const res: AgentRssResult = { peers: o.peers, joinMs: null, rssMiB: null, hwmMiB: null };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-bench-agent-'));
+  const cluster = await BenchCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3' });
+  let child: ChildProcess | null = null;
+  const stderr: string[] = [];
+  try {
+    await cluster.startAll();
+    if (!(await cluster.waitFor(() => cluster.allSeeAllAlive(), o.timeoutMs))) throw new Error(`the ${o.peers}-member cluster did not converge`);
+    const host = '127.0.4.1';
+    const port = await freePort(host);
+    const socket = path.join(dir, 'agent.sock');
+    const config = {
+      node: NAME,
+      master: cluster.members[0].name,
+      anchors: [cluster.members[0].address],
+      overlay_key: BENCH_OVERLAY_KEY,
+      cluster_key: 'BenchClusterKey0123456789abcdefX',
+      gossip_port: port,
+      gossip_listen: [host],
+      storage_base: path.join(dir, 'srv'),
+      control_socket: socket,
+      runtime: 'none',
+      log_level: 'warn',
+    };
+    const file = path.join(dir, 'hepto.json');
+    fs.writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
+    const started = Date.now();
+    child = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr.push(...c.toString('utf8').split('\n').filter(Boolean));
+      if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
+    });
+    const seenByAll = (): boolean => cluster.members.every((m) => cluster.states[m.index].get(NAME) === 'alive');
+    const deadline = Date.now() + o.timeoutMs;
+    let sees = false;
+    while (Date.now() < deadline && child.exitCode === null) {
+      if (!sees) {
+        const status = (await requestStatus(socket, 2000).catch(() => null)) as { members?: Array<{ name: string; state: string }> } | null;
+        sees = !!status?.members && status.members.filter((m) => m.name !== NAME && m.state === 'alive').length >= o.peers;
+      }
+      if (sees && seenByAll()) break;
+      await sleep(200);
+    }
+    if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}: ${stderr.slice(-3).join(' | ')}`);
+    if (!(sees && seenByAll())) throw new Error(`the agent and its ${o.peers} peers did not see each other alive within ${o.timeoutMs} ms`);
+    res.joinMs = Date.now() - started;
+    o.progress(`  agent process joined ${o.peers} peers in ${res.joinMs} ms; sampling RSS for ${o.restMs} ms`);
+    const end = Date.now() + o.restMs;
+    let max = 0;
+    while (Date.now() < end) {
+      const s = procStatus(child.pid!);
+      if (s) max = Math.max(max, s.rss);
+      await sleep(500);
+    }
+    const last = procStatus(child.pid!);
+    res.rssMiB = max || null;
+    res.hwmMiB = last?.hwm ?? null;
+  } catch (e) {
+    res.error = e instanceof Error ? e.message : String(e);
+  } finally {
+    if (child) await stopChild(child);
+    await cluster.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return res;
+}

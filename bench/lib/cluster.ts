@@ -1,0 +1,259 @@
+/**
+ * An in-process cluster of real gossip members for the benchmark: each member
+ * is built the way agent/daemon/agent.ts builds one (identity, signed record,
+ * Membership with a timing preset, GossipNode around a real WsTransport with
+ * real encryption), listening on its own loopback address. Every member event
+ * is logged with a monotonic timestamp so the bench can compute figures after
+ * the fact.
+ */
+import { randomInt } from 'crypto';
+import * as net from 'net';
+import * as os from 'os';
+import { performance } from 'perf_hooks';
+import { systemClock } from '../../shared/clock';
+import { createLogger, type Logger } from '../../shared/log';
+import type { MemberRecord, MemberState } from '../../shared/member';
+import { GossipNode } from '../../agent/daemon/gossip-node';
+import { Membership, type MemberEvent } from '../../agent/gossip/membership';
+import type { GossipTiming } from '../../agent/gossip/timing';
+import { generateIdentity } from '../../agent/net/identity';
+import { WsTransport } from '../../agent/net/ws-transport';
+import { AGENT_VERSION } from '../../agent/version';
+import { FaultSwitch } from './fault-switch';
+
+/** Only used between the bench's own in-process members; never leaves this process. */
+export const BENCH_OVERLAY_KEY = 'BenchOverlayKey0123456789abcdefX';
+
+export interface BenchMember {
+  index: number;
+  name: string;
+  host: string;
+  port: number;
+  address: string;
+  node: GossipNode;
+  transport: WsTransport;
+  fault: FaultSwitch;
+  stopped: boolean;
+}
+
+export interface LoggedEvent {
+  /** ms since the cluster was created (performance.now based). */
+  t: number;
+  observer: number;
+  type: MemberEvent['type'];
+  name: string;
+}
+
+export interface ClusterOptions {
+  n: number;
+  timing: GossipTiming;
+  /** First three octets of the members' loopback addresses, e.g. "127.0.1": member i listens on 127.0.1.(i+1). */
+  subnet: string;
+  /** When true, every member listens on 127.0.0.1 (shows the per-source socket cap at work). */
+  sameHost?: boolean;
+  /** Receives every log line at debug level (diagnosis); by default only warnings are counted. */
+  debugSink?: (line: string) => void;
+}
+
+/** A free TCP port on `host` (bound and released; a tiny race is acceptable for a bench). */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const STATE_EVENTS = new Set<string>(['alive', 'suspect', 'dead', 'left']);
+
+export class BenchCluster {
+  readonly members: BenchMember[] = [];
+  readonly events: LoggedEvent[] = [];
+  /** states[observer].get(name): current state of `name` as `observer` sees it. */
+  readonly states: Map<string, MemberState>[] = [];
+  /** Warnings and errors the members logged (connection refusals, failed steps...). */
+  readonly warnings = new Map<string, number>();
+  private readonly t0 = performance.now();
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(private readonly opts: ClusterOptions) {}
+
+  /** Creates every member (not started). */
+  static async create(opts: ClusterOptions): Promise<BenchCluster> {
+    const c = new BenchCluster(opts);
+    for (let i = 0; i < opts.n; i++) await c.addMember(i);
+    return c;
+  }
+
+  now(): number {
+    return performance.now() - this.t0;
+  }
+
+  private logger(): Logger {
+    const debug = this.opts.debugSink;
+    return createLogger({
+      level: debug ? 'debug' : 'warn',
+      format: 'plain',
+      sink: (line) => {
+        if (debug) return debug(line);
+        // Keep the message, drop the per-peer fields, so the summary stays small.
+        const key = line.replace(/ \w+=.*$/, '').slice(0, 120);
+        this.warnings.set(key, (this.warnings.get(key) ?? 0) + 1);
+      },
+    });
+  }
+
+  private async addMember(index: number): Promise<void> {
+    const host = this.opts.sameHost ? '127.0.0.1' : `${this.opts.subnet}.${index + 1}`;
+    const port = await freePort(host);
+    const name = `m${String(index).padStart(3, '0')}`;
+    const identity = generateIdentity(Date.now());
+    const address = `${host}:${port}`;
+    const record: MemberRecord = {
+      name,
+      role: index === 0 ? 'master' : 'node',
+      addresses: [address],
+      node_ips: [host],
+      overlay_ip: null,
+      facts: { cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 1048576), os: `${os.type()} ${os.release()}`, agent_version: AGENT_VERSION },
+      containers: {},
+      id_pub: identity.idPub,
+      created_at: identity.createdAt,
+    };
+    const membership = new Membership({
+      record,
+      secretKey: identity.secretKey,
+      incarnation: Math.floor(Date.now() / 1000),
+      timing: this.opts.timing,
+      now: systemClock.now(),
+      rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
+    });
+    const log = this.logger();
+    let transport: WsTransport | undefined;
+    const fault = new FaultSwitch();
+    const node = new GossipNode({
+      membership,
+      clock: systemClock,
+      logger: log.child('gossip'),
+      anchors: index === 0 ? [] : [this.members[0].address],
+      transport: (events) => {
+        transport = new WsTransport({
+          overlayKey: BENCH_OVERLAY_KEY,
+          identity,
+          name,
+          listen: { hosts: [host], port },
+          bindAddress: host,
+          events: fault.wrapEvents(events),
+          logger: log.child('transport'),
+        });
+        return fault.wrapTransport(transport);
+      },
+    });
+    const states = new Map<string, MemberState>();
+    this.states.push(states);
+    node.onEvent((ev) => {
+      const t = this.now();
+      this.events.push({ t, observer: index, type: ev.type, name: ev.name });
+      if (STATE_EVENTS.has(ev.type) && ev.name !== name) states.set(ev.name, ev.type as MemberState);
+      for (const w of [...this.waiters]) w();
+    });
+    this.members.push({ index, name, host, port, address, node, transport: transport!, fault, stopped: false });
+  }
+
+  /** Starts member 0 (the anchor), then every other member at once, each joining through member 0 only. */
+  async startAll(): Promise<number> {
+    await this.members[0].node.start();
+    const t = this.now();
+    await Promise.all(this.members.slice(1).map((m) => m.node.start()));
+    return t;
+  }
+
+  /** Members still running (not crashed, frozen or gone). */
+  running(): BenchMember[] {
+    return this.members.filter((m) => !m.stopped && !m.fault.blackholed);
+  }
+
+  /** True when every running member sees every other running member alive. */
+  allSeeAllAlive(): boolean {
+    const live = this.running();
+    for (const m of live) {
+      const st = this.states[m.index];
+      for (const o of live) if (o !== m && st.get(o.name) !== 'alive') return false;
+    }
+    return true;
+  }
+
+  /** True when every running member other than `who` holds `who` in `state`. */
+  allSee(who: BenchMember, state: MemberState): boolean {
+    return this.running().every((m) => m === who || this.states[m.index].get(who.name) === state);
+  }
+
+  /**
+   * Resolves true as soon as `cond` holds (re-checked on every member event and
+   * every 50 ms), or false at the deadline.
+   */
+  waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.waiters.delete(check);
+        resolve(ok);
+      };
+      const check = (): void => {
+        if (cond()) done(true);
+      };
+      const timer = setTimeout(() => done(cond()), timeoutMs);
+      const poll = setInterval(check, 50);
+      this.waiters.add(check);
+    });
+  }
+
+  /** First time at or after `since` that each observer reported `who` in `state`. */
+  firstSeen(who: string, state: MemberState, since: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const e of this.events) {
+      if (e.t >= since && e.name === who && e.type === state && !out.has(e.observer)) out.set(e.observer, e.t);
+    }
+    return out;
+  }
+
+  /** Sum of bytes sent by every member's transport, and open authenticated connections (each counted at both ends). */
+  traffic(): { bytesSent: number; connections: number } {
+    let bytesSent = 0;
+    let connections = 0;
+    for (const m of this.members) {
+      const s = m.transport.stats();
+      bytesSent += s.bytesSent;
+      connections += s.connections;
+    }
+    return { bytesSent, connections };
+  }
+
+  /** Crash without leave: the transport closes its sockets, as the kernel does for a killed process. */
+  async crash(m: BenchMember): Promise<void> {
+    m.stopped = true;
+    await m.node.stop({ leave: false });
+  }
+
+  /** Leave then stop, as SIGTERM does. */
+  async leave(m: BenchMember): Promise<void> {
+    m.stopped = true;
+    await m.node.stop({ leave: true });
+  }
+
+  /** Stops every member without leave (idempotent). */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.members.map(async (m) => {
+        m.stopped = true;
+        await m.node.stop({ leave: false }).catch(() => undefined);
+        await m.transport.stop().catch(() => undefined);
+      }),
+    );
+  }
+}
