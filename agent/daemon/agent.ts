@@ -42,6 +42,13 @@ export interface AgentOptions {
   overlayIp?: (name: string, net: string) => string | null;
 }
 
+/** What an operator should do about a refused peer, by what was refused. */
+function adviceFor(reason: string): string {
+  if (/name/.test(reason) && /identity/.test(reason)) return 'two machines use the same node name: rename one of them (config field "node")';
+  if (/handshake|overlay key|decrypt|authenticat/i.test(reason)) return "if that machine belongs to the cluster, give it this cluster's overlay key; otherwise block it";
+  return 'if that machine belongs to the cluster, check that it runs the same hepto-agent version; otherwise block it';
+}
+
 type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
 /** How long a refused peer stays listed under problems. */
@@ -177,7 +184,7 @@ export class Agent {
     const problems = [...this.node.membership.problems(), ...rt.problems];
     for (const r of this.node.rejectionsSince(clock.now() - REJECTION_WINDOW_MS)) {
       problems.push(
-        `refused ${r.count} connection${r.count > 1 ? 's' : ''} from ${r.remote}${r.peer ? ` (claiming to be "${r.peer}")` : ''}: ${r.reason}; if that machine belongs to the cluster, give it this cluster's overlay key`,
+        `refused ${r.count} connection${r.count > 1 ? 's' : ''} from ${r.remote}${r.peer ? ` (claiming to be "${r.peer}")` : ''}: ${r.reason}; ${adviceFor(r.reason)}`,
       );
     }
     const others = view.filter((m) => m.name !== config.node);
