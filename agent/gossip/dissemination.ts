@@ -12,7 +12,8 @@ import { retransmitLimit } from './timing';
 interface Item {
   update: Update;
   size: number;
-  transmits: number;
+  /** Members this update was already sent to: never the same one twice. */
+  sentTo: Set<string>;
   order: number;
 }
 
@@ -28,36 +29,40 @@ export class BroadcastQueue {
 
   /** Queues (or replaces) the update about `name`. */
   enqueue(name: string, update: Update): void {
-    this.items.set(name, { update, size: updateSize(update), transmits: 0, order: this.order++ });
+    this.items.set(name, { update, size: updateSize(update), sentTo: new Set(), order: this.order++ });
   }
 
-  /** Drops whatever is queued about `name` (e.g. superseded by a state we no longer want to spread). */
+  /** Drops whatever is queued about `name`. */
   drop(name: string): void {
     this.items.delete(name);
   }
 
   /**
-   * Takes updates for one message, least transmitted (then newest) first,
-   * within `budget` JSON bytes; counts one transmission for each and retires
-   * those that reached the limit for the current cluster size n.
+   * Takes updates for one message to `target`, least transmitted (then newest)
+   * first, within `budget` JSON bytes, skipping those `target` already got.
+   * An update retires once sent to retransmitLimit(mult, n) distinct members,
+   * or to all n-1 other live members if fewer, n being the CURRENT cluster
+   * size: a member that joined early and knew few others keeps its updates
+   * until it has met enough members to hand them to.
    */
-  take(budget: number, n: number): Update[] {
+  take(budget: number, n: number, target: string): Update[] {
     if (this.items.size === 0) return [];
-    const limit = retransmitLimit(this.retransmitMult, n);
-    const sorted = [...this.items.entries()].sort((a, b) => a[1].transmits - b[1].transmits || b[1].order - a[1].order);
+    const limit = Math.max(1, Math.min(retransmitLimit(this.retransmitMult, n), n - 1));
+    const sorted = [...this.items.entries()].sort((a, b) => a[1].sentTo.size - b[1].sentTo.size || b[1].order - a[1].order);
     const out: Update[] = [];
     let used = 0;
     for (const [key, item] of sorted) {
-      if (item.transmits >= limit) {
+      if (item.sentTo.size >= limit) {
         this.items.delete(key);
         continue;
       }
-      if (used + item.size > budget && out.length > 0) continue;
+      if (item.sentTo.has(target)) continue;
       // An item larger than the whole budget still goes out alone, so it is never stuck.
+      if (used + item.size > budget && out.length > 0) continue;
       out.push(item.update);
       used += item.size;
-      item.transmits += 1;
-      if (item.transmits >= limit) this.items.delete(key);
+      item.sentTo.add(target);
+      if (item.sentTo.size >= limit) this.items.delete(key);
     }
     return out;
   }

@@ -91,6 +91,7 @@ export class Membership {
       nextSync: now + Math.floor(t.syncInterval * (0.5 + 0.5 * opts.rng())),
       nextReconnect: now + t.reconnectInterval,
       nudged: new Map(),
+      nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now },
     };
     this.lastNow = now;
@@ -250,7 +251,15 @@ export class Membership {
       return false;
     }
     const e = s.entries.get(from.name);
-    if (!e) return true;
+    if (!e) {
+      // Someone we have never heard of talks to us: we missed updates (join storms have long
+      // tails). Compare digests with it now rather than at the next sync, at most every so often.
+      if ((msg.t === 'p' || msg.t === 'k' || msg.t === 'g' || msg.t === 'r') && ctx.now >= s.nextCurious) {
+        s.nextCurious = ctx.now + Math.round(s.t.syncInterval / 10);
+        ctx.send.push({ to: { name: from.name, addresses: [] }, msg: { t: 'h', h: digestHash(s) } });
+      }
+      return true;
+    }
     if (e.signed.record.id_pub !== from.idPub) {
       if (isLive(e)) {
         recordConflict(s, ctx, from.name, { idPub: e.signed.record.id_pub, addr: e.signed.record.addresses[0] ?? 'no address' }, { idPub: from.idPub, addr: from.remote });
@@ -295,7 +304,11 @@ export class Membership {
       case 'd': {
         applyAll(s, ctx, msg.u, true);
         const { push, want } = compareDigest(s, ctx, msg.d);
-        if (push.length > 0 || want.length > 0) sendChunked(ctx, this.replyTo(from), push, s.t.messageBytes, (u) => ({ t: 'y', u, w: want }));
+        if (push.length > 0 || want.length > 0) {
+          sendChunked(ctx, this.replyTo(from), push, s.t.messageBytes, want);
+          // Views differ (a join storm, a merge): compare again soon, with someone else.
+          s.nextSync = Math.min(s.nextSync, ctx.now + Math.round(s.t.syncInterval / 10));
+        }
         return;
       }
       case 'y': {
@@ -305,7 +318,7 @@ export class Membership {
           const e = s.entries.get(name);
           if (e) items.push(...itemsFor(s, e));
         }
-        if (items.length > 0) sendChunked(ctx, this.replyTo(from), items, s.t.messageBytes, (u) => ({ t: 'g', u }));
+        if (items.length > 0) sendChunked(ctx, this.replyTo(from), items, s.t.messageBytes, []);
         return;
       }
       default:
@@ -319,8 +332,8 @@ export class Membership {
     s.nextGossip = ctx.now + s.t.gossipInterval;
     const n = liveCount(s);
     for (const e of pick(others(s, ['alive', 'suspect']), s.t.gossipFanout, s.rng)) {
-      const u = s.queue.take(s.t.messageBytes, n);
-      if (u.length === 0) break;
+      const u = s.queue.take(s.t.messageBytes, n, e.signed.record.name);
+      if (u.length === 0) continue;
       ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
     }
   }

@@ -10,7 +10,7 @@
  *   g  gossip          {u: updates}
  *   h  sync hash       {h: digest hash}            answered by a digest only if hashes differ
  *   d  sync digest     {d: digest, u?: updates}    join, rejoin, merge; answered by y
- *   y  sync reply      {u: updates, w: wanted names} answered by g with the wanted entries
+ *   y  sync reply      {u: updates, w: wanted names} answered by y with the wanted entries (and w: [])
  * Updates (k):
  *   a  alive     {r: SignedRecord, o?: 's'|'d' state overlay at r.incarnation (sync only), f?: who}
  *   s  suspect   {n, i, f}

@@ -11,8 +11,8 @@ import type { Ctx, Probe, State } from './state';
 import { count, destOf, isLive, liveCount, others, pick } from './state';
 
 /** Updates to piggyback on a ping or an ack. */
-export function piggyback(s: State): Update[] | undefined {
-  const u = s.queue.take(s.t.piggybackBytes, liveCount(s));
+export function piggyback(s: State, target: string): Update[] | undefined {
+  const u = s.queue.take(s.t.piggybackBytes, liveCount(s), target);
   return u.length > 0 ? u : undefined;
 }
 
@@ -46,7 +46,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   if (!e || !isLive(e) || isProbing(s, name)) return;
   const seq = ++s.seq;
   s.probes.set(seq, { seq, target: name, start: ctx.now, indirectSent: false });
-  const u = piggyback(s);
+  const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
 
@@ -92,7 +92,7 @@ export function probeWakeup(s: State): number {
 
 export function onPing(s: State, ctx: Ctx, from: PeerInfo, seq: number): void {
   const e = s.entries.get(from.name);
-  const u = piggyback(s);
+  const u = piggyback(s, from.name);
   const to = e ? destOf(e) : { name: from.name, addresses: [] };
   ctx.send.push({ to, msg: u ? { t: 'k', s: seq, u } : { t: 'k', s: seq } });
 }

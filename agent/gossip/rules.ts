@@ -52,6 +52,9 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o && sr.record.id_pub === s.selfPub && sr.incarnation === selfEntry(s).inc) refute(s, ctx, sr.incarnation, 'a peer holds us suspect or dead');
     return;
   }
+  // Records pulled by anti-entropy are not re-spread (a joiner would re-broadcast the
+  // whole cluster), except a sender's own record: that is how a joiner gets announced.
+  const spread = !opts.viaSync || ctx.from?.name === name;
   const e = s.entries.get(name);
   if (!e) {
     if (!verified(s, sr)) return;
@@ -61,7 +64,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o === 'd') return setDead(s, ctx, entry, u.f ?? s.selfName, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, u.f ?? s.selfName, false);
     emit(ctx, 'alive', name, sr.incarnation);
-    s.queue.enqueue(name, { k: 'a', r: sr });
+    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
     return;
   }
   if (e.signed.record.id_pub !== sr.record.id_pub) {
@@ -75,7 +78,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     s.entries.set(name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now });
     touch(s);
     emit(ctx, 'alive', name, sr.incarnation, 'new identity');
-    s.queue.enqueue(name, { k: 'a', r: sr });
+    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
     return;
   }
   if (sr.incarnation > e.inc) {
@@ -94,7 +97,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
       emit(ctx, 'updated', name, sr.incarnation);
     }
     touch(s);
-    s.queue.enqueue(name, { k: 'a', r: sr });
+    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
     return;
   }
   // Same or older incarnation: only a state overlay (sync) can still matter.

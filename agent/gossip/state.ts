@@ -89,6 +89,8 @@ export interface State {
   nextReconnect: number;
   /** Last time we nudged a member we hold dead but who talks to us (rate limit). */
   nudged: Map<string, number>;
+  /** Earliest time we may start a digest sync with an unknown sender again. */
+  nextCurious: number;
   join: JoinState;
 }
 

@@ -5,7 +5,7 @@
  *   A → B  h{hash}           (B's hash equal: nothing more)
  *   B → A  d{digest, self}   (also how a joiner or a rejoiner starts)
  *   A → B  y{entries B lacks or holds older, names A wants}
- *   B → A  g{wanted entries}
+ *   B → A  y{wanted entries, nothing wanted}
  */
 import type { DigestEntry, StateCode, Update } from './messages';
 import { updateSize } from './messages';
@@ -76,8 +76,12 @@ export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push
   return { push, want };
 }
 
-/** Splits updates into messages within the byte budget; the last chunk goes out as `last`, the others as gossip. */
-export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget: number, last: (u: Update[]) => Ctx['send'][number]['msg']): void {
+/**
+ * Sends updates as sync replies within the byte budget. Every chunk is a `y`
+ * (so sync traffic is never mistaken for gossip); only the last carries the
+ * names we want back.
+ */
+export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget: number, want: string[]): void {
   const chunks: Update[][] = [];
   let cur: Update[] = [];
   let used = 0;
@@ -93,7 +97,7 @@ export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget
   }
   chunks.push(cur);
   chunks.forEach((c, i) => {
-    ctx.send.push({ to, msg: i === chunks.length - 1 ? last(c) : { t: 'g', u: c } });
+    ctx.send.push({ to, msg: { t: 'y', u: c, w: i === chunks.length - 1 ? want : [] } });
   });
 }
 

@@ -51,7 +51,7 @@ export const LAN: GossipTiming = Object.freeze({
   indirectChecks: 3,
   suspicionMult: 1.5,
   suspicionMaxMult: 4,
-  gossipInterval: 200,
+  gossipInterval: 100,
   gossipFanout: 3,
   retransmitMult: 4,
   syncInterval: 5000,
