@@ -15,7 +15,7 @@ export interface Limits {
   maxPendingPerSource: number;
   /** Sockets not yet authenticated, in total, before new ones are closed at once. */
   maxPendingTotal: number;
-  /** Interval of WebSocket pings on authenticated connections; a peer that misses one whole interval is dropped. */
+  /** Interval of WebSocket pings on authenticated connections; a peer silent for two whole intervals is dropped. */
   keepaliveMs: number;
 }
 
@@ -37,7 +37,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // while still admitting a whole cluster reconnecting after a restart.
   maxPendingTotal: 256,
   // Detects a peer that vanished without closing TCP (cable cut, firewall
-  // DROP) within about two intervals; costs a few bytes per interval.
+  // DROP) within two to three intervals (10-15 s, under SWIM's dead timeout);
+  // costs a few bytes per interval.
   keepaliveMs: 5_000,
 });
 

@@ -64,6 +64,7 @@ export class Conn {
   private opener: FrameOpener | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private alive = true;
+  private missed = 0;
   private closing = false;
   /** Set by fail(): whatever the peer sends after a refusal is ignored. */
   private failed = false;
@@ -147,6 +148,7 @@ export class Conn {
       return this.guard(() => this.onHandshake(data));
     }
     let payload: Uint8Array;
+    this.alive = true;
     try {
       payload = this.opener!.open(data);
     } catch (e) {
@@ -201,8 +203,11 @@ export class Conn {
   }
 
   private ping(): void {
-    if (!this.alive) {
-      this.hooks.failed(this, `no answer to keepalive within ${this.limits.keepaliveMs} ms`);
+    // Two silent intervals in a row, so that one long pause of our own event
+    // loop (timers run before pending socket reads) is not taken for a dead peer.
+    this.missed = this.alive ? 0 : this.missed + 1;
+    if (this.missed >= 2) {
+      this.hooks.failed(this, `no answer to keepalive within ${2 * this.limits.keepaliveMs} ms`);
       this.terminate();
       return;
     }

@@ -60,6 +60,8 @@ export class WsTransport implements Transport {
   private readonly dialing = new Map<string, Promise<Conn>>();
   private readonly conns = new Set<Conn>();
   private readonly clientSockets = new Set<import('net').Socket>();
+  /** Outgoing WebSockets still dialing or handshaking (stop() cuts them). */
+  private readonly dialSockets = new Set<WebSocket>();
   private closedRead = 0;
   private closedWritten = 0;
 
@@ -117,6 +119,7 @@ export class WsTransport implements Transport {
         }),
     );
     await Promise.all(closing);
+    for (const ws of this.dialSockets) ws.terminate();
     for (const s of this.clientSockets) s.destroy();
     await this.listener.stop();
   }
@@ -298,9 +301,11 @@ export class WsTransport implements Transport {
         handshakeTimeout: this.dialTimeoutMs,
         localAddress,
       });
+      this.dialSockets.add(ws);
       const finish = (err: string | undefined, c?: Conn): void => {
         if (settled) return;
         settled = true;
+        this.dialSockets.delete(ws);
         clearTimeout(timer);
         if (err === undefined && c) resolve(c);
         else reject(new Error(err ?? 'handshake failed'));

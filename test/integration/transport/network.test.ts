@@ -1,0 +1,77 @@
+import * as assert from 'assert';
+import { waitFor } from '../../helpers/transport-contract';
+import { Cleanup, startNode, TcpProxy, text } from './fixtures';
+
+describe('WsTransport on the network (real sockets on loopback)', function () {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('listening on :: accepts IPv4 and IPv6 peers and reports plain IPv4 remotes', async () => {
+    const bravo = await startNode(cleanup, 'bravo', { host: '::' });
+    const port = bravo.t.address()[0].port;
+    const v4 = await startNode(cleanup, 'v4peer', { bind: '127.0.0.5' });
+    const v6 = await startNode(cleanup, 'v6peer', { host: '::1' });
+    await v4.t.send({ name: 'bravo', addresses: [`127.0.0.1:${port}`] }, text('over IPv4'));
+    await v6.t.send({ name: 'bravo', addresses: [`[::1]:${port}`] }, text('over IPv6'));
+    await waitFor('both delivered', () => bravo.rec.messages.length === 2);
+    const byName = new Map(bravo.rec.messages.map((m) => [m.from.name, m.from.remote]));
+    assert.match(byName.get('v4peer')!, /^127\.0\.0\.5:\d+$/, 'bindAddress used, IPv4-mapped prefix stripped');
+    assert.match(byName.get('v6peer')!, /^\[::1\]:\d+$/);
+    await bravo.t.send({ name: 'v6peer', addresses: [] }, text('back over IPv6'));
+    await waitFor('reply', () => v6.rec.messages.length === 1);
+  });
+
+  it('rejects malformed addresses with a clear error and still tries the next one', async () => {
+    const alpha = await startNode(cleanup, 'alpha');
+    const bravo = await startNode(cleanup, 'bravo');
+    await assert.rejects(alpha.t.send({ addresses: ['no-port-here', '[::1]', '1.2.3.4:99999'] }, text('x')), (e: Error) => {
+      assert.match(e.message, /"no-port-here": not host:port/);
+      assert.match(e.message, /"1\.2\.3\.4:99999"/);
+      return true;
+    });
+    const got = await alpha.t.send({ addresses: ['bad', bravo.addr] }, text('x'));
+    assert.strictEqual(got.name, 'bravo');
+  });
+
+  it('a peer that goes silent (no FIN, like a cut cable) is dropped by the keepalive', async () => {
+    const limits = { keepaliveMs: 200 };
+    const alpha = await startNode(cleanup, 'alpha', { limits });
+    const bravo = await startNode(cleanup, 'bravo', { limits });
+    const proxy = new TcpProxy(bravo.addr);
+    const via = await proxy.start(cleanup);
+    await alpha.t.send({ name: 'bravo', addresses: [via] }, text('x'));
+    await waitFor('delivered', () => bravo.rec.messages.length === 1);
+    // Several keepalive rounds pass while traffic flows: no false alarm.
+    const t0 = Date.now();
+    await waitFor('quiet period', () => Date.now() - t0 > 1_000);
+    assert.strictEqual(alpha.rec.disconnects.length, 0);
+    proxy.blackhole = true;
+    await waitFor('both sides notice', () => alpha.rec.disconnects.length === 1 && bravo.rec.disconnects.length === 1, 3_000);
+    assert.match(alpha.rec.rejections[0].reason, /no answer to keepalive/);
+    assert.strictEqual(alpha.t.stats().connections, 0);
+  });
+
+  it('a dial to an address that swallows everything fails after the dial timeout', async () => {
+    const bravo = await startNode(cleanup, 'bravo');
+    const alpha = await startNode(cleanup, 'alpha', { dialTimeoutMs: 300 });
+    const proxy = new TcpProxy(bravo.addr);
+    const via = await proxy.start(cleanup);
+    proxy.blackhole = true;
+    const t0 = Date.now();
+    await assert.rejects(alpha.t.send({ name: 'bravo', addresses: [via] }, text('x')), /within 300 ms/);
+    assert.ok(Date.now() - t0 < 2_000);
+  });
+
+  it('counts bytes on the wire, larger than the payloads (handshake and encryption)', async () => {
+    const alpha = await startNode(cleanup, 'alpha');
+    const bravo = await startNode(cleanup, 'bravo');
+    const payload = new Uint8Array(100_000);
+    await alpha.t.send({ name: 'bravo', addresses: [bravo.addr] }, payload);
+    await waitFor('delivered', () => bravo.rec.messages.length === 1);
+    const a = alpha.t.stats();
+    const b = bravo.t.stats();
+    assert.ok(a.bytesSent > 100_000 && a.bytesSent < 101_500, `sent ${a.bytesSent}`);
+    assert.ok(b.bytesReceived >= a.bytesSent - 10, `received ${b.bytesReceived}`);
+    assert.ok(a.bytesReceived > 0 && b.bytesSent > 0, 'handshake answers counted');
+  });
+});
