@@ -419,9 +419,14 @@ main() {
     systemctl reset-failed hepto-agent.service >/dev/null 2>&1 || true
   fi
   if [ "$purge" = 1 ] && command -v podman >/dev/null 2>&1; then
-    for c in $(podman ps -a --filter label=io.hepto.node --format '{{.Names}}' 2>/dev/null); do
-      podman rm -f "$c" >/dev/null 2>&1 && echo "[INFO]  removed container $c" >&2
+    # k3s shares wesher's network namespace: remove it first, then the rest.
+    for filter in label=io.hepto.role=k3s label=io.hepto.node; do
+      for c in $(podman ps -a --filter "$filter" --format '{{.Names}}' 2>/dev/null); do
+        if podman rm -f "$c" >/dev/null 2>&1; then echo "[INFO]  removed container $c" >&2; fi
+      done
     done
+    left=$(podman ps -a --filter label=io.hepto.node --format '{{.Names}}' 2>/dev/null | tr '\n' ' ')
+    if [ -n "$left" ]; then echo "[WARN]  could not remove containers: $left(podman rm -f them)" >&2; fi
   fi
   for d in $data_dirs; do
     case $d in /*/*) rm -rf "$d" && echo "[INFO]  removed $d" >&2 ;; esac
