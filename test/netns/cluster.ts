@@ -146,7 +146,13 @@ export function useNetns(hosts: number, opts: { logLevel?: 'debug' | 'info' } = 
     env.cluster = new NetnsCluster(env.topo, opts.logLevel ?? 'debug');
   });
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') console.error(env.cluster.dump());
+    if (this.currentTest?.state === 'failed') {
+      console.error(env.cluster.dump());
+      for (const a of env.cluster.running()) {
+        const s = await env.cluster.status(a).catch((e: Error) => e.message);
+        console.error(`status of ${a.name}: ${typeof s === 'string' ? s : JSON.stringify({ members: s.members.map((m) => `${m.name}:${m.state}`), problems: s.problems })}`);
+      }
+    }
     await env.cluster?.cleanup();
     env.topo?.clearRules();
   });
