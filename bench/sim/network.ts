@@ -1,0 +1,376 @@
+/**
+ * The simulated network between members, modelled on the real transport
+ * (agent/net/ws-transport.ts): one authenticated connection per pair, reused
+ * both ways and opened by a dial + handshake (1.5 round trips); frames on a
+ * connection arrive in order (TCP); a killed process closes its connections
+ * (peers see `disconnected` one latency later) and refuses dials; a host that
+ * goes silent (power cut) or a partition makes frames vanish, dials time out,
+ * and open connections die by keepalive (two to three intervals later).
+ *
+ * Loss has two models. `tcp` (the real transport): each packet is lost with
+ * probability p and retransmitted after an RTO (200 ms minimum, doubling), so
+ * loss shows up as delay and head-of-line blocking, never as a missing
+ * message. `drop`: the whole message vanishes with probability p (a harsher,
+ * datagram-like stress test).
+ */
+import { decodeMessage, encodeMessage, type GossipMessage } from '../../agent/gossip/messages';
+import { DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, FRAME_OVERHEAD } from '../../agent/net/limits';
+import type { Destination, PeerInfo } from '../../agent/net/transport';
+import type { EventQueue } from './event-queue';
+import type { LatencyModel } from './latency';
+import type { Rng } from './rng';
+
+/** What the network calls on a member (the simulated transport events). */
+export interface Endpoint {
+  readonly index: number;
+  readonly peer: PeerInfo;
+  readonly addresses: string[];
+  message(from: PeerInfo, msg: GossipMessage): void;
+  sendFailed(to: Destination, msg: GossipMessage): void;
+  disconnected(peer: PeerInfo): void;
+}
+
+export type HostState = 'up' | 'killed' | 'silent' | 'gone';
+export type LossModel = 'tcp' | 'drop';
+
+export interface NetworkOptions {
+  queue: EventQueue;
+  latency: LatencyModel;
+  rng: Rng;
+  /** Per-packet (tcp) or per-message (drop) loss probability. */
+  loss?: number;
+  lossModel?: LossModel;
+  dialTimeoutMs?: number;
+  keepaliveMs?: number;
+  /**
+   * `decode`: every message is encoded and decoded like on the wire (full fidelity).
+   * `shared`: the receiver gets the sender's object (no copy) - much faster and
+   * lighter at 10,000 members; the unit test checks both give the same run.
+   */
+  wire?: 'decode' | 'shared';
+  /** Count bytes (encodes every message); off speeds up big runs outside measurement windows. */
+  countBytes?: boolean;
+}
+
+/**
+ * Bytes on the wire besides the gossip JSON, per frame: the sealed frame
+ * header (type, counter, MAC = 25) plus a WebSocket binary frame header
+ * (2 bytes, +2 over 125 bytes, +8 over 64 KiB, +4 mask from the dialing side).
+ * TCP/IP headers and ACKs are not counted (memberlist's figure does not count them either).
+ */
+export function frameBytes(payload: number, masked: boolean): number {
+  const len = payload + FRAME_OVERHEAD;
+  const ws = 2 + (len > 65535 ? 8 : len > 125 ? 2 : 0) + (masked ? 4 : 0);
+  return len + ws;
+}
+
+/** Handshake cost of one connection: HTTP upgrade request + M1 + M3 from the dialer, upgrade response + M2 from the listener (estimates from handshake.ts sizes). */
+export const HANDSHAKE_BYTES = { dialer: 230 + 76 + 131 + 12, listener: 130 + 201 + 6 };
+
+const MSS = 1400;
+const MIN_RTO = 200;
+
+interface Conn {
+  a: number; // dialer
+  b: number; // listener
+  open: boolean;
+  readyAt: number;
+  lastAB: number;
+  lastBA: number;
+}
+
+export interface HostStats {
+  /** Everything sent: frames plus handshakes. */
+  bytesSent: number;
+  bytesReceived: number;
+  framesSent: number;
+  /** Of bytesSent, connection handshakes (the transport keeps every connection, so these fade once all pairs are connected). */
+  handshakeBytesSent: number;
+}
+
+export class SimNetwork {
+  private readonly q: EventQueue;
+  private readonly lat: LatencyModel;
+  private readonly rng: Rng;
+  private readonly eps: Endpoint[] = [];
+  private readonly state: HostState[] = [];
+  private readonly group: number[] = [];
+  private readonly conns: Map<number, Conn>[] = [];
+  private readonly byAddress = new Map<string, number>();
+  private readonly byName = new Map<string, number>();
+  readonly stats: HostStats[] = [];
+  loss: number;
+  lossModel: LossModel;
+  countBytes: boolean;
+  readonly wire: 'decode' | 'shared';
+  readonly dialTimeoutMs: number;
+  readonly keepaliveMs: number;
+  /** Totals for the report. */
+  readonly totals = { messages: 0, dials: 0, dialFailures: 0, dropped: 0, disconnects: 0 };
+
+  constructor(opts: NetworkOptions) {
+    this.q = opts.queue;
+    this.lat = opts.latency;
+    this.rng = opts.rng;
+    this.loss = opts.loss ?? 0;
+    this.lossModel = opts.lossModel ?? 'tcp';
+    this.wire = opts.wire ?? 'decode';
+    this.countBytes = opts.countBytes ?? true;
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+    this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_LIMITS.keepaliveMs;
+  }
+
+  /** Adds (or, after a restart, replaces) the member at ep.index; it starts up. */
+  attach(ep: Endpoint): void {
+    const i = ep.index;
+    const old = this.eps[i];
+    if (old) for (const a of old.addresses) this.byAddress.delete(a);
+    this.eps[i] = ep;
+    this.state[i] = 'up';
+    this.group[i] = this.group[i] ?? 0;
+    this.conns[i] = this.conns[i] ?? new Map();
+    this.stats[i] = this.stats[i] ?? { bytesSent: 0, bytesReceived: 0, framesSent: 0, handshakeBytesSent: 0 };
+    for (const a of ep.addresses) this.byAddress.set(a, i);
+    this.byName.set(ep.peer.name, i);
+  }
+
+  hostState(i: number): HostState {
+    return this.state[i] ?? 'gone';
+  }
+
+  isUp(i: number): boolean {
+    return this.state[i] === 'up';
+  }
+
+  /** True when frames can flow between a and b right now. */
+  reachable(a: number, b: number): boolean {
+    return this.state[a] === 'up' && this.state[b] === 'up' && this.group[a] === this.group[b];
+  }
+
+  connectionCount(i: number): number {
+    return this.conns[i]?.size ?? 0;
+  }
+
+  /** The transport's send: reuse the connection to `to.name`, else dial `to.addresses` in order. */
+  send(from: number, to: Destination, msg: GossipMessage): void {
+    if (this.state[from] !== 'up') return;
+    this.totals.messages++;
+    const target = to.name !== undefined ? this.byName.get(to.name) : undefined;
+    if (target !== undefined && target !== from) {
+      const c = this.conns[from].get(target);
+      if (c && c.open) {
+        this.transmit(c, from, target, msg, this.q.now());
+        return;
+      }
+    }
+    this.dial(from, to, msg);
+  }
+
+  private dial(from: number, to: Destination, msg: GossipMessage): void {
+    const now = this.q.now();
+    let t = now;
+    this.totals.dials++;
+    for (const addr of to.addresses) {
+      const h = this.byAddress.get(addr);
+      if (h === undefined || h === from || this.state[h] === 'gone') {
+        // Nothing (or ourselves) at that address: a refused or self-closed connection, one local round trip.
+        t += 1;
+        continue;
+      }
+      if (this.group[h] !== this.group[from] || this.state[h] === 'silent') {
+        // SYNs vanish: the send waits out the whole dial timeout.
+        t = now + this.dialTimeoutMs;
+        break;
+      }
+      const rtt = this.lat.rtt(from, h, this.rng);
+      if (this.state[h] === 'killed') {
+        t += rtt; // RST from the host's kernel
+        continue;
+      }
+      if (to.name !== undefined && this.eps[h].peer.name !== to.name) {
+        t += 1.5 * rtt; // handshake completes, the name does not match: refused
+        continue;
+      }
+      if (t - now >= this.dialTimeoutMs) break;
+      let c = this.conns[from].get(h);
+      if (!c || !c.open) {
+        c = { a: from, b: h, open: true, readyAt: t + rtt, lastAB: 0, lastBA: 0 };
+        this.conns[from].set(h, c);
+        this.conns[h].set(from, c);
+        if (this.countBytes) {
+          this.stats[from].bytesSent += HANDSHAKE_BYTES.dialer;
+          this.stats[from].handshakeBytesSent += HANDSHAKE_BYTES.dialer;
+          this.stats[from].bytesReceived += HANDSHAKE_BYTES.listener;
+          this.stats[h].bytesSent += HANDSHAKE_BYTES.listener;
+          this.stats[h].handshakeBytesSent += HANDSHAKE_BYTES.listener;
+          this.stats[h].bytesReceived += HANDSHAKE_BYTES.dialer;
+        }
+      }
+      this.transmit(c, from, h, msg, t);
+      return;
+    }
+    this.totals.dialFailures++;
+    const at = Math.min(t, now + this.dialTimeoutMs);
+    this.q.at(at, () => {
+      if (this.state[from] === 'up') this.eps[from].sendFailed(to, msg);
+    });
+  }
+
+  private transmit(c: Conn, from: number, to: number, msg: GossipMessage, start: number): void {
+    let bytes: Uint8Array | null = null;
+    let size = 0;
+    if (this.countBytes || this.wire === 'decode') {
+      bytes = encodeMessage(msg);
+      size = bytes.length;
+    }
+    if (this.countBytes) {
+      const wireBytes = frameBytes(size, c.a === from);
+      this.stats[from].bytesSent += wireBytes;
+      this.stats[from].framesSent++;
+      if (this.reachable(from, to)) this.stats[to].bytesReceived += wireBytes;
+    }
+    if (!this.reachable(from, to)) {
+      this.totals.dropped++;
+      return;
+    }
+    let extra = 0;
+    if (this.loss > 0) {
+      if (this.lossModel === 'drop') {
+        if (this.rng() < this.loss) {
+          this.totals.dropped++;
+          return;
+        }
+      } else {
+        extra = this.retransmitDelay(from, to, Math.max(1, Math.ceil((size || 600) / MSS)));
+      }
+    }
+    const ready = Math.max(start, c.readyAt);
+    let at = ready + this.lat.oneWay(from, to, this.rng) + extra;
+    if (from === c.a) {
+      at = Math.max(at, c.lastAB);
+      c.lastAB = at;
+    } else {
+      at = Math.max(at, c.lastBA);
+      c.lastBA = at;
+    }
+    const delivered = this.wire === 'decode' && bytes ? decodeMessage(bytes) : msg;
+    const peer = this.eps[from].peer;
+    this.q.at(at, () => {
+      if (c.open && this.state[to] === 'up' && this.eps[to]) this.eps[to].message(peer, delivered);
+    });
+  }
+
+  /** TCP: the slowest of the message's packets, each retransmitted after an RTO that doubles per consecutive loss. */
+  private retransmitDelay(from: number, to: number, packets: number): number {
+    const rto = Math.max(MIN_RTO, 2 * this.lat.base(from, to) * 2 + 10);
+    let worst = 0;
+    for (let p = 0; p < packets; p++) {
+      let d = 0;
+      let r = rto;
+      while (this.rng() < this.loss && d < 120_000) {
+        d += r;
+        r *= 2;
+      }
+      if (d > worst) worst = d;
+    }
+    return worst;
+  }
+
+  private close(c: Conn): void {
+    c.open = false;
+    if (this.conns[c.a]?.get(c.b) === c) this.conns[c.a].delete(c.b);
+    if (this.conns[c.b]?.get(c.a) === c) this.conns[c.b].delete(c.a);
+  }
+
+  /** Tells `to` (if up) that its connection to `gone` went away, at `at`. */
+  private notifyDisconnected(to: number, gone: number, at: number): void {
+    this.totals.disconnects++;
+    const peer = this.eps[gone].peer;
+    this.q.at(at, () => {
+      if (this.state[to] === 'up') this.eps[to].disconnected(peer);
+    });
+  }
+
+  /** SIGKILL: the process dies, its kernel closes every connection (FIN), later dials are refused. */
+  kill(i: number): void {
+    this.state[i] = 'killed';
+    this.closeAll(i, true);
+  }
+
+  /** A clean stop after a leave: like kill for the network (connections close, dials refused). */
+  stop(i: number): void {
+    this.kill(i);
+  }
+
+  /** Power cut or cable cut: nothing answers; peers find out by keepalive or dial timeout. */
+  silence(i: number): void {
+    this.state[i] = 'silent';
+    this.closeAll(i, false);
+  }
+
+  /** The member's slot is free again (before a restart attaches a new endpoint). */
+  remove(i: number): void {
+    if (this.state[i] === 'up') this.kill(i);
+    this.state[i] = 'gone';
+  }
+
+  private closeAll(i: number, fin: boolean): void {
+    for (const c of [...this.conns[i].values()]) {
+      const other = c.a === i ? c.b : c.a;
+      if (fin && this.state[other] === 'up' && this.group[other] === this.group[i]) {
+        this.close(c);
+        this.notifyDisconnected(other, i, this.q.now() + this.lat.oneWay(i, other, this.rng));
+      } else {
+        this.keepaliveCheck(c, other, i);
+      }
+    }
+  }
+
+  /** The side `alive` of connection c notices by keepalive that `lost` is unreachable, unless it came back. */
+  private keepaliveCheck(c: Conn, alive: number, lost: number): void {
+    // ws-connection.ts pings every interval and drops the peer at the second missed pong: 2 to 3 intervals after the cut.
+    const at = this.q.now() + this.keepaliveMs * (2 + this.rng());
+    this.q.at(at, () => {
+      if (c.open && this.reachable(alive, lost)) return; // the link came back in time
+      this.close(c);
+      if (this.state[alive] === 'up') {
+        this.totals.disconnects++;
+        this.eps[alive].disconnected(this.eps[lost].peer);
+      }
+    });
+  }
+
+  /** Splits members into groups (group index per member; members absent from every group form group 0). */
+  partition(groups: number[][]): void {
+    for (let i = 0; i < this.group.length; i++) this.group[i] = 0;
+    groups.forEach((g, k) => {
+      for (const m of g) this.group[m] = k + 1;
+    });
+    for (let i = 0; i < this.conns.length; i++) {
+      for (const c of this.conns[i]?.values() ?? []) {
+        if (c.a !== i || this.group[c.a] === this.group[c.b]) continue;
+        this.keepaliveCheck(c, c.a, c.b);
+        this.keepaliveCheck(c, c.b, c.a);
+      }
+    }
+  }
+
+  /** A silent host (cable cut) is reachable again; its surviving connections carry on. */
+  restore(i: number): void {
+    if (this.state[i] === 'silent') this.state[i] = 'up';
+  }
+
+  heal(): void {
+    for (let i = 0; i < this.group.length; i++) this.group[i] = 0;
+  }
+
+  resetStats(): void {
+    for (const s of this.stats) {
+      if (!s) continue;
+      s.bytesSent = 0;
+      s.bytesReceived = 0;
+      s.framesSent = 0;
+      s.handshakeBytesSent = 0;
+    }
+  }
+}

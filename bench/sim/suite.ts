@@ -1,0 +1,111 @@
+/**
+ * One full simulator run at one cluster size: builds the World and runs the
+ * phases in order on it, with phase lengths scaled to the timing preset and
+ * to N (false-positive windows aim at a fixed number of member-hours).
+ */
+import type { GossipTiming } from '../../agent/gossip/timing';
+import { suspicionMax } from '../../agent/gossip/timing';
+import type { LatencySpec } from './latency';
+import type { LossModel } from './network';
+import { stream } from './rng';
+import * as sc from './scenarios';
+import { World } from './world';
+
+export interface SuiteOptions {
+  n: number;
+  seed: number;
+  timing: GossipTiming;
+  timingName: string;
+  latency: LatencySpec;
+  anchors: number;
+  /** Members start within this window (ms) after the anchors. */
+  startSpreadMs: number;
+  lossRates: number[];
+  lossModels: LossModel[];
+  /** Member-hours each false-positive window aims at (bounded to 60 s..1 h of virtual time). */
+  memberHours: number;
+  churnPairs: number;
+  wire: 'decode' | 'shared';
+  /** Print a line as each phase ends. */
+  progress?: (line: string) => void;
+}
+
+export interface SuiteResult {
+  n: number;
+  seed: number;
+  timing: string;
+  latency: string;
+  wire: string;
+  converge: sc.ConvergeResult;
+  rest: sc.RestResult | null;
+  crashes: sc.CrashResult[];
+  falsePositives: sc.FalsePositiveResult[];
+  partition: sc.PartitionResult | null;
+  churn: sc.ChurnResult | null;
+  runtime: { realMs: number; events: number; memberCalls: number; messages: number; peakHeapMB: number; phasesMs: Record<string, number> };
+}
+
+export function runSuite(o: SuiteOptions): SuiteResult {
+  const t0 = Date.now();
+  const say = o.progress ?? (() => undefined);
+  const capacity = o.n + o.churnPairs;
+  const w = new World({ seed: o.seed, timing: o.timing, latency: o.latency, capacity, wire: o.wire, countBytes: false });
+  const rng = stream(o.seed, 'scenarios');
+  const t = o.timing;
+  // Long enough for anything the protocol should manage: many suspicion timeouts or sync rounds.
+  const limit = Math.max(120_000, 20 * suspicionMax(t, o.n), 20 * t.syncInterval);
+  const phases: Record<string, number> = {};
+  let peak = 0;
+  const phase = <T>(name: string, fn: () => T): T => {
+    const p0 = Date.now();
+    const r = fn();
+    phases[name] = Date.now() - p0;
+    peak = Math.max(peak, process.memoryUsage().heapUsed / 1e6);
+    say(`  N=${o.n} ${name}: ${JSON.stringify(r)} (${((Date.now() - p0) / 1000).toFixed(1)} s)`);
+    return r;
+  };
+
+  const converge = phase('converge', () => sc.converge(w, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng }));
+  const result: SuiteResult = {
+    n: o.n,
+    seed: o.seed,
+    timing: o.timingName,
+    latency: o.latency.name,
+    wire: o.wire,
+    converge,
+    rest: null,
+    crashes: [],
+    falsePositives: [],
+    partition: null,
+    churn: null,
+    runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
+  };
+  if (converge.ms !== null) {
+    result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
+    for (const mode of ['kill', 'power-off'] as const) {
+      result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
+      w.runFor(2 * t.syncInterval);
+    }
+    const durationMs = Math.round(Math.min(3_600_000, Math.max(60_000, (o.memberHours * 3_600_000) / o.n)));
+    for (const model of o.lossModels) {
+      for (const loss of o.lossRates) {
+        result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
+      }
+    }
+    result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
+    if (o.churnPairs > 0) {
+      result.churn = phase('churn', () =>
+        sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
+      );
+    }
+  }
+  result.runtime = {
+    realMs: Date.now() - t0,
+    events: w.q.processed,
+    memberCalls: w.calls,
+    messages: w.net.totals.messages,
+    peakHeapMB: Math.round(peak),
+    phasesMs: phases,
+  };
+  return result;
+}
