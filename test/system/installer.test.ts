@@ -182,6 +182,15 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.match(journal, /agent started/);
     });
 
+    it('hepto-agent doctor passes on the installed node and sees its own agent on the gossip port', async () => {
+      const r = await n1.exec('hepto-agent doctor');
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^ok {4}podman: the Podman API answers on \/run\/podman\/podman\.sock$/m);
+      assert.match(r.stdout, /^ok {4}config-mode: \/etc\/hepto\/hepto\.json is 0600, owned by root$/m);
+      assert.match(r.stdout, new RegExp(`^ok {4}gossip-port: \\[::\\]:${port1} is in use by the running hepto-agent$`, 'm'));
+      assert.match(r.stdout, /^doctor: all checks passed/m);
+    });
+
     it('sd-notify: a Type=notify unit stays activating until ready(), then shows its STATUS line', async () => {
       // The installed agent's notifier, in a transient unit with NotifyAccess=main:
       // this passes only if systemd attributes the helper's message to our main PID.
