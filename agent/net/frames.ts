@@ -52,10 +52,11 @@ export class FrameOpener {
 
   /** Returns the payload, or throws FRAME_REJECTED with the reason. */
   open(frame: Uint8Array): Uint8Array {
-    if (frame.length < HEADER + MAC) throw frameRejected(`frame too short (${frame.length} bytes)`);
-    if (frame[0] !== MSG_DATA) throw frameRejected(`unexpected frame type ${frame[0]}`);
+    if (frame.length < HEADER + MAC) throw frameRejected('frame too short');
+    if (frame[0] !== MSG_DATA) throw frameRejected('unexpected frame type');
     const counter = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getBigUint64(1, false);
-    if (counter <= this.last) throw frameRejected(`replayed or reordered frame (counter ${counter} after ${this.last})`);
+    // Stable reason text (no numbers): status groups refusals by reason.
+    if (counter <= this.last) throw frameRejected('replayed or reordered frame');
     const plain = nacl.secretbox.open(frame.subarray(HEADER), nonceFor(counter), this.key);
     if (!plain) throw frameRejected('frame does not authenticate (tampered, or from another connection)');
     this.last = counter;

@@ -71,9 +71,12 @@ function sealHello(keys: OverlayKeys, type: number, eph: Uint8Array): Uint8Array
 }
 
 function openHello(keys: OverlayKeys, type: number, msg: Uint8Array, who: string): Uint8Array {
-  if (msg.length < HELLO_LEN) throw fail(`${who} hello is too short (${msg.length} bytes)`);
-  if (msg[0] !== PROTOCOL_VERSION) throw fail(`${who} speaks protocol version ${msg[0]}, this agent speaks ${PROTOCOL_VERSION}`);
-  if (msg[1] !== type) throw fail(`${who} sent message type ${msg[1]} where a hello (type ${type}) was expected`);
+  if (msg.length < HELLO_LEN) throw fail(`${who} hello is too short`);
+  // A plausible newer version is worth naming; any other first byte is just garbage (reason below).
+  if (msg[0] > PROTOCOL_VERSION && msg[0] < 16) {
+    throw fail(`${who} speaks protocol version ${msg[0]}, this agent speaks ${PROTOCOL_VERSION}: upgrade this agent`);
+  }
+  if (msg[0] === PROTOCOL_VERSION && msg[1] !== type) throw fail(`${who} sent a message of the wrong type where a hello was expected`);
   const plain = nacl.secretbox.open(msg.subarray(2 + NONCE, HELLO_LEN), msg.subarray(2, 2 + NONCE), keys.hello);
   if (!plain) throw fail(`${who} hello does not open: probably a different overlay key`);
   if (plain.length !== 2 + EPH || plain[0] !== PROTOCOL_VERSION || plain[1] !== type) {
@@ -180,7 +183,7 @@ export class ServerHandshake {
     if (this.stage !== 0) throw fail('client sent a second hello');
     this.stage = 1;
     try {
-      if (m1.length !== HELLO_LEN) throw fail(`client hello has ${m1.length} bytes, expected ${HELLO_LEN}`);
+      if (m1.length !== HELLO_LEN) throw fail(`client hello has the wrong length (expected ${HELLO_LEN} bytes)`);
       const ePeer = openHello(this.keys, MSG_CLIENT_HELLO, m1, 'client');
       const secret = sharedSecret(this.eph.secretKey, ePeer);
       const m2a = sealHello(this.keys, MSG_SERVER_HELLO, this.eph.publicKey);

@@ -204,10 +204,12 @@ export class MemoryTransport implements Transport {
       if (l && l.open) return this.deliver(l, payload);
     }
     const problems: string[] = [];
+    let conflict = false;
     for (const addr of to.addresses) {
       const result = this.linkTo(addr);
       if (typeof result === 'string') {
         problems.push(`${addr}: ${result}`);
+        conflict ||= result.includes('(name conflict)');
         continue;
       }
       const peer = this.other(result);
@@ -219,6 +221,11 @@ export class MemoryTransport implements Transport {
     }
     const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
     if (to.addresses.length === 0) problems.push('no address known');
+    if (conflict) {
+      throw new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${problems.join('; ')}`, {
+        hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
+      });
+    }
     throw new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${problems.join('; ')}`, {
       hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
     });
@@ -265,7 +272,7 @@ export class MemoryTransport implements Transport {
     if (held && held.open && target.other(held).idPub !== this.idPub) {
       const reason = `claims the name "${this.name}" already held by a connected peer with another identity`;
       target.net.enqueue(() => target.events.rejected({ remote: this.info.remote, reason, peer: this.name }));
-      return `the peer refused us: ${reason}`;
+      return `the peer refused us: it has a connected peer with our name and another identity (name conflict)`;
     }
     const link = this.net.connect(this, target);
     this.byName.set(target.name, link);

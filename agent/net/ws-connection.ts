@@ -57,6 +57,8 @@ export class Conn {
   superseded = false;
   /** Why the connection ended before authenticating, for the dialer's error. */
   failure: string | undefined;
+  /** The failure is a name conflict (our name is held by another identity, or theirs is here). */
+  nameConflict = false;
   private state: State = 'handshake';
   private client: ClientHandshake | undefined;
   private server: ServerHandshake | undefined;
@@ -143,7 +145,7 @@ export class Conn {
     if (!isBinary) return this.fail('text frame where only binary frames are allowed');
     if (this.state === 'handshake' || this.state === 'confirming') {
       if (data.length > this.limits.maxPreAuthFrameBytes) {
-        return this.fail(`handshake message of ${data.length} bytes exceeds the pre-auth limit of ${this.limits.maxPreAuthFrameBytes}`);
+        return this.fail(`handshake message exceeds the pre-auth limit of ${this.limits.maxPreAuthFrameBytes} bytes`);
       }
       return this.guard(() => this.onHandshake(data));
     }
@@ -242,6 +244,7 @@ export class Conn {
     this.state = 'closed';
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
+    if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
     if (before !== 'open' && this.failure === undefined) this.failure = closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }

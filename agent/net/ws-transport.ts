@@ -6,7 +6,7 @@
  */
 import { isIP } from 'net';
 import WebSocket from 'ws';
-import { HeptoError, errorMessage } from '../../shared/errors';
+import { HeptoError, errorMessage, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { registerSecret } from '../../shared/log';
 import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
@@ -135,12 +135,14 @@ export class WsTransport implements Transport {
       if (c && c.isOpen) return this.deliver(c, payload);
     }
     const problems: string[] = [];
+    let conflict = false;
     for (const addr of to.addresses) {
       let c: Conn;
       try {
         c = await this.connection(addr);
       } catch (e) {
         problems.push(`${addr}: ${errorMessage(e)}`);
+        conflict ||= isHeptoError(e) && e.code === 'NAME_CONFLICT';
         continue;
       }
       const peer = c.peer!;
@@ -152,6 +154,11 @@ export class WsTransport implements Transport {
     }
     const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
     if (to.addresses.length === 0) problems.push('no address known');
+    if (conflict) {
+      throw new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${problems.join('; ')}`, {
+        hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
+      });
+    }
     throw new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${problems.join('; ')}`, {
       hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
     });
@@ -230,6 +237,7 @@ export class WsTransport implements Transport {
     if (current && current.isOpen && current.peer!.idPub !== peer.idPub) {
       const reason = `claims the name "${peer.name}" already held by a connected peer with another identity (${fingerprint(current.peer!.idPub)}, new ${fingerprint(peer.idPub)})`;
       c.failure = reason;
+      c.nameConflict = true;
       this.reject(c.remote, reason, peer.name);
       c.close(CLOSE_NAME_CONFLICT, 'name conflict');
       return;
@@ -308,6 +316,7 @@ export class WsTransport implements Transport {
         this.dialSockets.delete(ws);
         clearTimeout(timer);
         if (err === undefined && c) resolve(c);
+        else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
         else reject(new Error(err ?? 'handshake failed'));
       };
       const timer = setTimeout(() => {

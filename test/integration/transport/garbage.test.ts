@@ -57,7 +57,7 @@ describe('WsTransport against garbage and oversized frames (real sockets on loop
     const cases: [Uint8Array | string, RegExp][] = [
       [Uint8Array.of(1, 1, ...nacl.randomBytes(74)), /probably a different overlay key/],
       [Uint8Array.of(9, ...nacl.randomBytes(75)), /protocol version 9/],
-      [nacl.randomBytes(3), /client hello has 3 bytes/],
+      [nacl.randomBytes(3), /client hello has the wrong length/],
       ['{"hello":"text"}', /text frame/],
       [new Uint8Array(10 * 1024), /exceeds the pre-auth limit/],
     ];

@@ -84,7 +84,12 @@ describe('WsTransport against an intruder (real sockets on loopback)', function 
     await bravo.t.send({ name: 'alpha', addresses: [alpha.addr] }, text('I am bravo'));
     await waitFor('delivered', () => alpha.rec.messages.length === 1);
     const impostor = await startNode(cleanup, 'bravo');
-    await assert.rejects(impostor.t.send({ name: 'alpha', addresses: [alpha.addr] }, text('I am bravo too')), /name conflict/);
+    await assert.rejects(impostor.t.send({ name: 'alpha', addresses: [alpha.addr] }, text('I am bravo too')), (e: unknown) => {
+      assert.ok(isHeptoError(e) && e.code === 'NAME_CONFLICT', String(e));
+      assert.match(e.message, /name conflict/);
+      assert.match(e.describe(), /rename one of them/);
+      return true;
+    });
     await waitFor('alpha reports the conflict', () => alpha.rec.rejections.some((r) => r.peer === 'bravo'));
     assert.match(alpha.rec.rejections.find((r) => r.peer === 'bravo')!.reason, /already held by a connected peer with another identity/);
     await bravo.t.send({ name: 'alpha', addresses: [] }, text('still here'));

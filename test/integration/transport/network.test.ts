@@ -47,7 +47,9 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     assert.strictEqual(alpha.rec.disconnects.length, 0);
     proxy.blackhole = true;
     await waitFor('both sides notice', () => alpha.rec.disconnects.length === 1 && bravo.rec.disconnects.length === 1, 3_000);
-    assert.match(alpha.rec.rejections[0].reason, /no answer to keepalive/);
+    // Whichever side gives up first cuts its socket; the proxy passes that close on to the other.
+    const reasons = [...alpha.rec.rejections, ...bravo.rec.rejections].map((r) => r.reason);
+    assert.ok(reasons.some((r) => /no answer to keepalive within 400 ms/.test(r)), JSON.stringify(reasons));
     assert.strictEqual(alpha.t.stats().connections, 0);
   });
 

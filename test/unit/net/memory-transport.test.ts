@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import { ManualClock } from '../../../shared/clock';
 import { MemoryNetwork, MemoryTransport } from '../../../agent/net/memory-transport';
+import { isHeptoError } from '../../../shared/errors';
 import { Recorder } from '../../helpers/transport-contract';
 
 const text = (s: string) => new Uint8Array(Buffer.from(s));
@@ -60,7 +61,10 @@ describe('MemoryTransport specifics', () => {
     await b.t.send({ name: 'a', addresses: ['a:7947'] }, text('hi'));
     const impostor = net.transport({ name: 'b', addresses: ['b2:7947'], idPub: 'AAAA', events: new Recorder().events });
     await impostor.start();
-    await assert.rejects(impostor.send({ name: 'a', addresses: ['a:7947'] }, text('x')), /another identity/);
+    await assert.rejects(impostor.send({ name: 'a', addresses: ['a:7947'] }, text('x')), (e: unknown) => {
+      assert.ok(isHeptoError(e) && e.code === 'NAME_CONFLICT' && /another identity/.test(e.message), String(e));
+      return true;
+    });
     await net.flush();
     assert.strictEqual(a.rec.rejections.length, 1);
     assert.strictEqual(a.rec.rejections[0].peer, 'b');
