@@ -137,10 +137,22 @@ export interface NetnsEnv {
  * fresh agents, which are killed, with their fault rules cleared, after it.
  * A failed test prints the tail of every agent's log.
  */
-export function useNetns(hosts: number, opts: { logLevel?: 'debug' | 'info' } = {}): NetnsEnv {
+export function useNetns(
+  hosts: number,
+  opts: {
+    logLevel?: 'debug' | 'info';
+    /** After the topology is up (e.g. a Podman per host). */
+    setup?: (env: NetnsEnv) => Promise<void>;
+    /** After each test, once its agents are gone. */
+    afterAgents?: () => Promise<void>;
+    /** Before the topology is destroyed, even when setup failed half way. */
+    teardown?: () => Promise<void>;
+  } = {},
+): NetnsEnv {
   const env = {} as NetnsEnv;
-  before(function () {
+  before(async function () {
     env.topo = NetnsTopology.create(hosts);
+    await opts.setup?.(env);
   });
   beforeEach(function () {
     env.cluster = new NetnsCluster(env.topo, opts.logLevel ?? 'debug');
@@ -154,10 +166,15 @@ export function useNetns(hosts: number, opts: { logLevel?: 'debug' | 'info' } = 
       }
     }
     await env.cluster?.cleanup();
+    await opts.afterAgents?.();
     env.topo?.clearRules();
   });
-  after(function () {
-    env.topo?.destroy();
+  after(async function () {
+    try {
+      await opts.teardown?.();
+    } finally {
+      env.topo?.destroy();
+    }
   });
   return env;
 }
