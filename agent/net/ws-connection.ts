@@ -70,6 +70,9 @@ export class Conn {
   private closing = false;
   /** Set by fail(): whatever the peer sends after a refusal is ignored. */
   private failed = false;
+  private helloAnswered = false;
+  /** When the peer was last heard from (frame or pong), ms since the epoch. */
+  lastHeard = Date.now();
   private readonly hooks: ConnHooks;
   private readonly limits: Limits;
 
@@ -86,6 +89,7 @@ export class Conn {
     ws.on('close', (code) => this.onClose(code));
     ws.on('pong', () => {
       this.alive = true;
+      this.lastHeard = Date.now();
     });
     if (opts.role === 'client') {
       ws.on('open', () => this.guard(() => this.ws.send(this.client!.hello())));
@@ -151,6 +155,7 @@ export class Conn {
     }
     let payload: Uint8Array;
     this.alive = true;
+    this.lastHeard = Date.now();
     try {
       payload = this.opener!.open(data);
     } catch (e) {
@@ -174,15 +179,14 @@ export class Conn {
       this.keys(session);
       this.state = 'confirming';
     } else if (this.server) {
-      if (!this.sealerPending) {
-        this.sealerPending = true;
+      if (!this.helloAnswered) {
+        this.helloAnswered = true;
         this.ws.send(this.server.respond(data));
       } else {
         this.established(this.server.complete(data));
       }
     }
   }
-  private sealerPending = false;
 
   private keys(s: SessionKeys): void {
     this.sealer = new FrameSealer(s.sendKey);
@@ -199,6 +203,7 @@ export class Conn {
 
   private open(): void {
     this.state = 'open';
+    this.lastHeard = Date.now();
     this.keepalive = setInterval(() => this.ping(), this.limits.keepaliveMs);
     this.keepalive.unref();
     this.hooks.authenticated(this);

@@ -243,7 +243,10 @@ export class WsTransport implements Transport {
       return;
     }
     this.conns.add(c);
-    if (current && current.isOpen && current.role !== c.role) {
+    // A current connection silent for 1.5 keepalive intervals is likely dead
+    // (the peer rebooted or changed address); a fresh one replaces it.
+    const stale = current !== undefined && Date.now() - current.lastHeard > 1.5 * this.limits.keepaliveMs;
+    if (current && current.isOpen && current.role !== c.role && !stale) {
       // Both sides dialed at once. Both keep the connection dialed by the smaller name.
       const keepClient = this.opts.name < peer.name;
       const loser = (c.role === 'client') === keepClient ? current : c;
@@ -253,9 +256,10 @@ export class WsTransport implements Transport {
       loser.close(CLOSE_SUPERSEDED, 'duplicate');
     } else {
       if (current && current.isOpen) {
-        // Same direction again: the peer restarted or redialed; the new one wins.
+        // Same direction again, or a stale one: the peer restarted or redialed; the new one wins.
         current.superseded = true;
-        current.close(CLOSE_SUPERSEDED, 'replaced');
+        if (stale) current.terminate(); // a dead path would not carry a close frame anyway
+        else current.close(CLOSE_SUPERSEDED, 'replaced');
       }
       this.byName.set(peer.name, c);
     }
