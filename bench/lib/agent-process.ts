@@ -20,6 +20,10 @@ export interface AgentRssResult {
   rssMiB: number | null;
   /** Peak RSS over the whole life of the process, start-up included (MiB). */
   hwmMiB: number | null;
+  /** From /proc/PID/smaps_rollup at the end: anonymous memory (heap, stacks) vs file-backed pages (the node binary's code, shared with other node processes). */
+  anonMiB: number | null;
+  fileMiB: number | null;
+  nodeArgs: string[];
   error?: string;
 }
 
@@ -31,6 +35,18 @@ function procStatus(pid: number): { rss: number; hwm: number } | null {
     const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
     return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+function smapsRollup(pid: number): { anon: number; file: number } | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    const rss = kib('Rss');
+    const anon = kib('Anonymous');
+    return { anon: anon / 1024, file: (rss - anon) / 1024 };
   } catch {
     return null;
   }
@@ -49,8 +65,18 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-export async function measureAgentRss(o: { peers: number; timing: GossipTiming; restMs: number; timeoutMs: number; progress: (l: string) => void }): Promise<AgentRssResult> {
-  const res: AgentRssResult = { peers: o.peers, joinMs: null, rssMiB: null, hwmMiB: null };
+export interface AgentRssOptions {
+  peers: number;
+  timing: GossipTiming;
+  restMs: number;
+  timeoutMs: number;
+  /** Extra node flags for the agent process (experiments, e.g. --max-semi-space-size=1). */
+  nodeArgs?: string[];
+  progress: (l: string) => void;
+}
+
+export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResult> {
+  const res: AgentRssResult = { peers: o.peers, joinMs: null, rssMiB: null, hwmMiB: null, anonMiB: null, fileMiB: null, nodeArgs: o.nodeArgs ?? [] };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-bench-agent-'));
   const cluster = await BenchCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3' });
   let child: ChildProcess | null = null;
@@ -77,7 +103,7 @@ export async function measureAgentRss(o: { peers: number; timing: GossipTiming; 
     const file = path.join(dir, 'hepto.json');
     fs.writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
     const started = Date.now();
-    child = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (c: Buffer) => {
       stderr.push(...c.toString('utf8').split('\n').filter(Boolean));
       if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
@@ -107,6 +133,9 @@ export async function measureAgentRss(o: { peers: number; timing: GossipTiming; 
     const last = procStatus(child.pid!);
     res.rssMiB = max || null;
     res.hwmMiB = last?.hwm ?? null;
+    const sm = smapsRollup(child.pid!);
+    res.anonMiB = sm?.anon ?? null;
+    res.fileMiB = sm?.file ?? null;
   } catch (e) {
     res.error = e instanceof Error ? e.message : String(e);
   } finally {

@@ -14,16 +14,34 @@ const ED_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const X_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const X_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
 
+// Key objects are cached as a native implementation in the agent would keep them:
+// the identity key once, peers' public keys by value, ephemeral keys by their array.
+const edPrivCache = new WeakMap<Uint8Array, crypto.KeyObject>();
+const edPubCache = new Map<string, crypto.KeyObject>();
+const xPrivCache = new WeakMap<Uint8Array, crypto.KeyObject>();
+
 function edPrivate(secretKey: Uint8Array): crypto.KeyObject {
-  return crypto.createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+  let k = edPrivCache.get(secretKey);
+  if (!k) {
+    k = crypto.createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    edPrivCache.set(secretKey, k);
+  }
+  return k;
 }
 
 function edPublic(pub: Uint8Array): crypto.KeyObject {
-  return crypto.createPublicKey({ key: Buffer.concat([ED_SPKI, pub]), format: 'der', type: 'spki' });
+  const id = Buffer.from(pub).toString('base64');
+  let k = edPubCache.get(id);
+  if (!k) {
+    k = crypto.createPublicKey({ key: Buffer.concat([ED_SPKI, pub]), format: 'der', type: 'spki' });
+    if (edPubCache.size > 10_000) edPubCache.clear();
+    edPubCache.set(id, k);
+  }
+  return k;
 }
 
 function xPrivate(sk: Uint8Array): crypto.KeyObject {
-  return crypto.createPrivateKey({ key: Buffer.concat([X_PKCS8, sk]), format: 'der', type: 'pkcs8' });
+  return xPrivCache.get(sk) ?? crypto.createPrivateKey({ key: Buffer.concat([X_PKCS8, sk]), format: 'der', type: 'pkcs8' });
 }
 
 function xPublicRaw(key: crypto.KeyObject): Uint8Array {
@@ -65,8 +83,10 @@ export function useNativeCurveCrypto(): () => void {
   Object.defineProperty(scalarMult, 'groupElementLength', { value: orig.scalarMult.groupElementLength });
   checkNativeCrypto(detached, detached.verify, scalarMult);
   const boxKeyPair = (() => {
-    const secretKey = nacl.randomBytes(32);
-    return { publicKey: scalarMult.base(secretKey), secretKey };
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('x25519');
+    const secretKey = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(X_PKCS8.length));
+    xPrivCache.set(secretKey, privateKey);
+    return { publicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(X_SPKI.length)), secretKey };
   }) as typeof nacl.box.keyPair;
   boxKeyPair.fromSecretKey = orig.boxKeyPair.fromSecretKey;
   const mutable = nacl as unknown as { scalarMult: typeof nacl.scalarMult; sign: { detached: typeof nacl.sign.detached }; box: { keyPair: typeof nacl.box.keyPair } };
