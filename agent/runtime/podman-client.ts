@@ -7,7 +7,7 @@ import Dockerode from 'dockerode';
 import { HeptoError } from '../../shared/errors';
 import { scrub } from '../../shared/log';
 import type { ObservedContainer } from './planner';
-import { isNotFound, isNotModified, toHeptoError } from './podman-errors';
+import { isNotFound, isNotModified, podmanMessage, toHeptoError } from './podman-errors';
 import type { Role } from './specs';
 
 export interface PodmanInfo {
@@ -96,46 +96,82 @@ export class PodmanClient {
    * inspected for their start/finish times and exit code.
    */
   async listContainers(names: string[]): Promise<ObservedContainer[]> {
-    let list: Dockerode.ContainerInfo[];
-    try {
-      list = await this.docker.listContainers({ all: true });
-    } catch (e) {
-      this.fail(e, 'list containers');
+    let list: Dockerode.ContainerInfo[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        list = await this.docker.listContainers({ all: true });
+        break;
+      } catch (e) {
+        // Podman 4.3 fails a whole listing when a container vanishes mid-way.
+        if (attempt < 3 && /container not known|no such container/i.test(podmanMessage(e))) continue;
+        this.fail(e, 'list containers');
+      }
     }
-    const out: ObservedContainer[] = [];
-    for (const c of list) {
-      const name = (c.Names?.[0] ?? '').replace(/^\//, '');
-      const labels = c.Labels ?? {};
-      const node = labels['io.hepto.node'] ?? null;
-      if (node === null && !names.includes(name)) continue;
+    const ours = list.filter((c) => (c.Labels ?? {})['io.hepto.node'] !== undefined || names.includes((c.Names?.[0] ?? '').replace(/^\//, '')));
+    // Inspected for start/finish times and exit code (the list has none).
+    const out = await Promise.all(ours.map((c) => this.inspectOne(c.Id)));
+    return out.filter((o): o is ObservedContainer => o !== null);
+  }
+
+  /** One container by id, as listContainers would report it; null when gone. */
+  async inspectOne(id: string): Promise<ObservedContainer | null> {
+    try {
+      const i = await this.docker.getContainer(id).inspect();
+      const labels = (i.Config?.Labels ?? {}) as Record<string, string>;
       const role = labels['io.hepto.role'];
-      const o: ObservedContainer = {
-        id: c.Id,
-        name,
-        node,
+      return {
+        id: i.Id,
+        name: String(i.Name ?? '').replace(/^\//, ''),
+        node: labels['io.hepto.node'] ?? null,
         role: role === 'wesher' || role === 'k3s' ? (role as Role) : null,
-        state: String(c.State ?? 'unknown').toLowerCase(),
+        state: String(i.State?.Status ?? 'unknown').toLowerCase(),
         hash: labels['io.hepto.spec-hash'] ?? null,
         join: labels['io.hepto.join'] ?? null,
-        startedAt: null,
-        finishedAt: null,
-        exitCode: null,
+        startedAt: parseTime(i.State?.StartedAt),
+        finishedAt: parseTime(i.State?.FinishedAt),
+        exitCode: typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null,
       };
-      if (o.state !== 'running') {
-        try {
-          const i = await this.docker.getContainer(c.Id).inspect();
-          o.state = String(i.State?.Status ?? o.state).toLowerCase();
-          o.startedAt = parseTime(i.State?.StartedAt);
-          o.finishedAt = parseTime(i.State?.FinishedAt);
-          o.exitCode = typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null;
-        } catch (e) {
-          if (isNotFound(e)) continue; // removed meanwhile
-          this.fail(e, `inspect container ${name}`);
-        }
-      }
-      out.push(o);
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      this.fail(e, `inspect container ${id.slice(0, 12)}`);
     }
-    return out;
+  }
+
+  /**
+   * Calls `onExit` once when the container's process ends: an attach stream
+   * (stdout only, discarded: wesher and k3s log to stderr; Podman refuses an
+   * attach with no stream), which conmon closes as soon as the process exits
+   * (tens of ms, where the event stream may lag by its poll interval). Also ends if
+   * Podman goes away; the caller re-checks either way. `close()` detaches
+   * without calling `onExit`.
+   */
+  async watchExit(id: string, onExit: () => void): Promise<{ close(): void }> {
+    let stream: NodeJS.ReadWriteStream & { destroy?: () => void };
+    try {
+      stream = (await this.docker.getContainer(id).attach({ stream: true, stdin: false, stdout: true, stderr: false, logs: false })) as typeof stream;
+    } catch (e) {
+      if (isNotFound(e)) {
+        onExit();
+        return { close: () => undefined };
+      }
+      this.fail(e, `watch container ${id.slice(0, 12)}`);
+    }
+    let closed = false;
+    const fire = (): void => {
+      if (closed) return;
+      closed = true;
+      onExit();
+    };
+    stream.on('data', () => undefined);
+    stream.on('end', fire);
+    stream.on('close', fire);
+    stream.on('error', fire);
+    return {
+      close: () => {
+        closed = true;
+        stream.destroy?.();
+      },
+    };
   }
 
   async listNetworks(): Promise<string[]> {

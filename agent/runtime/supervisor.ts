@@ -60,6 +60,12 @@ export class Supervisor {
   private signature = '';
   private readonly history: History = emptyHistory();
   private observed: ObservedContainer[] | null = null;
+  private observedNetworks: string[] = [];
+  /** Containers named by events since the last run: a run for events only re-inspects these. */
+  private readonly dirty = new Set<string>();
+  private fullObserveNeeded = true;
+  /** Exit watchers of running containers, by id; `startedAt` tells a restarted container from a failed watch. */
+  private readonly watchers = new Map<string, { startedAt: number | null; close: (() => void) | null; ended: boolean }>();
   private podman: 'connected' | 'unreachable' = 'unreachable';
   private podmanProblem: string | null = null;
   private started = false;
@@ -112,6 +118,7 @@ export class Supervisor {
     this.events?.close();
     this.events = null;
     if (this.inFlight) await this.inFlight.catch(() => undefined);
+    this.closeWatchers(() => true);
     this.log.info('supervisor stopped; containers keep running');
   }
 
@@ -180,6 +187,7 @@ export class Supervisor {
         this.log,
         (ev) => {
           this.log.info('container event', { event: ev.kind, container: ev.name ?? ev.id.slice(0, 12), exit_code: ev.exitCode ?? undefined });
+          this.dirty.add(ev.id);
           this.trigger(`event ${ev.kind}`, 0);
         },
         (reason) => this.onEventsEnded(reason),
@@ -201,6 +209,7 @@ export class Supervisor {
       });
       this.desired = this.compute();
       this.signature = this.signatureOf(this.desired);
+      this.fullObserveNeeded = true;
       this.trigger('connected', 0);
     } catch (e) {
       this.markUnreachable(e);
@@ -234,6 +243,7 @@ export class Supervisor {
     this.podmanProblem = sentence;
     this.events?.close();
     this.events = null;
+    this.closeWatchers(() => true);
     if (this.started && !this.reconnectTimer) {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.reconnectAttempts, 10));
       this.reconnectAttempts++;
@@ -286,12 +296,30 @@ export class Supervisor {
       });
   }
 
+  /**
+   * What Podman has. A run caused only by events about containers already
+   * known re-inspects just those (the fast path of self-heal); any other run
+   * lists everything.
+   */
   private async observe(): Promise<Observed> {
     const names = this.desired.containers.map((c) => c.name);
-    const [containers, networks] = await Promise.all([
-      this.client.listContainers(names),
-      this.desired.networks.length > 0 ? this.client.listNetworks() : Promise.resolve([] as string[]),
-    ]);
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    let containers: ObservedContainer[];
+    let networks: string[];
+    const cached = this.observed;
+    if (!this.fullObserveNeeded && cached && dirty.length > 0 && dirty.every((id) => cached.some((c) => c.id === id))) {
+      const fresh = await Promise.all(dirty.map((id) => this.client.inspectOne(id)));
+      containers = cached.filter((c) => !dirty.includes(c.id)).concat(fresh.filter((c): c is ObservedContainer => c !== null && c.name !== ''));
+      networks = this.observedNetworks;
+    } else {
+      [containers, networks] = await Promise.all([
+        this.client.listContainers(names),
+        this.desired.networks.length > 0 ? this.client.listNetworks() : Promise.resolve([] as string[]),
+      ]);
+      this.fullObserveNeeded = false;
+    }
+    this.observedNetworks = networks;
     // Images matter only where a container has to be (re)created.
     const byName = new Map(containers.map((c) => [c.name, c]));
     const needed = new Set<string>();
@@ -303,10 +331,12 @@ export class Supervisor {
 
   private async reconcileOnce(reason: string): Promise<void> {
     if (this.podman !== 'connected') return;
+    if (!reason.startsWith('event')) this.fullObserveNeeded = true;
     const t0 = Date.now();
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
+    this.syncWatchers(this.observed);
     const now = this.opts.clock.now();
     const actions = planReconcile(this.desired, observed, this.history, now, { policy: this.policy, random: this.opts.random ?? Math.random });
     if (actions.length === 0) {
@@ -315,9 +345,54 @@ export class Supervisor {
     }
     const done = await applyActions(actions, { client: this.client, history: this.history, logger: this.log, now: () => this.opts.clock.now(), policy: this.policy, random: this.opts.random ?? Math.random });
     const acted = actions.some((a) => a.type !== 'backoff');
-    if (acted) this.observed = (await this.observe()).containers;
+    if (acted) {
+      this.fullObserveNeeded = true;
+      this.observed = (await this.observe()).containers;
+      this.syncWatchers(this.observed);
+    }
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
     this.scheduleWake();
+  }
+
+  private closeWatchers(which: (id: string) => boolean): void {
+    for (const [id, w] of this.watchers) {
+      if (!which(id)) continue;
+      w.close?.();
+      this.watchers.delete(id);
+    }
+  }
+
+  /**
+   * Keeps one exit watcher on each running hepto container. A watch that
+   * ended while the same process still runs is not reopened (events cover
+   * it), so a misbehaving attach cannot make the loop spin.
+   */
+  private syncWatchers(observed: ObservedContainer[]): void {
+    if (!this.started || this.podman !== 'connected') return;
+    const running = new Map(observed.filter((o) => o.node !== null && o.state === 'running').map((o) => [o.id, o]));
+    this.closeWatchers((id) => !running.has(id));
+    for (const [id, o] of running) {
+      const w = this.watchers.get(id);
+      if (w && (!w.ended || w.startedAt === o.startedAt)) continue;
+      w?.close?.();
+      const entry: { startedAt: number | null; close: (() => void) | null; ended: boolean } = { startedAt: o.startedAt, close: null, ended: false };
+      this.watchers.set(id, entry);
+      this.client
+        .watchExit(id, () => {
+          entry.ended = true;
+          if (this.watchers.get(id) !== entry || !this.started) return;
+          this.dirty.add(id);
+          this.trigger('event exit', 0);
+        })
+        .then((h) => {
+          if (this.watchers.get(id) === entry && !entry.ended) entry.close = () => h.close();
+          else h.close();
+        })
+        .catch((e) => {
+          entry.ended = true;
+          this.log.debug('exit watch failed; relying on events', { container: o.name, error: errorMessage(e) });
+        });
+    }
   }
 
   /** Wakes the loop when the earliest backoff or pull retry falls due. */
