@@ -110,7 +110,13 @@ export async function loadOrCreateIdentity(dir: string, now: number): Promise<Id
       });
     }
   }
-  if (text !== undefined) return parseIdentity(file, text);
+  if (text !== undefined) {
+    const id = parseIdentity(file, text);
+    // Restored from a backup with a looser mode? The secret key is for root's eyes only.
+    const st = await fs.stat(file);
+    if ((st.mode & 0o077) !== 0) await fs.chmod(file, 0o600).catch(() => undefined);
+    return id;
+  }
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (e) {

@@ -17,6 +17,8 @@ export interface Limits {
   maxPendingTotal: number;
   /** Interval of WebSocket pings on authenticated connections; a peer silent for two whole intervals is dropped. */
   keepaliveMs: number;
+  /** Bytes queued towards one peer (not yet taken by TCP) beyond which sends to it fail. */
+  maxBufferedBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -40,6 +42,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // DROP) within two to three intervals (10-15 s, under SWIM's dead timeout);
   // costs a few bytes per interval.
   keepaliveMs: 5_000,
+  // A member that stops reading must not make us queue without bound; 8 MiB
+  // is several full-size frames, far above what gossip keeps in flight.
+  maxBufferedBytes: 8 * 1024 * 1024,
 });
 
 /** Overhead a data frame adds to the payload on the wire: type byte, 8-byte counter, 16-byte MAC. */

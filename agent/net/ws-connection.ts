@@ -104,6 +104,9 @@ export class Conn {
   /** Seals and hands one payload to the socket. */
   send(payload: Uint8Array): number {
     if (!this.isOpen || !this.sealer) throw new HeptoError('PEER_AUTH_FAILED', `connection to ${this.remote} is closed`);
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      throw new HeptoError('FRAME_REJECTED', `peer ${this.peer?.name ?? this.remote} is not reading: ${this.ws.bufferedAmount} bytes already queued; frame dropped`);
+    }
     const frame = this.sealer.seal(payload);
     this.ws.send(frame);
     return frame.length;

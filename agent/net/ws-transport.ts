@@ -186,7 +186,8 @@ export class WsTransport implements Transport {
 
   private reject(remote: string, reason: string, peer?: string): void {
     if (this.state === 'stopped') return;
-    this.log.warn('connection refused', { remote, reason, peer });
+    // debug: the `rejected` listener (gossip node) logs refusals, throttled, and a flood must not flood the journal.
+    this.log.debug('connection refused', { remote, reason, peer });
     try {
       this.opts.events.rejected(peer === undefined ? { remote, reason } : { remote, reason, peer });
     } catch {

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { waitFor } from '../../helpers/transport-contract';
-import { Cleanup, startNode, TcpProxy, text } from './fixtures';
+import { Cleanup, rawSession, startNode, TcpProxy, text } from './fixtures';
 
 describe('WsTransport on the network (real sockets on loopback)', function () {
   const cleanup = new Cleanup();
@@ -62,6 +62,26 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     const t0 = Date.now();
     await assert.rejects(alpha.t.send({ name: 'bravo', addresses: [via] }, text('x')), /within 300 ms/);
     assert.ok(Date.now() - t0 < 2_000);
+  });
+
+  it('stops queueing for a member that does not read, and says so', async () => {
+    const bravo = await startNode(cleanup, 'bravo', { limits: { maxBufferedBytes: 256 * 1024 } });
+    const s = await rawSession(cleanup, bravo.addr, 'sleeper');
+    s.ws.send(s.sealer.seal(text('hi')));
+    await waitFor('connected', () => bravo.rec.messages.length === 1);
+    s.socket.pause(); // the member stops reading; TCP buffers fill up, then ws queues
+    const chunk = new Uint8Array(256 * 1024);
+    let error: Error | undefined;
+    for (let i = 0; i < 400 && !error; i++) {
+      try {
+        await bravo.t.send({ name: 'sleeper', addresses: [] }, chunk);
+      } catch (e) {
+        error = e as Error;
+      }
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(error, 'a send failed before 100 MiB were queued');
+    assert.match(error.message, /sleeper is not reading: \d+ bytes already queued/);
   });
 
   it('counts bytes on the wire, larger than the payloads (handshake and encryption)', async () => {

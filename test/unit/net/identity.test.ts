@@ -29,6 +29,16 @@ describe('net/identity', () => {
     assert.deepStrictEqual(await fs.readdir(dir), ['identity.json'], 'no temp files left');
   });
 
+  it('tightens a reloaded identity file that was left readable by others', async () => {
+    const dir = path.join(root, 'n');
+    const a = await loadOrCreateIdentity(dir, 1);
+    const file = path.join(dir, 'identity.json');
+    await fs.chmod(file, 0o644);
+    const b = await loadOrCreateIdentity(dir, 2);
+    assert.strictEqual(b.idPub, a.idPub);
+    assert.strictEqual((await fs.stat(file)).mode & 0o777, 0o600);
+  });
+
   it('gives different nodes different identities', async () => {
     const a = await loadOrCreateIdentity(path.join(root, 'a'), 1);
     const b = await loadOrCreateIdentity(path.join(root, 'b'), 1);
