@@ -73,6 +73,14 @@ describe('netns: a host with a skewed clock', function () {
         const s = await cluster.statusCli(a);
         assert.deepEqual(s.members.map((m) => `${m.name}:${m.state}`).sort(), agents.map((b) => `${b.name}:alive`).sort(), `${a.name} sees everyone alive`);
       }
+      // The skew does not leak into what correct hosts report: last_seen of the skewed members is recent, not a minute off.
+      for (const a of [alpha, beta]) {
+        const s = await cluster.status(a);
+        for (const m of s.members) {
+          const age = (Date.now() - Date.parse(m.last_seen)) / 1000;
+          assert.ok(age > -5 && age < 30, `${a.name} reports ${m.name} last seen ${age.toFixed(1)} s ago`);
+        }
+      }
     } else {
       // Refused: the skewed hosts themselves say so, naming the clock, and so does someone on the healthy side.
       for (const a of [ahead, behind]) {
