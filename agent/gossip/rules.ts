@@ -20,7 +20,25 @@ export interface ApplyOptions {
   viaSync?: boolean;
 }
 
+function validInc(i: unknown): i is number {
+  return typeof i === 'number' && Number.isSafeInteger(i) && i >= 0;
+}
+
+/** Cheap structural guard (decodeMessage already validated; this keeps receive() safe for direct callers). */
+function wellFormed(u: Update): boolean {
+  if (u === null || typeof u !== 'object') return false;
+  if (u.k === 'a') {
+    const r = u.r as unknown as { record?: { name?: unknown; id_pub?: unknown; addresses?: unknown }; incarnation?: unknown; sig?: unknown } | null;
+    return !!r && typeof r === 'object' && !!r.record && typeof r.record === 'object' && typeof r.record.name === 'string' &&
+      typeof r.record.id_pub === 'string' && Array.isArray(r.record.addresses) && validInc(r.incarnation) && typeof r.sig === 'string';
+  }
+  if (u.k === 's' || u.k === 'd') return typeof u.n === 'string' && validInc(u.i) && typeof u.f === 'string';
+  if (u.k === 'l') return typeof u.n === 'string' && validInc(u.i) && typeof u.g === 'string';
+  return false;
+}
+
 export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = {}): void {
+  if (!wellFormed(u)) return count(s, 'malformed-update');
   switch (u.k) {
     case 'a':
       return applyAlive(s, ctx, u, opts);

@@ -38,7 +38,8 @@ export interface SimRouterOptions {
 
 type Pending =
   | { at: number; order: number; kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
-  | { at: number; order: number; kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage };
+  | { at: number; order: number; kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage }
+  | { at: number; order: number; kind: 'disconnect'; node: SimNode; peer: string };
 
 export class SimRouter {
   now: number;
@@ -49,6 +50,15 @@ export class SimRouter {
   private order = 0;
   private groups: Map<string, number> | null = null;
   private readonly talked = new Map<string, Set<string>>();
+  private readonly cuts = new Set<string>();
+  /** Cached nextWakeup() per member: only the member just called can have changed its own. */
+  private readonly wake = new Map<SimNode, number>();
+  /** Optional tap: return the message to deliver (possibly changed), or null to drop it silently. */
+  filter: ((from: SimNode, to: SimNode, msg: GossipMessage) => GossipMessage | null) | null = null;
+  /** Every message handed to the network, for assertions. */
+  readonly sent: { at: number; from: string; to: string; msg: GossipMessage }[] = [];
+  /** Set to record into `sent` (off by default: long runs would keep millions). */
+  recordSent = false;
   private readonly o: Required<Omit<SimRouterOptions, 'start'>>;
 
   constructor(opts: SimRouterOptions) {
@@ -90,6 +100,7 @@ export class SimRouter {
 
   /** Applies a Step returned by a direct call on a member (bootstrap, leave, updateSelf...). */
   handle(from: SimNode, step: Step): void {
+    this.wake.set(from, from.m.nextWakeup());
     for (const ev of step.events) this.events.push({ ...ev, at: this.now, observer: from.name });
     for (const out of step.send) this.send(from, out.to, out.msg);
   }
@@ -99,9 +110,11 @@ export class SimRouter {
     const n = this.node(name);
     n.up = false;
     if (!this.o.notifyDisconnect) return;
+    // Peers see the connection close after whatever it had already sent (same stream).
+    const at = this.now + this.o.latency.max + 1;
     for (const other of this.talked.get(name) ?? []) {
       const o = this.nodes.get(other);
-      if (o && o.up) this.handle(o, o.m.disconnected(name, this.now));
+      if (o) this.push({ at, order: this.order++, kind: 'disconnect', node: o, peer: name });
     }
   }
 
@@ -119,8 +132,20 @@ export class SimRouter {
     this.o.loss = loss;
   }
 
+  /** Cuts the link between two members, both ways (behaves like a partition). */
+  cut(a: string, b: string): void {
+    this.cuts.add(`${a}|${b}`);
+    this.cuts.add(`${b}|${a}`);
+  }
+
+  restore(a: string, b: string): void {
+    this.cuts.delete(`${a}|${b}`);
+    this.cuts.delete(`${b}|${a}`);
+  }
+
   private reachable(a: SimNode, b: SimNode): boolean {
     if (!b.up) return false;
+    if (this.cuts.has(`${a.name}|${b.name}`)) return false;
     if (!this.groups) return true;
     const ga = this.groups.get(a.name);
     const gb = this.groups.get(b.name);
@@ -149,6 +174,7 @@ export class SimRouter {
   private send(from: SimNode, dest: Destination, msg: GossipMessage): void {
     const to = this.resolve(dest);
     const order = this.order++;
+    if (this.recordSent && (!to || !to.up)) this.sent.push({ at: this.now, from: from.name, to: dest.name ?? dest.addresses.join(','), msg });
     if (!to || !to.up || (to.name === from.name && to !== from)) {
       this.push({ at: this.now + 1, order, kind: 'failed', from, dest, msg });
       return;
@@ -157,7 +183,10 @@ export class SimRouter {
       if (this.o.partitionMode === 'fail') this.push({ at: this.now + this.o.failDelay, order, kind: 'failed', from, dest, msg });
       return;
     }
-    const bytes = encodeMessage(msg);
+    if (this.recordSent) this.sent.push({ at: this.now, from: from.name, to: to.name, msg });
+    const kept = this.filter ? this.filter(from, to, msg) : msg;
+    if (!kept) return;
+    const bytes = encodeMessage(kept);
     from.bytesSent += bytes.byteLength;
     if (this.o.rng() < this.o.loss) return;
     const { min, max } = this.o.latency;
@@ -169,7 +198,7 @@ export class SimRouter {
     let best: { at: number; node: SimNode | null } = { at: Number.POSITIVE_INFINITY, node: null };
     for (const n of this.nodes.values()) {
       if (!n.up) continue;
-      const w = n.m.nextWakeup();
+      const w = this.wake.get(n) ?? n.m.nextWakeup();
       if (w < best.at) best = { at: w, node: n };
     }
     return best;
@@ -177,6 +206,8 @@ export class SimRouter {
 
   /** Runs the network until virtual time `until` (inclusive). */
   runUntil(until: number): void {
+    // Members may have been called directly since (restorePeers...): refresh once.
+    for (const n of this.nodes.values()) this.wake.set(n, n.m.nextWakeup());
     for (;;) {
       const head = this.queue[0];
       const wake = this.nextNodeWakeup();
@@ -213,7 +244,12 @@ export class SimRouter {
       if (p.from.up) this.handle(p.from, p.from.m.sendFailed(p.dest, p.msg, this.now));
       return;
     }
-    if (!p.to.up || !p.from.up) return;
+    if (p.kind === 'disconnect') {
+      if (p.node.up) this.handle(p.node, p.node.m.disconnected(p.peer, this.now));
+      return;
+    }
+    // A message already on the wire is delivered even if its sender crashed since.
+    if (!p.to.up) return;
     if (!this.reachable(p.from, p.to)) return;
     p.to.bytesReceived += p.bytes.byteLength;
     this.noteTalk(p.from.name, p.to.name);
@@ -237,7 +273,10 @@ export class SimRouter {
   /** True when every up member sees exactly the given states for the given names. */
   allSee(names: string[], state: string, observers?: string[]): boolean {
     const obs = observers ?? [...this.nodes.values()].filter((n) => n.up).map((n) => n.name);
-    return obs.every((o) => names.every((n) => this.stateOf(o, n) === state));
+    return obs.every((o) => {
+      const seen = new Map(this.node(o).m.view().map((v) => [v.name, v.state]));
+      return names.every((n) => seen.get(n) === state);
+    });
   }
 }
 

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { TEST, suspicionMin } from '../../../agent/gossip/timing';
+import { bootCluster } from './helpers';
+
+describe('gossip: failure detection', () => {
+  it('ping is answered by an ack with the same sequence number, and nobody is suspected', () => {
+    const { router, names } = bootCluster(2);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.recordSent = true;
+    router.run(3000);
+    const pings = router.sent.filter((m) => m.from === 'n0' && m.to === 'n1' && m.msg.t === 'p');
+    const acks = router.sent.filter((m) => m.from === 'n1' && m.to === 'n0' && m.msg.t === 'k');
+    assert.ok(pings.length >= 10, `n0 probed n1 ${pings.length} times in 3 s`);
+    const ackSeqs = new Set(acks.map((a) => (a.msg as { s: number }).s));
+    for (const p of pings) assert.ok(ackSeqs.has((p.msg as { s: number }).s), 'every ping got its ack');
+    assert.deepEqual(router.events.filter((e) => e.type === 'suspect'), []);
+  });
+
+  it('a member cut off briefly is suspected, then refutes with a higher incarnation: no death', () => {
+    const { router, names } = bootCluster(5, { partitionMode: 'drop' });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.partition([['n2'], names.filter((n) => n !== 'n2')]);
+    router.runUntilTrue(() => router.events.some((e) => e.type === 'suspect' && e.name === 'n2'), 5000, 'n2 suspected');
+    router.heal();
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'all alive again');
+    assert.ok(router.events.some((e) => e.type === 'refuted' && e.observer === 'n2'), 'n2 refuted');
+    const inc = router.node('n0').m.view().find((v) => v.name === 'n2')?.incarnation ?? 0;
+    assert.ok(inc > 1, `n2 is alive at incarnation ${inc}`);
+    router.run(5000);
+    assert.deepEqual(router.events.filter((e) => e.type === 'dead'), []);
+  });
+
+  it('a crashed member is suspected, then declared dead by all once the suspicion times out', () => {
+    const { router, names } = bootCluster(5, { notifyDisconnect: false });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    const t0 = router.now;
+    router.crash('n3');
+    const up = names.filter((n) => n !== 'n3');
+    const took = router.runUntilTrue(() => router.allSee(['n3'], 'dead', up), 10_000, 'n3 dead everywhere');
+    const firstSuspect = router.events.find((e) => e.type === 'suspect' && e.name === 'n3' && e.at >= t0);
+    const firstDead = router.events.find((e) => e.type === 'dead' && e.name === 'n3');
+    assert.ok(firstSuspect && firstDead);
+    assert.ok(firstDead.at - firstSuspect.at >= suspicionMin(TEST, 5), 'not before the minimum suspicion timeout');
+    assert.ok(took < 3000, `dead everywhere after ${took} ms`);
+    assert.deepEqual(router.events.filter((e) => (e.type === 'dead' || e.type === 'suspect') && e.name !== 'n3'), []);
+  });
+
+  it('a closed connection gets the member probed at once', () => {
+    const { router, names } = bootCluster(5);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    const t0 = router.now;
+    router.crash('n4');
+    router.runUntilTrue(() => router.events.some((e) => e.type === 'suspect' && e.name === 'n4'), 5000);
+    const s = router.events.find((e) => e.type === 'suspect' && e.name === 'n4');
+    // No waiting for n4's turn in the round-robin: suspected within one probe period (+ latency).
+    assert.ok(s && s.at - t0 <= TEST.probeInterval + 20, `suspected after ${s ? s.at - t0 : '?'} ms`);
+  });
+
+  it('indirect probes save a member whose direct path is cut', () => {
+    const { router, names } = bootCluster(5);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.recordSent = true;
+    router.cut('n1', 'n2');
+    router.run(10_000);
+    const pingReqs = router.sent.filter((m) => m.from === 'n1' && m.msg.t === 'r' && m.msg.n === 'n2');
+    assert.ok(pingReqs.length > 0, 'n1 asked others to probe n2');
+    assert.deepEqual(router.events.filter((e) => e.type === 'suspect' || e.type === 'dead'), []);
+    assert.equal(router.node('n1').m.counters()['probe-failed'], undefined);
+  });
+
+  it('a leaving member is seen left by all, is not suspected, and is not retried', () => {
+    const { router, names } = bootCluster(6);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    const n3 = router.node('n3');
+    router.handle(n3, n3.m.leave(router.now));
+    router.crash('n3'); // the agent exits right after announcing
+    const rest = names.filter((n) => n !== 'n3');
+    const took = router.runUntilTrue(() => router.allSee(['n3'], 'left', rest), 2000, 'left everywhere');
+    assert.ok(took < 500, `left seen by all after ${took} ms`);
+    router.recordSent = true;
+    router.run(10_000);
+    assert.ok(router.allSee(['n3'], 'left', rest));
+    assert.deepEqual(router.events.filter((e) => e.name === 'n3' && (e.type === 'suspect' || e.type === 'dead')), []);
+    assert.deepEqual(router.sent.filter((m) => m.to === 'n3'), [], 'nobody probes or syncs with a left member');
+    assert.deepEqual(n3.m.view().find((v) => v.name === 'n3')?.state, 'left');
+  });
+});

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import type { Membership } from '../../../agent/gossip/membership';
+import type { Update } from '../../../agent/gossip/messages';
+import { signLeft, signRecord } from '../../../agent/gossip/records';
+import type { PeerInfo } from '../../../agent/net/transport';
+import { identity, makeMember, recordFor } from './helpers';
+
+const T0 = 1_000_000;
+const B = identity('subject-b');
+const bRecord = recordFor('b', '127.0.0.2:7947', B);
+const alive = (i: number, id = B, name = 'b'): Update => ({ k: 'a', r: signRecord(name === 'b' && id === B ? bRecord : recordFor(name, '127.0.0.9:7947', id), i, id.secretKey) });
+const suspect = (i: number, n = 'b'): Update => ({ k: 's', n, i, f: 'c' });
+const dead = (i: number, n = 'b'): Update => ({ k: 'd', n, i, f: 'c' });
+const left = (i: number, id = B, n = 'b'): Update => ({ k: 'l', n, i, g: signLeft(n, i, id.secretKey) });
+const peer = (name: string, idPub = identity(name).idPub): PeerInfo => ({ name, idPub, remote: '127.0.0.3:40000' });
+
+function gossip(m: Membership, updates: Update[], from: PeerInfo = peer('c'), now = T0): void {
+  m.receive(from, { t: 'g', u: updates }, now);
+}
+
+function stateOf(m: Membership, name: string): [string, number] | undefined {
+  const v = m.view().find((x) => x.name === name);
+  return v ? [v.state, v.incarnation] : undefined;
+}
+
+type Start = 'alive' | 'suspect' | 'dead' | 'left';
+function observerWith(start: Start): Membership {
+  const a = makeMember('a', '127.0.0.1:7947', T0);
+  gossip(a, [alive(5)]);
+  if (start === 'suspect') gossip(a, [suspect(5)]);
+  if (start === 'dead') gossip(a, [dead(5)]);
+  if (start === 'left') gossip(a, [left(5)]);
+  assert.deepEqual(stateOf(a, 'b'), [start, 5], `set-up ${start}`);
+  return a;
+}
+
+describe('gossip: incarnation and state precedence', () => {
+  it('applies the SWIM ordering rules (table)', () => {
+    // [held state at incarnation 5, incoming update, expected state, expected incarnation]
+    const table: [Start, Update, Start, number][] = [
+      ['alive', alive(4), 'alive', 5],
+      ['alive', alive(6), 'alive', 6],
+      ['alive', suspect(4), 'alive', 5],
+      ['alive', suspect(5), 'suspect', 5],
+      ['alive', suspect(6), 'alive', 5], // no signed record at 6: cannot be checked
+      ['alive', suspect(2 ** 52), 'alive', 5],
+      ['alive', dead(5), 'dead', 5],
+      ['alive', dead(4), 'alive', 5],
+      ['alive', left(5), 'left', 5],
+      ['alive', left(6), 'left', 6], // signed by the owner: valid at a newer incarnation
+      ['suspect', alive(5), 'suspect', 5],
+      ['suspect', alive(6), 'alive', 6],
+      ['suspect', dead(5), 'dead', 5],
+      ['suspect', suspect(5), 'suspect', 5],
+      ['suspect', left(5), 'left', 5],
+      ['dead', alive(5), 'dead', 5],
+      ['dead', alive(6), 'alive', 6],
+      ['dead', suspect(5), 'dead', 5],
+      ['dead', left(5), 'left', 5],
+      ['left', alive(5), 'left', 5],
+      ['left', alive(6), 'alive', 6],
+      ['left', dead(5), 'left', 5],
+      ['left', suspect(5), 'left', 5],
+    ];
+    for (const [start, u, wantState, wantInc] of table) {
+      const a = observerWith(start);
+      gossip(a, [u], peer('c'), T0 + 1);
+      assert.deepEqual(stateOf(a, 'b'), [wantState, wantInc], `${start}@5 + ${u.k}${'i' in u ? u.i : (u as { r: { incarnation: number } }).r.incarnation}`);
+    }
+  });
+
+  it('drops records and leave notices with a bad signature, and counts them', () => {
+    const a = observerWith('alive');
+    const forged = alive(9) as { k: 'a'; r: { sig: string } };
+    forged.r.sig = (alive(9) as { r: { sig: string } }).r.sig.replace(/^../, 'AA');
+    const otherKeyLeft: Update = { k: 'l', n: 'b', i: 5, g: signLeft('b', 5, identity('intruder').secretKey) };
+    const unknown = alive(1, identity('ghost'), 'ghost') as { k: 'a'; r: { incarnation: number } };
+    unknown.r.incarnation = 2; // signature was made for 1
+    gossip(a, [forged as Update, otherKeyLeft, unknown as Update], peer('c'), T0 + 1);
+    assert.deepEqual(stateOf(a, 'b'), ['alive', 5]);
+    assert.equal(stateOf(a, 'ghost'), undefined);
+    assert.equal(a.counters()['bad-signature'], 3);
+  });
+
+  it('refutes a suspicion or death about itself at its incarnation, ignores stale or unverifiable ones', () => {
+    const a = makeMember('a', '127.0.0.1:7947', T0, { incarnation: 10 });
+    gossip(a, [suspect(9, 'a')]);
+    gossip(a, [suspect(2 ** 50, 'a')]);
+    assert.equal(a.incarnation(), 10);
+    assert.equal(a.counters()['unverifiable-incarnation'], 1);
+    const c = peer('c');
+    a.receive(c, { t: 'g', u: [suspect(10, 'a')] }, T0 + 1);
+    assert.equal(a.incarnation(), 11);
+    const step = a.receive(c, { t: 'g', u: [dead(11, 'a')] }, T0 + 2);
+    assert.equal(a.incarnation(), 12);
+    assert.ok(step.events.some((e) => e.type === 'refuted' && e.incarnation === 12));
+    // The refutation goes straight back to whoever carried the claim.
+    const back = step.send.find((o) => o.to.name === 'c' && o.msg.t === 'g');
+    assert.ok(back && back.msg.t === 'g' && back.msg.u[0]?.k === 'a' && back.msg.u[0].r.incarnation === 12);
+    assert.deepEqual(stateOf(a, 'a'), ['alive', 12]);
+  });
+
+  it('out-bids its own signed record from an earlier run with a higher incarnation', () => {
+    const idA = identity('a');
+    const a = makeMember('a', '127.0.0.1:7947', T0, { incarnation: 3 });
+    const old = signRecord(recordFor('a', '127.0.0.1:7947', idA), 50, idA.secretKey);
+    gossip(a, [{ k: 'a', r: old }]);
+    assert.equal(a.incarnation(), 51);
+    // Its own old leave notice does not make it leave either.
+    gossip(a, [{ k: 'l', n: 'a', i: 51, g: signLeft('a', 51, idA.secretKey) }]);
+    assert.deepEqual(stateOf(a, 'a'), ['alive', 52]);
+  });
+
+  it('never throws out of receive on hostile input from an authenticated peer', () => {
+    const a = observerWith('alive');
+    const junk: unknown[] = [
+      { t: 'g', u: [{ k: 'a', r: null }] },
+      { t: 'g', u: null },
+      { t: 'zz' },
+      { t: 'd', d: [['b', 2 ** 60, 2]] },
+      { t: 'y', u: [{ k: 's', n: 'b', i: Number.NaN, f: 'c' }], w: ['b', 'nobody'] },
+      { t: 'r', s: 1, n: 'a', a: [] },
+      { t: 'k', s: 999_999 },
+      null,
+    ];
+    for (const m of junk) a.receive(peer('c'), m as never, T0 + 1);
+    assert.deepEqual(stateOf(a, 'b'), ['alive', 5]);
+  });
+});

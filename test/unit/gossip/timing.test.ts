@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import {
+  LAN, TEST, WAN, backoffDelay, expectedConfirmations, retransmitLimit, suspicionMax, suspicionMin, suspicionTimeout,
+} from '../../../agent/gossip/timing';
+import { BroadcastQueue } from '../../../agent/gossip/dissemination';
+import type { Update } from '../../../agent/gossip/messages';
+
+describe('gossip: timing math', () => {
+  it('suspicion minimum scales with log10 N, never below one probe multiple', () => {
+    const t = { suspicionMult: 4, probeInterval: 1000 };
+    // memberlist-bench.md: 4.0 s, 6.8 s, 8.0 s, 9.2 s at N = 10, 50, 100, 200.
+    const table: [number, number][] = [[1, 4000], [3, 4000], [10, 4000], [50, 6796], [100, 8000], [200, 9204]];
+    for (const [n, want] of table) assert.equal(suspicionMin(t, n), want, `N=${n}`);
+  });
+
+  it('suspicion maximum is suspicionMaxMult × minimum', () => {
+    assert.equal(suspicionMax({ suspicionMult: 4, suspicionMaxMult: 6, probeInterval: 1000 }, 100), 48_000);
+    assert.equal(suspicionMax(LAN, 100), 4 * suspicionMin(LAN, 100));
+  });
+
+  it('suspicion timeout shrinks logarithmically with confirmations (table)', () => {
+    // [confirmations, expected, min, max, want]
+    const table: [number, number, number, number, number][] = [
+      [0, 3, 2000, 30_000, 30_000],
+      [1, 3, 2000, 30_000, 16_000],
+      [2, 3, 2000, 30_000, 7_810],
+      [3, 3, 2000, 30_000, 2000],
+      [4, 3, 2000, 30_000, 2000], // more than expected: still min
+      [0, 0, 2000, 30_000, 2000], // nobody can confirm: min straight away
+      [5, 0, 2000, 30_000, 2000],
+      [0, 1, 1000, 5000, 5000],
+      [1, 1, 1000, 5000, 1000],
+      [-1, 3, 2000, 30_000, 30_000],
+    ];
+    for (const [c, k, min, max, want] of table) assert.equal(suspicionTimeout(c, k, min, max), want, `c=${c} k=${k}`);
+  });
+
+  it('expected confirmations are capped by the members who could confirm', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 100].map((n) => expectedConfirmations(3, n)), [0, 0, 1, 2, 3, 3]);
+  });
+
+  it('retransmit limit follows the current cluster size', () => {
+    assert.deepEqual([0, 1, 9, 10, 99, 100, 1000].map((n) => retransmitLimit(4, n)), [4, 4, 4, 8, 8, 12, 16]);
+  });
+
+  it('backoff doubles, is jittered within ±25 % and capped', () => {
+    const lo = () => 0;
+    const hi = () => 0.999999;
+    assert.equal(backoffDelay(0, 1000, 30_000, lo), 750);
+    assert.equal(backoffDelay(0, 1000, 30_000, hi), 1250);
+    assert.equal(backoffDelay(3, 1000, 30_000, lo), 6000);
+    assert.equal(backoffDelay(10, 1000, 30_000, hi), 30_000);
+    assert.equal(backoffDelay(10, 1000, 30_000, lo), 22_500);
+    assert.equal(backoffDelay(1e9, 1000, 30_000, hi), 30_000);
+  });
+
+  it('presets: LAN detects faster than memberlist, WAN is slower than LAN, TEST is fastest', () => {
+    for (const t of [LAN, WAN, TEST]) {
+      assert.ok(t.probeTimeout < t.probeInterval);
+      assert.ok(t.suspicionMaxMult >= 1);
+    }
+    // LAN suspicion at N=100 must leave room for a crash seen by all within ~5 s (memberlist: 8 s + probe).
+    assert.ok(suspicionMin(LAN, 100) + LAN.probeInterval <= 4000);
+    assert.ok(WAN.probeInterval > LAN.probeInterval && TEST.probeInterval < LAN.probeInterval);
+  });
+});
+
+describe('gossip: dissemination queue', () => {
+  const u = (n: string): Update => ({ k: 'd', n, i: 1, f: 'x' });
+
+  it('keeps an update queued while the cluster grows: the limit is read at each send', () => {
+    const q = new BroadcastQueue(4);
+    q.enqueue('a', u('a'));
+    // While n = 3, the update retires after the 2 other members got it.
+    assert.equal(q.take(1000, 3, 'm1').length, 1);
+    assert.equal(q.size, 1);
+    // The cluster turns out to be 100 strong: now it goes to 12 distinct members.
+    let sent = 1;
+    for (let i = 2; i < 50 && q.size > 0; i++) sent += q.take(1000, 100, `m${i}`).length;
+    assert.equal(sent, retransmitLimit(4, 100));
+  });
+
+  it('never sends the same update twice to the same member, and a newer update replaces the older', () => {
+    const q = new BroadcastQueue(4);
+    q.enqueue('a', u('a'));
+    assert.equal(q.take(1000, 50, 'm1').length, 1);
+    assert.equal(q.take(1000, 50, 'm1').length, 0);
+    q.enqueue('a', { k: 'd', n: 'a', i: 2, f: 'x' });
+    assert.deepEqual(q.take(1000, 50, 'm1'), [{ k: 'd', n: 'a', i: 2, f: 'x' }]);
+  });
+
+  it('respects the byte budget but always sends at least one update', () => {
+    const q = new BroadcastQueue(4);
+    for (let i = 0; i < 10; i++) q.enqueue(`n${i}`, u(`n${i}`));
+    const one = JSON.stringify(u('n0')).length + 1;
+    assert.equal(q.take(one * 3, 50, 'm').length, 3);
+    assert.equal(q.take(1, 50, 'm2').length, 1);
+  });
+});
