@@ -7,24 +7,34 @@
  * what it must never do is split silently.
  */
 import { strict as assert } from 'assert';
-import { existsSync } from 'fs';
+import { existsSync, readdirSync } from 'fs';
 import type { StatusDoc } from '../../shared/status';
 import { waitFor } from '../helpers/agent-cluster';
-import { LIBFAKETIME, everyone, observe, useNetns, type HostAgent } from './cluster';
+import { everyone, observe, useNetns, type HostAgent } from './cluster';
 
 const SKEW_S = 60;
 const CLOCK_WORDS = /clock|skew|time/i;
 
-function skewEnv(offsetS: number): Record<string, string> {
-  return { LD_PRELOAD: LIBFAKETIME, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' };
+/** Debian's libfaketime (package faketime), whatever the architecture directory. */
+function findLibfaketime(): string {
+  const candidates = ['/usr/lib/faketime/libfaketime.so.1'];
+  for (const d of existsSync('/usr/lib') ? readdirSync('/usr/lib') : []) candidates.push(`/usr/lib/${d}/faketime/libfaketime.so.1`);
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error('libfaketime is missing; the clock-skew scenario needs it: apt-get install faketime');
+  return found;
+}
+
+function skewEnv(lib: string, offsetS: number): Record<string, string> {
+  return { LD_PRELOAD: lib, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
 }
 
 describe('netns: a host with a skewed clock', function () {
   this.timeout(90000);
   const env = useNetns(4);
 
+  let lib = '';
   before(function () {
-    if (!existsSync(LIBFAKETIME)) throw new Error(`${LIBFAKETIME} is missing: apt-get install faketime`);
+    lib = findLibfaketime();
   });
 
   it(`±${SKEW_S} s on two hosts: tolerated (converges and stays healthy) or refused with a clear message, never a silent split`, async () => {
@@ -32,8 +42,8 @@ describe('netns: a host with a skewed clock', function () {
     const [h1, h2, h3, h4] = topo.hosts;
     const alpha = cluster.on(h1, 'alpha');
     const beta = cluster.on(h2, 'beta', { anchors: [h1] });
-    const ahead = cluster.on(h3, 'ahead', { anchors: [h1], env: skewEnv(SKEW_S) });
-    const behind = cluster.on(h4, 'behind', { anchors: [h1, h2], env: skewEnv(-SKEW_S) });
+    const ahead = cluster.on(h3, 'ahead', { anchors: [h1], env: skewEnv(lib, SKEW_S) });
+    const behind = cluster.on(h4, 'behind', { anchors: [h1, h2], env: skewEnv(lib, -SKEW_S) });
     const agents: HostAgent[] = [alpha, beta, ahead, behind];
     await cluster.boot(agents);
 

@@ -10,7 +10,6 @@ import { AgentCluster, CLI, waitFor, type AgentHandle } from '../helpers/agent-c
 import { GOSSIP_PORT, NetnsTopology, type NetnsHost } from '../helpers/netns';
 import type { StatusDoc } from '../../shared/status';
 
-export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 export interface HostAgent extends AgentHandle {
   on: NetnsHost;
