@@ -22,6 +22,8 @@ export interface SimArgs {
   wire: 'decode' | 'shared';
   out: string;
   chart: string;
+  repeat: number;
+  convergeOnly: boolean;
   help: boolean;
 }
 
@@ -38,6 +40,8 @@ export const USAGE = `usage: npm run sim -- [flags]
   --member-hours 100   exposure per loss window (60 s to 1 h of virtual time)
   --churn 10           leave+join pairs in the churn phase (0 = none)
   --wire shared        shared (messages passed by reference; fast) or decode (encode+decode every message)
+  --repeat 1           convergence runs per N (seeds seed, seed+1, ...): the chart shows their median and range
+  --converge-only      only the convergence phase (a sweep over N; writes sim-<seed>-sweep.json)
   --out bench/results  where sim-<seed>.json goes
   --chart docs/sim/convergence.svg   the convergence chart ('' = none)`;
 
@@ -70,6 +74,8 @@ export function parseArgs(argv: string[]): SimArgs {
     wire: 'shared',
     out: 'bench/results',
     chart: 'docs/sim/convergence.svg',
+    repeat: 1,
+    convergeOnly: false,
     help: false,
   };
   let nGiven = false;
@@ -79,6 +85,7 @@ export function parseArgs(argv: string[]): SimArgs {
     const flag = argv[i];
     if (flag === '--quick') { a.quick = true; continue; }
     if (flag === '--help' || flag === '-h') { a.help = true; continue; }
+    if (flag === '--converge-only') { a.convergeOnly = true; continue; }
     const v = argv[i + 1];
     if (v === undefined || (v.startsWith('--') && v !== '')) throw bad(flag, 'needs a value');
     i++;
@@ -107,6 +114,7 @@ export function parseArgs(argv: string[]): SimArgs {
         if (v !== 'shared' && v !== 'decode') throw bad(flag, `must be shared or decode, got "${v}"`);
         a.wire = v;
         break;
+      case '--repeat': a.repeat = numbers(flag, v, true, 1, 100)[0]; break;
       case '--out': a.out = v; break;
       case '--chart': a.chart = v; break;
       default:

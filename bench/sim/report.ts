@@ -64,6 +64,29 @@ function s(ms: number | null | undefined, digits = 1): string {
   return ms === null || ms === undefined ? '—' : (ms / 1000).toFixed(digits);
 }
 
+/** Median convergence over the seeds of one N; null when any seed did not converge. */
+export function medianConvergence(r: SuiteResult): number | null {
+  const runs = r.convergeRuns ?? [{ ms: r.converge.ms }];
+  if (runs.some((x) => x.ms === null)) return null;
+  return median(runs.map((x) => x.ms as number));
+}
+
+function spread(r: SuiteResult): { lo: number; hi: number } {
+  const ms = (r.convergeRuns ?? []).map((x) => x.ms).filter((x): x is number => x !== null);
+  return ms.length > 0 ? { lo: Math.min(...ms), hi: Math.max(...ms) } : { lo: NaN, hi: NaN };
+}
+
+/** The --converge-only table: one row per N. */
+export function sweepTable(results: SuiteResult[]): string {
+  const out = ['| N | seeds | median s | min–max s | median gossip rounds | runtime s |', '|---:|---:|---:|---:|---:|---:|'];
+  for (const r of results) {
+    const m = medianConvergence(r);
+    const sp = spread(r);
+    out.push(`| ${r.n.toLocaleString('en-US')} | ${r.convergeRuns.length} | ${s(m, 2)} | ${s(sp.lo, 2)}–${s(sp.hi, 2)} | ${m === null ? '—' : (median(r.convergeRuns.map((c) => c.gossipRounds ?? NaN)) ?? NaN).toFixed(1)} | ${(r.runtime.realMs / 1000).toFixed(0)} |`);
+  }
+  return out.join('\n');
+}
+
 function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const a = [...xs].sort((x, y) => x - y);
@@ -105,12 +128,20 @@ export function table(results: SuiteResult[]): string {
 
 /** Convergence (and crash detection by all) against N on a log10 axis, with the log fit dashed. */
 export function convergenceChart(results: SuiteResult[], fits: Fit[], title: string): string {
-  const ok = results.filter((r) => r.converge.ms !== null).sort((a, b) => a.n - b.n);
+  const ok = results.filter((r) => medianConvergence(r) !== null).sort((a, b) => a.n - b.n);
   const x = (n: number): number => Math.round(Math.log10(n) * 1000) / 1000;
+  const multi = ok.some((r) => r.convergeRuns.length > 1);
   const series = [
     {
-      name: 'all see all alive (s); whisker from 50% complete',
-      points: ok.map((r) => ({ x: x(r.n), y: (r.converge.ms as number) / 1000, lo: (r.converge.fractions.p50 ?? r.converge.ms ?? 0) / 1000, hi: (r.converge.ms as number) / 1000 })),
+      name: multi ? 'all see all alive (s): median, min–max over seeds' : 'all see all alive (s); whisker from 50% complete',
+      points: ok.map((r) => {
+        const m = (medianConvergence(r) as number) / 1000;
+        if (multi) {
+          const sp = spread(r);
+          return { x: x(r.n), y: m, lo: sp.lo / 1000, hi: sp.hi / 1000 };
+        }
+        return { x: x(r.n), y: m, lo: (r.converge.fractions.p50 ?? r.converge.ms ?? 0) / 1000, hi: m };
+      }),
     },
   ];
   const log = fits.find((f) => f.model === 'a + b·ln N');

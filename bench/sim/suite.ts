@@ -26,6 +26,10 @@ export interface SuiteOptions {
   memberHours: number;
   churnPairs: number;
   wire: 'decode' | 'shared';
+  /** Extra convergence-only runs with seeds seed+1, seed+2, ... (spread of the convergence time). */
+  repeat: number;
+  /** Only the convergence phase (a sweep over N). */
+  convergeOnly: boolean;
   /** Print a line as each phase ends. */
   progress?: (line: string) => void;
 }
@@ -37,6 +41,8 @@ export interface SuiteResult {
   latency: string;
   wire: string;
   converge: sc.ConvergeResult;
+  /** Convergence of this seed and of every repeat seed (first = `converge`). */
+  convergeRuns: { seed: number; ms: number | null; gossipRounds: number | null }[];
   rest: sc.RestResult | null;
   crashes: sc.CrashResult[];
   falsePositives: sc.FalsePositiveResult[];
@@ -73,6 +79,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     latency: o.latency.name,
     wire: o.wire,
     converge,
+    convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds }],
     rest: null,
     crashes: [],
     falsePositives: [],
@@ -80,7 +87,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     churn: null,
     runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
   };
-  if (converge.ms !== null) {
+  if (converge.ms !== null && !o.convergeOnly) {
     result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
     for (const mode of ['kill', 'power-off'] as const) {
       result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
@@ -98,6 +105,12 @@ export function runSuite(o: SuiteOptions): SuiteResult {
         sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
       );
     }
+  }
+  for (let k = 1; k < o.repeat; k++) {
+    const seed = o.seed + k;
+    const wk = new World({ seed, timing: o.timing, latency: o.latency, capacity: o.n, wire: o.wire, countBytes: false });
+    const c = phase(`converge-seed-${seed}`, () => sc.converge(wk, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng: stream(seed, 'scenarios') }));
+    result.convergeRuns.push({ seed, ms: c.ms, gossipRounds: c.gossipRounds });
   }
   result.runtime = {
     realMs: Date.now() - t0,
