@@ -98,6 +98,23 @@ export async function buildRelease(dir: string): Promise<Release> {
   return { dir, sha256: m[1], tarball: m[2], version: m[3] };
 }
 
+/**
+ * The committed tree (git archive HEAD) in `dir`, sharing the checkout's
+ * node_modules: a checkout nobody edits while a test builds from it.
+ */
+export async function snapshotCheckout(dir: string): Promise<string> {
+  await check('sh', ['-c', `mkdir -p "$2" && git -C "$1" archive --format=tar HEAD | tar -x -C "$2" && ln -s "$1/node_modules" "$2/node_modules"`, 'sh', ROOT, dir]);
+  return dir;
+}
+
+/** `scripts/package.sh` of the checkout at `root`, into `out`; the tarball's sha256. */
+export async function packageFrom(root: string, out: string): Promise<string> {
+  const stdout = await check('bash', [path.join(root, 'scripts/package.sh'), '--out', out], { timeoutMs: 5 * 60_000 });
+  const m = /^([0-9a-f]{64})\s/m.exec(stdout);
+  if (!m) throw new Error(`package.sh printed no checksum line:\n${stdout}`);
+  return m[1];
+}
+
 /** A static file server on 127.0.0.1 (random port) for install.sh and the tarball. */
 export class FileServer {
   readonly requests: string[] = [];
