@@ -12,7 +12,7 @@
  *   d  sync digest     {d: digest, u?: updates}    join, rejoin, merge; answered by y
  *   y  sync reply      {u: updates, w: wanted names} answered by y with the wanted entries (and w: [])
  * Updates (k):
- *   a  alive     {r: SignedRecord, o?: 's'|'d' state overlay at r.incarnation (sync only), f?: who}
+ *   a  alive     {r: SignedRecord, o?: 's'|'d'|'l' state held at r.incarnation (sync only), f?: who, g?: leave signature}
  *   s  suspect   {n, i, f}
  *   d  dead      {n, i, f}
  *   l  left      {n, i, g: leaver's signature}
@@ -23,7 +23,7 @@ import { validateMessage } from './validate';
 export type StateCode = 0 | 1 | 2 | 3; // alive, suspect, dead, left
 export type DigestEntry = [name: string, incarnation: number, state: StateCode];
 
-export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd'; f?: string }
+export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd' | 'l'; f?: string; g?: string }
 export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
 export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
 export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }

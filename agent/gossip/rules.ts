@@ -62,40 +62,43 @@ export function recordConflict(s: State, ctx: Ctx, name: string, known: { idPub:
   if (!had || had.other.idPub !== other.idPub) emit(ctx, 'conflict', name, 0, `identity ${other.idPub.slice(0, 8)}… at ${other.addr}`);
 }
 
+/**
+ * An alive update carries a signed record, and in anti-entropy replies an
+ * overlay: the state the sender holds at that record's incarnation ('s', 'd',
+ * or 'l' with the leaver's signature). Only a record without overlay, or
+ * suspect, claims the name is live: a dead or left record of an old identity
+ * is history, not a name conflict.
+ */
 function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): void {
   const sr = u.r;
   const name = sr.record.name;
-  if (name === s.selfName) {
-    aliveAboutSelf(s, ctx, sr);
-    if (u.o && sr.record.id_pub === s.selfPub && sr.incarnation === selfEntry(s).inc) refute(s, ctx, sr.incarnation, 'a peer holds us suspect or dead');
-    return;
-  }
+  const from = u.f ?? ctx.from?.name ?? s.selfName;
+  if (name === s.selfName) return aliveAboutSelf(s, ctx, u);
   // Records pulled by anti-entropy are not re-spread (a joiner would re-broadcast the
   // whole cluster), except a sender's own record: that is how a joiner gets announced.
   const spread = !opts.viaSync || ctx.from?.name === name;
-  const e = s.entries.get(name);
-  if (!e) {
+  const claimsLive = u.o === undefined || u.o === 's';
+  let e = s.entries.get(name);
+  if (e && e.signed.record.id_pub !== sr.record.id_pub) {
+    if (!claimsLive) return count(s, 'stale-identity');
     if (!verified(s, sr)) return;
-    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now };
-    s.entries.set(name, entry);
-    touch(s);
-    if (u.o === 'd') return setDead(s, ctx, entry, u.f ?? s.selfName, false);
-    if (u.o === 's') return startSuspicion(s, ctx, entry, u.f ?? s.selfName, false);
-    emit(ctx, 'alive', name, sr.incarnation);
-    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
-    return;
-  }
-  if (e.signed.record.id_pub !== sr.record.id_pub) {
     if (isLive(e)) {
-      if (!verified(s, sr)) return;
       recordConflict(s, ctx, name, { idPub: e.signed.record.id_pub, addr: addrOf(e.signed) }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
       return;
     }
     // A dead or left member's name may be taken over by a new identity.
+    s.entries.delete(name);
+    e = undefined;
+  }
+  if (!e) {
+    if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
-    s.entries.set(name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now });
+    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now };
+    s.entries.set(name, entry);
     touch(s);
-    emit(ctx, 'alive', name, sr.incarnation, 'new identity');
+    if (u.o === 'd') return setDead(s, ctx, entry, from, false);
+    if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
+    emit(ctx, 'alive', name, sr.incarnation);
     if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
     return;
   }
@@ -107,6 +110,13 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     e.lastSeen = ctx.now;
     delete e.susp;
     delete e.leftSig;
+    touch(s);
+    if (u.o === 'd' || u.o === 'l') {
+      // Newer record, but already dead or gone at that incarnation: no alive in between.
+      if (u.o === 'l' && u.g) return applyLeft(s, ctx, name, sr.incarnation, u.g);
+      if (isLive(e)) return setDead(s, ctx, e, from, false);
+      return;
+    }
     if (was !== 'alive') {
       e.state = 'alive';
       e.stateSince = ctx.now;
@@ -114,15 +124,18 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     } else {
       emit(ctx, 'updated', name, sr.incarnation);
     }
-    touch(s);
     if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
+    if (u.o === 's') applySuspect(s, ctx, name, sr.incarnation, from);
     return;
   }
-  // Same or older incarnation: only a state overlay (sync) can still matter.
-  if (sr.incarnation === e.signed.incarnation && u.o) {
-    if (u.o === 's') applySuspect(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
-    else if (opts.viaSync && e.state === 'alive') applySuspect(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
-    else applyDead(s, ctx, name, sr.incarnation, u.f ?? s.selfName);
+  // Same or older incarnation: only the overlay can still matter.
+  if (sr.incarnation !== e.signed.incarnation || !u.o) return;
+  if (u.o === 'l') {
+    if (u.g) applyLeft(s, ctx, name, sr.incarnation, u.g);
+  } else if (u.o === 's' || (opts.viaSync && e.state === 'alive')) {
+    applySuspect(s, ctx, name, sr.incarnation, from);
+  } else {
+    applyDead(s, ctx, name, sr.incarnation, from);
   }
 }
 
@@ -132,13 +145,18 @@ function verified(s: State, sr: SignedRecord): boolean {
   return false;
 }
 
-function aliveAboutSelf(s: State, ctx: Ctx, sr: SignedRecord): void {
+function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
+  const sr = u.r;
   const me = selfEntry(s);
   if (sr.record.id_pub !== s.selfPub) {
+    if (u.o === 'd' || u.o === 'l') return count(s, 'stale-identity');
     if (!verified(s, sr)) return;
     recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${addrOf(me.signed)} (this agent)` }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
     return;
   }
+  if (u.o === 'l' && u.g) return applyLeft(s, ctx, s.selfName, sr.incarnation, u.g);
+  // Someone holds us suspect or dead at our incarnation.
+  if (u.o && sr.incarnation === me.inc) return refute(s, ctx, sr.incarnation, 'a peer holds us suspect or dead');
   // Our own key signed it: a record from a previous run (or a copy of ours). Out-bid it if needed.
   if (sr.incarnation < me.inc || (sr.incarnation === me.inc && sr.sig === me.signed.sig)) return;
   if (!verified(s, sr)) return;

@@ -113,10 +113,12 @@ function update(v: unknown, i: number): Update {
     case 'a': {
       const u: Update = { k: 'a', r: signedRecord(o.r) };
       if (o.o !== undefined) {
-        if (o.o !== 's' && o.o !== 'd') reject(`update[${i}].o must be "s" or "d"`);
+        if (o.o !== 's' && o.o !== 'd' && o.o !== 'l') reject(`update[${i}].o must be "s", "d" or "l"`);
         u.o = o.o;
       }
       if (o.f !== undefined) u.f = name(o.f, `update[${i}].f`);
+      if (o.g !== undefined) u.g = b64(o.g, `update[${i}].g`, 88);
+      if (u.o === 'l' && u.g === undefined) reject(`update[${i}] is a left overlay without signature`);
       return u;
     }
     case 's':

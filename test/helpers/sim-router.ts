@@ -73,12 +73,15 @@ export class SimRouter {
     };
   }
 
-  /** Adds a member listening on `address`. */
-  add(m: Membership, address: string): SimNode {
+  /**
+   * Adds a member listening on `address`. `key` names it in the router when
+   * its member name is already taken (an impostor claiming a live name).
+   */
+  add(m: Membership, address: string, key?: string): SimNode {
     const self = m.view().find((v) => v.state === 'alive' && v.record.addresses.includes(address)) ?? m.view()[0];
     if (!self) throw new Error('sim-router: membership has no self entry');
     const node: SimNode = { name: self.name, address, idPub: self.record.id_pub, m, up: true, bytesSent: 0, bytesReceived: 0 };
-    this.nodes.set(node.name, node);
+    this.nodes.set(key ?? node.name, node);
     this.byAddress.set(address, node);
     return node;
   }
@@ -89,6 +92,8 @@ export class SimRouter {
     if (!old) throw new Error(`sim-router: no node ${name}`);
     old.m = m;
     old.up = true;
+    const self = m.view().find((v) => v.name === old.name);
+    if (self) old.idPub = self.record.id_pub;
     return old;
   }
 
@@ -175,7 +180,7 @@ export class SimRouter {
     const to = this.resolve(dest);
     const order = this.order++;
     if (this.recordSent && (!to || !to.up)) this.sent.push({ at: this.now, from: from.name, to: dest.name ?? dest.addresses.join(','), msg });
-    if (!to || !to.up || (to.name === from.name && to !== from)) {
+    if (!to || !to.up) {
       this.push({ at: this.now + 1, order, kind: 'failed', from, dest, msg });
       return;
     }

@@ -98,6 +98,20 @@ describe('gossip: healing', () => {
     const took = router.runUntilTrue(() => router.node('n7').m.view().find((v) => v.name === 'n2')?.record.overlay_ip === '10.1.2.3', 3 * TEST.syncInterval, 'straggler updated');
     assert.ok(router.now - t0 <= TEST.syncInterval * 1.3, `took ${took} ms`);
   });
+
+  it('a straggler that missed a leave learns it through anti-entropy, with no false alive in between', () => {
+    const { router, names } = bootCluster(6);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.filter = (_from, to, msg) => (to.name === 'n5' && msg.t === 'g' ? null : msg);
+    const n2 = router.node('n2');
+    router.handle(n2, n2.m.leave(router.now));
+    router.crash('n2');
+    router.runUntilTrue(() => router.allSee(['n2'], 'left', ['n0', 'n1', 'n3', 'n4']), 2000);
+    const t0 = router.now;
+    router.runUntilTrue(() => router.stateOf('n5', 'n2') === 'left', 3 * TEST.syncInterval, 'n5 sees n2 left');
+    assert.ok(router.now - t0 <= TEST.syncInterval * 1.3);
+    assert.deepEqual(router.events.filter((e) => e.name === 'n2' && (e.type === 'alive' || e.type === 'conflict') && e.at >= t0), []);
+  });
 });
 
 describe('gossip: scale and loss', function () {
