@@ -121,6 +121,10 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
           ctx.logger.info('removing container', { container: a.name, reason: a.reason });
           await ctx.client.remove(a.id, a.name);
           break;
+        case 'restart':
+          ctx.logger.info('restarting container', { container: a.name, reason: a.reason });
+          await ctx.client.restart(a.id, a.name);
+          break;
         case 'backoff':
           if (a.death) {
             noteDeath(ctx, a.name, a.death);

@@ -71,6 +71,7 @@ export type Action =
   | { type: 'start'; name: string; id: string; death: DeathNote | null }
   | { type: 'recreate'; name: string; id: string; spec: ContainerSpec; reason: string; death: DeathNote | null }
   | { type: 'remove'; name: string; id: string; reason: string }
+  | { type: 'restart'; name: string; id: string; reason: string }
   | { type: 'backoff'; name: string; id: string; until: number; death: DeathNote | null; fetchLog: boolean };
 
 export interface PlanOptions {
@@ -173,6 +174,12 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     } else if (wd.kind === 'start') {
       actions.push({ type: 'start', name: w.name, id: ow!.id, death: wd.death });
       wesherUp = true;
+      // Outside the host network, a restarted wesher has a new namespace; a
+      // running k3s is still in the old one and must follow.
+      if (w.spec!.create.HostConfig?.NetworkMode !== 'host' && ok && !foreign(ok) && isRunning(ok) && k.spec && ok.hash === k.spec.hash) {
+        actions.push({ type: 'restart', name: k.name, id: ok.id, reason: `${w.name} restarted with a new network namespace` });
+        continue;
+      }
     } else if (wd.kind === 'backoff') {
       actions.push({ type: 'backoff', name: w.name, id: ow!.id, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
     }

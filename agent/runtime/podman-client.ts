@@ -256,6 +256,15 @@ export class PodmanClient {
     }
   }
 
+  /** Restarts a container (10 s to stop gracefully). */
+  async restart(id: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).restart({ t: 10 });
+    } catch (e) {
+      this.fail(e, `restart container ${name}`);
+    }
+  }
+
   /** Removes a container (forcefully); already gone counts as success. */
   async remove(id: string, name: string): Promise<void> {
     try {

@@ -18,6 +18,7 @@ import { applyActions } from './apply';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
 import { subscribeEvents, type EventSubscription } from './events';
+import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
 import type { NetworkFacts } from './network';
 import { emptyHistory, planReconcile, type History, type Observed, type ObservedContainer } from './planner';
@@ -64,8 +65,7 @@ export class Supervisor {
   /** Containers named by events since the last run: a run for events only re-inspects these. */
   private readonly dirty = new Set<string>();
   private fullObserveNeeded = true;
-  /** Exit watchers of running containers, by id; `startedAt` tells a restarted container from a failed watch. */
-  private readonly watchers = new Map<string, { startedAt: number | null; close: (() => void) | null; ended: boolean }>();
+  private readonly watchers: ExitWatchers;
   private podman: 'connected' | 'unreachable' = 'unreachable';
   private podmanProblem: string | null = null;
   private started = false;
@@ -87,6 +87,11 @@ export class Supervisor {
     this.log = opts.logger;
     this.policy = { ...DEFAULT_BACKOFF, ...(opts.backoff ?? {}) };
     this.client = new PodmanClient({ socketPath: opts.config.podman_socket, dockerFactory: opts.dockerFactory });
+    this.watchers = new ExitWatchers(this.client, this.log, (id) => {
+      if (!this.started) return;
+      this.dirty.add(id);
+      this.trigger('event exit', 0);
+    });
     registerSecret(opts.config.overlay_key);
     registerSecret(opts.config.cluster_key);
     registerSecret(Buffer.from(opts.config.overlay_key, 'utf8').toString('base64'));
@@ -118,7 +123,7 @@ export class Supervisor {
     this.events?.close();
     this.events = null;
     if (this.inFlight) await this.inFlight.catch(() => undefined);
-    this.closeWatchers(() => true);
+    this.watchers.closeAll();
     this.log.info('supervisor stopped; containers keep running');
   }
 
@@ -243,7 +248,7 @@ export class Supervisor {
     this.podmanProblem = sentence;
     this.events?.close();
     this.events = null;
-    this.closeWatchers(() => true);
+    this.watchers.closeAll();
     if (this.started && !this.reconnectTimer) {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.reconnectAttempts, 10));
       this.reconnectAttempts++;
@@ -336,7 +341,7 @@ export class Supervisor {
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
-    this.syncWatchers(this.observed);
+    if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
     const now = this.opts.clock.now();
     const actions = planReconcile(this.desired, observed, this.history, now, { policy: this.policy, random: this.opts.random ?? Math.random });
     if (actions.length === 0) {
@@ -348,51 +353,10 @@ export class Supervisor {
     if (acted) {
       this.fullObserveNeeded = true;
       this.observed = (await this.observe()).containers;
-      this.syncWatchers(this.observed);
+      if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
     }
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
     this.scheduleWake();
-  }
-
-  private closeWatchers(which: (id: string) => boolean): void {
-    for (const [id, w] of this.watchers) {
-      if (!which(id)) continue;
-      w.close?.();
-      this.watchers.delete(id);
-    }
-  }
-
-  /**
-   * Keeps one exit watcher on each running hepto container. A watch that
-   * ended while the same process still runs is not reopened (events cover
-   * it), so a misbehaving attach cannot make the loop spin.
-   */
-  private syncWatchers(observed: ObservedContainer[]): void {
-    if (!this.started || this.podman !== 'connected') return;
-    const running = new Map(observed.filter((o) => o.node !== null && o.state === 'running').map((o) => [o.id, o]));
-    this.closeWatchers((id) => !running.has(id));
-    for (const [id, o] of running) {
-      const w = this.watchers.get(id);
-      if (w && (!w.ended || w.startedAt === o.startedAt)) continue;
-      w?.close?.();
-      const entry: { startedAt: number | null; close: (() => void) | null; ended: boolean } = { startedAt: o.startedAt, close: null, ended: false };
-      this.watchers.set(id, entry);
-      this.client
-        .watchExit(id, () => {
-          entry.ended = true;
-          if (this.watchers.get(id) !== entry || !this.started) return;
-          this.dirty.add(id);
-          this.trigger('event exit', 0);
-        })
-        .then((h) => {
-          if (this.watchers.get(id) === entry && !entry.ended) entry.close = () => h.close();
-          else h.close();
-        })
-        .catch((e) => {
-          entry.ended = true;
-          this.log.debug('exit watch failed; relying on events', { container: o.name, error: errorMessage(e) });
-        });
-    }
   }
 
   /** Wakes the loop when the earliest backoff or pull retry falls due. */

@@ -91,6 +91,13 @@ describe('runtime/planner', () => {
     assert.deepEqual(brief(planReconcile(dm, { ...observed([]), networks: ['hepto-master1'] }, emptyHistory(), NOW, OPTS)), [`create ${W}`, `create ${K}`]);
   });
 
+  it('macvlan: a restarted wesher takes the running k3s along (new namespace); host mode does not', () => {
+    const dm = desired({ network_mode: 'macvlan', iface: 'eth0' });
+    const o = { ...observed([obs(dm, W, { state: 'exited', finishedAt: NOW - 5 }), obs(dm, K)]), networks: ['hepto-master1'] };
+    assert.deepEqual(brief(planReconcile(dm, o, emptyHistory(), NOW, OPTS)), [`start ${W}`, `restart ${K}`]);
+    assert.deepEqual(brief(planReconcile(d, observed([obs(d, W, { state: 'exited', finishedAt: NOW - 5 }), obs(d, K)]), emptyHistory(), NOW, OPTS)), [`start ${W}`]);
+  });
+
   it('a waiting k3s is neither created nor removed', () => {
     const dw = computeDesired(testConfig({ node: 'w1', master: 'm1' }), view(['w1', 'alive']), FACTS);
     const w1 = 'hepto-w1-wesher';
