@@ -79,7 +79,7 @@ describe('netns + podman: container health is visible across hosts', function ()
         return h.wesher === 'running' && h.k3s === 'crashloop' && own?.state === 'crashloop' ? { remote: h, own } : undefined;
       }, 60000),
     );
-    console.log(`      [netns] alpha sees beta's containers as ${JSON.stringify(seen.remote)}; beta's own k3s: ${JSON.stringify(seen.own)}`);
+    console.log(`      [netns] alpha sees beta's containers as ${JSON.stringify(seen.remote)}; beta's own k3s: ${seen.own.state}, exit code ${seen.own.last_exit_code}, ${seen.own.restarts} restarts`);
     assert.equal(seen.own.last_exit_code, 3, 'beta knows why: the stand-in exited with code 3');
     const sb = await cluster.statusCli(beta);
     assert.equal(sb.containers.find((c) => c.name === 'hepto-beta-wesher')?.state, 'running');
