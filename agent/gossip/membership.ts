@@ -13,7 +13,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import { BroadcastQueue } from './dissemination';
 import { joinProblem, joinTick, reconnectTick } from './join';
 import type { GossipMessage, Update } from './messages';
-import { addToProbeOrder, onAck, onPing, onPingReq, probeTick, probeWakeup, sendIndirect, startProbe } from './probe';
+import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, Outgoing, State, Step } from './state';
@@ -119,9 +119,7 @@ export class Membership {
   sendFailed(to: Destination, msg: GossipMessage, now: number): Step {
     return this.run(now, undefined, (ctx) => {
       count(this.s, 'send-failed');
-      if (msg.t !== 'p') return;
-      const p = this.s.probes.get(msg.s);
-      if (p && !p.indirectSent) sendIndirect(this.s, ctx, p);
+      if (msg.t === 'p') pingFailed(this.s, ctx, msg.s);
     });
   }
 
@@ -294,6 +292,8 @@ export class Membership {
       case 'k':
         applyAll(s, ctx, msg.u, false);
         return onAck(s, ctx, msg.s);
+      case 'n':
+        return onNack(s, ctx, msg.s);
       case 'r':
         return onPingReq(s, ctx, from, msg.s, msg.n, msg.a);
       case 'g':

@@ -7,6 +7,7 @@
  *   p  ping            {s: seq, u?: updates}
  *   k  ack             {s: seq, u?: updates}
  *   r  ping-req        {s: seq, n: target name, a: target addresses}
+ *   n  nack            {s: seq}   a helper could not deliver its ping to the target either
  *   g  gossip          {u: updates}
  *   h  sync hash       {h: digest hash}            answered by a digest only if hashes differ
  *   d  sync digest     {d: digest, u?: updates}    join, rejoin, merge; answered by y
@@ -32,11 +33,12 @@ export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate;
 export interface PingMsg { t: 'p'; s: number; u?: Update[] }
 export interface AckMsg { t: 'k'; s: number; u?: Update[] }
 export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
+export interface NackMsg { t: 'n'; s: number }
 export interface GossipMsg { t: 'g'; u: Update[] }
 export interface SyncHashMsg { t: 'h'; h: string }
 export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[] }
 export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
-export type GossipMessage = PingMsg | AckMsg | PingReqMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
+export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
 
 /** Hard limits enforced by decodeMessage. */
 export const LIMITS = Object.freeze({

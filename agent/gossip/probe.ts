@@ -45,7 +45,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   const e = s.entries.get(name);
   if (!e || !isLive(e) || isProbing(s, name)) return;
   const seq = ++s.seq;
-  s.probes.set(seq, { seq, target: name, start: ctx.now, indirectSent: false });
+  s.probes.set(seq, { seq, target: name, start: ctx.now, indirectSent: false, directFailed: false, helpers: 0, nacks: 0 });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
@@ -55,21 +55,58 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
   const target = s.entries.get(p.target);
   if (!target) return;
   const helpers = pick(others(s, ['alive']).filter((e) => e.signed.record.name !== p.target), s.t.indirectChecks, s.rng);
+  p.helpers = helpers.length;
   for (const h of helpers) {
     ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });
   }
+}
+
+function failProbe(s: State, ctx: Ctx, p: Probe): void {
+  s.probes.delete(p.seq);
+  const e = s.entries.get(p.target);
+  if (e && isLive(e)) {
+    count(s, 'probe-failed');
+    applySuspect(s, ctx, p.target, e.signed.incarnation, s.selfName);
+  }
+}
+
+/**
+ * Lifeguard-style early verdict: our own ping could not be delivered and every
+ * helper reported the same (or there was nobody to ask), so waiting for the
+ * end of the probe period would only delay the suspicion.
+ */
+function maybeFailEarly(s: State, ctx: Ctx, p: Probe): void {
+  if (p.directFailed && p.indirectSent && p.nacks >= p.helpers) failProbe(s, ctx, p);
+}
+
+/** The transport could not deliver one of our pings: as a prober, go indirect now; as a helper, tell the requester. */
+export function pingFailed(s: State, ctx: Ctx, seq: number): void {
+  const p = s.probes.get(seq);
+  if (p) {
+    p.directFailed = true;
+    if (!p.indirectSent) sendIndirect(s, ctx, p);
+    maybeFailEarly(s, ctx, p);
+    return;
+  }
+  const r = s.relays.get(seq);
+  if (r) {
+    s.relays.delete(seq);
+    ctx.send.push({ to: r.requester, msg: { t: 'n', s: r.origSeq } });
+  }
+}
+
+export function onNack(s: State, ctx: Ctx, seq: number): void {
+  const p = s.probes.get(seq);
+  if (!p) return;
+  p.nacks += 1;
+  maybeFailEarly(s, ctx, p);
 }
 
 /** Timer-driven probe work: indirect stage, failed probes, the next regular probe, expired relays. */
 export function probeTick(s: State, ctx: Ctx): void {
   for (const p of [...s.probes.values()]) {
     if (ctx.now >= p.start + s.t.probeInterval) {
-      s.probes.delete(p.seq);
-      const e = s.entries.get(p.target);
-      if (e && isLive(e)) {
-        count(s, 'probe-failed');
-        applySuspect(s, ctx, p.target, e.signed.incarnation, s.selfName);
-      }
+      failProbe(s, ctx, p);
     } else if (!p.indirectSent && ctx.now >= p.start + s.t.probeTimeout) {
       sendIndirect(s, ctx, p);
     }

@@ -48,6 +48,11 @@ export interface Probe {
   target: string;
   start: number;
   indirectSent: boolean;
+  /** The transport could not deliver the direct ping (connection refused, dial timeout). */
+  directFailed: boolean;
+  /** Helpers asked for an indirect probe, and how many reported they could not reach the target either. */
+  helpers: number;
+  nacks: number;
 }
 
 export interface Relay {

@@ -163,6 +163,8 @@ export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array):
       const s = int(o.s, 's');
       return o.u === undefined ? { t: o.t, s } : { t: o.t, s, u: updates(o.u) };
     }
+    case 'n':
+      return { t: 'n', s: int(o.s, 's') };
     case 'r':
       return { t: 'r', s: int(o.s, 's'), n: name(o.n, 'n'), a: strings(o.a, 'a', LIMITS.addresses, LIMITS.addressLength) };
     case 'g':
