@@ -119,6 +119,7 @@ export class PodmanClient {
       const i = await this.docker.getContainer(id).inspect();
       const labels = (i.Config?.Labels ?? {}) as Record<string, string>;
       const role = labels['io.hepto.role'];
+      const startedAt = parseTime(i.State?.StartedAt);
       return {
         id: i.Id,
         name: String(i.Name ?? '').replace(/^\//, ''),
@@ -127,9 +128,10 @@ export class PodmanClient {
         state: String(i.State?.Status ?? 'unknown').toLowerCase(),
         hash: labels['io.hepto.spec-hash'] ?? null,
         join: labels['io.hepto.join'] ?? null,
-        startedAt: parseTime(i.State?.StartedAt),
+        startedAt,
         finishedAt: parseTime(i.State?.FinishedAt),
-        exitCode: typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null,
+        // A container that never ran has no exit code worth showing.
+        exitCode: startedAt !== null && typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null,
       };
     } catch (e) {
       if (isNotFound(e)) return null;

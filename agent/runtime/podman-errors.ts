@@ -47,7 +47,7 @@ export function toHeptoError(e: unknown, what: string, socket: string): HeptoErr
     });
   }
   const msg = podmanMessage(e);
-  if (/setrlimit|RLIMIT_/i.test(msg)) {
+  if (/setrlimit|RLIMIT_|setting rlimit/i.test(msg)) {
     return new HeptoError('RLIMIT_DENIED', `Podman could not apply the container's resource limits while trying to ${what}: ${msg}`, {
       hint: 'set "ulimits" in the config below the host hard limits, e.g. {"nofile":{"soft":1024,"hard":1024},"nproc":{"soft":1024,"hard":1024}}',
       cause: e,

@@ -204,6 +204,24 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     assert.ok(logs.some((l) => /pulling image/.test(l) && l.includes(missing)));
   });
 
+  it('ulimits above what the host allows: RLIMIT_DENIED in status with the fix, no crash', async () => {
+    const s = supervisor(config('prlim', { ulimits: { nofile: { soft: 10_000_000, hard: 10_000_000 } } }));
+    await s.start();
+    const p = await waitFor(() => s.status().problems.find((x) => /resource limits/.test(x)), { what: 'rlimit problem' });
+    assert.match(p, /hepto-prlim-wesher.*Podman could not apply the container's resource limits.*"ulimits"/);
+    assert.equal(s.status().podman, 'connected');
+  });
+
+  it('ipvlan on this netavark (< 1.5): refused with the reason, nothing created', async () => {
+    const s = supervisor(config('pipv', { network_mode: 'ipvlan', iface: 'lo', ip: ['192.0.2.61/24'] }));
+    await s.start();
+    await s.idle();
+    const p = await waitFor(() => s.status().problems.find((x) => /ipvlan needs netavark >= 1\.5\.0, this machine has/.test(x)), { what: 'ipvlan refusal' });
+    assert.match(p, /node pipv: network_mode/);
+    assert.ok(s.status().containers.every((c) => c.state === 'waiting'));
+    assert.equal(await h.inspect('hepto-pipv-wesher'), null);
+  });
+
   it('an agent k3s waits for the master; starts once the master is seen alive', async () => {
     const s = supervisor(config('pwait', { master: 'pmaster' }));
     await s.start();

@@ -46,6 +46,8 @@ describe('runtime/podman-errors', () => {
     const r = toHeptoError(http(500, 'runc: container_linux.go: setrlimit `RLIMIT_NOFILE`: operation not permitted'), 'start container hepto-a-k3s', '/s');
     assert.equal(r.code, 'RLIMIT_DENIED');
     assert.match(r.describe(), /"ulimits".*nofile/);
+    const runc = 'runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted';
+    assert.equal(toHeptoError(http(500, runc), 'start container x', '/s').code, 'RLIMIT_DENIED');
     assert.equal(toHeptoError(http(500, 'write /var/lib/containers/x: no space left on device'), 'create', '/s').code, 'DISK_FULL');
     const other = toHeptoError(http(409, 'name in use'), 'create container x', '/s');
     assert.equal(other.code, 'INTERNAL');
