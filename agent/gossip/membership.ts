@@ -55,7 +55,14 @@ const MAX_PERSISTED = 64;
 
 export class Membership {
   private readonly s: State;
-  private lastNow: number;
+  /**
+   * Internal time never goes backwards: a wall clock stepped back (NTP, an
+   * operator's `date -s`) counts as no time passing, instead of freezing
+   * every timer until the clock catches up. With a well-behaved clock it
+   * equals the caller's clock exactly.
+   */
+  private rawLast: number;
+  private monoLast: number;
 
   constructor(opts: MembershipOptions) {
     const pub = publicKeyOf(opts.secretKey);
@@ -94,7 +101,20 @@ export class Membership {
       nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now },
     };
-    this.lastNow = now;
+    this.rawLast = now;
+    this.monoLast = now;
+  }
+
+  private mono(now: number): number {
+    const d = now - this.rawLast;
+    this.rawLast = now;
+    if (d > 0) this.monoLast += d;
+    return this.monoLast;
+  }
+
+  /** Internal time → the caller's clock. */
+  private toRaw(t: number): number {
+    return t + (this.rawLast - this.monoLast);
   }
 
   /** Join via every anchor (host:port); retried with capped jittered backoff while no other member is alive. */
@@ -105,7 +125,7 @@ export class Membership {
 
   /** Peers persisted by a previous run: extra rejoin targets when the anchors are down. */
   restorePeers(peers: PersistedPeer[], now: number): void {
-    this.lastNow = Math.max(this.lastNow, now);
+    this.mono(now);
     this.s.join.peers = peers
       .filter((p) => p && typeof p.name === 'string' && p.name !== this.s.selfName && Array.isArray(p.addresses))
       .map((p) => ({ name: p.name, addresses: p.addresses.filter((a) => typeof a === 'string') }));
@@ -137,7 +157,7 @@ export class Membership {
       this.gossipTick(ctx);
       this.syncTick(ctx);
       reconnectTick(s, ctx);
-      this.reap(now);
+      this.reap(ctx.now);
     });
   }
 
@@ -145,6 +165,11 @@ export class Membership {
   nextWakeup(): number {
     const s = this.s;
     if (s.leftAt !== null) return Number.POSITIVE_INFINITY;
+    return this.toRaw(this.wakeupInternal());
+  }
+
+  private wakeupInternal(): number {
+    const s = this.s;
     let w = Math.min(probeWakeup(s), s.nextSync, s.nextReconnect);
     if (s.queue.size > 0) w = Math.min(w, s.nextGossip);
     if (s.join.active) w = Math.min(w, s.join.next);
@@ -179,12 +204,12 @@ export class Membership {
       const g = signLeft(s.selfName, me.inc, s.secretKey);
       me.state = 'left';
       me.leftSig = g;
-      me.stateSince = now;
+      me.stateSince = ctx.now;
       touch(s);
       const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
       for (const e of pick(others(s, ['alive', 'suspect']), s.t.leaveFanout, s.rng)) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
       emit(ctx, 'left', s.selfName, me.inc);
-      s.leftAt = now;
+      s.leftAt = ctx.now;
     });
   }
 
@@ -193,7 +218,14 @@ export class Membership {
     const out: MemberView[] = [];
     for (const [name, e] of this.s.entries) {
       const self = name === this.s.selfName;
-      out.push({ name, state: e.state, incarnation: e.inc, record: e.signed.record, lastSeen: self ? this.lastNow : e.lastSeen, stateSince: e.stateSince });
+      out.push({
+        name,
+        state: e.state,
+        incarnation: e.inc,
+        record: e.signed.record,
+        lastSeen: self ? this.rawLast : this.toRaw(e.lastSeen),
+        stateSince: this.toRaw(e.stateSince),
+      });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -226,8 +258,8 @@ export class Membership {
     return selfEntry(this.s).inc;
   }
 
-  private run(now: number, from: PeerInfo | undefined, fn: (ctx: Ctx) => void): Step {
-    this.lastNow = Math.max(this.lastNow, now);
+  private run(raw: number, from: PeerInfo | undefined, fn: (ctx: Ctx) => void): Step {
+    const now = this.mono(raw);
     const ctx: Ctx = from ? { now, send: [], events: [], from } : { now, send: [], events: [] };
     if (this.s.leftAt !== null) return { send: [], events: [] };
     try {
