@@ -248,6 +248,30 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       await waitFor('the agent to show both containers again', async () => /wesher running · k3s running/.test(await statusText(n1)), 60_000);
     });
 
+    it('an upgrade (a new tarball) replaces the agent in place, keeps the config, restarts once', async function () {
+      this.timeout(5 * 60_000);
+      // The same build under a new version number, as a release server would offer it.
+      const next = `${release.version}-up1`;
+      const name = `hepto-agent-${next}.tar.gz`;
+      await check('sh', [
+        '-c',
+        'set -e; d=$(mktemp -d); tar -xzf "$1/$2" -C "$d"; mv "$d/hepto-agent-$3" "$d/hepto-agent-$4"; ' +
+          'sed -i "s/\\"version\\": *\\"$3\\"/\\"version\\": \\"$4\\"/" "$d/hepto-agent-$4/package.json"; ' +
+          'tar -C "$d" -czf "$1/$5" "hepto-agent-$4"; (cd "$1" && sha256sum "$5" > "$5.sha256"); rm -rf "$d"',
+        'sh', release.dir, release.tarball, release.version, next, name,
+      ]);
+      const confBefore = await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service');
+      const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
+      const r = await n1.exec(install({ ...env1, HEPTO_IP: '192.0.2.10/24', HEPTO_AGENT_URL: server.url(name) }), { timeoutMs: 180_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`done: changed /usr/local/lib/hepto-agent/${next.replace(/\./g, '\\.')} /usr/local/bin/hepto-agent$`, 'm'));
+      assert.equal(await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service'), confBefore);
+      assert.equal((await n1.ok('ls /usr/local/lib/hepto-agent')).trim(), next, 'the old version is still there');
+      assert.equal((await n1.ok('hepto-agent --version')).trim(), next);
+      assert.notEqual((await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim(), pidBefore);
+      assert.equal((await statusJson(n1)).members.length, 1);
+    });
+
     describe('second machine: joins through the anchor with the printed line', () => {
       let n2: SystemdContainer;
 
@@ -372,6 +396,20 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.match(r.stderr, /would create \/etc\/hepto\/hepto\.json/);
         assert.match(r.stderr, /would unpack agent .* into \/usr\/local\/lib\/hepto-agent\//);
         assert.equal(r.stdout, '', 'a dry run prints no join line');
+      });
+
+      it('from a checkout, ./install.sh finds the tarball npm run package wrote next to it', async () => {
+        await fresh.ok('mkdir -p /root/hepto/dist/release');
+        for (const f of [path.join(ROOT, 'install.sh'), path.join(ROOT, 'package.json')]) {
+          await check('podman', ['cp', f, `${fresh.name}:/root/hepto/`]);
+        }
+        await check('podman', ['cp', `${release.dir}/.`, `${fresh.name}:/root/hepto/dist/release/`]);
+        await fresh.ok(`sed -i 's/"version": *"[^"]*"/"version": "${release.version}"/' /root/hepto/package.json`);
+        const r = await fresh.exec('cd /root/hepto && HEPTO_DRY_RUN=1 HEPTO_NODE=fresh ./install.sh');
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`downloading the agent from /root/hepto/dist/release/${release.tarball.replace(/\./g, '\\.')}`));
+        assert.match(r.stderr, new RegExp(`checksum verified \\(${release.sha256}\\)`));
+        await fresh.ok('rm -rf /root/hepto');
       });
     });
   });
