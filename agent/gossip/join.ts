@@ -58,7 +58,8 @@ export function joinTick(s: State, ctx: Ctx): void {
     return;
   }
   const targets = joinTargets(s);
-  if (targets.length === 0) {
+  // The only target is ourselves (the first anchor of a new cluster): nothing to join.
+  if (targets.length === 0 || (targets.length === 1 && j.selfLoop)) {
     j.active = false;
     return;
   }

@@ -16,7 +16,7 @@ import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
-import type { Ctx, Outgoing, State, Step } from './state';
+import type { Ctx, State, Step } from './state';
 import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, touch } from './state';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
@@ -99,7 +99,7 @@ export class Membership {
       nextReconnect: now + t.reconnectInterval,
       nudged: new Map(),
       nextCurious: now,
-      join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now },
+      join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
     };
     this.rawLast = now;
     this.monoLast = now;
@@ -136,7 +136,7 @@ export class Membership {
   }
 
   /** The transport could not deliver (connection refused, auth failed, timeout). */
-  sendFailed(to: Destination, msg: GossipMessage, now: number): Step {
+  sendFailed(_to: Destination, msg: GossipMessage, now: number): Step {
     return this.run(now, undefined, (ctx) => {
       count(this.s, 'send-failed');
       if (msg.t === 'p') pingFailed(this.s, ctx, msg.s);
@@ -276,7 +276,11 @@ export class Membership {
   private acceptSender(ctx: Ctx, from: PeerInfo, msg: GossipMessage): boolean {
     const s = this.s;
     if (from.name === s.selfName) {
-      if (from.idPub === s.selfPub) return false; // our own message looped back (an anchor list naming us)
+      if (from.idPub === s.selfPub) {
+        // Our own message looped back: an anchor address (a hostname, say) is this very agent.
+        if (msg.t === 'd') s.join.selfLoop = true;
+        return false;
+      }
       recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${selfEntry(s).signed.record.addresses[0] ?? 'no address'} (this agent)` }, { idPub: from.idPub, addr: from.remote });
       return false;
     }

@@ -69,6 +69,8 @@ export interface JoinState {
   attempt: number;
   next: number;
   since: number;
+  /** One of our join messages came back to us: some anchor address is this very agent. */
+  selfLoop: boolean;
 }
 
 export interface State {

@@ -97,6 +97,11 @@ export class SimRouter {
     return old;
   }
 
+  /** Another address reaching the same member (a hostname, a second interface). */
+  alias(address: string, name: string): void {
+    this.byAddress.set(address, this.node(name));
+  }
+
   node(name: string): SimNode {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`sim-router: no node ${name}`);

@@ -136,3 +136,18 @@ describe('gossip: scale and loss', function () {
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
   });
 });
+
+describe('gossip: an anchor list naming this very agent', () => {
+  it('the first anchor, listed under a name that loops back to itself, starts a cluster without complaining', () => {
+    const router = new SimRouter({ rng: seededRng(8) });
+    const a0 = router.add(makeMember('a0', addressOf(0), router.now), addressOf(0));
+    // "anchor.example:7947" resolves to a0 itself.
+    router.alias('anchor.example:7947', 'a0');
+    router.handle(a0, a0.m.bootstrap(['anchor.example:7947'], router.now));
+    router.run(TEST.joinRetryMax * 3);
+    assert.deepEqual(a0.m.problems(), []);
+    const j = router.add(makeMember('j', addressOf(1), router.now), addressOf(1));
+    router.handle(j, j.m.bootstrap(['anchor.example:7947'], router.now));
+    router.runUntilTrue(() => router.allSee(['a0', 'j'], 'alive'), 2000);
+  });
+});
