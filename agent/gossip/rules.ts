@@ -86,7 +86,8 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
       recordConflict(s, ctx, name, { idPub: e.signed.record.id_pub, addr: addrOf(e.signed) }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
       return;
     }
-    // A dead or left member's name may be taken over by a new identity.
+    // A dead or left member's name may be taken over by a new identity (a dead one after a while).
+    if (e.state === 'dead' && ctx.now - e.stateSince < s.t.takeoverAfter) return count(s, 'takeover-too-early');
     s.entries.delete(name);
     e = undefined;
   }
@@ -168,6 +169,8 @@ export function refute(s: State, ctx: Ctx, seen: number, why: string): void {
   if (s.leftAt !== null) return;
   const me = selfEntry(s);
   const inc = Math.max(me.inc, seen) + 1;
+  // Only our own key can have signed such a record; an incarnation past 2^53 would be unencodable.
+  if (!Number.isSafeInteger(inc)) return count(s, 'incarnation-exhausted');
   me.signed = signRecord(me.signed.record, inc, s.secretKey);
   me.inc = inc;
   touch(s);

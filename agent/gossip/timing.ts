@@ -32,6 +32,13 @@ export interface GossipTiming {
   leftRetention: number;
   /** A name conflict stays in problems() this long after it was last seen. */
   conflictMemory: number;
+  /**
+   * A new identity may take over a dead member's name only after it has been
+   * dead this long (a left member's at once: its leave is signed). Dead claims
+   * are unsigned, so without this anyone could declare a member dead and grab
+   * its name before it refutes.
+   */
+  takeoverAfter: number;
   /** Budget for updates piggybacked on a ping or ack, and for one gossip or sync message (JSON bytes). */
   piggybackBytes: number;
   messageBytes: number;
@@ -61,6 +68,7 @@ export const LAN: GossipTiming = Object.freeze({
   leaveFanout: 8,
   leftRetention: 3_600_000,
   conflictMemory: 600_000,
+  takeoverAfter: 60_000,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });
@@ -82,6 +90,7 @@ export const WAN: GossipTiming = Object.freeze({
   leaveFanout: 8,
   leftRetention: 3_600_000,
   conflictMemory: 600_000,
+  takeoverAfter: 300_000,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });
@@ -103,6 +112,7 @@ export const TEST: GossipTiming = Object.freeze({
   leaveFanout: 8,
   leftRetention: 60_000,
   conflictMemory: 60_000,
+  takeoverAfter: 2000,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });

@@ -58,9 +58,14 @@ describe('gossip: identities and name conflicts', () => {
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
     router.crash('n3');
     router.runUntilTrue(() => router.allSee(['n3'], 'dead', ['n0', 'n1', 'n2']), 10_000);
+    const deadAt = router.now;
     const fresh = makeMember('n3', addressOf(3), router.now, { idLabel: 'reinstalled-n3' });
     router.handle(router.replace('n3', fresh), fresh.bootstrap([addressOf(0)], router.now));
-    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'n3 back under its new identity');
+    // Not at once: a name declared dead (an unsigned claim) cannot be grabbed before takeoverAfter.
+    router.run(TEST.takeoverAfter / 2);
+    assert.equal(router.stateOf('n0', 'n3'), 'dead');
+    router.runUntilTrue(() => router.allSee(names, 'alive'), TEST.takeoverAfter + 3 * TEST.syncInterval, 'n3 back under its new identity');
+    assert.ok(router.now - deadAt >= TEST.takeoverAfter);
     for (const o of names) assert.equal(router.node(o).m.view().find((v) => v.name === 'n3')?.record.id_pub, identity('reinstalled-n3').idPub);
     assert.deepEqual(router.node('n0').m.problems(), []);
   });

@@ -109,6 +109,10 @@ describe('gossip: incarnation and state precedence', () => {
     // Its own old leave notice does not make it leave either.
     gossip(a, [{ k: 'l', n: 'a', i: 51, g: signLeft('a', 51, idA.secretKey) }]);
     assert.deepEqual(stateOf(a, 'a'), ['alive', 52]);
+    // At the very top of the range it cannot out-bid, and says so rather than overflow.
+    gossip(a, [{ k: 'a', r: signRecord(recordFor('a', '127.0.0.1:7947', idA), Number.MAX_SAFE_INTEGER, idA.secretKey) }]);
+    assert.equal(a.incarnation(), 52);
+    assert.equal(a.counters()['incarnation-exhausted'], 1);
   });
 
   it('never throws out of receive on hostile input from an authenticated peer', () => {
