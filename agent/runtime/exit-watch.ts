@@ -3,8 +3,8 @@
  * fast path of self-heal: it reports a dead container tens of ms after the
  * crash, where Podman's event stream can lag by its file poll interval.
  * Events stay the backup. A watch that ended while the same process still
- * runs (same StartedAt) is not reopened, so a misbehaving attach cannot make
- * the loop spin.
+ * runs (same StartedAt) is reopened a few times only, so a misbehaving
+ * attach cannot make the loop spin.
  */
 import { errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
@@ -15,7 +15,12 @@ interface Watch {
   startedAt: number | null;
   close: (() => void) | null;
   ended: boolean;
+  /** Watches reopened on this same process after one ended without a death. */
+  reopened: number;
 }
+
+/** A watch that keeps ending while its process runs is given up after this many reopenings. */
+const MAX_REOPEN = 3;
 
 export class ExitWatchers {
   private readonly watches = new Map<string, Watch>();
@@ -41,13 +46,15 @@ export class ExitWatchers {
     }
     for (const [id, o] of running) {
       const w = this.watches.get(id);
-      if (w && (!w.ended || w.startedAt === o.startedAt)) continue;
+      const same = w !== undefined && w.startedAt === o.startedAt;
+      if (w && (!w.ended || (same && w.reopened >= MAX_REOPEN))) continue;
       w?.close?.();
-      const entry: Watch = { startedAt: o.startedAt, close: null, ended: false };
+      const entry: Watch = { startedAt: o.startedAt, close: null, ended: false, reopened: same ? w!.reopened + 1 : 0 };
       this.watches.set(id, entry);
       this.client
-        .watchExit(id, () => {
+        .watchExit(id, (why) => {
           entry.ended = true;
+          this.log.debug('exit watch ended', { container: o.name, why });
           if (this.watches.get(id) === entry) this.onExit(id);
         })
         .then((h) => {

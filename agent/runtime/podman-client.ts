@@ -43,12 +43,16 @@ export function demuxLogs(buf: Buffer): string {
 }
 
 export class PodmanClient {
+  /** For requests: an idle socket is cut after `requestTimeoutMs`. */
   readonly docker: Dockerode;
+  /** For long-lived streams (events, exit watches), which may stay silent for hours: no idle timeout. */
+  readonly streams: Dockerode;
   readonly socket: string;
 
-  constructor(opts: { socketPath: string; dockerFactory?: (socketPath: string) => Dockerode }) {
+  constructor(opts: { socketPath: string; dockerFactory?: (socketPath: string) => Dockerode; requestTimeoutMs?: number }) {
     this.socket = opts.socketPath;
-    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath, timeout: 60_000 });
+    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath, timeout: opts.requestTimeoutMs ?? 60_000 });
+    this.streams = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath });
   }
 
   private fail(e: unknown, what: string): never {
@@ -147,27 +151,27 @@ export class PodmanClient {
    * Podman goes away; the caller re-checks either way. `close()` detaches
    * without calling `onExit`.
    */
-  async watchExit(id: string, onExit: () => void): Promise<{ close(): void }> {
+  async watchExit(id: string, onExit: (why: string) => void): Promise<{ close(): void }> {
     let stream: NodeJS.ReadWriteStream & { destroy?: () => void };
     try {
-      stream = (await this.docker.getContainer(id).attach({ stream: true, stdin: false, stdout: true, stderr: false, logs: false })) as typeof stream;
+      stream = (await this.streams.getContainer(id).attach({ stream: true, stdin: false, stdout: true, stderr: false, logs: false })) as typeof stream;
     } catch (e) {
       if (isNotFound(e)) {
-        onExit();
+        onExit('gone');
         return { close: () => undefined };
       }
       this.fail(e, `watch container ${id.slice(0, 12)}`);
     }
     let closed = false;
-    const fire = (): void => {
+    const fire = (why: string): void => {
       if (closed) return;
       closed = true;
-      onExit();
+      onExit(why);
     };
     stream.on('data', () => undefined);
-    stream.on('end', fire);
-    stream.on('close', fire);
-    stream.on('error', fire);
+    stream.on('end', () => fire('end'));
+    stream.on('close', () => fire('close'));
+    stream.on('error', (e: unknown) => fire(`error: ${String((e as Error)?.message ?? e)}`));
     return {
       close: () => {
         closed = true;

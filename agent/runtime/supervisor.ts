@@ -40,6 +40,8 @@ export interface SupervisorOptions {
   backoff?: Partial<BackoffPolicy>;
   /** Longest a single reconcile run may take (pulls included). */
   runTimeoutMs?: number;
+  /** Idle timeout of a single Podman API request (streams have none); default 60 s. */
+  requestTimeoutMs?: number;
   /** Debounce of membership-triggered runs. */
   membershipDebounceMs?: number;
   random?: () => number;
@@ -86,7 +88,7 @@ export class Supervisor {
     this.opts = opts;
     this.log = opts.logger;
     this.policy = { ...DEFAULT_BACKOFF, ...(opts.backoff ?? {}) };
-    this.client = new PodmanClient({ socketPath: opts.config.podman_socket, dockerFactory: opts.dockerFactory });
+    this.client = new PodmanClient({ socketPath: opts.config.podman_socket, dockerFactory: opts.dockerFactory, requestTimeoutMs: opts.requestTimeoutMs });
     this.watchers = new ExitWatchers(this.client, this.log, (id) => {
       if (!this.started) return;
       this.dirty.add(id);
@@ -188,7 +190,7 @@ export class Supervisor {
       this.facts.netavarkVersion = info.netavarkVersion ?? (await (this.opts.facts?.netavarkVersion ?? probeNetavarkVersion)());
       this.events?.close();
       this.events = await subscribeEvents(
-        this.client.docker,
+        this.client.streams,
         this.log,
         (ev) => {
           this.log.info('container event', { event: ev.kind, container: ev.name ?? ev.id.slice(0, 12), exit_code: ev.exitCode ?? undefined });

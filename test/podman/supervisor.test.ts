@@ -120,6 +120,19 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     await bothRunning(s, 'pcrash');
   });
 
+  it('event stream and exit watches outlive the request idle timeout (streams are not cut)', async () => {
+    const s = supervisor(config('pidle'), { requestTimeoutMs: 2_000 });
+    await s.start();
+    await bothRunning(s, 'pidle');
+    // Stay idle for several request timeouts: this wait is what is under test.
+    await new Promise((r) => setTimeout(r, 4_500));
+    assert.equal(s.status().podman, 'connected');
+    const w = (await h.inspect('hepto-pidle-wesher'))!;
+    process.kill(w.State.Pid, 'SIGKILL');
+    await waitFor(() => logs.some((l) => /reconciled reason="event exit" actions="start hepto-pidle-wesher"/.test(l)), { what: 'restart through the exit watch' });
+    assert.ok(!logs.some((l) => /event stream ended/.test(l)), 'the event stream was not cut');
+  });
+
   it('a container that exits at once: backoff, then crashloop in status with its exit code and last lines', async () => {
     const s = supervisor(config('ploop', { images: { wesher: STAND_INS.wesher, k3s: STAND_INS.exits } }));
     await s.start();
