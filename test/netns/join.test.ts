@@ -27,7 +27,8 @@ describe('netns: joining and rejoining across hosts', function () {
     const { topo, cluster } = env;
     const [h1, h2, h3, h4] = topo.hosts;
     topo.blackhole(h1); // anchor 1's machine is off: dials to it can only time out
-    const beta = cluster.on(h2, 'beta');
+    // Every host gets the same anchor list, as an operator would write it: beta finds itself in it.
+    const beta = cluster.on(h2, 'beta', { anchors: [h1, h2] });
     const gamma = cluster.on(h3, 'gamma', { anchors: [h1, h2] });
     const delta = cluster.on(h4, 'delta', { anchors: [h1, h2] });
     const agents = [beta, gamma, delta];
