@@ -5,10 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the suites drive for real: Podman (runc, as crun refuses this
+# host's hybrid cgroups), busybox-static for stand-in images, iptables for
+# partitions and loss, faketime for clock skew, debootstrap for the systemd
+# container, shellcheck and systemd-analyze for the installer.
+packages=(podman runc iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates)
 need_apt=()
-for pair in podman:podman runc:runc iptables:iptables busybox:busybox-static \
-            shellcheck:shellcheck debootstrap:debootstrap ip:iproute2 systemd-analyze:systemd; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test/run.sh: installing ${need_apt[*]}"
