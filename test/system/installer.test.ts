@@ -232,6 +232,16 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(conf.overlay_key, keys[0], 'a re-run must keep the keys');
     });
 
+    it('HEPTO_DRY_RUN=1 on an installed node names what would change and changes nothing', async () => {
+      const before = await snapshot(n1);
+      const r = await n1.exec(install({ ...env1, HEPTO_GW: '192.0.2.254', HEPTO_DRY_RUN: '1' }), { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /would replace \/etc\/hepto\/hepto\.json/);
+      assert.match(r.stderr, /would \(re\)start hepto-agent/);
+      assert.match(r.stderr, /dry run done: would change \/etc\/hepto\/hepto\.json$/m);
+      assert.equal(await snapshot(n1), before);
+    });
+
     it('changing one variable replaces only the config and restarts the service once', async () => {
       const confBefore = JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
       const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
