@@ -24,6 +24,10 @@ export interface SimArgs {
   chart: string;
   repeat: number;
   convergeOnly: boolean;
+  /** Run an N even when its memory estimate exceeds the heap limit. */
+  force: boolean;
+  /** Re-render table, fits and chart from this result file instead of simulating. */
+  render: string;
   help: boolean;
 }
 
@@ -42,6 +46,8 @@ export const USAGE = `usage: npm run sim -- [flags]
   --wire shared        shared (messages passed by reference; fast) or decode (encode+decode every message)
   --repeat 1           convergence runs per N (seeds seed, seed+1, ...): the chart shows their median and range
   --converge-only      only the convergence phase (a sweep over N; writes sim-<seed>-sweep.json)
+  --force              run an N even if its memory estimate exceeds the heap limit (see docs/sim.md)
+  --render FILE        no simulation: redo the table, fits and chart of an earlier result file
   --out bench/results  where sim-<seed>.json goes
   --chart docs/sim/convergence.svg   the convergence chart ('' = none)`;
 
@@ -76,6 +82,8 @@ export function parseArgs(argv: string[]): SimArgs {
     chart: 'docs/sim/convergence.svg',
     repeat: 1,
     convergeOnly: false,
+    force: false,
+    render: '',
     help: false,
   };
   let nGiven = false;
@@ -86,6 +94,7 @@ export function parseArgs(argv: string[]): SimArgs {
     if (flag === '--quick') { a.quick = true; continue; }
     if (flag === '--help' || flag === '-h') { a.help = true; continue; }
     if (flag === '--converge-only') { a.convergeOnly = true; continue; }
+    if (flag === '--force') { a.force = true; continue; }
     const v = argv[i + 1];
     if (v === undefined || (v.startsWith('--') && v !== '')) throw bad(flag, 'needs a value');
     i++;
@@ -116,6 +125,7 @@ export function parseArgs(argv: string[]): SimArgs {
         break;
       case '--repeat': a.repeat = numbers(flag, v, true, 1, 100)[0]; break;
       case '--out': a.out = v; break;
+      case '--render': a.render = v; break;
       case '--chart': a.chart = v; break;
       default:
         throw bad(flag, 'is not a known flag');

@@ -42,7 +42,7 @@ export interface SuiteResult {
   wire: string;
   converge: sc.ConvergeResult;
   /** Convergence of this seed and of every repeat seed (first = `converge`). */
-  convergeRuns: { seed: number; ms: number | null; gossipRounds: number | null }[];
+  convergeRuns: { seed: number; ms: number | null; gossipRounds: number | null; p50: number | null; p90: number | null }[];
   rest: sc.RestResult | null;
   crashes: sc.CrashResult[];
   falsePositives: sc.FalsePositiveResult[];
@@ -79,7 +79,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     latency: o.latency.name,
     wire: o.wire,
     converge,
-    convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds }],
+    convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds, p50: converge.fractions.p50, p90: converge.fractions.p90 }],
     rest: null,
     crashes: [],
     falsePositives: [],
@@ -110,7 +110,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     const seed = o.seed + k;
     const wk = new World({ seed, timing: o.timing, latency: o.latency, capacity: o.n, wire: o.wire, countBytes: false });
     const c = phase(`converge-seed-${seed}`, () => sc.converge(wk, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng: stream(seed, 'scenarios') }));
-    result.convergeRuns.push({ seed, ms: c.ms, gossipRounds: c.gossipRounds });
+    result.convergeRuns.push({ seed, ms: c.ms, gossipRounds: c.gossipRounds, p50: c.fractions.p50, p90: c.fractions.p90 });
   }
   result.runtime = {
     realMs: Date.now() - t0,
