@@ -52,6 +52,8 @@ export interface GossipRunResult {
   heapPerMemberKiB: number | null;
   /** Authenticated connections at rest (pairs: each counted once), and this process's open file descriptors. */
   connections: number | null;
+  /** At rest, per gossip message type (p ping, k ack, r ping-req, g gossip, h sync hash, d digest, y sync reply): messages and payload bytes per second per member. */
+  restByType: Record<string, { msgsPerSec: number; bytesPerSec: number }>;
   openFds: number | null;
   falseDeaths: number;
   falseSuspicions: number;
@@ -85,6 +87,13 @@ const gc = gcFunction();
 function rssKiB(): number {
   gc();
   return process.memoryUsage().rss / 1024;
+}
+
+/** Live JavaScript heap plus memory outside it (Buffers, ArrayBuffers), after a GC. */
+function heapKiB(): number {
+  gc();
+  const m = process.memoryUsage();
+  return (m.heapUsed + m.external) / 1024;
 }
 
 function openFds(): number | null {
@@ -125,6 +134,7 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     memPerMemberKiB: null,
     heapPerMemberKiB: null,
     connections: null,
+    restByType: {},
     openFds: null,
     falseDeaths: 0,
     falseSuspicions: 0,
@@ -137,7 +147,7 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     errors: [],
   };
   const rssBefore = rssKiB();
-  const heapBefore = process.memoryUsage().heapUsed / 1024;
+  const heapBefore = heapKiB();
   const c = await BenchCluster.create({ n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost });
   /** Who failed on purpose, and when: deaths of anyone else, or earlier, are false. */
   const failedAt = new Map<string, number>();
@@ -164,15 +174,24 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
 
     await sleep(o.settleMs);
     res.memPerMemberKiB = (rssKiB() - rssBefore) / o.n;
-    res.heapPerMemberKiB = (process.memoryUsage().heapUsed / 1024 - heapBefore) / o.n;
+    res.heapPerMemberKiB = (heapKiB() - heapBefore) / o.n;
     const before = c.traffic().bytesSent;
     const restStart = c.now();
+    c.tallyTypes(true);
     await sleep(o.restMs);
     const after = c.traffic();
+    const restSecs = (c.now() - restStart) / 1000;
+    for (const [type, v] of c.tallyTypes(false)) {
+      res.restByType[type] = { msgsPerSec: v.count / restSecs / o.n, bytesPerSec: v.bytes / restSecs / o.n };
+    }
     res.bytesPerSecPerMember = (after.bytesSent - before) / ((c.now() - restStart) / 1000) / o.n;
     res.connections = after.connections / 2;
     res.openFds = openFds();
-    o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member, ${res.connections} connections, ${res.openFds} fds`);
+    const byType = Object.entries(res.restByType)
+      .sort((a, b) => b[1].bytesPerSec - a[1].bytesPerSec)
+      .map(([t, v]) => `${t} ${v.bytesPerSec.toFixed(0)}`)
+      .join(' ');
+    o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member (payload by type, B/s: ${byType}), ${res.connections} connections, ${res.openFds} fds`);
     if (!c.allSeeAllAlive()) res.errors.push('the view was not complete after the rest window');
 
     const victim = pickMember(c, new Set());

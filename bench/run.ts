@@ -162,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
   const { timing, preset } = parseTiming(values.timing);
   const env = process.env.HEPTO_BENCH_MEMBERLIST;
   const wantMl = values['no-memberlist'] || env === 'off' ? 'off' : values['with-memberlist'] || env === 'install' ? 'install' : quick ? 'off' : 'auto';
-  const phaseTimeoutMs = 90_000;
+  const phaseTimeoutMs = 60_000;
   const nativeCrypto = values['native-crypto'];
   if (nativeCrypto) {
     useNativeCurveCrypto();

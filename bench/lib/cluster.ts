@@ -33,6 +33,7 @@ export interface BenchMember {
   node: GossipNode;
   transport: WsTransport;
   fault: FaultSwitch;
+  started: boolean;
   stopped: boolean;
 }
 
@@ -160,20 +161,38 @@ export class BenchCluster {
       if (STATE_EVENTS.has(ev.type) && ev.name !== name) states.set(ev.name, ev.type as MemberState);
       for (const w of [...this.waiters]) w();
     });
-    this.members.push({ index, name, host, port, address, node, transport: transport!, fault, stopped: false });
+    this.members.push({ index, name, host, port, address, node, transport: transport!, fault, started: false, stopped: false });
   }
 
   /** Starts member 0 (the anchor), then every other member at once, each joining through member 0 only. */
   async startAll(): Promise<number> {
-    await this.members[0].node.start();
+    await this.start(this.members[0]);
     const t = this.now();
-    await Promise.all(this.members.slice(1).map((m) => m.node.start()));
+    await Promise.all(this.members.slice(1).map((m) => this.start(m)));
     return t;
   }
 
-  /** Members still running (not crashed, frozen or gone). */
+  /**
+   * A gentler start for scaffolding (not a measurement): `batch` members at a
+   * time, each batch joining once the previous ones see each other alive.
+   */
+  async startInBatches(batch: number, timeoutMs: number): Promise<boolean> {
+    await this.start(this.members[0]);
+    for (let i = 1; i < this.members.length; i += batch) {
+      await Promise.all(this.members.slice(i, i + batch).map((m) => this.start(m)));
+      if (!(await this.waitFor(() => this.allSeeAllAlive(), timeoutMs))) return false;
+    }
+    return true;
+  }
+
+  private async start(m: BenchMember): Promise<void> {
+    m.started = true;
+    await m.node.start();
+  }
+
+  /** Members started and still running (not crashed, frozen or gone). */
   running(): BenchMember[] {
-    return this.members.filter((m) => !m.stopped && !m.fault.blackholed);
+    return this.members.filter((m) => m.started && !m.stopped && !m.fault.blackholed);
   }
 
   /** True when every running member sees every other running member alive. */
@@ -232,6 +251,21 @@ export class BenchCluster {
       connections += s.connections;
     }
     return { bytesSent, connections };
+  }
+
+  /** Starts (or stops, with false) tallying sent payloads per message type on every member. */
+  tallyTypes(on: boolean): Map<string, { count: number; bytes: number }> {
+    const sum = new Map<string, { count: number; bytes: number }>();
+    for (const m of this.members) {
+      for (const [k, v] of m.fault.tally ?? []) {
+        const t = sum.get(k) ?? { count: 0, bytes: 0 };
+        t.count += v.count;
+        t.bytes += v.bytes;
+        sum.set(k, t);
+      }
+      m.fault.tally = on ? new Map() : null;
+    }
+    return sum;
   }
 
   /** Crash without leave: the transport closes its sockets, as the kernel does for a killed process. */

@@ -9,6 +9,8 @@ import type { Destination, PeerInfo, Transport, TransportEvents } from '../../ag
 
 export class FaultSwitch {
   blackholed = false;
+  /** When set, payloads sent are tallied per gossip message type (the JSON's "t" field). */
+  tally: Map<string, { count: number; bytes: number }> | null = null;
 
   blackhole(): void {
     this.blackholed = true;
@@ -28,9 +30,19 @@ export class FaultSwitch {
 
   wrapTransport(inner: Transport): Transport {
     return {
-      send: (to: Destination, payload: Uint8Array): Promise<PeerInfo> =>
+      send: (to: Destination, payload: Uint8Array): Promise<PeerInfo> => {
         // A black hole swallows the frame: the sender learns nothing, just like a lost packet.
-        this.blackholed ? new Promise<PeerInfo>(() => undefined) : inner.send(to, payload),
+        if (this.blackholed) return new Promise<PeerInfo>(() => undefined);
+        if (this.tally) {
+          // Messages are compact JSON that start with {"t":"X" (agent/gossip/messages.ts).
+          const type = payload.length > 6 ? String.fromCharCode(payload[6]) : '?';
+          const t = this.tally.get(type) ?? { count: 0, bytes: 0 };
+          t.count += 1;
+          t.bytes += payload.length;
+          this.tally.set(type, t);
+        }
+        return inner.send(to, payload);
+      },
       start: () => inner.start(),
       stop: () => inner.stop(),
       disconnect: (name: string) => {

@@ -25,6 +25,7 @@ export interface MemberlistRunResult {
   leaveAllMs: number;
   bytesPerSecPerMember: number;
   memPerMemberKiB: number;
+  heapPerMemberKiB: number;
   falseDeaths: number;
   error?: string;
 }

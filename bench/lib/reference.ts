@@ -8,6 +8,8 @@
 import type { Spread } from './stats';
 
 export type Metric = 'joinMs' | 'crashFirstMs' | 'crashAllMs' | 'leaveAllMs' | 'bytesPerSecPerMember' | 'memPerMemberKiB';
+/** Figures only a same-invocation memberlist run gives (the reference has none). */
+export type MeasuredOnlyMetric = 'heapPerMemberKiB' | 'falseDeaths';
 
 function s(min: number, median: number, max: number): Spread {
   return { min, median, max, count: 3 };

@@ -6,19 +6,30 @@ import type { GossipRunResult } from '../gossip-bench';
 import { lineChart, type ChartSeries } from '../svg';
 import type { AgentRssResult } from './agent-process';
 import type { MemberlistRunResult } from './memberlist';
-import { MEMBERLIST_REFERENCE, type Metric } from './reference';
+import { MEMBERLIST_REFERENCE, type MeasuredOnlyMetric, type Metric } from './reference';
 import { ratio, spread, type Spread } from './stats';
 
 export type HeptoMetric = keyof Pick<
   GossipRunResult,
-  'joinMs' | 'crashFirstMs' | 'crashAllMs' | 'silentFirstMs' | 'silentAllMs' | 'leaveAllMs' | 'bytesPerSecPerMember' | 'memPerMemberKiB' | 'falseDeaths' | 'connections' | 'openFds'
+  | 'joinMs'
+  | 'crashFirstMs'
+  | 'crashAllMs'
+  | 'silentFirstMs'
+  | 'silentAllMs'
+  | 'leaveAllMs'
+  | 'bytesPerSecPerMember'
+  | 'memPerMemberKiB'
+  | 'heapPerMemberKiB'
+  | 'falseDeaths'
+  | 'connections'
+  | 'openFds'
 >;
 
 interface MetricDef {
   key: HeptoMetric;
   label: string;
   /** memberlist figure it is compared with. */
-  vs?: Metric | 'falseDeaths';
+  vs?: Metric | MeasuredOnlyMetric;
   /** Target: hepto median ≤ maxRatio × memberlist median. */
   maxRatio?: number;
   /** Target on the absolute value (max over runs ≤ this). */
@@ -34,7 +45,8 @@ export const METRICS: MetricDef[] = [
   { key: 'silentAllMs', label: 'silent failure: all see it dead (ms)', vs: 'crashAllMs', maxRatio: 0.5 },
   { key: 'leaveAllMs', label: 'leave: all see it left (ms)', vs: 'leaveAllMs', maxRatio: 1.0 },
   { key: 'bytesPerSecPerMember', label: 'traffic per member at rest (B/s)', vs: 'bytesPerSecPerMember', maxRatio: 2.0 },
-  { key: 'memPerMemberKiB', label: 'memory per member, one process (KiB)', vs: 'memPerMemberKiB' },
+  { key: 'memPerMemberKiB', label: 'memory per member, one process: RSS delta / N (KiB)', vs: 'memPerMemberKiB' },
+  { key: 'heapPerMemberKiB', label: 'memory per member: heap delta / N (KiB)', vs: 'heapPerMemberKiB' },
   { key: 'falseDeaths', label: 'false deaths (count)', vs: 'falseDeaths', maxAbsolute: 0 },
   { key: 'connections', label: 'open connections at rest (pairs)' },
   { key: 'openFds', label: 'open file descriptors, whole process' },
@@ -42,6 +54,8 @@ export const METRICS: MetricDef[] = [
 
 export interface SummaryRow {
   n: number;
+  /** Cluster runs at this size; hepto.count below it means some runs never reached this phase. */
+  runs: number;
   metric: HeptoMetric;
   label: string;
   hepto: Spread | null;
@@ -54,9 +68,9 @@ export interface SummaryRow {
 
 export type MemberlistSource = { kind: 'measured'; runs: MemberlistRunResult[] } | { kind: 'reference'; why: string };
 
-function memberlistSpread(src: MemberlistSource, n: number, m: Metric | 'falseDeaths'): Spread | null {
+function memberlistSpread(src: MemberlistSource, n: number, m: Metric | MeasuredOnlyMetric): Spread | null {
   if (src.kind === 'measured') return spread(src.runs.filter((r) => r.n === n && !r.error).map((r) => r[m]));
-  if (m === 'falseDeaths') return null;
+  if (m === 'falseDeaths' || m === 'heapPerMemberKiB') return null;
   return MEMBERLIST_REFERENCE[n]?.[m] ?? null;
 }
 
@@ -79,8 +93,8 @@ export function summarize(runs: GossipRunResult[], src: MemberlistSource): Summa
         met = hepto === null ? null : hepto.max <= d.maxAbsolute;
       }
       // A phase that failed in some run is a miss, whatever the other runs say.
-      if (met === true && hepto && hepto.count < mine.length) met = false;
-      rows.push({ n, metric: d.key, label: d.label, hepto, memberlist: ml, ratio: r, target, met });
+      if (target !== null && (hepto?.count ?? 0) < mine.length) met = false;
+      rows.push({ n, runs: mine.length, metric: d.key, label: d.label, hepto, memberlist: ml, ratio: r, target, met });
     }
   }
   return rows;
@@ -104,7 +118,7 @@ export function formatTable(rows: SummaryRow[], src: MemberlistSource): string {
     lines.push([
       String(r.n),
       r.label,
-      sp(r.hepto),
+      (r.hepto?.count ?? 0) < r.runs ? `${sp(r.hepto)} (${r.hepto?.count ?? 0} of ${r.runs} runs got here)` : sp(r.hepto),
       r.memberlist ? num(r.memberlist.median, 1) : '—',
       r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`,
       r.target ?? '—',

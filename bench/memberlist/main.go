@@ -6,7 +6,8 @@
 // leave, leave = Leave() then Shutdown().
 //
 // Build offline in GOPATH mode against Debian's packaged sources:
-//   GO111MODULE=off GOPATH=/usr/share/gocode go build -o memberlist-bench .
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o memberlist-bench .
 //
 // Prints one JSON object per cluster run on stdout; progress on stderr.
 package main
@@ -21,6 +22,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +43,7 @@ type result struct {
 	LeaveAllMs        float64 `json:"leaveAllMs"`
 	BytesPerSecMember float64 `json:"bytesPerSecPerMember"`
 	MemPerMemberKiB   float64 `json:"memPerMemberKiB"`
+	HeapPerMemberKiB  float64 `json:"heapPerMemberKiB"`
 	FalseDeaths       int     `json:"falseDeaths"`
 	Error             string  `json:"error,omitempty"`
 }
@@ -202,6 +205,14 @@ func newMember(i int, key []byte) (*member, error) {
 	return &member{name: name, list: list, ev: ev, tr: tr, addr: fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort())}, nil
 }
 
+// heapKiB is what the Go runtime holds for live objects and goroutine stacks, after a GC.
+func heapKiB() float64 {
+	runtime.GC()
+	var st runtime.MemStats
+	runtime.ReadMemStats(&st)
+	return float64(st.HeapInuse+st.StackInuse) / 1024
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // waitUntil polls cond every 5 ms until it holds or the deadline passes.
@@ -219,6 +230,7 @@ func waitUntil(deadline time.Duration, cond func() bool) bool {
 func runOnce(n, run int, key []byte, rest, settle, timeout time.Duration) (res result) {
 	res = result{Impl: "memberlist", Encrypted: key != nil, N: n, Run: run}
 	rssBefore := rssKiB()
+	heapBefore := heapKiB()
 	members := make([]*member, 0, n)
 	defer func() {
 		for _, m := range members {
@@ -271,6 +283,7 @@ func runOnce(n, run int, key []byte, rest, settle, timeout time.Duration) (res r
 	}
 	res.JoinMs = ms(last.Sub(start))
 	res.MemPerMemberKiB = (rssKiB() - rssBefore) / float64(n)
+	res.HeapPerMemberKiB = (heapKiB() - heapBefore) / float64(n)
 
 	time.Sleep(settle)
 	var before int64
