@@ -89,6 +89,9 @@ export class Membership {
       leftAt: null,
       seq: 0,
       probes: new Map(),
+      health: 0,
+      rtt: { srtt: null, rttvar: 0 },
+      lateProbes: new Map(),
       relays: new Map(),
       probeOrder: [],
       probeIndex: 0,
@@ -327,7 +330,7 @@ export class Membership {
         return onPing(s, ctx, from, msg.s);
       case 'k':
         applyAll(s, ctx, msg.u, false);
-        return onAck(s, ctx, msg.s);
+        return onAck(s, ctx, msg.s, from.name);
       case 'n':
         return onNack(s, ctx, msg.s);
       case 'r':

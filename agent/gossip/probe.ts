@@ -8,7 +8,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { count, destOf, isLive, liveCount, others, pick } from './state';
+import { count, destOf, healthMultiplier, isLive, liveCount, others, pick, rto, worseHealth } from './state';
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -45,7 +45,13 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   const e = s.entries.get(name);
   if (!e || !isLive(e) || isProbing(s, name)) return;
   const seq = ++s.seq;
-  s.probes.set(seq, { seq, target: name, start: ctx.now, indirectSent: false, directFailed: false, helpers: 0, nacks: 0 });
+  const m = healthMultiplier(s);
+  // Never time out faster than the round trips we actually measure (a loaded event loop, a slow
+  // uplink): the indirect stage after one retransmission timeout, the verdict after two more.
+  const r = rto(s);
+  const timeout = Math.max(s.t.probeTimeout, r) * m;
+  const period = Math.max(s.t.probeInterval, Math.max(s.t.probeTimeout, r) + 2 * r) * m;
+  s.probes.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0 });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
@@ -62,7 +68,10 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
 }
 
 function failProbe(s: State, ctx: Ctx, p: Probe): void {
+  worseHealth(s);
   s.probes.delete(p.seq);
+  if (s.lateProbes.size >= MAX_LATE) s.lateProbes.clear();
+  s.lateProbes.set(p.seq, { start: p.start, target: p.target });
   const e = s.entries.get(p.target);
   if (e && isLive(e)) {
     count(s, 'probe-failed');
@@ -105,16 +114,17 @@ export function onNack(s: State, ctx: Ctx, seq: number): void {
 /** Timer-driven probe work: indirect stage, failed probes, the next regular probe, expired relays. */
 export function probeTick(s: State, ctx: Ctx): void {
   for (const p of [...s.probes.values()]) {
-    if (ctx.now >= p.start + s.t.probeInterval) {
+    if (ctx.now >= p.start + p.period) {
       failProbe(s, ctx, p);
-    } else if (!p.indirectSent && ctx.now >= p.start + s.t.probeTimeout) {
+    } else if (!p.indirectSent && ctx.now >= p.start + p.timeout) {
       sendIndirect(s, ctx, p);
     }
   }
   for (const [seq, r] of s.relays) if (ctx.now >= r.deadline) s.relays.delete(seq);
   if (ctx.now >= s.nextProbe) {
-    const next = s.nextProbe + s.t.probeInterval;
-    s.nextProbe = next > ctx.now ? next : ctx.now + s.t.probeInterval;
+    const interval = s.t.probeInterval * healthMultiplier(s);
+    const next = s.nextProbe + interval;
+    s.nextProbe = next > ctx.now ? next : ctx.now + interval;
     const target = nextTarget(s);
     if (target) startProbe(s, ctx, target);
   }
@@ -122,7 +132,7 @@ export function probeTick(s: State, ctx: Ctx): void {
 
 export function probeWakeup(s: State): number {
   let w = s.nextProbe;
-  for (const p of s.probes.values()) w = Math.min(w, p.indirectSent ? p.start + s.t.probeInterval : p.start + s.t.probeTimeout);
+  for (const p of s.probes.values()) w = Math.min(w, p.indirectSent ? p.start + p.period : p.start + p.timeout);
   for (const r of s.relays.values()) w = Math.min(w, r.deadline);
   return w;
 }
@@ -134,8 +144,33 @@ export function onPing(s: State, ctx: Ctx, from: PeerInfo, seq: number): void {
   ctx.send.push({ to, msg: u ? { t: 'k', s: seq, u } : { t: 'k', s: seq } });
 }
 
-export function onAck(s: State, ctx: Ctx, seq: number): void {
-  if (s.probes.delete(seq)) return;
+function sampleRtt(s: State, sample: number): void {
+  const r = s.rtt;
+  if (r.srtt === null) {
+    r.srtt = sample;
+    r.rttvar = sample / 2;
+  } else {
+    r.rttvar = 0.75 * r.rttvar + 0.25 * Math.abs(r.srtt - sample);
+    r.srtt = 0.875 * r.srtt + 0.125 * sample;
+  }
+}
+
+const MAX_LATE = 64;
+
+export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
+  const p = s.probes.get(seq);
+  if (p) {
+    s.probes.delete(seq);
+    s.health = Math.max(0, s.health - 1);
+    if (from === p.target) sampleRtt(s, ctx.now - p.start);
+    return;
+  }
+  const late = s.lateProbes.get(seq);
+  if (late && late.target === from) {
+    // The ack of a probe we already gave up on: our timeouts are too short for this network.
+    s.lateProbes.delete(seq);
+    sampleRtt(s, ctx.now - late.start);
+  }
   const r = s.relays.get(seq);
   if (r) {
     s.relays.delete(seq);

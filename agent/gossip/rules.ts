@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { count, emit, isLive, liveCount, selfEntry, touch } from './state';
+import { count, emit, isLive, liveCount, rto, selfEntry, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -186,7 +186,10 @@ export function refute(s: State, ctx: Ctx, seen: number, why: string): void {
 export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from: string): void {
   if (name === s.selfName) {
     const me = selfEntry(s);
-    if (inc === me.inc) refute(s, ctx, inc, `suspected by ${from}`);
+    if (inc === me.inc) {
+      worseHealth(s); // being suspected is a sign we are slow (Lifeguard)
+      refute(s, ctx, inc, `suspected by ${from}`);
+    }
     else if (inc > me.inc) count(s, 'unverifiable-incarnation');
     return;
   }
@@ -204,8 +207,10 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
 
 export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
   const n = liveCount(s);
-  const min = suspicionMin(s.t, n);
-  const max = suspicionMax(s.t, n);
+  // Leave the suspect time to hear of it and refute over the round trips we measure (≥ 6 RTO).
+  const scale = Math.max(1, (6 * rto(s)) / Math.max(1, suspicionMin(s.t, n)));
+  const min = Math.round(suspicionMin(s.t, n) * scale);
+  const max = Math.round(suspicionMax(s.t, n) * scale);
   const expected = expectedConfirmations(s.t.indirectChecks, n);
   e.state = 'suspect';
   e.stateSince = ctx.now;

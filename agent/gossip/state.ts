@@ -47,6 +47,9 @@ export interface Probe {
   seq: number;
   target: string;
   start: number;
+  /** Indirect stage and end of the probe, scaled by local health when the probe started. */
+  timeout: number;
+  period: number;
   indirectSent: boolean;
   /** The transport could not deliver the direct ping (connection refused, dial timeout). */
   directFailed: boolean;
@@ -87,6 +90,12 @@ export interface State {
   leftAt: number | null;
   seq: number;
   probes: Map<number, Probe>;
+  /** Lifeguard local health score, 0 = healthy (probe.ts). */
+  health: number;
+  /** Measured round trip of direct probes (probe.ts rto()). */
+  rtt: { srtt: number | null; rttvar: number };
+  /** Probes given up on, kept a little so a late ack still teaches the round-trip estimate. */
+  lateProbes: Map<number, { start: number; target: string }>;
   relays: Map<number, Relay>;
   probeOrder: string[];
   probeIndex: number;
@@ -159,4 +168,26 @@ export function pick<T>(items: T[], k: number, rng: () => number): T[] {
 
 export function emit(ctx: Ctx, type: MemberEventType, name: string, incarnation: number, detail?: string): void {
   ctx.events.push(detail === undefined ? { type, name, incarnation } : { type, name, incarnation, detail });
+}
+
+/**
+ * Lifeguard's local health: failed probes and suspicions of ourselves raise a
+ * score (0..MAX_HEALTH), successful probes lower it, and probe timeouts and
+ * intervals are multiplied by 1 + score. An agent starved of CPU or on a
+ * lossy link then probes less and waits longer instead of accusing healthy
+ * members of its own slowness.
+ */
+export const MAX_HEALTH = 8;
+
+export function healthMultiplier(s: State): number {
+  return 1 + s.health;
+}
+
+export function worseHealth(s: State): void {
+  s.health = Math.min(MAX_HEALTH, s.health + 1);
+}
+
+/** Round-trip estimate, TCP style (srtt + 4 × rttvar), from direct acks; 0 until measured. */
+export function rto(s: State): number {
+  return s.rtt.srtt === null ? 0 : s.rtt.srtt + 4 * s.rtt.rttvar;
 }

@@ -83,11 +83,18 @@ export interface ClusterOpts {
   timing?: GossipTiming;
   notifyDisconnect?: boolean;
   partitionMode?: 'fail' | 'drop';
+  latency?: { min: number; max: number };
 }
 
 /** n members n0..n(n-1); n0 is the anchor, the others bootstrap through it at the same instant. */
 export function bootCluster(n: number, o: ClusterOpts = {}): { router: SimRouter; nodes: SimNode[]; names: string[] } {
-  const router = new SimRouter({ rng: seededRng(o.seed ?? 42), loss: o.loss ?? 0, notifyDisconnect: o.notifyDisconnect ?? true, partitionMode: o.partitionMode ?? 'fail' });
+  const router = new SimRouter({
+    rng: seededRng(o.seed ?? 42),
+    loss: o.loss ?? 0,
+    notifyDisconnect: o.notifyDisconnect ?? true,
+    partitionMode: o.partitionMode ?? 'fail',
+    ...(o.latency ? { latency: o.latency } : {}),
+  });
   const nodes: SimNode[] = [];
   for (let i = 0; i < n; i++) {
     const name = `n${i}`;
