@@ -11,13 +11,14 @@ import { HeptoError } from '../../shared/errors';
 import type { MemberRecord, MemberState } from '../../shared/member';
 import type { Destination, PeerInfo } from '../net/transport';
 import { BroadcastQueue } from './dissemination';
-import { joinProblem, joinTick, reconnectTick } from './join';
+import { joinTick, reconnectTick } from './join';
 import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
 import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, touch } from './state';
+import { describeProblems } from './problems';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
 
@@ -235,13 +236,7 @@ export class Membership {
 
   /** One operator sentence each, with what to do. */
   problems(): string[] {
-    const out: string[] = [];
-    for (const c of this.s.conflicts.values()) {
-      out.push(`node name "${c.name}" is claimed by two machines (identity ${c.known.idPub.slice(0, 8)}… at ${c.known.addr}, and ${c.other.idPub.slice(0, 8)}… at ${c.other.addr}): rename one of them`);
-    }
-    const j = joinProblem(this.s);
-    if (j) out.push(j);
-    return out;
+    return describeProblems(this.s);
   }
 
   persistable(): PersistedPeer[] {

@@ -29,6 +29,7 @@ describe('gossip: slow networks and overloaded agents', () => {
     const late = router.sent.filter((m) => m.from === 'n0' && m.msg.t === 'p' && m.at >= router.now - 2000).length;
     assert.ok(late < early, `fewer probes once unhealthy: ${early} then ${late} per 2 s`);
     assert.ok(late <= (2000 / TEST.probeInterval) / 2, `probing at most half as often: ${late}`);
+    assert.ok(router.node('n0').m.problems().some((p) => /probes keep failing .* check its CPU load and its network/.test(p)), 'the operator is told');
     // Acks flow again: it recovers its normal pace.
     router.filter = null;
     router.run(10_000);
@@ -36,5 +37,6 @@ describe('gossip: slow networks and overloaded agents', () => {
     router.run(2000);
     const healed = router.sent.filter((m) => m.from === 'n0' && m.msg.t === 'p').length;
     assert.ok(healed >= (2000 / TEST.probeInterval) - 2, `back to normal: ${healed}`);
+    assert.deepEqual(router.node('n0').m.problems(), []);
   });
 });

@@ -1,0 +1,29 @@
+/**
+ * What status shows under `problems`: one sentence each, saying what to do.
+ */
+import { joinProblem } from './join';
+import type { State } from './state';
+import { MAX_HEALTH, selfEntry } from './state';
+
+function portOf(address: string | undefined): string {
+  const m = /:(\d+)$/.exec(address ?? '');
+  return m ? (m[1] as string) : 'the gossip port';
+}
+
+export function describeProblems(s: State): string[] {
+  const out: string[] = [];
+  for (const c of s.conflicts.values()) {
+    out.push(
+      `node name "${c.name}" is claimed by two machines (identity ${c.known.idPub.slice(0, 8)}… at ${c.known.addr}, and ${c.other.idPub.slice(0, 8)}… at ${c.other.addr}): rename one of them`,
+    );
+  }
+  const j = joinProblem(s);
+  if (j) out.push(j);
+  if (s.health >= MAX_HEALTH / 2) {
+    const port = portOf(selfEntry(s).signed.record.addresses[0]);
+    out.push(
+      `this agent's probes keep failing (local health ${s.health}/${MAX_HEALTH}), so it probes ${1 + s.health}× slower: check its CPU load and its network (packet loss, a firewall dropping port ${port})`,
+    );
+  }
+  return out;
+}
