@@ -118,8 +118,9 @@ check_cluster_inputs() {
 }
 
 # --- the agent tarball ------------------------------------------------------------
+# Sets HEPTO_AGENT_URL, when run from a checkout (sudo ./install.sh), to the
+# tarball `npm run package` wrote there (building it if npm can).
 default_agent_url() {
-  # From a checkout (sudo ./install.sh): the tarball `npm run package` wrote.
   case $0 in
     */install.sh | install.sh) ;;
     *) return 0 ;;
@@ -134,7 +135,7 @@ default_agent_url() {
     info "building the release tarball from this checkout (npm run package)"
     (cd "$da_root" && npm run --silent package >/dev/null) || fatal "npm run package failed in $da_root: run it yourself to see why"
   fi
-  printf '%s\n' "$da_tarball"
+  HEPTO_AGENT_URL=$da_tarball
 }
 
 fetch() { # $1 = URL or path, $2 = destination
@@ -150,8 +151,8 @@ fetch() { # $1 = URL or path, $2 = destination
 }
 
 fetch_agent() {
-  [ -n "${HEPTO_AGENT_URL:-}" ] || HEPTO_AGENT_URL=$(default_agent_url)
-  [ -n "$HEPTO_AGENT_URL" ] \
+  [ -n "${HEPTO_AGENT_URL:-}" ] || default_agent_url
+  [ -n "${HEPTO_AGENT_URL:-}" ] \
     || fatal "HEPTO_AGENT_URL is not set: give the URL (or local path) of the hepto-agent release tarball"
   AGENT_TARBALL=$TMP_DIR/agent.tar.gz
   info "downloading the agent from $HEPTO_AGENT_URL"
@@ -282,7 +283,7 @@ const set = (field, name, conv) => { const v = E[name]; if (v !== undefined && v
 set("node", "HEPTO_NODE");
 if (conf.node === undefined) conf.node = E.HOST_NAME;
 set("master", "HEPTO_MASTER");
-if (conf.master === undefined && E.NEW_CLUSTER === "1") conf.master = conf.node;
+if (conf.master === undefined && !(E.HEPTO_ANCHORS || (Array.isArray(conf.anchors) && conf.anchors.length))) conf.master = conf.node;
 set("anchors", "HEPTO_ANCHORS", list);
 set("overlay_key", "HEPTO_OVERLAY_KEY");
 set("cluster_key", "HEPTO_CLUSTER_KEY");
@@ -318,7 +319,7 @@ build_config() {
   fi
   # umask 077 is in force: the file is 0600 from its creation, before any key is in it.
   NEW_CONF=$TMP_DIR/hepto.json
-  HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') NEW_CLUSTER=$NEW_CLUSTER \
+  HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') \
     HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} \
     "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" 2>"$TMP_DIR/merge.err" \
     || fatal "cannot build the config: $(tail -n 1 "$TMP_DIR/merge.err")"
@@ -498,7 +499,9 @@ start_service() {
     fi
     ss_sub=$(systemctl show -p SubState --value "$HEPTO_SERVICE")
     if [ "$ss_now" != "$ss_before" ] && { [ "$ss_state" = failed ] || [ "$ss_sub" = auto-restart ]; }; then
-      fatal "$HEPTO_SERVICE exited while starting: $(last_agent_error "$ss_now") (journalctl -u $HEPTO_SERVICE)"
+      # Reported after the join line, so a new cluster's keys are not lost with it.
+      START_FAILED="$HEPTO_SERVICE exited while starting: $(last_agent_error "$ss_now") (journalctl -u $HEPTO_SERVICE)"
+      return 0
     fi
     if [ "$ss_waited" -ge "$START_TIMEOUT" ]; then
       warn "$HEPTO_SERVICE is still starting after ${START_TIMEOUT}s: $(systemctl show -p StatusText --value "$HEPTO_SERVICE") (systemctl status $HEPTO_SERVICE)"
@@ -532,7 +535,11 @@ print_join_line() {
   [ -n "$pj_anchor" ] || pj_anchor=${HEPTO_ADVERTISE:-}
   if [ -z "$pj_anchor" ]; then
     pj_anchor=$(hostname -I 2>/dev/null | cut -d ' ' -f 1)
-    if [ -n "$pj_anchor" ]; then pj_anchor="$pj_anchor:${HEPTO_GOSSIP_PORT:-7947}"; else pj_anchor="<this-machine-address>"; fi
+    case $pj_anchor in
+      '') pj_anchor="<this-machine-address>" ;;
+      *:*) pj_anchor="[$pj_anchor]:${HEPTO_GOSSIP_PORT:-7947}" ;;
+      *) pj_anchor="$pj_anchor:${HEPTO_GOSSIP_PORT:-7947}" ;;
+    esac
   fi
   pj_vars="HEPTO_ANCHORS=$(shq "$pj_anchor") HEPTO_OVERLAY_KEY=$(shq "$HEPTO_OVERLAY_KEY") HEPTO_CLUSTER_KEY=$(shq "$HEPTO_CLUSTER_KEY") HEPTO_MASTER=$(shq "$MASTER_NAME")"
   pj_install=${HEPTO_INSTALL_URL:-}
@@ -574,6 +581,7 @@ main() {
   start_service
   if ! dry; then remove_old_versions; fi
   if [ "$NEW_CLUSTER" = 1 ] && ! dry; then print_join_line; fi
+  if [ -n "${START_FAILED:-}" ]; then fatal "$START_FAILED"; fi
   if [ -z "$CHANGED" ]; then
     info "done: nothing changed"
   elif dry; then

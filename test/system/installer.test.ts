@@ -420,6 +420,15 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.equal(r.stdout, '', 'a dry run prints no join line');
       });
 
+      it('an agent that cannot start: one line with its own error, and the new cluster\'s join line is still printed', async () => {
+        // ProtectSystem=full makes /usr read-only for the service, so node data there cannot be written.
+        const r = await fresh.exec(install({ ...base(), HEPTO_ADVERTISE: `127.0.0.1:${port}`, HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
+        assertOneError({ ...r, stdout: '' }, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
+        assert.ok(JOIN_LINE.test(r.stdout.trim()), `no join line: ${r.stdout}`);
+        const u = await fresh.exec('hepto-uninstall.sh --purge');
+        assert.equal(u.code, 0, u.stderr);
+      });
+
       it('from a checkout, ./install.sh finds the tarball npm run package wrote next to it', async () => {
         await fresh.ok('mkdir -p /root/hepto/dist/release');
         for (const f of [path.join(ROOT, 'install.sh'), path.join(ROOT, 'package.json')]) {
