@@ -17,8 +17,9 @@
 # never by install.sh: see ../../shared/reference/environment.md.
 set -euo pipefail
 
-# Bump when anything below changes what ends up in an image.
-RECIPE=v1
+# The images are named after this script's own hash: any change to the recipe
+# below builds new ones, and the old ones are removed.
+RECIPE=r$(sha256sum "$0" | cut -c 1-12)
 CACHE=${HEPTO_TEST_CACHE:-/var/cache/hepto-test}
 BASE=localhost/hepto-test/debian-systemd:$RECIPE
 BAKED=localhost/hepto-test/debian-systemd-podman:$RECIPE
@@ -114,6 +115,17 @@ build_baked() {
   mv "$tarball.tmp" "$tarball"
 }
 
+# Drops images and tarballs of earlier recipes.
+prune_old() {
+  local ref f
+  for ref in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/hepto-test/' | grep -v ":$RECIPE\$" || true); do
+    podman rmi "$ref" >/dev/null 2>&1 || true
+  done
+  for f in "$CACHE"/debian-systemd*.tar; do
+    case $f in *"-$RECIPE.tar") ;; *) rm -f "$f" ;; esac
+  done
+}
+
 ensure() {
   case $1 in
     base) have_image "$BASE" || build_base; echo "$BASE" ;;
@@ -126,4 +138,5 @@ mkdir -p "$CACHE"
 # One builder at a time; a second caller waits and then finds the cache.
 exec 9>"$CACHE/.lock"
 flock 9
+prune_old
 ensure "${1:-}" | tail -n 1
