@@ -23,7 +23,7 @@ const COMMANDS: CommandEntry[] = [
   { words: ['config', 'validate'], usage: 'config validate [--config PATH]', summary: 'check the config; exit 1 with every problem, one line each', load: async () => (await import('./commands/config-validate')).configValidate },
   { words: ['keygen'], usage: 'keygen', summary: 'print a fresh 32-character key of letters and digits', load: async () => (await import('./commands/keygen')).keygen },
   { words: ['import-inventory'], usage: 'import-inventory FILE.ini --node NAME', summary: "turn seed 002's Ansible inventory into this node's JSON config", load: async () => (await import('./commands/import-inventory')).importInventory },
-  { words: ['doctor'], usage: 'doctor [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
+  { words: ['doctor'], usage: 'doctor [--json] [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
 ];
 
 const OPTIONS = {

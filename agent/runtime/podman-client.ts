@@ -245,7 +245,11 @@ export class PodmanClient {
 
   async createContainer(opts: Dockerode.ContainerCreateOptions): Promise<string> {
     try {
-      const c = await this.docker.createContainer(opts);
+      // dockerode would otherwise serialise the whole spec into the query string
+      // (docker-modem uses `_query || opts`), and Podman logs request lines: the
+      // cluster key in Env would reach the journal. Only the name goes in the URL.
+      const { name, ...body } = opts;
+      const c = await this.docker.createContainer({ _query: { name }, _body: body } as unknown as Dockerode.ContainerCreateOptions);
       return c.id;
     } catch (e) {
       this.fail(e, `create container ${opts.name}`);
