@@ -6,7 +6,7 @@
 #   Next machines: the printed line, e.g.
 #     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_ANCHORS=... \
 #       HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
-#   From a checkout (after `npm ci && npm run package`): sudo ./install.sh
+#   From a checkout: sudo ./install.sh (builds the release tarball first if needed)
 #
 # Environment (all optional unless said):
 #   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
@@ -130,12 +130,36 @@ default_agent_url() {
   da_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$da_root/package.json" | head -n 1)
   da_tarball=$da_root/dist/release/hepto-agent-$da_version.tar.gz
   if [ ! -f "$da_tarball" ]; then
-    command -v npm >/dev/null 2>&1 \
-      || fatal "no release tarball at $da_tarball: run 'npm ci && npm run package' in $da_root first, or set HEPTO_AGENT_URL"
-    info "building the release tarball from this checkout (npm run package)"
-    (cd "$da_root" && npm run --silent package >/dev/null) || fatal "npm run package failed in $da_root: run it yourself to see why"
+    if dry; then
+      info "would build the release tarball from this checkout (npm ci, npm run package)"
+    else
+      ensure_npm
+      if [ ! -x "$da_root/node_modules/.bin/tsc" ]; then
+        info "installing build dependencies in $da_root (npm ci)"
+        (cd "$da_root" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || fatal "npm ci failed in $da_root: run it yourself to see why"
+      fi
+      info "building the release tarball from this checkout (npm run package)"
+      (cd "$da_root" && npm run --silent package >/dev/null) || fatal "npm run package failed in $da_root: run it yourself to see why"
+    fi
   fi
   HEPTO_AGENT_URL=$da_tarball
+}
+
+# Building from a checkout needs npm (Debian and Fedora ship it apart from nodejs).
+ensure_npm() {
+  command -v npm >/dev/null 2>&1 && return 0
+  detect_distro
+  info "installing nodejs and npm with $PKG ($DISTRO) to build the agent from this checkout"
+  case $PKG in
+    apt)
+      { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } </dev/null >"$TMP_DIR/pkg.log" 2>&1 \
+        || fatal "apt-get install nodejs npm failed: $(tail -n 1 "$TMP_DIR/pkg.log")"
+      ;;
+    dnf | yum)
+      "$PKG" -y install nodejs npm </dev/null >"$TMP_DIR/pkg.log" 2>&1 || fatal "$PKG install nodejs npm failed: $(tail -n 1 "$TMP_DIR/pkg.log")"
+      ;;
+    *) fatal "npm is needed to build the agent from this checkout on $DISTRO: install Node 18+ with npm, or set HEPTO_AGENT_URL to a release tarball" ;;
+  esac
 }
 
 fetch() { # $1 = URL or path, $2 = destination
