@@ -151,6 +151,17 @@ export class SimNetwork {
     return this.conns[i]?.size ?? 0;
   }
 
+  /**
+   * WebSocket keepalive bytes member i sends per keepalive interval on its open
+   * connections: both ends ping every interval and answer the other's ping;
+   * a control frame is 2 B, plus a 4 B mask from the dialing side.
+   */
+  keepaliveBytesPerInterval(i: number): number {
+    let b = 0;
+    for (const c of this.conns[i]?.values() ?? []) b += c.a === i ? 2 * (2 + 4) : 2 * 2;
+    return b;
+  }
+
   /** The transport's send: reuse the connection to `to.name`, else dial `to.addresses` in order. */
   send(from: number, to: Destination, msg: GossipMessage): void {
     if (this.state[from] !== 'up') return;

@@ -117,7 +117,8 @@ export function table(results: SuiteResult[]): string {
     }]);
   }
   rows.push(
-    ['bytes/member/s at rest (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
+    ['bytes/member/s at rest: total (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
+    ['  + WebSocket keepalive, B/s (open connections per member)', (r) => (r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})` : '— (not measured by this run)')],
     ['partition: split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : '—')],
     ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : '—')],
     ['simulator runtime, s (peak heap MB)', (r) => `${(r.runtime.realMs / 1000).toFixed(0)} (${r.runtime.peakHeapMB})`],

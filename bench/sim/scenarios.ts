@@ -58,6 +58,10 @@ export interface RestResult {
   framesPerMemberPerS: number;
   /** The busiest member (an anchor, usually). */
   maxBytesPerMemberPerS: number;
+  /** Not in bytesPerMemberPerS: WebSocket pings and pongs on the connections open at the end of the window. */
+  keepaliveBytesPerMemberPerS: number;
+  /** Open connections per member at the end of the window (the transport never closes an idle one). */
+  connectionsPerMember: number;
 }
 
 export function rest(w: World, o: { warmMs: number; windowMs: number }): RestResult {
@@ -72,10 +76,14 @@ export function rest(w: World, o: { warmMs: number; windowMs: number }): RestRes
   let frames = 0;
   let max = 0;
   let up = 0;
+  let keepalive = 0;
+  let conns = 0;
   for (let i = 0; i < w.size; i++) {
     if (!w.isUp(i)) continue;
     const s = w.net.stats[i];
     up++;
+    keepalive += w.net.keepaliveBytesPerInterval(i) * (1000 / w.net.keepaliveMs);
+    conns += w.net.connectionCount(i);
     bytes += s.bytesSent;
     hs += s.handshakeBytesSent;
     frames += s.framesSent;
@@ -88,6 +96,8 @@ export function rest(w: World, o: { warmMs: number; windowMs: number }): RestRes
     handshakeBytesPerMemberPerS: hs / up / sec,
     framesPerMemberPerS: frames / up / sec,
     maxBytesPerMemberPerS: max / sec,
+    keepaliveBytesPerMemberPerS: keepalive / up,
+    connectionsPerMember: conns / up,
   };
 }
 
