@@ -42,6 +42,8 @@ export interface GossipRunResult {
   n: number;
   run: number;
   joinMs: number | null;
+  /** Share of (observer, member) pairs seen alive when the join phase ended (1 when converged). */
+  joinCompleteness: number | null;
   crashFirstMs: number | null;
   crashAllMs: number | null;
   silentFirstMs: number | null;
@@ -125,6 +127,7 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     n: o.n,
     run: o.run,
     joinMs: null,
+    joinCompleteness: null,
     crashFirstMs: null,
     crashAllMs: null,
     silentFirstMs: null,
@@ -163,8 +166,11 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     res.joinCpuSeconds = (cpu.user + cpu.system) / 1e6;
     res.loopDelayP99Ms = loop.percentile(99) / 1e6;
     res.loopDelayMaxMs = loop.max / 1e6;
+    res.joinCompleteness = c.completeness();
     if (!converged) {
-      res.errors.push(`no convergence within ${o.phaseTimeoutMs} ms`);
+      res.errors.push(
+        `no convergence within ${o.phaseTimeoutMs} ms: ${(res.joinCompleteness * 100).toFixed(0)}% of views complete (CPU ${res.joinCpuSeconds.toFixed(1)} s, event-loop delay p99 ${res.loopDelayP99Ms.toFixed(0)} ms)`,
+      );
       return res;
     }
     res.joinMs = c.now() - joinStart;

@@ -14,9 +14,10 @@
  *   --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
  *   --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
  *   --native-crypto      experiment: Node's built-in ed25519/X25519 instead of tweetnacl's, in this process only
- *   --charts-from FILE   only redraw docs/bench/*.svg from an earlier JSON
+ *   --charts-from FILE[,EXPERIMENT]  only redraw docs/bench/*.svg from an earlier JSON (plus an experiment's, dashed)
  * HEPTO_BENCH_MEMBERLIST=install does what --with-memberlist does; =off what --no-memberlist does.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -37,11 +38,23 @@ export interface BenchFile {
   version: 1;
   date: string;
   machine: { cpus: number; model: string; node: string; loadavgStart: number[]; loadavgEnd: number[]; note: string };
+  /** The code measured: commit, and whether agent/ or shared/ had uncommitted changes. */
+  code: { commit: string | null; uncommittedAgentChanges: boolean | null };
   config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; nativeCrypto: boolean };
   hepto: GossipRunResult[];
   memberlist: MemberlistSource;
   agentProcess: AgentRssResult | null;
   summary: SummaryRow[];
+}
+
+function codeVersion(): BenchFile['code'] {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'agent', 'shared'], { cwd: REPO, encoding: 'utf8' }).trim() !== '';
+    return { commit, uncommittedAgentChanges: dirty };
+  } catch {
+    return { commit: null, uncommittedAgentChanges: null };
+  }
 }
 
 function say(line: string): void {
@@ -72,10 +85,18 @@ function parseTiming(text: string | undefined): { timing: GossipTiming; preset: 
   return { timing: { ...LAN, ...(patch as Partial<GossipTiming>) }, preset: `LAN+${JSON.stringify(patch)}` };
 }
 
-function writeCharts(rows: SummaryRow[], src: MemberlistSource): void {
+function experimentLabel(doc: BenchFile): string {
+  const parts: string[] = [];
+  if (doc.config.nativeCrypto) parts.push('native crypto');
+  if (doc.config.timingPreset !== 'LAN') parts.push(doc.config.timingPreset);
+  return parts.join(', ') || 'second run';
+}
+
+function writeCharts(rows: SummaryRow[], src: MemberlistSource, experiment?: BenchFile): void {
   const dir = path.join(REPO, 'docs/bench');
   fs.mkdirSync(dir, { recursive: true });
-  for (const [file, svg] of Object.entries(charts(rows, src))) {
+  const extra = experiment ? { label: experimentLabel(experiment), rows: experiment.summary } : undefined;
+  for (const [file, svg] of Object.entries(charts(rows, src, extra))) {
     fs.writeFileSync(path.join(dir, file), svg);
     say(`wrote docs/bench/${file}`);
   }
@@ -149,8 +170,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values['charts-from']) {
-    const doc = JSON.parse(fs.readFileSync(values['charts-from'], 'utf8')) as BenchFile;
-    writeCharts(doc.summary, doc.memberlist);
+    // FILE, or FILE,EXPERIMENT: the second run's hepto figures are drawn dashed beside the first.
+    const [main, experiment] = values['charts-from'].split(',').map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as BenchFile);
+    writeCharts(main.summary, main.memberlist, experiment);
     return 0;
   }
   const quick = values.quick;
@@ -162,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
   const { timing, preset } = parseTiming(values.timing);
   const env = process.env.HEPTO_BENCH_MEMBERLIST;
   const wantMl = values['no-memberlist'] || env === 'off' ? 'off' : values['with-memberlist'] || env === 'install' ? 'install' : quick ? 'off' : 'auto';
-  const phaseTimeoutMs = 60_000;
+  const phaseTimeoutMs = 45_000;
   const nativeCrypto = values['native-crypto'];
   if (nativeCrypto) {
     useNativeCurveCrypto();
@@ -170,6 +192,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const experiment = nativeCrypto || preset !== 'LAN' || values['same-host'];
   const loadStart = os.loadavg();
+  const code = codeVersion();
 
   say(`hepto gossip bench: N = ${sizes.join(', ')}, ${runs} fresh cluster(s) each, timing ${preset}, rest window ${restMs} ms`);
   say(`machine: ${os.cpus().length} cores, load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} (other work on this machine makes the figures noisier)`);
@@ -206,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       loadavgEnd: os.loadavg(),
       note: 'all members share this one process (and its one JavaScript thread); other work on the machine adds noise',
     },
+    code,
     config: { sizes, runs, restMs, settleMs: SETTLE_MS, timing, timingPreset: preset, sameHost: values['same-host'], nativeCrypto },
     hepto,
     memberlist,

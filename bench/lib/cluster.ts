@@ -205,6 +205,18 @@ export class BenchCluster {
     return true;
   }
 
+  /** Fraction of (observer, other member) pairs in which the observer sees the other alive, among running members. */
+  completeness(): number {
+    const live = this.running();
+    if (live.length < 2) return 1;
+    let alive = 0;
+    for (const m of live) {
+      const st = this.states[m.index];
+      for (const o of live) if (o !== m && st.get(o.name) === 'alive') alive++;
+    }
+    return alive / (live.length * (live.length - 1));
+  }
+
   /** True when every running member other than `who` holds `who` in `state`. */
   allSee(who: BenchMember, state: MemberState): boolean {
     return this.running().every((m) => m === who || this.states[m.index].get(who.name) === state);

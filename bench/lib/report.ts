@@ -12,6 +12,8 @@ import { ratio, spread, type Spread } from './stats';
 export type HeptoMetric = keyof Pick<
   GossipRunResult,
   | 'joinMs'
+  | 'joinCompleteness'
+  | 'joinCpuSeconds'
   | 'crashFirstMs'
   | 'crashAllMs'
   | 'silentFirstMs'
@@ -39,6 +41,8 @@ interface MetricDef {
 
 export const METRICS: MetricDef[] = [
   { key: 'joinMs', label: 'join: all see all alive (ms)', vs: 'joinMs', maxRatio: 1.0 },
+  { key: 'joinCompleteness', label: 'join: share of views complete at the end of the phase' },
+  { key: 'joinCpuSeconds', label: 'join: CPU seconds the bench process used' },
   { key: 'crashFirstMs', label: 'crash: first sees it dead (ms)', vs: 'crashFirstMs', maxRatio: 0.5 },
   { key: 'crashAllMs', label: 'crash: all see it dead (ms)', vs: 'crashAllMs', maxRatio: 0.5 },
   { key: 'silentFirstMs', label: 'silent failure: first sees it dead (ms)', vs: 'crashFirstMs', maxRatio: 0.5 },
@@ -102,6 +106,7 @@ export function summarize(runs: GossipRunResult[], src: MemberlistSource): Summa
 
 function num(v: number, digits = 0): string {
   if (Number.isInteger(v)) return String(v);
+  if (Math.abs(v) < 10) return v.toFixed(2);
   return v >= 100 || digits === 0 ? v.toFixed(0) : v.toFixed(digits);
 }
 
@@ -145,8 +150,10 @@ function seriesFor(rows: SummaryRow[], metric: HeptoMetric, name: string, from: 
   return { name, points, dashed };
 }
 
-/** The docs/bench charts: file name → SVG text. */
-export function charts(rows: SummaryRow[], src: MemberlistSource): Record<string, string> {
+/** The docs/bench charts: file name → SVG text. `experiment` adds hepto series from another run (e.g. --native-crypto). */
+export function charts(rows: SummaryRow[], src: MemberlistSource, experiment?: { label: string; rows: SummaryRow[] }): Record<string, string> {
+  const extra = (metric: HeptoMetric, what: string): ChartSeries[] =>
+    experiment ? [seriesFor(experiment.rows, metric, `hepto ${what}, ${experiment.label}`, 'hepto', true)] : [];
   const ml = src.kind === 'measured' ? 'memberlist (measured)' : 'memberlist (reference)';
   const half = seriesFor(rows, 'crashAllMs', 'target: ½ memberlist', 'memberlist', true, 0.5);
   half.points = half.points.map((p) => ({ x: p.x, y: p.y }));
@@ -155,7 +162,7 @@ export function charts(rows: SummaryRow[], src: MemberlistSource): Record<string
       title: 'Join: time until all see all alive',
       xLabel: 'members (N), all joining through one anchor',
       yLabel: 'seconds (median, bars: min–max)',
-      series: [seriesFor(rows, 'joinMs', 'hepto', 'hepto'), seriesFor(rows, 'joinMs', ml, 'memberlist', src.kind === 'reference')],
+      series: [seriesFor(rows, 'joinMs', 'hepto', 'hepto'), seriesFor(rows, 'joinMs', ml, 'memberlist', src.kind === 'reference'), ...extra('joinMs', 'join')],
     }),
     'crash-detection.svg': lineChart({
       title: 'Crash: time until all others see it dead',
@@ -166,6 +173,7 @@ export function charts(rows: SummaryRow[], src: MemberlistSource): Record<string
         seriesFor(rows, 'silentAllMs', 'hepto: silent failure', 'hepto'),
         seriesFor(rows, 'crashAllMs', ml, 'memberlist', src.kind === 'reference'),
         half,
+        ...extra('crashAllMs', 'crash'),
       ],
     }),
   };
