@@ -7,7 +7,8 @@ import * as path from 'path';
 import { randomInt } from 'crypto';
 import type { Clock, TimerHandle } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
-import { parseCidr } from '../../shared/config/address';
+import { formatHostPort, parseCidr, parseHostPort } from '../../shared/config/address';
+import { defaults } from '../../shared/config/defaults';
 import type { Logger } from '../../shared/log';
 import { errorMessage } from '../../shared/errors';
 import type { MemberRecord } from '../../shared/member';
@@ -40,6 +41,14 @@ export interface AgentOptions {
   timing?: GossipTiming;
   /** Overlay IP of the main node as wesher computes it (null when unknown). */
   overlayIp?: (name: string, net: string) => string | null;
+}
+
+/** Anchors as host:port; a bare host means the default gossip port (validated config, so parsing succeeds). */
+export function anchorEndpoints(anchors: string[]): string[] {
+  return anchors.map((a) => {
+    const { host, port } = parseHostPort(a, defaults.gossip_port);
+    return formatHostPort(host, port);
+  });
 }
 
 /** What an operator should do about a refused peer, by what was refused. */
@@ -110,7 +119,7 @@ export class Agent {
       membership,
       clock,
       logger: this.log.child('gossip'),
-      anchors: config.anchors,
+      anchors: anchorEndpoints(config.anchors),
       transport: (events) =>
         new WsTransport({
           overlayKey: config.overlay_key,

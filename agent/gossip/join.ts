@@ -75,13 +75,29 @@ export function joinTick(s: State, ctx: Ctx): void {
   j.attempt += 1;
 }
 
-/** With the cluster up: sync with one random dead member now and then. */
+/**
+ * Anchors that no live member advertises. Members that found each other while
+ * an anchor was down would otherwise form a cluster of their own and never
+ * meet the one that grows around the anchor once it is back: a silent split.
+ * (An anchor given by host name never matches an advertised address; it only
+ * costs one digest hash per reconnect interval.)
+ */
+export function unmetAnchors(s: State): Destination[] {
+  const met = new Set<string>(selfEntry(s).signed.record.addresses);
+  for (const e of s.entries.values()) if (isLive(e)) for (const a of e.signed.record.addresses) met.add(a);
+  return s.join.anchors.filter((a) => !met.has(a)).map((a) => ({ addresses: [a] }));
+}
+
+/** With the cluster up: compare digest hashes with one random dead member and one unmet anchor now and then. */
 export function reconnectTick(s: State, ctx: Ctx): void {
   if (ctx.now < s.nextReconnect) return;
   s.nextReconnect = ctx.now + Math.round(s.t.reconnectInterval * (0.75 + 0.5 * s.rng()));
   if (!otherAlive(s)) return;
   const [dead] = pick(others(s, ['dead']), 1, s.rng);
-  if (dead) ctx.send.push({ to: destOf(dead), msg: { t: 'h', h: digestHash(s) } });
+  const [anchor] = pick(unmetAnchors(s), 1, s.rng);
+  for (const to of [dead ? destOf(dead) : null, anchor ?? null]) {
+    if (to) ctx.send.push({ to, msg: { t: 'h', h: digestHash(s) } });
+  }
 }
 
 export function joinProblem(s: State): string | null {

@@ -34,6 +34,7 @@ export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false
     const attempt = async (): Promise<void> => {
       try {
         const v = await fn();
+        last = undefined; // the condition is reachable now; a timeout means it never held
         if (v) return resolve(v as T);
       } catch (e) {
         last = e;

@@ -49,6 +49,26 @@ describe('gossip: healing', () => {
     assert.equal(router.sent.filter((m) => m.from === 'j' && m.msg.t === 'd').length, n);
   });
 
+  it('members that met each other while their anchor was down still meet the cluster that grows around it later', () => {
+    // beta starts while its only anchor (alpha) is down; delta joins through beta.
+    // Then alpha comes up and gamma joins it. Without retrying unmet anchors,
+    // {beta, delta} and {alpha, gamma} would stay two clusters forever.
+    const router = new SimRouter({ rng: seededRng(11) });
+    const [alphaA, betaA, gammaA, deltaA] = [0, 1, 2, 3].map(addressOf);
+    const beta = router.add(makeMember('beta', betaA, router.now), betaA);
+    router.handle(beta, beta.m.bootstrap([alphaA], router.now));
+    const delta = router.add(makeMember('delta', deltaA, router.now), deltaA);
+    router.handle(delta, delta.m.bootstrap([betaA], router.now));
+    router.runUntilTrue(() => router.allSee(['beta', 'delta'], 'alive'), 5000, 'beta and delta meet');
+    const alpha = router.add(makeMember('alpha', alphaA, router.now), alphaA);
+    router.handle(alpha, alpha.m.bootstrap([], router.now));
+    const gamma = router.add(makeMember('gamma', gammaA, router.now), gammaA);
+    router.handle(gamma, gamma.m.bootstrap([alphaA], router.now));
+    const all = ['alpha', 'beta', 'gamma', 'delta'];
+    const took = router.runUntilTrue(() => router.allSee(all, 'alive'), 3 * TEST.reconnectInterval + 2000, 'one cluster');
+    assert.ok(took <= 2 * TEST.reconnectInterval, `met ${took} ms after the anchor came up`);
+  });
+
   it('a restarted member whose anchors are gone rejoins through its persisted peers', () => {
     const { router, names } = bootCluster(6);
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
