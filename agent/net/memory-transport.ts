@@ -13,6 +13,7 @@ import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
 import { FRAME_OVERHEAD, DEFAULT_LIMITS } from './limits';
+import { oversizedError, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
 
 export interface MemoryNetworkOptions {
@@ -195,10 +196,8 @@ export class MemoryTransport implements Transport {
   }
 
   async send(to: Destination, payload: Uint8Array): Promise<PeerInfo> {
-    if (this.state === 'stopped') throw new HeptoError('PEER_AUTH_FAILED', 'transport is stopped');
-    if (payload.length > this.maxFrameBytes) {
-      throw new HeptoError('FRAME_REJECTED', `payload of ${payload.length} bytes exceeds the frame limit of ${this.maxFrameBytes} bytes`);
-    }
+    if (this.state === 'stopped') throw stoppedError();
+    if (payload.length > this.maxFrameBytes) throw oversizedError(payload.length, this.maxFrameBytes);
     if (to.name !== undefined) {
       const l = this.byName.get(to.name);
       if (l && l.open) return this.deliver(l, payload);
@@ -213,22 +212,14 @@ export class MemoryTransport implements Transport {
         continue;
       }
       const peer = this.other(result);
-      if (to.name !== undefined && peer.name !== to.name) {
-        problems.push(`${addr}: answered as "${peer.name}", not "${to.name}"`);
+      const wrong = wrongPeer(addr, to, peer.name);
+      if (wrong) {
+        problems.push(wrong);
         continue;
       }
       return this.deliver(result, payload);
     }
-    const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
-    if (to.addresses.length === 0) problems.push('no address known');
-    if (conflict) {
-      throw new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${problems.join('; ')}`, {
-        hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
-      });
-    }
-    throw new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${problems.join('; ')}`, {
-      hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
-    });
+    throw unreachableError(to, problems, conflict);
   }
 
   disconnect(name: string): void {

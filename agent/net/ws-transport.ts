@@ -13,6 +13,7 @@ import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
 import { checkName } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
+import { oversizedError, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
 import { CLOSE_NAME_CONFLICT, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener } from './ws-listener';
@@ -126,10 +127,8 @@ export class WsTransport implements Transport {
   private readonly onceClosed = new Map<Conn, () => void>();
 
   async send(to: Destination, payload: Uint8Array): Promise<PeerInfo> {
-    if (this.state === 'stopped') throw new HeptoError('PEER_AUTH_FAILED', 'transport is stopped');
-    if (payload.length > this.limits.maxFrameBytes) {
-      throw new HeptoError('FRAME_REJECTED', `payload of ${payload.length} bytes exceeds the frame limit of ${this.limits.maxFrameBytes} bytes`);
-    }
+    if (this.state === 'stopped') throw stoppedError();
+    if (payload.length > this.limits.maxFrameBytes) throw oversizedError(payload.length, this.limits.maxFrameBytes);
     if (to.name !== undefined) {
       const c = this.byName.get(to.name);
       if (c && c.isOpen) return this.deliver(c, payload);
@@ -146,22 +145,14 @@ export class WsTransport implements Transport {
         continue;
       }
       const peer = c.peer!;
-      if (to.name !== undefined && peer.name !== to.name) {
-        problems.push(`${addr}: answered as "${peer.name}", not "${to.name}"`);
+      const wrong = wrongPeer(addr, to, peer.name);
+      if (wrong) {
+        problems.push(wrong);
         continue;
       }
       return this.deliver(c, payload);
     }
-    const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
-    if (to.addresses.length === 0) problems.push('no address known');
-    if (conflict) {
-      throw new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${problems.join('; ')}`, {
-        hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
-      });
-    }
-    throw new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${problems.join('; ')}`, {
-      hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
-    });
+    throw unreachableError(to, problems, conflict);
   }
 
   disconnect(name: string): void {

@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { waitFor } from '../helpers/agent-cluster';
+import { testContainersConf } from '../podman/harness';
 import type { NetnsHost } from '../helpers/netns';
 
 const STAND_IN_SCRIPT = path.resolve(__dirname, '../../../test/fixtures/stand-in-images.sh');
@@ -61,22 +62,7 @@ export class HostPodman {
   static async start(host: NetnsHost, dir: string): Promise<HostPodman> {
     mkdirSync(dir, { recursive: true });
     const p = new HostPodman(host, dir);
-    writeFileSync(
-      path.join(dir, 'containers.conf'),
-      [
-        '[containers]',
-        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-        '[engine]',
-        'runtime = "runc"',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        `events_logfile_path = "${dir}/events.log"`,
-        `tmp_dir = "${dir}/libpod"`,
-        '[network]',
-        `network_config_dir = "${dir}/networks"`,
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(path.join(dir, 'containers.conf'), testContainersConf(dir, dir));
     try {
       await run(STAND_IN_SCRIPT, ['build'], { ...p.env, PODMAN: ['podman', ...p.globalArgs].join(' ') }, 300_000);
       await p.startService();

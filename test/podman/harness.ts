@@ -13,6 +13,27 @@ import path from 'path';
 import Dockerode from 'dockerode';
 
 export const STATE_DIR = '/var/tmp/hepto-podman-test';
+
+/**
+ * containers.conf for a test Podman: runc (crun refuses hybrid cgroups here),
+ * ulimits the sandbox allows, file events (no journald), cgroupfs (no systemd),
+ * state kept apart from the host's Podman. Also used by the netns hosts.
+ */
+export function testContainersConf(stateDir: string, runDir: string): string {
+  return [
+    '[containers]',
+    'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
+    '[engine]',
+    'runtime = "runc"',
+    'cgroup_manager = "cgroupfs"',
+    'events_logger = "file"',
+    `events_logfile_path = "${runDir}/events.log"`,
+    `tmp_dir = "${runDir}/libpod"`,
+    '[network]',
+    `network_config_dir = "${stateDir}/networks"`,
+    '',
+  ].join('\n');
+}
 export const RUN_DIR = '/run/hepto-podman-test';
 const REPO = path.resolve(__dirname, '../../..');
 export const STAND_INS = {
@@ -77,24 +98,7 @@ export class PodmanHarness {
     }
     fs.mkdirSync(STATE_DIR, { recursive: true });
     fs.mkdirSync(RUN_DIR, { recursive: true });
-    fs.writeFileSync(
-      path.join(STATE_DIR, 'containers.conf'),
-      [
-        '# hepto Podman tests: runc (crun refuses hybrid cgroups here), ulimits the sandbox allows,',
-        '# file events (no journald), cgroupfs (no systemd), state kept apart from the host Podman.',
-        '[containers]',
-        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-        '[engine]',
-        'runtime = "runc"',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        `events_logfile_path = "${RUN_DIR}/events.log"`,
-        `tmp_dir = "${RUN_DIR}/libpod"`,
-        '[network]',
-        `network_config_dir = "${STATE_DIR}/networks"`,
-        '',
-      ].join('\n'),
-    );
+    fs.writeFileSync(path.join(STATE_DIR, 'containers.conf'), testContainersConf(STATE_DIR, RUN_DIR));
     const h = new PodmanHarness(fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-podman-')));
     try {
       await h.removeAll(); // leftovers of an interrupted run

@@ -1,0 +1,33 @@
+/**
+ * The errors every Transport gives for a send it could not make, so that the
+ * real and the in-memory transports speak the same contract.
+ */
+import { HeptoError } from '../../shared/errors';
+import type { Destination } from './transport';
+
+export function stoppedError(): HeptoError {
+  return new HeptoError('PEER_AUTH_FAILED', 'transport is stopped');
+}
+
+export function oversizedError(bytes: number, limit: number): HeptoError {
+  return new HeptoError('FRAME_REJECTED', `payload of ${bytes} bytes exceeds the frame limit of ${limit} bytes`);
+}
+
+/** `problems` holds one "address: what went wrong" entry per address tried. */
+export function unreachableError(to: Destination, problems: string[], nameConflict: boolean): HeptoError {
+  const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
+  const all = to.addresses.length === 0 ? [...problems, 'no address known'] : problems;
+  if (nameConflict) {
+    return new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${all.join('; ')}`, {
+      hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
+    });
+  }
+  return new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${all.join('; ')}`, {
+    hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
+  });
+}
+
+/** The answer at an address was somebody else than the peer we meant. */
+export function wrongPeer(addr: string, to: Destination, got: string): string | null {
+  return to.name !== undefined && got !== to.name ? `${addr}: answered as "${got}", not "${to.name}"` : null;
+}
