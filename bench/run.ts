@@ -1,21 +1,6 @@
 /**
  * `npm run bench`: the gossip benchmark beside memberlist, then the self-heal
- * benchmark when it is built. Writes bench/results/gossip-<date>.json and,
- * for a full run with the default LAN timing, redraws docs/bench/*.svg.
- *
- *   --n 10,50,100        cluster sizes
- *   --runs 3             fresh clusters per size
- *   --quick              N=10, one run, short rest window, no docs, no agent process
- *   --rest-ms 10000      traffic window at rest (after a 3 s settle)
- *   --with-memberlist    install Go + memberlist with apt-get if missing, and run it
- *   --no-memberlist      print the reference figures instead of running memberlist
- *   --no-agent-rss       skip the one-agent-process RSS measurement
- *   --no-selfheal        skip the self-heal benchmark
- *   --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
- *   --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
- *   --native-crypto      experiment: Node's built-in ed25519/X25519 instead of tweetnacl's, in this process only
- *   --charts-from FILE[,EXPERIMENT]  only redraw docs/bench/*.svg from an earlier JSON (plus an experiment's, dashed)
- * HEPTO_BENCH_MEMBERLIST=install does what --with-memberlist does; =off what --no-memberlist does.
+ * benchmark when it is built. Flags: see USAGE.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -31,6 +16,24 @@ import { REFERENCE_SOURCE } from './lib/reference';
 import { charts, formatAgentLine, formatTable, summarize, type MemberlistSource, type SummaryRow } from './lib/report';
 
 const REPO = path.resolve(__dirname, '../..');
+
+const USAGE = `\`npm run bench\`: the gossip benchmark beside memberlist, then the self-heal
+benchmark when it is built. Writes bench/results/gossip-<date>.json and,
+for a full run with the default LAN timing, redraws docs/bench/*.svg.
+
+  --n 10,50,100        cluster sizes
+  --runs 3             fresh clusters per size
+  --quick              N=10, one run, short rest window, no docs, no agent process
+  --rest-ms 10000      traffic window at rest (after a 3 s settle)
+  --with-memberlist    install Go + memberlist with apt-get if missing, and run it
+  --no-memberlist      print the reference figures instead of running memberlist
+  --no-agent-rss       skip the one-agent-process RSS measurement
+  --no-selfheal        skip the self-heal benchmark
+  --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
+  --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
+  --native-crypto      experiment: Node's built-in ed25519/X25519 instead of tweetnacl's, in this process only
+  --charts-from FILE[,EXPERIMENT]  only redraw docs/bench/*.svg from an earlier JSON (plus an experiment's, dashed)
+HEPTO_BENCH_MEMBERLIST=install does what --with-memberlist does; =off what --no-memberlist does.`;
 const SETTLE_MS = 3000;
 
 export interface BenchFile {
@@ -166,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    say(fs.readFileSync(__filename, 'utf8').split('*/')[0].replace(/^\/\*\*?|^ \* ?/gm, ''));
+    say(USAGE);
     return 0;
   }
   if (values['charts-from']) {
