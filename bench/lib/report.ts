@@ -134,7 +134,7 @@ export function formatTable(rows: SummaryRow[], src: MemberlistSource): string {
 }
 
 export function formatAgentLine(a: AgentRssResult | null): string {
-  if (!a) return 'one agent process: not measured (--no-agent-rss)';
+  if (!a) return 'one agent process: not measured (--quick or --no-agent-rss)';
   if (a.error || a.rssMiB === null) return `one agent process with ${a.peers} peers: not measured: ${a.error ?? 'no sample'}`;
   const mb = (a.rssMiB * 1048576) / 1e6;
   return `one agent process with ${a.peers} peers: RSS ${a.rssMiB.toFixed(1)} MiB (${mb.toFixed(1)} MB), peak ${a.hwmMiB?.toFixed(1) ?? '?'} MiB; target < 60 MB: ${mb < 60 ? 'met' : 'MISSED'}`;
