@@ -1,10 +1,10 @@
 /**
  * Signing and verifying member records and leave notices with the member's
- * ed25519 identity key (tweetnacl). Signed bytes are canonical JSON, so any
+ * ed25519 identity key (agent/net/curve.ts). Signed bytes are canonical JSON, so any
  * holder can re-encode a record and the signature still checks.
  */
-import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { ed25519PublicOf, ed25519Sign, ed25519Verify } from '../net/curve';
 import nacl from 'tweetnacl';
 import { canonicalJson } from '../../shared/canonical-json';
 import type { MemberRecord, SignedRecord } from '../../shared/member';
@@ -30,45 +30,9 @@ function unb64(s: string, length: number): Uint8Array | null {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-// tweetnacl's pure-JS ed25519 takes several ms per verify; a 100-member join
-// storm in one process would spend tens of seconds there. Node's native
-// ed25519 (same algorithm, same bytes: ed25519 is deterministic) is used when
-// available, tweetnacl otherwise.
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const pubKeys = new Map<string, KeyObject>();
-const MAX_CACHED_KEYS = 4096;
-
-function publicKeyObject(idPub: string, raw: Uint8Array): KeyObject {
-  let k = pubKeys.get(idPub);
-  if (!k) {
-    k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-    if (pubKeys.size >= MAX_CACHED_KEYS) pubKeys.clear();
-    pubKeys.set(idPub, k);
-  }
-  return k;
-}
-
-function detachedSign(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  try {
-    const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
-    return new Uint8Array(cryptoSign(null, msg, key));
-  } catch {
-    return nacl.sign.detached(msg, secretKey);
-  }
-}
-
-function detachedVerify(msg: Uint8Array, sig: Uint8Array, idPub: string, pub: Uint8Array): boolean {
-  try {
-    return cryptoVerify(null, msg, publicKeyObject(idPub, pub), sig);
-  } catch {
-    return nacl.sign.detached.verify(msg, sig, pub);
-  }
-}
-
 /** Signs {record, incarnation} with the member's secret key (64-byte tweetnacl form). */
 export function signRecord(record: MemberRecord, incarnation: number, secretKey: Uint8Array): SignedRecord {
-  const sig = detachedSign(recordBytes(record, incarnation), secretKey);
+  const sig = ed25519Sign(recordBytes(record, incarnation), secretKey);
   return { record, incarnation, sig: b64(sig) };
 }
 
@@ -87,7 +51,7 @@ export function verifyRecord(signed: SignedRecord): boolean {
     const pub = unb64(signed.record.id_pub, nacl.sign.publicKeyLength);
     const sig = unb64(signed.sig, nacl.sign.signatureLength);
     if (!pub || !sig) return false;
-    const ok = detachedVerify(enc.encode(text), sig, signed.record.id_pub, pub);
+    const ok = ed25519Verify(enc.encode(text), sig, pub);
     if (ok) {
       if (verifiedSigs.size >= MAX_VERIFIED) verifiedSigs.clear();
       verifiedSigs.set(signed.sig, text);
@@ -100,7 +64,7 @@ export function verifyRecord(signed: SignedRecord): boolean {
 
 /** Signature of a leave notice: the member leaves at this incarnation. */
 export function signLeft(name: string, incarnation: number, secretKey: Uint8Array): string {
-  return b64(detachedSign(leftBytes(name, incarnation), secretKey));
+  return b64(ed25519Sign(leftBytes(name, incarnation), secretKey));
 }
 
 export function verifyLeft(name: string, incarnation: number, sig: string, idPub: string): boolean {
@@ -108,7 +72,7 @@ export function verifyLeft(name: string, incarnation: number, sig: string, idPub
     const pub = unb64(idPub, nacl.sign.publicKeyLength);
     const s = unb64(sig, nacl.sign.signatureLength);
     if (!pub || !s) return false;
-    return detachedVerify(leftBytes(name, incarnation), s, idPub, pub);
+    return ed25519Verify(leftBytes(name, incarnation), s, pub);
   } catch {
     return false;
   }
@@ -116,7 +80,7 @@ export function verifyLeft(name: string, incarnation: number, sig: string, idPub
 
 /** base64 public key of a 64-byte tweetnacl secret key. */
 export function publicKeyOf(secretKey: Uint8Array): string {
-  return b64(nacl.sign.keyPair.fromSecretKey(secretKey).publicKey);
+  return b64(ed25519PublicOf(secretKey));
 }
 
 /** Short base64 hash of a string (anti-entropy digests). */

@@ -20,6 +20,7 @@
 import nacl from 'tweetnacl';
 import { HeptoError } from '../../shared/errors';
 import { concatBytes, deriveSessionKey, isAllZero, OverlayKeys, sha256, utf8, wipe } from './crypto';
+import { ed25519Sign, ed25519Verify, x25519, x25519KeyPair } from './curve';
 import type { Identity } from './identity';
 
 export const PROTOCOL_VERSION = 1;
@@ -86,8 +87,8 @@ function openHello(keys: OverlayKeys, type: number, msg: Uint8Array, who: string
 }
 
 function sharedSecret(ownSecret: Uint8Array, peerPublic: Uint8Array): Uint8Array {
-  const s = nacl.scalarMult(ownSecret, peerPublic);
-  if (isAllZero(s)) throw fail('peer sent a degenerate ephemeral key');
+  const s = x25519(ownSecret, peerPublic);
+  if (!s || isAllZero(s)) throw fail('peer sent a degenerate ephemeral key');
   return s;
 }
 
@@ -98,7 +99,7 @@ function idBody(local: HandshakeLocal): Uint8Array {
 
 function signedId(local: HandshakeLocal, label: string, transcript: Uint8Array): Uint8Array {
   const body = idBody(local);
-  const sig = nacl.sign.detached(concatBytes(utf8(label), transcript, body), local.identity.secretKey);
+  const sig = ed25519Sign(concatBytes(utf8(label), transcript, body), local.identity.secretKey);
   return concatBytes(body, sig);
 }
 
@@ -110,7 +111,7 @@ function verifyId(plain: Uint8Array, label: string, transcript: Uint8Array, who:
   const body = plain.subarray(0, 1 + len + 32);
   const idPub = plain.subarray(1 + len, 1 + len + 32);
   const sig = plain.subarray(1 + len + 32);
-  if (!nacl.sign.detached.verify(concatBytes(utf8(label), transcript, body), sig, idPub)) {
+  if (!ed25519Verify(concatBytes(utf8(label), transcript, body), sig, idPub)) {
     throw fail(`${who} ${JSON.stringify(name)} did not prove its identity (bad signature)`);
   }
   return { name, idPub: Buffer.from(idPub).toString('base64') };
@@ -125,7 +126,7 @@ function dataKeys(secret: Uint8Array, keys: OverlayKeys, th3: Uint8Array): { c2s
 
 /** The dialing side. Call hello(), send it, then finish(M2) and send the returned message. */
 export class ClientHandshake {
-  private readonly eph = nacl.box.keyPair();
+  private readonly eph = x25519KeyPair();
   private m1: Uint8Array | undefined;
   private done = false;
 
@@ -171,7 +172,7 @@ export class ClientHandshake {
 
 /** The accepting side. respond(M1) → M2, then complete(M3) → session. */
 export class ServerHandshake {
-  private readonly eph = nacl.box.keyPair();
+  private readonly eph = x25519KeyPair();
   private state: { secret: Uint8Array; c2s: Uint8Array; th2: Uint8Array } | undefined;
   private stage = 0;
 

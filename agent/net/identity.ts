@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import nacl from 'tweetnacl';
+import { ed25519KeyPair, ed25519PublicOf, ed25519Sign, ed25519Verify } from './curve';
 import { writeFileAtomic } from '../../shared/atomic-write';
 import { HeptoError, errnoCode } from '../../shared/errors';
 import { bytesEqual, sha256 } from './crypto';
@@ -33,7 +33,7 @@ interface IdentityFileV1 {
 
 /** A fresh identity (not persisted). */
 export function generateIdentity(now: number): Identity {
-  const kp = nacl.sign.keyPair();
+  const kp = ed25519KeyPair();
   return { publicKey: kp.publicKey, secretKey: kp.secretKey, idPub: b64(kp.publicKey), createdAt: now };
 }
 
@@ -72,18 +72,18 @@ export function parseIdentity(file: string, text: string): Identity {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 'not a JSON object');
   const o = raw as Partial<IdentityFileV1>;
   if (o.version !== 1) throw corrupt(file, `unsupported version ${JSON.stringify(o.version)}`);
-  const publicKey = decodeB64(file, 'public', o.public, nacl.sign.publicKeyLength);
-  const secretKey = decodeB64(file, 'private', o.private, nacl.sign.secretKeyLength);
+  const publicKey = decodeB64(file, 'public', o.public, 32);
+  const secretKey = decodeB64(file, 'private', o.private, 64);
   if (typeof o.created_at !== 'number' || !Number.isFinite(o.created_at) || o.created_at < 0) {
     throw corrupt(file, 'field "created_at" is not a timestamp');
   }
-  const derived = nacl.sign.keyPair.fromSecretKey(secretKey).publicKey;
+  const derived = ed25519PublicOf(secretKey); // from the seed: the secret key's tail is not trusted
   if (!bytesEqual(derived, publicKey) || !bytesEqual(derived, secretKey.subarray(32))) {
     throw corrupt(file, 'the public key does not match the private key');
   }
   // Proves the pair actually signs and verifies (catches a damaged seed).
   const probe = new Uint8Array(Buffer.from('hepto identity self-check', 'utf8'));
-  if (!nacl.sign.detached.verify(probe, nacl.sign.detached(probe, secretKey), publicKey)) {
+  if (!ed25519Verify(probe, ed25519Sign(probe, secretKey), publicKey)) {
     throw corrupt(file, 'the key pair does not verify');
   }
   return { publicKey, secretKey, idPub: b64(publicKey), createdAt: o.created_at };
