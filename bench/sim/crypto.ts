@@ -1,18 +1,19 @@
 /**
  * Signatures at simulator scale. Every member verifies every other member's
- * record once per incarnation, so N = 10,000 means 10^8 verifications: with
- * tweetnacl (about 6 ms each) that is days. The simulator therefore swaps the
- * record functions of agent/gossip/records.ts, for this process only, for
- * equivalents that give the same answers faster:
- *  - signing and verifying use Node's built-in ed25519 (OpenSSL), which
- *    produces byte-identical signatures to tweetnacl (ed25519 is deterministic);
+ * record once per incarnation: N = 3,000 means 9·10^6 verifications, and even
+ * with native ed25519 and the records module's small signature cache (a hit
+ * still re-encodes the record as canonical JSON) that dominates a run. The
+ * simulator therefore swaps the record functions of agent/gossip/records.ts,
+ * for this process only, for equivalents that give the same answers faster:
+ *  - signing and verifying use Node's built-in ed25519 (byte-identical
+ *    signatures: ed25519 is deterministic);
  *  - a verification result is remembered per SignedRecord object (the
  *    simulator passes records by reference in `shared` wire mode), and per
  *    signature together with the exact signed bytes otherwise, so the same
  *    signed bytes are checked for real once and never trusted on the sig alone.
  * The protocol is untouched: a record that does not verify is still refused
- * (the unit test checks it). Membership has no injected verifier yet; this
- * patch is the stopgap until it does (see docs/sim.md).
+ * (the unit test checks it). Membership has no injected verifier; this patch
+ * is the stopgap until it does (see docs/sim.md).
  */
 import { createHash, createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'crypto';
 import { canonicalJson } from '../../shared/canonical-json';
