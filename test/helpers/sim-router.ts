@@ -8,6 +8,7 @@
 import { Membership, decodeMessage, encodeMessage } from '../../agent/gossip/membership';
 import type { GossipMessage, MemberEvent, Step } from '../../agent/gossip/membership';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
+import { mulberry32 } from '../../bench/sim/rng';
 
 export interface SimNode {
   name: string;
@@ -290,14 +291,7 @@ export class SimRouter {
   }
 }
 
-/** Small deterministic PRNG (mulberry32) for seeded tests and simulations. */
+/** Small deterministic PRNG for seeded tests: the simulator's mulberry32, so both replay alike. */
 export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
