@@ -11,24 +11,16 @@
  * imported into each store (about 3 s). Settings follow the Podman tests'
  * harness (runc, explicit ulimits, cgroupfs, file events).
  */
-import { execFile, spawn, type ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { waitFor } from '../helpers/agent-cluster';
 import { testContainersConf } from '../podman/harness';
 import type { NetnsHost } from '../helpers/netns';
+import { PodmanCli, run, storePaths } from '../helpers/podman-cli';
 
 const STAND_IN_SCRIPT = path.resolve(__dirname, '../../../test/fixtures/stand-in-images.sh');
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
-      else resolve(String(stdout));
-    });
-  });
-}
 
 function ping(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -41,10 +33,7 @@ function ping(socketPath: string): Promise<boolean> {
   });
 }
 
-export class HostPodman {
-  readonly socket: string;
-  private readonly env: NodeJS.ProcessEnv;
-  private readonly globalArgs: string[];
+export class HostPodman extends PodmanCli {
   private service: ChildProcess | null = null;
   private log = '';
 
@@ -52,10 +41,7 @@ export class HostPodman {
     readonly host: NetnsHost,
     readonly dir: string,
   ) {
-    this.socket = path.join(dir, 'podman.sock');
-    const conf = path.join(dir, 'containers.conf');
-    this.env = { ...process.env, CONTAINERS_CONF: conf };
-    this.globalArgs = ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'runroot')];
+    super({ socket: path.join(dir, 'podman.sock'), ...storePaths(dir, dir) });
   }
 
   /** Builds the store (stand-in images) and starts the API service inside the host's namespace. */
@@ -64,7 +50,7 @@ export class HostPodman {
     const p = new HostPodman(host, dir);
     writeFileSync(path.join(dir, 'containers.conf'), testContainersConf(dir, dir));
     try {
-      await run(STAND_IN_SCRIPT, ['build'], { ...p.env, PODMAN: ['podman', ...p.globalArgs].join(' ') }, 300_000);
+      await p.buildStandIns(STAND_IN_SCRIPT);
       await p.startService();
     } catch (e) {
       await p.close();
@@ -95,28 +81,10 @@ export class HostPodman {
     );
   }
 
-  /** The podman CLI on this host's store. */
-  podman(...args: string[]): Promise<string> {
-    return run('podman', [...this.globalArgs, ...args], this.env);
-  }
-
-  async inspect(name: string): Promise<{ State: { Status: string; ExitCode: number; Pid: number } } | null> {
-    try {
-      return JSON.parse(await this.podman('inspect', '--type', 'container', name))[0];
-    } catch {
-      return null;
-    }
-  }
-
-  async removeAll(): Promise<void> {
-    // Twice: k3s shares wesher's namespace, so the first pass may refuse wesher.
-    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
-    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
-  }
 
   /** Removes every container, stops the service, deletes the store. Never throws. */
   async close(): Promise<void> {
-    await this.removeAll();
+    await this.removeContainers();
     const proc = this.service;
     if (proc) {
       this.service = null;

@@ -40,7 +40,7 @@ describe('netns + podman: container health is visible across hosts', function ()
       for (const h of e.topo.hosts) pods.push(await HostPodman.start(h, path.join(workDir, `host-${h.index}`)));
     },
     afterAgents: async () => {
-      for (const p of pods) await p.removeAll();
+      for (const p of pods) await p.removeContainers();
     },
     teardown: async () => {
       for (const p of pods.splice(0)) await p.close();

@@ -6,11 +6,12 @@
  * under /var/tmp/hepto-podman-test (rebuilt when missing). If Podman cannot
  * run, start() throws with the reason and the fix: tests fail, never skip.
  */
-import { execFile, spawn, type ChildProcess } from 'child_process';
+import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import Dockerode from 'dockerode';
+import { PodmanCli, run, storePaths } from '../helpers/podman-cli';
 
 export const STATE_DIR = '/var/tmp/hepto-podman-test';
 
@@ -63,29 +64,14 @@ export async function waitFor<T>(cond: () => Promise<T> | T, d: Deadline): Promi
   }
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
-      else resolve(String(stdout));
-    });
-  });
-}
-
-export class PodmanHarness {
+export class PodmanHarness extends PodmanCli {
   readonly dir: string;
-  readonly socket: string;
-  readonly env: NodeJS.ProcessEnv;
-  readonly globalArgs: string[];
   private service: ChildProcess | null = null;
   private serviceLog = '';
 
   private constructor(dir: string) {
+    super({ socket: path.join(dir, 'podman.sock'), ...storePaths(STATE_DIR, RUN_DIR) });
     this.dir = dir;
-    this.socket = path.join(dir, 'podman.sock');
-    const conf = path.join(STATE_DIR, 'containers.conf');
-    this.env = { ...process.env, CONTAINERS_CONF: conf };
-    this.globalArgs = ['--root', path.join(STATE_DIR, 'root'), '--runroot', path.join(RUN_DIR, 'runroot')];
   }
 
   static async start(): Promise<PodmanHarness> {
@@ -102,7 +88,7 @@ export class PodmanHarness {
     const h = new PodmanHarness(fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-podman-')));
     try {
       await h.removeAll(); // leftovers of an interrupted run
-      await run(path.join(REPO, 'test/fixtures/stand-in-images.sh'), ['build'], { ...h.env, PODMAN: ['podman', ...h.globalArgs].join(' ') }, 300_000);
+      await h.buildStandIns(path.join(REPO, 'test/fixtures/stand-in-images.sh'));
       await h.startService();
     } catch (e) {
       await h.close().catch(() => undefined);
@@ -115,10 +101,6 @@ export class PodmanHarness {
     return new Dockerode({ socketPath: this.socket });
   }
 
-  /** Runs the podman CLI against the same store (works while the service is down). */
-  podman(...args: string[]): Promise<string> {
-    return run('podman', [...this.globalArgs, ...args], this.env);
-  }
 
   async startService(): Promise<void> {
     if (this.service) return;
@@ -155,19 +137,9 @@ export class PodmanHarness {
     clearTimeout(t);
   }
 
-  async inspect(name: string): Promise<{ Id: string; State: { Status: string; Pid: number; StartedAt: string; ExitCode: number }; Config: { Env: string[]; Labels: Record<string, string>; Hostname: string; Cmd: string[] | null }; HostConfig: Record<string, unknown> } | null> {
-    try {
-      return JSON.parse(await this.podman('inspect', '--type', 'container', name))[0];
-    } catch {
-      return null;
-    }
-  }
-
   /** Removes every container and hepto network in the test store. */
   async removeAll(): Promise<void> {
-    // Twice: the first pass may refuse a container another still depends on.
-    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
-    await this.podman('rm', '-af', '-t', '0').catch(() => undefined);
+    await this.removeContainers();
     const nets = (await this.podman('network', 'ls', '--format', '{{.Name}}').catch(() => '')).split('\n').filter((n) => n.startsWith('hepto-'));
     for (const n of nets) await this.podman('network', 'rm', '-f', n).catch(() => undefined);
   }
