@@ -1,3 +1,4 @@
+import { defaults } from '../../../shared/config/defaults';
 import type { HeptoConfig } from '../../../shared/config/types';
 import type { MemberRecord, MemberState } from '../../../shared/member';
 import type { ClusterView } from '../../../agent/runtime/desired';
@@ -6,30 +7,18 @@ import type { ClusterView } from '../../../agent/runtime/desired';
 export const OVERLAY_KEY = 'TESTONLYoverlayKEY0123456789abcd';
 export const CLUSTER_KEY = 'TESTONLYclusterKEY0123456789abcd';
 
+/** The real defaults, plus what the golden specs pin (names, keys, addresses, stand-in images, ulimits). */
 export function testConfig(over: Partial<HeptoConfig> = {}): HeptoConfig {
   return {
+    ...defaults,
     node: 'master1',
-    iface: null,
-    ip: ['2001:db8::1/64'],
-    gw: ['2001:db8::ffff'],
-    network_mode: 'host',
     master: 'master1',
-    anchors: [],
     overlay_key: OVERLAY_KEY,
     cluster_key: CLUSTER_KEY,
-    mtu: 1400,
-    storage_base: '/srv',
-    overlay_net: '10.0.0.0/8',
-    gossip_port: 7947,
-    gossip_listen: ['::'],
-    advertise: [],
-    runtime: 'podman',
-    control_socket: '/run/hepto/agent.sock',
-    podman_socket: '/run/podman/podman.sock',
+    ip: ['2001:db8::1/64'],
+    gw: ['2001:db8::ffff'],
     images: { wesher: 'example.invalid/wesher:pinned', k3s: 'example.invalid/k3s:pinned' },
     ulimits: { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1024, hard: 1024 } },
-    nodes: [],
-    log_level: 'info',
     ...over,
   };
 }
