@@ -18,6 +18,17 @@ describe('native ed25519 / X25519 match tweetnacl byte for byte', () => {
     }
   });
 
+  it('parsed private keys are cached per key array: each array still signs with its own key', () => {
+    const a = ed25519KeyPair();
+    const b = nacl.sign.keyPair();
+    const msg = new Uint8Array([9, 8, 7]);
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(ed25519Sign(msg, a.secretKey), nacl.sign.detached(msg, a.secretKey));
+      assert.deepEqual(ed25519Sign(msg, b.secretKey), nacl.sign.detached(msg, b.secretKey));
+      assert.deepEqual(ed25519Sign(msg, b.secretKey.slice()), nacl.sign.detached(msg, b.secretKey));
+    }
+  });
+
   it('ed25519: a flipped bit, a wrong key or a malformed signature verifies false, never throws', () => {
     const kp = nacl.sign.keyPair();
     const msg = new Uint8Array([1, 2, 3]);
@@ -36,6 +47,8 @@ describe('native ed25519 / X25519 match tweetnacl byte for byte', () => {
       const b = nacl.box.keyPair();
       assert.deepEqual(a.publicKey, nacl.scalarMult.base(a.secretKey));
       assert.deepEqual(x25519(a.secretKey, b.publicKey), nacl.scalarMult(b.secretKey, a.publicKey));
+      // A secret the module did not make (no cached key object) gives the same bytes.
+      assert.deepEqual(x25519(b.secretKey, a.publicKey), nacl.scalarMult(b.secretKey, a.publicKey));
     }
     assert.equal(x25519(x25519KeyPair().secretKey, new Uint8Array(32)), null); // low-order point → all-zero secret
     assert.equal(x25519(x25519KeyPair().secretKey, new Uint8Array(5)), null);
