@@ -5,13 +5,27 @@
  * test/unit/net/curve.test.ts checks both against tweetnacl. tweetnacl's
  * pure-JavaScript versions cost 1–9 ms per operation on these machines, so a
  * handshake took about 17 ms of CPU and a 100-agent join storm at one anchor
- * stalled its event loop; natively it is a few hundred microseconds.
- * Symmetric crypto (secretbox) stays with tweetnacl.
+ * stalled its event loop. Symmetric crypto (secretbox) stays with tweetnacl.
+ *
+ * How keys get in and out of OpenSSL matters as much as the curve arithmetic:
+ * - PKCS#8 DER import costs about 0.3 ms, ten times a signature. Private key
+ *   objects are therefore parsed once per key array and cached, and ephemeral
+ *   X25519 keys are imported through JWK (25 µs).
+ * - No key made by generateKeyPairSync is ever exported: on Node 20,
+ *   exporting such a key as JWK can deadlock the process for good, when a GC
+ *   in the middle of the export finalizes the key's generation job, which
+ *   waits on the lock the export holds (seen in the 100-member bench).
+ *   Ephemeral secrets are random bytes instead, and their public key is the
+ *   X25519 product with the base point, computed by OpenSSL itself.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, sign, verify, type KeyObject } from 'crypto';
 
 const ED_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const X_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const ED_SPKI_LENGTH = 12;
+
+/** The X25519 base point, u = 9. */
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
 
 /** Parsed public keys, by their raw bytes: members verify the same few keys again and again. */
 const edPublicKeys = new Map<string, KeyObject>();
@@ -19,36 +33,20 @@ const MAX_CACHED_KEYS = 4096;
 
 /**
  * Parsed private keys, by the very byte array the caller holds (an agent's
- * identity key, a handshake's ephemeral key). OpenSSL's PKCS#8 import costs
- * about 0.3 ms, ten times the signature itself; it ran four times per
- * handshake and was the largest cost of a join storm. Keyed by object, so a
- * secret is never copied into a cache key and goes away with its owner.
+ * identity key, a handshake's ephemeral key). Keyed by object, so a secret is
+ * never copied into a cache key and goes away with its owner.
  */
 const privateKeys = new WeakMap<Uint8Array, KeyObject>();
 
-/** Raw key bytes (x: public, d: private) through JWK, which costs a microsecond where DER export costs 30–60. */
-function raw(k: KeyObject, field: 'x' | 'd'): Uint8Array {
-  const v = k.export({ format: 'jwk' })[field];
-  if (typeof v !== 'string') throw new Error(`curve: key has no ${field}`);
-  return new Uint8Array(Buffer.from(v, 'base64url'));
-}
+const b64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
 /** A raw public key as a KeyObject, through JWK (5 µs, against 70 µs through SPKI DER). */
 function publicKeyObject(crv: 'Ed25519' | 'X25519', pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
-}
-
-function privateKeyObject(secret: Uint8Array, prefix: Buffer, keyBytes: Uint8Array): KeyObject {
-  let k = privateKeys.get(secret);
-  if (!k) {
-    k = createPrivateKey({ key: Buffer.concat([prefix, keyBytes]), format: 'der', type: 'pkcs8' });
-    privateKeys.set(secret, k);
-  }
-  return k;
+  return createPublicKey({ key: { kty: 'OKP', crv, x: b64url(pub) }, format: 'jwk' });
 }
 
 function edPublic(pub: Uint8Array): KeyObject {
-  const id = Buffer.from(pub).toString('base64');
+  const id = b64url(pub);
   let k = edPublicKeys.get(id);
   if (!k) {
     k = publicKeyObject('Ed25519', pub);
@@ -58,26 +56,50 @@ function edPublic(pub: Uint8Array): KeyObject {
   return k;
 }
 
+/** The ed25519 private key of a 64-byte tweetnacl secret key (its 32-byte seed), parsed once per array. */
+function edPrivate(secretKey: Uint8Array): KeyObject {
+  let k = privateKeys.get(secretKey);
+  if (!k) {
+    k = createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    privateKeys.set(secretKey, k);
+  }
+  return k;
+}
+
+/**
+ * An X25519 private key from its 32 raw bytes, parsed once per array. JWK
+ * wants the public half too, but OpenSSL derives it from the private bytes
+ * (checked in the curve tests, on Node 18 and 20), so any 32 bytes will do.
+ */
+function xPrivate(secretKey: Uint8Array): KeyObject {
+  let k = privateKeys.get(secretKey);
+  if (!k) {
+    k = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(secretKey), x: b64url(BASE_POINT) }, format: 'jwk' });
+    privateKeys.set(secretKey, k);
+  }
+  return k;
+}
+
+const basePoint = publicKeyObject('X25519', BASE_POINT);
+
 /** A fresh identity key pair in tweetnacl's layout: secretKey = seed(32) ‖ publicKey(32). */
 export function ed25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const seed = raw(privateKey, 'd');
-  const pub = raw(publicKey, 'x');
   const secretKey = new Uint8Array(64);
-  secretKey.set(seed, 0);
-  secretKey.set(pub, 32);
-  privateKeys.set(secretKey, privateKey);
-  return { publicKey: pub, secretKey };
+  secretKey.set(randomBytes(32), 0);
+  const publicKey = ed25519PublicOf(secretKey);
+  secretKey.set(publicKey, 32);
+  return { publicKey, secretKey };
 }
 
 /** The public key belonging to a 64-byte secret key (recomputed from its seed, not trusted from its tail). */
 export function ed25519PublicOf(secretKey: Uint8Array): Uint8Array {
   const priv = createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
-  return raw(createPublicKey(priv), 'x');
+  const der = createPublicKey(priv).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(ED_SPKI_LENGTH));
 }
 
 export function ed25519Sign(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  return new Uint8Array(sign(null, msg, privateKeyObject(secretKey, ED_PKCS8, secretKey.subarray(0, 32))));
+  return new Uint8Array(sign(null, msg, edPrivate(secretKey)));
 }
 
 /** False for a bad signature and for a malformed key or signature: never throws. */
@@ -90,11 +112,11 @@ export function ed25519Verify(msg: Uint8Array, sig: Uint8Array, pub: Uint8Array)
   }
 }
 
+/** A fresh ephemeral X25519 key pair: 32 random bytes and their product with the base point. */
 export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const secretKey = raw(privateKey, 'd');
-  privateKeys.set(secretKey, privateKey);
-  return { publicKey: raw(publicKey, 'x'), secretKey };
+  const secretKey = new Uint8Array(randomBytes(32));
+  const publicKey = new Uint8Array(diffieHellman({ privateKey: xPrivate(secretKey), publicKey: basePoint }));
+  return { publicKey, secretKey };
 }
 
 /**
@@ -102,11 +124,9 @@ export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array 
  * low-order point gives an all-zero secret, which OpenSSL refuses).
  */
 export function x25519(secretKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
-  if (peerPublic.length !== 32) return null;
+  if (peerPublic.length !== 32 || secretKey.length !== 32) return null;
   try {
-    const privateKey = privateKeyObject(secretKey, X_PKCS8, secretKey);
-    const publicKey = publicKeyObject('X25519', peerPublic);
-    const s = new Uint8Array(diffieHellman({ privateKey, publicKey }));
+    const s = new Uint8Array(diffieHellman({ privateKey: xPrivate(secretKey), publicKey: publicKeyObject('X25519', peerPublic) }));
     return s.every((b) => b === 0) ? null : s;
   } catch {
     return null;
