@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, touch } from './state';
+import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
@@ -95,6 +95,7 @@ export class Membership {
       lateProbes: new Map(),
       relays: new Map(),
       probeOrder: [],
+      probeSet: new Set(),
       probeIndex: 0,
       // Start loops at random offsets so members do not probe and sync in lockstep.
       nextProbe: now + Math.floor(opts.rng() * t.probeInterval),
@@ -104,6 +105,7 @@ export class Membership {
       nudged: new Map(),
       nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
+      derived: null,
     };
     this.rawLast = now;
     this.monoLast = now;
@@ -177,7 +179,7 @@ export class Membership {
     let w = Math.min(probeWakeup(s), s.nextSync, s.nextReconnect);
     if (s.queue.size > 0) w = Math.min(w, s.nextGossip);
     if (s.join.active) w = Math.min(w, s.join.next);
-    for (const e of s.entries.values()) {
+    for (const e of timedEntries(s)) {
       if (e.state === 'suspect' && e.susp) w = Math.min(w, e.susp.deadline);
       if (e.state === 'left') w = Math.min(w, e.stateSince + s.t.leftRetention);
     }
@@ -240,7 +242,7 @@ export class Membership {
   }
 
   persistable(): PersistedPeer[] {
-    return others(this.s, ['alive', 'suspect', 'dead'])
+    return [...others(this.s, ['alive', 'suspect', 'dead'])]
       .sort((a, b) => b.lastSeen - a.lastSeen)
       .slice(0, MAX_PERSISTED)
       .map((e) => ({ name: e.signed.record.name, addresses: [...e.signed.record.addresses], id_pub: e.signed.record.id_pub }));
@@ -382,7 +384,8 @@ export class Membership {
 
   private reap(now: number): void {
     const s = this.s;
-    for (const [name, e] of s.entries) {
+    for (const e of timedEntries(s)) {
+      const name = e.signed.record.name;
       if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
         s.entries.delete(name);
         s.queue.drop(name);

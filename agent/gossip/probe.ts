@@ -23,6 +23,7 @@ function nextTarget(s: State): string | null {
       if (name !== s.selfName && isLive(s.entries.get(name))) return name;
     }
     s.probeOrder = pick(others(s, ['alive', 'suspect']).map((e) => e.signed.record.name), Number.MAX_SAFE_INTEGER, s.rng);
+    s.probeSet = new Set(s.probeOrder);
     s.probeIndex = 0;
     if (s.probeOrder.length === 0) return null;
   }
@@ -31,9 +32,10 @@ function nextTarget(s: State): string | null {
 
 /** A new member joins the round-robin at a random place among those not yet probed this round. */
 export function addToProbeOrder(s: State, name: string): void {
-  if (s.probeOrder.includes(name)) return;
+  if (s.probeSet.has(name)) return;
   const at = s.probeIndex + Math.floor(s.rng() * (s.probeOrder.length - s.probeIndex + 1));
   s.probeOrder.splice(at, 0, name);
+  s.probeSet.add(name);
 }
 
 function isProbing(s: State, name: string): boolean {

@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { count, emit, isLive, liveCount, rto, selfEntry, touch, worseHealth } from './state';
+import { count, emit, isLive, liveCount, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -270,7 +270,7 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
 
 /** Suspicions whose time is up become deaths. */
 export function expireSuspicions(s: State, ctx: Ctx): void {
-  for (const e of s.entries.values()) {
+  for (const e of timedEntries(s)) {
     if (e.state === 'suspect' && e.susp && ctx.now >= e.susp.deadline) setDead(s, ctx, e, s.selfName, true);
   }
 }

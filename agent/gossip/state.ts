@@ -98,6 +98,8 @@ export interface State {
   lateProbes: Map<number, { start: number; target: string }>;
   relays: Map<number, Relay>;
   probeOrder: string[];
+  /** The names in probeOrder, for a constant-time membership test. */
+  probeSet: Set<string>;
   probeIndex: number;
   nextProbe: number;
   nextGossip: number;
@@ -108,6 +110,22 @@ export interface State {
   /** Earliest time we may start a digest sync with an unknown sender again. */
   nextCurious: number;
   join: JoinState;
+  /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
+  derived: Derived | null;
+}
+
+/**
+ * What the loops need from `entries` on every call (the live count, the
+ * members to gossip to, the suspicions to time out), computed once per change
+ * instead of once per call: at a thousand members a scan per message made the
+ * state machine quadratic. Every state change calls touch(), which drops it.
+ */
+interface Derived {
+  live: number;
+  /** Other members by the states asked for (key: the states joined), in `entries` order. */
+  lists: Map<string, readonly Entry[]>;
+  /** Entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
+  timed: readonly Entry[];
 }
 
 /** Per-call effects collector. */
@@ -123,6 +141,19 @@ export function count(s: State, what: string): void {
 /** Called on every change that the anti-entropy digest sees. */
 export function touch(s: State): void {
   s.hash = null;
+  s.derived = null;
+}
+
+function derived(s: State): Derived {
+  if (s.derived) return s.derived;
+  let live = 0;
+  const timed: Entry[] = [];
+  for (const e of s.entries.values()) {
+    if (isLive(e)) live++;
+    if (e.state === 'suspect' || e.state === 'left') timed.push(e);
+  }
+  s.derived = { live, lists: new Map(), timed };
+  return s.derived;
 }
 
 export function isLive(e: Entry | undefined): boolean {
@@ -131,9 +162,12 @@ export function isLive(e: Entry | undefined): boolean {
 
 /** Members that are alive or suspect, self included: the n of the timing formulas. */
 export function liveCount(s: State): number {
-  let n = 0;
-  for (const e of s.entries.values()) if (isLive(e)) n++;
-  return n;
+  return derived(s).live;
+}
+
+/** Suspects and leavers, self included, in `entries` order: the entries whose timers tick() must watch. */
+export function timedEntries(s: State): readonly Entry[] {
+  return derived(s).timed;
 }
 
 export function destOf(e: Entry): Destination {
@@ -146,24 +180,38 @@ export function selfEntry(s: State): Entry {
   return e;
 }
 
-/** Other members in the given states. */
-export function others(s: State, states: readonly MemberState[]): Entry[] {
-  const out: Entry[] = [];
-  for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && states.includes(e.state)) out.push(e);
-  return out;
+/** Other members in the given states, in `entries` order. Shared until the next change: never mutate it. */
+export function others(s: State, states: readonly MemberState[]): readonly Entry[] {
+  const d = derived(s);
+  const key = states.join();
+  let list = d.lists.get(key);
+  if (!list) {
+    const out: Entry[] = [];
+    for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && states.includes(e.state)) out.push(e);
+    d.lists.set(key, out);
+    list = out;
+  }
+  return list;
 }
 
-/** Up to k distinct random picks (Fisher-Yates prefix), using the injected rng. */
-export function pick<T>(items: T[], k: number, rng: () => number): T[] {
-  const a = items.slice();
-  const m = Math.min(k, a.length);
+/**
+ * Up to k distinct random picks (a Fisher-Yates prefix), using the injected
+ * rng. The swaps are kept in a small map instead of a copy of `items`, so
+ * picking 3 gossip targets among 10,000 members costs 3 steps, not 10,000;
+ * the picks and the rng draws are exactly those of the plain shuffle.
+ */
+export function pick<T>(items: readonly T[], k: number, rng: () => number): T[] {
+  const n = items.length;
+  const m = Math.min(k, n);
+  const moved = new Map<number, T>();
+  const at = (i: number): T => (moved.has(i) ? (moved.get(i) as T) : (items[i] as T));
+  const out: T[] = [];
   for (let i = 0; i < m; i++) {
-    const j = i + Math.floor(rng() * (a.length - i));
-    const tmp = a[i] as T;
-    a[i] = a[j] as T;
-    a[j] = tmp;
+    const j = i + Math.floor(rng() * (n - i));
+    out.push(at(j));
+    moved.set(j, at(i));
   }
-  return a.slice(0, m);
+  return out;
 }
 
 export function emit(ctx: Ctx, type: MemberEventType, name: string, incarnation: number, detail?: string): void {
