@@ -235,9 +235,10 @@ export class WsTransport implements Transport {
       return;
     }
     this.conns.add(c);
-    // A current connection silent for 1.5 keepalive intervals is likely dead
-    // (the peer rebooted or changed address); a fresh one replaces it.
-    const stale = current !== undefined && Date.now() - current.lastHeard > 1.5 * this.limits.keepaliveMs;
+    // A current connection silent for longer than an idle one ever is (the dialer
+    // pings every other keepalive interval) is likely dead: the peer rebooted or
+    // changed address. A fresh one replaces it.
+    const stale = current !== undefined && Date.now() - current.lastHeard > 2.5 * this.limits.keepaliveMs;
     if (current && current.isOpen && current.role !== c.role && !stale) {
       // Both sides dialed at once. Both keep the connection dialed by the smaller name.
       const keepClient = this.opts.name < peer.name;

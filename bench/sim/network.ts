@@ -5,7 +5,7 @@
  * connection arrive in order (TCP); a killed process closes its connections
  * (peers see `disconnected` one latency later) and refuses dials; a host that
  * goes silent (power cut) or a partition makes frames vanish, dials time out,
- * and open connections die by keepalive (two to three intervals later).
+ * and open connections die by keepalive (two to four intervals later).
  *
  * Loss has two models. `tcp` (the real transport): each packet is lost with
  * probability p and retransmitted after an RTO (200 ms minimum, doubling), so
@@ -153,12 +153,13 @@ export class SimNetwork {
 
   /**
    * WebSocket keepalive bytes member i sends per keepalive interval on its open
-   * connections: both ends ping every interval and answer the other's ping;
-   * a control frame is 2 B, plus a 4 B mask from the dialing side.
+   * connections, taken idle (ws-connection.ts): the dialer pings every other
+   * interval and the listener answers; a control frame is 2 B, plus a 4 B mask
+   * from the dialing side.
    */
   keepaliveBytesPerInterval(i: number): number {
     let b = 0;
-    for (const c of this.conns[i]?.values() ?? []) b += c.a === i ? 2 * (2 + 4) : 2 * 2;
+    for (const c of this.conns[i]?.values() ?? []) b += c.a === i ? (2 + 4) / 2 : 2 / 2;
     return b;
   }
 
@@ -339,8 +340,9 @@ export class SimNetwork {
 
   /** The side `alive` of connection c notices by keepalive that `lost` is unreachable, unless it came back. */
   private keepaliveCheck(c: Conn, alive: number, lost: number): void {
-    // ws-connection.ts pings every interval and drops the peer at the second missed pong: 2 to 3 intervals after the cut.
-    const at = this.q.now() + this.keepaliveMs * (2 + this.rng());
+    // ws-connection.ts gives up after silent intervals in a row: two for the dialer (2 to 3 intervals
+    // after the cut), three for the listener (3 to 4).
+    const at = this.q.now() + this.keepaliveMs * ((c.a === alive ? 2 : 3) + this.rng());
     this.q.at(at, () => {
       if (c.open && this.reachable(alive, lost)) return; // the link came back in time
       this.close(c);

@@ -53,6 +53,30 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     assert.strictEqual(alpha.t.stats().connections, 0);
   });
 
+  it('an idle connection stays up on the dialer pings alone, every other interval', async () => {
+    const limits = { keepaliveMs: 100 };
+    const alpha = await startNode(cleanup, 'alpha', { limits });
+    const bravo = await startNode(cleanup, 'bravo', { limits });
+    const proxy = new TcpProxy(bravo.addr);
+    const via = await proxy.start(cleanup);
+    await alpha.t.send({ name: 'bravo', addresses: [via] }, text('x'));
+    await waitFor('delivered', () => bravo.rec.messages.length === 1);
+    const [c0, s0] = [proxy.all('c2s').length, proxy.all('s2c').length];
+    const t0 = Date.now();
+    await waitFor('ten idle intervals', () => Date.now() - t0 > 1_000, 2_000);
+    assert.strictEqual(alpha.rec.disconnects.length + bravo.rec.disconnects.length, 0);
+    // Dialer → listener: masked pings only (opcode 0x89, mask bit, empty: 6 bytes each).
+    const up = proxy.all('c2s').subarray(c0);
+    assert.strictEqual(up.length % 6, 0, up.toString('hex'));
+    for (let i = 0; i < up.length; i += 6) assert.deepEqual([up[i], up[i + 1]], [0x89, 0x80], up.toString('hex'));
+    const pings = up.length / 6;
+    const intervals = (Date.now() - t0) / limits.keepaliveMs;
+    assert.ok(pings >= 2 && pings <= Math.ceil(intervals / 2) + 1, `${pings} pings in ${intervals.toFixed(1)} intervals, expected one every other`);
+    // Listener → dialer: only the pongs (0x8a, empty), no pings of its own.
+    const down = proxy.all('s2c').subarray(s0);
+    assert.strictEqual(down.toString('hex'), '8a00'.repeat(pings));
+  });
+
   it('a dial to an address that swallows everything fails after the dial timeout', async () => {
     const bravo = await startNode(cleanup, 'bravo');
     const alpha = await startNode(cleanup, 'alpha', { dialTimeoutMs: 300 });

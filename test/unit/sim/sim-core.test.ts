@@ -123,8 +123,8 @@ describe('sim: network model', () => {
     assert.ok(got[1].messages[0].at >= 30, 'handshake (1 RTT) + one way at 10 ms');
     assert.equal(nw.connectionCount(0), 1);
     assert.equal(nw.totals.dials, 1);
-    assert.equal(nw.keepaliveBytesPerInterval(0), 12, 'dialer: masked ping + masked pong');
-    assert.equal(nw.keepaliveBytesPerInterval(1), 4, 'listener: ping + pong');
+    assert.equal(nw.keepaliveBytesPerInterval(0), 3, 'dialer: a masked ping every other interval');
+    assert.equal(nw.keepaliveBytesPerInterval(1), 1, 'listener: a pong every other interval');
   });
 
   it('a killed member: peers see the connection close, new dials are refused', () => {
