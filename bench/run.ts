@@ -10,7 +10,6 @@ import { parseArgs } from 'util';
 import { LAN, type GossipTiming } from '../agent/gossip/timing';
 import { runGossipCluster, type GossipRunResult } from './gossip-bench';
 import { measureAgentRss, type AgentRssResult } from './lib/agent-process';
-import { useNativeCurveCrypto } from './lib/native-crypto';
 import { buildMemberlistBench, installMemberlist, memberlistMissing, runMemberlistBench } from './lib/memberlist';
 import { REFERENCE_SOURCE } from './lib/reference';
 import { charts, formatAgentLine, formatTable, summarize, type MemberlistSource, type SummaryRow } from './lib/report';
@@ -31,7 +30,6 @@ for a full run with the default LAN timing, redraws docs/bench/*.svg.
   --no-selfheal        skip the self-heal benchmark
   --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
   --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
-  --native-crypto      experiment: Node's built-in ed25519/X25519 instead of tweetnacl's, in this process only
   --charts-from FILE[,EXPERIMENT]  only redraw docs/bench/*.svg from an earlier JSON (plus an experiment's, dashed)
 HEPTO_BENCH_MEMBERLIST=install does what --with-memberlist does; =off what --no-memberlist does.`;
 const SETTLE_MS = 3000;
@@ -43,7 +41,7 @@ export interface BenchFile {
   machine: { cpus: number; model: string; node: string; loadavgStart: number[]; loadavgEnd: number[]; note: string };
   /** The code measured: commit, and whether agent/ or shared/ had uncommitted changes. */
   code: { commit: string | null; uncommittedAgentChanges: boolean | null };
-  config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; nativeCrypto: boolean };
+  config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; /** Older files: the --native-crypto experiment, before the agent itself went native. */ nativeCrypto?: boolean };
   hepto: GossipRunResult[];
   memberlist: MemberlistSource;
   agentProcess: AgentRssResult | null;
@@ -161,7 +159,6 @@ export async function main(argv: string[]): Promise<number> {
       'no-agent-rss': { type: 'boolean', default: false },
       'no-selfheal': { type: 'boolean', default: false },
       'same-host': { type: 'boolean', default: false },
-      'native-crypto': { type: 'boolean', default: false },
       timing: { type: 'string' },
       'charts-from': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -188,12 +185,7 @@ export async function main(argv: string[]): Promise<number> {
   const env = process.env.HEPTO_BENCH_MEMBERLIST;
   const wantMl = values['no-memberlist'] || env === 'off' ? 'off' : values['with-memberlist'] || env === 'install' ? 'install' : quick ? 'off' : 'auto';
   const phaseTimeoutMs = 45_000;
-  const nativeCrypto = values['native-crypto'];
-  if (nativeCrypto) {
-    useNativeCurveCrypto();
-    say('EXPERIMENT: ed25519 and X25519 run on Node crypto (OpenSSL) instead of tweetnacl in this process');
-  }
-  const experiment = nativeCrypto || preset !== 'LAN' || values['same-host'];
+  const experiment = preset !== 'LAN' || values['same-host'];
   const loadStart = os.loadavg();
   const code = codeVersion();
 
@@ -233,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
       note: 'all members share this one process (and its one JavaScript thread); other work on the machine adds noise',
     },
     code,
-    config: { sizes, runs, restMs, settleMs: SETTLE_MS, timing, timingPreset: preset, sameHost: values['same-host'], nativeCrypto },
+    config: { sizes, runs, restMs, settleMs: SETTLE_MS, timing, timingPreset: preset, sameHost: values['same-host'] },
     hepto,
     memberlist,
     agentProcess,

@@ -11,7 +11,6 @@ import * as path from 'path';
 import { requestStatus } from '../../agent/control/client';
 import type { GossipTiming } from '../../agent/gossip/timing';
 import { BENCH_OVERLAY_KEY, BenchCluster, freePort } from './cluster';
-import { useNativeCurveCrypto } from './native-crypto';
 
 export interface AgentRssResult {
   peers: number;
@@ -79,10 +78,9 @@ export interface AgentRssOptions {
 export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResult> {
   const res: AgentRssResult = { peers: o.peers, joinMs: null, rssMiB: null, hwmMiB: null, anonMiB: null, fileMiB: null, nodeArgs: o.nodeArgs ?? [] };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-bench-agent-'));
-  // The N peers are scaffolding, not what is measured: they run on native curve
-  // crypto and join in batches, so that one process can host them on a busy
-  // machine. The agent process under test is the real, unmodified agent.
-  const restoreCrypto = useNativeCurveCrypto();
+  // The N peers are scaffolding, not what is measured: they join in batches, so
+  // that one process can host them on a busy machine. The agent process under
+  // test is the real, unmodified agent.
   const cluster = await BenchCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3' });
   let child: ChildProcess | null = null;
   const stderr: string[] = [];
@@ -145,7 +143,6 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
   } finally {
     if (child) await stopChild(child);
     await cluster.close();
-    restoreCrypto();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return res;
