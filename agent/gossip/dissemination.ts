@@ -12,8 +12,13 @@ import { retransmitLimit } from './timing';
 interface Item {
   update: Update;
   size: number;
-  /** Members this update was already sent to: never the same one twice. */
-  sentTo: Set<string>;
+  /**
+   * Members this update was already sent to: never the same one twice. An
+   * array, not a Set: it holds at most retransmitLimit names (about 20 at
+   * 10,000 members) and a Set per queued update was most of the memory of a
+   * join storm, where every member queues every newcomer.
+   */
+  sentTo: string[];
   order: number;
 }
 
@@ -29,7 +34,7 @@ export class BroadcastQueue {
 
   /** Queues (or replaces) the update about `name`. */
   enqueue(name: string, update: Update): void {
-    this.items.set(name, { update, size: updateSize(update), sentTo: new Set(), order: this.order++ });
+    this.items.set(name, { update, size: updateSize(update), sentTo: [], order: this.order++ });
   }
 
   /** Drops whatever is queued about `name`. */
@@ -48,21 +53,21 @@ export class BroadcastQueue {
   take(budget: number, n: number, target: string): Update[] {
     if (this.items.size === 0) return [];
     const limit = Math.max(1, Math.min(retransmitLimit(this.retransmitMult, n), n - 1));
-    const sorted = [...this.items.entries()].sort((a, b) => a[1].sentTo.size - b[1].sentTo.size || b[1].order - a[1].order);
+    const sorted = [...this.items.entries()].sort((a, b) => a[1].sentTo.length - b[1].sentTo.length || b[1].order - a[1].order);
     const out: Update[] = [];
     let used = 0;
     for (const [key, item] of sorted) {
-      if (item.sentTo.size >= limit) {
+      if (item.sentTo.length >= limit) {
         this.items.delete(key);
         continue;
       }
-      if (item.sentTo.has(target)) continue;
+      if (item.sentTo.includes(target)) continue;
       // An item larger than the whole budget still goes out alone, so it is never stuck.
       if (used + item.size > budget && out.length > 0) continue;
       out.push(item.update);
       used += item.size;
-      item.sentTo.add(target);
-      if (item.sentTo.size >= limit) this.items.delete(key);
+      item.sentTo.push(target);
+      if (item.sentTo.length >= limit) this.items.delete(key);
     }
     return out;
   }
