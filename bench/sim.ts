@@ -18,6 +18,11 @@ import { runSuite, type SuiteResult } from './sim/suite';
  * (1.65 GB): every member holds an entry for every other, and the join storm
  * queues an update per entry. At rest it is about 160 B.
  */
+/**
+ * Heap per member pair at the peak of a join storm: 420 B measured at N = 2,000-3,000
+ * with a Set per queued update, about 320 B since (RSS of a convergence run at N = 3,000,
+ * docs/sim.md). The higher figure is kept: running out of heap an hour in costs more.
+ */
 const PEAK_BYTES_PER_PAIR = 420;
 
 /** Why this N cannot run in this process, or null. */
