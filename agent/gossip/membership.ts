@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { count, destOf, emit, isLive, liveCount, others, pick, selfEntry, timedEntries, touch } from './state';
+import { count, destOf, drawGossipTarget, emit, isLive, liveCount, others, pick, selfEntry, setWarm, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
@@ -106,6 +106,8 @@ export class Membership {
       nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
       derived: null,
+      warm: [],
+      warmAt: new Map(),
     };
     this.rawLast = now;
     this.monoLast = now;
@@ -151,6 +153,7 @@ export class Membership {
 
   /** The connection to a member closed: probe it now rather than at its turn. */
   disconnected(name: string, now: number): Step {
+    setWarm(this.s, name, false);
     return this.run(now, undefined, (ctx) => startProbe(this.s, ctx, name));
   }
 
@@ -292,6 +295,7 @@ export class Membership {
         s.nextCurious = ctx.now + Math.round(s.t.syncInterval / 10);
         ctx.send.push({ to: { name: from.name, addresses: [] }, msg: { t: 'h', h: digestHash(s) } });
       }
+      setWarm(s, from.name, true);
       return true;
     }
     if (e.signed.record.id_pub !== from.idPub) {
@@ -302,6 +306,7 @@ export class Membership {
       return true; // a new identity taking over a dead or left name: its signed record decides
     }
     e.lastSeen = ctx.now;
+    setWarm(s, from.name, true);
     if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
       // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
       const last = s.nudged.get(from.name) ?? -Infinity;
@@ -362,15 +367,30 @@ export class Membership {
     }
   }
 
+  /**
+   * Up to gossipFanout messages of queued updates, each to a different member
+   * that still lacks some of them (a target that already got everything
+   * queued is skipped, not counted), drawn by drawGossipTarget.
+   */
   private gossipTick(ctx: Ctx): void {
     const s = this.s;
     if (s.queue.size === 0 || ctx.now < s.nextGossip) return;
     s.nextGossip = ctx.now + s.t.gossipInterval;
     const n = liveCount(s);
-    for (const e of pick(others(s, ['alive', 'suspect']), s.t.gossipFanout, s.rng)) {
-      const u = s.queue.take(s.t.messageBytes, n, e.signed.record.name);
+    const live = others(s, ['alive', 'suspect']);
+    const k = Math.min(s.t.gossipFanout, live.length);
+    const tried = new Set<string>();
+    let sent = 0;
+    for (let draws = 0; sent < k && draws < 4 * k && s.queue.size > 0; draws++) {
+      const e = drawGossipTarget(s, live);
+      if (!e) continue;
+      const name = e.signed.record.name;
+      if (tried.has(name)) continue;
+      tried.add(name);
+      const u = s.queue.take(s.t.messageBytes, n, name);
       if (u.length === 0) continue;
       ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
+      sent++;
     }
   }
 
@@ -389,6 +409,7 @@ export class Membership {
       if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
         s.entries.delete(name);
         s.queue.drop(name);
+        setWarm(s, name, false);
         touch(s);
       }
     }

@@ -112,6 +112,10 @@ export interface State {
   join: JoinState;
   /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
   derived: Derived | null;
+  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. */
+  warm: string[];
+  /** Index of each name in `warm`, for constant-time removal. */
+  warmAt: Map<string, number>;
 }
 
 /**
@@ -192,6 +196,39 @@ export function others(s: State, states: readonly MemberState[]): readonly Entry
     list = out;
   }
   return list;
+}
+
+/** Records whether we hold a connection with `name` (it talked to us; not closed since). */
+export function setWarm(s: State, name: string, on: boolean): void {
+  const at = s.warmAt.get(name);
+  if (on && at === undefined) {
+    s.warmAt.set(name, s.warm.length);
+    s.warm.push(name);
+  } else if (!on && at !== undefined) {
+    const last = s.warm.pop() as string;
+    if (last !== name) {
+      s.warm[at] = last;
+      s.warmAt.set(last, at);
+    }
+    s.warmAt.delete(name);
+  }
+}
+
+/**
+ * One gossip target: while some live members are still strangers to us (a
+ * join storm), with probability gossipWarmShare a member we already hold a
+ * connection with (no handshake on either end), otherwise any member of
+ * `live`, uniformly. The uniform draws keep the epidemic reaching members
+ * nobody talks to yet. Undefined when the draw lands on a member that is no
+ * longer live; the caller draws again.
+ */
+export function drawGossipTarget(s: State, live: readonly Entry[]): Entry | undefined {
+  // Once we talk with (about) everyone, as at rest, every draw is the plain uniform one.
+  if (s.warm.length > 0 && s.warm.length < live.length && s.rng() < s.t.gossipWarmShare) {
+    const e = s.entries.get(s.warm[Math.floor(s.rng() * s.warm.length)] as string);
+    return e && isLive(e) ? e : undefined;
+  }
+  return live[Math.floor(s.rng() * live.length)];
 }
 
 /**

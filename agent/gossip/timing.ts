@@ -17,6 +17,13 @@ export interface GossipTiming {
   /** Gossip rounds: every gossipInterval, send pending updates to gossipFanout random members. */
   gossipInterval: number;
   gossipFanout: number;
+  /**
+   * Share of gossip targets drawn among members we already hold a connection
+   * with (they talked to us), the rest among all live members. A first contact
+   * costs a handshake on both ends; in a join storm, random targets made every
+   * pair connect within seconds. 0 = uniform, as in SWIM.
+   */
+  gossipWarmShare: number;
   /** Each update is sent retransmitMult × ceil(log10(n+1)) times, n being the CURRENT cluster size. */
   retransmitMult: number;
   /** Anti-entropy: compare a digest hash with one random member. */
@@ -60,6 +67,7 @@ export const LAN: GossipTiming = Object.freeze({
   suspicionMaxMult: 4,
   gossipInterval: 100,
   gossipFanout: 3,
+  gossipWarmShare: 0.9,
   retransmitMult: 4,
   syncInterval: 5000,
   reconnectInterval: 10_000,
@@ -82,6 +90,7 @@ export const WAN: GossipTiming = Object.freeze({
   suspicionMaxMult: 4,
   gossipInterval: 500,
   gossipFanout: 4,
+  gossipWarmShare: 0.9,
   retransmitMult: 4,
   syncInterval: 30_000,
   reconnectInterval: 30_000,
@@ -104,6 +113,7 @@ export const TEST: GossipTiming = Object.freeze({
   suspicionMaxMult: 3,
   gossipInterval: 50,
   gossipFanout: 3,
+  gossipWarmShare: 0.9,
   retransmitMult: 4,
   syncInterval: 1000,
   reconnectInterval: 1000,

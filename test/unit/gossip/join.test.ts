@@ -1,8 +1,23 @@
 import assert from 'node:assert/strict';
-import { LAN } from '../../../agent/gossip/timing';
+import { LAN, TEST } from '../../../agent/gossip/timing';
 import { bootCluster } from './helpers';
 
 describe('gossip: join', () => {
+  it('a join storm talks to far fewer strangers when gossip prefers members it is connected to, and converges as fast', () => {
+    const storm = (share: number): { took: number; pairs: number } => {
+      const { router, names } = bootCluster(40, { seed: 11, timing: { ...TEST, gossipWarmShare: share } });
+      router.recordSent = true;
+      const took = router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'convergence');
+      // Each pair that exchanged anything needed a connection, so a handshake on both ends.
+      const pairs = new Set(router.sent.map((m) => [m.from, m.to].sort().join('|'))).size;
+      return { took, pairs };
+    };
+    const uniform = storm(0);
+    const warm = storm(TEST.gossipWarmShare);
+    assert.ok(warm.pairs < 0.75 * uniform.pairs, `pairs that talked: ${warm.pairs} preferring connected members, ${uniform.pairs} uniform`);
+    assert.ok(warm.took <= uniform.took + TEST.probeInterval, `converged in ${warm.took} ms, uniform ${uniform.took} ms`);
+  });
+
   it('20 members joining through one anchor at once all see all alive', () => {
     const { router, names } = bootCluster(20);
     const took = router.runUntilTrue(() => router.allSee(names, 'alive'), 10_000, 'full convergence');
