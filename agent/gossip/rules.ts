@@ -164,6 +164,21 @@ function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
   refute(s, ctx, sr.incarnation, 'own record from an earlier run');
 }
 
+/**
+ * A peer carried a suspicion of us that an incarnation of ours already
+ * refuted: it may still hold that suspicion, so show it our current record
+ * directly (at most once per probe period per peer).
+ */
+function showOwnRecord(s: State, ctx: Ctx): void {
+  const to = ctx.from?.name;
+  if (!to || to === s.selfName) return;
+  const last = s.nudged.get(to) ?? -Infinity;
+  if (ctx.now - last < s.t.probeInterval) return;
+  s.nudged.set(to, ctx.now);
+  const e = s.entries.get(to);
+  ctx.send.push({ to: { name: to, addresses: e ? [...e.signed.record.addresses] : [] }, msg: { t: 'g', u: [{ k: 'a', r: selfEntry(s).signed }] } });
+}
+
 /** Bumps our incarnation above `seen`, re-signs and disseminates our alive record. */
 export function refute(s: State, ctx: Ctx, seen: number, why: string): void {
   if (s.leftAt !== null) return;
@@ -189,8 +204,8 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
     if (inc === me.inc) {
       worseHealth(s); // being suspected is a sign we are slow (Lifeguard)
       refute(s, ctx, inc, `suspected by ${from}`);
-    }
-    else if (inc > me.inc) count(s, 'unverifiable-incarnation');
+    } else if (inc > me.inc) count(s, 'unverifiable-incarnation');
+    else showOwnRecord(s, ctx);
     return;
   }
   const e = s.entries.get(name);
@@ -219,8 +234,10 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   const name = e.signed.record.name;
   emit(ctx, 'suspect', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 's', n: name, i: e.inc, f: from });
-  // When we are the one who suspects, tell the suspect directly: if it lives, it refutes within one round trip.
-  if (from === s.selfName) ctx.send.push({ to: { name, addresses: [...e.signed.record.addresses] }, msg: { t: 'g', u: [{ k: 's', n: name, i: e.inc, f: from }] } });
+  // Tell the suspect directly, whoever suspected it first: if it lives it answers within one round trip,
+  // with a refutation, or with the record that already refuted this suspicion while the news of it was
+  // still travelling to us (gossip carries both, and the stale suspicion can arrive first).
+  ctx.send.push({ to: { name, addresses: [...e.signed.record.addresses] }, msg: { t: 'g', u: [{ k: 's', n: name, i: e.inc, f: from }] } });
 }
 
 export function applyDead(s: State, ctx: Ctx, name: string, inc: number, from: string): void {

@@ -105,7 +105,7 @@ export interface State {
   nextGossip: number;
   nextSync: number;
   nextReconnect: number;
-  /** Last time we nudged a member we hold dead but who talks to us (rate limit). */
+  /** Last time we showed a member our record unasked: one we hold dead talks to us, or one holds us suspect at an old incarnation (rate limit). */
   nudged: Map<string, number>;
   /** Earliest time we may start a digest sync with an unknown sender again. */
   nextCurious: number;

@@ -3,6 +3,7 @@ import type { Membership } from '../../../agent/gossip/membership';
 import type { Update } from '../../../agent/gossip/messages';
 import { signLeft, signRecord } from '../../../agent/gossip/records';
 import type { PeerInfo } from '../../../agent/net/transport';
+import { TEST } from '../../../agent/gossip/timing';
 import { identity, makeMember, recordFor } from './helpers';
 
 const T0 = 1_000_000;
@@ -98,6 +99,30 @@ describe('gossip: incarnation and state precedence', () => {
     const back = step.send.find((o) => o.to.name === 'c' && o.msg.t === 'g');
     assert.ok(back && back.msg.t === 'g' && back.msg.u[0]?.k === 'a' && back.msg.u[0].r.incarnation === 12);
     assert.deepEqual(stateOf(a, 'a'), ['alive', 12]);
+  });
+
+  it('answers a suspicion it already refuted with its current record, to the carrier, once per probe period', () => {
+    const a = makeMember('a', '127.0.0.1:7947', T0, { incarnation: 10 });
+    const c = peer('c');
+    // News of a suspicion at 9 still travels after incarnation 10 refuted it: the carrier may hold it.
+    const step = a.receive(c, { t: 'g', u: [suspect(9, 'a')] }, T0);
+    assert.equal(a.incarnation(), 10, 'no new incarnation for a stale claim');
+    const shown = step.send.filter((o) => o.to.name === 'c' && o.msg.t === 'g');
+    assert.equal(shown.length, 1);
+    const u = shown[0]!.msg.t === 'g' ? shown[0]!.msg.u[0] : undefined;
+    assert.ok(u && u.k === 'a' && u.r.incarnation === 10 && u.r.record.name === 'a');
+    const records = (at: number): number => a.receive(c, { t: 'g', u: [suspect(9, 'a')] }, at).send.filter((o) => o.to.name === 'c' && o.msg.t === 'g').length;
+    assert.equal(records(T0 + 10), 0, 'rate-limited');
+    assert.equal(records(T0 + 10 + TEST.probeInterval), 1);
+  });
+
+  it('tells the suspect directly when it hears of a suspicion second-hand', () => {
+    const a = observerWith('alive');
+    const step = a.receive(peer('c'), { t: 'g', u: [suspect(5)] }, T0 + 1);
+    assert.deepEqual(stateOf(a, 'b'), ['suspect', 5]);
+    const told = step.send.find((o) => o.to.name === 'b' && o.msg.t === 'g');
+    assert.ok(told && told.msg.t === 'g', 'the suspect hears it from us too, not only from whoever first suspected it');
+    assert.deepEqual(told.msg.u, [{ k: 's', n: 'b', i: 5, f: 'c' }]);
   });
 
   it('out-bids its own signed record from an earlier run with a higher incarnation', () => {
