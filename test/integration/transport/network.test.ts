@@ -33,14 +33,20 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     assert.strictEqual(got.name, 'bravo');
   });
 
-  it('a peer that goes silent (no FIN, like a cut cable) is dropped by the keepalive', async () => {
-    const limits = { keepaliveMs: 200 };
+  /** alpha dialed bravo through a TCP proxy (which records and can swallow the bytes), one message delivered. */
+  async function pairThroughProxy(keepaliveMs: number): Promise<{ alpha: Awaited<ReturnType<typeof startNode>>; bravo: Awaited<ReturnType<typeof startNode>>; proxy: TcpProxy }> {
+    const limits = { keepaliveMs };
     const alpha = await startNode(cleanup, 'alpha', { limits });
     const bravo = await startNode(cleanup, 'bravo', { limits });
     const proxy = new TcpProxy(bravo.addr);
     const via = await proxy.start(cleanup);
     await alpha.t.send({ name: 'bravo', addresses: [via] }, text('x'));
     await waitFor('delivered', () => bravo.rec.messages.length === 1);
+    return { alpha, bravo, proxy };
+  }
+
+  it('a peer that goes silent (no FIN, like a cut cable) is dropped by the keepalive', async () => {
+    const { alpha, bravo, proxy } = await pairThroughProxy(200);
     // Several keepalive rounds pass while traffic flows: no false alarm.
     const t0 = Date.now();
     await waitFor('quiet period', () => Date.now() - t0 > 1_000);
@@ -54,13 +60,8 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
   });
 
   it('an idle connection stays up on the dialer pings alone, every other interval', async () => {
-    const limits = { keepaliveMs: 100 };
-    const alpha = await startNode(cleanup, 'alpha', { limits });
-    const bravo = await startNode(cleanup, 'bravo', { limits });
-    const proxy = new TcpProxy(bravo.addr);
-    const via = await proxy.start(cleanup);
-    await alpha.t.send({ name: 'bravo', addresses: [via] }, text('x'));
-    await waitFor('delivered', () => bravo.rec.messages.length === 1);
+    const keepaliveMs = 100;
+    const { alpha, bravo, proxy } = await pairThroughProxy(keepaliveMs);
     const [c0, s0] = [proxy.all('c2s').length, proxy.all('s2c').length];
     const t0 = Date.now();
     await waitFor('ten idle intervals', () => Date.now() - t0 > 1_000, 2_000);
@@ -70,7 +71,7 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     assert.strictEqual(up.length % 6, 0, up.toString('hex'));
     for (let i = 0; i < up.length; i += 6) assert.deepEqual([up[i], up[i + 1]], [0x89, 0x80], up.toString('hex'));
     const pings = up.length / 6;
-    const intervals = (Date.now() - t0) / limits.keepaliveMs;
+    const intervals = (Date.now() - t0) / keepaliveMs;
     assert.ok(pings >= 2 && pings <= Math.ceil(intervals / 2) + 1, `${pings} pings in ${intervals.toFixed(1)} intervals, expected one every other`);
     // Listener → dialer: only the pongs (0x8a, empty), no pings of its own.
     const down = proxy.all('s2c').subarray(s0);
