@@ -49,7 +49,12 @@ export interface GossipRunResult {
   silentFirstMs: number | null;
   silentAllMs: number | null;
   leaveAllMs: number | null;
+  /** Right after the join: the probe round-robin is still reaching members for the first time (a handshake per new pair). */
   bytesPerSecPerMember: number | null;
+  /** At rest once (nearly) every pair holds a connection: what membership costs from then on. */
+  bytesPerSecMeshed: number | null;
+  /** Time after the first window until 95% of pairs were connected (or the cap), ms. */
+  meshWaitMs: number | null;
   memPerMemberKiB: number | null;
   heapPerMemberKiB: number | null;
   /** Authenticated connections at rest (pairs: each counted once), and this process's open file descriptors. */
@@ -134,6 +139,8 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     silentAllMs: null,
     leaveAllMs: null,
     bytesPerSecPerMember: null,
+    bytesPerSecMeshed: null,
+    meshWaitMs: null,
     memPerMemberKiB: null,
     heapPerMemberKiB: null,
     connections: null,
@@ -199,6 +206,18 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
       .join(' ');
     o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member (payload by type, B/s: ${byType}), ${res.connections} connections, ${res.openFds} fds`);
     if (!c.allSeeAllAlive()) res.errors.push('the view was not complete after the rest window');
+
+    // Each pair's first contact costs one handshake (~0.8 KB), and the probe round-robin takes about
+    // N probe periods to reach everyone: measure again once the mesh is (nearly) complete.
+    const pairs = (o.n * (o.n - 1)) / 2;
+    const meshStart = c.now();
+    await c.waitFor(() => c.traffic().connections / 2 >= 0.95 * pairs, 1.5 * o.n * o.timing.probeInterval + 10_000);
+    res.meshWaitMs = c.now() - meshStart;
+    const before2 = c.traffic().bytesSent;
+    const rest2 = c.now();
+    await sleep(o.restMs);
+    res.bytesPerSecMeshed = (c.traffic().bytesSent - before2) / ((c.now() - rest2) / 1000) / o.n;
+    o.progress(`  at rest with ${(c.traffic().connections / 2 / pairs * 100).toFixed(0)}% of pairs connected (${(res.meshWaitMs / 1000).toFixed(0)} s later): ${res.bytesPerSecMeshed.toFixed(0)} B/s per member`);
 
     const victim = pickMember(c, new Set());
     let t = c.now();
