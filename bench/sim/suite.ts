@@ -55,7 +55,6 @@ export function runSuite(o: SuiteOptions): SuiteResult {
   const t0 = Date.now();
   const say = o.progress ?? (() => undefined);
   const capacity = o.n + o.churnPairs;
-  const w = new World({ seed: o.seed, timing: o.timing, latency: o.latency, capacity, wire: o.wire, countBytes: false });
   const rng = stream(o.seed, 'scenarios');
   const t = o.timing;
   // Long enough for anything the protocol should manage: many suspicion timeouts or sync rounds.
@@ -71,54 +70,56 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     return r;
   };
 
-  const converge = phase('converge', () => sc.converge(w, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng }));
-  const result: SuiteResult = {
-    n: o.n,
-    seed: o.seed,
-    timing: o.timingName,
-    latency: o.latency.name,
-    wire: o.wire,
-    converge,
-    convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds, p50: converge.fractions.p50, p90: converge.fractions.p90 }],
-    rest: null,
-    crashes: [],
-    falsePositives: [],
-    partition: null,
-    churn: null,
-    runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
-  };
-  if (converge.ms !== null && !o.convergeOnly) {
-    result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
-    for (const mode of ['kill', 'power-off'] as const) {
-      result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
-      w.runFor(2 * t.syncInterval);
-    }
-    const durationMs = Math.round(Math.min(3_600_000, Math.max(60_000, (o.memberHours * 3_600_000) / o.n)));
-    for (const model of o.lossModels) {
-      for (const loss of o.lossRates) {
-        result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
+  // The main world lives inside this function only, so that the repeat seeds below
+  // do not hold two worlds of N² member entries at once.
+  const main = (): SuiteResult => {
+    const w = new World({ seed: o.seed, timing: o.timing, latency: o.latency, capacity, wire: o.wire, countBytes: false });
+    const converge = phase('converge', () => sc.converge(w, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng }));
+    const result: SuiteResult = {
+      n: o.n,
+      seed: o.seed,
+      timing: o.timingName,
+      latency: o.latency.name,
+      wire: o.wire,
+      converge,
+      convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds, p50: converge.fractions.p50, p90: converge.fractions.p90 }],
+      rest: null,
+      crashes: [],
+      falsePositives: [],
+      partition: null,
+      churn: null,
+      runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
+    };
+    if (converge.ms !== null && !o.convergeOnly) {
+      result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
+      for (const mode of ['kill', 'power-off'] as const) {
+        result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
+        w.runFor(2 * t.syncInterval);
+      }
+      const durationMs = Math.round(Math.min(3_600_000, Math.max(60_000, (o.memberHours * 3_600_000) / o.n)));
+      for (const model of o.lossModels) {
+        for (const loss of o.lossRates) {
+          result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
+        }
+      }
+      result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
+      if (o.churnPairs > 0) {
+        result.churn = phase('churn', () =>
+          sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
+        );
       }
     }
-    result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
-    if (o.churnPairs > 0) {
-      result.churn = phase('churn', () =>
-        sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
-      );
-    }
-  }
+    result.runtime = { realMs: 0, events: w.q.processed, memberCalls: w.calls, messages: w.net.totals.messages, peakHeapMB: 0, phasesMs: phases };
+    return result;
+  };
+  const result = main();
   for (let k = 1; k < o.repeat; k++) {
     const seed = o.seed + k;
     const wk = new World({ seed, timing: o.timing, latency: o.latency, capacity: o.n, wire: o.wire, countBytes: false });
     const c = phase(`converge-seed-${seed}`, () => sc.converge(wk, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng: stream(seed, 'scenarios') }));
     result.convergeRuns.push({ seed, ms: c.ms, gossipRounds: c.gossipRounds, p50: c.fractions.p50, p90: c.fractions.p90 });
   }
-  result.runtime = {
-    realMs: Date.now() - t0,
-    events: w.q.processed,
-    memberCalls: w.calls,
-    messages: w.net.totals.messages,
-    peakHeapMB: Math.round(peak),
-    phasesMs: phases,
-  };
+  result.runtime.realMs = Date.now() - t0;
+  result.runtime.peakHeapMB = Math.round(peak);
   return result;
 }
