@@ -112,7 +112,7 @@ export interface State {
   join: JoinState;
   /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
   derived: Derived | null;
-  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. */
+  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove names). */
   warm: string[];
   /** Index of each name in `warm`, for constant-time removal. */
   warmAt: Map<string, number>;
