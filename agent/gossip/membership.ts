@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { count, destOf, drawGossipTarget, emit, isLive, liveCount, others, pick, selfEntry, setWarm, timedEntries, touch } from './state';
+import { count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, others, pick, selfEntry, setWarm, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
@@ -309,11 +309,7 @@ export class Membership {
     setWarm(s, from.name, true);
     if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
       // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
-      const last = s.nudged.get(from.name) ?? -Infinity;
-      if (ctx.now - last >= s.t.probeInterval) {
-        s.nudged.set(from.name, ctx.now);
-        ctx.send.push({ to: destOf(e), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
-      }
+      nudge(s, ctx, destOf(e), () => ({ t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] }));
     }
     return true;
   }

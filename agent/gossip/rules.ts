@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { count, emit, isLive, liveCount, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
+import { count, emit, isLive, liveCount, nudge, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -166,17 +166,13 @@ function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
 
 /**
  * A peer carried a suspicion of us that an incarnation of ours already
- * refuted: it may still hold that suspicion, so show it our current record
- * directly (at most once per probe period per peer).
+ * refuted: it may still hold that suspicion, so show it our current record.
  */
 function showOwnRecord(s: State, ctx: Ctx): void {
   const to = ctx.from?.name;
   if (!to || to === s.selfName) return;
-  const last = s.nudged.get(to) ?? -Infinity;
-  if (ctx.now - last < s.t.probeInterval) return;
-  s.nudged.set(to, ctx.now);
   const e = s.entries.get(to);
-  ctx.send.push({ to: { name: to, addresses: e ? [...e.signed.record.addresses] : [] }, msg: { t: 'g', u: [{ k: 'a', r: selfEntry(s).signed }] } });
+  nudge(s, ctx, { name: to, addresses: e ? [...e.signed.record.addresses] : [] }, () => ({ t: 'g', u: [{ k: 'a', r: selfEntry(s).signed }] }));
 }
 
 /** Bumps our incarnation above `seen`, re-signs and disseminates our alive record. */

@@ -198,6 +198,19 @@ export function others(s: State, states: readonly MemberState[]): readonly Entry
   return list;
 }
 
+/**
+ * Sends `msg()` to a member unasked, at most once per probe period per member
+ * (`nudged`): used to show our own state to a member that holds an outdated
+ * view of us, or that we hold dead while it talks to us.
+ */
+export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMessage): void {
+  const name = to.name ?? '';
+  const last = s.nudged.get(name) ?? -Infinity;
+  if (ctx.now - last < s.t.probeInterval) return;
+  s.nudged.set(name, ctx.now);
+  ctx.send.push({ to, msg: msg() });
+}
+
 /** Records whether we hold a connection with `name` (it talked to us; not closed since). */
 export function setWarm(s: State, name: string, on: boolean): void {
   const at = s.warmAt.get(name);
