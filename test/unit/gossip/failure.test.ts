@@ -1,6 +1,34 @@
 import assert from 'node:assert/strict';
+import type { Membership, Step } from '../../../agent/gossip/membership';
+import { signRecord } from '../../../agent/gossip/records';
 import { TEST, suspicionMin } from '../../../agent/gossip/timing';
-import { bootCluster } from './helpers';
+import { bootCluster, identity, makeMember, recordFor } from './helpers';
+
+type Peer = { name: string; idPub: string; remote: string };
+
+/**
+ * Ticks `m` every ms from `t` until it has pinged `target` and then asked
+ * `helper` to (ping-req); the helper acks just after (an indirect ack: no
+ * round-trip sample). Pings to the helper are acked at once. `first`: a
+ * step just taken at `t` whose messages count too.
+ */
+function timeToIndirect(m: Membership, target: string, t: number, helper: Peer, first?: Step): { pingAt: number; indirectAt: number; end: number } {
+  let pingAt = -1;
+  let seq = -1;
+  for (let now = t; now < t + 10 * TEST.probeInterval; now++) {
+    const sent = now === t && first ? [...first.send, ...m.tick(now).send] : m.tick(now).send;
+    for (const out of sent) {
+      if (out.msg.t !== 'p' && out.msg.t !== 'r') continue;
+      if (out.to.name === helper.name && out.msg.t === 'p') m.receive(helper, { t: 'k', s: out.msg.s }, now);
+      if (out.to.name === target && out.msg.t === 'p' && pingAt < 0) [pingAt, seq] = [now, out.msg.s];
+      if (out.msg.t === 'r' && out.msg.n === target && pingAt >= 0) {
+        m.receive(helper, { t: 'k', s: seq }, now + 1);
+        return { pingAt, indirectAt: now, end: now + 1 };
+      }
+    }
+  }
+  throw new Error(`no ping then ping-req about ${target}`);
+}
 
 describe('gossip: failure detection', () => {
   it('ping is answered by an ack with the same sequence number, and nobody is suspected', () => {
@@ -55,6 +83,34 @@ describe('gossip: failure detection', () => {
     // No waiting for n4's turn in the round-robin, nor for the end of the probe period: the
     // connection is refused, and every helper reports (nack) that it cannot reach n4 either.
     assert.ok(s && s.at - t0 < TEST.probeInterval / 2, `suspected after ${s ? s.at - t0 : '?'} ms`);
+  });
+
+  it('a first contact waits twice the probe timeout (dial and handshake) before going indirect; a member that talks to us, once', () => {
+    const T0 = 1_000_000;
+    const a = makeMember('a', '127.0.0.1:7947', T0);
+    const [B, C] = [identity('ft-b'), identity('ft-c')];
+    const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
+    const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
+    // a learns b and c from c's gossip: b has never talked to a.
+    a.receive(c, {
+      t: 'g',
+      u: [
+        { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
+        { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
+      ],
+    }, T0);
+    const cold = timeToIndirect(a, 'b', T0, c);
+    assert.equal(cold.indirectAt - cold.pingAt, 2 * TEST.probeTimeout, 'first contact: twice the timeout');
+    // b talks to a: the next probe has the plain timeout.
+    a.receive(b, { t: 'p', s: 7 }, cold.end);
+    const warm = timeToIndirect(a, 'b', cold.end, c);
+    assert.equal(warm.indirectAt - warm.pingAt, TEST.probeTimeout, 'connected: the plain timeout');
+    // Its connection closes: b is probed at once, as a first contact again.
+    const closed = a.disconnected('b', warm.end);
+    assert.ok(closed.send.some((o) => o.to.name === 'b' && o.msg.t === 'p'), 'probed at once');
+    const again = timeToIndirect(a, 'b', warm.end, c, closed);
+    assert.equal(again.indirectAt - again.pingAt, 2 * TEST.probeTimeout, 'after a disconnect: twice again');
+    assert.deepEqual(a.view().map((v) => [v.name, v.state]).sort(), [['a', 'alive'], ['b', 'alive'], ['c', 'alive']]);
   });
 
   it('a helper that cannot reach the target answers the ping-req with a nack', () => {
