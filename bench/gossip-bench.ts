@@ -1,8 +1,9 @@
 /**
  * The gossip benchmark: N real members (GossipNode + Membership + WsTransport,
- * LAN timing, real encryption) in this one process on loopback, every member
- * joining through member 0 only, measured on fresh clusters the way
- * memberlist was (shared/reference/memberlist-bench.md).
+ * LAN timing, real encryption) in this one process on loopback, spread over
+ * one worker thread per core (lib/threaded-cluster.ts), every member joining
+ * through member 0 only, measured on fresh clusters the way memberlist was
+ * (shared/reference/memberlist-bench.md).
  *
  * One run = one fresh cluster:
  *   join      start member 0, then all others at once → time until all see all alive
@@ -17,11 +18,9 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import { monitorEventLoopDelay } from 'perf_hooks';
-import * as v8 from 'v8';
-import * as vm from 'vm';
 import type { GossipTiming } from '../agent/gossip/timing';
-import { BenchCluster, type BenchMember } from './lib/cluster';
+import { gcFunction } from './lib/gc';
+import { ThreadedCluster, type ThreadedMember } from './lib/threaded-cluster';
 
 export interface GossipRunOptions {
   n: number;
@@ -34,6 +33,8 @@ export interface GossipRunOptions {
   phaseTimeoutMs: number;
   subnet: string;
   sameHost?: boolean;
+  /** Worker threads hosting the members (one per core by default). */
+  threads: number;
   progress: (line: string) => void;
 }
 
@@ -64,7 +65,7 @@ export interface GossipRunResult {
   openFds: number | null;
   falseDeaths: number;
   falseSuspicions: number;
-  /** How starved the process was while joining: CPU seconds it used, event-loop delay p99 and max (ms), machine load. */
+  /** How starved the process was while joining: CPU seconds it used, worst worker's event-loop delay p99 and max (ms), machine load. */
   joinCpuSeconds: number | null;
   loopDelayP99Ms: number | null;
   loopDelayMaxMs: number | null;
@@ -75,32 +76,21 @@ export interface GossipRunResult {
   errors: string[];
 }
 
-/** A real gc() when the flag can be set at run time, else a no-op (memory figures are then noisier). */
-export function gcFunction(): () => void {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as () => void;
-    return () => {
-      gc();
-      gc();
-    };
-  } catch {
-    return () => undefined;
-  }
-}
-
 const gc = gcFunction();
 
-function rssKiB(): number {
+/** RSS of the whole process after a GC in every thread. */
+async function rssKiB(c: ThreadedCluster): Promise<number> {
+  await c.workerHeap();
   gc();
   return process.memoryUsage().rss / 1024;
 }
 
-/** Live JavaScript heap plus memory outside it (Buffers, ArrayBuffers), after a GC. */
-function heapKiB(): number {
+/** Live JavaScript heap plus memory outside it (Buffers, ArrayBuffers) of every thread, after a GC. */
+async function heapKiB(c: ThreadedCluster): Promise<number> {
+  const workers = await c.workerHeap();
   gc();
   const m = process.memoryUsage();
-  return (m.heapUsed + m.external) / 1024;
+  return (m.heapUsed + m.external + workers) / 1024;
 }
 
 function openFds(): number | null {
@@ -115,7 +105,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function pickMember(c: BenchCluster, exclude: Set<BenchMember>): BenchMember {
+function pickMember(c: ThreadedCluster, exclude: Set<ThreadedMember>): ThreadedMember {
   const candidates = c.members.filter((m) => m.index !== 0 && !exclude.has(m));
   return candidates[Math.floor(Math.random() * candidates.length)];
 }
@@ -156,45 +146,48 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     warnings: {},
     errors: [],
   };
-  const rssBefore = rssKiB();
-  const heapBefore = heapKiB();
-  const c = await BenchCluster.create({ n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost });
+  let rssBefore = 0;
+  let heapBefore = 0;
+  const c = await ThreadedCluster.create({ n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost, threads: o.threads }, async (cl) => {
+    rssBefore = await rssKiB(cl);
+    heapBefore = await heapKiB(cl);
+  });
   /** Who failed on purpose, and when: deaths of anyone else, or earlier, are false. */
   const failedAt = new Map<string, number>();
-  let leaver: BenchMember | undefined;
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  let leaver: ThreadedMember | undefined;
   try {
-    loop.enable();
+    await c.loopDelay(true);
     const cpu0 = process.cpuUsage();
     const joinStart = await c.startAll();
     const converged = await c.waitFor(() => c.allSeeAllAlive(), o.phaseTimeoutMs);
     const cpu = process.cpuUsage(cpu0);
-    loop.disable();
+    const loop = (await c.loopDelay(false)) ?? { p99Ms: NaN, maxMs: NaN };
     res.joinCpuSeconds = (cpu.user + cpu.system) / 1e6;
-    res.loopDelayP99Ms = loop.percentile(99) / 1e6;
-    res.loopDelayMaxMs = loop.max / 1e6;
-    res.joinCompleteness = c.completeness();
+    res.loopDelayP99Ms = loop.p99Ms;
+    res.loopDelayMaxMs = loop.maxMs;
+    res.joinCompleteness = c.view.completeness(c.running());
     if (!converged) {
       res.errors.push(
         `no convergence within ${o.phaseTimeoutMs} ms: ${(res.joinCompleteness * 100).toFixed(0)}% of views complete (CPU ${res.joinCpuSeconds.toFixed(1)} s, event-loop delay p99 ${res.loopDelayP99Ms.toFixed(0)} ms)`,
       );
       return res;
     }
-    res.joinMs = c.now() - joinStart;
+    // When the last pair came alive, as stamped by the member's own thread (not when this thread heard of it).
+    res.joinMs = c.view.settledAt(c.running()) - joinStart;
     o.progress(
       `  converged in ${res.joinMs.toFixed(0)} ms (CPU ${res.joinCpuSeconds.toFixed(1)} s, event-loop delay p99 ${res.loopDelayP99Ms.toFixed(0)} ms, load ${res.loadavg1.toFixed(1)})`,
     );
 
     await sleep(o.settleMs);
-    res.memPerMemberKiB = (rssKiB() - rssBefore) / o.n;
-    res.heapPerMemberKiB = (heapKiB() - heapBefore) / o.n;
-    const before = c.traffic().bytesSent;
+    res.memPerMemberKiB = ((await rssKiB(c)) - rssBefore) / o.n;
+    res.heapPerMemberKiB = ((await heapKiB(c)) - heapBefore) / o.n;
+    const before = (await c.traffic()).bytesSent;
     const restStart = c.now();
-    c.tallyTypes(true);
+    await c.tallyTypes(true);
     await sleep(o.restMs);
-    const after = c.traffic();
+    const after = await c.traffic();
     const restSecs = (c.now() - restStart) / 1000;
-    for (const [type, v] of c.tallyTypes(false)) {
+    for (const [type, v] of await c.tallyTypes(false)) {
       res.restByType[type] = { msgsPerSec: v.count / restSecs / o.n, bytesPerSec: v.bytes / restSecs / o.n };
     }
     res.bytesPerSecPerMember = (after.bytesSent - before) / ((c.now() - restStart) / 1000) / o.n;
@@ -211,20 +204,22 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     // N probe periods to reach everyone: measure again once the mesh is (nearly) complete.
     const pairs = (o.n * (o.n - 1)) / 2;
     const meshStart = c.now();
-    await c.waitFor(() => c.traffic().connections / 2 >= 0.95 * pairs, 1.5 * o.n * o.timing.probeInterval + 10_000);
+    const meshDeadline = meshStart + 1.5 * o.n * o.timing.probeInterval + 10_000;
+    while ((await c.traffic()).connections / 2 < 0.95 * pairs && c.now() < meshDeadline) await sleep(500);
     res.meshWaitMs = c.now() - meshStart;
-    const before2 = c.traffic().bytesSent;
+    const before2 = (await c.traffic()).bytesSent;
     const rest2 = c.now();
     await sleep(o.restMs);
-    res.bytesPerSecMeshed = (c.traffic().bytesSent - before2) / ((c.now() - rest2) / 1000) / o.n;
-    o.progress(`  at rest with ${(c.traffic().connections / 2 / pairs * 100).toFixed(0)}% of pairs connected (${(res.meshWaitMs / 1000).toFixed(0)} s later): ${res.bytesPerSecMeshed.toFixed(0)} B/s per member`);
+    const after2 = await c.traffic();
+    res.bytesPerSecMeshed = (after2.bytesSent - before2) / ((c.now() - rest2) / 1000) / o.n;
+    o.progress(`  at rest with ${(after2.connections / 2 / pairs * 100).toFixed(0)}% of pairs connected (${(res.meshWaitMs / 1000).toFixed(0)} s later): ${res.bytesPerSecMeshed.toFixed(0)} B/s per member`);
 
     const victim = pickMember(c, new Set());
     let t = c.now();
     failedAt.set(victim.name, t);
     await c.crash(victim);
     if (await c.waitFor(() => c.allSee(victim, 'dead'), o.phaseTimeoutMs)) {
-      const fa = firstAndAll(c.firstSeen(victim.name, 'dead', t), t);
+      const fa = firstAndAll(c.view.firstSeen(victim.name, 'dead', t), t);
       res.crashFirstMs = fa.first;
       res.crashAllMs = fa.all;
       o.progress(`  crash seen dead: first ${fa.first?.toFixed(0)} ms, all ${fa.all?.toFixed(0)} ms`);
@@ -233,9 +228,9 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     const silent = pickMember(c, new Set([victim]));
     t = c.now();
     failedAt.set(silent.name, t);
-    silent.fault.blackhole();
+    await c.blackhole(silent);
     if (await c.waitFor(() => c.allSee(silent, 'dead'), o.phaseTimeoutMs)) {
-      const fa = firstAndAll(c.firstSeen(silent.name, 'dead', t), t);
+      const fa = firstAndAll(c.view.firstSeen(silent.name, 'dead', t), t);
       res.silentFirstMs = fa.first;
       res.silentAllMs = fa.all;
       o.progress(`  silent member seen dead: first ${fa.first?.toFixed(0)} ms, all ${fa.all?.toFixed(0)} ms`);
@@ -247,16 +242,15 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     failedAt.set(leaver.name, t);
     const leaving = c.leave(leaver);
     if (await c.waitFor(() => c.allSee(leaver!, 'left'), o.phaseTimeoutMs)) {
-      res.leaveAllMs = firstAndAll(c.firstSeen(leaver.name, 'left', t), t).all;
+      res.leaveAllMs = firstAndAll(c.view.firstSeen(leaver.name, 'left', t), t).all;
       o.progress(`  leave seen by all in ${res.leaveAllMs?.toFixed(0)} ms`);
     } else res.errors.push(`leave of ${leaver.name} not seen by all within ${o.phaseTimeoutMs} ms`);
     await leaving;
   } catch (e) {
     res.errors.push(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
-    loop.disable();
     await c.close();
-    for (const e of c.events) {
+    for (const e of c.view.events) {
       const observer = c.members[e.observer];
       const observerGoneAt = failedAt.get(observer.name) ?? Infinity;
       if (e.t >= observerGoneAt) continue; // a failed member's own view after it failed does not count

@@ -30,6 +30,7 @@ for a full run with the default LAN timing, redraws docs/bench/*.svg.
   --no-selfheal        skip the self-heal benchmark
   --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
   --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
+  --threads K          worker threads hosting the members (default: one per core; 1 = the old single thread)
   --charts-from FILE[,EXPERIMENT]  only redraw docs/bench/*.svg from an earlier JSON (plus an experiment's, dashed)
 HEPTO_BENCH_MEMBERLIST=install does what --with-memberlist does; =off what --no-memberlist does.`;
 const SETTLE_MS = 3000;
@@ -41,7 +42,7 @@ export interface BenchFile {
   machine: { cpus: number; model: string; node: string; loadavgStart: number[]; loadavgEnd: number[]; note: string };
   /** The code measured: commit, and whether agent/ or shared/ had uncommitted changes. */
   code: { commit: string | null; uncommittedAgentChanges: boolean | null };
-  config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; /** Older files: the --native-crypto experiment, before the agent itself went native. */ nativeCrypto?: boolean };
+  config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; /** Worker threads hosting the members (absent in older files: one thread). */ threads?: number; /** Older files: the --native-crypto experiment, before the agent itself went native. */ nativeCrypto?: boolean };
   hepto: GossipRunResult[];
   memberlist: MemberlistSource;
   agentProcess: AgentRssResult | null;
@@ -159,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
       'no-agent-rss': { type: 'boolean', default: false },
       'no-selfheal': { type: 'boolean', default: false },
       'same-host': { type: 'boolean', default: false },
+      threads: { type: 'string' },
       timing: { type: 'string' },
       'charts-from': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -184,20 +186,22 @@ export async function main(argv: string[]): Promise<number> {
   const { timing, preset } = parseTiming(values.timing);
   const env = process.env.HEPTO_BENCH_MEMBERLIST;
   const wantMl = values['no-memberlist'] || env === 'off' ? 'off' : values['with-memberlist'] || env === 'install' ? 'install' : quick ? 'off' : 'auto';
+  const threads = Number(values.threads ?? os.cpus().length);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`--threads: "${values.threads}" must be an integer from 1 to 64`);
   const phaseTimeoutMs = 45_000;
   const experiment = preset !== 'LAN' || values['same-host'];
   const loadStart = os.loadavg();
   const code = codeVersion();
 
-  say(`hepto gossip bench: N = ${sizes.join(', ')}, ${runs} fresh cluster(s) each, timing ${preset}, rest window ${restMs} ms`);
+  say(`hepto gossip bench: N = ${sizes.join(', ')}, ${runs} fresh cluster(s) each, timing ${preset}, rest window ${restMs} ms, members on ${threads} worker thread(s)`);
   say(`machine: ${os.cpus().length} cores, load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} (other work on this machine makes the figures noisier)`);
   // Warm-up: load and compile every code path once, so the first measured run's memory and times are not inflated by it.
-  await runGossipCluster({ n: 3, run: 0, timing, restMs: 1000, settleMs: 100, phaseTimeoutMs: 30_000, subnet: '127.0.1', progress: () => undefined });
+  await runGossipCluster({ n: 3, run: 0, timing, restMs: 1000, settleMs: 100, phaseTimeoutMs: 30_000, subnet: '127.0.1', threads, progress: () => undefined });
   const hepto: GossipRunResult[] = [];
   for (const n of sizes) {
     for (let run = 1; run <= runs; run++) {
       say(`hepto N=${n} run ${run}/${runs}`);
-      const r = await runGossipCluster({ n, run, timing, restMs, settleMs: SETTLE_MS, phaseTimeoutMs, subnet: '127.0.1', sameHost: values['same-host'], progress: say });
+      const r = await runGossipCluster({ n, run, timing, restMs, settleMs: SETTLE_MS, phaseTimeoutMs, subnet: '127.0.1', sameHost: values['same-host'], threads, progress: say });
       for (const e of r.errors) say(`  ! ${e}`);
       if (r.falseDeaths > 0) say(`  ! ${r.falseDeaths} false death(s), ${r.falseSuspicions} false suspicion(s)`);
       hepto.push(r);
@@ -222,10 +226,10 @@ export async function main(argv: string[]): Promise<number> {
       node: process.version,
       loadavgStart: loadStart,
       loadavgEnd: os.loadavg(),
-      note: 'all members share this one process (and its one JavaScript thread); other work on the machine adds noise',
+      note: `all members share this one process, dealt out over ${threads} worker thread(s); other work on the machine adds noise`,
     },
     code,
-    config: { sizes, runs, restMs, settleMs: SETTLE_MS, timing, timingPreset: preset, sameHost: values['same-host'] },
+    config: { sizes, runs, restMs, settleMs: SETTLE_MS, timing, timingPreset: preset, sameHost: values['same-host'], threads },
     hepto,
     memberlist,
     agentProcess,

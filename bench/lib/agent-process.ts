@@ -110,7 +110,7 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
       stderr.push(...c.toString('utf8').split('\n').filter(Boolean));
       if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
     });
-    const seenByAll = (): boolean => cluster.members.every((m) => cluster.states[m.index].get(NAME) === 'alive');
+    const seenByAll = (): boolean => cluster.members.every((m) => cluster.view.states[m.index].get(NAME) === 'alive');
     const deadline = Date.now() + o.timeoutMs;
     let sees = false;
     while (Date.now() < deadline && child.exitCode === null) {

@@ -12,7 +12,8 @@ import * as os from 'os';
 import { performance } from 'perf_hooks';
 import { systemClock } from '../../shared/clock';
 import { createLogger, type Logger } from '../../shared/log';
-import type { MemberRecord, MemberState } from '../../shared/member';
+import type { MemberRecord } from '../../shared/member';
+import { ClusterView } from './view';
 import { GossipNode } from '../../agent/daemon/gossip-node';
 import { Membership, type MemberEvent } from '../../agent/gossip/membership';
 import type { GossipTiming } from '../../agent/gossip/timing';
@@ -38,7 +39,7 @@ export interface BenchMember {
 }
 
 export interface LoggedEvent {
-  /** ms since the cluster was created (performance.now based). */
+  /** ms since the cluster was created (performance.now based); absolute (timeOrigin + now) when streamed by onEvent. */
   t: number;
   observer: number;
   type: MemberEvent['type'];
@@ -54,6 +55,12 @@ export interface ClusterOptions {
   sameHost?: boolean;
   /** Receives every log line at debug level (diagnosis); by default only warnings are counted. */
   debugSink?: (line: string) => void;
+  /** Members this cluster hosts (default 0..n-1): a worker of ThreadedCluster hosts a share. */
+  indices?: number[];
+  /** Where members join (default: member 0 of this cluster, which must then be hosted here). */
+  anchor?: string;
+  /** Called with every member event, time as performance.timeOrigin + performance.now() (comparable across threads). */
+  onEvent?: (e: LoggedEvent) => void;
 }
 
 /** A free TCP port on `host` (bound and released; a tiny race is acceptable for a bench). */
@@ -68,24 +75,19 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
-const STATE_EVENTS = new Set<string>(['alive', 'suspect', 'dead', 'left']);
-
 export class BenchCluster {
   readonly members: BenchMember[] = [];
-  readonly events: LoggedEvent[] = [];
-  /** states[observer].get(name): current state of `name` as `observer` sees it. */
-  readonly states: Map<string, MemberState>[] = [];
+  readonly view = new ClusterView();
   /** Warnings and errors the members logged (connection refusals, failed steps...). */
   readonly warnings = new Map<string, number>();
   private readonly t0 = performance.now();
-  private readonly waiters = new Set<() => void>();
 
   private constructor(private readonly opts: ClusterOptions) {}
 
   /** Creates every member (not started). */
   static async create(opts: ClusterOptions): Promise<BenchCluster> {
     const c = new BenchCluster(opts);
-    for (let i = 0; i < opts.n; i++) await c.addMember(i);
+    for (const i of opts.indices ?? Array.from({ length: opts.n }, (_, k) => k)) await c.addMember(i);
     return c;
   }
 
@@ -139,7 +141,7 @@ export class BenchCluster {
       membership,
       clock: systemClock,
       logger: log.child('gossip'),
-      anchors: index === 0 ? [] : [this.members[0].address],
+      anchors: index === 0 ? [] : [this.opts.anchor ?? this.members[0].address],
       transport: (events) => {
         transport = new WsTransport({
           overlayKey: BENCH_OVERLAY_KEY,
@@ -153,23 +155,13 @@ export class BenchCluster {
         return fault.wrapTransport(transport);
       },
     });
-    const states = new Map<string, MemberState>();
-    this.states.push(states);
+    this.view.addObserver(index);
+    const sink = this.opts.onEvent;
     node.onEvent((ev) => {
-      const t = this.now();
-      this.events.push({ t, observer: index, type: ev.type, name: ev.name });
-      if (STATE_EVENTS.has(ev.type) && ev.name !== name) states.set(ev.name, ev.type as MemberState);
-      for (const w of [...this.waiters]) w();
+      if (sink) sink({ t: performance.timeOrigin + performance.now(), observer: index, type: ev.type, name: ev.name });
+      else this.view.record({ t: this.now(), observer: index, type: ev.type, name: ev.name }, name);
     });
     this.members.push({ index, name, host, port, address, node, transport: transport!, fault, started: false, stopped: false });
-  }
-
-  /** Starts member 0 (the anchor), then every other member at once, each joining through member 0 only. */
-  async startAll(): Promise<number> {
-    await this.start(this.members[0]);
-    const t = this.now();
-    await Promise.all(this.members.slice(1).map((m) => this.start(m)));
-    return t;
   }
 
   /**
@@ -185,6 +177,18 @@ export class BenchCluster {
     return true;
   }
 
+  /** The hosted member with this index. */
+  member(index: number): BenchMember {
+    const m = this.members.find((x) => x.index === index);
+    if (!m) throw new Error(`bench cluster: member ${index} is not hosted here`);
+    return m;
+  }
+
+  /** Starts the given hosted members at once. */
+  async startMembers(indices: number[]): Promise<void> {
+    await Promise.all(indices.map((i) => this.start(this.member(i))));
+  }
+
   private async start(m: BenchMember): Promise<void> {
     m.started = true;
     await m.node.start();
@@ -197,60 +201,11 @@ export class BenchCluster {
 
   /** True when every running member sees every other running member alive. */
   allSeeAllAlive(): boolean {
-    const live = this.running();
-    for (const m of live) {
-      const st = this.states[m.index];
-      for (const o of live) if (o !== m && st.get(o.name) !== 'alive') return false;
-    }
-    return true;
+    return this.view.allSeeAllAlive(this.running());
   }
 
-  /** Fraction of (observer, other member) pairs in which the observer sees the other alive, among running members. */
-  completeness(): number {
-    const live = this.running();
-    if (live.length < 2) return 1;
-    let alive = 0;
-    for (const m of live) {
-      const st = this.states[m.index];
-      for (const o of live) if (o !== m && st.get(o.name) === 'alive') alive++;
-    }
-    return alive / (live.length * (live.length - 1));
-  }
-
-  /** True when every running member other than `who` holds `who` in `state`. */
-  allSee(who: BenchMember, state: MemberState): boolean {
-    return this.running().every((m) => m === who || this.states[m.index].get(who.name) === state);
-  }
-
-  /**
-   * Resolves true as soon as `cond` holds (re-checked on every member event and
-   * every 50 ms), or false at the deadline.
-   */
   waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (cond()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean): void => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        this.waiters.delete(check);
-        resolve(ok);
-      };
-      const check = (): void => {
-        if (cond()) done(true);
-      };
-      const timer = setTimeout(() => done(cond()), timeoutMs);
-      const poll = setInterval(check, 50);
-      this.waiters.add(check);
-    });
-  }
-
-  /** First time at or after `since` that each observer reported `who` in `state`. */
-  firstSeen(who: string, state: MemberState, since: number): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const e of this.events) {
-      if (e.t >= since && e.name === who && e.type === state && !out.has(e.observer)) out.set(e.observer, e.t);
-    }
-    return out;
+    return this.view.waitFor(cond, timeoutMs);
   }
 
   /** Sum of bytes sent by every member's transport, and open authenticated connections (each counted at both ends). */
