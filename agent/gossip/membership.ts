@@ -82,7 +82,7 @@ export class Membership {
       secretKey: opts.secretKey,
       selfName: opts.record.name,
       selfPub: pub,
-      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now }]]),
+      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, met: true }]]),
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),

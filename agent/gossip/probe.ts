@@ -16,7 +16,7 @@ export function piggyback(s: State, target: string): Update[] | undefined {
   return u.length > 0 ? u : undefined;
 }
 
-/** Probe timeout and period multiplier for a target we hold no connection with yet. */
+/** Probe timeout and period multiplier for a target that has never talked to us. */
 const FIRST_CONTACT_MULT = 2;
 
 function nextTarget(s: State): string | null {
@@ -53,10 +53,12 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // Never time out faster than the round trips we actually measure (a loaded event loop, a slow
   // uplink): the indirect stage after one retransmission timeout, the verdict after two more.
   const r = rto(s);
-  // A first contact (the target never talked to us over an open connection) also waits for a
-  // dial and a handshake, on both machines' CPUs: in a join storm that alone outlasted the
-  // timeout, and each false suspicion it raised cost a refutation spread to the whole cluster.
-  const m = healthMultiplier(s) * (s.warmAt.has(name) ? 1 : FIRST_CONTACT_MULT);
+  // A first contact (the target never talked to us over a connection) also waits for a dial
+  // and a handshake, on both machines' CPUs: in a join storm that alone outlasted the timeout,
+  // and each false suspicion it raised cost a refutation spread to the whole cluster. Members
+  // met before keep the plain timing, even once their connections are gone: a vanished machine
+  // or the far side of a healed partition is not detected or merged any later.
+  const m = healthMultiplier(s) * (e.met ? 1 : FIRST_CONTACT_MULT);
   const timeout = Math.max(s.t.probeTimeout, r) * m;
   const period = Math.max(s.t.probeInterval, Math.max(s.t.probeTimeout, r) + 2 * r) * m;
   s.probes.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0 });

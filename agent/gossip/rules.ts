@@ -94,7 +94,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
   if (!e) {
     if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
-    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now };
+    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, met: s.warmAt.has(name) };
     s.entries.set(name, entry);
     touch(s);
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);

@@ -34,6 +34,8 @@ export interface Entry {
   susp?: Suspicion;
   /** Leaver's signature, kept to relay the left notice. */
   leftSig?: string;
+  /** It has talked to us over a connection at least once (a probe to it is no first contact). */
+  met: boolean;
 }
 
 export interface Conflict {
@@ -214,6 +216,10 @@ export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMess
 /** Records whether we hold a connection with `name` (it talked to us; not closed since). */
 export function setWarm(s: State, name: string, on: boolean): void {
   const at = s.warmAt.get(name);
+  if (on) {
+    const e = s.entries.get(name);
+    if (e) e.met = true;
+  }
   if (on && at === undefined) {
     s.warmAt.set(name, s.warm.length);
     s.warm.push(name);
