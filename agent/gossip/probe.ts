@@ -56,8 +56,8 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // A first contact (the target never talked to us over a connection) also waits for a dial
   // and a handshake, on both machines' CPUs: in a join storm that alone outlasted the timeout,
   // and each false suspicion it raised cost a refutation spread to the whole cluster. Members
-  // met before keep the plain timing, even once their connections are gone: a vanished machine
-  // or the far side of a healed partition is not detected or merged any later.
+  // met before keep the plain timing, even once their connections are gone: doubling for them
+  // too slowed power-off detection and partition merges in the simulator (docs/sim.md).
   const m = healthMultiplier(s) * (e.met ? 1 : FIRST_CONTACT_MULT);
   const timeout = Math.max(s.t.probeTimeout, r) * m;
   const period = Math.max(s.t.probeInterval, Math.max(s.t.probeTimeout, r) + 2 * r) * m;
