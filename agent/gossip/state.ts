@@ -216,11 +216,10 @@ export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMess
 /** Records whether we hold a connection with `name` (it talked to us; not closed since). */
 export function setWarm(s: State, name: string, on: boolean): void {
   const at = s.warmAt.get(name);
-  if (on) {
+  if (on && at === undefined) {
+    // Once per connection, not per message. A sender not yet in `entries` gets `met` when its entry is made (rules.ts).
     const e = s.entries.get(name);
     if (e) e.met = true;
-  }
-  if (on && at === undefined) {
     s.warmAt.set(name, s.warm.length);
     s.warm.push(name);
   } else if (!on && at !== undefined) {

@@ -13,6 +13,7 @@
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { Worker } from 'worker_threads';
+import type { MemberState } from '../../shared/member';
 import type { ClusterOptions, LoggedEvent } from './cluster';
 import { ClusterView } from './view';
 
@@ -66,7 +67,6 @@ export class ThreadedCluster {
   private readonly t0 = performance.timeOrigin + performance.now();
   private closed = false;
 
-  private constructor(readonly threads: number) {}
 
   /**
    * Spawns the workers, warms each up, calls `beforeMembers` (the baseline
@@ -75,7 +75,7 @@ export class ThreadedCluster {
    */
   static async create(o: ThreadedOptions, beforeMembers?: (c: ThreadedCluster) => Promise<void>): Promise<ThreadedCluster> {
     const threads = Math.max(1, Math.min(o.threads, o.n));
-    const c = new ThreadedCluster(threads);
+    const c = new ThreadedCluster();
     const init: WorkerInit = { cluster: { n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost } };
     for (let w = 0; w < threads; w++) c.workers.push(c.spawn(w, init));
     const share = (w: number): number[] => Array.from({ length: o.n }, (_, i) => i).filter((i) => i % threads === w);
@@ -164,7 +164,7 @@ export class ThreadedCluster {
     return this.view.allSeeAllAlive(this.running());
   }
 
-  allSee(who: ThreadedMember, state: 'alive' | 'suspect' | 'dead' | 'left'): boolean {
+  allSee(who: ThreadedMember, state: MemberState): boolean {
     return this.view.allSee(this.running(), who, state);
   }
 
