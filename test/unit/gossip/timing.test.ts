@@ -89,6 +89,30 @@ describe('gossip: dissemination queue', () => {
     assert.deepEqual(q.take(1000, 50, 'm1'), [{ k: 'd', n: 'a', i: 2, f: 'x' }]);
   });
 
+  it('sends the least sent updates first, the newest first among those, and retires them when the cluster shrinks', () => {
+    const q = new BroadcastQueue(4);
+    for (const n of ['a', 'b', 'c']) q.enqueue(n, u(n));
+    const one = JSON.stringify(u('a')).length + 1;
+    const names = (us: Update[]): string[] => us.map((x) => (x.k === 'a' ? x.r.record.name : x.n));
+    assert.deepEqual(names(q.take(one, 50, 'm1')), ['c']);
+    assert.deepEqual(names(q.take(one * 2, 50, 'm2')), ['b', 'a']);
+    // Everything sent once: newest first again, and never twice to the same member.
+    assert.deepEqual(names(q.take(one * 3, 50, 'm1')), ['b', 'a']);
+    q.enqueue('d', u('d'));
+    assert.deepEqual(names(q.take(one * 2, 50, 'm3')), ['d', 'c']);
+    // Replacing an update puts it back at the front, unsent.
+    q.enqueue('a', { k: 'd', n: 'a', i: 2, f: 'x' });
+    assert.deepEqual(names(q.take(one, 50, 'm4')), ['a']);
+    // With 3 members an update retires after 2 sends: b and c, sent twice, retire unsent; a and d go once more and retire.
+    assert.equal(q.size, 4);
+    assert.deepEqual(names(q.take(one * 4, 3, 'm5')), ['a', 'd']);
+    assert.equal(q.size, 0);
+    q.enqueue('e', u('e'));
+    q.drop('e');
+    assert.equal(q.size, 0);
+    assert.deepEqual(q.take(1000, 50, 'm6'), []);
+  });
+
   it('respects the byte budget but always sends at least one update', () => {
     const q = new BroadcastQueue(4);
     for (let i = 0; i < 10; i++) q.enqueue(`n${i}`, u(`n${i}`));
