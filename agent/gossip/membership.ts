@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, others, pick, selfEntry, setWarm, timedEntries, touch } from './state';
+import { MET, count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, others, pick, removeEntry, selfEntry, setWarm, stamp, timedEntries, touch, unstamp } from './state';
 import { describeProblems } from './problems';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
@@ -78,11 +78,12 @@ export class Membership {
     const signed = signRecord(opts.record, opts.incarnation, opts.secretKey);
     this.s = {
       t,
+      epoch: Math.floor(now),
       rng: opts.rng,
       secretKey: opts.secretKey,
       selfName: opts.record.name,
       selfPub: pub,
-      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, met: true }]]),
+      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: 0, lastSeen: 0, warmAt: MET, probeRound: -1 }]]),
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),
@@ -95,7 +96,7 @@ export class Membership {
       lateProbes: new Map(),
       relays: new Map(),
       probeOrder: [],
-      probeSet: new Set(),
+      probeRound: 0,
       probeIndex: 0,
       // Start loops at random offsets so members do not probe and sync in lockstep.
       nextProbe: now + Math.floor(opts.rng() * t.probeInterval),
@@ -107,7 +108,7 @@ export class Membership {
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
       derived: null,
       warm: [],
-      warmAt: new Map(),
+      strangers: new Set(),
     };
     this.rawLast = now;
     this.monoLast = now;
@@ -184,7 +185,7 @@ export class Membership {
     if (s.join.active) w = Math.min(w, s.join.next);
     for (const e of timedEntries(s)) {
       if (e.state === 'suspect' && e.susp) w = Math.min(w, e.susp.deadline);
-      if (e.state === 'left') w = Math.min(w, e.stateSince + s.t.leftRetention);
+      if (e.state === 'left') w = Math.min(w, unstamp(s, e.stateSince) + s.t.leftRetention);
     }
     return w;
   }
@@ -213,7 +214,7 @@ export class Membership {
       const g = signLeft(s.selfName, me.inc, s.secretKey);
       me.state = 'left';
       me.leftSig = g;
-      me.stateSince = ctx.now;
+      me.stateSince = stamp(s, ctx.now);
       touch(s);
       const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
       for (const e of pick(others(s, ['alive', 'suspect']), s.t.leaveFanout, s.rng)) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
@@ -232,8 +233,8 @@ export class Membership {
         state: e.state,
         incarnation: e.inc,
         record: e.signed.record,
-        lastSeen: self ? this.rawLast : this.toRaw(e.lastSeen),
-        stateSince: this.toRaw(e.stateSince),
+        lastSeen: self ? this.rawLast : this.toRaw(unstamp(this.s, e.lastSeen)),
+        stateSince: this.toRaw(unstamp(this.s, e.stateSince)),
       });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -305,7 +306,7 @@ export class Membership {
       }
       return true; // a new identity taking over a dead or left name: its signed record decides
     }
-    e.lastSeen = ctx.now;
+    e.lastSeen = stamp(s, ctx.now);
     setWarm(s, from.name, true);
     if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
       // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
@@ -402,8 +403,8 @@ export class Membership {
     const s = this.s;
     for (const e of timedEntries(s)) {
       const name = e.signed.record.name;
-      if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
-        s.entries.delete(name);
+      if (name !== s.selfName && e.state === 'left' && now >= unstamp(s, e.stateSince) + s.t.leftRetention) {
+        removeEntry(s, name);
         s.queue.drop(name);
         setWarm(s, name, false);
         touch(s);

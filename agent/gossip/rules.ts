@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { count, emit, isLive, liveCount, nudge, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
+import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, stamp, timedEntries, touch, unstamp, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -69,6 +69,20 @@ export function recordConflict(s: State, ctx: Ctx, name: string, known: { idPub:
  * suspect, claims the name is live: a dead or left record of an old identity
  * is history, not a name conflict.
  */
+/**
+ * The plain alive update of a record, one object per record however many
+ * members queue it (updates are never mutated): in a join storm every member
+ * queues every newcomer, and with a shared record (the simulator passes
+ * messages by reference) this is the difference of one object per member
+ * pair.
+ */
+const aliveUpdates = new WeakMap<SignedRecord, AliveUpdate>();
+function aliveUpdateOf(sr: SignedRecord): AliveUpdate {
+  let u = aliveUpdates.get(sr);
+  if (!u) aliveUpdates.set(sr, (u = { k: 'a', r: sr }));
+  return u;
+}
+
 function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): void {
   const sr = u.r;
   const name = sr.record.name;
@@ -87,20 +101,20 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
       return;
     }
     // A dead or left member's name may be taken over by a new identity (a dead one after a while).
-    if (e.state === 'dead' && ctx.now - e.stateSince < s.t.takeoverAfter) return count(s, 'takeover-too-early');
-    s.entries.delete(name);
+    if (e.state === 'dead' && ctx.now - unstamp(s, e.stateSince) < s.t.takeoverAfter) return count(s, 'takeover-too-early');
+    removeEntry(s, name);
     e = undefined;
   }
   if (!e) {
     if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
-    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, met: s.warmAt.has(name) };
-    s.entries.set(name, entry);
+    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: stamp(s, ctx.now), lastSeen: stamp(s, ctx.now), warmAt: NEVER_MET, probeRound: -1 };
+    addEntry(s, name, entry);
     touch(s);
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
     emit(ctx, 'alive', name, sr.incarnation);
-    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
+    if (spread) s.queue.enqueue(name, aliveUpdateOf(sr));
     return;
   }
   if (sr.incarnation > e.inc) {
@@ -108,7 +122,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     const was = e.state;
     e.signed = sr;
     e.inc = sr.incarnation;
-    e.lastSeen = ctx.now;
+    e.lastSeen = stamp(s, ctx.now);
     delete e.susp;
     delete e.leftSig;
     touch(s);
@@ -120,12 +134,12 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     }
     if (was !== 'alive') {
       e.state = 'alive';
-      e.stateSince = ctx.now;
+      e.stateSince = stamp(s, ctx.now);
       emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
     } else {
       emit(ctx, 'updated', name, sr.incarnation);
     }
-    if (spread) s.queue.enqueue(name, { k: 'a', r: sr });
+    if (spread) s.queue.enqueue(name, aliveUpdateOf(sr));
     if (u.o === 's') applySuspect(s, ctx, name, sr.incarnation, from);
     return;
   }
@@ -224,7 +238,7 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   const max = Math.round(suspicionMax(s.t, n) * scale);
   const expected = expectedConfirmations(s.t.indirectChecks, n);
   e.state = 'suspect';
-  e.stateSince = ctx.now;
+  e.stateSince = stamp(s, ctx.now);
   e.susp = { start: ctx.now, froms: new Set([from]), expected, min, max, deadline: ctx.now + suspicionTimeout(0, expected, min, max) };
   touch(s);
   const name = e.signed.record.name;
@@ -252,7 +266,7 @@ export function applyDead(s: State, ctx: Ctx, name: string, inc: number, from: s
 
 function setDead(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
   e.state = 'dead';
-  e.stateSince = ctx.now;
+  e.stateSince = stamp(s, ctx.now);
   delete e.susp;
   touch(s);
   const name = e.signed.record.name;
@@ -274,7 +288,7 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
   e.state = 'left';
   e.inc = inc;
   e.leftSig = sig;
-  e.stateSince = ctx.now;
+  e.stateSince = stamp(s, ctx.now);
   delete e.susp;
   touch(s);
   emit(ctx, 'left', name, inc);

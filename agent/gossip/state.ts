@@ -29,13 +29,22 @@ export interface Entry {
   state: MemberState;
   /** Incarnation the state refers to (equals signed.incarnation except for a left at a later incarnation). */
   inc: number;
+  /** See stamp(). */
   stateSince: number;
+  /** See stamp(). */
   lastSeen: number;
   susp?: Suspicion;
   /** Leaver's signature, kept to relay the left notice. */
   leftSig?: string;
-  /** It has talked to us over a connection at least once (a probe to it is no first contact). */
-  met: boolean;
+  /**
+   * Our connection with the member: its index in State.warm while it holds
+   * one (it talked to us, not closed since), else MET (it has talked to us
+   * before: a probe to it is no first contact) or NEVER_MET. One number in
+   * the entry instead of a Map of connected names per member.
+   */
+  warmAt: number;
+  /** The probe round (State.probeRound) in which the member was placed in probeOrder; -1 = none yet. */
+  probeRound: number;
 }
 
 export interface Conflict {
@@ -80,6 +89,8 @@ export interface JoinState {
 
 export interface State {
   t: GossipTiming;
+  /** Whole ms: the clock when the membership was made, origin of the Entry times (stamp()). */
+  epoch: number;
   rng: () => number;
   secretKey: Uint8Array;
   selfName: string;
@@ -100,8 +111,8 @@ export interface State {
   lateProbes: Map<number, { start: number; target: string }>;
   relays: Map<number, Relay>;
   probeOrder: string[];
-  /** The names in probeOrder, for a constant-time membership test. */
-  probeSet: Set<string>;
+  /** Counts the shuffles of probeOrder; an entry stamped with the current one is in it (no Set of N names per member). */
+  probeRound: number;
   probeIndex: number;
   nextProbe: number;
   nextGossip: number;
@@ -114,10 +125,10 @@ export interface State {
   join: JoinState;
   /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
   derived: Derived | null;
-  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove names). */
-  warm: string[];
-  /** Index of each name in `warm`, for constant-time removal. */
-  warmAt: Map<string, number>;
+  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
+  warm: Entry[];
+  /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
+  strangers: Set<string>;
 }
 
 /**
@@ -139,6 +150,25 @@ export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; fro
 
 export const STATE_CODE: Record<MemberState, StateCode> = { alive: 0, suspect: 1, dead: 2, left: 3 };
 export const CODE_STATE: MemberState[] = ['alive', 'suspect', 'dead', 'left'];
+
+/**
+ * A time as stored in an Entry: whole milliseconds since the membership was
+ * made (State.epoch). Every member holds an entry per member, so at 10,000
+ * members (the simulator) that is 10^8 entries; V8 keeps a small integer
+ * inside the object, but a fractional or epoch-sized time (2^40 ms) in a
+ * separate 16-byte heap number per field. No rule needs the
+ * sub-millisecond part of when a state began or when a member was last heard.
+ */
+export function stamp(s: State, now: number): number {
+  const t = Math.floor(now) - s.epoch;
+  // `| 0` makes it a small integer to V8 (the difference of two heap numbers stays one); past 2^31 ms, 24 days, it stays a plain number.
+  return t >= 0 && t < 2 ** 31 ? t | 0 : t;
+}
+
+/** The clock time of an Entry time (stamp()). */
+export function unstamp(s: State, t: number): number {
+  return t + s.epoch;
+}
 
 export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
@@ -213,23 +243,50 @@ export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMess
   ctx.send.push({ to, msg: msg() });
 }
 
+/** Entry.warmAt when the member holds no connection with us. */
+export const NEVER_MET = -1;
+export const MET = -2;
+
+/** It has talked to us over a connection at least once: a probe to it is no first contact. */
+export function isMet(e: Entry): boolean {
+  return e.warmAt !== NEVER_MET;
+}
+
 /** Records whether we hold a connection with `name` (it talked to us; not closed since). */
 export function setWarm(s: State, name: string, on: boolean): void {
-  const at = s.warmAt.get(name);
-  if (on && at === undefined) {
-    // Once per connection, not per message. A sender not yet in `entries` gets `met` when its entry is made (rules.ts).
-    const e = s.entries.get(name);
-    if (e) e.met = true;
-    s.warmAt.set(name, s.warm.length);
-    s.warm.push(name);
-  } else if (!on && at !== undefined) {
-    const last = s.warm.pop() as string;
-    if (last !== name) {
-      s.warm[at] = last;
-      s.warmAt.set(last, at);
-    }
-    s.warmAt.delete(name);
+  const e = s.entries.get(name);
+  if (!e) {
+    if (on) s.strangers.add(name);
+    else s.strangers.delete(name);
+    return;
   }
+  if (on && e.warmAt < 0) {
+    e.warmAt = s.warm.length;
+    s.warm.push(e);
+  } else if (!on && e.warmAt >= 0) {
+    const last = s.warm.pop() as Entry;
+    if (last !== e) {
+      s.warm[e.warmAt] = last;
+      last.warmAt = e.warmAt;
+    }
+    e.warmAt = MET;
+  }
+}
+
+/** Adds the entry of a member; a sender already connected to us is warm (and met) from the start. */
+export function addEntry(s: State, name: string, e: Entry): void {
+  s.entries.set(name, e);
+  if (s.strangers.delete(name)) setWarm(s, name, true);
+}
+
+/** Removes the entry of a member; its connection, if any, is remembered for a next entry under that name. */
+export function removeEntry(s: State, name: string): void {
+  const e = s.entries.get(name);
+  if (!e) return;
+  const connected = e.warmAt >= 0;
+  setWarm(s, name, false);
+  s.entries.delete(name);
+  if (connected) s.strangers.add(name);
 }
 
 /**
@@ -243,8 +300,8 @@ export function setWarm(s: State, name: string, on: boolean): void {
 export function drawGossipTarget(s: State, live: readonly Entry[]): Entry | undefined {
   // Once we talk with (about) everyone, as at rest, every draw is the plain uniform one.
   if (s.warm.length > 0 && s.warm.length < live.length && s.rng() < s.t.gossipWarmShare) {
-    const e = s.entries.get(s.warm[Math.floor(s.rng() * s.warm.length)] as string);
-    return e && isLive(e) ? e : undefined;
+    const e = s.warm[Math.floor(s.rng() * s.warm.length)] as Entry;
+    return isLive(e) ? e : undefined;
   }
   return live[Math.floor(s.rng() * live.length)];
 }
