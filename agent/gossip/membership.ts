@@ -17,8 +17,9 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { MET, count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, others, pick, removeEntry, selfEntry, setWarm, stamp, timedEntries, touch, unstamp } from './state';
+import { MET, STATE_CODE, count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, otherIds, others, pick, pickWhere, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
+import { MemberTable, NameIndex } from './table';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
 
@@ -38,6 +39,8 @@ export interface MembershipOptions {
   now: number;
   /** [0,1), seeded in tests and in the simulator. */
   rng: () => number;
+  /** Member names to table ids; the simulator shares one between all its members (table.ts). */
+  names?: NameIndex;
 }
 
 export interface MemberView {
@@ -78,12 +81,11 @@ export class Membership {
     const signed = signRecord(opts.record, opts.incarnation, opts.secretKey);
     this.s = {
       t,
-      epoch: Math.floor(now),
       rng: opts.rng,
       secretKey: opts.secretKey,
       selfName: opts.record.name,
       selfPub: pub,
-      entries: new Map([[opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: 0, lastSeen: 0, warmAt: MET, probeRound: -1 }]]),
+      entries: new MemberTable(opts.names ?? new NameIndex()),
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),
@@ -110,6 +112,7 @@ export class Membership {
       warm: [],
       strangers: new Set(),
     };
+    this.s.entries.add(opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;
     this.monoLast = now;
   }
@@ -185,7 +188,7 @@ export class Membership {
     if (s.join.active) w = Math.min(w, s.join.next);
     for (const e of timedEntries(s)) {
       if (e.state === 'suspect' && e.susp) w = Math.min(w, e.susp.deadline);
-      if (e.state === 'left') w = Math.min(w, unstamp(s, e.stateSince) + s.t.leftRetention);
+      if (e.state === 'left') w = Math.min(w, e.stateSince + s.t.leftRetention);
     }
     return w;
   }
@@ -214,7 +217,7 @@ export class Membership {
       const g = signLeft(s.selfName, me.inc, s.secretKey);
       me.state = 'left';
       me.leftSig = g;
-      me.stateSince = stamp(s, ctx.now);
+      me.stateSince = ctx.now;
       touch(s);
       const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
       for (const e of pick(others(s, ['alive', 'suspect']), s.t.leaveFanout, s.rng)) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
@@ -233,8 +236,8 @@ export class Membership {
         state: e.state,
         incarnation: e.inc,
         record: e.signed.record,
-        lastSeen: self ? this.rawLast : this.toRaw(unstamp(this.s, e.lastSeen)),
-        stateSince: this.toRaw(unstamp(this.s, e.stateSince)),
+        lastSeen: self ? this.rawLast : this.toRaw(e.lastSeen),
+        stateSince: this.toRaw(e.stateSince),
       });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -306,7 +309,7 @@ export class Membership {
       }
       return true; // a new identity taking over a dead or left name: its signed record decides
     }
-    e.lastSeen = stamp(s, ctx.now);
+    e.lastSeen = ctx.now;
     setWarm(s, from.name, true);
     if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
       // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
@@ -374,7 +377,7 @@ export class Membership {
     if (s.queue.size === 0 || ctx.now < s.nextGossip) return;
     s.nextGossip = ctx.now + s.t.gossipInterval;
     const n = liveCount(s);
-    const live = others(s, ['alive', 'suspect']);
+    const live = otherIds(s, ['alive', 'suspect']);
     const k = Math.min(s.t.gossipFanout, live.length);
     const tried = new Set<string>();
     let sent = 0;
@@ -395,7 +398,7 @@ export class Membership {
     const s = this.s;
     if (ctx.now < s.nextSync) return;
     s.nextSync = ctx.now + Math.round(s.t.syncInterval * (0.75 + 0.5 * s.rng()));
-    const [peer] = pick(others(s, ['alive']), 1, s.rng);
+    const [peer] = pickWhere(otherIds(s, ['alive', 'suspect']), 1, s.rng, (id) => s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
     if (peer) ctx.send.push({ to: destOf(peer), msg: { t: 'h', h: digestHash(s) } });
   }
 
@@ -403,7 +406,7 @@ export class Membership {
     const s = this.s;
     for (const e of timedEntries(s)) {
       const name = e.signed.record.name;
-      if (name !== s.selfName && e.state === 'left' && now >= unstamp(s, e.stateSince) + s.t.leftRetention) {
+      if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
         removeEntry(s, name);
         s.queue.drop(name);
         setWarm(s, name, false);

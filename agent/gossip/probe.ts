@@ -8,7 +8,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { count, destOf, healthMultiplier, isLive, isMet, liveCount, others, pick, rto, worseHealth } from './state';
+import { STATE_CODE, count, destOf, healthMultiplier, isLive, isMet, liveCount, otherIds, pickWhere, rto, shuffled, worseHealth } from './state';
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -20,15 +20,17 @@ export function piggyback(s: State, target: string): Update[] | undefined {
 const FIRST_CONTACT_MULT = 2;
 
 function nextTarget(s: State): string | null {
+  const t = s.entries;
+  const self = t.index.find(s.selfName);
   for (let tries = 0; tries < 2; tries++) {
     while (s.probeIndex < s.probeOrder.length) {
-      const name = s.probeOrder[s.probeIndex++] as string;
-      if (name !== s.selfName && isLive(s.entries.get(name))) return name;
+      const id = s.probeOrder[s.probeIndex++] as number;
+      if (id !== self && t.has(id) && isLive(t.at(id))) return t.index.names[id] as string;
     }
-    const live = others(s, ['alive', 'suspect']);
+    const live = otherIds(s, ['alive', 'suspect']);
     s.probeRound++;
-    for (const e of live) e.probeRound = s.probeRound;
-    s.probeOrder = pick(live.map((e) => e.signed.record.name), Number.MAX_SAFE_INTEGER, s.rng);
+    for (const id of live) t.roundOf[id] = s.probeRound;
+    s.probeOrder = shuffled(live, s.rng);
     s.probeIndex = 0;
     if (s.probeOrder.length === 0) return null;
   }
@@ -46,8 +48,8 @@ export function addToProbeOrder(s: State, name: string): void {
   if (!e || e.probeRound === s.probeRound) return;
   e.probeRound = s.probeRound;
   const at = s.probeIndex + Math.floor(s.rng() * (s.probeOrder.length - s.probeIndex + 1));
-  if (at < s.probeOrder.length) s.probeOrder.push(s.probeOrder[at] as string);
-  s.probeOrder[at] = name;
+  if (at < s.probeOrder.length) s.probeOrder.push(s.probeOrder[at] as number);
+  s.probeOrder[at] = e.id;
 }
 
 function isProbing(s: State, name: string): boolean {
@@ -79,7 +81,8 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
   p.indirectSent = true;
   const target = s.entries.get(p.target);
   if (!target) return;
-  const helpers = pick(others(s, ['alive']).filter((e) => e.signed.record.name !== p.target), s.t.indirectChecks, s.rng);
+  // Helpers: alive members other than the target, drawn from the live list (suspects are few).
+  const helpers = pickWhere(otherIds(s, ['alive', 'suspect']), s.t.indirectChecks, s.rng, (id) => id !== target.id && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
   p.helpers = helpers.length;
   for (const h of helpers) {
     ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });

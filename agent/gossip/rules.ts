@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, stamp, timedEntries, touch, unstamp, worseHealth } from './state';
+import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -101,15 +101,14 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
       return;
     }
     // A dead or left member's name may be taken over by a new identity (a dead one after a while).
-    if (e.state === 'dead' && ctx.now - unstamp(s, e.stateSince) < s.t.takeoverAfter) return count(s, 'takeover-too-early');
+    if (e.state === 'dead' && ctx.now - e.stateSince < s.t.takeoverAfter) return count(s, 'takeover-too-early');
     removeEntry(s, name);
     e = undefined;
   }
   if (!e) {
     if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
-    const entry: Entry = { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: stamp(s, ctx.now), lastSeen: stamp(s, ctx.now), warmAt: NEVER_MET, probeRound: -1 };
-    addEntry(s, name, entry);
+    const entry = addEntry(s, name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, warmAt: NEVER_MET, probeRound: -1 });
     touch(s);
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
@@ -122,9 +121,9 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     const was = e.state;
     e.signed = sr;
     e.inc = sr.incarnation;
-    e.lastSeen = stamp(s, ctx.now);
-    delete e.susp;
-    delete e.leftSig;
+    e.lastSeen = ctx.now;
+    e.susp = undefined;
+    e.leftSig = undefined;
     touch(s);
     if (u.o === 'd' || u.o === 'l') {
       // Newer record, but already dead or gone at that incarnation: no alive in between.
@@ -134,7 +133,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     }
     if (was !== 'alive') {
       e.state = 'alive';
-      e.stateSince = stamp(s, ctx.now);
+      e.stateSince = ctx.now;
       emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
     } else {
       emit(ctx, 'updated', name, sr.incarnation);
@@ -238,7 +237,7 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   const max = Math.round(suspicionMax(s.t, n) * scale);
   const expected = expectedConfirmations(s.t.indirectChecks, n);
   e.state = 'suspect';
-  e.stateSince = stamp(s, ctx.now);
+  e.stateSince = ctx.now;
   e.susp = { start: ctx.now, froms: new Set([from]), expected, min, max, deadline: ctx.now + suspicionTimeout(0, expected, min, max) };
   touch(s);
   const name = e.signed.record.name;
@@ -266,8 +265,8 @@ export function applyDead(s: State, ctx: Ctx, name: string, inc: number, from: s
 
 function setDead(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
   e.state = 'dead';
-  e.stateSince = stamp(s, ctx.now);
-  delete e.susp;
+  e.stateSince = ctx.now;
+  e.susp = undefined;
   touch(s);
   const name = e.signed.record.name;
   emit(ctx, 'dead', name, e.inc, `by ${from}`);
@@ -288,8 +287,8 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
   e.state = 'left';
   e.inc = inc;
   e.leftSig = sig;
-  e.stateSince = stamp(s, ctx.now);
-  delete e.susp;
+  e.stateSince = ctx.now;
+  e.susp = undefined;
   touch(s);
   emit(ctx, 'left', name, inc);
   s.queue.enqueue(name, { k: 'l', n: name, i: inc, g: sig });

@@ -3,49 +3,20 @@
  * sync.ts, join.ts). Plain data plus tiny helpers; no I/O.
  */
 import type { Destination, PeerInfo } from '../net/transport';
-import type { MemberState, SignedRecord } from '../../shared/member';
-import type { GossipMessage, StateCode } from './messages';
+import type { MemberState } from '../../shared/member';
+import type { GossipMessage } from './messages';
 import type { BroadcastQueue } from './dissemination';
 import type { GossipTiming } from './timing';
+import type { Entry, EntryInit, MemberTable } from './table';
+import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
+
+export type { Entry, Suspicion } from './table';
+export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
 export interface Outgoing { to: Destination; msg: GossipMessage }
 export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
 export interface Step { send: Outgoing[]; events: MemberEvent[] }
-
-export interface Suspicion {
-  start: number;
-  /** Distinct members who reported the suspicion (Lifeguard confirmations). */
-  froms: Set<string>;
-  expected: number;
-  min: number;
-  max: number;
-  deadline: number;
-}
-
-export interface Entry {
-  /** Latest verified alive record of the member. */
-  signed: SignedRecord;
-  state: MemberState;
-  /** Incarnation the state refers to (equals signed.incarnation except for a left at a later incarnation). */
-  inc: number;
-  /** See stamp(). */
-  stateSince: number;
-  /** See stamp(). */
-  lastSeen: number;
-  susp?: Suspicion;
-  /** Leaver's signature, kept to relay the left notice. */
-  leftSig?: string;
-  /**
-   * Our connection with the member: its index in State.warm while it holds
-   * one (it talked to us, not closed since), else MET (it has talked to us
-   * before: a probe to it is no first contact) or NEVER_MET. One number in
-   * the entry instead of a Map of connected names per member.
-   */
-  warmAt: number;
-  /** The probe round (State.probeRound) in which the member was placed in probeOrder; -1 = none yet. */
-  probeRound: number;
-}
 
 export interface Conflict {
   name: string;
@@ -89,13 +60,11 @@ export interface JoinState {
 
 export interface State {
   t: GossipTiming;
-  /** Whole ms: the clock when the membership was made, origin of the Entry times (stamp()). */
-  epoch: number;
   rng: () => number;
   secretKey: Uint8Array;
   selfName: string;
   selfPub: string;
-  entries: Map<string, Entry>;
+  entries: MemberTable;
   queue: BroadcastQueue;
   counters: Map<string, number>;
   conflicts: Map<string, Conflict>;
@@ -110,7 +79,8 @@ export interface State {
   /** Probes given up on, kept a little so a late ack still teaches the round-trip estimate. */
   lateProbes: Map<number, { start: number; target: string }>;
   relays: Map<number, Relay>;
-  probeOrder: string[];
+  /** Member ids (MemberTable), in probing order. */
+  probeOrder: number[];
   /** Counts the shuffles of probeOrder; an entry stamped with the current one is in it (no Set of N names per member). */
   probeRound: number;
   probeIndex: number;
@@ -126,7 +96,7 @@ export interface State {
   /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
   derived: Derived | null;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
-  warm: Entry[];
+  warm: number[];
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
 }
@@ -139,36 +109,15 @@ export interface State {
  */
 interface Derived {
   live: number;
-  /** Other members by the states asked for (key: the states joined), in `entries` order. */
-  lists: Map<string, readonly Entry[]>;
-  /** Entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
-  timed: readonly Entry[];
+  /** Ids of the other members by the states asked for (key: the states joined), in `entries` order. */
+  lists: Map<string, readonly number[]>;
+  /** Ids of the entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
+  timed: readonly number[];
 }
 
 /** Per-call effects collector. */
 export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; from?: PeerInfo }
 
-export const STATE_CODE: Record<MemberState, StateCode> = { alive: 0, suspect: 1, dead: 2, left: 3 };
-export const CODE_STATE: MemberState[] = ['alive', 'suspect', 'dead', 'left'];
-
-/**
- * A time as stored in an Entry: whole milliseconds since the membership was
- * made (State.epoch). Every member holds an entry per member, so at 10,000
- * members (the simulator) that is 10^8 entries; V8 keeps a small integer
- * inside the object, but a fractional or epoch-sized time (2^40 ms) in a
- * separate 16-byte heap number per field. No rule needs the
- * sub-millisecond part of when a state began or when a member was last heard.
- */
-export function stamp(s: State, now: number): number {
-  const t = Math.floor(now) - s.epoch;
-  // `| 0` makes it a small integer to V8 (the difference of two heap numbers stays one); past 2^31 ms, 24 days, it stays a plain number.
-  return t >= 0 && t < 2 ** 31 ? t | 0 : t;
-}
-
-/** The clock time of an Entry time (stamp()). */
-export function unstamp(s: State, t: number): number {
-  return t + s.epoch;
-}
 
 export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
@@ -183,10 +132,13 @@ export function touch(s: State): void {
 function derived(s: State): Derived {
   if (s.derived) return s.derived;
   let live = 0;
-  const timed: Entry[] = [];
-  for (const e of s.entries.values()) {
-    if (isLive(e)) live++;
-    if (e.state === 'suspect' || e.state === 'left') timed.push(e);
+  const timed: number[] = [];
+  const t = s.entries;
+  for (let id = 0, end = t.end(); id < end; id++) {
+    if (!t.has(id)) continue;
+    const c = t.stateOf[id] as number;
+    if (c === STATE_CODE.alive || c === STATE_CODE.suspect) live++;
+    if (c === STATE_CODE.suspect || c === STATE_CODE.left) timed.push(id);
   }
   s.derived = { live, lists: new Map(), timed };
   return s.derived;
@@ -202,8 +154,8 @@ export function liveCount(s: State): number {
 }
 
 /** Suspects and leavers, self included, in `entries` order: the entries whose timers tick() must watch. */
-export function timedEntries(s: State): readonly Entry[] {
-  return derived(s).timed;
+export function timedEntries(s: State): Entry[] {
+  return derived(s).timed.map((id) => s.entries.at(id));
 }
 
 export function destOf(e: Entry): Destination {
@@ -216,18 +168,26 @@ export function selfEntry(s: State): Entry {
   return e;
 }
 
-/** Other members in the given states, in `entries` order. Shared until the next change: never mutate it. */
-export function others(s: State, states: readonly MemberState[]): readonly Entry[] {
+/** Ids of the other members in the given states, in `entries` order. Shared until the next change: never mutate it. */
+export function otherIds(s: State, states: readonly MemberState[]): readonly number[] {
   const d = derived(s);
   const key = states.join();
   let list = d.lists.get(key);
   if (!list) {
-    const out: Entry[] = [];
-    for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && states.includes(e.state)) out.push(e);
+    const codes = states.map((st) => STATE_CODE[st] as number);
+    const self = s.entries.index.find(s.selfName);
+    const out: number[] = [];
+    const t = s.entries;
+    for (let id = 0, end = t.end(); id < end; id++) if (id !== self && t.has(id) && codes.includes(t.stateOf[id] as number)) out.push(id);
     d.lists.set(key, out);
     list = out;
   }
   return list;
+}
+
+/** The other members in the given states, as entries (for the few callers that want them all). */
+export function others(s: State, states: readonly MemberState[]): Entry[] {
+  return otherIds(s, states).map((id) => s.entries.at(id));
 }
 
 /**
@@ -242,10 +202,6 @@ export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMess
   s.nudged.set(name, ctx.now);
   ctx.send.push({ to, msg: msg() });
 }
-
-/** Entry.warmAt when the member holds no connection with us. */
-export const NEVER_MET = -1;
-export const MET = -2;
 
 /** It has talked to us over a connection at least once: a probe to it is no first contact. */
 export function isMet(e: Entry): boolean {
@@ -262,21 +218,22 @@ export function setWarm(s: State, name: string, on: boolean): void {
   }
   if (on && e.warmAt < 0) {
     e.warmAt = s.warm.length;
-    s.warm.push(e);
+    s.warm.push(e.id);
   } else if (!on && e.warmAt >= 0) {
-    const last = s.warm.pop() as Entry;
-    if (last !== e) {
+    const last = s.warm.pop() as number;
+    if (last !== e.id) {
       s.warm[e.warmAt] = last;
-      last.warmAt = e.warmAt;
+      s.entries.at(last).warmAt = e.warmAt;
     }
     e.warmAt = MET;
   }
 }
 
 /** Adds the entry of a member; a sender already connected to us is warm (and met) from the start. */
-export function addEntry(s: State, name: string, e: Entry): void {
-  s.entries.set(name, e);
+export function addEntry(s: State, name: string, init: EntryInit): Entry {
+  const e = s.entries.add(name, init);
   if (s.strangers.delete(name)) setWarm(s, name, true);
+  return e;
 }
 
 /** Removes the entry of a member; its connection, if any, is remembered for a next entry under that name. */
@@ -297,13 +254,14 @@ export function removeEntry(s: State, name: string): void {
  * nobody talks to yet. Undefined when the draw lands on a member that is no
  * longer live; the caller draws again.
  */
-export function drawGossipTarget(s: State, live: readonly Entry[]): Entry | undefined {
+export function drawGossipTarget(s: State, live: readonly number[]): Entry | undefined {
   // Once we talk with (about) everyone, as at rest, every draw is the plain uniform one.
   if (s.warm.length > 0 && s.warm.length < live.length && s.rng() < s.t.gossipWarmShare) {
-    const e = s.warm[Math.floor(s.rng() * s.warm.length)] as Entry;
+    const e = s.entries.at(s.warm[Math.floor(s.rng() * s.warm.length)] as number);
     return isLive(e) ? e : undefined;
   }
-  return live[Math.floor(s.rng() * live.length)];
+  const id = live[Math.floor(s.rng() * live.length)];
+  return id === undefined ? undefined : s.entries.at(id);
 }
 
 /**
@@ -313,15 +271,37 @@ export function drawGossipTarget(s: State, live: readonly Entry[]): Entry | unde
  * the picks and the rng draws are exactly those of the plain shuffle.
  */
 export function pick<T>(items: readonly T[], k: number, rng: () => number): T[] {
+  return pickWhere(items, k, rng, () => true);
+}
+
+/** A shuffled copy of `items`: the same order and rng draws as pick(items, items.length), without the map of swaps. */
+export function shuffled<T>(items: readonly T[], rng: () => number): T[] {
+  const out = items.slice();
+  for (let i = 0; i < out.length; i++) {
+    const j = i + Math.floor(rng() * (out.length - i));
+    const x = out[j] as T;
+    out[j] = out[i] as T;
+    out[i] = x;
+  }
+  return out;
+}
+
+/**
+ * Up to k distinct random picks among the items that pass `ok`: the
+ * Fisher-Yates prefix of pick(), walked until k pass. When most items pass
+ * (alive members among the live ones) that is about k steps, without a
+ * filtered copy of the list.
+ */
+export function pickWhere<T>(items: readonly T[], k: number, rng: () => number, ok: (item: T) => boolean): T[] {
   const n = items.length;
-  const m = Math.min(k, n);
   const moved = new Map<number, T>();
   const at = (i: number): T => (moved.has(i) ? (moved.get(i) as T) : (items[i] as T));
   const out: T[] = [];
-  for (let i = 0; i < m; i++) {
+  for (let i = 0; i < n && out.length < k; i++) {
     const j = i + Math.floor(rng() * (n - i));
-    out.push(at(j));
+    const item = at(j);
     moved.set(j, at(i));
+    if (ok(item)) out.push(item);
   }
   return out;
 }

@@ -17,7 +17,8 @@ import { applyUpdate, refute } from './rules';
 
 export function digestOf(s: State): DigestEntry[] {
   const out: DigestEntry[] = [];
-  for (const [name, e] of s.entries) out.push([name, e.inc, STATE_CODE[e.state]]);
+  const t = s.entries;
+  for (let id = 0, end = t.end(); id < end; id++) if (t.has(id)) out.push([t.index.names[id] as string, t.incOf[id] as number, t.stateCode(id)]);
   out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return out;
 }

@@ -7,6 +7,7 @@
  */
 import { Membership, type MemberEvent, type Step } from '../../agent/gossip/membership';
 import type { GossipMessage } from '../../agent/gossip/messages';
+import { NameIndex } from '../../agent/gossip/table';
 import type { GossipTiming } from '../../agent/gossip/timing';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import type { MemberRecord } from '../../shared/member';
@@ -97,6 +98,11 @@ export class World {
   private readonly rngNet: Rng;
   /** Member calls (receive, tick, ...) made so far. */
   calls = 0;
+  /**
+   * One name index for every member: their member tables line up by id
+   * (member i is id i) and none keeps a Map of 10,000 names of its own.
+   */
+  private readonly names = new NameIndex();
 
   constructor(opts: WorldOptions) {
     this.seed = opts.seed;
@@ -114,6 +120,7 @@ export class World {
       countBytes: opts.countBytes,
     });
     this.obs = new Observer(opts.capacity);
+    for (let i = 0; i < opts.capacity; i++) this.names.idOf(nameOf(i));
   }
 
   now(): number {
@@ -150,6 +157,7 @@ export class World {
       timing: this.timing,
       now,
       rng: stream(this.seed, `member:${i}:${now}`),
+      names: this.names,
     });
     const member = new Member(this, i, m, id.idPub);
     this.members[i] = member;

@@ -1,0 +1,246 @@
+/**
+ * The member table: what one member holds about every other, in columns
+ * (typed arrays indexed by a member id) instead of one object per member.
+ *
+ * Why columns: every member holds an entry per member, so a cluster of N
+ * holds N² entries. A real agent holds a few hundred, but the simulator runs
+ * 10,000 real members, 10^8 entries: an object and a Map slot per entry cost
+ * about 110 bytes, the columns about 41.
+ *
+ * Entry is a short-lived view of one row: read and write it like a plain
+ * record (e.state = 'dead'). Keep ids, not views, in anything long-lived.
+ */
+import type { MemberState, SignedRecord } from '../../shared/member';
+import type { StateCode } from './messages';
+
+export const STATE_CODE: Record<MemberState, StateCode> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+export const CODE_STATE: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left'];
+
+/** Entry.warmAt when the member holds no connection with us. */
+export const NEVER_MET = -1;
+export const MET = -2;
+
+export interface Suspicion {
+  start: number;
+  /** Distinct members who reported the suspicion (Lifeguard confirmations). */
+  froms: Set<string>;
+  expected: number;
+  min: number;
+  max: number;
+  deadline: number;
+}
+
+/**
+ * Member names to ids. Ids are never reused, so the index grows with the
+ * names ever seen (a few dozen bytes each). The simulator shares one index
+ * between all its members, so their tables line up and none holds a Map of
+ * names of its own.
+ */
+export class NameIndex {
+  private readonly ids = new Map<string, number>();
+  readonly names: string[] = [];
+
+  idOf(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.ids.set(name, id);
+      this.names.push(name);
+    }
+    return id;
+  }
+
+  find(name: string): number | undefined {
+    return this.ids.get(name);
+  }
+}
+
+export interface EntryInit {
+  signed: SignedRecord;
+  state: MemberState;
+  inc: number;
+  stateSince: number;
+  lastSeen: number;
+  warmAt: number;
+  probeRound: number;
+}
+
+export class MemberTable {
+  private count = 0;
+  private cap = 0;
+  // The columns. Entry (below) reads and writes them; nothing else should.
+  /** undefined = no entry for that id. */
+  signedOf: (SignedRecord | undefined)[] = [];
+  stateOf = new Uint8Array(0);
+  incOf = new Float64Array(0);
+  sinceOf = new Float64Array(0);
+  seenOf = new Float64Array(0);
+  warmOf = new Int32Array(0);
+  roundOf = new Int32Array(0);
+  /** Rare fields: only suspects have a suspicion, only leavers a signature. */
+  readonly susps = new Map<number, Suspicion>();
+  readonly leftSigs = new Map<number, string>();
+
+  constructor(readonly index: NameIndex) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** One past the highest id: iterate 0..end() with has(). */
+  end(): number {
+    return this.signedOf.length;
+  }
+
+  has(id: number): boolean {
+    return this.signedOf[id] !== undefined;
+  }
+
+  get(name: string): Entry | undefined {
+    const id = this.index.find(name);
+    return id !== undefined && this.signedOf[id] !== undefined ? new Entry(this, id) : undefined;
+  }
+
+  /** The state code of an id known to be present, without a view. */
+  stateCode(id: number): StateCode {
+    return this.stateOf[id] as StateCode;
+  }
+
+  /** The entry of an id known to be present. */
+  at(id: number): Entry {
+    return new Entry(this, id);
+  }
+
+  add(name: string, init: EntryInit): Entry {
+    const id = this.index.idOf(name);
+    this.reserve(id);
+    if (this.signedOf[id] === undefined) this.count++;
+    this.signedOf[id] = init.signed;
+    this.susps.delete(id);
+    this.leftSigs.delete(id);
+    this.stateOf[id] = STATE_CODE[init.state];
+    this.incOf[id] = init.inc;
+    this.sinceOf[id] = init.stateSince;
+    this.seenOf[id] = init.lastSeen;
+    this.warmOf[id] = init.warmAt;
+    this.roundOf[id] = init.probeRound;
+    return new Entry(this, id);
+  }
+
+  delete(name: string): boolean {
+    const id = this.index.find(name);
+    if (id === undefined || this.signedOf[id] === undefined) return false;
+    this.signedOf[id] = undefined;
+    this.susps.delete(id);
+    this.leftSigs.delete(id);
+    this.count--;
+    return true;
+  }
+
+  /** Every entry, in id order (the order names were first seen). */
+  *values(): IterableIterator<Entry> {
+    for (let id = 0; id < this.signedOf.length; id++) if (this.signedOf[id] !== undefined) yield new Entry(this, id);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, Entry]> {
+    for (const e of this.values()) yield [e.name, e];
+  }
+
+  /** Grows every column to hold `id`: by half again at least, and at least to the index's size (the simulator's shared index knows every member early). */
+  private reserve(id: number): void {
+    if (id < this.cap) return;
+    const cap = Math.max(id + 1, Math.ceil(this.cap * 1.5), this.index.names.length, 16);
+    const signed = new Array<SignedRecord | undefined>(cap).fill(undefined);
+    for (let i = 0; i < this.signedOf.length; i++) signed[i] = this.signedOf[i];
+    this.signedOf = signed;
+    this.stateOf = grown(this.stateOf, new Uint8Array(cap));
+    this.incOf = grown(this.incOf, new Float64Array(cap));
+    this.sinceOf = grown(this.sinceOf, new Float64Array(cap));
+    this.seenOf = grown(this.seenOf, new Float64Array(cap));
+    this.warmOf = grown(this.warmOf, new Int32Array(cap));
+    this.roundOf = grown(this.roundOf, new Int32Array(cap));
+    this.cap = cap;
+  }
+}
+
+function grown<T extends Uint8Array | Float64Array | Int32Array>(old: T, into: T): T {
+  into.set(old);
+  return into;
+}
+
+/** A view of one row of a MemberTable: valid while the entry is in the table. */
+export class Entry {
+  constructor(
+    private readonly t: MemberTable,
+    readonly id: number,
+  ) {}
+
+  get name(): string {
+    return this.t.index.names[this.id] as string;
+  }
+  /** Latest verified alive record of the member. */
+  get signed(): SignedRecord {
+    return this.t.signedOf[this.id] as SignedRecord;
+  }
+  set signed(v: SignedRecord) {
+    this.t.signedOf[this.id] = v;
+  }
+  get state(): MemberState {
+    return CODE_STATE[this.t.stateOf[this.id] as number] as MemberState;
+  }
+  set state(v: MemberState) {
+    this.t.stateOf[this.id] = STATE_CODE[v];
+  }
+  /** Incarnation the state refers to (equals signed.incarnation except for a left at a later incarnation). */
+  get inc(): number {
+    return this.t.incOf[this.id] as number;
+  }
+  set inc(v: number) {
+    this.t.incOf[this.id] = v;
+  }
+  get stateSince(): number {
+    return this.t.sinceOf[this.id] as number;
+  }
+  set stateSince(v: number) {
+    this.t.sinceOf[this.id] = v;
+  }
+  get lastSeen(): number {
+    return this.t.seenOf[this.id] as number;
+  }
+  set lastSeen(v: number) {
+    this.t.seenOf[this.id] = v;
+  }
+  /**
+   * Our connection with the member: its index in State.warm while it holds
+   * one (it talked to us, not closed since), else MET (it has talked to us
+   * before: a probe to it is no first contact) or NEVER_MET.
+   */
+  get warmAt(): number {
+    return this.t.warmOf[this.id] as number;
+  }
+  set warmAt(v: number) {
+    this.t.warmOf[this.id] = v;
+  }
+  /** The probe round (State.probeRound) in which the member was placed in probeOrder; -1 = none yet. */
+  get probeRound(): number {
+    return this.t.roundOf[this.id] as number;
+  }
+  set probeRound(v: number) {
+    this.t.roundOf[this.id] = v;
+  }
+  get susp(): Suspicion | undefined {
+    return this.t.susps.get(this.id);
+  }
+  set susp(v: Suspicion | undefined) {
+    if (v) this.t.susps.set(this.id, v);
+    else this.t.susps.delete(this.id);
+  }
+  /** Leaver's signature, kept to relay the left notice. */
+  get leftSig(): string | undefined {
+    return this.t.leftSigs.get(this.id);
+  }
+  set leftSig(v: string | undefined) {
+    if (v !== undefined) this.t.leftSigs.set(this.id, v);
+    else this.t.leftSigs.delete(this.id);
+  }
+}
