@@ -82,6 +82,8 @@ export function updateSize(u: Update): number {
     r = JSON.stringify(u.r).length;
     recordSizes.set(u.r, r);
   }
-  // The same object with a one-character stand-in for the record: same keys, same order.
+  // A plain alive update is {"k":"a","r":<record>}: 14 characters around the record, and the comma after it.
+  if (u.o === undefined && u.f === undefined && u.g === undefined) return r + 15;
+  // Otherwise the same object with a one-character stand-in for the record: same keys, same order.
   return JSON.stringify({ ...u, r: 0 }).length - 1 + r + 1;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import nacl from 'tweetnacl';
-import { decodeMessage, encodeMessage } from '../../../agent/gossip/messages';
-import type { GossipMessage } from '../../../agent/gossip/messages';
+import { decodeMessage, encodeMessage, updateSize } from '../../../agent/gossip/messages';
+import type { GossipMessage, Update } from '../../../agent/gossip/messages';
 import { signLeft, signRecord, verifyLeft, verifyRecord } from '../../../agent/gossip/records';
 import { canonicalJson } from '../../../shared/canonical-json';
 import { isHeptoError } from '../../../shared/errors';
@@ -23,6 +23,22 @@ function rejects(bytes: Uint8Array, why: string): void {
   }
   assert.fail(`${why}: was accepted`);
 }
+
+describe('gossip: update sizes', () => {
+  it('is the JSON length plus a comma, for every kind of update, twice (the record size is cached)', () => {
+    const updates: Update[] = [
+      { k: 'a', r: signed },
+      { k: 'a', r: signed, o: 's', f: 'beta' },
+      { k: 'a', r: signed, o: 'l', g: 'c2ln' },
+      { k: 's', n: 'alpha', i: 7, f: 'beta' },
+      { k: 'd', n: 'alpha', i: 7, f: 'beta' },
+      { k: 'l', n: 'alpha', i: 7, g: 'c2ln' },
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const u of updates) assert.equal(updateSize(u), JSON.stringify(u).length + 1, JSON.stringify({ ...u, r: undefined }));
+    }
+  });
+});
 
 describe('gossip: records', () => {
   it('signs with the identity key; tweetnacl verifies the same bytes', () => {
