@@ -27,6 +27,15 @@ interface Item {
 
 const NONE: readonly string[] = Object.freeze([]);
 
+/**
+ * Queued updates one message looks at, least sent first. In a join storm a
+ * member queues thousands, and a target it gossips to often already has
+ * most of them: looking through them all for every message was a tenth of
+ * the simulator's time at N = 3,000. Those not looked at go to the next
+ * targets.
+ */
+const MAX_LOOKED_AT = 256;
+
 export class BroadcastQueue {
   private readonly items = new Map<string, Item>();
   /**
@@ -81,13 +90,15 @@ export class BroadcastQueue {
     while (this.byCount.length > limit) for (const item of this.byCount.pop() as Item[]) this.items.delete(item.name);
     const out: Update[] = [];
     let used = 0;
-    const room = (): boolean => out.length === 0 || budget - used >= this.smallest;
+    let looked = 0;
+    const room = (): boolean => looked < MAX_LOOKED_AT && (out.length === 0 || budget - used >= this.smallest);
     for (let k = 0; k < limit && room(); k++) {
       const bucket = this.byCount[k];
       if (!bucket) break;
       // Newest first. A taken item leaves this bucket for the next one, where `target` in its sentTo skips it.
       for (let i = bucket.length - 1; i >= 0 && room(); i--) {
         const item = bucket[i] as Item;
+        looked++;
         if (item.sentTo.includes(target)) continue;
         // An item larger than the whole budget still goes out alone, so it is never stuck.
         if (used + item.size > budget && out.length > 0) continue;
