@@ -111,6 +111,7 @@ export class Membership {
       derived: null,
       warm: [],
       strangers: new Set(),
+      sortedIds: null,
     };
     this.s.entries.add(opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;

@@ -109,7 +109,6 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
     const entry = addEntry(s, name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, warmAt: NEVER_MET, probeRound: -1 });
-    touch(s);
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
     emit(ctx, 'alive', name, sr.incarnation);

@@ -93,6 +93,8 @@ export interface State {
   /** Earliest time we may start a digest sync with an unknown sender again. */
   nextCurious: number;
   join: JoinState;
+  /** Ids of the entries in name order (sync.ts), until an entry is added or removed. */
+  sortedIds: number[] | null;
   /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
   derived: Derived | null;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
@@ -109,8 +111,8 @@ export interface State {
  */
 interface Derived {
   live: number;
-  /** Ids of the other members by the states asked for (key: the states joined), in `entries` order. */
-  lists: Map<string, readonly number[]>;
+  /** Ids of the other members by the states asked for (key: the states joined), with those states' codes. */
+  lists: Map<string, { codes: number[]; ids: number[] }>;
   /** Ids of the entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
   timed: readonly number[];
 }
@@ -168,7 +170,7 @@ export function selfEntry(s: State): Entry {
   return e;
 }
 
-/** Ids of the other members in the given states, in `entries` order. Shared until the next change: never mutate it. */
+/** Ids of the other members in the given states. Shared: it grows as members are added (addEntry) and is dropped at any other change; never mutate it. */
 export function otherIds(s: State, states: readonly MemberState[]): readonly number[] {
   const d = derived(s);
   const key = states.join();
@@ -176,13 +178,13 @@ export function otherIds(s: State, states: readonly MemberState[]): readonly num
   if (!list) {
     const codes = states.map((st) => STATE_CODE[st] as number);
     const self = s.entries.index.find(s.selfName);
-    const out: number[] = [];
+    const ids: number[] = [];
     const t = s.entries;
-    for (let id = 0, end = t.end(); id < end; id++) if (id !== self && t.has(id) && codes.includes(t.stateOf[id] as number)) out.push(id);
-    d.lists.set(key, out);
-    list = out;
+    for (let id = 0, end = t.end(); id < end; id++) if (id !== self && t.has(id) && codes.includes(t.stateOf[id] as number)) ids.push(id);
+    list = { codes, ids };
+    d.lists.set(key, list);
   }
-  return list;
+  return list.ids;
 }
 
 /** The other members in the given states, as entries (for the few callers that want them all). */
@@ -231,8 +233,22 @@ export function setWarm(s: State, name: string, on: boolean): void {
 
 /** Adds the entry of a member; a sender already connected to us is warm (and met) from the start. */
 export function addEntry(s: State, name: string, init: EntryInit): Entry {
+  const known = s.entries.get(name) !== undefined;
   const e = s.entries.add(name, init);
+  s.sortedIds = null;
   if (s.strangers.delete(name)) setWarm(s, name, true);
+  // A newcomer extends the derived lists instead of dropping them: in a join storm every member
+  // learns every other one by one, and rebuilding a 10,000-long list after each was N² work per member.
+  const d = s.derived;
+  if (known || !d) {
+    touch(s);
+    return e;
+  }
+  s.hash = null;
+  const code = STATE_CODE[init.state];
+  if (code === STATE_CODE.alive || code === STATE_CODE.suspect) d.live++;
+  if (code === STATE_CODE.suspect || code === STATE_CODE.left) d.timed = [...d.timed, e.id];
+  for (const list of d.lists.values()) if (list.codes.includes(code)) list.ids.push(e.id);
   return e;
 }
 
@@ -243,6 +259,8 @@ export function removeEntry(s: State, name: string): void {
   const connected = e.warmAt >= 0;
   setWarm(s, name, false);
   s.entries.delete(name);
+  s.sortedIds = null;
+  touch(s);
   if (connected) s.strangers.add(name);
 }
 

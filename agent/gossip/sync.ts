@@ -15,16 +15,33 @@ import { STATE_CODE, count } from './state';
 import type { Destination } from '../net/transport';
 import { applyUpdate, refute } from './rules';
 
+/**
+ * Ids of our entries in name order, kept until an entry is added or removed
+ * (state changes do not reorder it): the digest and its hash are rebuilt
+ * after every change, and sorting 10,000 names each time was most of it.
+ */
+function sortedIds(s: State): readonly number[] {
+  if (s.sortedIds === null) {
+    const t = s.entries;
+    const names = t.index.names;
+    const ids: number[] = [];
+    for (let id = 0, end = t.end(); id < end; id++) if (t.has(id)) ids.push(id);
+    ids.sort((a, b) => ((names[a] as string) < (names[b] as string) ? -1 : (names[a] as string) > (names[b] as string) ? 1 : 0));
+    s.sortedIds = ids;
+  }
+  return s.sortedIds;
+}
+
 export function digestOf(s: State): DigestEntry[] {
-  const out: DigestEntry[] = [];
   const t = s.entries;
-  for (let id = 0, end = t.end(); id < end; id++) if (t.has(id)) out.push([t.index.names[id] as string, t.incOf[id] as number, t.stateCode(id)]);
-  out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return out;
+  return sortedIds(s).map((id) => [t.index.names[id] as string, t.incOf[id] as number, t.stateCode(id)]);
 }
 
 export function digestHash(s: State): string {
-  if (s.hash === null) s.hash = shortHash(digestOf(s).map(([n, i, st]) => `${n}:${i}:${st}`).join('\n'));
+  if (s.hash === null) {
+    const t = s.entries;
+    s.hash = shortHash(sortedIds(s).map((id) => `${t.index.names[id] as string}:${t.incOf[id] as number}:${t.stateCode(id)}`).join('\n'));
+  }
   return s.hash;
 }
 
@@ -54,13 +71,22 @@ export function itemsFor(s: State, e: Entry): Update[] {
  * suspect or dead at our incarnation is refuted on the spot.
  */
 export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push: Update[]; want: string[] } {
-  const seen = new Set<string>();
+  const t = s.entries;
+  // Names already compared: a mark per table id, a Set only for names we hold no entry for.
+  const seen = new Uint8Array(t.end());
+  const seenOther = new Set<string>();
   const want: string[] = [];
   const pushEntries: Entry[] = [];
   for (const [name, inc, st] of theirs) {
-    if (seen.has(name)) continue;
-    seen.add(name);
-    const e = s.entries.get(name);
+    const id = t.index.find(name);
+    if (id !== undefined && id < seen.length) {
+      if (seen[id]) continue;
+      seen[id] = 1;
+    } else {
+      if (seenOther.has(name)) continue;
+      seenOther.add(name);
+    }
+    const e = id !== undefined && t.has(id) ? t.at(id) : undefined;
     if (!e) {
       if (st !== 3) want.push(name);
       continue;
@@ -72,7 +98,7 @@ export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push
       else want.push(name);
     }
   }
-  for (const [name, e] of s.entries) if (!seen.has(name) && e.state !== 'left') pushEntries.push(e);
+  for (let id = 0; id < seen.length; id++) if (!seen[id] && t.has(id) && t.stateCode(id) !== STATE_CODE.left) pushEntries.push(t.at(id));
   const push: Update[] = [];
   for (const e of pushEntries) push.push(...itemsFor(s, e));
   return { push, want };

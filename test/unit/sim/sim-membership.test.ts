@@ -19,7 +19,7 @@ import { stream } from '../../../bench/sim/rng';
 import * as sc from '../../../bench/sim/scenarios';
 import { World } from '../../../bench/sim/world';
 
-const RECORDED = { seed: 7, n: 20, convergeMs: 546.251220703125, events: 446 };
+const RECORDED = { seed: 7, n: 20, convergeMs: 614.641357421875, events: 488 };
 
 function boot(seed: number, n: number, wire: 'shared' | 'decode' = 'shared'): { w: World; c: sc.ConvergeResult } {
   const w = new World({ seed, timing: LAN, latency: LATENCY_PRESETS.lan, capacity: n, wire, countBytes: wire === 'decode' });

@@ -1,0 +1,130 @@
+/**
+ * The member table (columns indexed by member id) and the lists derived from
+ * it: a view reads and writes its row, the table grows without losing rows,
+ * ids are never reused, and the lists kept up to date incrementally as
+ * members are added equal a rebuild from scratch after a run with joins,
+ * crashes, a partition and churn; so do the digest and its hash, kept in
+ * name order between additions.
+ */
+import { strict as assert } from 'assert';
+import type { State } from '../../../agent/gossip/state';
+import { otherIds, touch } from '../../../agent/gossip/state';
+import { digestHash, digestOf } from '../../../agent/gossip/sync';
+import { MemberTable, NameIndex } from '../../../agent/gossip/table';
+import { LAN } from '../../../agent/gossip/timing';
+import type { SignedRecord } from '../../../shared/member';
+import { installFastCrypto, type FastCrypto } from '../../../bench/sim/crypto';
+import { LATENCY_PRESETS } from '../../../bench/sim/latency';
+import { stream } from '../../../bench/sim/rng';
+import * as sc from '../../../bench/sim/scenarios';
+import { World } from '../../../bench/sim/world';
+
+const rec = (name: string, incarnation = 1): SignedRecord => ({ record: { name } as SignedRecord['record'], incarnation, sig: 'x' });
+const init = (name: string) => ({ signed: rec(name), state: 'alive' as const, inc: 1, stateSince: 10.5, lastSeen: 11.25, warmAt: -1, probeRound: -1 });
+
+describe('gossip: member table', () => {
+  it('a view reads and writes its row; rare fields come and go', () => {
+    const t = new MemberTable(new NameIndex());
+    const e = t.add('a', init('a'));
+    assert.equal(e.name, 'a');
+    assert.equal(e.state, 'alive');
+    assert.equal(e.stateSince, 10.5, 'fractional times are kept');
+    e.state = 'suspect';
+    e.inc = 2 ** 40;
+    e.susp = { start: 1, froms: new Set(['b']), expected: 2, min: 1, max: 2, deadline: 3 };
+    e.leftSig = 'sig';
+    const again = t.get('a');
+    assert.ok(again);
+    assert.equal(again.state, 'suspect');
+    assert.equal(again.inc, 2 ** 40);
+    assert.equal(again.susp?.deadline, 3);
+    again.susp = undefined;
+    again.leftSig = undefined;
+    assert.equal(t.get('a')?.susp, undefined);
+    assert.equal(t.get('a')?.leftSig, undefined);
+    assert.equal(t.get('nobody'), undefined);
+  });
+
+  it('grows without losing rows, keeps ids, and iterates present entries in id order', () => {
+    const index = new NameIndex();
+    const t = new MemberTable(index);
+    for (let i = 0; i < 100; i++) t.add(`m${i}`, { ...init(`m${i}`), inc: i });
+    assert.equal(t.size, 100);
+    for (let i = 0; i < 100; i++) assert.equal(t.get(`m${i}`)?.inc, i);
+    assert.equal(t.delete('m5'), true);
+    assert.equal(t.delete('m5'), false);
+    assert.equal(t.size, 99);
+    assert.equal(t.get('m5'), undefined);
+    // A name coming back gets its old id, with a fresh row (no leftover suspicion).
+    const id = index.find('m5');
+    const back = t.add('m5', { ...init('m5'), inc: 50 });
+    assert.equal(back.id, id);
+    assert.equal(back.susp, undefined);
+    const names = [...t.values()].map((e) => e.name);
+    assert.deepEqual(names, Array.from({ length: 100 }, (_, i) => `m${i}`));
+    assert.deepEqual([...t].slice(0, 2).map(([n, e]) => [n, e.inc]), [['m0', 0], ['m1', 1]]);
+  });
+
+  it('tables sharing an index line up by id, each with its own rows', () => {
+    const index = new NameIndex();
+    const a = new MemberTable(index);
+    const b = new MemberTable(index);
+    a.add('x', init('x'));
+    b.add('y', init('y'));
+    b.add('x', { ...init('x'), inc: 9 });
+    assert.equal(a.get('y'), undefined);
+    assert.equal(a.get('x')?.inc, 1);
+    assert.equal(b.get('x')?.inc, 9);
+    assert.equal(a.get('x')?.id, b.get('x')?.id);
+  });
+});
+
+describe('gossip: derived member lists', function () {
+  this.timeout(30_000);
+  let fast: FastCrypto;
+  before(() => {
+    fast = installFastCrypto();
+  });
+  after(() => fast.uninstall());
+
+  it('kept up to date as members are added, they equal a rebuild after joins, crashes, a partition and churn', () => {
+    const n = 40;
+    const w = new World({ seed: 11, timing: LAN, latency: LATENCY_PRESETS.lan, capacity: n + 4, wire: 'shared', countBytes: false });
+    const rng = stream(11, 'scenarios');
+    const check = (when: string): number => {
+      let compared = 0;
+      for (let i = 0; i < w.size; i++) {
+        const m = w.membership(i);
+        if (!m) continue;
+        const s = (m as unknown as { s: State }).s;
+        for (const states of [['alive', 'suspect'], ['dead'], ['alive', 'suspect', 'dead']] as const) {
+          const kept = [...otherIds(s, states)].sort((x, y) => x - y);
+          touch(s);
+          const rebuilt = [...otherIds(s, states)];
+          assert.deepEqual(kept, rebuilt, `${when}: member ${i}, ${states.join('+')}`);
+          compared += rebuilt.length;
+        }
+        // The digest in name order, from the kept order, equals one sorted afresh; so does its hash.
+        const digest = digestOf(s);
+        const hash = digestHash(s);
+        const fresh = [...s.entries].map(([name, e]) => [name, e.inc, ['alive', 'suspect', 'dead', 'left'].indexOf(e.state)]);
+        fresh.sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
+        assert.deepEqual(digest, fresh, `${when}: member ${i}, digest`);
+        s.sortedIds = null;
+        s.hash = null;
+        assert.equal(digestHash(s), hash, `${when}: member ${i}, digest hash`);
+      }
+      return compared;
+    };
+    // Lists are made, then members join one by one: the incremental path.
+    const c = sc.converge(w, n, { anchors: 1, spreadMs: 100, limitMs: 60_000, rng });
+    assert.notEqual(c.ms, null);
+    assert.ok(check('after the join storm') >= n * (n - 1), 'every member listed every other');
+    sc.crash(w, { mode: 'kill', anchors: 1, limitMs: 60_000, rng });
+    check('after a crash');
+    sc.partition(w, { limitMs: 60_000, rng });
+    check('after a partition healed');
+    sc.churn(w, { pairs: 2, spacingMs: 2000, anchors: 1, firstNew: n, settleMs: 60_000, rng });
+    check('after churn');
+  });
+});
