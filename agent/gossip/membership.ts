@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { MET, STATE_CODE, count, destOf, drawGossipTarget, emit, isLive, liveCount, nudge, otherIds, others, pick, pickWhere, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
+import { MET, STATE_CODE, count, destOf, drawGossipTarget, emit, isLive, liveCount, nextTimer, nudge, otherIds, others, pick, pickWhere, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
 import { MemberTable, NameIndex } from './table';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
@@ -187,11 +187,7 @@ export class Membership {
     let w = Math.min(probeWakeup(s), s.nextSync, s.nextReconnect);
     if (s.queue.size > 0) w = Math.min(w, s.nextGossip);
     if (s.join.active) w = Math.min(w, s.join.next);
-    for (const e of timedEntries(s)) {
-      if (e.state === 'suspect' && e.susp) w = Math.min(w, e.susp.deadline);
-      if (e.state === 'left') w = Math.min(w, e.stateSince + s.t.leftRetention);
-    }
-    return w;
+    return Math.min(w, nextTimer(s));
   }
 
   /** New incarnation, re-signed and disseminated (container health, addresses). */
@@ -405,7 +401,7 @@ export class Membership {
 
   private reap(now: number): void {
     const s = this.s;
-    for (const e of timedEntries(s)) {
+    for (const e of now >= nextTimer(s) ? timedEntries(s) : []) {
       const name = e.signed.record.name;
       if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
         removeEntry(s, name);

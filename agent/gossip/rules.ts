@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
+import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nearerTimer, nextTimer, nudge, removeEntry, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -221,9 +221,12 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
   if (inc < e.inc) return;
   if (e.state === 'alive') return startSuspicion(s, ctx, e, from, true);
-  if (e.state === 'suspect' && e.susp && !e.susp.froms.has(from)) {
+  // Confirmations count up to `expected` (the timeout stops shrinking there), and only a counted one is
+  // passed on, as in memberlist: relaying every further one made a partition of N members cost N³ messages.
+  if (e.state === 'suspect' && e.susp && e.susp.froms.size <= e.susp.expected && !e.susp.froms.has(from)) {
     e.susp.froms.add(from);
     e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
+    nearerTimer(s, e.susp.deadline);
     s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
   }
 }
@@ -295,6 +298,7 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
 
 /** Suspicions whose time is up become deaths. */
 export function expireSuspicions(s: State, ctx: Ctx): void {
+  if (ctx.now < nextTimer(s)) return;
   for (const e of timedEntries(s)) {
     if (e.state === 'suspect' && e.susp && ctx.now >= e.susp.deadline) setDead(s, ctx, e, s.selfName, true);
   }

@@ -115,6 +115,8 @@ interface Derived {
   lists: Map<string, { codes: number[]; ids: number[] }>;
   /** Ids of the entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
   timed: readonly number[];
+  /** The earliest of their timers (nextTimer()). */
+  next: number;
 }
 
 /** Per-call effects collector. */
@@ -142,8 +144,30 @@ function derived(s: State): Derived {
     if (c === STATE_CODE.alive || c === STATE_CODE.suspect) live++;
     if (c === STATE_CODE.suspect || c === STATE_CODE.left) timed.push(id);
   }
-  s.derived = { live, lists: new Map(), timed };
+  let next = Number.POSITIVE_INFINITY;
+  for (const id of timed) {
+    const c = t.stateOf[id] as number;
+    const susp = t.susps.get(id);
+    if (c === STATE_CODE.suspect && susp) next = Math.min(next, susp.deadline);
+    if (c === STATE_CODE.left) next = Math.min(next, (t.sinceOf[id] as number) + s.t.leftRetention);
+  }
+  s.derived = { live, lists: new Map(), timed, next };
   return s.derived;
+}
+
+/**
+ * When the earliest suspicion deadline or leaver retention ends. The
+ * wakeup, the suspicion timer and the reaper read it after every call; with
+ * half the cluster suspect (a partition) walking all of them each time was
+ * most of the simulator's time.
+ */
+export function nextTimer(s: State): number {
+  return derived(s).next;
+}
+
+/** A suspicion deadline moved earlier (a confirmation) without a change that rebuilds the lists. */
+export function nearerTimer(s: State, at: number): void {
+  if (s.derived) s.derived.next = Math.min(s.derived.next, at);
 }
 
 export function isLive(e: Entry | undefined): boolean {
@@ -240,15 +264,14 @@ export function addEntry(s: State, name: string, init: EntryInit): Entry {
   // A newcomer extends the derived lists instead of dropping them: in a join storm every member
   // learns every other one by one, and rebuilding a 10,000-long list after each was N² work per member.
   const d = s.derived;
-  if (known || !d) {
+  // Only a new alive member is appended; anything else (a timer of its own, a replaced entry) rebuilds.
+  if (known || !d || init.state !== 'alive') {
     touch(s);
     return e;
   }
   s.hash = null;
-  const code = STATE_CODE[init.state];
-  if (code === STATE_CODE.alive || code === STATE_CODE.suspect) d.live++;
-  if (code === STATE_CODE.suspect || code === STATE_CODE.left) d.timed = [...d.timed, e.id];
-  for (const list of d.lists.values()) if (list.codes.includes(code)) list.ids.push(e.id);
+  d.live++;
+  for (const list of d.lists.values()) if (list.codes.includes(STATE_CODE.alive)) list.ids.push(e.id);
   return e;
 }
 
