@@ -221,9 +221,7 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
   if (inc < e.inc) return;
   if (e.state === 'alive') return startSuspicion(s, ctx, e, from, true);
-  // Confirmations count up to `expected` (the timeout stops shrinking there), and only a counted one is
-  // passed on, as in memberlist: relaying every further one made a partition of N members cost N³ messages.
-  if (e.state === 'suspect' && e.susp && e.susp.froms.size <= e.susp.expected && !e.susp.froms.has(from)) {
+  if (e.state === 'suspect' && e.susp && !e.susp.froms.has(from)) {
     e.susp.froms.add(from);
     e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
     nearerTimer(s, e.susp.deadline);
