@@ -3,7 +3,9 @@
  * virtual time, at several cluster sizes. Prints a table, writes
  * bench/results/sim-<seed>.json and docs/sim/convergence.svg. See docs/sim.md.
  */
+import { spawnSync } from 'child_process';
 import { readFileSync } from 'fs';
+import { totalmem } from 'os';
 import { getHeapStatistics } from 'v8';
 import { PRESETS } from '../agent/gossip/timing';
 import { HeptoError, errorMessage, isHeptoError } from '../shared/errors';
@@ -14,28 +16,48 @@ import { buildRunFile, jsonPath, refresh, summary, writeChart, writeRunFile, typ
 import { runSuite, type SuiteResult } from './sim/suite';
 
 /**
- * Peak heap per (member, member) pair during a join storm, measured at N = 2,000
- * (1.65 GB): every member holds an entry for every other, and the join storm
- * queues an update per entry. At rest it is about 160 B.
+ * Heap per member pair that a run needs: live heap peaks at about 77 B per
+ * pair in a join storm (N = 1,000 to 10,000, member tables in columns), and
+ * V8 needs room above that to collect without thrashing. docs/sim.md.
  */
-/**
- * Heap per member pair at the peak of a join storm: 420 B measured at N = 2,000-3,000
- * with a Set per queued update, about 320 B since (RSS of a convergence run at N = 3,000,
- * docs/sim.md). The higher figure is kept: running out of heap an hour in costs more.
- */
-const PEAK_BYTES_PER_PAIR = 420;
+const HEAP_BYTES_PER_PAIR = 150;
+/** Young generation size: the simulator allocates a lot of short-lived messages, and 16 MB semi-spaces made scavenges a third of a 10,000-member run. */
+const SEMI_SPACE_MB = 128;
+
+/** Heap this N needs, in bytes. */
+function heapNeed(n: number): number {
+  return n * n * HEAP_BYTES_PER_PAIR + 500e6;
+}
 
 /** Why this N cannot run in this process, or null. */
 function tooBig(n: number, force: boolean): string | null {
-  const need = n * n * PEAK_BYTES_PER_PAIR + 200e6;
+  const need = heapNeed(n);
   const limit = getHeapStatistics().heap_size_limit;
   if (force || need <= limit) return null;
   const gb = (b: number): string => `${(b / 1e9).toFixed(1)} GB`;
   return (
     `not run: ${n.toLocaleString('en-US')} real Membership instances hold ${n.toLocaleString('en-US')}² member entries, ` +
-    `about ${gb(need)} of heap at the join storm, over this process's ${gb(limit)} limit. On a machine with that much memory: ` +
-    `node --max-old-space-size=${Math.ceil((need * 1.2) / 1e6)} dist/bench/sim.js --n ${n} --force`
+    `about ${gb(need)} of heap, over this process's ${gb(limit)} limit (npm run sim raises it to at most 80% of this machine's ${gb(totalmem())}). ` +
+    `On a machine with more: node --max-old-space-size=${Math.ceil(need / 1e6)} dist/bench/sim.js --n ${n}`
   );
+}
+
+/**
+ * Node's default heap limit (about a quarter of the memory, at most 4 GB
+ * here) cannot hold 10,000 members. When the sizes asked for need more and
+ * the machine has it (at most 80% of its memory), run again in a child node
+ * with the heap they need and larger young-generation spaces. Returns the
+ * child's exit code, or null to run in this process.
+ */
+function rerunWithHeap(argv: string[], ns: number[]): number | null {
+  if (process.env.HEPTO_SIM_CHILD === '1' || process.execArgv.some((a) => a.startsWith('--max-old-space-size'))) return null;
+  const affordable = ns.filter((n) => heapNeed(n) <= 0.8 * totalmem());
+  const need = Math.max(0, ...affordable.map(heapNeed));
+  if (need <= getHeapStatistics().heap_size_limit) return null;
+  const flags = [`--max-old-space-size=${Math.ceil(need / 1e6)}`, `--max-semi-space-size=${SEMI_SPACE_MB}`];
+  process.stdout.write(`sim: running with ${flags.join(' ')} (${(totalmem() / 1e9).toFixed(1)} GB of memory here)\n`);
+  const r = spawnSync(process.execPath, [...flags, __filename, ...argv], { stdio: 'inherit', env: { ...process.env, HEPTO_SIM_CHILD: '1' } });
+  return r.status ?? 1;
 }
 
 function render(file: string, chart: string): number {
@@ -58,6 +80,8 @@ function main(argv: string[]): number {
     return 0;
   }
   if (args.render) return render(args.render, args.chart);
+  const child = rerunWithHeap(argv, args.ns);
+  if (child !== null) return child;
   const crypto = installFastCrypto();
   const timing = PRESETS[args.timing];
   const latency = LATENCY_PRESETS[args.latency];
@@ -96,6 +120,7 @@ function main(argv: string[]): number {
         wire: args.wire,
         repeat: args.repeat,
         convergeOnly: args.convergeOnly,
+        heavy: n <= args.heavyMax,
         progress: say,
       });
       results.push(r);

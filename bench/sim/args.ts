@@ -26,6 +26,8 @@ export interface SimArgs {
   convergeOnly: boolean;
   /** Run an N even when its memory estimate exceeds the heap limit. */
   force: boolean;
+  /** Largest N that runs the heavy phases (partition, churn, drop-model loss). */
+  heavyMax: number;
   /** Re-render table, fits and chart from this result file instead of simulating. */
   render: string;
   help: boolean;
@@ -46,6 +48,8 @@ export const USAGE = `usage: npm run sim -- [flags]
   --wire shared        shared (messages passed by reference; fast) or decode (encode+decode every message)
   --repeat 1           convergence runs per N (seeds seed, seed+1, ...): the chart shows their median and range
   --converge-only      only the convergence phase (a sweep over N; writes sim-<seed>-sweep.json)
+  --heavy-max 1000     largest N that also runs the partition, the churn and the drop-model loss windows
+                       (storms of suspicions and syncs: about N^2.35 work, hours at 10,000 here)
   --force              run an N even if its memory estimate exceeds the heap limit (see docs/sim.md)
   --render FILE        no simulation: redo the table, fits and chart of an earlier result file
   --out bench/results  where sim-<seed>.json goes
@@ -83,6 +87,7 @@ export function parseArgs(argv: string[]): SimArgs {
     repeat: 1,
     convergeOnly: false,
     force: false,
+    heavyMax: 1000,
     render: '',
     help: false,
   };
@@ -123,6 +128,7 @@ export function parseArgs(argv: string[]): SimArgs {
         if (v !== 'shared' && v !== 'decode') throw bad(flag, `must be shared or decode, got "${v}"`);
         a.wire = v;
         break;
+      case '--heavy-max': a.heavyMax = numbers(flag, v, true, 0, 1_000_000)[0]; break;
       case '--repeat': a.repeat = numbers(flag, v, true, 1, 100)[0]; break;
       case '--out': a.out = v; break;
       case '--render': a.render = v; break;

@@ -96,6 +96,7 @@ function median(xs: number[]): number | null {
 
 /** Markdown table, one column per N. */
 export function table(results: SuiteResult[]): string {
+  const skipped = (r: SuiteResult): string => (r.heavy === false ? 'not run (N > --heavy-max)' : '—');
   const cols = results.map((r) => `N = ${r.n.toLocaleString('en-US')}`);
   const rows: [string, (r: SuiteResult) => string][] = [
     ['converge: virtual s (all see all alive)', (r) => s(r.converge.ms, 2)],
@@ -113,14 +114,14 @@ export function table(results: SuiteResult[]): string {
     const [model, loss] = key.split('|');
     rows.push([`false deaths per member-hour, ${(Number(loss) * 100).toFixed(0)}% loss (${model})`, (r) => {
       const f = r.falsePositives.find((x) => `${x.model}|${x.loss}` === key);
-      return f ? `${f.perMemberHour.toFixed(3)} (${f.deadIncidents} in ${f.memberHours.toFixed(0)} member-h)` : '—';
+      return f ? `${f.perMemberHour.toFixed(3)} (${f.deadIncidents} in ${f.memberHours.toFixed(0)} member-h)` : model === 'drop' ? skipped(r) : '—';
     }]);
   }
   rows.push(
     ['bytes/member/s at rest: total (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
     ['  + WebSocket keepalive, B/s (open connections per member)', (r) => (r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})` : '— (not measured by this run)')],
-    ['partition: split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : '—')],
-    ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : '—')],
+    ['partition: split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : skipped(r))],
+    ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : skipped(r))],
     ['simulator runtime, s (peak heap MB)', (r) => `${(r.runtime.realMs / 1000).toFixed(0)} (${r.runtime.peakHeapMB})`],
   );
   const out = [`| | ${cols.join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];

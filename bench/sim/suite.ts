@@ -30,6 +30,8 @@ export interface SuiteOptions {
   repeat: number;
   /** Only the convergence phase (a sweep over N). */
   convergeOnly: boolean;
+  /** Also the partition, the churn and the drop-model loss windows (see --heavy-max). */
+  heavy: boolean;
   /** Print a line as each phase ends. */
   progress?: (line: string) => void;
 }
@@ -41,6 +43,8 @@ export interface SuiteResult {
   latency: string;
   wire: string;
   converge: sc.ConvergeResult;
+  /** The heavy phases ran (false: N above --heavy-max). Absent in files written before the flag. */
+  heavy?: boolean;
   /** Convergence of this seed and of every repeat seed (first = `converge`). */
   convergeRuns: { seed: number; ms: number | null; gossipRounds: number | null; p50: number | null; p90: number | null }[];
   rest: sc.RestResult | null;
@@ -82,6 +86,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
       latency: o.latency.name,
       wire: o.wire,
       converge,
+      heavy: o.heavy,
       convergeRuns: [{ seed: o.seed, ms: converge.ms, gossipRounds: converge.gossipRounds, p50: converge.fractions.p50, p90: converge.fractions.p90 }],
       rest: null,
       crashes: [],
@@ -97,13 +102,13 @@ export function runSuite(o: SuiteOptions): SuiteResult {
         w.runFor(2 * t.syncInterval);
       }
       const durationMs = Math.round(Math.min(3_600_000, Math.max(60_000, (o.memberHours * 3_600_000) / o.n)));
-      for (const model of o.lossModels) {
+      for (const model of o.lossModels.filter((m) => o.heavy || m !== 'drop')) {
         for (const loss of o.lossRates) {
           result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
         }
       }
-      result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
-      if (o.churnPairs > 0) {
+      if (o.heavy) result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
+      if (o.heavy && o.churnPairs > 0) {
         result.churn = phase('churn', () =>
           sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
         );

@@ -7,7 +7,10 @@ import { strict as assert } from 'assert';
 import { EventQueue } from '../../../bench/sim/event-queue';
 import { LatencyModel, LATENCY_PRESETS, sampleJitter } from '../../../bench/sim/latency';
 import { SimNetwork, type Endpoint, frameBytes } from '../../../bench/sim/network';
-import { growthFits, growthVerdict } from '../../../bench/sim/report';
+import { growthFits, growthVerdict, table } from '../../../bench/sim/report';
+import { installFastCrypto } from '../../../bench/sim/crypto';
+import { runSuite } from '../../../bench/sim/suite';
+import { LAN } from '../../../agent/gossip/timing';
 import { mulberry32, sample, stream } from '../../../bench/sim/rng';
 import { parseArgs } from '../../../bench/sim/args';
 import type { GossipMessage } from '../../../agent/gossip/messages';
@@ -194,5 +197,34 @@ describe('sim: report and flags', () => {
     assert.throws(() => parseArgs(['--latency', 'moon']), /--latency must be one of/);
     assert.throws(() => parseArgs(['--frobnicate', '1']), /--frobnicate is not a known flag/);
     assert.throws(() => parseArgs(['--seed']), /--seed needs a value/);
+    assert.equal(parseArgs([]).heavyMax, 1000);
+    assert.equal(parseArgs(['--heavy-max', '50']).heavyMax, 50);
+  });
+
+  it('above --heavy-max a size runs the light phases only, and the table says which were not run', function () {
+    this.timeout(20_000);
+    const fast = installFastCrypto();
+    try {
+      const base = {
+        seed: 3, timing: LAN, timingName: 'LAN', latency: LATENCY_PRESETS.lan, anchors: 1, startSpreadMs: 100,
+        lossRates: [0.05], lossModels: ['tcp', 'drop'] as ('tcp' | 'drop')[], memberHours: 0.2, churnPairs: 1,
+        wire: 'shared' as const, repeat: 1, convergeOnly: false,
+      };
+      const light = runSuite({ ...base, n: 12, heavy: false });
+      assert.notEqual(light.converge.ms, null);
+      assert.equal(light.crashes.length, 2);
+      assert.ok(light.rest);
+      assert.deepEqual(light.falsePositives.map((f) => f.model), ['tcp']);
+      assert.equal(light.partition, null);
+      assert.equal(light.churn, null);
+      const full = runSuite({ ...base, n: 12, heavy: true });
+      assert.deepEqual(full.falsePositives.map((f) => f.model), ['tcp', 'drop']);
+      assert.ok(full.partition && full.churn);
+      const md = table([full, light]);
+      assert.match(md, /partition: split seen \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| not run \(N > --heavy-max\) \|/);
+      assert.match(md, /5% loss \(drop\) \| [0-9.]+ .* \| not run \(N > --heavy-max\) \|/);
+    } finally {
+      fast.uninstall();
+    }
   });
 });
