@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { expireSuspicions, recordConflict } from './rules';
 import type { Ctx, State, Step } from './state';
-import { MET, STATE_CODE, count, destOf, drawGossipTarget, emit, isLive, liveCount, nextTimer, nudge, otherIds, others, pick, pickWhere, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
+import { MET, count, destOf, drawGossipTarget, emit, isLive, liveCount, nextTimer, nudge, otherIds, others, pick, pickAlive, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
 import { describeProblems } from './problems';
 import { MemberTable, NameIndex } from './table';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
@@ -395,7 +395,7 @@ export class Membership {
     const s = this.s;
     if (ctx.now < s.nextSync) return;
     s.nextSync = ctx.now + Math.round(s.t.syncInterval * (0.75 + 0.5 * s.rng()));
-    const [peer] = pickWhere(otherIds(s, ['alive', 'suspect']), 1, s.rng, (id) => s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
+    const [peer] = pickAlive(s, 1);
     if (peer) ctx.send.push({ to: destOf(peer), msg: { t: 'h', h: digestHash(s) } });
   }
 

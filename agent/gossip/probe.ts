@@ -8,7 +8,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { STATE_CODE, count, destOf, healthMultiplier, isLive, isMet, liveCount, otherIds, pickWhere, rto, shuffled, worseHealth } from './state';
+import { count, destOf, healthMultiplier, isLive, isMet, liveCount, otherIds, pickAlive, rto, shuffled, worseHealth } from './state';
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -81,8 +81,7 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
   p.indirectSent = true;
   const target = s.entries.get(p.target);
   if (!target) return;
-  // Helpers: alive members other than the target, drawn from the live list (suspects are few).
-  const helpers = pickWhere(otherIds(s, ['alive', 'suspect']), s.t.indirectChecks, s.rng, (id) => id !== target.id && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
+  const helpers = pickAlive(s, s.t.indirectChecks, target.id);
   p.helpers = helpers.length;
   for (const h of helpers) {
     ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });

@@ -211,6 +211,11 @@ export function otherIds(s: State, states: readonly MemberState[]): readonly num
   return list.ids;
 }
 
+/** Up to k distinct random alive members other than `except` (an id), drawn from the live list: suspects are few, so no second list is kept. */
+export function pickAlive(s: State, k: number, except = -1): Entry[] {
+  return pickWhere(otherIds(s, ['alive', 'suspect']), k, s.rng, (id) => id !== except && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
+}
+
 /** The other members in the given states, as entries (for the few callers that want them all). */
 export function others(s: State, states: readonly MemberState[]): Entry[] {
   return otherIds(s, states).map((id) => s.entries.at(id));
