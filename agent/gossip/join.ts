@@ -7,13 +7,12 @@
  */
 import type { Destination } from '../net/transport';
 import type { Ctx, State } from './state';
-import { destOf, isLive, others, pick, selfEntry } from './state';
+import { destOf, otherIds, others, pick, selfEntry, unmetAnchorAddresses } from './state';
 import { digestHash, digestOf } from './sync';
 import { backoffDelay } from './timing';
 
 export function otherAlive(s: State): boolean {
-  for (const e of s.entries.values()) if (e.signed.record.name !== s.selfName && isLive(e)) return true;
-  return false;
+  return otherIds(s, ['alive', 'suspect']).length > 0;
 }
 
 /** Everywhere we could (re)join through: anchors, persisted peers, dead members; deduplicated. */
@@ -83,9 +82,7 @@ export function joinTick(s: State, ctx: Ctx): void {
  * costs one digest hash per reconnect interval.)
  */
 export function unmetAnchors(s: State): Destination[] {
-  const met = new Set<string>(selfEntry(s).signed.record.addresses);
-  for (const e of s.entries.values()) if (isLive(e)) for (const a of e.signed.record.addresses) met.add(a);
-  return s.join.anchors.filter((a) => !met.has(a)).map((a) => ({ addresses: [a] }));
+  return unmetAnchorAddresses(s).map((a) => ({ addresses: [a] }));
 }
 
 /** With the cluster up: compare digest hashes with one random dead member and one unmet anchor now and then. */

@@ -133,6 +133,7 @@ export class Membership {
   /** Join via every anchor (host:port); retried with capped jittered backoff while no other member is alive. */
   bootstrap(anchors: string[], now: number): Step {
     this.s.join.anchors = [...new Set(anchors)];
+    touch(this.s);
     return this.run(now, undefined, (ctx) => joinTick(this.s, ctx));
   }
 

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { TEST } from '../../../agent/gossip/timing';
 import { SimRouter, seededRng } from '../../helpers/sim-router';
 import { addressOf, bootCluster, makeMember } from './helpers';
+import type { State } from '../../../agent/gossip/state';
+import { touch, unmetAnchorAddresses } from '../../../agent/gossip/state';
 
 describe('gossip: healing', () => {
   it('a split cluster merges again once the network heals, with no restart', () => {
@@ -67,6 +69,40 @@ describe('gossip: healing', () => {
     const all = ['alpha', 'beta', 'gamma', 'delta'];
     const took = router.runUntilTrue(() => router.allSee(all, 'alive'), 3 * TEST.reconnectInterval + 2000, 'one cluster');
     assert.ok(took <= 2 * TEST.reconnectInterval, `met ${took} ms after the anchor came up`);
+  });
+
+  it('keeps its list of unmet anchors right as the member that holds an anchor address joins, dies and comes back elsewhere', () => {
+    const router = new SimRouter({ rng: seededRng(5) });
+    const [a0, a1, a2, far] = [0, 1, 2, 9].map(addressOf);
+    const start = (name: string, addr: string, anchors: string[]): void => {
+      const node = router.add(makeMember(name, addr, router.now), addr);
+      router.handle(node, node.m.bootstrap(anchors, router.now));
+    };
+    start('a0', a0, []);
+    start('a1', a1, [a0, far]);
+    start('a2', a2, [a0]);
+    router.runUntilTrue(() => router.allSee(['a0', 'a1', 'a2'], 'alive'), 5000, 'three members');
+    const s = (router.node('a1').m as unknown as { s: State }).s;
+    // Kept (asked now, then updated by what happens) and rebuilt from the table must agree.
+    const unmet = (): readonly string[] => {
+      const kept = [...unmetAnchorAddresses(s)];
+      touch(s);
+      assert.deepEqual(kept, unmetAnchorAddresses(s), 'kept list = rebuilt list');
+      return kept;
+    };
+    assert.deepEqual(unmet(), [far], 'nobody advertises the second anchor yet');
+    start('f', far, [a0]);
+    router.runUntilTrue(() => router.allSee(['f'], 'alive'), 5000, 'f joined');
+    assert.deepEqual(unmet(), [], 'a new alive member strikes its address off');
+    router.crash('f');
+    router.runUntilTrue(() => router.allSee(['f'], 'dead', ['a0', 'a1', 'a2']), 20_000, 'f dead');
+    assert.deepEqual(unmet(), [far], 'a dead member meets no anchor');
+    const m = makeMember('f', addressOf(7), router.now, { incarnation: 3, seed: 8 });
+    const back = router.replace('f', m);
+    router.alias(addressOf(7), 'f');
+    router.handle(back, m.bootstrap([a0], router.now));
+    router.runUntilTrue(() => router.allSee(['f'], 'alive', ['a1']), 10_000, 'f back at another address');
+    assert.deepEqual(unmet(), [far], 'its new record no longer holds the anchor address');
   });
 
   it('a restarted member whose anchors are gone rejoins through its persisted peers', () => {
