@@ -89,7 +89,6 @@ export class Membership {
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),
-      hash: null,
       leftAt: null,
       seq: 0,
       probes: new Map(),

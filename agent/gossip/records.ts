@@ -82,8 +82,3 @@ export function verifyLeft(name: string, incarnation: number, sig: string, idPub
 export function publicKeyOf(secretKey: Uint8Array): string {
   return b64(ed25519PublicOf(secretKey));
 }
-
-/** Short base64 hash of a string (anti-entropy digests). */
-export function shortHash(text: string): string {
-  return createHash('sha512').update(text).digest().subarray(0, 12).toString('base64');
-}

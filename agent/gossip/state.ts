@@ -68,7 +68,6 @@ export interface State {
   queue: BroadcastQueue;
   counters: Map<string, number>;
   conflicts: Map<string, Conflict>;
-  hash: string | null;
   leftAt: number | null;
   seq: number;
   probes: Map<number, Probe>;
@@ -129,9 +128,8 @@ export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
 }
 
-/** Called on every change that the anti-entropy digest sees. */
+/** Called on every change of a member's state or record, except a new alive member (addEntry): drops the derived lists. */
 export function touch(s: State): void {
-  s.hash = null;
   s.derived = null;
 }
 
@@ -298,7 +296,6 @@ export function addEntry(s: State, name: string, init: EntryInit): Entry {
     touch(s);
     return e;
   }
-  s.hash = null;
   d.live++;
   if (d.unmet !== null && d.unmet.length > 0) d.unmet = d.unmet.filter((a) => !init.signed.record.addresses.includes(a));
   for (const list of d.lists.values()) if (list.codes.includes(STATE_CODE.alive)) list.ids.push(e.id);

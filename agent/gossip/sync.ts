@@ -9,7 +9,6 @@
  */
 import type { DigestEntry, StateCode, Update } from './messages';
 import { updateSize } from './messages';
-import { shortHash } from './records';
 import type { Ctx, Entry, State } from './state';
 import { STATE_CODE, count } from './state';
 import type { Destination } from '../net/transport';
@@ -17,8 +16,9 @@ import { applyUpdate, refute } from './rules';
 
 /**
  * Ids of our entries in name order, kept until an entry is added or removed
- * (state changes do not reorder it): the digest and its hash are rebuilt
- * after every change, and sorting 10,000 names each time was most of it.
+ * (state changes do not reorder it): a digest is built for every join and
+ * every sync that finds a difference, and sorting 10,000 names each time was
+ * most of it.
  */
 function sortedIds(s: State): readonly number[] {
   if (s.sortedIds === null) {
@@ -37,12 +37,12 @@ export function digestOf(s: State): DigestEntry[] {
   return sortedIds(s).map((id) => [t.index.names[id] as string, t.incOf[id] as number, t.stateCode(id)]);
 }
 
+/** The digest's hash (MemberTable.digest, kept up to date by every change): equal for equal digests. */
 export function digestHash(s: State): string {
-  if (s.hash === null) {
-    const t = s.entries;
-    s.hash = shortHash(sortedIds(s).map((id) => `${t.index.names[id] as string}:${t.incOf[id] as number}:${t.stateCode(id)}`).join('\n'));
-  }
-  return s.hash;
+  const d = s.entries.digest;
+  const out = Buffer.alloc(4 * d.length);
+  d.forEach((lane, l) => out.writeUInt32LE(lane, 4 * l));
+  return out.toString('base64');
 }
 
 /** Orders two (incarnation, state) claims: > 0 when a is newer. */
