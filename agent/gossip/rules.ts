@@ -221,7 +221,10 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
   if (inc < e.inc) return;
   if (e.state === 'alive') return startSuspicion(s, ctx, e, from, true);
-  if (e.state === 'suspect' && e.susp && !e.susp.froms.has(from)) {
+  // A confirmation counts (and is passed on) only until the expected number is reached, as in
+  // memberlist: past it the deadline is at its minimum, and in a partition every member of one side
+  // would otherwise confirm, and re-spread, every suspicion of the other side.
+  if (e.state === 'suspect' && e.susp && e.susp.froms.size <= e.susp.expected && !e.susp.froms.has(from)) {
     e.susp.froms.add(from);
     e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
     nearerTimer(s, e.susp.deadline);

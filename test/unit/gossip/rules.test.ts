@@ -5,6 +5,8 @@ import { signLeft, signRecord } from '../../../agent/gossip/records';
 import type { PeerInfo } from '../../../agent/net/transport';
 import { TEST } from '../../../agent/gossip/timing';
 import { identity, makeMember, recordFor } from './helpers';
+import type { State, Suspicion } from '../../../agent/gossip/state';
+import { liveCount } from '../../../agent/gossip/state';
 
 const T0 = 1_000_000;
 const B = identity('subject-b');
@@ -123,6 +125,26 @@ describe('gossip: incarnation and state precedence', () => {
     const told = step.send.find((o) => o.to.name === 'b' && o.msg.t === 'g');
     assert.ok(told && told.msg.t === 'g', 'the suspect hears it from us too, not only from whoever first suspected it');
     assert.deepEqual(told.msg.u, [{ k: 's', n: 'b', i: 5, f: 'c' }]);
+  });
+
+  it('counts and passes on confirmations of a suspicion only up to the expected number', () => {
+    const a = observerWith('alive');
+    const others = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    gossip(a, others.map((n) => alive(1, identity(n), n)));
+    gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c1' }]);
+    const s = (a as unknown as { s: State }).s;
+    const susp = (): Suspicion => s.entries.get('b')?.susp as Suspicion;
+    assert.equal(susp().expected, 3, 'with 8 live members, 3 confirmations are expected');
+    const deadlines = [susp().deadline];
+    for (const f of others.slice(1)) {
+      gossip(a, [{ k: 's', n: 'b', i: 5, f }]);
+      deadlines.push(susp().deadline);
+    }
+    assert.deepEqual([...susp().froms], ['c1', 'c2', 'c3', 'c4'], 'the first suspecter and three confirmations');
+    assert.ok(deadlines[3] < deadlines[2] && deadlines[2] < deadlines[1] && deadlines[1] < deadlines[0], `each counted confirmation brings the deadline nearer: ${deadlines.join(', ')}`);
+    assert.deepEqual(deadlines.slice(3), [deadlines[3], deadlines[3], deadlines[3]], 'later ones change nothing');
+    const queued = s.queue.take(10_000, liveCount(s), 'c6').filter((u) => u.k === 's');
+    assert.deepEqual(queued, [{ k: 's', n: 'b', i: 5, f: 'c4' }], 'the last counted confirmation is what goes on spreading');
   });
 
   it('out-bids its own signed record from an earlier run with a higher incarnation', () => {
