@@ -7,12 +7,12 @@
  */
 import type { Destination } from '../net/transport';
 import type { Ctx, State } from './state';
-import { destOf, otherIds, others, pick, selfEntry, unmetAnchorAddresses } from './state';
+import { deadIds, destOf, entriesOf, liveIds, pick, selfEntry, unmetAnchorAddresses } from './state';
 import { digestHash, digestOf } from './sync';
 import { backoffDelay } from './timing';
 
 export function otherAlive(s: State): boolean {
-  return otherIds(s, ['alive', 'suspect']).length > 0;
+  return liveIds(s).length > 0;
 }
 
 /** Everywhere we could (re)join through: anchors, persisted peers, dead members; deduplicated. */
@@ -29,7 +29,7 @@ export function joinTargets(s: State): Destination[] {
     out.push(d.name !== undefined ? { name: d.name, addresses: addrs } : { addresses: addrs });
   };
   for (const a of s.join.anchors) add({ addresses: [a] });
-  for (const e of others(s, ['dead'])) add(destOf(e));
+  for (const e of entriesOf(s, deadIds(s))) add(destOf(e));
   for (const p of s.join.peers) {
     const e = s.entries.get(p.name);
     if (e && e.state === 'left') continue;
@@ -90,7 +90,7 @@ export function reconnectTick(s: State, ctx: Ctx): void {
   if (ctx.now < s.nextReconnect) return;
   s.nextReconnect = ctx.now + Math.round(s.t.reconnectInterval * (0.75 + 0.5 * s.rng()));
   if (!otherAlive(s)) return;
-  const [dead] = pick(others(s, ['dead']), 1, s.rng);
+  const [dead] = entriesOf(s, pick(deadIds(s), 1, s.rng));
   const [anchor] = pick(unmetAnchors(s), 1, s.rng);
   for (const to of [dead ? destOf(dead) : null, anchor ?? null]) {
     if (to) ctx.send.push({ to, msg: { t: 'h', h: digestHash(s) } });

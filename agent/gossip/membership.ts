@@ -15,11 +15,12 @@ import { joinTick, reconnectTick } from './join';
 import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
-import { expireSuspicions, recordConflict } from './rules';
+import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
-import { MET, count, destOf, drawGossipTarget, emit, isLive, liveCount, nextTimer, nudge, otherIds, others, pick, pickAlive, removeEntry, selfEntry, setWarm, timedEntries, touch } from './state';
+import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm, touch } from './state';
 import { describeProblems } from './problems';
 import { MemberTable, NameIndex } from './table';
+import { TimerHeap } from './timers';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
 import type { GossipTiming } from './timing';
 
@@ -85,7 +86,7 @@ export class Membership {
       secretKey: opts.secretKey,
       selfName: opts.record.name,
       selfPub: pub,
-      entries: new MemberTable(opts.names ?? new NameIndex()),
+      entries: new MemberTable(opts.names ?? new NameIndex(), opts.record.name),
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),
@@ -107,7 +108,8 @@ export class Membership {
       nudged: new Map(),
       nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
-      derived: null,
+      unmet: null,
+      timers: new TimerHeap(),
       warm: [],
       strangers: new Set(),
       sortedIds: null,
@@ -166,7 +168,7 @@ export class Membership {
   tick(now: number): Step {
     return this.run(now, undefined, (ctx) => {
       const s = this.s;
-      expireSuspicions(s, ctx);
+      runTimers(s, ctx);
       probeTick(s, ctx);
       this.gossipTick(ctx);
       this.syncTick(ctx);
@@ -217,7 +219,7 @@ export class Membership {
       me.stateSince = ctx.now;
       touch(s);
       const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
-      for (const e of pick(others(s, ['alive', 'suspect']), s.t.leaveFanout, s.rng)) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
+      for (const e of entriesOf(s, pick(liveIds(s), s.t.leaveFanout, s.rng))) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
       emit(ctx, 'left', s.selfName, me.inc);
       s.leftAt = ctx.now;
     });
@@ -246,7 +248,7 @@ export class Membership {
   }
 
   persistable(): PersistedPeer[] {
-    return [...others(this.s, ['alive', 'suspect', 'dead'])]
+    return entriesOf(this.s, [...liveIds(this.s), ...deadIds(this.s)])
       .sort((a, b) => b.lastSeen - a.lastSeen)
       .slice(0, MAX_PERSISTED)
       .map((e) => ({ name: e.signed.record.name, addresses: [...e.signed.record.addresses], id_pub: e.signed.record.id_pub }));
@@ -374,7 +376,7 @@ export class Membership {
     if (s.queue.size === 0 || ctx.now < s.nextGossip) return;
     s.nextGossip = ctx.now + s.t.gossipInterval;
     const n = liveCount(s);
-    const live = otherIds(s, ['alive', 'suspect']);
+    const live = liveIds(s);
     const k = Math.min(s.t.gossipFanout, live.length);
     const tried = new Set<string>();
     let sent = 0;
@@ -401,15 +403,6 @@ export class Membership {
 
   private reap(now: number): void {
     const s = this.s;
-    for (const e of now >= nextTimer(s) ? timedEntries(s) : []) {
-      const name = e.signed.record.name;
-      if (name !== s.selfName && e.state === 'left' && now >= e.stateSince + s.t.leftRetention) {
-        removeEntry(s, name);
-        s.queue.drop(name);
-        setWarm(s, name, false);
-        touch(s);
-      }
-    }
     for (const [name, c] of s.conflicts) if (now >= c.lastSeen + s.t.conflictMemory) s.conflicts.delete(name);
     for (const [name, t] of s.nudged) if (now - t > s.t.syncInterval * 4) s.nudged.delete(name);
   }

@@ -8,7 +8,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { count, destOf, healthMultiplier, isLive, isMet, liveCount, otherIds, pickAlive, rto, shuffled, worseHealth } from './state';
+import { count, destOf, healthMultiplier, isLive, isMet, liveCount, liveIds, pickAlive, rto, shuffled, worseHealth } from './state';
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -27,7 +27,7 @@ function nextTarget(s: State): string | null {
       const id = s.probeOrder[s.probeIndex++] as number;
       if (id !== self && t.has(id) && isLive(t.at(id))) return t.index.names[id] as string;
     }
-    const live = otherIds(s, ['alive', 'suspect']);
+    const live = liveIds(s);
     s.probeRound++;
     for (const id of live) t.roundOf[id] = s.probeRound;
     s.probeOrder = shuffled(live, s.rng);

@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, count, emit, isLive, liveCount, nearerTimer, nextTimer, nudge, removeEntry, rto, selfEntry, timedEntries, touch, worseHealth } from './state';
+import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, touch, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -227,7 +227,7 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   if (e.state === 'suspect' && e.susp && e.susp.froms.size <= e.susp.expected && !e.susp.froms.has(from)) {
     e.susp.froms.add(from);
     e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
-    nearerTimer(s, e.susp.deadline);
+    addTimer(s, e.susp.deadline, e);
     s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
   }
 }
@@ -242,6 +242,7 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   e.state = 'suspect';
   e.stateSince = ctx.now;
   e.susp = { start: ctx.now, froms: new Set([from]), expected, min, max, deadline: ctx.now + suspicionTimeout(0, expected, min, max) };
+  addTimer(s, e.susp.deadline, e);
   touch(s);
   const name = e.signed.record.name;
   emit(ctx, 'suspect', name, e.inc, `by ${from}`);
@@ -292,15 +293,30 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
   e.leftSig = sig;
   e.stateSince = ctx.now;
   e.susp = undefined;
+  addTimer(s, ctx.now + s.t.leftRetention, e);
   touch(s);
   emit(ctx, 'left', name, inc);
   s.queue.enqueue(name, { k: 'l', n: name, i: inc, g: sig });
 }
 
-/** Suspicions whose time is up become deaths. */
-export function expireSuspicions(s: State, ctx: Ctx): void {
-  if (ctx.now < nextTimer(s)) return;
-  for (const e of timedEntries(s)) {
+/**
+ * Member timers that are due: a suspicion whose deadline passed becomes a
+ * death; a left member kept leftRetention is forgotten. A timer whose member
+ * has since changed (refuted, confirmed nearer, dead, back) is stale and
+ * dropped: only the member's current state and times decide.
+ */
+export function runTimers(s: State, ctx: Ctx): void {
+  const t = s.entries;
+  for (let due = s.timers.popDue(ctx.now); due !== null; due = s.timers.popDue(ctx.now)) {
+    const id = due[1];
+    if (!t.has(id) || id === t.self) continue;
+    const e = t.at(id);
     if (e.state === 'suspect' && e.susp && ctx.now >= e.susp.deadline) setDead(s, ctx, e, s.selfName, true);
+    else if (e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) {
+      const name = e.name;
+      removeEntry(s, name);
+      s.queue.drop(name);
+      setWarm(s, name, false);
+    }
   }
 }

@@ -8,6 +8,7 @@ import type { GossipMessage } from './messages';
 import type { BroadcastQueue } from './dissemination';
 import type { GossipTiming } from './timing';
 import type { Entry, EntryInit, MemberTable } from './table';
+import type { TimerHeap } from './timers';
 import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 
 export type { Entry, Suspicion } from './table';
@@ -94,30 +95,14 @@ export interface State {
   join: JoinState;
   /** Ids of the entries in name order (sync.ts), until an entry is added or removed. */
   sortedIds: number[] | null;
-  /** Lists derived from `entries`, rebuilt lazily after touch(): see derived(). */
-  derived: Derived | null;
+  /** Anchor addresses that neither we nor any live member advertise (unmetAnchorAddresses()); null = to be found again after a change. */
+  unmet: string[] | null;
+  /** Suspicion deadlines and left-member retention, earliest first (rules.ts runTimers()). */
+  timers: TimerHeap;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
   warm: number[];
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
-}
-
-/**
- * What the loops need from `entries` on every call (the live count, the
- * members to gossip to, the suspicions to time out), computed once per change
- * instead of once per call: at a thousand members a scan per message made the
- * state machine quadratic. Every state change calls touch(), which drops it.
- */
-interface Derived {
-  live: number;
-  /** Ids of the other members by the states asked for (key: the states joined), with those states' codes. */
-  lists: Map<string, { codes: number[]; ids: number[] }>;
-  /** Ids of the entries with a timer of their own: suspects (suspicion deadline) and leavers (retention). */
-  timed: readonly number[];
-  /** The earliest of their timers (nextTimer()). */
-  next: number;
-  /** Anchor addresses that neither we nor any live member advertise (unmetAnchors()); null until asked. */
-  unmet: string[] | null;
 }
 
 /** Per-call effects collector. */
@@ -128,46 +113,19 @@ export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
 }
 
-/** Called on every change of a member's state or record, except a new alive member (addEntry): drops the derived lists. */
+/** Called on every change of a member's state or record, except a new alive member (addEntry): drops what is derived from them. */
 export function touch(s: State): void {
-  s.derived = null;
+  s.unmet = null;
 }
 
-function derived(s: State): Derived {
-  if (s.derived) return s.derived;
-  let live = 0;
-  const timed: number[] = [];
-  const t = s.entries;
-  for (let id = 0, end = t.end(); id < end; id++) {
-    if (!t.has(id)) continue;
-    const c = t.stateOf[id] as number;
-    if (c === STATE_CODE.alive || c === STATE_CODE.suspect) live++;
-    if (c === STATE_CODE.suspect || c === STATE_CODE.left) timed.push(id);
-  }
-  let next = Number.POSITIVE_INFINITY;
-  for (const id of timed) {
-    const c = t.stateOf[id] as number;
-    const susp = t.susps.get(id);
-    if (c === STATE_CODE.suspect && susp) next = Math.min(next, susp.deadline);
-    if (c === STATE_CODE.left) next = Math.min(next, (t.sinceOf[id] as number) + s.t.leftRetention);
-  }
-  s.derived = { live, lists: new Map(), timed, next, unmet: null };
-  return s.derived;
-}
-
-/**
- * When the earliest suspicion deadline or leaver retention ends. The
- * wakeup, the suspicion timer and the reaper read it after every call; with
- * half the cluster suspect (a partition) walking all of them each time was
- * most of the simulator's time.
- */
+/** When the earliest member timer is due: the wakeup reads it after every call. */
 export function nextTimer(s: State): number {
-  return derived(s).next;
+  return s.timers.next();
 }
 
-/** A suspicion deadline moved earlier (a confirmation) without a change that rebuilds the lists. */
-export function nearerTimer(s: State, at: number): void {
-  if (s.derived) s.derived.next = Math.min(s.derived.next, at);
+/** Arms a member timer: a suspicion deadline (also when a confirmation brings it nearer) or a leaver's retention. */
+export function addTimer(s: State, at: number, e: Entry): void {
+  s.timers.push(at, e.id);
 }
 
 export function isLive(e: Entry | undefined): boolean {
@@ -176,34 +134,27 @@ export function isLive(e: Entry | undefined): boolean {
 
 /** Members that are alive or suspect, self included: the n of the timing formulas. */
 export function liveCount(s: State): number {
-  return derived(s).live;
+  const t = s.entries;
+  const self = t.stateOf[t.self];
+  return t.live.length + (t.has(t.self) && (self === STATE_CODE.alive || self === STATE_CODE.suspect) ? 1 : 0);
 }
 
 /**
  * Anchor addresses that neither we nor any live member advertise. Every
  * member asks each reconnect interval; a scan of every record's addresses
  * each time was a third of the simulator's time at rest at 2,000 members, so
- * it is kept with the other derived lists (a new alive member strikes its
- * addresses off; any other change rebuilds it).
+ * it is kept until the next change (a new alive member strikes its
+ * addresses off; any other change makes it be found again).
  */
 export function unmetAnchorAddresses(s: State): readonly string[] {
-  const d = derived(s);
-  if (d.unmet === null) {
+  if (s.unmet === null) {
     const met = new Set<string>();
     const t = s.entries;
-    for (let id = 0, end = t.end(); id < end; id++) {
-      if (!t.has(id)) continue;
-      const c = t.stateOf[id] as number;
-      if (c === STATE_CODE.alive || c === STATE_CODE.suspect || t.index.names[id] === s.selfName) for (const a of (t.signedOf[id] as SignedRecord).record.addresses) met.add(a);
-    }
-    d.unmet = s.join.anchors.filter((a) => !met.has(a));
+    for (const id of t.live) for (const a of (t.signedOf[id] as SignedRecord).record.addresses) met.add(a);
+    if (t.has(t.self)) for (const a of (t.signedOf[t.self] as SignedRecord).record.addresses) met.add(a);
+    s.unmet = s.join.anchors.filter((a) => !met.has(a));
   }
-  return d.unmet;
-}
-
-/** Suspects and leavers, self included, in `entries` order: the entries whose timers tick() must watch. */
-export function timedEntries(s: State): Entry[] {
-  return derived(s).timed.map((id) => s.entries.at(id));
+  return s.unmet;
 }
 
 export function destOf(e: Entry): Destination {
@@ -216,31 +167,24 @@ export function selfEntry(s: State): Entry {
   return e;
 }
 
-/** Ids of the other members in the given states. Shared: it grows as members are added (addEntry) and is dropped at any other change; never mutate it. */
-export function otherIds(s: State, states: readonly MemberState[]): readonly number[] {
-  const d = derived(s);
-  const key = states.join();
-  let list = d.lists.get(key);
-  if (!list) {
-    const codes = states.map((st) => STATE_CODE[st] as number);
-    const self = s.entries.index.find(s.selfName);
-    const ids: number[] = [];
-    const t = s.entries;
-    for (let id = 0, end = t.end(); id < end; id++) if (id !== self && t.has(id) && codes.includes(t.stateOf[id] as number)) ids.push(id);
-    list = { codes, ids };
-    d.lists.set(key, list);
-  }
-  return list.ids;
+/** Ids of the other members that are alive or suspect (MemberTable.live: copy it to keep it). */
+export function liveIds(s: State): readonly number[] {
+  return s.entries.live;
+}
+
+/** Ids of the members held dead (MemberTable.dead: copy it to keep it). */
+export function deadIds(s: State): readonly number[] {
+  return s.entries.dead;
 }
 
 /** Up to k distinct random alive members other than `except` (an id), drawn from the live list: suspects are few, so no second list is kept. */
 export function pickAlive(s: State, k: number, except = -1): Entry[] {
-  return pickWhere(otherIds(s, ['alive', 'suspect']), k, s.rng, (id) => id !== except && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
+  return pickWhere(liveIds(s), k, s.rng, (id) => id !== except && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
 }
 
-/** The other members in the given states, as entries (for the few callers that want them all). */
-export function others(s: State, states: readonly MemberState[]): Entry[] {
-  return otherIds(s, states).map((id) => s.entries.at(id));
+/** The entries of some ids. */
+export function entriesOf(s: State, ids: readonly number[]): Entry[] {
+  return ids.map((id) => s.entries.at(id));
 }
 
 /**
@@ -288,17 +232,10 @@ export function addEntry(s: State, name: string, init: EntryInit): Entry {
   const e = s.entries.add(name, init);
   s.sortedIds = null;
   if (s.strangers.delete(name)) setWarm(s, name, true);
-  // A newcomer extends the derived lists instead of dropping them: in a join storm every member
-  // learns every other one by one, and rebuilding a 10,000-long list after each was N² work per member.
-  const d = s.derived;
-  // Only a new alive member is appended; anything else (a timer of its own, a replaced entry) rebuilds.
-  if (known || !d || init.state !== 'alive') {
-    touch(s);
-    return e;
-  }
-  d.live++;
-  if (d.unmet !== null && d.unmet.length > 0) d.unmet = d.unmet.filter((a) => !init.signed.record.addresses.includes(a));
-  for (const list of d.lists.values()) if (list.codes.includes(STATE_CODE.alive)) list.ids.push(e.id);
+  // A new alive member only strikes its addresses off the unmet anchors; anything else (a replaced
+  // entry, another state) makes them be found again when next asked.
+  if (known || init.state !== 'alive') touch(s);
+  else if (s.unmet !== null && s.unmet.length > 0) s.unmet = s.unmet.filter((a) => !init.signed.record.addresses.includes(a));
   return e;
 }
 

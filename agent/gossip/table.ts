@@ -5,7 +5,7 @@
  * Why columns: every member holds an entry per member, so a cluster of N
  * holds N² entries. A real agent holds a few hundred, but the simulator runs
  * 10,000 real members, 10^8 entries: an object and a Map slot per entry cost
- * about 110 bytes, the columns about 41.
+ * about 110 bytes, the columns about 45.
  *
  * Entry is a short-lived view of one row: read and write it like a plain
  * record (e.state = 'dead'). Keep ids, not views, in anything long-lived.
@@ -133,8 +133,50 @@ export class MemberTable {
    * member in a partition.
    */
   readonly digest = new Uint32Array(DIGEST_LANES);
+  /**
+   * Ids of the other members (all but `self`) that are alive or suspect, and
+   * of those that are dead, in no particular order: kept by every write
+   * (posOf holds each id's place in its list, so a move is two swaps). The
+   * probe and gossip loops read them on every call; rebuilding them after
+   * each change was N work per change, N² per member in a partition.
+   * Copy a list to keep it: it changes with the table.
+   */
+  readonly live: number[] = [];
+  readonly dead: number[] = [];
+  posOf = new Int32Array(0);
+  /** The id of the member holding the table: in no list. */
+  readonly self: number;
 
-  constructor(readonly index: NameIndex) {}
+  constructor(
+    readonly index: NameIndex,
+    selfName?: string,
+  ) {
+    this.self = selfName === undefined ? -1 : index.idOf(selfName);
+  }
+
+  /** The list a state code puts an id in (left: none). */
+  private listOf(code: number): number[] | null {
+    if (code === STATE_CODE.alive || code === STATE_CODE.suspect) return this.live;
+    return code === STATE_CODE.dead ? this.dead : null;
+  }
+
+  private unlist(id: number, code: number): void {
+    const list = this.listOf(code);
+    if (list === null || id === this.self) return;
+    const at = this.posOf[id] as number;
+    const last = list.pop() as number;
+    if (last !== id) {
+      list[at] = last;
+      this.posOf[last] = at;
+    }
+  }
+
+  private list(id: number, code: number): void {
+    const list = this.listOf(code);
+    if (list === null || id === this.self) return;
+    this.posOf[id] = list.length;
+    list.push(id);
+  }
 
   /** Adds (+1) or removes (-1) the hash of row `id` as it stands to the digest. */
   private mix(id: number, sign: 1 | -1): void {
@@ -145,10 +187,15 @@ export class MemberTable {
 
   /** Sets the state (a code) of a present row, keeping the digest. */
   setState(id: number, code: number): void {
-    if (this.stateOf[id] === code) return;
+    const was = this.stateOf[id] as number;
+    if (was === code) return;
     this.mix(id, -1);
     this.stateOf[id] = code;
     this.mix(id, 1);
+    if (this.listOf(was) !== this.listOf(code)) {
+      this.unlist(id, was);
+      this.list(id, code);
+    }
   }
 
   /** Sets the incarnation of a present row, keeping the digest. */
@@ -191,7 +238,10 @@ export class MemberTable {
     const id = this.index.idOf(name);
     this.reserve(id);
     if (this.signedOf[id] === undefined) this.count++;
-    else this.mix(id, -1);
+    else {
+      this.mix(id, -1);
+      this.unlist(id, this.stateOf[id] as number);
+    }
     this.signedOf[id] = init.signed;
     this.susps.delete(id);
     this.leftSigs.delete(id);
@@ -202,6 +252,7 @@ export class MemberTable {
     this.warmOf[id] = init.warmAt;
     this.roundOf[id] = init.probeRound;
     this.mix(id, 1);
+    this.list(id, this.stateOf[id] as number);
     return new Entry(this, id);
   }
 
@@ -209,6 +260,7 @@ export class MemberTable {
     const id = this.index.find(name);
     if (id === undefined || this.signedOf[id] === undefined) return false;
     this.mix(id, -1);
+    this.unlist(id, this.stateOf[id] as number);
     this.signedOf[id] = undefined;
     this.susps.delete(id);
     this.leftSigs.delete(id);
@@ -238,6 +290,7 @@ export class MemberTable {
     this.seenOf = grown(this.seenOf, new Float64Array(cap));
     this.warmOf = grown(this.warmOf, new Int32Array(cap));
     this.roundOf = grown(this.roundOf, new Int32Array(cap));
+    this.posOf = grown(this.posOf, new Int32Array(cap));
     this.cap = cap;
   }
 }

@@ -8,7 +8,7 @@
  */
 import { strict as assert } from 'assert';
 import type { State } from '../../../agent/gossip/state';
-import { otherIds, touch } from '../../../agent/gossip/state';
+import { STATE_CODE, deadIds, liveCount, liveIds } from '../../../agent/gossip/state';
 import { digestHash, digestOf } from '../../../agent/gossip/sync';
 import { MemberTable, NameIndex } from '../../../agent/gossip/table';
 import { LAN } from '../../../agent/gossip/timing';
@@ -108,7 +108,7 @@ describe('gossip: member table', () => {
   });
 });
 
-describe('gossip: derived member lists', function () {
+describe('gossip: member lists kept by the table', function () {
   this.timeout(30_000);
   let fast: FastCrypto;
   before(() => {
@@ -116,7 +116,7 @@ describe('gossip: derived member lists', function () {
   });
   after(() => fast.uninstall());
 
-  it('kept up to date as members are added, they equal a rebuild after joins, crashes, a partition and churn', () => {
+  it('kept at every write, they equal a scan after joins, a crash, during and after a partition, and after churn', () => {
     const n = 40;
     const w = new World({ seed: 11, timing: LAN, latency: LATENCY_PRESETS.lan, capacity: n + 4, wire: 'shared', countBytes: false });
     const rng = stream(11, 'scenarios');
@@ -126,13 +126,15 @@ describe('gossip: derived member lists', function () {
         const m = w.membership(i);
         if (!m) continue;
         const s = (m as unknown as { s: State }).s;
-        for (const states of [['alive', 'suspect'], ['dead'], ['alive', 'suspect', 'dead']] as const) {
-          const kept = [...otherIds(s, states)].sort((x, y) => x - y);
-          touch(s);
-          const rebuilt = [...otherIds(s, states)];
-          assert.deepEqual(kept, rebuilt, `${when}: member ${i}, ${states.join('+')}`);
+        // The lists the table keeps at every write hold exactly the ids a scan finds, self excluded.
+        const scan = (codes: number[]): number[] => [...s.entries.values()].filter((e) => e.name !== s.selfName && codes.includes(STATE_CODE[e.state])).map((e) => e.id);
+        for (const [kept, codes, what] of [[liveIds(s), [0, 1], 'live'], [deadIds(s), [2], 'dead']] as const) {
+          const rebuilt = scan([...codes]);
+          assert.deepEqual([...kept].sort((x, y) => x - y), rebuilt, `${when}: member ${i}, ${what}`);
           compared += rebuilt.length;
         }
+        const selfLive = ['alive', 'suspect'].includes(s.entries.get(s.selfName)?.state ?? 'left') ? 1 : 0;
+        assert.equal(liveCount(s), scan([0, 1]).length + selfLive, `${when}: member ${i}, live count`);
         // The digest in name order, from the kept order, equals one sorted afresh; so does its hash.
         const digest = digestOf(s);
         const hash = digestHash(s);
@@ -152,6 +154,14 @@ describe('gossip: derived member lists', function () {
     assert.ok(check('after the join storm') >= n * (n - 1), 'every member listed every other');
     sc.crash(w, { mode: 'kill', anchors: 1, limitMs: 60_000, rng });
     check('after a crash');
+    const up = Array.from({ length: w.size }, (_, i) => i).filter((i) => w.isUp(i));
+    w.net.partition([up.slice(0, up.length / 2), up.slice(up.length / 2)]);
+    w.runFor(30_000);
+    const deadSeen = up.reduce((sum, i) => sum + deadIds((w.membership(i) as unknown as { s: State }).s).length, 0);
+    assert.ok(deadSeen >= (up.length * up.length) / 2, `each side holds the other dead (${deadSeen} dead entries)`);
+    check('during a partition');
+    w.net.heal();
+    w.runFor(30_000);
     sc.partition(w, { limitMs: 60_000, rng });
     check('after a partition healed');
     sc.churn(w, { pairs: 2, spacingMs: 2000, anchors: 1, firstNew: n, settleMs: 60_000, rng });
