@@ -23,6 +23,13 @@ interface Item {
   sentTo: readonly string[];
   /** Enqueue order: the newest is sent first among equally sent updates. */
   order: number;
+  /** Replaced, dropped or retired: no longer queued (it may still sit in a bucket, see byCount). */
+  gone: boolean;
+}
+
+/** An item sits in bucket k of byCount, and counts there, while it is queued and was sent k times. */
+function liveIn(item: Item, k: number): boolean {
+  return !item.gone && item.sentTo.length === k;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
@@ -43,8 +50,15 @@ export class BroadcastQueue {
    * walks them least sent, then newest, first without sorting the whole
    * queue for every message, which a join storm of thousands of queued
    * updates made the largest cost of a member.
+   * An item that moves on (sent once more) or goes is left where it was,
+   * stale (see liveIn): cutting it out of the middle of a bucket of
+   * thousands, for every update of every message, was the largest cost of a
+   * partition. live[k] counts the items that are not; stale items at the end
+   * of a bucket are trimmed as take() passes, and a bucket more than half
+   * stale is compacted.
    */
   private byCount: Item[][] = [[]];
+  private live: number[] = [0];
   private order = 0;
   /** No queued update is smaller (a lower bound, reset when the queue empties): once less budget is left, take() stops looking. */
   private smallest = Infinity;
@@ -58,11 +72,12 @@ export class BroadcastQueue {
   /** Queues (or replaces) the update about `name`. */
   enqueue(name: string, update: Update): void {
     this.drop(name);
-    const item: Item = { name, update, size: updateSize(update), sentTo: NONE, order: this.order++ };
+    const item: Item = { name, update, size: updateSize(update), sentTo: NONE, order: this.order++, gone: false };
     if (this.items.size === 0) this.smallest = Infinity;
     this.smallest = Math.min(this.smallest, item.size);
     this.items.set(name, item);
     (this.byCount[0] as Item[]).push(item);
+    this.live[0] = (this.live[0] as number) + 1;
   }
 
   /** Drops whatever is queued about `name`. */
@@ -70,9 +85,17 @@ export class BroadcastQueue {
     const item = this.items.get(name);
     if (!item) return;
     this.items.delete(name);
-    const bucket = this.byCount[item.sentTo.length];
-    const i = bucket ? indexOf(bucket, item.order) : -1;
-    if (i >= 0) (bucket as Item[]).splice(i, 1);
+    item.gone = true;
+    const k = item.sentTo.length;
+    this.live[k] = (this.live[k] as number) - 1;
+    this.tidy(k);
+  }
+
+  /** Trims the stale items off the end of bucket k, and compacts it once more than half of it is stale. */
+  private tidy(k: number): void {
+    const bucket = this.byCount[k] as Item[];
+    while (bucket.length > 0 && !liveIn(bucket[bucket.length - 1] as Item, k)) bucket.pop();
+    if (bucket.length > 16 && bucket.length > 2 * (this.live[k] as number)) this.byCount[k] = bucket.filter((item) => liveIn(item, k));
   }
 
   /**
@@ -87,7 +110,15 @@ export class BroadcastQueue {
     if (this.items.size === 0) return [];
     const limit = Math.max(1, Math.min(retransmitLimit(this.retransmitMult, n), n - 1));
     // The cluster looks smaller than when these were sent: those sent often enough retire.
-    while (this.byCount.length > limit) for (const item of this.byCount.pop() as Item[]) this.items.delete(item.name);
+    while (this.byCount.length > limit) {
+      const k = this.byCount.length - 1;
+      for (const item of this.byCount.pop() as Item[]) {
+        if (!liveIn(item, k)) continue;
+        this.items.delete(item.name);
+        item.gone = true;
+      }
+      this.live.pop();
+    }
     const out: Update[] = [];
     let used = 0;
     let looked = 0;
@@ -98,21 +129,29 @@ export class BroadcastQueue {
       // Newest first. A taken item leaves this bucket for the next one, where `target` in its sentTo skips it.
       for (let i = bucket.length - 1; i >= 0 && room(); i--) {
         const item = bucket[i] as Item;
+        if (!liveIn(item, k)) continue;
         looked++;
         if (item.sentTo.includes(target)) continue;
         // An item larger than the whole budget still goes out alone, so it is never stuck.
         if (used + item.size > budget && out.length > 0) continue;
         out.push(item.update);
         used += item.size;
-        bucket.splice(i, 1);
         item.sentTo = item.sentTo.concat(target); // concat allocates the exact length; a spread reserves 22 slots
+        this.live[k] = (this.live[k] as number) - 1;
         if (item.sentTo.length >= limit) {
           this.items.delete(item.name);
-          continue;
+          item.gone = true;
+        } else {
+          if (this.byCount[k + 1] === undefined) {
+            this.byCount[k + 1] = [];
+            this.live[k + 1] = 0;
+          }
+          const next = this.byCount[k + 1] as Item[];
+          next.splice(insertAt(next, item.order), 0, item);
+          this.live[k + 1] = (this.live[k + 1] as number) + 1;
         }
-        const next = this.byCount[k + 1] ?? (this.byCount[k + 1] = []);
-        next.splice(insertAt(next, item.order), 0, item);
       }
+      this.tidy(k);
     }
     return out;
   }
@@ -128,9 +167,4 @@ function insertAt(bucket: readonly Item[], order: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-function indexOf(bucket: readonly Item[], order: number): number {
-  const i = insertAt(bucket, order);
-  return (bucket[i] as Item | undefined)?.order === order ? i : -1;
 }

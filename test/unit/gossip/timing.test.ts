@@ -4,6 +4,8 @@ import {
 } from '../../../agent/gossip/timing';
 import { BroadcastQueue } from '../../../agent/gossip/dissemination';
 import type { Update } from '../../../agent/gossip/messages';
+import { updateSize } from '../../../agent/gossip/messages';
+import { seededRng } from '../../helpers/sim-router';
 
 describe('gossip: timing math', () => {
   it('suspicion minimum scales with log10 N, never below one probe multiple', () => {
@@ -111,6 +113,66 @@ describe('gossip: dissemination queue', () => {
     q.drop('e');
     assert.equal(q.size, 0);
     assert.deepEqual(q.take(1000, 50, 'm6'), []);
+  });
+
+  it('takes exactly what a plain sorted walk would, through thousands of enqueues, replacements, drops and takes', () => {
+    // The reference: each bucket (updates sent k times) found afresh and sorted newest first, walked
+    // with the queue's own rules: budget, at most 256 looked at, stop once less room than the smallest.
+    interface Ref { name: string; update: Update; size: number; sentTo: string[]; order: number }
+    let ref: Ref[] = [];
+    let order = 0;
+    let smallest = Infinity;
+    const refTake = (budget: number, n: number, target: string): Update[] => {
+      const limit = Math.max(1, Math.min(retransmitLimit(4, n), n - 1));
+      ref = ref.filter((r) => r.sentTo.length < limit);
+      const out: Update[] = [];
+      let used = 0;
+      let looked = 0;
+      const room = (): boolean => looked < 256 && (out.length === 0 || budget - used >= smallest);
+      for (let k = 0; k < limit && room(); k++) {
+        const bucket = ref.filter((r) => r.sentTo.length === k).sort((a, b) => b.order - a.order);
+        for (const r of bucket) {
+          if (!room()) break;
+          looked++;
+          if (r.sentTo.includes(target) || (used + r.size > budget && out.length > 0)) continue;
+          out.push(r.update);
+          used += r.size;
+          r.sentTo.push(target);
+        }
+        ref = ref.filter((r) => r.sentTo.length < limit);
+      }
+      return out;
+    };
+    const rng = seededRng(21);
+    const q = new BroadcastQueue(4);
+    const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)] as T;
+    let taken = 0;
+    for (let op = 0; op < 4000; op++) {
+      const r = rng();
+      if (r < 0.35) {
+        const name = `member-${'x'.repeat(Math.floor(rng() * 30))}${Math.floor(rng() * 300)}`;
+        const update: Update = { k: 'd', n: name, i: op, f: 'x' };
+        q.enqueue(name, update);
+        ref = ref.filter((x) => x.name !== name);
+        if (ref.length === 0) smallest = Infinity;
+        const size = updateSize(update);
+        smallest = Math.min(smallest, size);
+        ref.push({ name, update, size, sentTo: [], order: order++ });
+      } else if (r < 0.42 && ref.length > 0) {
+        const name = pickOf(ref).name;
+        q.drop(name);
+        ref = ref.filter((x) => x.name !== name);
+      } else {
+        const budget = pickOf([60, 300, 1200, 5000]);
+        const n = pickOf([3, 20, 100, 10_000]);
+        const target = `t${Math.floor(rng() * 40)}`;
+        const want = refTake(budget, n, target);
+        assert.deepEqual(q.take(budget, n, target), want, `take ${op}`);
+        taken += want.length;
+      }
+      assert.equal(q.size, ref.length, `size after op ${op}`);
+    }
+    assert.ok(taken > 3000, `${taken} updates taken`);
   });
 
   it('respects the byte budget but always sends at least one update', () => {
