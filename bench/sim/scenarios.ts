@@ -179,27 +179,40 @@ export function falsePositives(w: World, o: { loss: number; model: LossModel; du
 
 export interface PartitionResult {
   groups: [number, number];
-  /** Virtual ms until every member held every member of the other side dead (or the cut was held that long without it). */
+  /** The cut was held at most this long (virtual ms) waiting for the split to be seen. Absent in files written before it. */
+  holdMs?: number;
+  /** Virtual ms until every member held every member of the other side dead; null = not within holdMs. */
   splitMs: number | null;
+  /** Virtual ms until every member of the larger side held every member of the cut-off one dead. Absent in files written before it. */
+  cutSeenMs?: number | null;
   /** Virtual ms after the heal until every member saw every member alive again. */
   mergeMs: number | null;
 }
 
-/** Splits the up members into two random halves until each side holds the other dead, heals, and times the merge. */
-export function partition(w: World, o: { limitMs: number; rng: Rng }): PartitionResult {
+/**
+ * Cuts a random `share` of the up members (half by default; at least one)
+ * off from the rest until each side holds the other dead (or, with
+ * `untilCutSeen`, until the rest holds the cut-off members dead), for at
+ * most `holdMs`; heals, and times the merge (at most `limitMs`).
+ */
+export function partition(w: World, o: { limitMs: number; rng: Rng; share?: number; holdMs?: number; untilCutSeen?: boolean }): PartitionResult {
   const up: number[] = [];
   for (let i = 0; i < w.size; i++) if (w.isUp(i)) up.push(i);
   const order = sample(o.rng, up.length, up.length).map((k) => up[k]);
-  const a = order.slice(0, Math.floor(order.length / 2));
+  const a = order.slice(0, Math.max(1, Math.floor(order.length * (o.share ?? 0.5))));
   const b = order.slice(a.length);
+  const holdMs = o.holdMs ?? o.limitMs;
   const t0 = w.now();
   w.net.partition([a, b]);
   const sideDead = (side: number[], other: number): boolean => side.every((t) => w.obs.goneCount(t) >= other);
   let splitMs: number | null = null;
+  let cutSeenMs: number | null = null;
   const step = Math.max(100, w.timing.probeInterval / 2);
-  while (w.now() - t0 < o.limitMs) {
+  while (w.now() - t0 < holdMs) {
     w.runFor(step);
-    if (sideDead(a, b.length) && sideDead(b, a.length)) {
+    if (cutSeenMs === null && sideDead(a, b.length)) cutSeenMs = w.now() - t0;
+    if (cutSeenMs !== null && o.untilCutSeen) break;
+    if (sideDead(b, a.length) && sideDead(a, b.length)) {
       splitMs = w.now() - t0;
       break;
     }
@@ -207,7 +220,7 @@ export function partition(w: World, o: { limitMs: number; rng: Rng }): Partition
   w.net.heal();
   const t1 = w.now();
   const merged = w.runFor(o.limitMs, () => w.obs.converged());
-  return { groups: [a.length, b.length], splitMs, mergeMs: merged ? w.now() - t1 : null };
+  return { groups: [a.length, b.length], holdMs, splitMs, cutSeenMs, mergeMs: merged ? w.now() - t1 : null };
 }
 
 export interface ChurnResult {

@@ -11,6 +11,10 @@ import { stream } from './rng';
 import * as sc from './scenarios';
 import { World } from './world';
 
+/** The site cut: this share of the members (at least one), held this long at most. */
+export const SITE_SHARE = 0.01;
+export const SITE_CUT_MS = 30_000;
+
 export interface SuiteOptions {
   n: number;
   seed: number;
@@ -50,6 +54,8 @@ export interface SuiteResult {
   rest: sc.RestResult | null;
   crashes: sc.CrashResult[];
   falsePositives: sc.FalsePositiveResult[];
+  /** One site (SITE_SHARE of the members, at least one) cut off until the rest holds it dead (at most SITE_CUT_MS), at every N. Absent in files written before it. */
+  siteCut?: sc.PartitionResult | null;
   partition: sc.PartitionResult | null;
   churn: sc.ChurnResult | null;
   runtime: { realMs: number; events: number; memberCalls: number; messages: number; peakHeapMB: number; phasesMs: Record<string, number> };
@@ -91,6 +97,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
       rest: null,
       crashes: [],
       falsePositives: [],
+      siteCut: null,
       partition: null,
       churn: null,
       runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
@@ -107,6 +114,9 @@ export function runSuite(o: SuiteOptions): SuiteResult {
           result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
         }
       }
+      // A site losing its uplink, healed once the rest holds it dead: affordable at any N (the work grows
+      // with the members the site wrongly holds dead, times N), where two halves are N² state changes.
+      result.siteCut = phase('site-cut', () => sc.partition(w, { limitMs: limit, rng, share: SITE_SHARE, holdMs: SITE_CUT_MS, untilCutSeen: true }));
       if (o.heavy) result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
       if (o.heavy && o.churnPairs > 0) {
         result.churn = phase('churn', () =>

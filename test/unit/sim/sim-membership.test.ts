@@ -75,6 +75,16 @@ describe('sim: the real Membership in virtual time', function () {
     assert.ok(w.obs.converged());
   });
 
+  it('a site cut: healed as soon as the rest holds the site dead, then the cluster merges', () => {
+    const { w } = boot(41, 40);
+    const r = sc.partition(w, { limitMs: 120_000, rng: stream(41, 'site'), share: 0.05, holdMs: 60_000, untilCutSeen: true });
+    assert.deepEqual(r.groups, [2, 38]);
+    assert.ok(r.cutSeenMs !== null && r.cutSeenMs !== undefined && r.cutSeenMs < 20_000, `the rest saw the site dead: ${JSON.stringify(r)}`);
+    assert.equal(r.splitMs, null, 'healed before the site could hold all 38 others dead (one probe per second each)');
+    assert.ok(r.mergeMs !== null, `never merged: ${JSON.stringify(r)}`);
+    assert.ok(w.obs.converged());
+  });
+
   it('the signature stopgap signs like the agent and tweetnacl, and still refuses a forged record', () => {
     const id = simIdentity(1, 2);
     const kp = nacl.sign.keyPair.fromSeed(id.secretKey.subarray(0, 32));
