@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
-import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm, touch } from './state';
+import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
@@ -108,7 +108,6 @@ export class Membership {
       nudged: new Map(),
       nextCurious: now,
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
-      unmet: null,
       timers: new TimerHeap(),
       warm: [],
       strangers: new Set(),
@@ -134,7 +133,7 @@ export class Membership {
   /** Join via every anchor (host:port); retried with capped jittered backoff while no other member is alive. */
   bootstrap(anchors: string[], now: number): Step {
     this.s.join.anchors = [...new Set(anchors)];
-    touch(this.s);
+    this.s.entries.watch(this.s.join.anchors);
     return this.run(now, undefined, (ctx) => joinTick(this.s, ctx));
   }
 
@@ -201,7 +200,6 @@ export class Membership {
       const record: MemberRecord = { ...me.signed.record, ...patch, name: s.selfName, id_pub: s.selfPub };
       me.signed = signRecord(record, me.inc + 1, s.secretKey);
       me.inc += 1;
-      touch(s);
       s.queue.enqueue(s.selfName, { k: 'a', r: me.signed });
       emit(ctx, 'updated', s.selfName, me.inc);
     });
@@ -217,7 +215,6 @@ export class Membership {
       me.state = 'left';
       me.leftSig = g;
       me.stateSince = ctx.now;
-      touch(s);
       const u: Update[] = [{ k: 'l', n: s.selfName, i: me.inc, g }];
       for (const e of entriesOf(s, pick(liveIds(s), s.t.leaveFanout, s.rng))) ctx.send.push({ to: destOf(e), msg: { t: 'g', u } });
       emit(ctx, 'left', s.selfName, me.inc);

@@ -12,7 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, touch, worseHealth } from './state';
+import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -123,7 +123,6 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     e.lastSeen = ctx.now;
     e.susp = undefined;
     e.leftSig = undefined;
-    touch(s);
     if (u.o === 'd' || u.o === 'l') {
       // Newer record, but already dead or gone at that incarnation: no alive in between.
       if (u.o === 'l' && u.g) return applyLeft(s, ctx, name, sr.incarnation, u.g);
@@ -196,7 +195,6 @@ export function refute(s: State, ctx: Ctx, seen: number, why: string): void {
   if (!Number.isSafeInteger(inc)) return count(s, 'incarnation-exhausted');
   me.signed = signRecord(me.signed.record, inc, s.secretKey);
   me.inc = inc;
-  touch(s);
   s.queue.enqueue(s.selfName, { k: 'a', r: me.signed });
   emit(ctx, 'refuted', s.selfName, inc, why);
   // Tell whoever carried the claim right away, so the suspicion ends quickly.
@@ -243,7 +241,6 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   e.stateSince = ctx.now;
   e.susp = { start: ctx.now, froms: new Set([from]), expected, min, max, deadline: ctx.now + suspicionTimeout(0, expected, min, max) };
   addTimer(s, e.susp.deadline, e);
-  touch(s);
   const name = e.signed.record.name;
   emit(ctx, 'suspect', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 's', n: name, i: e.inc, f: from });
@@ -271,7 +268,6 @@ function setDead(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean)
   e.state = 'dead';
   e.stateSince = ctx.now;
   e.susp = undefined;
-  touch(s);
   const name = e.signed.record.name;
   emit(ctx, 'dead', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 'd', n: name, i: e.inc, f: from });
@@ -294,7 +290,6 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
   e.stateSince = ctx.now;
   e.susp = undefined;
   addTimer(s, ctx.now + s.t.leftRetention, e);
-  touch(s);
   emit(ctx, 'left', name, inc);
   s.queue.enqueue(name, { k: 'l', n: name, i: inc, g: sig });
 }

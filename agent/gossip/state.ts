@@ -95,8 +95,6 @@ export interface State {
   join: JoinState;
   /** Ids of the entries in name order (sync.ts), until an entry is added or removed. */
   sortedIds: number[] | null;
-  /** Anchor addresses that neither we nor any live member advertise (unmetAnchorAddresses()); null = to be found again after a change. */
-  unmet: string[] | null;
   /** Suspicion deadlines and left-member retention, earliest first (rules.ts runTimers()). */
   timers: TimerHeap;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
@@ -111,11 +109,6 @@ export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; fro
 
 export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
-}
-
-/** Called on every change of a member's state or record, except a new alive member (addEntry): drops what is derived from them. */
-export function touch(s: State): void {
-  s.unmet = null;
 }
 
 /** When the earliest member timer is due: the wakeup reads it after every call. */
@@ -141,20 +134,12 @@ export function liveCount(s: State): number {
 
 /**
  * Anchor addresses that neither we nor any live member advertise. Every
- * member asks each reconnect interval; a scan of every record's addresses
- * each time was a third of the simulator's time at rest at 2,000 members, so
- * it is kept until the next change (a new alive member strikes its
- * addresses off; any other change makes it be found again).
+ * member asks each reconnect interval; the table counts the members holding
+ * each anchor address at every write (MemberTable.watch), where a scan of
+ * every record each time was a third of the simulator's time at rest.
  */
-export function unmetAnchorAddresses(s: State): readonly string[] {
-  if (s.unmet === null) {
-    const met = new Set<string>();
-    const t = s.entries;
-    for (const id of t.live) for (const a of (t.signedOf[id] as SignedRecord).record.addresses) met.add(a);
-    if (t.has(t.self)) for (const a of (t.signedOf[t.self] as SignedRecord).record.addresses) met.add(a);
-    s.unmet = s.join.anchors.filter((a) => !met.has(a));
-  }
-  return s.unmet;
+export function unmetAnchorAddresses(s: State): string[] {
+  return s.join.anchors.filter((a) => !((s.entries.held.get(a) ?? 0) > 0));
 }
 
 export function destOf(e: Entry): Destination {
@@ -230,12 +215,8 @@ export function setWarm(s: State, name: string, on: boolean): void {
 export function addEntry(s: State, name: string, init: EntryInit): Entry {
   const known = s.entries.get(name) !== undefined;
   const e = s.entries.add(name, init);
-  s.sortedIds = null;
+  if (!known) s.sortedIds = null; // a replaced entry keeps its id, and its place in name order
   if (s.strangers.delete(name)) setWarm(s, name, true);
-  // A new alive member only strikes its addresses off the unmet anchors; anything else (a replaced
-  // entry, another state) makes them be found again when next asked.
-  if (known || init.state !== 'alive') touch(s);
-  else if (s.unmet !== null && s.unmet.length > 0) s.unmet = s.unmet.filter((a) => !init.signed.record.addresses.includes(a));
   return e;
 }
 
@@ -247,7 +228,6 @@ export function removeEntry(s: State, name: string): void {
   setWarm(s, name, false);
   s.entries.delete(name);
   s.sortedIds = null;
-  touch(s);
   if (connected) s.strangers.add(name);
 }
 

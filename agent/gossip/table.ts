@@ -146,12 +146,37 @@ export class MemberTable {
   posOf = new Int32Array(0);
   /** The id of the member holding the table: in no list. */
   readonly self: number;
+  /**
+   * For each watched address (the anchors, join.ts), how many rows advertise
+   * it that are live, or ours: kept at every write, so the unmet anchors
+   * are known without a scan of every record each reconnect interval.
+   */
+  readonly held = new Map<string, number>();
+  private watched = new Set<string>();
 
   constructor(
     readonly index: NameIndex,
     selfName?: string,
   ) {
     this.self = selfName === undefined ? -1 : index.idOf(selfName);
+  }
+
+  /** Watches these addresses (see held), counting them afresh. */
+  watch(addresses: readonly string[]): void {
+    this.watched = new Set(addresses);
+    this.held.clear();
+    for (let id = 0; id < this.signedOf.length; id++) if (this.has(id) && this.counted(id)) this.hold(id, 1);
+  }
+
+  /** A row whose addresses count in `held`: a live one, or our own. */
+  private counted(id: number): boolean {
+    const c = this.stateOf[id];
+    return id === this.self || c === STATE_CODE.alive || c === STATE_CODE.suspect;
+  }
+
+  private hold(id: number, sign: 1 | -1): void {
+    if (this.watched.size === 0) return;
+    for (const a of (this.signedOf[id] as SignedRecord).record.addresses) if (this.watched.has(a)) this.held.set(a, (this.held.get(a) ?? 0) + sign);
   }
 
   /** The list a state code puts an id in (left: none). */
@@ -189,13 +214,23 @@ export class MemberTable {
   setState(id: number, code: number): void {
     const was = this.stateOf[id] as number;
     if (was === code) return;
+    const counted = this.counted(id);
     this.mix(id, -1);
     this.stateOf[id] = code;
     this.mix(id, 1);
+    if (counted !== this.counted(id)) this.hold(id, counted ? -1 : 1);
     if (this.listOf(was) !== this.listOf(code)) {
       this.unlist(id, was);
       this.list(id, code);
     }
+  }
+
+  /** Sets the signed record of a present row, keeping the watched addresses. */
+  setSigned(id: number, signed: SignedRecord): void {
+    const counted = this.counted(id);
+    if (counted) this.hold(id, -1);
+    this.signedOf[id] = signed;
+    if (counted) this.hold(id, 1);
   }
 
   /** Sets the incarnation of a present row, keeping the digest. */
@@ -241,6 +276,7 @@ export class MemberTable {
     else {
       this.mix(id, -1);
       this.unlist(id, this.stateOf[id] as number);
+      if (this.counted(id)) this.hold(id, -1);
     }
     this.signedOf[id] = init.signed;
     this.susps.delete(id);
@@ -253,6 +289,7 @@ export class MemberTable {
     this.roundOf[id] = init.probeRound;
     this.mix(id, 1);
     this.list(id, this.stateOf[id] as number);
+    if (this.counted(id)) this.hold(id, 1);
     return new Entry(this, id);
   }
 
@@ -261,6 +298,7 @@ export class MemberTable {
     if (id === undefined || this.signedOf[id] === undefined) return false;
     this.mix(id, -1);
     this.unlist(id, this.stateOf[id] as number);
+    if (this.counted(id)) this.hold(id, -1);
     this.signedOf[id] = undefined;
     this.susps.delete(id);
     this.leftSigs.delete(id);
@@ -315,7 +353,7 @@ export class Entry {
     return this.t.signedOf[this.id] as SignedRecord;
   }
   set signed(v: SignedRecord) {
-    this.t.signedOf[this.id] = v;
+    this.t.setSigned(this.id, v);
   }
   get state(): MemberState {
     return CODE_STATE[this.t.stateOf[this.id] as number] as MemberState;

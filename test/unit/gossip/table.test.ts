@@ -120,6 +120,7 @@ describe('gossip: member lists kept by the table', function () {
     const n = 40;
     const w = new World({ seed: 11, timing: LAN, latency: LATENCY_PRESETS.lan, capacity: n + 4, wire: 'shared', countBytes: false });
     const rng = stream(11, 'scenarios');
+    let anchorChecks = 0;
     const check = (when: string): number => {
       let compared = 0;
       for (let i = 0; i < w.size; i++) {
@@ -132,6 +133,12 @@ describe('gossip: member lists kept by the table', function () {
           const rebuilt = scan([...codes]);
           assert.deepEqual([...kept].sort((x, y) => x - y), rebuilt, `${when}: member ${i}, ${what}`);
           compared += rebuilt.length;
+        }
+        // The anchor's address is counted once per live record (and ours) that advertises it (the anchor itself watches none).
+        for (const anchorAddr of s.join.anchors) {
+          const holders = [...s.entries.values()].filter((e) => (e.name === s.selfName || e.state === 'alive' || e.state === 'suspect') && e.signed.record.addresses.includes(anchorAddr)).length;
+          assert.equal(s.entries.held.get(anchorAddr) ?? 0, holders, `${when}: member ${i}, anchor address held`);
+          anchorChecks += holders;
         }
         const selfLive = ['alive', 'suspect'].includes(s.entries.get(s.selfName)?.state ?? 'left') ? 1 : 0;
         assert.equal(liveCount(s), scan([0, 1]).length + selfLive, `${when}: member ${i}, live count`);
@@ -166,5 +173,6 @@ describe('gossip: member lists kept by the table', function () {
     check('after a partition healed');
     sc.churn(w, { pairs: 2, spacingMs: 2000, anchors: 1, firstNew: n, settleMs: 60_000, rng });
     check('after churn');
+    assert.ok(anchorChecks > 0, 'the anchor address was held by live members at some check');
   });
 });
