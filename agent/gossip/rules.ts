@@ -222,12 +222,12 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   // A confirmation counts (and is passed on) only until the expected number is reached, as in
   // memberlist: past it the deadline is at its minimum, and in a partition every member of one side
   // would otherwise confirm, and re-spread, every suspicion of the other side.
-  if (e.state === 'suspect' && e.susp && e.susp.froms.size <= e.susp.expected && !e.susp.froms.has(from)) {
-    e.susp.froms.add(from);
-    e.susp.deadline = e.susp.start + suspicionTimeout(e.susp.froms.size - 1, e.susp.expected, e.susp.min, e.susp.max);
-    addTimer(s, e.susp.deadline, e);
-    s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
-  }
+  const susp = e.state === 'suspect' ? e.susp : undefined;
+  if (!susp || susp.froms.size > susp.expected || susp.froms.has(from)) return;
+  susp.froms.add(from);
+  susp.deadline = susp.start + suspicionTimeout(susp.froms.size - 1, susp.expected, susp.min, susp.max);
+  addTimer(s, susp.deadline, e);
+  s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
 }
 
 export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
