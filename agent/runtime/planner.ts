@@ -106,6 +106,10 @@ function decide(d: DesiredContainer, o: ObservedContainer | undefined, h: Histor
   if (!o) return { kind: 'create' };
   if (o.hash !== d.spec.hash) return { kind: 'recreate', reason: 'spec changed', death: null };
   if (isRunning(o)) return { kind: 'none' };
+  // A process that just ended can be reported exited a moment before Podman records its finish
+  // time and exit code: counting that as a death (code 0), and the settled one as a second, made
+  // the backoff and the status wrong. Its 'died' event, or the next periodic pass, comes back here.
+  if (o.startedAt !== null && o.finishedAt === null) return { kind: 'none' };
 
   const hist = containerHistory(h, d.name);
   const key = `${o.id}@${o.finishedAt ?? 'never'}`;

@@ -143,6 +143,21 @@ describe('runtime/planner', () => {
     assert.equal(a.type, 'start');
   });
 
+  it('a process seen exited before Podman recorded its finish time and exit code is not counted yet', () => {
+    const h = emptyHistory();
+    const early = observed([obs(d, W), obs(d, K, { id: 'k', state: 'exited', startedAt: NOW - 500, finishedAt: null, exitCode: 0 })]);
+    assert.deepEqual(brief(planReconcile(d, early, h, NOW, OPTS)), [], 'wait for the settled state');
+    const settled = observed([obs(d, W), obs(d, K, { id: 'k', state: 'exited', startedAt: NOW - 500, finishedAt: NOW - 1, exitCode: 3 })]);
+    const actions = planReconcile(d, settled, h, NOW + 50, OPTS);
+    assert.deepEqual(brief(actions), [`start ${K}`]);
+    const start = actions[0] as Extract<Action, { type: 'start' }>;
+    assert.equal(start.death?.exitCode, 3, 'the real exit code');
+    assert.equal(start.death?.failures, 1, 'one death, not two');
+    // A container that never started has no finish time either, and is started.
+    const never = observed([obs(d, W), obs(d, K, { id: 'k2', state: 'created', startedAt: null, finishedAt: null })]);
+    assert.deepEqual(brief(planReconcile(d, never, emptyHistory(), NOW, OPTS)), [`start ${K}`]);
+  });
+
   it('backoff jitter stays within bounds', () => {
     for (const r of [0, 0.25, 0.999]) {
       const v = backoffDelay(3, DEFAULT_BACKOFF, r);
