@@ -172,7 +172,7 @@ export class Membership {
       this.gossipTick(ctx);
       this.syncTick(ctx);
       reconnectTick(s, ctx);
-      this.reap(ctx.now);
+      this.forgetOld(ctx.now);
     });
   }
 
@@ -398,7 +398,8 @@ export class Membership {
     if (peer) ctx.send.push({ to: destOf(peer), msg: { t: 'h', h: digestHash(s) } });
   }
 
-  private reap(now: number): void {
+  /** Drops name conflicts and nudge stamps past their memory (left members go by their timer: runTimers()). */
+  private forgetOld(now: number): void {
     const s = this.s;
     for (const [name, c] of s.conflicts) if (now >= c.lastSeen + s.t.conflictMemory) s.conflicts.delete(name);
     for (const [name, t] of s.nudged) if (now - t > s.t.syncInterval * 4) s.nudged.delete(name);

@@ -97,7 +97,7 @@ export interface State {
   sortedIds: number[] | null;
   /** Suspicion deadlines and left-member retention, earliest first (rules.ts runTimers()). */
   timers: TimerHeap;
-  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and reap() remove them). */
+  /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and the left-member timer in runTimers() remove them). */
   warm: number[];
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
