@@ -3,7 +3,7 @@
  * convergence ~ log N?), the JSON file and the convergence chart.
  */
 import { lineChart } from '../svg';
-import { SITE_CUT_MS, SITE_SHARE, type SuiteResult } from './suite';
+import type { SuiteResult } from './suite';
 
 export interface Fit {
   model: 'a + b·ln N' | 'c·N^k' | 'a + b·N';
@@ -120,7 +120,7 @@ export function table(results: SuiteResult[]): string {
   rows.push(
     ['bytes/member/s at rest: total (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
     ['  + WebSocket keepalive, B/s (open connections per member)', (r) => (r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})` : '— (not measured by this run)')],
-    [`site cut (${SITE_SHARE * 100}% of members, healed once the rest holds it dead): seen dead / merged after heal, s`, (r) => (r.siteCut ? `${r.siteCut.cutSeenMs == null ? `not in ${s(r.siteCut.holdMs ?? null, 0)}` : s(r.siteCut.cutSeenMs)} / ${s(r.siteCut.mergeMs)}` : '—')],
+    ['one member cut off (a home losing its uplink, healed once the rest holds it dead): seen dead / merged after heal, s', (r) => (r.homeCut ? `${r.homeCut.cutSeenMs == null ? `not in ${s(r.homeCut.holdMs ?? null, 0)}` : s(r.homeCut.cutSeenMs)} / ${s(r.homeCut.mergeMs)}` : '—')],
     ['partition (two halves): split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : skipped(r))],
     ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : skipped(r))],
     ['simulator runtime, s (peak heap MB)', (r) => `${(r.runtime.realMs / 1000).toFixed(0)} (${r.runtime.peakHeapMB})`],

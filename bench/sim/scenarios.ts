@@ -190,16 +190,16 @@ export interface PartitionResult {
 }
 
 /**
- * Cuts a random `share` of the up members (half by default; at least one)
- * off from the rest until each side holds the other dead (or, with
- * `untilCutSeen`, until the rest holds the cut-off members dead), for at
- * most `holdMs`; heals, and times the merge (at most `limitMs`).
+ * Cuts `count` random up members (default: half of them) off from the rest
+ * until each side holds the other dead (or, with `untilCutSeen`, until the
+ * rest holds the cut-off members dead), for at most `holdMs`; heals, and
+ * times the merge (at most `limitMs`).
  */
-export function partition(w: World, o: { limitMs: number; rng: Rng; share?: number; holdMs?: number; untilCutSeen?: boolean }): PartitionResult {
+export function partition(w: World, o: { limitMs: number; rng: Rng; count?: number; holdMs?: number; untilCutSeen?: boolean }): PartitionResult {
   const up: number[] = [];
   for (let i = 0; i < w.size; i++) if (w.isUp(i)) up.push(i);
   const order = sample(o.rng, up.length, up.length).map((k) => up[k]);
-  const a = order.slice(0, Math.max(1, Math.floor(order.length * (o.share ?? 0.5))));
+  const a = order.slice(0, Math.max(1, Math.min(order.length - 1, o.count ?? Math.floor(order.length / 2))));
   const b = order.slice(a.length);
   const holdMs = o.holdMs ?? o.limitMs;
   const t0 = w.now();

@@ -11,9 +11,8 @@ import { stream } from './rng';
 import * as sc from './scenarios';
 import { World } from './world';
 
-/** The site cut: this share of the members (at least one), held this long at most. */
-export const SITE_SHARE = 0.01;
-export const SITE_CUT_MS = 30_000;
+/** The home cut: one member loses its uplink, for this long at most (healed as soon as the rest holds it dead). */
+export const HOME_CUT_MS = 30_000;
 
 export interface SuiteOptions {
   n: number;
@@ -54,8 +53,8 @@ export interface SuiteResult {
   rest: sc.RestResult | null;
   crashes: sc.CrashResult[];
   falsePositives: sc.FalsePositiveResult[];
-  /** One site (SITE_SHARE of the members, at least one) cut off until the rest holds it dead (at most SITE_CUT_MS), at every N. Absent in files written before it. */
-  siteCut?: sc.PartitionResult | null;
+  /** One member (a home losing its uplink) cut off until the rest holds it dead (at most HOME_CUT_MS), at every N. Absent in files written before it. */
+  homeCut?: sc.PartitionResult | null;
   partition: sc.PartitionResult | null;
   churn: sc.ChurnResult | null;
   runtime: { realMs: number; events: number; memberCalls: number; messages: number; peakHeapMB: number; phasesMs: Record<string, number> };
@@ -97,7 +96,7 @@ export function runSuite(o: SuiteOptions): SuiteResult {
       rest: null,
       crashes: [],
       falsePositives: [],
-      siteCut: null,
+      homeCut: null,
       partition: null,
       churn: null,
       runtime: { realMs: 0, events: 0, memberCalls: 0, messages: 0, peakHeapMB: 0, phasesMs: phases },
@@ -114,9 +113,9 @@ export function runSuite(o: SuiteOptions): SuiteResult {
           result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
         }
       }
-      // A site losing its uplink, healed once the rest holds it dead: affordable at any N (the work grows
-      // with the members the site wrongly holds dead, times N), where two halves are N² state changes.
-      result.siteCut = phase('site-cut', () => sc.partition(w, { limitMs: limit, rng, share: SITE_SHARE, holdMs: SITE_CUT_MS, untilCutSeen: true }));
+      // A home losing its uplink, healed once the rest holds it dead: affordable at any N, where two
+      // halves are N² state changes (see docs/sim.md for a cut-off site of 1%).
+      result.homeCut = phase('home-cut', () => sc.partition(w, { limitMs: limit, rng, count: 1, holdMs: HOME_CUT_MS, untilCutSeen: true }));
       if (o.heavy) result.partition = phase('partition', () => sc.partition(w, { limitMs: limit, rng }));
       if (o.heavy && o.churnPairs > 0) {
         result.churn = phase('churn', () =>

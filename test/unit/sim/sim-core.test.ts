@@ -217,13 +217,13 @@ describe('sim: report and flags', () => {
       assert.deepEqual(light.falsePositives.map((f) => f.model), ['tcp']);
       assert.equal(light.partition, null);
       assert.equal(light.churn, null);
-      assert.ok(light.siteCut && light.siteCut.mergeMs !== null, 'the site cut runs at every size');
+      assert.ok(light.homeCut && light.homeCut.mergeMs !== null, 'the home cut runs at every size');
       const full = runSuite({ ...base, n: 12, heavy: true });
       assert.deepEqual(full.falsePositives.map((f) => f.model), ['tcp', 'drop']);
       assert.ok(full.partition && full.churn);
       const md = table([full, light]);
       assert.match(md, /partition \(two halves\): split seen \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| not run \(N > --heavy-max\) \|/);
-      assert.match(md, /site cut \(1% of members, healed once the rest holds it dead\): seen dead \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| [0-9.]+ \/ [0-9.]+ \|/);
+      assert.match(md, /one member cut off \(a home losing its uplink, healed once the rest holds it dead\): seen dead \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| [0-9.]+ \/ [0-9.]+ \|/);
       assert.match(md, /5% loss \(drop\) \| [0-9.]+ .* \| not run \(N > --heavy-max\) \|/);
     } finally {
       fast.uninstall();
