@@ -48,8 +48,8 @@ export const USAGE = `usage: npm run sim -- [flags]
   --wire shared        shared (messages passed by reference; fast) or decode (encode+decode every message)
   --repeat 1           convergence runs per N (seeds seed, seed+1, ...): the chart shows their median and range
   --converge-only      only the convergence phase (a sweep over N; writes sim-<seed>-sweep.json)
-  --heavy-max 1000     largest N that also runs the partition, the churn and the drop-model loss windows
-                       (storms of suspicions and syncs: about N^2.35 work, hours at 10,000 here)
+  --heavy-max 1000     largest N that also runs the split in halves, the churn and the drop-model loss windows
+                       (storms of suspicions and syncs: N² log N work, hours at 10,000 here)
   --force              run an N even if its memory estimate exceeds the heap limit (see docs/sim.md)
   --render FILE        no simulation: redo the table, fits and chart of an earlier result file
   --out bench/results  where sim-<seed>.json goes
