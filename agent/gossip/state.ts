@@ -3,7 +3,6 @@
  * sync.ts, join.ts). Plain data plus tiny helpers; no I/O.
  */
 import type { Destination, PeerInfo } from '../net/transport';
-import type { MemberState, SignedRecord } from '../../shared/member';
 import type { GossipMessage } from './messages';
 import type { BroadcastQueue } from './dissemination';
 import type { GossipTiming } from './timing';
