@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suites drive for real: Podman (runc, as crun refuses this
-# host's hybrid cgroups), busybox-static for stand-in images, iptables for
+# host's hybrid cgroups; netavark, a Recommends that --no-install-recommends
+# would leave out, and the network backend the agent is built for), busybox-static for stand-in images, iptables for
 # partitions and loss, faketime for clock skew, debootstrap for the systemd
 # container, shellcheck and systemd-analyze for the installer.
-packages=(podman runc iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates)
+packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates)
 need_apt=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")

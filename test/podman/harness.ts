@@ -31,6 +31,8 @@ export function testContainersConf(stateDir: string, runDir: string): string {
     `events_logfile_path = "${runDir}/events.log"`,
     `tmp_dir = "${runDir}/libpod"`,
     '[network]',
+    // netavark, as on a Debian 12 install with its Recommends; never CNI picked up from old state.
+    'network_backend = "netavark"',
     `network_config_dir = "${stateDir}/networks"`,
     '',
   ].join('\n');
