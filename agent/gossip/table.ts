@@ -203,6 +203,20 @@ export class MemberTable {
     list.push(id);
   }
 
+  /** Row `id`, as it stands, joins what the table keeps: the digest, its list, the watched addresses. */
+  private enter(id: number): void {
+    this.mix(id, 1);
+    this.list(id, this.stateOf[id] as number);
+    if (this.counted(id)) this.hold(id, 1);
+  }
+
+  /** Row `id`, as it stands, leaves what the table keeps (before it is replaced or deleted). */
+  private leave(id: number): void {
+    this.mix(id, -1);
+    this.unlist(id, this.stateOf[id] as number);
+    if (this.counted(id)) this.hold(id, -1);
+  }
+
   /** Adds (+1) or removes (-1) the hash of row `id` as it stands to the digest. */
   private mix(id: number, sign: 1 | -1): void {
     const at = this.index.rowHash(id, this.incOf[id] as number, this.stateOf[id] as number);
@@ -273,11 +287,7 @@ export class MemberTable {
     const id = this.index.idOf(name);
     this.reserve(id);
     if (this.signedOf[id] === undefined) this.count++;
-    else {
-      this.mix(id, -1);
-      this.unlist(id, this.stateOf[id] as number);
-      if (this.counted(id)) this.hold(id, -1);
-    }
+    else this.leave(id);
     this.signedOf[id] = init.signed;
     this.susps.delete(id);
     this.leftSigs.delete(id);
@@ -287,18 +297,14 @@ export class MemberTable {
     this.seenOf[id] = init.lastSeen;
     this.warmOf[id] = init.warmAt;
     this.roundOf[id] = init.probeRound;
-    this.mix(id, 1);
-    this.list(id, this.stateOf[id] as number);
-    if (this.counted(id)) this.hold(id, 1);
+    this.enter(id);
     return new Entry(this, id);
   }
 
   delete(name: string): boolean {
     const id = this.index.find(name);
     if (id === undefined || this.signedOf[id] === undefined) return false;
-    this.mix(id, -1);
-    this.unlist(id, this.stateOf[id] as number);
-    if (this.counted(id)) this.hold(id, -1);
+    this.leave(id);
     this.signedOf[id] = undefined;
     this.susps.delete(id);
     this.leftSigs.delete(id);
