@@ -210,9 +210,10 @@ export function partition(w: World, o: { limitMs: number; rng: Rng; count?: numb
   const step = Math.max(100, w.timing.probeInterval / 2);
   while (w.now() - t0 < holdMs) {
     w.runFor(step);
-    if (cutSeenMs === null && sideDead(a, b.length)) cutSeenMs = w.now() - t0;
-    if (cutSeenMs !== null && o.untilCutSeen) break;
-    if (sideDead(b, a.length) && sideDead(a, b.length)) {
+    const cutSeen = sideDead(a, b.length);
+    if (cutSeenMs === null && cutSeen) cutSeenMs = w.now() - t0;
+    if (cutSeen && o.untilCutSeen) break;
+    if (cutSeen && sideDead(b, a.length)) {
       splitMs = w.now() - t0;
       break;
     }
