@@ -14,9 +14,13 @@ export type ErrorCode =
   | 'NAME_CONFLICT'
   | 'PODMAN_UNREACHABLE'
   | 'IMAGE_MISSING'
+  | 'IMAGE_BUILD_FAILED'
+  | 'WESHER_DOWNLOAD_FAILED'
+  | 'WESHER_CHECKSUM_MISMATCH'
   | 'DISK_FULL'
   | 'RLIMIT_DENIED'
   | 'STATE_UNWRITABLE'
+  | 'LINK_FAILED'
   | 'INTERNAL';
 
 export class HeptoError extends Error {

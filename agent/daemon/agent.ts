@@ -14,6 +14,7 @@ import { errorMessage } from '../../shared/errors';
 import type { MemberRecord } from '../../shared/member';
 import { buildStatus, statusLine, type StatusDoc } from '../../shared/status';
 import { Membership } from '../gossip/membership';
+import { LIMITS } from '../gossip/messages';
 import { LAN } from '../gossip/timing';
 import type { GossipTiming } from '../gossip/timing';
 import { loadOrCreateIdentity, type Identity } from '../net/identity';
@@ -92,11 +93,13 @@ export class Agent {
     this.peers = new PeerStore(stateDir, this.log.child('peers'));
     const saved = await this.peers.load();
     const facts = await gatherFacts();
+    const advertised = advertiseAddresses(config);
     const record: MemberRecord = {
       name: config.node,
       role: config.node === config.master ? 'master' : 'node',
-      addresses: advertiseAddresses(config),
-      node_ips: config.ip.map((c) => parseCidr(c)?.address ?? c.replace(/\/\d+$/, '')),
+      addresses: advertised,
+      // Where peers join this node's wesher: its ip, else the advertised addresses (wesher-bind.ts).
+      node_ips: config.ip.length > 0 ? config.ip.map((c) => parseCidr(c)?.address ?? c.replace(/\/\d+$/, '')) : advertised.map((a) => parseHostPort(a, config.gossip_port).host).slice(0, LIMITS.nodeIps),
       overlay_ip: this.opts.overlayIp?.(config.node, config.overlay_net) ?? null,
       facts,
       containers: {},
@@ -216,7 +219,7 @@ export class Agent {
   }
 
   private clusterView() {
-    return { members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record })) };
+    return { members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record, lastSeen: m.lastSeen })) };
   }
 
   private refreshStatusLine(): void {

@@ -3,12 +3,11 @@
  * (a dedicated anchor) uses NoRuntime; `podman` uses the Supervisor from
  * agent/runtime. The daemon only ever talks to this interface.
  */
-import type { MemberRecord, MemberState, NodeHealth } from '../../shared/member';
+import type { NodeHealth } from '../../shared/member';
 import type { ContainerStatusDoc } from '../../shared/status';
+import type { ClusterView } from '../runtime/desired';
 
-export interface ClusterView {
-  members: Array<{ name: string; state: MemberState; record: MemberRecord }>;
-}
+export type { ClusterView } from '../runtime/desired';
 
 export interface RuntimeStatus {
   containers: ContainerStatusDoc[];

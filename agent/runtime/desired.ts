@@ -1,9 +1,17 @@
 /**
  * What should run on this machine, from the config and the cluster view:
- * one wesher and one k3s container per hosted node, or the reason each must
- * wait. Pure. Rules:
- * - the join list holds anchors' hosts first, then every live member's node
- *   IPs (and this machine's other nodes), never the node's own;
+ * one wesher and one k3s container per hosted node, the overlay link each
+ * wesher's namespace must hold, or the reason each must wait. Pure. Rules:
+ * - wesher binds in one family, IPv6 wherever the node has one
+ *   (wesher-bind.ts); a node or member that can only offer the other family
+ *   is a problem;
+ * - its join list holds only members that run wesher and are alive in
+ *   gossip, in that family, most recently seen first, capped: a dead address
+ *   or a gossip-only anchor would stall wesher's join (it tries them one by
+ *   one, seconds each; docs/upstream.md);
+ * - a node that has anchors waits to start wesher until gossip has found
+ *   another member: started with an empty join list it would form a mesh of
+ *   its own;
  * - a k3s agent waits until the master node is seen alive in the view;
  * - on an overlay-IP collision the node whose member joined later (later
  *   created_at, tie: greater name) does not start wesher (nor k3s);
@@ -14,13 +22,16 @@ import type Dockerode from 'dockerode';
 import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
 import type { MemberRecord, MemberState } from '../../shared/member';
 import { errorMessage } from '../../shared/errors';
-import { bareAddress, hostOf } from './ip';
+import { bareAddress } from './ip';
 import { planNetwork, type NetworkFacts } from './network';
 import { overlayIp } from './overlay-ip';
-import { containerName, k3sSpec, wesherSpec, type ContainerSpec, type Role } from './specs';
+import type { DesiredLink } from './overlay-link';
+import { containerName, k3sSpec, WESHER_INTERFACE, WIREGUARD_OVERHEAD, wesherSpec, type ContainerSpec, type Role } from './specs';
+import { inFamily, wesherBindAddress, type BindChoice, type Family } from './wesher-bind';
 
 export interface ClusterView {
-  members: Array<{ name: string; state: MemberState; record: MemberRecord }>;
+  /** lastSeen: when gossip last heard from the member (ms), for the join list's order. */
+  members: Array<{ name: string; state: MemberState; record: MemberRecord; lastSeen?: number }>;
 }
 
 export interface DesiredContainer {
@@ -42,6 +53,8 @@ export interface DesiredNetwork {
 export interface DesiredState {
   containers: DesiredContainer[];
   networks: DesiredNetwork[];
+  /** The overlay link of each node whose wesher may run. */
+  links: DesiredLink[];
   problems: string[];
   /** Overlay IP of each hosted node (null if overlay_net is unusable). */
   overlayIps: Record<string, string | null>;
@@ -111,25 +124,66 @@ export function masterKnown(config: HeptoConfig, view: ClusterView): boolean {
   return view.members.some((m) => m.state === 'alive' && (m.name === config.master || config.master in m.record.containers));
 }
 
-export function joinList(config: HeptoConfig, view: ClusterView, node: NodeConfig): string[] {
+/** Most addresses wesher is given to join: each dead one costs it seconds before the next. */
+export const JOIN_CAP = 8;
+
+function runsWesher(record: MemberRecord, node?: string): boolean {
+  return Object.entries(record.containers).some(([n, h]) => (node === undefined || n === node) && h.wesher === 'running');
+}
+
+/** Where a hosted node's wesher binds: its own ip, else (top-level node) the agent's advertised addresses. */
+export function bindFor(config: HeptoConfig, view: ClusterView, node: NodeConfig): BindChoice {
+  const self = view.members.find((m) => m.name === config.node);
+  return wesherBindAddress(node.ip, node.node === config.node ? self?.record.addresses ?? [] : []);
+}
+
+/**
+ * wesher's join list: this machine's other nodes whose wesher runs, then
+ * members alive in gossip whose wesher runs, most recently seen first; only
+ * addresses of `family`; never the node's own; at most JOIN_CAP.
+ */
+export function joinList(config: HeptoConfig, view: ClusterView, node: NodeConfig, family: Family | null = bindFor(config, view, node).family): string[] {
   const own = new Set(node.ip.map(bareAddress));
   const out: string[] = [];
   const add = (h: string): void => {
-    if (h && !own.has(h) && !out.includes(h)) out.push(h);
+    if (h && !own.has(h) && !out.includes(h) && out.length < JOIN_CAP) out.push(h);
   };
-  for (const a of config.anchors) add(hostOf(a));
-  for (const other of hostedNodes(config)) if (other.node !== node.node) other.ip.map(bareAddress).forEach(add);
-  for (const m of view.members) {
-    if (m.name === config.node || !LIVE.includes(m.state)) continue;
-    for (const ip of m.record.node_ips) add(bareAddress(ip));
+  const self = view.members.find((m) => m.name === config.node);
+  for (const other of hostedNodes(config)) {
+    if (other.node !== node.node && self && runsWesher(self.record, other.node)) inFamily(other.ip, family).forEach(add);
   }
+  const live = view.members.filter((m) => m.name !== config.node && m.state === 'alive' && runsWesher(m.record));
+  live.sort((a, b) => (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || (a.name < b.name ? -1 : 1));
+  for (const m of live) inFamily(m.record.node_ips, family).forEach(add);
   return out;
+}
+
+/** One sentence per node or member that cannot gossip with the others' weshers for its address family. */
+function familyProblems(config: HeptoConfig, view: ClusterView, node: NodeConfig, bind: BindChoice): string[] {
+  const others = view.members.filter((m) => m.name !== config.node && m.state === 'alive' && runsWesher(m.record) && m.record.node_ips.length > 0);
+  if (bind.family === null) {
+    return [`node ${node.node} has no address to give wesher: set ip in the config, or advertise, so that peers can join its wesher`];
+  }
+  if (bind.family === 4) {
+    const v6 = others.filter((m) => inFamily(m.record.node_ips, 6).length > 0 && inFamily(m.record.node_ips, 4).length === 0).map((m) => m.name);
+    if (v6.length === 0) return [];
+    return [`node ${node.node} can only offer wesher IPv4 (${bind.addr}) while ${v6.join(', ')} use IPv6, and wesher does not gossip across address families; give ${node.node} an IPv6 address (ip or advertise)`];
+  }
+  return others
+    .filter((m) => inFamily(m.record.node_ips, 6).length === 0)
+    .map((m) => `member ${m.name} offers wesher only IPv4 (${m.record.node_ips.join(', ')}) while this cluster's weshers use IPv6, so it is left out of the join list; give ${m.name} an IPv6 address (ip or advertise)`);
+}
+
+/** wesher's address on its interface: the overlay IP as a host address (docs/upstream.md). */
+export function overlayAddress(ip: string): string {
+  return `${ip}/${ip.includes(':') ? 128 : 32}`;
 }
 
 export function computeDesired(config: HeptoConfig, view: ClusterView, facts: NetworkFacts): DesiredState {
   const problems: string[] = [];
   const containers: DesiredContainer[] = [];
   const networks: DesiredNetwork[] = [];
+  const links: DesiredLink[] = [];
   const overlayIps: Record<string, string | null> = {};
   const waitBoth = (node: string, reason: string): void => {
     for (const role of ['wesher', 'k3s'] as Role[]) containers.push({ name: containerName(node, role), node, role, spec: null, waiting: reason });
@@ -187,9 +241,19 @@ export function computeDesired(config: HeptoConfig, view: ClusterView, facts: Ne
       waitBoth(node.node, msg);
       continue;
     }
+    const bind = bindFor(config, view, node);
+    problems.push(...familyProblems(config, view, node, bind));
+    const join = joinList(config, view, node, bind.family);
+    if (join.length === 0 && config.anchors.length > 0 && !view.members.some((m) => m.name !== config.node && m.state === 'alive')) {
+      const msg = `wesher on ${node.node} waits for gossip to find another member through the anchors (${config.anchors.join(', ')}): started alone it would make a mesh of its own; check that an anchor's agent runs and is reachable`;
+      problems.push(msg);
+      waitBoth(node.node, msg);
+      continue;
+    }
     if (net.network) networks.push({ name: net.network.name, node: node.node, create: net.network.create });
-    const w = wesherSpec({ config, node, net, join: joinList(config, view, node) });
+    const w = wesherSpec({ config, node, net, join, bindAddr: bind.addr });
     containers.push({ name: w.name, node: node.node, role: 'wesher', spec: w, waiting: null });
+    links.push({ node: node.node, container: w.name, ifname: WESHER_INTERFACE, address: overlayAddress(ip), mtu: config.mtu - WIREGUARD_OVERHEAD });
     const k3sName = containerName(node.node, 'k3s');
     if (node.node !== config.master && !master) {
       const msg = `k3s on ${node.node} waits for the master node ${config.master} to be seen alive in the mesh (its overlay IP ${masterIp} is the API server); check that the master's agent runs and is reachable`;
@@ -200,5 +264,5 @@ export function computeDesired(config: HeptoConfig, view: ClusterView, facts: Ne
     const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp });
     containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
   }
-  return { containers, networks, problems, overlayIps };
+  return { containers, networks, links, problems, overlayIps };
 }

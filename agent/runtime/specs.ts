@@ -7,11 +7,13 @@
  *   flag has one), so the cluster key never shows in argv or `ps`.
  * - k3s gets `server` or `agent --server https://<master overlay IP>:6443`,
  *   `--node-name`, `--node-ip`, `--flannel-iface`; the token via K3S_TOKEN.
+ *   Only the server gets `--cluster-cidr` and `--service-cidr`: they are
+ *   server flags, and `k3s agent` refuses flags it does not know (agents
+ *   learn the ranges from the server).
  */
 import type Dockerode from 'dockerode';
 import path from 'path';
 import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
-import { bareAddress } from './ip';
 import type { NetworkPlan } from './network';
 import { HASH_LABEL, specHash } from './spec-hash';
 
@@ -20,7 +22,9 @@ export const WESHER_INTERFACE = 'wgoverlay';
 /**
  * WireGuard's own overhead on the path: 40 (IPv6 header) + 8 (UDP) + 32
  * (WireGuard) bytes. The cluster `mtu` is the path MTU between nodes (seed
- * 002), so the wesher interface gets mtu - 80 (the IPv6 worst case).
+ * 002), so the wesher interface should get mtu - 80 (the IPv6 worst case).
+ * wesher v0.2.6 has no MTU option (it sets 1420 itself): the agent sets the
+ * interface MTU from outside, not through the spec.
  */
 export const WIREGUARD_OVERHEAD = 80;
 export const K3S_API_PORT = 6443;
@@ -72,9 +76,14 @@ export interface WesherInput {
   net: NetworkPlan;
   /** Hosts to join, anchors first (already de-duplicated). */
   join: string[];
+  /**
+   * The address wesher binds and announces (WESHER_BIND_ADDR); null lets
+   * wesher pick, which finds public IPv4 addresses only.
+   */
+  bindAddr: string | null;
 }
 
-export function wesherSpec({ config, node, net, join }: WesherInput): ContainerSpec {
+export function wesherSpec({ config, node, net, join, bindAddr }: WesherInput): ContainerSpec {
   const name = containerName(node.node, 'wesher');
   const stateDir = path.join(nodeDir(config, node.node), 'wesher');
   const env = [
@@ -82,15 +91,12 @@ export function wesherSpec({ config, node, net, join }: WesherInput): ContainerS
     `WESHER_CLUSTER_KEY=${Buffer.from(config.overlay_key, 'utf8').toString('base64')}`,
     `WESHER_OVERLAY_NET=${config.overlay_net}`,
     `WESHER_INTERFACE=${WESHER_INTERFACE}`,
-    `WESHER_MTU=${config.mtu - WIREGUARD_OVERHEAD}`,
     // /etc/hosts inside the container is Podman's, private to wesher: the
     // entries would help nobody, and k3s does not share it.
     'WESHER_NO_ETC_HOSTS=true',
     `WESHER_LOG_LEVEL=${config.log_level === 'debug' ? 'debug' : 'info'}`,
   ];
-  // wesher's own detection only finds public IPv4 addresses; the node's
-  // configured address is the one peers know (node_ips in its record).
-  if (node.ip.length > 0) env.push(`WESHER_BIND_ADDR=${bareAddress(node.ip[0])}`);
+  if (bindAddr !== null) env.push(`WESHER_BIND_ADDR=${bindAddr}`);
   if (join.length > 0) env.push(`WESHER_JOIN=${join.join(',')}`);
   const create: Dockerode.ContainerCreateOptions = {
     name,
@@ -121,14 +127,38 @@ export interface K3sInput {
   masterOverlayIp: string | null;
 }
 
+/** k3s's data dir on the host (/var/lib/rancher/k3s inside); holds server/token on the master. */
+export function k3sDataDir(config: HeptoConfig, node: string): string {
+  return path.join(nodeDir(config, node), 'k3s');
+}
+
+/**
+ * Host directory (under the node dir) -> container path. The first three are
+ * k3s's state: persistent, so a recreated agent keeps its node password and
+ * is not refused as a duplicate node. The last three are the VOLUMEs the
+ * rancher/k3s image declares besides /var/lib/rancher/k3s: bound here so
+ * Podman creates no anonymous volume (one more per recreate) and the
+ * kubelet's state survives a recreate.
+ */
+const K3S_MOUNTS: ReadonlyArray<[string, string]> = [
+  ['k3s', '/var/lib/rancher/k3s'],
+  ['rancher-node', '/etc/rancher/node'],
+  ['rancher-k3s', '/etc/rancher/k3s'],
+  ['kubelet', '/var/lib/kubelet'],
+  ['cni', '/var/lib/cni'],
+  ['k3s-log', '/var/log'],
+];
+
 export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput): ContainerSpec {
   const name = containerName(node.node, 'k3s');
   const base = nodeDir(config, node.node);
-  const dirs = [path.join(base, 'k3s'), path.join(base, 'rancher-node'), path.join(base, 'rancher-k3s')];
+  const dirs = K3S_MOUNTS.map(([dir]) => path.join(base, dir));
   const isMaster = node.node === config.master;
   if (!isMaster && !masterOverlayIp) throw new Error('k3sSpec: an agent needs the master overlay IP');
   const serverHost = masterOverlayIp && masterOverlayIp.includes(':') ? `[${masterOverlayIp}]` : masterOverlayIp;
-  const cmd = isMaster ? ['server'] : ['agent', '--server', `https://${serverHost}:${K3S_API_PORT}`];
+  const cmd = isMaster
+    ? ['server', '--cluster-cidr', config.cluster_cidr, '--service-cidr', config.service_cidr]
+    : ['agent', '--server', `https://${serverHost}:${K3S_API_PORT}`];
   cmd.push('--node-name', node.node, '--node-ip', overlayIp, '--flannel-iface', WESHER_INTERFACE);
   const create: Dockerode.ContainerCreateOptions = {
     name,
@@ -142,9 +172,7 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput):
       Privileged: true,
       // As k3s documents for running in a container.
       Tmpfs: { '/run': '', '/var/run': '' },
-      // Persistent, so a recreated agent keeps its node password and is not
-      // refused as a duplicate node.
-      Binds: [`${dirs[0]}:/var/lib/rancher/k3s:Z`, `${dirs[1]}:/etc/rancher/node:Z`, `${dirs[2]}:/etc/rancher/k3s:Z`],
+      Binds: K3S_MOUNTS.map(([, inside], i) => `${dirs[i]}:${inside}:Z`),
       RestartPolicy: { Name: 'no' },
       Ulimits: ulimits(config),
     },

@@ -125,3 +125,39 @@ export function cidrProblem(s: string): string | null {
   const max = isIPv4(address) ? 32 : 128;
   return `prefix "${prefixText}" must be a number from 0 to ${max}`;
 }
+
+/** The address of a valid Cidr as an unsigned integer (32 or 128 bits). */
+function addressBits(address: string, family: 4 | 6): bigint {
+  if (family === 4) return address.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
+  let text = address;
+  let tail: bigint | null = null;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) stands for the last two groups.
+  const v4 = /([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)$/.exec(text);
+  if (v4) {
+    tail = addressBits(v4[1], 4);
+    text = text.slice(0, v4.index) + '0:0';
+  }
+  const groups = (h: string): string[] => (h === '' ? [] : h.split(':'));
+  let all: string[];
+  if (text.includes('::')) {
+    const [head, rest] = text.split('::');
+    const h = groups(head);
+    const r = groups(rest);
+    all = [...h, ...new Array<string>(8 - h.length - r.length).fill('0'), ...r];
+  } else {
+    all = groups(text);
+  }
+  const value = all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  return tail === null ? value : (value & ~0xffffffffn) | tail;
+}
+
+/**
+ * Whether two CIDRs share any address (host bits ignored, so an interface
+ * address like 192.0.2.10/24 stands for its whole network). Different
+ * families never overlap.
+ */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const shift = BigInt((a.family === 4 ? 32 : 128) - Math.min(a.prefix, b.prefix));
+  return addressBits(a.address, a.family) >> shift === addressBits(b.address, b.family) >> shift;
+}

@@ -139,6 +139,10 @@ function formatProblem(path: string, schemaPath: string, data: unknown): string 
     const example = field === 'wesher' ? DEFAULT_IMAGES.wesher : DEFAULT_IMAGES.k3s;
     return `${path}: must be an image reference without spaces, e.g. "${example}" (the default)`;
   }
+  if (path === 'wesher_sha256') {
+    const length = typeof data === 'string' ? `, got ${data.length} characters` : '';
+    return `${path}: must be 64 hex digits${length}; copy the wesher-<arch> line of wesher.sha256sums, or use null to trust that file`;
+  }
   if (field === 'iface' || /\.iface$/.test(path)) {
     return `${path}: must be an interface name of 1 to 15 characters, e.g. "ens1", or null`;
   }

@@ -34,6 +34,14 @@ export interface HeptoConfig extends NodeConfig {
   mtu: number;
   storage_base: string;
   overlay_net: string;
+  /** k3s pod range (server `--cluster-cidr`): same family as overlay_net, overlapping no other range. */
+  cluster_cidr: string;
+  /** k3s service range (server `--service-cidr`): same family as overlay_net, overlapping no other range. */
+  service_cidr: string;
+  /** http(s) base URL of `wesher-<arch>` and `wesher.sha256sums`, without a trailing slash. */
+  wesher_download: string;
+  /** Pinned sha256 of this machine's `wesher-<arch>`, 64 lowercase hex digits; null trusts the sums file. */
+  wesher_sha256: string | null;
   gossip_port: number;
   gossip_listen: string[];
   /** host:port (or bare host, gossip_port implied) that peers should dial; [] = detected. */

@@ -1,16 +1,18 @@
 /**
  * validateConfig: the one place a config is judged. The JSON schema checks
  * shape, types and ranges; the checks below cover what a schema cannot say
- * (CIDRs, anchors, duplicate names, independent keys). Every problem is
- * collected, one line each, naming the field; key values are never echoed.
+ * (CIDRs and their overlaps, in ranges.ts; anchors, URLs, duplicate names,
+ * independent keys). Every problem is collected, one line each, naming the
+ * field; key values are never echoed.
  */
 import { hostname as osHostname } from 'os';
 import Ajv, { type ValidateFunction } from 'ajv';
 import schema from '../schema/config.schema.json';
 import type { HeptoConfig, NodeConfig } from './types';
-import { defaults, defaultNodeName, nodeDefaults } from './defaults';
+import { defaults, defaultNodeName, kubeCidrDefaults, nodeDefaults } from './defaults';
 import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
 import { joinPath, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { rangeProblems } from './ranges';
 import { errorMessage, isHeptoError } from '../errors';
 
 export interface ValidateOptions {
@@ -107,6 +109,32 @@ function checkOverlayNet(v: unknown, problems: string[]): void {
   }
 }
 
+/**
+ * The agent appends `/wesher-<arch>` and `/wesher.sha256sums` to the base URL
+ * and logs the URLs it fetches; the value is echoed only once it holds no
+ * credentials, query or fragment (where tokens live).
+ */
+function checkDownload(v: unknown, pinned: unknown, problems: string[]): void {
+  if (typeof v !== 'string') return;
+  const example = `e.g. ${show(defaults.wesher_download)} (the default)`;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    problems.push(`wesher_download: not a URL; give the http(s) base URL of the wesher release files, ${example}`);
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push(`wesher_download: must start with https:// or http://, got ${show(url.protocol.replace(/:$/, ''))}; ${example}`);
+  } else if (url.username !== '' || url.password !== '') {
+    problems.push('wesher_download: must not hold a user name or password (the agent logs the URLs it fetches); serve the files without them');
+  } else if (url.search !== '' || url.hash !== '') {
+    problems.push(`wesher_download: has a query or fragment (not shown: it may hold a token), but the agent appends /wesher-<arch> and /wesher.sha256sums to it; give the directory URL only`);
+  } else if (url.protocol === 'http:' && (pinned === null || pinned === undefined)) {
+    problems.push(`wesher_download: ${show(v)} is plain http, so the sums file fetched from it proves nothing; use https://, or pin the binary with wesher_sha256`);
+  }
+}
+
 function checkEndpoints(field: 'anchors' | 'advertise', v: unknown, port: number, problems: string[]): void {
   if (!Array.isArray(v)) return;
   v.forEach((s, i) => {
@@ -155,6 +183,8 @@ function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, ho
     problems.push('cluster_key: is the same as overlay_key; the two keys must be generated independently (run "hepto-agent keygen" once for each)');
   }
   checkOverlayNet(input.overlay_net, problems);
+  problems.push(...rangeProblems(input));
+  checkDownload(input.wesher_download, input.wesher_sha256, problems);
   const top: Obj = { network_mode: defaults.network_mode, ip: [], gw: [], iface: null, ...input };
   checkAddresses('', input, top, problems);
   if (Array.isArray(input.nodes)) {
@@ -180,7 +210,12 @@ function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, ho
 
 function build(input: Obj, node: string): HeptoConfig {
   const d = JSON.parse(JSON.stringify(defaults)) as typeof defaults;
-  const top = { ...d, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  // The pod and service ranges default by overlay_net's family, so they follow the configured one.
+  const kube = kubeCidrDefaults((input.overlay_net as string | undefined) ?? d.overlay_net);
+  const top = { ...d, ...kube, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  // One spelling of each, so the agent can append paths and compare digests as they are.
+  top.wesher_download = top.wesher_download.replace(/\/+$/, '');
+  if (top.wesher_sha256 !== null) top.wesher_sha256 = top.wesher_sha256.toLowerCase();
   top.nodes = ((input.nodes as Obj[] | undefined) ?? []).map((n) => ({ ...nodeDefaults(top), ...n }) as NodeConfig);
   return top;
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { cidrProblem, formatHostPort, isHostname, isIp, parseCidr, parseHostPort } from '../../../shared/config/address';
+import { cidrProblem, cidrsOverlap, formatHostPort, isHostname, isIp, parseCidr, parseHostPort } from '../../../shared/config/address';
 import { HeptoError } from '../../../shared/errors';
 
 describe('config/address', () => {
@@ -47,6 +47,32 @@ describe('config/address', () => {
       assert.ok(cidrProblem(bad), bad);
     }
     assert.equal(cidrProblem('192.0.2.1/24'), null);
+  });
+
+  it('cidrsOverlap: containment either way, host bits ignored, families apart', () => {
+    const c = (s: string) => parseCidr(s)!;
+    const yes: Array<[string, string]> = [
+      ['10.0.0.0/8', '10.42.0.0/16'],
+      ['10.42.0.0/16', '10.0.0.0/8'],
+      ['192.0.2.10/24', '192.0.2.200/32'],
+      ['172.16.0.2/12', '172.28.0.0/16'],
+      ['0.0.0.0/0', '203.0.113.1/32'],
+      ['fd42:4865:7074:6f00::/56', 'fd42:4865:7074:6f43::/112'],
+      ['2001:db8::1/64', '2001:db8::ffff:1/128'],
+      ['::ffff:192.0.2.1/128', '::ffff:192.0.2.0/120'],
+      ['::/0', '2001:db8::/32'],
+    ];
+    const no: Array<[string, string]> = [
+      ['10.0.0.0/8', '172.28.0.0/16'],
+      ['172.28.0.0/16', '172.29.0.0/16'],
+      ['192.0.2.0/25', '192.0.2.128/25'],
+      ['fd42:4865:7074:6f00::/56', 'fd42:4865:7074:7000::/112'],
+      ['2001:db8::/64', '2001:db8:0:1::/64'],
+      ['10.0.0.0/8', '::a00:0/104'],
+      ['0.0.0.0/0', '::/0'],
+    ];
+    for (const [a, b] of yes) assert.ok(cidrsOverlap(c(a), c(b)) && cidrsOverlap(c(b), c(a)), `${a} ${b}`);
+    for (const [a, b] of no) assert.ok(!cidrsOverlap(c(a), c(b)) && !cidrsOverlap(c(b), c(a)), `${a} ${b}`);
   });
 
   it('isIp and isHostname', () => {

@@ -3,6 +3,8 @@ import { readFileSync } from 'fs';
 import * as path from 'path';
 import { inventoryToConfig, parseInventory, parseList } from '../../../shared/config/inventory';
 import { validateConfig } from '../../../shared/config/validate';
+import { defaults } from '../../../shared/config/defaults';
+import { DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
 import { HeptoError } from '../../../shared/errors';
 import { FIXTURES } from './helpers';
 
@@ -68,6 +70,13 @@ describe('config/inventory', () => {
       assert.equal(config?.master, 'mercury');
       assert.deepEqual(config?.anchors, ['2001:db8:1::1', '[2001:db8:2::1]:7947']);
     }
+    // Fields the seed's inventory predates take their defaults.
+    const { config: venus } = validateConfig(inventoryToConfig(inv, 'venus'));
+    assert.equal(venus?.cluster_cidr, '172.28.0.0/16');
+    assert.equal(venus?.service_cidr, '172.29.0.0/16');
+    assert.equal(venus?.wesher_download, defaults.wesher_download);
+    assert.equal(venus?.wesher_sha256, null);
+    assert.equal(venus?.images.wesher, DEFAULT_WESHER_IMAGE);
     const mars = inventoryToConfig(inv, 'mars');
     assert.equal(mars.network_mode, 'macvlan');
     assert.deepEqual(inventoryToConfig(inv, 'venus').gw, ['2001:db8:2::ffff']);

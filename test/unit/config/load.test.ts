@@ -51,6 +51,15 @@ describe('config/load', () => {
     assert.deepEqual(config.anchors, []);
   });
 
+  it('applies the pod and service range defaults of the configured overlay family at load', async () => {
+    const p = await write('v6.json', JSON.stringify({ ...baseConfig(), overlay_net: 'fd00:1::/64' }));
+    const { config } = await loadConfig(p, { hostname: 'x' });
+    assert.equal(config.cluster_cidr, 'fd42:4865:7074:6f00::/56');
+    assert.equal(config.service_cidr, 'fd42:4865:7074:7000::/112');
+    const v4 = (await loadConfig(await write('v4.json', JSON.stringify(baseConfig())), { hostname: 'x' })).config;
+    assert.deepEqual([v4.cluster_cidr, v4.service_cidr], ['172.28.0.0/16', '172.29.0.0/16']);
+  });
+
   it('loads the full fixture', async () => {
     const text = await fs.readFile(path.join(FIXTURES, 'valid.json'), 'utf8');
     const { config } = await loadConfig(await write('valid.json', text), { hostname: 'x' });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import { validateConfig } from '../../../shared/config/validate';
-import { defaults } from '../../../shared/config/defaults';
-import { DEFAULT_IMAGES } from '../../../shared/config/images';
+import { defaults, KUBE_CIDR_DEFAULTS, kubeCidrDefaults } from '../../../shared/config/defaults';
+import { DEFAULT_IMAGES, DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
 import { baseConfig, CLUSTER_KEY, OVERLAY_KEY } from './helpers';
 
 const SHORT_SECRET = 'ShortSecretXyz12';
@@ -47,6 +47,12 @@ describe('config/validate: accepts and defaults', () => {
     assert.equal(config.control_socket, '/run/hepto/agent.sock');
     assert.equal(config.podman_socket, '/run/podman/podman.sock');
     assert.deepEqual(config.images, { ...DEFAULT_IMAGES });
+    assert.equal(config.images.wesher, DEFAULT_WESHER_IMAGE);
+    assert.equal(DEFAULT_WESHER_IMAGE, 'localhost/hepto/wesher:v0.2.6');
+    assert.equal(config.cluster_cidr, '172.28.0.0/16');
+    assert.equal(config.service_cidr, '172.29.0.0/16');
+    assert.equal(config.wesher_download, 'https://github.com/costela/wesher/releases/download/v0.2.6');
+    assert.equal(config.wesher_sha256, null);
     assert.deepEqual(config.ulimits, {});
     assert.deepEqual(config.nodes, []);
     assert.equal(config.log_level, 'info');
@@ -259,5 +265,119 @@ describe('config/validate: rejects, naming the field', () => {
   it('never echoes a key, even one pasted into another field', () => {
     const problems = problemsOf({ master: OVERLAY_KEY, node: CLUSTER_KEY, anchors: [OVERLAY_KEY + ':x'] });
     assert.ok(problems.some((p) => p.startsWith('master: ')));
+  });
+});
+
+describe('config/validate: k3s ranges (cluster_cidr, service_cidr)', () => {
+  const ok = (patch: Record<string, unknown>) => {
+    const r = validateConfig({ ...baseConfig(), ...patch }, { hostname: 'x' });
+    assert.deepEqual(r.problems, [], JSON.stringify(patch));
+    return r.config!;
+  };
+
+  it('defaults follow the family of overlay_net, applied when the fields are absent', () => {
+    assert.deepEqual(kubeCidrDefaults('10.0.0.0/8'), { cluster_cidr: '172.28.0.0/16', service_cidr: '172.29.0.0/16' });
+    const v6 = ok({ overlay_net: 'fd00:1::/64' });
+    assert.equal(v6.cluster_cidr, 'fd42:4865:7074:6f00::/56');
+    assert.equal(v6.service_cidr, 'fd42:4865:7074:7000::/112');
+    const v4 = ok({ overlay_net: '10.42.0.0/16' });
+    assert.equal(v4.cluster_cidr, '172.28.0.0/16');
+    // The static defaults are the pair of the default overlay.
+    assert.equal(defaults.cluster_cidr, kubeCidrDefaults(defaults.overlay_net).cluster_cidr);
+  });
+
+  it('each default pair is disjoint, outside the default overlay, and of a size k3s takes', () => {
+    for (const fam of [4, 6] as const) {
+      const overlay = fam === 4 ? defaults.overlay_net : 'fd00:1::/64';
+      assert.deepEqual(validateConfig({ ...baseConfig(), overlay_net: overlay, ...KUBE_CIDR_DEFAULTS[fam] }).problems, [], `IPv${fam}`);
+    }
+  });
+
+  it('keeps values that are set, and one that is set beside a defaulted one', () => {
+    const c = ok({ overlay_net: 'fd00:1::/64', cluster_cidr: 'fd00:2::/56' });
+    assert.equal(c.cluster_cidr, 'fd00:2::/56');
+    assert.equal(c.service_cidr, 'fd42:4865:7074:7000::/112');
+    assert.equal(ok({ service_cidr: '172.30.0.0/16' }).service_cidr, '172.30.0.0/16');
+  });
+
+  it('refuses a value that is not a CIDR', () => {
+    expectProblem({ cluster_cidr: '172.28.0.0' }, 'cluster_cidr', 'not a CIDR', 'prefix length is missing', '"172.28.0.0/16"');
+    expectProblem({ service_cidr: 'nope/16' }, 'service_cidr', 'not a CIDR');
+    expectProblem({ cluster_cidr: 12 }, 'cluster_cidr', 'must be a string');
+  });
+
+  it('refuses a range of another family than overlay_net, naming both', () => {
+    expectProblem({ cluster_cidr: 'fd00:2::/56' }, 'cluster_cidr', 'IPv6', 'overlay_net "10.0.0.0/8" is IPv4', '"172.28.0.0/16"');
+    expectProblem({ overlay_net: 'fd00:1::/64', service_cidr: '172.29.0.0/16' }, 'service_cidr', 'IPv4', 'overlay_net', 'IPv6');
+  });
+
+  it('refuses a range inside or around the overlay, naming both fields', () => {
+    const line = expectProblem({ cluster_cidr: '10.42.0.0/16' }, 'cluster_cidr', 'overlay_net');
+    assert.equal(line, 'cluster_cidr: "10.42.0.0/16" overlaps overlay_net "10.0.0.0/8"; change cluster_cidr to a range outside the overlay');
+    expectProblem({ service_cidr: '10.200.0.0/16' }, 'service_cidr', 'overlaps overlay_net');
+    expectProblem({ overlay_net: '172.28.5.0/24' }, 'cluster_cidr', 'overlaps overlay_net "172.28.5.0/24"');
+  });
+
+  it('refuses a default that the configured overlay_net covers, saying it is the default', () => {
+    const problems = problemsOf({ overlay_net: '172.0.0.0/8' });
+    assert.ok(problems.includes('cluster_cidr: not set, and its default "172.28.0.0/16" overlaps overlay_net "172.0.0.0/8"; set cluster_cidr to a range outside the overlay'), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('service_cidr: not set, and its default')));
+  });
+
+  it('refuses overlapping pod and service ranges', () => {
+    expectProblem({ service_cidr: '172.28.4.0/24' }, 'service_cidr', 'overlaps cluster_cidr "172.28.0.0/16"', 'outside the pod range');
+  });
+
+  it("refuses a range that overlaps a node's own network (ip and nodes[].ip), naming both", () => {
+    expectProblem({ ip: ['2001:db8::1/64', '10.1.2.3/24'] }, 'overlay_net', 'ip[1] "10.1.2.3/24"', 'not set, and its default');
+    expectProblem({ ip: ['172.29.1.10/24'] }, 'service_cidr', 'ip[0]');
+    expectProblem({ nodes: [{ node: 'b', ip: ['172.16.0.2/12'] }] }, 'cluster_cidr', 'nodes[0].ip[0] "172.16.0.2/12"');
+    expectProblem({ overlay_net: 'fd00:1::/64', ip: ['fd42:4865:7074:7000::5/64'] }, 'service_cidr', 'ip[0]');
+    // Another family, or a disjoint network, is fine.
+    ok({ ip: ['2001:db8::1/64', '192.0.2.10/24'], nodes: [{ node: 'b', ip: ['192.168.1.2/24'] }] });
+  });
+
+  it('refuses sizes k3s cannot use', () => {
+    expectProblem({ cluster_cidr: '172.28.0.0/24' }, 'cluster_cidr', 'not wider than the /24');
+    expectProblem({ overlay_net: 'fd00:1::/64', cluster_cidr: 'fd00:2::/64' }, 'cluster_cidr', 'not wider than the /64');
+    expectProblem({ service_cidr: '172.0.0.0/11' }, 'service_cidr', 'too wide', '/12');
+    expectProblem({ overlay_net: 'fd00:1::/64', service_cidr: 'fd00:3::/104' }, 'service_cidr', 'too wide', '/108');
+    expectProblem({ service_cidr: '172.29.0.0/29' }, 'service_cidr', 'too narrow', 'cluster DNS');
+    ok({ overlay_net: 'fd00:1::/64', service_cidr: 'fd00:3::/108' });
+  });
+});
+
+describe('config/validate: wesher download', () => {
+  it('accepts http(s) base URLs, dropping a trailing slash, and a pinned sha256 (lowercased)', () => {
+    const sum = 'AB'.repeat(32);
+    const r = validateConfig({ ...baseConfig(), wesher_download: 'https://mirror.example.org/wesher/v0.2.6/', wesher_sha256: sum }, { hostname: 'x' });
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.config!.wesher_download, 'https://mirror.example.org/wesher/v0.2.6');
+    assert.equal(r.config!.wesher_sha256, sum.toLowerCase());
+    const http = validateConfig({ ...baseConfig(), wesher_download: 'http://10.9.9.9:8080/w', wesher_sha256: sum }, { hostname: 'x' });
+    assert.deepEqual(http.problems, []);
+  });
+
+  it('refuses what is not an http(s) URL', () => {
+    expectProblem({ wesher_download: 'github.com/costela/wesher' }, 'wesher_download', 'not a URL', defaults.wesher_download);
+    expectProblem({ wesher_download: 'ftp://example.org/w' }, 'wesher_download', 'https://', '"ftp"');
+    expectProblem({ wesher_download: 5 }, 'wesher_download', 'must be a string');
+  });
+
+  it('refuses plain http without a pinned sha256', () => {
+    expectProblem({ wesher_download: 'http://example.org/w' }, 'wesher_download', 'plain http', 'wesher_sha256');
+  });
+
+  it('never echoes credentials or a query (they would be tokens)', () => {
+    const a = expectProblem({ wesher_download: 'https://user:S3cretPassw0rd@example.org/w' }, 'wesher_download', 'user name or password');
+    assert.ok(!a.includes('S3cretPassw0rd'));
+    const b = expectProblem({ wesher_download: 'https://example.org/w?token=S3cretT0ken' }, 'wesher_download', 'query');
+    assert.ok(!b.includes('S3cretT0ken'));
+  });
+
+  it('refuses a sha256 that is not 64 hex digits', () => {
+    expectProblem({ wesher_sha256: 'abc' }, 'wesher_sha256', '64 hex digits', 'got 3 characters');
+    expectProblem({ wesher_sha256: 'g'.repeat(64) }, 'wesher_sha256', '64 hex digits');
+    expectProblem({ wesher_sha256: 7 }, 'wesher_sha256', 'string or null');
   });
 });

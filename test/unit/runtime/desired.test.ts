@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { computeDesired, joinList, overlayCollisions } from '../../../agent/runtime/desired';
+import { computeDesired, joinList, JOIN_CAP, overlayCollisions, type ClusterView } from '../../../agent/runtime/desired';
 import { overlayIp } from '../../../agent/runtime/overlay-ip';
-import { testConfig, view } from './fixtures';
+import { record, testConfig, view } from './fixtures';
 
 const FACTS = { defaultIface: 'eth0', netavarkVersion: '1.4.0' };
 
@@ -37,21 +37,51 @@ describe('runtime/desired', () => {
     assert.ok(k.spec.create.Cmd!.includes(`https://${overlayIp('m1', '10.0.0.0/8')}:6443`));
   });
 
-  it('join list: anchors first, then live members node IPs, never its own, no duplicates', () => {
+  it('join list: only live members that run wesher, in the bind family, most recently seen first, capped; never anchors as such', () => {
     const cfg = testConfig({ node: 'w1', ip: ['2001:db8::21/64'], anchors: ['[2001:db8::1]:7947', '192.0.2.1:7947', 'a.example.invalid'] });
-    const v = view(
-      ['w1', 'alive', { node_ips: ['2001:db8::21'] }],
-      ['m1', 'alive', { node_ips: ['2001:db8::1', '2001:db8::2'] }],
-      ['x', 'dead', { node_ips: ['2001:db8::99'] }],
-      ['y', 'suspect', { node_ips: ['2001:db8::33/64'] }],
-    );
-    assert.deepEqual(joinList(cfg, v, { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' }), [
-      '2001:db8::1',
-      '192.0.2.1',
-      'a.example.invalid',
-      '2001:db8::2',
-      '2001:db8::33',
-    ]);
+    const v: ClusterView = {
+      members: [
+        { name: 'w1', state: 'alive', record: record('w1', { node_ips: ['2001:db8::21'] }), lastSeen: 9 },
+        { name: 'm1', state: 'alive', record: record('m1', { node_ips: ['2001:db8::1', '192.0.2.1'] }), lastSeen: 5 },
+        { name: 'fresh', state: 'alive', record: record('fresh', { node_ips: ['2001:db8::5'] }), lastSeen: 8 },
+        { name: 'x', state: 'dead', record: record('x', { node_ips: ['2001:db8::99'] }), lastSeen: 9 },
+        { name: 'y', state: 'suspect', record: record('y', { node_ips: ['2001:db8::33/64'] }), lastSeen: 9 },
+        { name: 'anchor', state: 'alive', record: record('anchor', { node_ips: ['2001:db8::7'], containers: {} }), lastSeen: 9 },
+        { name: 'down', state: 'alive', record: record('down', { node_ips: ['2001:db8::8'], containers: { down: { wesher: 'crashloop', k3s: 'waiting' } } }), lastSeen: 9 },
+      ],
+    };
+    const node = { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' as const };
+    assert.deepEqual(joinList(cfg, v, node), ['2001:db8::5', '2001:db8::1'], 'gossip-only anchor, dead, suspect, no wesher and other-family addresses left out');
+    const many: ClusterView = { members: Array.from({ length: 20 }, (_, i) => ({ name: `n${i}`, state: 'alive' as const, record: record(`n${i}`, { node_ips: [`2001:db8::1:${i}`] }), lastSeen: i })) };
+    const capped = joinList(cfg, many, node);
+    assert.equal(capped.length, JOIN_CAP);
+    assert.equal(capped[0], '2001:db8::1:19', 'most recently seen first');
+  });
+
+  it('bind address: the node ip, IPv6 first; else the advertised address; the other family is a problem naming the node', () => {
+    const v6 = computeDesired(testConfig({ ip: ['192.0.2.1/24', '2001:db8::1/64'] }), view(['master1', 'alive']), FACTS);
+    assert.ok(v6.containers[0].spec!.create.Env!.includes('WESHER_BIND_ADDR=2001:db8::1'));
+    // Host mode without ip: the agent's advertised address, IPv6 included (wesher alone would pick only IPv4, or exit).
+    const adv = computeDesired(testConfig({ ip: [] }), view(['master1', 'alive', { addresses: ['127.0.0.1:7947', '192.0.2.9:7947', '[2001:db8::9]:7947'] }]), FACTS);
+    assert.ok(adv.containers[0].spec!.create.Env!.includes('WESHER_BIND_ADDR=2001:db8::9'), adv.containers[0].spec!.create.Env!.join(' '));
+    // An IPv4-only node among IPv6 weshers.
+    const only4 = computeDesired(testConfig({ ip: ['192.0.2.1/24'] }), view(['master1', 'alive'], ['w2', 'alive', { node_ips: ['2001:db8::2'] }]), FACTS);
+    assert.ok(only4.problems.some((p) => /node master1 can only offer wesher IPv4 \(192\.0\.2\.1\) while w2 use IPv6/.test(p)), only4.problems.join('\n'));
+    assert.equal(only4.containers[0].spec!.join.length, 0, 'no join address across families');
+    // An IPv4-only member seen from an IPv6 node.
+    const seen = computeDesired(testConfig(), view(['master1', 'alive'], ['w3', 'alive', { node_ips: ['192.0.2.3'] }]), FACTS);
+    assert.ok(seen.problems.some((p) => /member w3 offers wesher only IPv4 \(192\.0\.2\.3\)/.test(p)), seen.problems.join('\n'));
+  });
+
+  it('a node with anchors waits to start wesher until gossip has found another member', () => {
+    const cfg = testConfig({ node: 'w1', master: 'm1', ip: ['2001:db8::21/64'], anchors: ['[2001:db8::1]:7947'] });
+    const alone = computeDesired(cfg, view(['w1', 'alive']), FACTS);
+    assert.ok(alone.containers.every((c) => c.spec === null));
+    assert.match(alone.containers[0].waiting!, /waits for gossip to find another member through the anchors/);
+    const found = computeDesired(cfg, view(['w1', 'alive'], ['m1', 'alive', { node_ips: ['2001:db8::1'] }]), FACTS);
+    assert.deepEqual(found.containers[0].spec!.join, ['2001:db8::1']);
+    // The first machine (no anchors) starts alone.
+    assert.ok(computeDesired(testConfig(), view(['master1', 'alive']), FACTS).containers[0].spec);
   });
 
   it('overlay-IP collision: the later joiner does not start wesher and status names both', () => {
@@ -79,7 +109,7 @@ describe('runtime/desired', () => {
   it('several nodes: each supervised on its own; only one may use the host network', () => {
     const cfg = testConfig({
       nodes: [
-        { node: 'extra1', iface: 'eth0', ip: ['192.0.2.31/24'], gw: ['192.0.2.254'], network_mode: 'macvlan' },
+        { node: 'extra1', iface: 'eth0', ip: ['192.0.2.31/24', '2001:db8::31/64'], gw: ['192.0.2.254'], network_mode: 'macvlan' },
         { node: 'extra2', iface: null, ip: [], gw: [], network_mode: 'host' },
       ],
     });
@@ -105,7 +135,7 @@ describe('runtime/desired', () => {
   it('spec hash: a key change changes it, a join list change does not, the label hides the key', () => {
     const base = computeDesired(testConfig(), view(['master1', 'alive']), FACTS).containers;
     const rekeyed = computeDesired(testConfig({ overlay_key: 'TESTONLYotherKEY0123456789abcdef' }), view(['master1', 'alive']), FACTS).containers;
-    const joined = computeDesired(testConfig({ anchors: ['192.0.2.7'] }), view(['master1', 'alive']), FACTS).containers;
+    const joined = computeDesired(testConfig(), view(['master1', 'alive'], ['w7', 'alive', { node_ips: ['2001:db8::7'] }]), FACTS).containers;
     assert.notEqual(base[0].spec!.hash, rekeyed[0].spec!.hash);
     assert.equal(base[1].spec!.hash, rekeyed[1].spec!.hash, 'k3s does not use the overlay key');
     assert.equal(base[0].spec!.hash, joined[0].spec!.hash);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'fs';
 import path from 'path';
-import { computeDesired } from '../../../agent/runtime/desired';
-import type { NodeConfig } from '../../../shared/config/types';
-import { CLUSTER_KEY, OVERLAY_KEY, testConfig, view } from './fixtures';
+import { planNetwork } from '../../../agent/runtime/network';
+import { overlayIp } from '../../../agent/runtime/overlay-ip';
+import { k3sDataDir, k3sSpec, nodeDir, wesherSpec, type ContainerSpec } from '../../../agent/runtime/specs';
+import type { HeptoConfig, NodeConfig } from '../../../shared/config/types';
+import { CLUSTER_KEY, OVERLAY_KEY, testConfig } from './fixtures';
 
 const GOLDEN_DIR = path.resolve(__dirname, '../../../../test/unit/runtime/golden');
 
@@ -17,7 +19,7 @@ function golden(name: string, value: unknown): void {
 
 const FACTS = { defaultIface: 'eth0', netavarkVersion: '1.5.0' };
 
-const agentNode = (mode: NodeConfig['network_mode']) => ({
+const agentNode = (mode: NodeConfig['network_mode']): Partial<HeptoConfig> => ({
   node: 'worker1',
   master: 'master1',
   network_mode: mode,
@@ -27,13 +29,31 @@ const agentNode = (mode: NodeConfig['network_mode']) => ({
   anchors: ['[2001:db8::1]:7947', 'anchor.example.invalid'],
 });
 
-// The cluster as worker1 sees it: the master alive, one more node.
-const clusterSeenByWorker = view(
-  ['master1', 'alive', { role: 'master', node_ips: ['2001:db8::1'], created_at: 10 }],
-  ['worker1', 'alive', { node_ips: ['2001:db8::21'], created_at: 20 }],
-  ['worker2', 'alive', { node_ips: ['2001:db8::22', '192.0.2.22'], created_at: 30 }],
-  ['gone', 'dead', { node_ips: ['2001:db8::99'], created_at: 40 }],
-);
+const masterNode = (mode: NodeConfig['network_mode']): Partial<HeptoConfig> => ({ network_mode: mode, iface: 'eth0', ip: ['2001:db8::1/64'], gw: ['2001:db8::ffff'] });
+
+function topNode(c: HeptoConfig): NodeConfig {
+  return { node: c.node, iface: c.iface, ip: c.ip, gw: c.gw, network_mode: c.network_mode };
+}
+
+/**
+ * Both specs of the config's top-level node, built directly (desired.ts
+ * decides join lists and bind addresses; its own tests cover that), so a
+ * golden changes only when a spec does.
+ */
+function specsOf(config: HeptoConfig, join: string[], bindAddr: string | null): { w: ContainerSpec; k: ContainerSpec; network: unknown } {
+  const node = topNode(config);
+  const net = planNetwork(node, config.mtu, FACTS);
+  const w = wesherSpec({ config, node, net, join, bindAddr });
+  const k = k3sSpec({ config, node, overlayIp: overlayIp(node.node, config.overlay_net), masterOverlayIp: overlayIp(config.master, config.overlay_net) });
+  return { w, k, network: net.network?.create ?? null };
+}
+
+const master = (mode: NodeConfig['network_mode'], over: Partial<HeptoConfig> = {}) => specsOf(testConfig({ ...masterNode(mode), ...over }), [], '2001:db8::1');
+const agent = (mode: NodeConfig['network_mode'], over: Partial<HeptoConfig> = {}) =>
+  specsOf(testConfig({ ...agentNode(mode), ...over }), ['2001:db8::1', '2001:db8::22'], '2001:db8::21');
+
+const env = (s: ContainerSpec): string[] => s.create.Env ?? [];
+const binds = (s: ContainerSpec): string[] => s.create.HostConfig?.Binds ?? [];
 
 describe('runtime/specs (golden)', () => {
   const cases: Array<{ name: string; mode: NodeConfig['network_mode']; master: boolean }> = [
@@ -45,36 +65,90 @@ describe('runtime/specs (golden)', () => {
   ];
   for (const c of cases) {
     it(`wesher and k3s, ${c.name}`, () => {
-      const config = c.master
-        ? testConfig({ network_mode: c.mode, iface: 'eth0', ip: ['2001:db8::1/64'], gw: ['2001:db8::ffff'] })
-        : testConfig(agentNode(c.mode));
-      const d = computeDesired(config, c.master ? view(['master1', 'alive', { created_at: 10 }]) : clusterSeenByWorker, FACTS);
-      assert.deepEqual(d.problems, []);
-      const [w, k] = d.containers;
-      assert.ok(w.spec && k.spec);
-      golden(`wesher-${c.name}`, { create: w.spec.create, network: d.networks[0]?.create ?? null });
-      golden(`k3s-${c.name}`, { create: k.spec.create });
+      const { w, k, network } = c.master ? master(c.mode) : agent(c.mode);
+      golden(`wesher-${c.name}`, { create: w.create, network });
+      golden(`k3s-${c.name}`, { create: k.create });
     });
   }
+});
 
+describe('runtime/specs', () => {
   it('never puts a key in argv or labels; wesher gets base64 of the overlay key bytes', () => {
-    const d = computeDesired(testConfig(agentNode('host')), clusterSeenByWorker, FACTS);
-    for (const c of d.containers) {
-      const s = c.spec!;
+    const { w, k } = agent('host');
+    for (const s of [w, k]) {
       const visible = JSON.stringify({ cmd: s.create.Cmd, labels: s.create.Labels, host: s.create.HostConfig });
       assert.ok(!visible.includes(OVERLAY_KEY) && !visible.includes(CLUSTER_KEY));
       assert.ok(!visible.includes(Buffer.from(OVERLAY_KEY).toString('base64')));
     }
-    const env = d.containers[0].spec!.create.Env!;
-    const key = env.find((e) => e.startsWith('WESHER_CLUSTER_KEY='))!.split('=').slice(1).join('=');
+    const key = env(w).find((e) => e.startsWith('WESHER_CLUSTER_KEY='))!.split('=').slice(1).join('=');
     assert.equal(Buffer.from(key, 'base64').length, 32);
     assert.equal(Buffer.from(key, 'base64').toString(), OVERLAY_KEY);
-    assert.ok(d.containers[1].spec!.create.Env!.includes(`K3S_TOKEN=${CLUSTER_KEY}`));
+    assert.ok(env(k).includes(`K3S_TOKEN=${CLUSTER_KEY}`));
+  });
+
+  it('wesher gets only variables wesher v0.2.6 reads: no WESHER_MTU (it has no MTU option)', () => {
+    const known = ['CLUSTER_KEY', 'JOIN', 'OVERLAY_NET', 'INTERFACE', 'BIND_ADDR', 'NO_ETC_HOSTS', 'LOG_LEVEL'].map((v) => `WESHER_${v}`);
+    for (const { w } of [master('host'), agent('macvlan'), agent('host', { mtu: 9000 })]) {
+      assert.ok(!env(w).some((e) => e.startsWith('WESHER_MTU')), env(w).join(' '));
+      for (const e of env(w)) assert.ok(known.includes(e.split('=')[0]), `unknown wesher variable in ${e.split('=')[0]}`);
+    }
+  });
+
+  it('WESHER_BIND_ADDR is exactly bindAddr, and absent when it is null whatever the node ip', () => {
+    const config = testConfig(agentNode('host'));
+    const node = topNode(config);
+    const net = planNetwork(node, config.mtu, FACTS);
+    const bound = wesherSpec({ config, node, net, join: [], bindAddr: '192.0.2.21' });
+    assert.deepEqual(env(bound).filter((e) => e.startsWith('WESHER_BIND_ADDR=')), ['WESHER_BIND_ADDR=192.0.2.21']);
+    const free = wesherSpec({ config, node, net, join: [], bindAddr: null });
+    assert.ok(!env(free).some((e) => e.startsWith('WESHER_BIND_ADDR')));
+    assert.notEqual(bound.hash, free.hash);
+  });
+
+  it('the k3s server gets the pod and service ranges; agents do not (server-only flags)', () => {
+    const over = { cluster_cidr: '172.30.0.0/16', service_cidr: '172.31.0.0/16' };
+    const cmd = master('host', over).k.create.Cmd!;
+    assert.equal(cmd[0], 'server');
+    assert.equal(cmd[cmd.indexOf('--cluster-cidr') + 1], '172.30.0.0/16');
+    assert.equal(cmd[cmd.indexOf('--service-cidr') + 1], '172.31.0.0/16');
+    const agentCmd = agent('host', over).k.create.Cmd!;
+    assert.equal(agentCmd[0], 'agent');
+    for (const flag of ['--cluster-cidr', '--service-cidr']) assert.ok(!agentCmd.includes(flag), `${flag} given to k3s agent`);
+    assert.ok(!agentCmd.includes('172.30.0.0/16') && !agentCmd.includes('172.31.0.0/16'));
+  });
+
+  it('changing a range changes the server spec hash (so the server is recreated)', () => {
+    assert.notEqual(master('host').k.hash, master('host', { service_cidr: '172.31.0.0/16' }).k.hash);
+  });
+
+  it('binds every VOLUME of the rancher/k3s image to its own directory under the node dir', () => {
+    // The VOLUMEs the rancher/k3s image declares: any left unbound becomes an anonymous volume.
+    const imageVolumes = ['/var/lib/kubelet', '/var/lib/rancher/k3s', '/var/lib/cni', '/var/log'];
+    for (const { k } of [master('host'), agent('macvlan')]) {
+      const node = k.node;
+      const byTarget = new Map(binds(k).map((b) => [b.split(':')[1], b.split(':')[0]]));
+      for (const v of imageVolumes) {
+        const source = byTarget.get(v);
+        assert.ok(source, `image VOLUME ${v} is not bound`);
+        assert.ok(source.startsWith(nodeDir(testConfig(), node) + '/'), source);
+        assert.ok(k.dirs.includes(source), `${source} is not created before the container`);
+      }
+      assert.equal(new Set(byTarget.values()).size, byTarget.size, 'two binds share a host directory');
+      assert.deepEqual(k.dirs, [...byTarget.values()]);
+    }
+    const { k } = master('host');
+    assert.equal(new Map(binds(k).map((b) => [b.split(':')[1], b.split(':')[0]])).get('/var/lib/kubelet'), '/srv/master1/kubelet');
+    assert.ok(binds(k).includes('/srv/master1/cni:/var/lib/cni:Z'));
+    assert.ok(binds(k).includes('/srv/master1/k3s-log:/var/log:Z'));
+  });
+
+  it('k3sDataDir is the host side of /var/lib/rancher/k3s', () => {
+    const config = testConfig();
+    assert.ok(binds(master('host').k).includes(`${k3sDataDir(config, 'master1')}:/var/lib/rancher/k3s:Z`));
   });
 
   it('agent k3s points at the master overlay IP; IPv6 overlay is bracketed', () => {
-    const d = computeDesired(testConfig({ ...agentNode('host'), overlay_net: '2001:db8:ff::/48' }), clusterSeenByWorker, FACTS);
-    const cmd = d.containers[1].spec!.create.Cmd!;
+    const cmd = agent('host', { overlay_net: '2001:db8:ff::/48' }).k.create.Cmd!;
     assert.equal(cmd[0], 'agent');
     assert.match(cmd[2], /^https:\/\/\[2001:db8:ff:[0-9a-f:]+\]:6443$/);
   });
