@@ -252,6 +252,9 @@ install_deps() {
   id_need=
   command -v podman >/dev/null 2>&1 || id_need="podman"
   find_node || id_need="$id_need nodejs"
+  # The agent sets up wesher's overlay interface with ip inside nsenter.
+  command -v ip >/dev/null 2>&1 || id_need="$id_need iproute2"
+  command -v nsenter >/dev/null 2>&1 || id_need="$id_need util-linux"
   id_need=${id_need# }
   if [ -z "$id_need" ]; then
     info "Podman and Node $("$NODE_BIN" --version) are present"

@@ -28,6 +28,8 @@ export interface ContainerStatusDoc {
   last_error: string | null;
   last_exit_code?: number | null;
   last_log?: string[];
+  /** wesher: its overlay interface as last read (null: not there yet), with the MTU in force. */
+  overlay?: { interface: string; addresses: string[]; mtu: number | null; up: boolean } | null;
 }
 
 export interface StatusDoc {
@@ -128,8 +130,10 @@ export function formatStatus(doc: StatusDoc, now: number): string {
   out.push(...table(rows));
   if (doc.containers.length > 0) {
     out.push('');
-    const crow = [['CONTAINER', 'STATE', 'RESTARTS', 'LAST ERROR']];
-    for (const c of doc.containers) crow.push([c.name, c.state, String(c.restarts), c.last_error ?? '-']);
+    const crow = [['CONTAINER', 'STATE', 'RESTARTS', 'OVERLAY', 'LAST ERROR']];
+    const overlay = (c: ContainerStatusDoc): string =>
+      c.overlay ? `${c.overlay.interface} ${c.overlay.addresses.join(',') || 'no address'} mtu ${c.overlay.mtu ?? '?'}${c.overlay.up ? '' : ' down'}` : c.overlay === null ? 'not there yet' : '-';
+    for (const c of doc.containers) crow.push([c.name, c.state, String(c.restarts), overlay(c), c.last_error ?? '-']);
     out.push(...table(crow));
   }
   out.push('');

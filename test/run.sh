@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # host's hybrid cgroups; netavark, a Recommends that --no-install-recommends
 # would leave out, and the network backend the agent is built for), busybox-static for stand-in images, iptables for
 # partitions and loss, faketime for clock skew, debootstrap for the systemd
-# container, shellcheck and systemd-analyze for the installer.
-packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates)
+# container, shellcheck and systemd-analyze for the installer, docker-registry
+# (a real registry on loopback for pull tests), gcc and libc6-dev (gcc -static
+# builds the stand-in for the wesher release binary).
+packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates docker-registry gcc libc6-dev)
 need_apt=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")

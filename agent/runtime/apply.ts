@@ -9,6 +9,8 @@ import { errorMessage, HeptoError, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { backoffDelay, type BackoffPolicy } from './backoff';
 import { containerHistory, type Action, type ContainerHistory, type DeathNote, type History } from './planner';
+import type { OverlayLinks } from './overlay-link';
+import { ensureWesherImage } from './wesher-image';
 import type { PodmanClient } from './podman-client';
 import type { ContainerSpec } from './specs';
 
@@ -16,11 +18,14 @@ export const LOG_LINES = 20;
 
 export interface ApplyContext {
   client: PodmanClient;
+  links: OverlayLinks;
   history: History;
   logger: Logger;
   now: () => number;
   policy: BackoffPolicy;
   random: () => number;
+  /** True once the run must stop: checked before each action. */
+  aborted?: () => boolean;
 }
 
 function describe(e: unknown): string {
@@ -72,8 +77,13 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
   const failedNodes = new Set<string>();
   const failedImages = new Set<string>();
   for (const a of actions) {
-    const name = a.type === 'pull' ? a.image : a.type === 'create-network' ? a.network.name : a.name;
-    const node = a.type === 'pull' ? null : a.type === 'create-network' ? a.network.node : nodeOf(a.name);
+    if (a.type === 'wait') continue; // the supervisor shows it; nothing to do on Podman
+    if (ctx.aborted?.()) {
+      ctx.logger.warn('reconcile run stopped before its remaining actions', { next: a.type, left: actions.length - actions.indexOf(a) });
+      break;
+    }
+    const name = a.type === 'pull' || a.type === 'build-wesher' ? a.image : a.type === 'create-network' ? a.network.name : a.type === 'remove-network' ? a.network : a.name;
+    const node = a.type === 'pull' || a.type === 'build-wesher' || a.type === 'remove-network' ? null : a.type === 'create-network' ? a.network.node : nodeOf(a.name);
     if (node && failedNodes.has(node) && a.type !== 'backoff') continue;
     if ((a.type === 'create' || a.type === 'recreate') && failedImages.has(a.spec.image)) {
       update(ctx, a.name, { lastError: `waiting for image ${a.spec.image}` });
@@ -99,6 +109,10 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
           ctx.logger.info('image pulled', { image: a.image });
           break;
         }
+        case 'build-wesher':
+          await ensureWesherImage({ client: ctx.client, ref: a.image, baseUrl: a.baseUrl, pinnedSha256: a.sha256, logger: ctx.logger });
+          delete ctx.history.images[a.image];
+          break;
         case 'create':
           ctx.logger.info('creating container', { container: a.name, image: a.spec.image });
           await createAndStart(ctx, a.spec);
@@ -121,10 +135,20 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
           ctx.logger.info('removing container', { container: a.name, reason: a.reason });
           await ctx.client.remove(a.id, a.name);
           break;
+        case 'remove-network':
+          ctx.logger.info('removing network', { network: a.network, reason: a.reason });
+          await ctx.client.removeNetwork(a.network);
+          break;
         case 'restart':
           ctx.logger.info('restarting container', { container: a.name, reason: a.reason });
           await ctx.client.restart(a.id, a.name);
           break;
+        case 'ensure-link': {
+          const steps = await ctx.links.ensure(a.pid, a.link, a.have);
+          if (ctx.history.links) delete ctx.history.links[a.node];
+          ctx.logger.info('overlay link set', { container: a.name, interface: a.link.ifname, address: a.link.address, mtu: a.link.mtu, did: steps.join(', '), had_mtu: a.have.mtu ?? undefined });
+          break;
+        }
         case 'backoff':
           if (a.death) {
             noteDeath(ctx, a.name, a.death);
@@ -137,11 +161,17 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
     } catch (e) {
       if (isHeptoError(e) && e.code === 'PODMAN_UNREACHABLE') throw e;
       ctx.logger.error('reconcile action failed', { action: a.type, target: name, code: isHeptoError(e) ? e.code : undefined, error: describe(e) });
-      if (a.type === 'pull') {
+      if (a.type === 'pull' || a.type === 'build-wesher') {
         const ih = ctx.history.images[a.image] ?? { failures: 0, nextPullAt: 0, lastError: null };
         const failures = ih.failures + 1;
         ctx.history.images[a.image] = { failures, nextPullAt: ctx.now() + backoffDelay(failures + 1, ctx.policy, ctx.random()), lastError: describe(e) };
         failedImages.add(a.image);
+      } else if (a.type === 'ensure-link') {
+        const links = (ctx.history.links ??= {});
+        const failures = (links[a.node]?.failures ?? 0) + 1;
+        links[a.node] = { failures, nextAt: ctx.now() + backoffDelay(failures, ctx.policy, ctx.random()), lastError: describe(e) };
+      } else if (a.type === 'remove-network') {
+        // Logged above; tried again at the next full pass.
       } else if (a.type === 'create-network') {
         failedNodes.add(a.network.node);
         for (const role of ['wesher', 'k3s']) update(ctx, `hepto-${a.network.node}-${role}`, { lastError: describe(e) });

@@ -22,6 +22,7 @@ import type Dockerode from 'dockerode';
 import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
 import type { MemberRecord, MemberState } from '../../shared/member';
 import { errorMessage } from '../../shared/errors';
+import { DEFAULT_WESHER_IMAGE } from '../../shared/config/images';
 import { bareAddress } from './ip';
 import { planNetwork, type NetworkFacts } from './network';
 import { overlayIp } from './overlay-ip';
@@ -55,6 +56,8 @@ export interface DesiredState {
   networks: DesiredNetwork[];
   /** The overlay link of each node whose wesher may run. */
   links: DesiredLink[];
+  /** Images the agent builds itself when missing (the default wesher image), with where the binary comes from. */
+  builds: Record<string, { baseUrl: string; sha256: string | null }>;
   problems: string[];
   /** Overlay IP of each hosted node (null if overlay_net is unusable). */
   overlayIps: Record<string, string | null>;
@@ -179,7 +182,12 @@ export function overlayAddress(ip: string): string {
   return `${ip}/${ip.includes(':') ? 128 : 32}`;
 }
 
-export function computeDesired(config: HeptoConfig, view: ClusterView, facts: NetworkFacts): DesiredState {
+/**
+ * `serverToken`: per hosted master node, why its k3s server must not start
+ * with the current cluster_key (k3s-token.ts reads the datastore's token;
+ * the supervisor passes the result in, so this stays pure).
+ */
+export function computeDesired(config: HeptoConfig, view: ClusterView, facts: NetworkFacts, serverToken: Record<string, string> = {}): DesiredState {
   const problems: string[] = [];
   const containers: DesiredContainer[] = [];
   const networks: DesiredNetwork[] = [];
@@ -261,8 +269,17 @@ export function computeDesired(config: HeptoConfig, view: ClusterView, facts: Ne
       containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: null, waiting: msg });
       continue;
     }
+    const tokenProblem = serverToken[node.node];
+    if (tokenProblem) {
+      // A recreated server with a token its data cannot open would never start; the running one is left as it is.
+      problems.push(tokenProblem);
+      containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: null, waiting: tokenProblem });
+      continue;
+    }
     const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp });
     containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
   }
-  return { containers, networks, links, problems, overlayIps };
+  // wesher publishes no image: the default reference is built here from the release binary (wesher-image.ts).
+  const builds: DesiredState['builds'] = config.images.wesher === DEFAULT_WESHER_IMAGE ? { [config.images.wesher]: { baseUrl: config.wesher_download, sha256: config.wesher_sha256 } } : {};
+  return { containers, networks, links, builds, problems, overlayIps };
 }

@@ -57,7 +57,7 @@ export function checkServerToken(tokenFileText: string | null, clusterKey: strin
     ok: false,
     problem:
       `cluster_key changed, but the k3s datastore in ${where.dataDir} was created with another token: the server would not open it; ` +
-      `put the old cluster_key back, or rotate it with "k3s token rotate --new-token" inside ${container} first, then set the new one`,
+      `put the old cluster_key back, or first rotate it inside the running server (podman exec -it ${container} k3s token rotate, with the old token as --token and the new one as --new-token), then set the new one`,
   };
 }
 

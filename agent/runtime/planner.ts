@@ -1,11 +1,19 @@
 /**
  * The reconcile planner: a pure function from what should run (desired),
- * what Podman reports (observed), what happened before (history) and the
- * time, to a list of actions. The supervisor's loop performs them in order
- * and records their outcome in the history. No I/O here.
+ * what Podman and the overlay links report (observed), what happened before
+ * (history) and the time, to a list of actions. The supervisor's loop
+ * performs them in order and records their outcome in the history. No I/O.
+ *
+ * Order per node: wesher runs; then its overlay link is made as wanted
+ * (overlay-link.ts); only then does k3s start, since flannel exits without an
+ * address on its interface. A k3s started before wesher's latest start is
+ * restarted once the link is back (flannel never recovers a lost interface).
+ * A wesher that has not joined within `joinDeadlineMs` while there are
+ * weshers to join is recreated with a fresh join list.
  */
 import { backoffDelay, type BackoffPolicy } from './backoff';
 import type { DesiredContainer, DesiredNetwork, DesiredState } from './desired';
+import { linkReady, type DesiredLink, type LinkState } from './overlay-link';
 import type { ContainerSpec, Role } from './specs';
 
 export interface ObservedContainer {
@@ -22,6 +30,8 @@ export interface ObservedContainer {
   startedAt: number | null;
   finishedAt: number | null;
   exitCode: number | null;
+  /** Main process id while running (its network namespace holds the overlay link). */
+  pid?: number | null;
 }
 
 export interface Observed {
@@ -29,6 +39,12 @@ export interface Observed {
   networks: string[];
   /** Image references present locally. */
   images: string[];
+  /** Networks hepto created (io.hepto.managed-by label); absent: not listed. */
+  managedNetworks?: string[];
+  /** Overlay link per node, read in its running wesher's namespace; a missing key means not read. */
+  links?: Record<string, LinkState>;
+  /** When each node's wesher last wrote its state file (a membership event), ms; null: never. */
+  wesherStateAt?: Record<string, number | null>;
 }
 
 export interface ContainerHistory {
@@ -51,9 +67,17 @@ export interface ImageHistory {
   lastError: string | null;
 }
 
+export interface LinkHistory {
+  failures: number;
+  nextAt: number;
+  lastError: string | null;
+}
+
 export interface History {
   containers: Record<string, ContainerHistory>;
   images: Record<string, ImageHistory>;
+  /** Overlay link set-up failures, per node. */
+  links?: Record<string, LinkHistory>;
 }
 
 /** What a handled death changes in a container's history. */
@@ -67,21 +91,31 @@ export interface DeathNote {
 export type Action =
   | { type: 'create-network'; network: DesiredNetwork }
   | { type: 'pull'; image: string }
+  | { type: 'build-wesher'; image: string; baseUrl: string; sha256: string | null }
   | { type: 'create'; name: string; spec: ContainerSpec }
   | { type: 'start'; name: string; id: string; death: DeathNote | null }
   | { type: 'recreate'; name: string; id: string; spec: ContainerSpec; reason: string; death: DeathNote | null }
   | { type: 'remove'; name: string; id: string; reason: string }
+  | { type: 'remove-network'; network: string; reason: string }
   | { type: 'restart'; name: string; id: string; reason: string }
-  | { type: 'backoff'; name: string; id: string; until: number; death: DeathNote | null; fetchLog: boolean };
+  | { type: 'backoff'; name: string; id: string; until: number; death: DeathNote | null; fetchLog: boolean }
+  | { type: 'ensure-link'; name: string; node: string; pid: number; link: DesiredLink; have: LinkState }
+  /** Not an action on Podman: why a container does not start (or is about to be restarted) now. */
+  | { type: 'wait'; name: string; reason: string };
 
 export interface PlanOptions {
   policy: BackoffPolicy;
   /** Uniform in [0, 1), for jitter. */
   random: () => number;
+  /** How long a wesher with weshers to join may go without a membership event before it is recreated. */
+  joinDeadlineMs?: number;
 }
 
+/** wesher tries join addresses one by one, up to ~30 s each when packets are dropped (docs/upstream.md). */
+export const JOIN_DEADLINE_MS = 120_000;
+
 export function emptyHistory(): History {
-  return { containers: {}, images: {} };
+  return { containers: {}, images: {}, links: {} };
 }
 
 export function containerHistory(h: History, name: string): ContainerHistory {
@@ -128,19 +162,31 @@ function decide(d: DesiredContainer, o: ObservedContainer | undefined, h: Histor
   return { kind: 'start', death };
 }
 
-function imageReady(image: string, observed: Observed, h: History, now: number, actions: Action[], pulled: Set<string>): boolean {
+/** Whether the image is there, or fetched in this pass: pulled, or built for the default wesher image. */
+function imageReady(image: string, desired: DesiredState, observed: Observed, h: History, now: number, actions: Action[], pulled: Set<string>): boolean {
   if (observed.images.includes(image) || pulled.has(image)) return true;
   const ih = h.images[image];
   if (ih && now < ih.nextPullAt) return false;
-  actions.push({ type: 'pull', image });
+  const build = desired.builds?.[image];
+  actions.push(build ? { type: 'build-wesher', image, baseUrl: build.baseUrl, sha256: build.sha256 } : { type: 'pull', image });
   pulled.add(image);
   return true;
+}
+
+/** Whether a running wesher with weshers to join has gone past the deadline without a membership event. */
+function notJoined(w: DesiredContainer, ow: ObservedContainer, observed: Observed, now: number, deadline: number): number | null {
+  if (!w.spec || w.spec.join.length === 0 || ow.startedAt === null) return null;
+  const stateAt = observed.wesherStateAt?.[w.node];
+  if (stateAt === undefined) return null; // not read: no judgement
+  if (stateAt !== null && stateAt >= ow.startedAt) return null;
+  return now - ow.startedAt;
 }
 
 export function planReconcile(desired: DesiredState, observed: Observed, history: History, now: number, opts: PlanOptions): Action[] {
   const actions: Action[] = [];
   const byName = new Map(observed.containers.map((c) => [c.name, c]));
   const pulled = new Set<string>();
+  const deadline = opts.joinDeadlineMs ?? JOIN_DEADLINE_MS;
 
   for (const n of desired.networks) {
     if (!observed.networks.includes(n.name)) actions.push({ type: 'create-network', network: n });
@@ -156,13 +202,20 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     const foreign = (o: ObservedContainer | undefined): boolean => !!o && o.node === null;
     if (foreign(ow)) continue;
 
-    const wd = decide(w, ow, history, now, opts);
-    let wesherUp = isRunning(ow);
+    let wd = decide(w, ow, history, now, opts);
+    if (wd.kind === 'none' && ow && isRunning(ow)) {
+      const waited = notJoined(w, ow, observed, now, deadline);
+      if (waited !== null && waited >= deadline) {
+        wd = { kind: 'recreate', reason: `it had not joined the mesh after ${Math.round(waited / 1000)} s; restarted with a fresh join list`, death: null };
+      } else if (waited !== null && waited >= deadline / 4) {
+        actions.push({ type: 'wait', name: w.name, reason: `${w.name} has not joined the mesh for ${Math.round(waited / 1000)} s (join list ${w.spec!.join.join(', ')}); it is restarted with a fresh list at ${Math.round(deadline / 1000)} s` });
+      }
+    }
+    // wesher runs as it should and is not touched in this pass: its link can be checked.
+    let wesherSteady = wd.kind === 'none' && isRunning(ow);
     let k3sGone = false;
     if (wd.kind === 'create' || wd.kind === 'recreate') {
-      if (!imageReady(w.spec!.image, observed, history, now, actions, pulled)) {
-        wesherUp = false;
-      } else {
+      if (imageReady(w.spec!.image, desired, observed, history, now, actions, pulled)) {
         // k3s lives in wesher's network namespace: it goes first and comes back after.
         if (wd.kind === 'recreate' && ok && !foreign(ok)) {
           actions.push({ type: 'remove', name: k.name, id: ok.id, reason: `its network namespace owner ${w.name} is recreated` });
@@ -173,32 +226,51 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
             ? { type: 'create', name: w.name, spec: w.spec! }
             : { type: 'recreate', name: w.name, id: ow!.id, spec: w.spec!, reason: wd.reason, death: wd.death },
         );
-        wesherUp = true;
       }
     } else if (wd.kind === 'start') {
       actions.push({ type: 'start', name: w.name, id: ow!.id, death: wd.death });
-      wesherUp = true;
-      // Outside the host network, a restarted wesher has a new namespace; a
-      // running k3s is still in the old one and must follow.
-      if (w.spec!.create.HostConfig?.NetworkMode !== 'host' && ok && !foreign(ok) && isRunning(ok) && k.spec && ok.hash === k.spec.hash) {
-        actions.push({ type: 'restart', name: k.name, id: ok.id, reason: `${w.name} restarted with a new network namespace` });
-        continue;
-      }
     } else if (wd.kind === 'backoff') {
       actions.push({ type: 'backoff', name: w.name, id: ow!.id, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
     }
 
+    // The overlay link, once wesher is steady.
+    let linkWait: string | null = null;
+    const link = desired.links.find((l) => l.node === node);
+    if (!wesherSteady) {
+      linkWait = w.spec ? `${k.name} waits for ${w.name} to run` : w.waiting;
+    } else if (link) {
+      const have = observed.links?.[node];
+      const lh = history.links?.[node];
+      if (!have) {
+        linkWait = `${k.name} waits for ${link.ifname} in ${w.name}'s network namespace to be read${lh?.lastError ? `: ${lh.lastError}` : ''}`;
+      } else if (!linkReady(have, link)) {
+        linkWait = `${k.name} waits for ${link.ifname} in ${w.name}'s network namespace to carry ${link.address} at MTU ${link.mtu} (flannel needs it)${lh?.lastError ? `: ${lh.lastError}` : ''}`;
+        if (ow?.pid && (!lh || now >= lh.nextAt)) actions.push({ type: 'ensure-link', name: w.name, node, pid: ow.pid, link, have });
+      }
+    }
+    wesherSteady = wesherSteady && linkWait === null;
+
     if (foreign(ok)) continue;
     const okEff = k3sGone ? undefined : ok;
     const kd = decide(k, okEff, history, now, opts);
-    if (kd.kind === 'none') continue;
+    if (kd.kind === 'none') {
+      // flannel does not recover an interface that went away with a wesher restart: restart k3s once the link is back.
+      if (k.spec && okEff && isRunning(okEff) && ow && ow.startedAt !== null && okEff.startedAt !== null && okEff.startedAt < ow.startedAt) {
+        if (wesherSteady) actions.push({ type: 'restart', name: k.name, id: okEff.id, reason: `${w.name} restarted after it, and flannel does not recover its interface` });
+        else if (linkWait) actions.push({ type: 'wait', name: k.name, reason: `${linkWait}; then it is restarted, as ${w.name} restarted after it` });
+      }
+      continue;
+    }
     if (kd.kind === 'backoff') {
       actions.push({ type: 'backoff', name: k.name, id: okEff!.id, until: kd.until, death: kd.death, fetchLog: kd.fetchLog });
       continue;
     }
-    if (!wesherUp) continue; // k3s needs wesher's namespace; it comes once wesher runs
+    if (!wesherSteady) {
+      if (linkWait) actions.push({ type: 'wait', name: k.name, reason: linkWait });
+      continue;
+    }
     if (kd.kind === 'create' || kd.kind === 'recreate') {
-      if (!imageReady(k.spec!.image, observed, history, now, actions, pulled)) continue;
+      if (!imageReady(k.spec!.image, desired, observed, history, now, actions, pulled)) continue;
       actions.push(
         kd.kind === 'create' ? { type: 'create', name: k.name, spec: k.spec! } : { type: 'recreate', name: k.name, id: okEff!.id, spec: k.spec!, reason: kd.reason, death: kd.death },
       );
@@ -213,5 +285,10 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
   const stale = observed.containers.filter((o) => o.node !== null && !wanted.has(o.name));
   stale.sort((a, b) => (a.role === 'k3s' ? 0 : 1) - (b.role === 'k3s' ? 0 : 1));
   for (const o of stale) actions.push({ type: 'remove', name: o.name, id: o.id, reason: `node ${o.node} is no longer configured on this machine` });
+  // Their networks too, once no container of ours is left on them (the stale ones just went).
+  const wantedNets = new Set(desired.networks.map((n) => n.name));
+  for (const n of observed.managedNetworks ?? []) {
+    if (!wantedNets.has(n)) actions.push({ type: 'remove-network', network: n, reason: 'no node on this machine uses it any more' });
+  }
   return actions;
 }

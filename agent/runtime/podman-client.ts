@@ -7,7 +7,7 @@ import Dockerode from 'dockerode';
 import { HeptoError } from '../../shared/errors';
 import { scrub } from '../../shared/log';
 import type { ObservedContainer } from './planner';
-import { isNotFound, isNotModified, podmanMessage, toHeptoError } from './podman-errors';
+import { isNotFound, isNotModified, podmanMessage, statusCodeOf, toHeptoError } from './podman-errors';
 import type { Role } from './specs';
 
 export interface PodmanInfo {
@@ -134,6 +134,8 @@ export class PodmanClient {
         join: labels['io.hepto.join'] ?? null,
         startedAt,
         finishedAt: parseTime(i.State?.FinishedAt),
+        // The main process, whose network namespace holds the overlay link (0 when not running).
+        pid: typeof i.State?.Pid === 'number' && i.State.Pid > 0 ? i.State.Pid : null,
         // A container that never ran has no exit code worth showing.
         exitCode: startedAt !== null && typeof i.State?.ExitCode === 'number' ? i.State.ExitCode : null,
       };
@@ -181,11 +183,29 @@ export class PodmanClient {
   }
 
   async listNetworks(): Promise<string[]> {
+    return (await this.networks()).map((n) => n.name);
+  }
+
+  /** Networks hepto created (labelled io.hepto.managed-by), by name. */
+  async listManagedNetworks(): Promise<string[]> {
+    return (await this.networks()).filter((n) => n.labels['io.hepto.managed-by'] === 'hepto-agent').map((n) => n.name);
+  }
+
+  private async networks(): Promise<Array<{ name: string; labels: Record<string, string> }>> {
     try {
       const nets = await this.docker.listNetworks();
-      return nets.map((n) => n.Name);
+      return nets.map((n) => ({ name: n.Name, labels: (n.Labels ?? {}) as Record<string, string> }));
     } catch (e) {
       this.fail(e, 'list networks');
+    }
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (e) {
+      if (isNotFound(e)) return;
+      this.fail(e, `remove network ${name}`);
     }
   }
 
@@ -234,6 +254,73 @@ export class PodmanClient {
     }
   }
 
+  /** An image's labels, or null when there is no such image. */
+  async imageLabels(ref: string): Promise<Record<string, string> | null> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      return { ...((i.Config?.Labels ?? {}) as Record<string, string>) };
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      this.fail(e, `inspect image ${ref}`);
+    }
+  }
+
+  /**
+   * Builds `tag` from `context`, an uncompressed tar holding a Dockerfile and
+   * its files, through the compat /build endpoint. Each line of build output
+   * goes to `onProgress`; an error in the stream, or no image under `tag`
+   * afterwards, rejects with IMAGE_BUILD_FAILED (Podman unreachable, disk
+   * full and the like keep their own codes, as for pull()).
+   */
+  async build(context: Buffer, opts: { tag: string; dockerfile?: string }, onProgress: (line: string) => void = () => undefined): Promise<void> {
+    const { tag } = opts;
+    const hint = `see the build output in the agent log; or build the image yourself and set its reference in config images`;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        t: tag,
+        dockerfile: opts.dockerfile ?? 'Dockerfile',
+        rm: true,
+        forcerm: true,
+      })) as NodeJS.ReadableStream;
+    } catch (e) {
+      const h = toHeptoError(e, `build image ${tag}`, this.socket);
+      if (h.code !== 'INTERNAL') throw h;
+      const why = podmanMessage(e) || `Podman answered HTTP ${statusCodeOf(e) ?? '?'} without a reason (its log may say more)`;
+      throw new HeptoError('IMAGE_BUILD_FAILED', `image ${tag} could not be built: ${why}`, { hint, cause: e });
+    }
+    await new Promise<void>((resolve, reject) => {
+      let pending = '';
+      const emit = (text: string): void => {
+        pending += text;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) onProgress(scrub(l.replace(/\r$/, '')));
+      };
+      this.docker.modem.followProgress(
+        stream,
+        (err: unknown, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          if (pending.trim()) onProgress(scrub(pending));
+          pending = '';
+          const bad = output.find((o) => o.error || o.errorDetail?.message);
+          const failed = err ? String((err as Error).message ?? err) : bad ? (bad.error ?? bad.errorDetail?.message) : undefined;
+          if (failed) {
+            const h = toHeptoError(new Error(failed), `build image ${tag}`, this.socket);
+            if (h.code === 'DISK_FULL') reject(h);
+            else reject(new HeptoError('IMAGE_BUILD_FAILED', `image ${tag} could not be built: ${scrub(failed.trim())}`, { hint }));
+          } else resolve();
+        },
+        (ev: { stream?: string; status?: string; error?: string }) => {
+          if (typeof ev.stream === 'string') emit(ev.stream);
+          else if (typeof ev.status === 'string') emit(ev.status + '\n');
+        },
+      );
+    });
+    if (!(await this.imageExists(tag))) {
+      throw new HeptoError('IMAGE_BUILD_FAILED', `image ${tag} is missing after its build finished`, { hint });
+    }
+  }
+
   async createNetwork(opts: Dockerode.NetworkCreateOptions): Promise<void> {
     try {
       await this.docker.createNetwork(opts);
@@ -278,7 +365,8 @@ export class PodmanClient {
   /** Removes a container (forcefully); already gone counts as success. */
   async remove(id: string, name: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: false });
+      // v: anonymous volumes go with the container (an image VOLUME not bound would pile up at every recreate).
+      await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (e) {
       if (isNotFound(e)) return;
       this.fail(e, `remove container ${name}`);

@@ -6,6 +6,7 @@
  */
 import type { NodeHealth } from '../../shared/member';
 import type { DesiredContainer, DesiredState } from './desired';
+import type { LinkState } from './overlay-link';
 import { containerHistory, isRunning, type History, type ObservedContainer } from './planner';
 import type { Role } from './specs';
 
@@ -20,6 +21,8 @@ export interface ContainerStatus {
   last_error: string | null;
   last_exit_code?: number | null;
   last_log?: string[];
+  /** wesher only: the overlay interface as last read in its namespace (the MTU in force). */
+  overlay?: { interface: string; addresses: string[]; mtu: number | null; up: boolean } | null;
 }
 
 export interface SupervisorStatus {
@@ -34,6 +37,10 @@ export interface StatusInput {
   /** null: never observed (Podman not reached yet). */
   observed: ObservedContainer[] | null;
   history: History;
+  /** Why containers wait or are about to be restarted, from the last plan. */
+  waits?: Record<string, string>;
+  /** The overlay link last read per node. */
+  links?: Record<string, LinkState>;
   podman: 'connected' | 'unreachable';
   /** Why Podman is unreachable (a sentence with the fix). */
   podmanProblem: string | null;
@@ -43,6 +50,7 @@ export interface StatusInput {
 function stateOf(d: DesiredContainer, o: ObservedContainer | undefined, input: StatusInput): ContainerState {
   const h = containerHistory(input.history, d.name);
   if (isRunning(o)) return 'running';
+  if (input.waits?.[d.name]) return 'waiting';
   if (!o) {
     if (!d.spec) return 'waiting';
     return h.failures >= 2 ? 'crashloop' : 'missing';
@@ -68,7 +76,9 @@ export function buildSupervisorStatus(input: StatusInput): SupervisorStatus {
     const h = containerHistory(input.history, d.name);
     const foreign = o !== undefined && o.node === null;
     const state: ContainerState = foreign ? 'missing' : stateOf(d, o, input);
-    let lastError = h.lastError ?? (state === 'waiting' ? d.waiting : null);
+    const wait = input.waits?.[d.name] ?? null;
+    let lastError = h.lastError ?? (state === 'waiting' ? wait ?? d.waiting : null);
+    if (wait) problems.push(wait);
     if (foreign) {
       lastError = `a container named ${d.name} exists that hepto did not create`;
       problems.push(`${lastError}; remove or rename it (podman rm -f ${d.name}) so the agent can create its own`);
@@ -76,6 +86,13 @@ export function buildSupervisorStatus(input: StatusInput): SupervisorStatus {
     const st: ContainerStatus = { name: d.name, node: d.node, role: d.role, state, restarts: h.restarts, last_error: lastError };
     if (h.lastExitCode !== null) st.last_exit_code = h.lastExitCode;
     if (h.lastLog.length > 0) st.last_log = h.lastLog;
+    if (d.role === 'wesher') {
+      const link = input.desired.links.find((l) => l.node === d.node);
+      const have = input.links?.[d.node];
+      if (link) st.overlay = have?.exists ? { interface: link.ifname, addresses: have.addresses, mtu: have.mtu, up: have.up } : null;
+      const lh = input.history.links?.[d.node];
+      if (lh?.lastError) problems.push(`overlay interface of ${d.name}: ${lh.lastError}`);
+    }
     containers.push(st);
     health[d.node] = { ...(health[d.node] ?? { wesher: 'missing', k3s: 'missing' }), [d.role]: state };
 

@@ -10,17 +10,22 @@
  */
 import type Dockerode from 'dockerode';
 import cron from 'node-cron';
+import fs from 'fs';
+import path from 'path';
 import type { Clock, TimerHandle } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { registerSecret, type Logger } from '../../shared/log';
 import { applyActions } from './apply';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
-import { computeDesired, type ClusterView, type DesiredState } from './desired';
+import { computeDesired, hostedNodes, type ClusterView, type DesiredState } from './desired';
+import { checkServerTokenFile } from './k3s-token';
+import { k3sDataDir } from './specs';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
 import type { NetworkFacts } from './network';
+import { OverlayLinks, type LinkState } from './overlay-link';
 import { emptyHistory, planReconcile, type History, type Observed, type ObservedContainer } from './planner';
 import { PodmanClient } from './podman-client';
 import { isUnreachable, toHeptoError } from './podman-errors';
@@ -47,7 +52,15 @@ export interface SupervisorOptions {
   random?: () => number;
   /** How the host facts are found (tests replace them). */
   facts?: { defaultIface?: () => string | null; netavarkVersion?: () => Promise<string | null> };
+  /** Reads and sets the overlay links (tests may swap the command runner). */
+  links?: OverlayLinks;
+  /** How often the overlay links are re-read, to undo wesher's MTU resets; default 3 s. */
+  linkCheckMs?: number;
+  /** See planner JOIN_DEADLINE_MS. */
+  joinDeadlineMs?: number;
 }
+
+const LINK_CHECK_MS = 3_000;
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
@@ -83,11 +96,22 @@ export class Supervisor {
   private cronTask: cron.ScheduledTask | null = null;
   private readonly listeners: Array<() => void> = [];
   private lastEmitted = '';
+  private readonly links: OverlayLinks;
+  private linkTimer: TimerHandle | null = null;
+  /** Last link read per node, for status (the MTU in force). */
+  private linkStates: Record<string, LinkState> = {};
+  /** Why containers wait, from the last plan. */
+  private waits: Record<string, string> = {};
+  /** Hosted master nodes whose datastore the current cluster_key cannot open. */
+  private serverToken: Record<string, string> = {};
+  /** Set when the current run outlived its timeout: it stops before its next action. */
+  private abortRun = false;
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
     this.log = opts.logger;
     this.policy = { ...DEFAULT_BACKOFF, ...(opts.backoff ?? {}) };
+    this.links = opts.links ?? new OverlayLinks();
     this.client = new PodmanClient({ socketPath: opts.config.podman_socket, dockerFactory: opts.dockerFactory, requestTimeoutMs: opts.requestTimeoutMs });
     this.watchers = new ExitWatchers(this.client, this.log, (id) => {
       if (!this.started) return;
@@ -112,7 +136,19 @@ export class Supervisor {
       if (!cron.validate(expr)) this.log.error('invalid cron schedule, safety-net reconcile disabled', { schedule: expr });
       else this.cronTask = cron.schedule(expr, () => (this.podman === 'connected' ? this.trigger('schedule', 0) : void this.connect()));
     }
+    this.scheduleLinkCheck();
     await this.connect();
+  }
+
+  /** Re-reads the overlay links now and then: wesher sets its MTU back to 1420 at every membership change. */
+  private scheduleLinkCheck(): void {
+    const every = this.opts.linkCheckMs ?? LINK_CHECK_MS;
+    if (!this.started || every <= 0) return;
+    this.linkTimer = this.opts.clock.setTimeout(() => {
+      this.linkTimer = null;
+      if (this.podman === 'connected' && this.desired.links.length > 0) this.trigger('link check', 0);
+      this.scheduleLinkCheck();
+    }, every);
   }
 
   async stop(): Promise<void> {
@@ -120,8 +156,8 @@ export class Supervisor {
     this.started = false;
     this.cronTask?.stop();
     this.cronTask = null;
-    for (const t of [this.reconnectTimer, this.debounceTimer, this.wakeTimer]) if (t) this.opts.clock.clearTimeout(t);
-    this.reconnectTimer = this.debounceTimer = this.wakeTimer = null;
+    for (const t of [this.reconnectTimer, this.debounceTimer, this.wakeTimer, this.linkTimer]) if (t) this.opts.clock.clearTimeout(t);
+    this.reconnectTimer = this.debounceTimer = this.wakeTimer = this.linkTimer = null;
     this.events?.close();
     this.events = null;
     if (this.inFlight) await this.inFlight.catch(() => undefined);
@@ -145,6 +181,8 @@ export class Supervisor {
       desired: this.desired,
       observed: this.observed,
       history: this.history,
+      waits: this.waits,
+      links: this.linkStates,
       podman: this.podman,
       podmanProblem: this.podmanProblem,
       now: this.opts.clock.now(),
@@ -161,7 +199,18 @@ export class Supervisor {
   }
 
   private compute(): DesiredState {
-    return computeDesired(this.opts.config, this.view, this.facts);
+    return computeDesired(this.opts.config, this.view, this.facts, this.serverToken);
+  }
+
+  /** Whether each hosted master's k3s datastore still opens with cluster_key (k3s-token.ts). */
+  private async checkServerTokens(): Promise<void> {
+    const next: Record<string, string> = {};
+    for (const n of hostedNodes(this.opts.config)) {
+      if (n.node !== this.opts.config.master) continue;
+      const c = await checkServerTokenFile(k3sDataDir(this.opts.config, n.node), n.node, this.opts.config.cluster_key);
+      if (!c.ok) next[n.node] = c.problem;
+    }
+    this.serverToken = next;
   }
 
   private signatureOf(d: DesiredState): string {
@@ -283,17 +332,20 @@ export class Supervisor {
       return;
     }
     const timeoutMs = this.opts.runTimeoutMs ?? 15 * 60_000;
-    let timer: TimerHandle | null = null;
-    const timeout = new Promise<void>((_, reject) => {
-      timer = this.opts.clock.setTimeout(() => reject(new Error(`reconcile run took longer than ${timeoutMs} ms`)), timeoutMs);
-    });
-    this.inFlight = Promise.race([this.reconcileOnce(reason), timeout])
+    this.abortRun = false;
+    // A run that outlives its timeout is stopped between two actions, and the next
+    // run waits for it: two runs never act on Podman at once.
+    const timer = this.opts.clock.setTimeout(() => {
+      this.abortRun = true;
+      this.log.error('reconcile run took too long; stopping it after its current action', { reason, timeout_ms: timeoutMs });
+    }, timeoutMs);
+    this.inFlight = this.reconcileOnce(reason)
       .catch((e) => {
         if (isUnreachable(e)) this.markUnreachable(e);
         else this.log.error('reconcile failed', { reason, error: isHeptoError(e) ? e.describe() : errorMessage(e) });
       })
       .finally(() => {
-        if (timer) this.opts.clock.clearTimeout(timer);
+        this.opts.clock.clearTimeout(timer);
         this.inFlight = null;
         this.emitIfChanged();
         if (this.pending) {
@@ -315,15 +367,12 @@ export class Supervisor {
     let containers: ObservedContainer[];
     let networks: string[];
     const cached = this.observed;
-    if (!this.fullObserveNeeded && cached && dirty.length > 0 && dirty.every((id) => cached.some((c) => c.id === id))) {
+    if (!this.fullObserveNeeded && cached && dirty.every((id) => cached.some((c) => c.id === id))) {
       const fresh = await Promise.all(dirty.map((id) => this.client.inspectOne(id)));
       containers = cached.filter((c) => !dirty.includes(c.id)).concat(fresh.filter((c): c is ObservedContainer => c !== null && c.name !== ''));
       networks = this.observedNetworks;
     } else {
-      [containers, networks] = await Promise.all([
-        this.client.listContainers(names),
-        this.desired.networks.length > 0 ? this.client.listNetworks() : Promise.resolve([] as string[]),
-      ]);
+      [containers, networks] = await Promise.all([this.client.listContainers(names), this.client.listManagedNetworks()]);
       this.fullObserveNeeded = false;
     }
     this.observedNetworks = networks;
@@ -333,29 +382,71 @@ export class Supervisor {
     for (const d of this.desired.containers) if (d.spec && byName.get(d.name)?.hash !== d.spec.hash) needed.add(d.spec.image);
     const images: string[] = [];
     for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
-    return { containers, networks, images };
+    const { links, wesherStateAt } = await this.observeLinks(byName);
+    return { containers, networks, managedNetworks: networks, images, links, wesherStateAt };
+  }
+
+  /** The overlay link in each running wesher's namespace, and when each wesher last wrote its state (a membership event). */
+  private async observeLinks(byName: Map<string, ObservedContainer>): Promise<Pick<Observed, 'links' | 'wesherStateAt'>> {
+    const links: Record<string, LinkState> = {};
+    const wesherStateAt: Record<string, number | null> = {};
+    for (const l of this.desired.links) {
+      const o = byName.get(l.container);
+      if (!o || o.node === null || o.state !== 'running' || !o.pid) continue;
+      try {
+        links[l.node] = await this.links.inspect(o.pid, l.ifname);
+      } catch (e) {
+        const h = (this.history.links ??= {});
+        h[l.node] = { failures: h[l.node]?.failures ?? 0, nextAt: h[l.node]?.nextAt ?? 0, lastError: isHeptoError(e) ? e.describe() : errorMessage(e) };
+      }
+      wesherStateAt[l.node] = await fs.promises
+        .stat(path.join(this.opts.config.storage_base, l.node, 'wesher', 'state.json'))
+        .then((st) => st.mtimeMs)
+        .catch(() => null);
+    }
+    this.linkStates = links;
+    return { links, wesherStateAt };
   }
 
   private async reconcileOnce(reason: string): Promise<void> {
     if (this.podman !== 'connected') return;
-    if (!reason.startsWith('event')) this.fullObserveNeeded = true;
+    if (!reason.startsWith('event') && reason !== 'link check') this.fullObserveNeeded = true;
     const t0 = Date.now();
+    await this.checkServerTokens();
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
     if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
     const now = this.opts.clock.now();
-    const actions = planReconcile(this.desired, observed, this.history, now, { policy: this.policy, random: this.opts.random ?? Math.random });
-    if (actions.length === 0) {
+    const actions = planReconcile(this.desired, observed, this.history, now, {
+      policy: this.policy,
+      random: this.opts.random ?? Math.random,
+      joinDeadlineMs: this.opts.joinDeadlineMs,
+    });
+    this.waits = Object.fromEntries(actions.flatMap((a) => (a.type === 'wait' ? [[a.name, a.reason]] : [])));
+    if (actions.every((a) => a.type === 'wait')) {
       this.log.debug('reconciled, nothing to do', { reason });
+      this.scheduleWake();
       return;
     }
-    const done = await applyActions(actions, { client: this.client, history: this.history, logger: this.log, now: () => this.opts.clock.now(), policy: this.policy, random: this.opts.random ?? Math.random });
-    const acted = actions.some((a) => a.type !== 'backoff');
+    const done = await applyActions(actions, {
+      client: this.client,
+      links: this.links,
+      history: this.history,
+      logger: this.log,
+      now: () => this.opts.clock.now(),
+      policy: this.policy,
+      random: this.opts.random ?? Math.random,
+      aborted: () => this.abortRun || !this.started,
+    });
+    const acted = actions.some((a) => a.type !== 'backoff' && a.type !== 'wait');
     if (acted) {
       this.fullObserveNeeded = true;
-      this.observed = (await this.observe()).containers;
+      const again = await this.observe();
+      this.observed = again.containers;
       if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
+      // What waited on these actions (a link on a started wesher, k3s on a ready link) goes next.
+      if (!this.abortRun) this.trigger('follow-up', 0);
     }
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
     this.scheduleWake();
@@ -367,6 +458,7 @@ export class Supervisor {
     const times = [
       ...Object.values(this.history.containers).map((h) => h.nextStartAt),
       ...Object.values(this.history.images).map((h) => h.nextPullAt),
+      ...Object.values(this.history.links ?? {}).map((h) => h.nextAt),
     ].filter((t) => t > now);
     if (times.length === 0) return;
     const at = Math.min(...times);

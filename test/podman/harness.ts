@@ -7,13 +7,21 @@
  * run, start() throws with the reason and the fix: tests fail, never skip.
  */
 import { spawn, type ChildProcess } from 'child_process';
+import { createHash } from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import Dockerode from 'dockerode';
 import { PodmanCli, run, storePaths } from '../helpers/podman-cli';
 
-export const STATE_DIR = '/var/tmp/hepto-podman-test';
+/** Overridable so that two runs on one machine keep apart (a developer's and a helper's). */
+/**
+ * This kernel has no WireGuard module: the agent's overlay link is made as a
+ * veth instead, through the one test hook for it (agent/runtime/overlay-link.ts).
+ */
+process.env.HEPTO_TEST_LINK_KIND ??= 'veth';
+
+export const STATE_DIR = process.env.HEPTO_PODMAN_TEST_DIR ?? '/var/tmp/hepto-podman-test';
 
 /**
  * containers.conf for a test Podman: runc (crun refuses hybrid cgroups here),
@@ -37,7 +45,7 @@ export function testContainersConf(stateDir: string, runDir: string): string {
     '',
   ].join('\n');
 }
-export const RUN_DIR = '/run/hepto-podman-test';
+export const RUN_DIR = process.env.HEPTO_PODMAN_TEST_RUN ?? '/run/hepto-podman-test';
 const REPO = path.resolve(__dirname, '../../..');
 export const STAND_INS = {
   wesher: 'localhost/hepto-standin-wesher:test',
@@ -66,8 +74,19 @@ export async function waitFor<T>(cond: () => Promise<T> | T, d: Deadline): Promi
   }
 }
 
+/**
+ * The network namespace the test Podman runs in: a `--network host` container
+ * (wesher) and the overlay link the agent makes in it stay off this machine's
+ * own network. Named after the store, so two harnesses on one machine keep apart.
+ */
+export const NETNS = `hepto-pt-${createHash('sha256').update(STATE_DIR).digest('hex').slice(0, 8)}`;
+
+const HOST_ADDRESS = '2001:db8:7e57::1';
+
 export class PodmanHarness extends PodmanCli {
   readonly dir: string;
+  /** Network namespace of the Podman service (see NETNS); `ip -n` it, or nsenter --net=/run/netns/<it>. */
+  readonly netns = NETNS;
   private service: ChildProcess | null = null;
   private serviceLog = '';
 
@@ -76,7 +95,42 @@ export class PodmanHarness extends PodmanCli {
     this.dir = dir;
   }
 
-  static async start(): Promise<PodmanHarness> {
+  /** The podman CLI inside the service's network namespace, so `podman run` sees what the agent's containers see. */
+  override podman(...args: string[]): Promise<string> {
+    return run('nsenter', [`--net=/run/netns/${this.netns}`, 'podman', ...this.globalArgs, ...args], this.env);
+  }
+
+  /** Runs `ip` inside the service's network namespace. */
+  ip(...args: string[]): Promise<string> {
+    return run('ip', ['-n', this.netns, ...args], process.env);
+  }
+
+  /**
+   * The namespace's own address (documentation prefix, on a veth made for it):
+   * what a node in host mode gives wesher to bind to, as a machine's address.
+   */
+  readonly hostAddress = HOST_ADDRESS;
+
+  private static async freshNetns(): Promise<void> {
+    await run('ip', ['netns', 'del', NETNS], process.env).catch(() => undefined);
+    await run('ip', ['netns', 'add', NETNS], process.env);
+    const ip = (...args: string[]): Promise<string> => run('ip', ['-n', NETNS, ...args], process.env);
+    await ip('link', 'set', 'lo', 'up');
+    await ip('link', 'add', 'hpt-host0', 'type', 'veth', 'peer', 'name', 'hpt-host1');
+    await ip('addr', 'add', `${HOST_ADDRESS}/64`, 'dev', 'hpt-host0', 'nodad');
+    await ip('addr', 'add', '192.0.2.200/24', 'dev', 'hpt-host0');
+    await ip('link', 'set', 'hpt-host0', 'up');
+    await ip('link', 'set', 'hpt-host1', 'up');
+  }
+
+  /**
+   * `registriesConf`: the text of a registries.conf (e.g. registriesConf() from
+   * test/helpers/registry.ts, which sends docker.io and ghcr.io to a local
+   * registry). Written into this harness's temp dir and passed as
+   * CONTAINERS_REGISTRIES_CONF to both the CLI and `podman system service`.
+   * Without it, Podman reads the machine's registries.conf as before.
+   */
+  static async start(opts: { registriesConf?: string } = {}): Promise<PodmanHarness> {
     for (const bin of ['podman', 'runc']) {
       try {
         await run('sh', ['-c', `command -v ${bin}`], process.env);
@@ -88,7 +142,13 @@ export class PodmanHarness extends PodmanCli {
     fs.mkdirSync(RUN_DIR, { recursive: true });
     fs.writeFileSync(path.join(STATE_DIR, 'containers.conf'), testContainersConf(STATE_DIR, RUN_DIR));
     const h = new PodmanHarness(fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-podman-')));
+    if (opts.registriesConf !== undefined) {
+      const file = path.join(h.dir, 'registries.conf');
+      fs.writeFileSync(file, opts.registriesConf);
+      h.env.CONTAINERS_REGISTRIES_CONF = file; // the service is spawned with h.env too
+    }
     try {
+      await PodmanHarness.freshNetns();
       await h.removeAll(); // leftovers of an interrupted run
       await h.buildStandIns(path.join(REPO, 'test/fixtures/stand-in-images.sh'));
       await h.startService();
@@ -108,7 +168,11 @@ export class PodmanHarness extends PodmanCli {
     if (this.service) return;
     fs.rmSync(this.socket, { force: true });
     this.serviceLog = '';
-    const p = spawn('podman', [...this.globalArgs, 'system', 'service', '--time=0', `unix://${this.socket}`], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // nsenter --net rather than `ip netns exec`, which remounts /sys and hides the cgroup mounts runc needs.
+    const p = spawn('nsenter', [`--net=/run/netns/${this.netns}`, 'podman', ...this.globalArgs, 'system', 'service', '--time=0', `unix://${this.socket}`], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     p.stdout?.on('data', (d) => (this.serviceLog += d));
     p.stderr?.on('data', (d) => (this.serviceLog += d));
     this.service = p;
@@ -139,9 +203,10 @@ export class PodmanHarness extends PodmanCli {
     clearTimeout(t);
   }
 
-  /** Removes every container and hepto network in the test store. */
+  /** Removes every container and hepto network in the test store, and the overlay link the agent made. */
   async removeAll(): Promise<void> {
     await this.removeContainers();
+    await this.ip('link', 'del', 'wgoverlay').catch(() => undefined);
     const nets = (await this.podman('network', 'ls', '--format', '{{.Name}}').catch(() => '')).split('\n').filter((n) => n.startsWith('hepto-'));
     for (const n of nets) await this.podman('network', 'rm', '-f', n).catch(() => undefined);
   }
@@ -149,6 +214,7 @@ export class PodmanHarness extends PodmanCli {
   async close(): Promise<void> {
     await this.removeAll();
     await this.stopService();
+    await run('ip', ['netns', 'del', this.netns], process.env).catch(() => undefined);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

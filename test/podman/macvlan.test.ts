@@ -11,7 +11,7 @@ import os from 'os';
 import path from 'path';
 import { systemClock } from '../../shared/clock';
 import { memoryLogger } from '../../shared/log';
-import { Supervisor } from '../../agent/runtime/supervisor';
+import { overlayIp, Supervisor } from '../../agent/runtime/supervisor';
 import { testConfig, view } from '../unit/runtime/fixtures';
 import { PodmanHarness, STAND_INS, waitFor } from './harness';
 
@@ -30,20 +30,20 @@ describe('podman: macvlan network mode (real netavark)', function () {
   });
   before(() => {
     try {
-      execFileSync('ip', ['link', 'del', PARENT], { stdio: 'ignore' });
+      execFileSync('ip', ['-n', h.netns, 'link', 'del', PARENT], { stdio: 'ignore' });
     } catch {
       // not there: fine
     }
-    execFileSync('ip', ['link', 'add', PARENT, 'type', 'veth', 'peer', 'name', PEER]);
-    execFileSync('ip', ['link', 'set', PARENT, 'up']);
-    execFileSync('ip', ['link', 'set', PEER, 'up']);
+    execFileSync('ip', ['-n', h.netns, 'link', 'add', PARENT, 'type', 'veth', 'peer', 'name', PEER]);
+    execFileSync('ip', ['-n', h.netns, 'link', 'set', PARENT, 'up']);
+    execFileSync('ip', ['-n', h.netns, 'link', 'set', PEER, 'up']);
     storage = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-macvlan-'));
   });
   after(async () => {
     await sup?.stop();
     if (h) await h.close();
     try {
-      execFileSync('ip', ['link', 'del', PARENT], { stdio: 'ignore' });
+      execFileSync('ip', ['-n', h.netns, 'link', 'del', PARENT], { stdio: 'ignore' });
     } catch {
       // already gone
     }
@@ -82,6 +82,10 @@ describe('podman: macvlan network mode (real netavark)', function () {
 
     const addr = async () => h.podman('exec', 'hepto-pmac-k3s', 'ip', '-4', 'addr');
     assert.match(await addr(), /inet 192\.0\.2\.51\/24/);
+    // The overlay link is made in wesher's own namespace (the macvlan one), not on the host.
+    const overlay = `inet ${overlayIp('pmac', cfg.overlay_net)}/32`;
+    assert.ok((await addr()).includes(overlay), 'wgoverlay with the overlay IP in the node namespace');
+    await assert.rejects(h.ip('link', 'show', 'wgoverlay'), 'not in the host namespace');
     const k0 = (await h.inspect('hepto-pmac-k3s'))!;
     const w0 = (await h.inspect('hepto-pmac-wesher'))!;
     process.kill(w0.State.Pid, 'SIGKILL');
@@ -90,6 +94,7 @@ describe('podman: macvlan network mode (real netavark)', function () {
       return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
     }, { what: 'k3s restarted along with wesher' });
     await waitFor(async () => /inet 192\.0\.2\.51\/24/.test(await addr()), { what: 'k3s sees the node address again' });
+    await waitFor(async () => (await addr()).includes(overlay), { what: 'the overlay link made again in the new namespace' });
     assert.equal((await h.inspect('hepto-pmac-k3s'))!.Id, k0.Id, 'restarted, not recreated');
   });
 });

@@ -41,7 +41,8 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     return testConfig({
       node,
       master: node,
-      ip: [],
+      // The test Podman's namespace address: wesher binds there, as on a machine's own address.
+      ip: [`${h.hostAddress}/64`],
       gw: [],
       storage_base: storage,
       podman_socket: h.socket,

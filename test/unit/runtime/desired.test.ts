@@ -73,6 +73,16 @@ describe('runtime/desired', () => {
     assert.ok(seen.problems.some((p) => /member w3 offers wesher only IPv4 \(192\.0\.2\.3\)/.test(p)), seen.problems.join('\n'));
   });
 
+  it('a master whose datastore the cluster_key cannot open: k3s waits with the problem, wesher runs', () => {
+    const problem = 'cluster_key changed, but the k3s datastore in /srv/master1/k3s was created with another token: …';
+    const d = computeDesired(testConfig(), view(['master1', 'alive']), FACTS, { master1: problem });
+    assert.ok(d.containers.find((c) => c.role === 'wesher')!.spec);
+    const k = d.containers.find((c) => c.role === 'k3s')!;
+    assert.equal(k.spec, null, 'never recreated with a token its data cannot open');
+    assert.equal(k.waiting, problem);
+    assert.ok(d.problems.includes(problem));
+  });
+
   it('a node with anchors waits to start wesher until gossip has found another member', () => {
     const cfg = testConfig({ node: 'w1', master: 'm1', ip: ['2001:db8::21/64'], anchors: ['[2001:db8::1]:7947'] });
     const alone = computeDesired(cfg, view(['w1', 'alive']), FACTS);

@@ -42,7 +42,7 @@ describe('runtime/k3s-token', () => {
     assert.equal(
       p,
       'cluster_key changed, but the k3s datastore in /srv/master1/k3s was created with another token: the server would not open it; ' +
-        'put the old cluster_key back, or rotate it with "k3s token rotate --new-token" inside hepto-master1-k3s first, then set the new one',
+        'put the old cluster_key back, or first rotate it inside the running server (podman exec -it hepto-master1-k3s k3s token rotate, with the old token as --token and the new one as --new-token), then set the new one',
     );
   });
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { backoffDelay, DEFAULT_BACKOFF } from '../../../agent/runtime/backoff';
 import { computeDesired, type DesiredState } from '../../../agent/runtime/desired';
-import { emptyHistory, planReconcile, type Action, type History, type Observed, type ObservedContainer } from '../../../agent/runtime/planner';
+import { overlayAddress } from '../../../agent/runtime/desired';
+import { DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
+import { emptyHistory, JOIN_DEADLINE_MS, planReconcile, type Action, type History, type Observed, type ObservedContainer } from '../../../agent/runtime/planner';
+import type { LinkState } from '../../../agent/runtime/overlay-link';
 import { testConfig, view } from './fixtures';
 
 const NOW = 1_700_000_000_000;
@@ -27,28 +30,49 @@ function obs(d: DesiredState, name: string, over: Partial<ObservedContainer> = {
     startedAt: NOW - 3_600_000,
     finishedAt: null,
     exitCode: null,
+    pid: 4242,
     ...over,
   };
 }
 
-function observed(containers: ObservedContainer[], images = ['example.invalid/wesher:pinned', 'example.invalid/k3s:pinned']): Observed {
-  return { containers, networks: [], images };
+/** The link as the agent wants it: present, up, at mtu - 80, with the overlay address. */
+function readyLink(d: DesiredState, node = 'master1'): LinkState {
+  const l = d.links.find((x) => x.node === node)!;
+  return { exists: true, up: true, mtu: l.mtu, addresses: [l.address] };
 }
 
-const brief = (actions: Action[]): string[] => actions.map((a) => `${a.type} ${'name' in a ? a.name : 'image' in a ? a.image : a.network.name}`);
+/** Podman's view; every running wesher's link is as wanted and it has had a membership event, unless `links` says otherwise. */
+function observed(containers: ObservedContainer[], images = ['example.invalid/wesher:pinned', 'example.invalid/k3s:pinned'], links?: Record<string, LinkState>): Observed {
+  const running = containers.filter((c) => c.role === 'wesher' && c.state === 'running' && c.node);
+  const ds = new Map(running.map((c) => [c.node!, c]));
+  return {
+    containers,
+    networks: [],
+    images,
+    links: links ?? Object.fromEntries([...ds.keys()].map((n) => [n, { exists: true, up: true, mtu: 1320, addresses: [overlayAddress(overlayIpOf(n))] }])),
+    wesherStateAt: Object.fromEntries([...ds.values()].map((c) => [c.node!, (c.startedAt ?? NOW) + 1])),
+  };
+}
+
+function overlayIpOf(node: string): string {
+  return computeDesired(testConfig({ node }), view([node, 'alive']), FACTS).overlayIps[node]!;
+}
+
+const brief = (actions: Action[]): string[] =>
+  actions.map((a) => `${a.type} ${'name' in a ? a.name : 'image' in a ? a.image : typeof a.network === 'string' ? a.network : a.network.name}`);
 
 describe('runtime/planner', () => {
   const d = desired();
 
   const table: Array<{ name: string; observed: () => Observed; history?: () => History; now?: number; want: string[] }> = [
-    { name: 'nothing there: creates wesher then k3s', observed: () => observed([]), want: [`create ${W}`, `create ${K}`] },
+    { name: 'nothing there: creates wesher; k3s waits for it', observed: () => observed([]), want: [`create ${W}`, `wait ${K}`] },
     { name: 'all running with matching hashes: nothing to do (adopts after an agent restart)', observed: () => observed([obs(d, W), obs(d, K)]), want: [] },
-    { name: 'missing images: pulls each before creating', observed: () => observed([], []), want: ['pull example.invalid/wesher:pinned', `create ${W}`, 'pull example.invalid/k3s:pinned', `create ${K}`] },
+    { name: 'missing images: pulls each before creating', observed: () => observed([], []), want: ['pull example.invalid/wesher:pinned', `create ${W}`, `wait ${K}`] },
     {
       name: 'failed pull in backoff: neither pulls nor creates; k3s waits for wesher',
       observed: () => observed([], []),
       history: () => ({ containers: {}, images: { 'example.invalid/wesher:pinned': { failures: 1, nextPullAt: NOW + 5_000, lastError: 'x' } } }),
-      want: ['pull example.invalid/k3s:pinned'].slice(0, 0),
+      want: [`wait ${K}`],
     },
     { name: 'k3s died once: started at once', observed: () => observed([obs(d, W), obs(d, K, { state: 'exited', finishedAt: NOW - 10, exitCode: 137 })]), want: [`start ${K}`] },
     {
@@ -59,13 +83,22 @@ describe('runtime/planner', () => {
     {
       name: 'wesher spec changed: k3s removed first, wesher recreated, k3s created again',
       observed: () => observed([obs(d, W, { hash: 'old' }), obs(d, K)]),
-      want: [`remove ${K}`, `recreate ${W}`, `create ${K}`],
+      want: [`remove ${K}`, `recreate ${W}`, `wait ${K}`],
     },
     {
       name: 'stale containers of a node no longer configured: removed, k3s first',
       observed: () =>
         observed([obs(d, W), obs(d, K), { ...obs(d, W), id: 'o1', name: 'hepto-old-wesher', node: 'old' }, { ...obs(d, K), id: 'o2', name: 'hepto-old-k3s', node: 'old' }]),
       want: ['remove hepto-old-k3s', 'remove hepto-old-wesher'],
+    },
+    {
+      name: "a removed node's network goes after its containers; networks hepto did not make, or still wanted, stay",
+      observed: () => ({
+        ...observed([obs(d, W), obs(d, K), { ...obs(d, W), id: 'o1', name: 'hepto-old-wesher', node: 'old' }]),
+        managedNetworks: ['hepto-old'],
+        networks: ['hepto-old', 'podman', 'someone-elses'],
+      }),
+      want: ['remove hepto-old-wesher', 'remove-network hepto-old'],
     },
     {
       name: 'a container with our name that hepto did not create is left alone',
@@ -75,7 +108,7 @@ describe('runtime/planner', () => {
     {
       name: 'wesher died with a changed join list: recreated with the current one',
       observed: () => observed([obs(d, W, { state: 'exited', finishedAt: NOW - 5, join: '192.0.2.99' }), obs(d, K)]),
-      want: [`remove ${K}`, `recreate ${W}`, `create ${K}`],
+      want: [`remove ${K}`, `recreate ${W}`, `wait ${K}`],
     },
   ];
   for (const row of table) {
@@ -85,17 +118,84 @@ describe('runtime/planner', () => {
     });
   }
 
-  it('macvlan: creates the node network before the containers', () => {
-    const dm = desired({ network_mode: 'macvlan', iface: 'eth0' });
-    assert.deepEqual(brief(planReconcile(dm, observed([]), emptyHistory(), NOW, OPTS)), [`create-network hepto-master1`, `create ${W}`, `create ${K}`]);
-    assert.deepEqual(brief(planReconcile(dm, { ...observed([]), networks: ['hepto-master1'] }, emptyHistory(), NOW, OPTS)), [`create ${W}`, `create ${K}`]);
+  it('the default wesher image, missing: built from the release (no image to pull exists); an own image is pulled', () => {
+    const img = { wesher: DEFAULT_WESHER_IMAGE, k3s: 'example.invalid/k3s:pinned' };
+    const db = desired({ images: img, wesher_download: 'https://mirror.example.invalid/wesher', wesher_sha256: 'a'.repeat(64) });
+    const acts = planReconcile(db, observed([], ['example.invalid/k3s:pinned']), emptyHistory(), NOW, OPTS);
+    assert.deepEqual(brief(acts), [`build-wesher ${DEFAULT_WESHER_IMAGE}`, `create ${W}`, `wait ${K}`]);
+    assert.deepEqual(acts[0], { type: 'build-wesher', image: DEFAULT_WESHER_IMAGE, baseUrl: 'https://mirror.example.invalid/wesher', sha256: 'a'.repeat(64) });
+    // A failed build backs off like a failed pull.
+    const h: History = { ...emptyHistory(), images: { [DEFAULT_WESHER_IMAGE]: { failures: 1, nextPullAt: NOW + 5_000, lastError: 'x' } } };
+    assert.deepEqual(brief(planReconcile(db, observed([], ['example.invalid/k3s:pinned']), h, NOW, OPTS)), [`wait ${K}`]);
+    assert.deepEqual(brief(planReconcile(d, observed([], ['example.invalid/k3s:pinned']), emptyHistory(), NOW, OPTS)), ['pull example.invalid/wesher:pinned', `create ${W}`, `wait ${K}`]);
   });
 
-  it('macvlan: a restarted wesher takes the running k3s along (new namespace); host mode does not', () => {
+  it('macvlan: creates the node network before the containers', () => {
     const dm = desired({ network_mode: 'macvlan', iface: 'eth0' });
-    const o = { ...observed([obs(dm, W, { state: 'exited', finishedAt: NOW - 5 }), obs(dm, K)]), networks: ['hepto-master1'] };
-    assert.deepEqual(brief(planReconcile(dm, o, emptyHistory(), NOW, OPTS)), [`start ${W}`, `restart ${K}`]);
-    assert.deepEqual(brief(planReconcile(d, observed([obs(d, W, { state: 'exited', finishedAt: NOW - 5 }), obs(d, K)]), emptyHistory(), NOW, OPTS)), [`start ${W}`]);
+    assert.deepEqual(brief(planReconcile(dm, observed([]), emptyHistory(), NOW, OPTS)), [`create-network hepto-master1`, `create ${W}`, `wait ${K}`]);
+    assert.deepEqual(brief(planReconcile(dm, { ...observed([]), networks: ['hepto-master1'] }, emptyHistory(), NOW, OPTS)), [`create ${W}`, `wait ${K}`]);
+  });
+
+  for (const mode of ['host', 'macvlan'] as const) {
+    it(`${mode}: a restarted wesher takes the running k3s along, once its link is back (flannel does not recover it)`, () => {
+      const dm = desired(mode === 'macvlan' ? { network_mode: 'macvlan', iface: 'eth0' } : {});
+      const k = obs(dm, K, { startedAt: NOW - 60_000 });
+      const died = { ...observed([obs(dm, W, { state: 'exited', startedAt: NOW - 120_000, finishedAt: NOW - 5 }), k]), networks: ['hepto-master1'] };
+      assert.deepEqual(brief(planReconcile(dm, died, emptyHistory(), NOW, OPTS)), [`start ${W}`], 'wesher first');
+      const back = obs(dm, W, { startedAt: NOW + 10 });
+      const noLink = { ...observed([back, k], undefined, { master1: { exists: false, mtu: null, up: false, addresses: [] } }), networks: ['hepto-master1'] };
+      assert.deepEqual(brief(planReconcile(dm, noLink, emptyHistory(), NOW + 20, OPTS)), [`ensure-link ${W}`, `wait ${K}`], 'k3s keeps running until the link is back');
+      const linked = { ...observed([back, k]), networks: ['hepto-master1'] };
+      assert.deepEqual(brief(planReconcile(dm, linked, emptyHistory(), NOW + 30, OPTS)), [`restart ${K}`]);
+      // Restarted: k3s started after wesher, nothing more.
+      assert.deepEqual(brief(planReconcile(dm, { ...observed([back, obs(dm, K, { startedAt: NOW + 40 })]), networks: ['hepto-master1'] }, emptyHistory(), NOW + 50, OPTS)), []);
+    });
+  }
+
+  it('a lone master: the agent makes the link wesher would only make at its first peer, then k3s starts', () => {
+    const absent: LinkState = { exists: false, mtu: null, up: false, addresses: [] };
+    const w = obs(d, W);
+    const first = planReconcile(d, observed([w], undefined, { master1: absent }), emptyHistory(), NOW, OPTS);
+    assert.deepEqual(brief(first), [`ensure-link ${W}`, `wait ${K}`]);
+    const ensure = first[0] as Extract<Action, { type: 'ensure-link' }>;
+    assert.equal(ensure.pid, 4242, "in wesher's namespace");
+    assert.deepEqual(ensure.link, d.links[0]);
+    assert.equal(ensure.link.mtu, 1400 - 80, 'mtu - 80');
+    assert.equal(ensure.link.ifname, 'wgoverlay');
+    assert.equal(ensure.link.address, `${d.overlayIps.master1}/32`);
+    const wait = first[1] as Extract<Action, { type: 'wait' }>;
+    assert.match(wait.reason, /wgoverlay .* to carry 10\.\d+\.\d+\.\d+\/32 at MTU 1320/);
+    // wesher reset the MTU to its own 1420, or the address is missing: set again.
+    for (const have of [{ ...readyLink(d), mtu: 1420 }, { ...readyLink(d), addresses: [] }, { ...readyLink(d), up: false }]) {
+      assert.deepEqual(brief(planReconcile(d, observed([w], undefined, { master1: have }), emptyHistory(), NOW, OPTS)), [`ensure-link ${W}`, `wait ${K}`]);
+    }
+    // Not read yet (no pid, or the read failed): k3s waits, nothing is attempted blind.
+    assert.deepEqual(brief(planReconcile(d, observed([w], undefined, {}), emptyHistory(), NOW, OPTS)), [`wait ${K}`]);
+    assert.deepEqual(brief(planReconcile(d, observed([w], undefined, { master1: readyLink(d) }), emptyHistory(), NOW, OPTS)), [`create ${K}`]);
+  });
+
+  it('a failing link set-up backs off, and k3s keeps waiting', () => {
+    const h: History = { ...emptyHistory(), links: { master1: { failures: 1, nextAt: NOW + 1000, lastError: 'cannot set up wgoverlay: no WireGuard' } } };
+    const o = observed([obs(d, W)], undefined, { master1: { exists: false, mtu: null, up: false, addresses: [] } });
+    const acts = planReconcile(d, o, h, NOW, OPTS);
+    assert.deepEqual(brief(acts), [`wait ${K}`]);
+    assert.match((acts[0] as Extract<Action, { type: 'wait' }>).reason, /no WireGuard/);
+    assert.deepEqual(brief(planReconcile(d, o, h, NOW + 1000, OPTS)), [`ensure-link ${W}`, `wait ${K}`]);
+  });
+
+  it('a wesher that has not joined within the deadline, while there are weshers to join, is recreated with a fresh list', () => {
+    const dj = computeDesired(testConfig(), view(['master1', 'alive'], ['w2', 'alive', { node_ips: ['2001:db8::2'] }]), FACTS);
+    assert.deepEqual(dj.containers.find((c) => c.name === W)!.spec!.join, ['2001:db8::2']);
+    const started = NOW - JOIN_DEADLINE_MS;
+    const stuck = (stateAt: number | null, startedAt = started): Observed => ({ ...observed([obs(dj, W, { startedAt }), obs(dj, K, { startedAt })]), wesherStateAt: { master1: stateAt } });
+    assert.deepEqual(brief(planReconcile(dj, stuck(null), emptyHistory(), NOW, OPTS)), [`remove ${K}`, `recreate ${W}`, `wait ${K}`]);
+    assert.deepEqual(brief(planReconcile(dj, stuck(started - 1), emptyHistory(), NOW, OPTS)), [`remove ${K}`, `recreate ${W}`, `wait ${K}`], 'a state file from before this start does not count');
+    assert.deepEqual(brief(planReconcile(dj, stuck(started + 5), emptyHistory(), NOW, OPTS)), [], 'joined: a membership event since it started');
+    const soon = planReconcile(dj, stuck(null, NOW - JOIN_DEADLINE_MS / 2), emptyHistory(), NOW, OPTS);
+    assert.deepEqual(brief(soon), [`wait ${W}`], 'before the deadline: only said');
+    assert.match((soon[0] as Extract<Action, { type: 'wait' }>).reason, /has not joined the mesh for 60 s .*2001:db8::2.* restarted with a fresh list at 120 s/);
+    // Nobody to join (a lone master): never restarted for it.
+    assert.deepEqual(brief(planReconcile(d, { ...observed([obs(d, W, { startedAt: started }), obs(d, K, { startedAt: started })]), wesherStateAt: { master1: null } }, emptyHistory(), NOW, OPTS)), []);
   });
 
   it('a waiting k3s is neither created nor removed', () => {
