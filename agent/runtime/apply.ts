@@ -169,7 +169,7 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
       } else if (a.type === 'ensure-link') {
         const links = (ctx.history.links ??= {});
         const failures = (links[a.node]?.failures ?? 0) + 1;
-        links[a.node] = { failures, nextAt: ctx.now() + backoffDelay(failures, ctx.policy, ctx.random()), lastError: describe(e) };
+        links[a.node] = { failures, nextAt: ctx.now() + Math.max(ctx.policy.baseMs, backoffDelay(failures, ctx.policy, ctx.random())), lastError: describe(e) };
       } else if (a.type === 'remove-network') {
         // Logged above; tried again at the next full pass.
       } else if (a.type === 'create-network') {
