@@ -97,4 +97,17 @@ describe('podman: macvlan network mode (real netavark)', function () {
     await waitFor(async () => (await addr()).includes(overlay), { what: 'the overlay link made again in the new namespace' });
     assert.equal((await h.inspect('hepto-pmac-k3s'))!.Id, k0.Id, 'restarted, not recreated');
   });
+
+  it("a node no longer configured: its containers go, then its network", async () => {
+    await sup?.stop();
+    const mem = memoryLogger('debug', 'plain');
+    lines = mem.lines;
+    const other = testConfig({ node: 'pother', master: 'pother', ip: [`${h.hostAddress}/64`], gw: [], storage_base: storage, podman_socket: h.socket, images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s } });
+    sup = new Supervisor({ config: other, clock: systemClock, logger: mem.logger, cronSchedule: '' });
+    sup.setCluster(view(['pother', 'alive']));
+    await sup.start();
+    await waitFor(async () => !(await h.inspect('hepto-pmac-wesher')) && !(await h.inspect('hepto-pmac-k3s')), { what: 'pmac containers removed' });
+    await waitFor(async () => !(await h.podman('network', 'ls', '--format', '{{.Name}}')).split('\n').includes('hepto-pmac'), { what: 'hepto-pmac network removed' });
+    assert.ok(lines.some((l) => /removing network .*hepto-pmac/.test(l)));
+  });
 });
