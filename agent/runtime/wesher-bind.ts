@@ -10,6 +10,7 @@
  * Candidates: the node's own `ip` entries; for the top-level node without
  * any, the agent's advertised gossip addresses (what peers already reach).
  */
+import { isIP } from 'net';
 import { bareAddress, hostOf } from './ip';
 
 export type Family = 4 | 6;
@@ -23,16 +24,21 @@ export function familyOf(addr: string): Family {
   return bareAddress(addr).includes(':') ? 6 : 4;
 }
 
-/** Loopback and link-local addresses are useless to peers. */
+/**
+ * IP literals only (a peer's record is its own word: a host name would make
+ * wesher resolve it, a comma would split WESHER_JOIN); loopback and
+ * link-local addresses are useless to peers.
+ */
 function usable(addr: string): boolean {
   const a = addr.toLowerCase();
+  if (isIP(a) === 0) return false;
   return !(a.startsWith('127.') || a === '::1' || a.startsWith('fe80:') || a === '::' || a === '0.0.0.0');
 }
 
 /** Node addresses (`ip`, with or without prefix), else advertised `host:port`s: the first IPv6 one, else the first IPv4 one. */
 export function wesherBindAddress(nodeIps: string[], advertised: string[] = []): BindChoice {
   const own = nodeIps.map(bareAddress).filter(usable);
-  const candidates = own.length > 0 ? own : advertised.map(hostOf).filter((h) => /^[0-9a-fA-F:.]+$/.test(h) && usable(h));
+  const candidates = own.length > 0 ? own : advertised.map(hostOf).filter(usable);
   const pick = candidates.find((a) => familyOf(a) === 6) ?? candidates.find((a) => familyOf(a) === 4) ?? null;
   return { addr: pick, family: pick ? familyOf(pick) : null };
 }

@@ -52,6 +52,10 @@ describe('runtime/desired', () => {
     };
     const node = { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' as const };
     assert.deepEqual(joinList(cfg, v, node), ['2001:db8::5', '2001:db8::1'], 'gossip-only anchor, dead, suspect, no wesher and other-family addresses left out');
+    // A member's record is its own word: only IP literals reach WESHER_JOIN (no DNS lookups, no comma injection).
+    const odd: ClusterView = { members: [{ name: 'odd', state: 'alive', record: record('odd', { node_ips: ['victim.example.invalid', '2001:db8::6,2001:db8::7', '2001:db8::8'] }) }] };
+    assert.deepEqual(joinList(cfg, odd, node), ['2001:db8::8']);
+    assert.deepEqual(joinList(testConfig({ node: 'w1', ip: ['192.0.2.21/24'] }), odd, { ...node, ip: ['192.0.2.21/24'] }), [], 'a name is not an IPv4 address either');
     const many: ClusterView = { members: Array.from({ length: 20 }, (_, i) => ({ name: `n${i}`, state: 'alive' as const, record: record(`n${i}`, { node_ips: [`2001:db8::1:${i}`] }), lastSeen: i })) };
     const capped = joinList(cfg, many, node);
     assert.equal(capped.length, JOIN_CAP);
