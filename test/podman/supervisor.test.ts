@@ -173,14 +173,46 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     assert.equal(names.length, 2);
     await s2.stop();
 
-    // The cluster key only reaches k3s: k3s is recreated, wesher keeps its ID.
-    const s3 = supervisor({ ...cfg, cluster_key: 'TESTONLYchangedKEY0123456789abcd' });
+    // The service range only reaches the k3s server: k3s is recreated, wesher keeps its ID.
+    const s3 = supervisor({ ...cfg, service_cidr: '172.30.0.0/16' });
     await s3.start();
     await waitFor(async () => {
       const k = await h.inspect('hepto-pchange-k3s');
       return k && k.Id !== k0 && k.State.Status === 'running';
     }, { what: 'k3s recreated' });
     assert.equal((await h.inspect('hepto-pchange-wesher'))!.Id, w0, 'wesher untouched');
+    // The image's VOLUMEs are all bound, and removal takes anonymous volumes along: none piles up.
+    assert.equal((await h.podman('volume', 'ls', '-q')).trim(), '', 'no anonymous volume left by the recreate');
+  });
+
+  it("a cluster_key the server's datastore cannot open: the running server is kept, status says how to rotate", async () => {
+    const cfg = config('ptoken');
+    const s1 = supervisor(cfg);
+    await s1.start();
+    await bothRunning(s1, 'ptoken');
+    const token = path.join(storage, 'ptoken', 'k3s', 'server', 'token');
+    // The stand-in server writes its token file as k3s does (K10<ca hash>::server:<token>).
+    await waitFor(() => fs.existsSync(token), { what: 'the server token file' });
+    assert.match(fs.readFileSync(token, 'utf8'), /^K10[0-9a-f]+::server:/);
+    const k0 = (await h.inspect('hepto-ptoken-k3s'))!.Id;
+    await s1.stop();
+
+    const changed = 'TESTONLYchangedKEY0123456789abcd';
+    const s2 = supervisor({ ...cfg, cluster_key: changed });
+    await s2.start();
+    const problem = await waitFor(() => s2.status().problems.find((p) => /cluster_key changed/.test(p)), { what: 'the token problem' });
+    assert.match(problem, /k3s token rotate/);
+    assert.ok(!problem.includes(changed) && !problem.includes(cfg.cluster_key), 'no key in the problem');
+    await s2.idle();
+    await new Promise((r) => setTimeout(r, 1000));
+    const k = (await h.inspect('hepto-ptoken-k3s'))!;
+    assert.equal(k.Id, k0, 'not recreated with a token its data cannot open');
+    assert.equal(k.State.Status, 'running');
+
+    // Without the agent's check, the stand-in server refuses the datastore as k3s does.
+    await s2.stop();
+    const out = await h.podman('run', '--rm', '-e', `K3S_TOKEN=${changed}`, '-v', `${path.join(storage, 'ptoken', 'k3s')}:/var/lib/rancher/k3s`, STAND_INS.k3s, 'server').catch((e: Error) => e.message);
+    assert.match(out, /bootstrap data already found and encrypted with different token/);
   });
 
   it('Podman service stopped and restarted: reports unreachable naming the socket, then reconnects and reconciles', async () => {
