@@ -44,6 +44,10 @@ export interface DoctorProbes {
   bind(host: string, port: number): Promise<void>;
   /** True when a hepto-agent answers on the control socket. */
   agentRunning(controlSocket: string): Promise<boolean>;
+  /** Whether a program is on the PATH. */
+  hasCommand(name: string): boolean;
+  /** Whether the kernel has WireGuard: loaded, built in, or a module to load. */
+  wireguard(): boolean;
   /** Wall clock, ms. */
   now(): number;
   /** When this agent was built (ms), a floor for a sane clock. */
@@ -181,6 +185,27 @@ export async function checkGossipPort(c: HeptoConfig, p: DoctorProbes): Promise<
   return out;
 }
 
+/**
+ * What the agent needs to make wesher's overlay interface before k3s starts
+ * (agent/runtime/overlay-link.ts): nsenter and ip, and WireGuard in the kernel.
+ */
+export function checkOverlayTools(c: HeptoConfig, p: DoctorProbes): CheckResult[] {
+  if (c.runtime === 'none') return [];
+  const missing = ['nsenter', 'ip'].filter((t) => !p.hasCommand(t));
+  const out: CheckResult[] = [
+    missing.length === 0
+      ? ok('overlay-tools', 'nsenter and ip are installed')
+      : fail('overlay-tools', `${missing.join(' and ')} not found: the agent cannot make wesher's interface`, 'apt-get install util-linux iproute2 (or your distribution\'s packages for nsenter and ip)'),
+  ];
+  out.push(
+    p.wireguard()
+      ? ok('wireguard', 'the kernel has WireGuard')
+      : // A warning, not a failure: the module may load later, or the link come from elsewhere (a userspace WireGuard).
+        warn('wireguard', 'this kernel has no WireGuard module: wesher cannot make its interface, and k3s will not start', 'use a kernel with WireGuard (Linux >= 5.6 has it built in; Debian: linux-image-amd64), then modprobe wireguard'),
+  );
+  return out;
+}
+
 /** Every check, in the order an operator fixes things. */
 export async function runChecks(config: HeptoConfig, configFile: string, p: DoctorProbes): Promise<CheckResult[]> {
   const [mode, podman, mtu, anchors, port] = await Promise.all([
@@ -190,7 +215,7 @@ export async function runChecks(config: HeptoConfig, configFile: string, p: Doct
     checkAnchors(config, p),
     checkGossipPort(config, p),
   ]);
-  return [mode, podman, ...checkAddresses(config, p), mtu, checkClock(p), ...anchors, ...port];
+  return [mode, podman, ...checkOverlayTools(config, p), ...checkAddresses(config, p), mtu, checkClock(p), ...anchors, ...port];
 }
 
 /** One line per result: `ok    mtu: eth0 has MTU 1500 ...`, with the fix after an arrow. */

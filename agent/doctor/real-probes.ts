@@ -2,7 +2,7 @@
  * The machine as `hepto-agent doctor` sees it: files, sockets, interfaces
  * (/sys/class/net, /proc/net routes), TCP. Kept thin; the judging is in checks.ts.
  */
-import { promises as fs, readdirSync, statSync } from 'fs';
+import { existsSync, promises as fs, readdirSync, readFileSync, statSync } from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import { networkInterfaces } from 'os';
@@ -103,6 +103,19 @@ export function realProbes(): DoctorProbes {
       try {
         await requestStatus(controlSocket, 2000);
         return true;
+      } catch {
+        return false;
+      }
+    },
+    hasCommand(name) {
+      return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d && existsSync(`${d}/${name}`));
+    },
+    wireguard() {
+      // Loaded or built in (/sys/module), or a module modprobe can load.
+      if (existsSync('/sys/module/wireguard')) return true;
+      try {
+        const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+        return readFileSync(`/lib/modules/${release}/modules.dep`, 'utf8').includes('/wireguard.ko');
       } catch {
         return false;
       }

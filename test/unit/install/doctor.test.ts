@@ -3,6 +3,7 @@ import * as net from 'net';
 import { defaults } from '../../../shared/config/defaults';
 import type { HeptoConfig } from '../../../shared/config/types';
 import {
+  checkOverlayTools,
   checkAddresses,
   checkAnchors,
   checkClock,
@@ -42,6 +43,8 @@ function probes(over: Partial<DoctorProbes> = {}): DoctorProbes {
     tcpConnect: async () => undefined,
     bind: async () => undefined,
     agentRunning: async () => false,
+    hasCommand: () => true,
+    wireguard: () => true,
     now: () => Date.parse('2026-06-01T00:00:00Z'),
     buildTime: () => Date.parse('2026-01-01T00:00:00Z'),
     ...over,
@@ -51,6 +54,16 @@ function probes(over: Partial<DoctorProbes> = {}): DoctorProbes {
 const statuses = (rs: CheckResult[]): string[] => rs.map((r) => `${r.check}:${r.status}`);
 
 describe('install/doctor checks', () => {
+  it("the overlay tools: nsenter, ip and WireGuard, each failing with its fix; not checked for a gossip-only anchor", () => {
+    assert.deepEqual(statuses(checkOverlayTools(config(), probes())), ['overlay-tools:ok', 'wireguard:ok']);
+    const noIp = checkOverlayTools(config(), probes({ hasCommand: (n) => n !== 'ip' }));
+    assert.equal(noIp[0].status, 'fail');
+    assert.match(formatResult(noIp[0]), /ip not found.*apt-get install util-linux iproute2/);
+    const noWg = checkOverlayTools(config(), probes({ wireguard: () => false }));
+    assert.match(formatResult(noWg[1]), /WARN  wireguard: this kernel has no WireGuard module.*modprobe wireguard/);
+    assert.deepEqual(checkOverlayTools(config({ runtime: 'none' }), probes({ wireguard: () => false })), []);
+  });
+
   it('a healthy machine passes every check, and no line carries a key', async () => {
     const c = config({ anchors: ['[2001:db8::1]:7947', 'anchor.example.org'], ip: ['2001:db8::10/64'] });
     const rs = await runChecks(c, '/etc/hepto/hepto.json', probes());
@@ -58,7 +71,7 @@ describe('install/doctor checks', () => {
       rs.filter((r) => r.status !== 'ok').map(formatResult),
       [],
     );
-    assert.deepEqual(statuses(rs), ['config-mode:ok', 'podman:ok', 'addresses:ok', 'mtu:ok', 'clock:ok', 'anchors:ok', 'anchors:ok', 'gossip-port:ok']);
+    assert.deepEqual(statuses(rs), ['config-mode:ok', 'podman:ok', 'overlay-tools:ok', 'wireguard:ok', 'addresses:ok', 'mtu:ok', 'clock:ok', 'anchors:ok', 'anchors:ok', 'gossip-port:ok']);
     const text = rs.map(formatResult).join('\n');
     assert.ok(!text.includes(KEY_A) && !text.includes(KEY_B));
   });
