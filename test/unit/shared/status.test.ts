@@ -29,7 +29,7 @@ describe('status document', () => {
       { name: 'beta', state: 'alive', incarnation: 2, record: rec('beta', 'node'), lastSeen: now - 1000 },
     ],
     containers: [
-      { name: 'hepto-alpha-wesher', node: 'alpha', role: 'wesher', state: 'running', restarts: 0, last_error: null },
+      { name: 'hepto-alpha-wesher', node: 'alpha', role: 'wesher', state: 'running', restarts: 0, last_error: null, overlay: { interface: 'wgoverlay', addresses: ['10.1.2.3/32'], mtu: 1320, up: true } },
       { name: 'hepto-alpha-k3s', node: 'alpha', role: 'k3s', state: 'running', restarts: 1, last_error: null },
     ],
     problems: ['p1', 'p1', 'p2'],
@@ -55,6 +55,7 @@ describe('status document', () => {
     assert.match(t, /alpha \(this\)\s+alive\s+master/);
     assert.match(t, /zeta\s+dead\s+node.*2m ago/);
     assert.match(t, /hepto-alpha-k3s\s+running\s+1/);
+    assert.match(t, /hepto-alpha-wesher\s+running\s+0\s+wgoverlay 10\.1\.2\.3\/32 mtu 1320/, 'the MTU in force');
     assert.match(t, /- p2/);
   });
 });
