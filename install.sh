@@ -12,7 +12,8 @@
 #   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
 #   HEPTO_CLUSTER_KEY, HEPTO_IFACE, HEPTO_IP, HEPTO_GW (comma-separated),
 #   HEPTO_NETWORK_MODE, HEPTO_GOSSIP_PORT, HEPTO_ADVERTISE, HEPTO_STORAGE_BASE,
-#   HEPTO_MTU                 -> /etc/hepto/hepto.json (unset ones keep their
+#   HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256
+#                             -> /etc/hepto/hepto.json (unset ones keep their
 #                                current value on a re-run)
 #   HEPTO_AGENT_URL           http(s) URL or local path of the release tarball
 #   HEPTO_AGENT_SHA256        its sha256; else <HEPTO_AGENT_URL>.sha256 is used
@@ -32,8 +33,8 @@ HEPTO_UNIT=/etc/systemd/system/hepto-agent.service
 HEPTO_SERVICE=hepto-agent
 KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY
 HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
-HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_AGENT_URL HEPTO_AGENT_SHA256 HEPTO_INSTALL_URL
-HEPTO_SKIP_START HEPTO_DRY_RUN HEPTO_CONFIG HEPTO_DEBUG"
+HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_AGENT_URL
+HEPTO_AGENT_SHA256 HEPTO_INSTALL_URL HEPTO_SKIP_START HEPTO_DRY_RUN HEPTO_CONFIG HEPTO_DEBUG"
 START_TIMEOUT=60
 
 # --- output -------------------------------------------------------------------
@@ -297,7 +298,7 @@ install_deps() {
 # because JSON is its language; keys travel in the environment, never in argv.
 MERGE_JS='
 const fs = require("fs");
-const [file, out] = process.argv.slice(1);
+const [file, out, changes] = process.argv.slice(1);
 const E = process.env;
 let text = null, conf = {};
 try { text = fs.readFileSync(file, "utf8"); conf = JSON.parse(text); }
@@ -322,8 +323,15 @@ set("gossip_port", "HEPTO_GOSSIP_PORT", num);
 set("advertise", "HEPTO_ADVERTISE", list);
 set("storage_base", "HEPTO_STORAGE_BASE");
 set("mtu", "HEPTO_MTU", num);
+set("wesher_download", "HEPTO_WESHER_DOWNLOAD");
+set("wesher_sha256", "HEPTO_WESHER_SHA256");
 const same = text !== null && JSON.stringify(conf) === before;
 fs.writeFileSync(out, same ? text : JSON.stringify(conf, null, 2) + "\n", { mode: 0o600 });
+// What a dry run names: each field that would change, never a key.
+const old = JSON.parse(before);
+const lines = Object.keys(conf).filter((k) => JSON.stringify(conf[k]) !== JSON.stringify(old[k]))
+  .map((k) => (/_key$/.test(k) ? k + " (a key: not shown)" : k + " = " + JSON.stringify(conf[k])));
+fs.writeFileSync(changes, lines.map((l) => l + "\n").join(""));
 '
 
 staged_agent() { "$NODE_BIN" "$AGENT_SRC/dist/agent/cli.js" "$@"; }
@@ -348,7 +356,7 @@ build_config() {
   NEW_CONF=$TMP_DIR/hepto.json
   HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') \
     HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} \
-    "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" 2>"$TMP_DIR/merge.err" \
+    "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" "$TMP_DIR/changes" 2>"$TMP_DIR/merge.err" \
     || fatal "cannot build the config: $(tail -n 1 "$TMP_DIR/merge.err")"
   if ! staged_agent config validate --config "$NEW_CONF" >"$TMP_DIR/validate.out" 2>&1; then
     # One line: the agent's problems, joined; it never prints a key.
@@ -356,7 +364,13 @@ build_config() {
   fi
   NODE_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).node' "$NEW_CONF")
   MASTER_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).master' "$NEW_CONF")
+  # For the join line: a wesher mirror (and its pin) the next machines need too.
+  CONF_WESHER_DOWNLOAD=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_download ?? ""' "$NEW_CONF")
+  CONF_WESHER_SHA256=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_sha256 ?? ""' "$NEW_CONF")
   info "config valid: node $NODE_NAME, master $MASTER_NAME"
+  if dry; then
+    while IFS= read -r bc_line; do info "would set $bc_line in $HEPTO_CONF"; done <"$TMP_DIR/changes"
+  fi
 }
 
 # --- installing files ----------------------------------------------------------------
@@ -448,8 +462,13 @@ main() {
   fi
   if [ "$purge" = 1 ] && command -v podman >/dev/null 2>&1; then
     # k3s shares wesher's network namespace: remove it first, then the rest.
+    # Stopped with time to finish first: on SIGTERM wesher leaves the mesh
+    # (up to 10 s) and deletes its interface, which in host mode is on this
+    # machine's own network; a plain rm -f kills it at once (the containers
+    # carry no stop timeout) and leaves wgoverlay behind.
     for filter in label=io.hepto.role=k3s label=io.hepto.node; do
       for c in $(podman ps -a --filter "$filter" --format '{{.Names}}' 2>/dev/null); do
+        podman stop -t 15 "$c" >/dev/null 2>&1 || true
         if podman rm -f "$c" >/dev/null 2>&1; then echo "[INFO]  removed container $c" >&2; fi
       done
     done
@@ -561,7 +580,13 @@ print_join_line() {
   fi
   [ -n "$pj_anchor" ] || pj_anchor=${HEPTO_ADVERTISE:-}
   if [ -z "$pj_anchor" ]; then
-    pj_anchor=$(hostname -I 2>/dev/null | cut -d ' ' -f 1)
+    # As the agent advertises: IPv6 first (hostname -I leaves out link-local), else IPv4.
+    pj_all=$(hostname -I 2>/dev/null || true)
+    pj_anchor=
+    for pj_addr in $pj_all; do
+      case $pj_addr in *:*) pj_anchor=$pj_addr && break ;; esac
+    done
+    [ -n "$pj_anchor" ] || pj_anchor=$(printf '%s\n' "$pj_all" | cut -d ' ' -f 1)
     case $pj_anchor in
       '') pj_anchor="<this-machine-address>" ;;
       *:*) pj_anchor="[$pj_anchor]:${HEPTO_GOSSIP_PORT:-7947}" ;;
@@ -569,6 +594,10 @@ print_join_line() {
     esac
   fi
   pj_vars="HEPTO_ANCHORS=$(shq "$pj_anchor") HEPTO_OVERLAY_KEY=$(shq "$HEPTO_OVERLAY_KEY") HEPTO_CLUSTER_KEY=$(shq "$HEPTO_CLUSTER_KEY") HEPTO_MASTER=$(shq "$MASTER_NAME")"
+  # A wesher mirror this machine needed, the next ones need too (a plain http
+  # one only with its pin, which is for this machine's architecture).
+  if [ -n "${CONF_WESHER_DOWNLOAD:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_DOWNLOAD=$(shq "$CONF_WESHER_DOWNLOAD")"; fi
+  if [ -n "${CONF_WESHER_SHA256:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_SHA256=$(shq "$CONF_WESHER_SHA256")"; fi
   pj_install=${HEPTO_INSTALL_URL:-}
   case $HEPTO_AGENT_URL in
     http://* | https://*)
@@ -585,6 +614,9 @@ print_join_line() {
   esac
   info "new cluster created; this machine ($NODE_NAME) is its master and first anchor"
   info "to join another machine, run this on it (it holds the cluster's keys: share it privately):"
+  if [ -n "${CONF_WESHER_SHA256:-}" ]; then
+    info "(HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture, $(uname -m): on a machine of another one, put that binary's sha256 in its place)"
+  fi
   printf '%s\n' "$pj_line"
 }
 

@@ -10,6 +10,11 @@
  * process-exit hook and cleanupStaleNetns() (namespaces of runs whose pid is
  * gone) catch what an interrupted run left behind.
  *
+ * With `services`, the bridge namespace is a host too: br0 holds
+ * 2001:db8:<run>::fe/64 and 192.0.2.254/24, so a server started in that
+ * namespace (nsenter --net=/run/netns/<bridgeNs>) is reachable from every
+ * host, and still nothing is added to the root namespace.
+ *
  * Needs root, iproute2 and iptables.
  */
 import { execFileSync } from 'child_process';
@@ -104,10 +109,24 @@ export function requireTools(tools: string[] = ['ip', 'iptables', 'ip6tables']):
   if (process.getuid?.() !== 0) throw new Error('multi-host tests need root (network namespaces, iptables)');
 }
 
+export interface TopologyOptions {
+  /** Addresses on the bridge itself, for servers run in the bridge namespace (see the file comment). */
+  services?: boolean;
+}
+
+/** The bridge namespace as a host for servers: its addresses on br0. */
+export interface ServicesHost {
+  ns: string;
+  v6: string;
+  v4: string;
+}
+
 export class NetnsTopology {
   readonly hosts: NetnsHost[] = [];
   readonly bridgeNs: string;
   readonly subnet: string;
+  /** Set when created with `services`. */
+  services: ServicesHost | null = null;
   private destroyed = false;
   private readonly onExit = (): void => this.destroy();
 
@@ -118,13 +137,14 @@ export class NetnsTopology {
   }
 
   /** Builds n hosts on one bridge. On any failure, removes what it had made and rethrows. */
-  static create(n: number): NetnsTopology {
+  static create(n: number, opts: TopologyOptions = {}): NetnsTopology {
     requireTools();
     cleanupStaleNetns();
     const topo = new NetnsTopology(`${process.pid}-${Date.now().toString(36).slice(-4)}`);
     process.once('exit', topo.onExit);
     try {
       topo.build(n);
+      if (opts.services) topo.addServices();
     } catch (e) {
       topo.destroy();
       throw e;
@@ -151,6 +171,17 @@ export class NetnsTopology {
       run('ip', ['-n', ns, 'addr', 'add', `192.0.2.${i}/24`, 'dev', 'eth0']);
       run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     }
+  }
+
+  private addServices(): void {
+    const br = this.bridgeNs;
+    const v6 = `${this.subnet}::fe`;
+    const v4 = '192.0.2.254';
+    run('ip', ['netns', 'exec', br, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.br0.accept_dad=0']);
+    run('ip', ['-n', br, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', br, 'addr', 'add', `${v6}/64`, 'dev', 'br0', 'nodad']);
+    run('ip', ['-n', br, 'addr', 'add', `${v4}/24`, 'dev', 'br0']);
+    this.services = { ns: br, v6, v4 };
   }
 
   /** Runs a command inside a host's namespace; throws with its stderr on failure. */

@@ -14,6 +14,7 @@
  * it with curl through nsenter.
  */
 import { execFile, spawn, type ChildProcess } from 'child_process';
+import { createHash } from 'crypto';
 import fs from 'fs';
 import http from 'http';
 import net from 'net';
@@ -37,11 +38,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function get(url: string, netns: string | null, timeoutMs = 2_000): Promise<{ status: number; body: string }> {
+function get(url: string, netns: string | null, timeoutMs = 2_000, accept = 'application/json'): Promise<{ status: number; body: string }> {
   if (netns) {
     // This process cannot enter the namespace; curl can.
     return new Promise((resolve, reject) => {
-      const args = [`--net=/run/netns/${netns}`, 'curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), '-H', 'accept: application/json', '-w', '\n%{http_code}', url];
+      const args = [`--net=/run/netns/${netns}`, 'curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), '-H', `accept: ${accept}`, '-w', '\n%{http_code}', url];
       execFile('nsenter', args, { timeout: timeoutMs + 2_000 }, (err, stdout, stderr) => {
         if (err) return reject(new Error(`curl ${url} in netns ${netns}: ${String(stderr).trim() || err.message}`));
         const text = String(stdout);
@@ -51,7 +52,7 @@ function get(url: string, netns: string | null, timeoutMs = 2_000): Promise<{ st
     });
   }
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+    const req = http.get(url, { timeout: timeoutMs, headers: { accept } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
@@ -81,9 +82,28 @@ export function repoPath(ref: string): string {
   return hasHost ? ref.slice(first.length + 1) : ref;
 }
 
+/** The manifest types a registry is asked for, as Podman asks (so that it serves the stored bytes). */
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** One line of the registry's access log (combined log format), when started with `accessLog`. */
+export interface RegistryAccess {
+  /** The client's address. */
+  from: string;
+  method: string;
+  path: string;
+  status: number;
+}
+
 export class TestRegistry {
   private proc: ChildProcess | null;
   private log = '';
+  private readonly access: RegistryAccess[] = [];
+  private partial = '';
 
   private constructor(
     readonly port: number,
@@ -91,15 +111,40 @@ export class TestRegistry {
     /** The network namespace it listens in, or null for this machine's own loopback. */
     readonly netns: string | null,
     proc: ChildProcess,
+    /** The address it listens on (default 127.0.0.1). */
+    readonly address = '127.0.0.1',
   ) {
     this.proc = proc;
-    proc.stdout?.on('data', (d) => (this.log = (this.log + d).slice(-20_000)));
-    proc.stderr?.on('data', (d) => (this.log = (this.log + d).slice(-20_000)));
+    proc.stdout?.on('data', (d) => this.onOutput(String(d)));
+    proc.stderr?.on('data', (d) => this.onOutput(String(d)));
   }
 
-  /** `127.0.0.1:PORT`, the location for registries.conf and for pushes. */
+  private onOutput(d: string): void {
+    this.log = (this.log + d).slice(-20_000);
+    const lines = (this.partial + d).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      // 198.51.100.1 - - [06/Dec/2026:13:48:02 +0000] "GET /v2/... HTTP/1.1" 200 348 "" "agent"
+      const m = /^(\S+) \S+ \S+ \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) /.exec(line);
+      if (m) this.access.push({ from: m[1], method: m[2], path: m[3], status: Number(m[4]) });
+    }
+  }
+
+  /** `127.0.0.1:PORT` (or `ADDRESS:PORT`, `[v6]:PORT`), the location for registries.conf and for pushes. */
   get host(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
+  }
+
+  /** Requests served so far, oldest first (empty unless started with `accessLog`). */
+  requests(): RegistryAccess[] {
+    return [...this.access];
+  }
+
+  /** The digest (sha256:...) of the manifest stored for `repo:tag`, as a pull by tag gets it. */
+  async digest(repo: string, tag: string): Promise<string> {
+    const r = await get(`http://${this.host}/v2/${repo}/manifests/${tag}`, this.netns, 5_000, MANIFEST_TYPES);
+    if (r.status !== 200) throw new Error(`registry manifest ${repo}:${tag}: HTTP ${r.status} ${r.body}`);
+    return `sha256:${createHash('sha256').update(r.body, 'utf8').digest('hex')}`;
   }
 
   /** The reference of `ref` (with or without registry host) in this registry. */
@@ -120,12 +165,16 @@ export class TestRegistry {
    * picked by the kernel (not 5000: a docker-registry service installed by
    * the package may hold it, and parallel test runs would race for it).
    * Resolves once /v2/ answers 200; throws with the reason and the fix otherwise.
+   * `address`: listen there instead of 127.0.0.1 (an address of `netns`, for
+   * clients in other namespaces). `accessLog`: keep one RegistryAccess per
+   * request served (requests()).
    */
-  static async start(opts: { port?: number; netns?: string; timeoutMs?: number } = {}): Promise<TestRegistry> {
+  static async start(opts: { port?: number; netns?: string; timeoutMs?: number; address?: string; accessLog?: boolean } = {}): Promise<TestRegistry> {
     if (!fs.existsSync(REGISTRY_BIN)) {
       throw new Error(`${REGISTRY_BIN} is missing; the registry tests need it: apt-get install -y docker-registry (test/run.sh does this)`);
     }
     const netns = opts.netns ?? null;
+    const address = opts.address ?? '127.0.0.1';
     const port = opts.port ?? (netns ? 5000 : await freePort());
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-registry-'));
     const config = path.join(dir, 'config.yml');
@@ -137,7 +186,7 @@ export class TestRegistry {
         'log:',
         '  level: warn',
         '  accesslog:',
-        '    disabled: true',
+        `    disabled: ${opts.accessLog ? 'false' : 'true'}`,
         'storage:',
         '  filesystem:',
         `    rootdirectory: ${path.join(dir, 'storage')}`,
@@ -147,14 +196,14 @@ export class TestRegistry {
         '    uploadpurging:',
         '      enabled: false',
         'http:',
-        `  addr: 127.0.0.1:${port}`,
+        `  addr: ${address.includes(':') ? `[${address}]` : address}:${port}`,
         '',
       ].join('\n'),
     );
     // nsenter execs the registry (no fork for a network namespace): its pid is the registry's.
     const argv = netns ? ['nsenter', `--net=/run/netns/${netns}`, REGISTRY_BIN, 'serve', config] : [REGISTRY_BIN, 'serve', config];
     const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    const r = new TestRegistry(port, dir, netns, proc);
+    const r = new TestRegistry(port, dir, netns, proc, address);
     let exited: string | null = null;
     proc.once('exit', (code, signal) => {
       exited = `exited (${signal ?? code})`;

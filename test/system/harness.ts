@@ -1,11 +1,17 @@
 /**
  * Harness for the installer's end-to-end tests: cached Debian 12 systemd
- * images, the release tarball, a file server on 127.0.0.1, and privileged
- * systemd containers on the host network that a test boots, drives with
- * `podman exec` and always removes.
+ * images, the release tarball, a file server, an HTTP proxy for apt, and
+ * privileged systemd containers that a test boots (each in a network
+ * namespace of its own, or on the host network), drives with `podman exec`
+ * and always removes.
+ *
+ * The servers run in this process on unix sockets; NamespacePort makes one
+ * reachable on an address inside a network namespace (a forwarder process
+ * entered there with nsenter), so the machines reach them without anything
+ * added to this machine's own network.
  */
-import { execFile } from 'child_process';
-import { createReadStream, statSync } from 'fs';
+import { execFile, spawn, type ChildProcess } from 'child_process';
+import { createReadStream, rmSync, statSync } from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
@@ -19,9 +25,9 @@ export interface Result {
 }
 
 /** Runs a program; never throws on a non-zero exit (the test asserts on it). */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       cmd,
       args,
       { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, encoding: 'utf8' },
@@ -38,6 +44,7 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
         resolve({ code, stdout, stderr });
       },
     );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 
@@ -115,15 +122,44 @@ export async function packageFrom(root: string, out: string): Promise<string> {
   return m[1];
 }
 
-/** A static file server on 127.0.0.1 (random port) for install.sh and the tarball. */
+function listen(server: http.Server, where: { socket?: string }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (where.socket) {
+      rmSync(where.socket, { force: true });
+      server.listen(where.socket, () => resolve());
+    } else {
+      server.listen(0, '127.0.0.1', () => resolve());
+    }
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections?.();
+    server.close(() => resolve());
+  });
+}
+
+/**
+ * A static file server for install.sh, the tarball and the wesher release
+ * files (subdirectories allowed, never above `dir`). On 127.0.0.1 (random
+ * port), or on a unix socket (`socket`) to be exposed in a namespace with
+ * NamespacePort; then set `base` to where clients reach it.
+ */
 export class FileServer {
+  /** Paths asked for, in order (without the leading /). */
   readonly requests: string[] = [];
+  /** Where clients reach it: `http://host:port`, no trailing slash. */
+  base: string;
   private constructor(
     private readonly server: http.Server,
     readonly port: number,
-  ) {}
+  ) {
+    this.base = `http://127.0.0.1:${port}`;
+  }
 
-  static async start(dir: string): Promise<FileServer> {
+  static async start(dir: string, opts: { socket?: string } = {}): Promise<FileServer> {
     const requests: string[] = [];
     const server = http.createServer((req, res) => {
       const name = decodeURIComponent((req.url ?? '/').split('?')[0]).replace(/^\/+/, '');
@@ -131,7 +167,8 @@ export class FileServer {
       const file = path.join(dir, name);
       let size = -1;
       try {
-        if (!name.includes('..') && !name.includes('/')) size = statSync(file).isFile() ? statSync(file).size : -1;
+        const safe = name !== '' && name.split('/').every((seg) => seg !== '' && !seg.startsWith('.'));
+        if (safe) size = statSync(file).isFile() ? statSync(file).size : -1;
       } catch {
         size = -1;
       }
@@ -142,24 +179,160 @@ export class FileServer {
       res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
       createReadStream(file).pipe(res);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const fs = new FileServer(server, (server.address() as net.AddressInfo).port);
+    await listen(server, opts);
+    const fs = new FileServer(server, opts.socket ? 0 : (server.address() as net.AddressInfo).port);
     (fs as { requests: string[] }).requests = requests;
     return fs;
   }
 
   url(name: string): string {
-    return `http://127.0.0.1:${this.port}/${name}`;
+    return `${this.base}/${name}`;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.closeAllConnections?.();
-      this.server.close(() => resolve());
+    return closeServer(this.server);
+  }
+}
+
+/** Headers that belong to one hop, never forwarded by a proxy. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * A forward HTTP proxy for apt, on a unix socket (exposed in a namespace with
+ * NamespacePort): plain http GET and HEAD to the allowed hosts only (the
+ * Debian mirrors the machine's apt sources name), anything else refused. So a
+ * machine in a namespace without a route out still installs packages, and
+ * reaches nothing else.
+ */
+export class AptProxy {
+  /** `HOST PATH STATUS` per request, refused ones included. */
+  readonly requests: string[] = [];
+  private readonly allowed = new Set<string>();
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  private constructor(private readonly server: http.Server) {}
+
+  static async start(socket: string): Promise<AptProxy> {
+    let self: AptProxy | null = null;
+    const server = http.createServer((req, res) => self!.handle(req, res));
+    self = new AptProxy(server);
+    await listen(server, { socket });
+    return self;
+  }
+
+  /** Allows the hosts of the http(s) URLs in `sources` (apt sources.list text, one-line or deb822). */
+  allowSources(sources: string): string[] {
+    const hosts = [...sources.matchAll(/https?:\/\/([A-Za-z0-9.-]+)/g)].map((m) => m[1].toLowerCase());
+    for (const h of hosts) this.allowed.add(h);
+    return [...this.allowed];
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let u: URL | null = null;
+    try {
+      u = new URL(req.url ?? '');
+    } catch {
+      u = null;
+    }
+    const refuse = (status: number, why: string): void => {
+      this.requests.push(`${u?.host ?? '-'} ${u?.pathname ?? req.url} ${status}`);
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(`hepto test apt proxy: ${why}\n`);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, `${req.method} is not proxied`);
+    if (!u || u.protocol !== 'http:') return refuse(400, 'only absolute http:// URLs are proxied');
+    if (!this.allowed.has(u.hostname.toLowerCase())) return refuse(403, `${u.hostname} is not an apt mirror of this machine`);
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+    headers.host = u.host;
+    const target = u;
+    const up = http.request(target, { method: req.method, headers, agent: this.agent, timeout: 60_000 }, (r) => {
+      this.requests.push(`${target.host} ${target.pathname} ${r.statusCode}`);
+      const out: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(r.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+      res.writeHead(r.statusCode ?? 502, out);
+      r.pipe(res);
+      r.on('error', () => res.destroy());
     });
+    up.on('timeout', () => up.destroy(new Error('no answer within 60 s')));
+    up.on('error', (e) => {
+      if (!res.headersSent) refuse(502, `${target.host}: ${e.message}`);
+      else res.destroy();
+    });
+    req.on('aborted', () => up.destroy());
+    up.end();
+  }
+
+  close(): Promise<void> {
+    this.agent.destroy();
+    return closeServer(this.server);
+  }
+}
+
+/**
+ * Relays TCP connections from this process' listener script, run inside a
+ * network namespace, to a unix socket (the filesystem is shared, the network
+ * is not). Half-closes are passed on, so a request and its answer both finish.
+ */
+const FORWARDER = `
+const net = require('net');
+const [host, port, sock] = process.argv.slice(1);
+const srv = net.createServer({ allowHalfOpen: true }, (c) => {
+  const u = net.connect({ path: sock, allowHalfOpen: true });
+  const kill = () => { c.destroy(); u.destroy(); };
+  c.on('error', kill);
+  u.on('error', kill);
+  c.pipe(u);
+  u.pipe(c);
+});
+srv.on('error', (e) => { console.error(e.message); process.exit(1); });
+srv.listen(Number(port), host, () => console.log('ready'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+/** A port inside a network namespace that leads to a server on a unix socket here. */
+export class NamespacePort {
+  private constructor(
+    private proc: ChildProcess | null,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  /** `http://host:port` (IPv6 in brackets). */
+  get base(): string {
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** Listens on `host:port` inside namespace `netns` (/run/netns/<it>) and relays to `socket`. */
+  static async open(netns: string, host: string, port: number, socket: string): Promise<NamespacePort> {
+    const proc = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', FORWARDER, host, String(port), socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stderr?.on('data', (d) => (out += d));
+    const p = new NamespacePort(proc, host, port);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        proc.stdout?.on('data', (d) => String(d).includes('ready') && resolve());
+        proc.once('exit', (code) => reject(new Error(`the forwarder for ${host}:${port} in ${netns} exited (${code}): ${out.trim()}`)));
+        proc.once('error', reject);
+        timer = setTimeout(() => reject(new Error(`the forwarder for ${host}:${port} in ${netns} did not start within 10 s: ${out.trim()}`)), 10_000);
+      });
+    } catch (e) {
+      await p.close();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 3_000);
+    await gone;
+    clearTimeout(t);
   }
 }
 
@@ -174,26 +347,37 @@ export async function freePort(): Promise<number> {
 
 let seq = 0;
 
-/** A privileged Debian container booted with systemd as PID 1 on the host network. */
+/**
+ * A privileged Debian container booted with systemd as PID 1, in the network
+ * namespace `netns` (/run/netns/<it>: the container then has that
+ * namespace's interfaces and addresses, as a machine has its own), or on the
+ * host network without one.
+ */
 export class SystemdContainer {
   private constructor(readonly name: string) {}
 
-  static async boot(opts: { image: string; hostname: string; mounts?: Array<[string, string]> }): Promise<SystemdContainer> {
+  static async boot(opts: { image: string; hostname: string; netns?: string; mounts?: Array<[string, string]> }): Promise<SystemdContainer> {
     const name = `hepto-systest-${process.pid}-${++seq}-${opts.hostname}`;
-    const args = ['run', '-d', '--name', name, '--hostname', opts.hostname, '--privileged', '--network', 'host', '--runtime', 'runc'];
+    const network = opts.netns ? `ns:/run/netns/${opts.netns}` : 'host';
+    const args = ['run', '-d', '--name', name, '--hostname', opts.hostname, '--privileged', '--network', network, '--runtime', 'runc'];
     args.push('--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', '--systemd=always', '--label', 'io.hepto.systest=true');
     for (const [host, inside] of opts.mounts ?? []) args.push('-v', `${host}:${inside}:ro`);
     args.push(opts.image);
     await check('podman', args);
     const c = new SystemdContainer(name);
-    await waitFor(
-      `systemd to boot in ${name}`,
-      async () => {
-        const r = await c.exec('systemctl is-system-running');
-        return ['running', 'degraded'].includes(r.stdout.trim());
-      },
-      60_000,
-    );
+    try {
+      await waitFor(
+        `systemd to boot in ${name}`,
+        async () => {
+          const r = await c.exec('systemctl is-system-running');
+          return ['running', 'degraded'].includes(r.stdout.trim());
+        },
+        60_000,
+      );
+    } catch (e) {
+      await c.remove();
+      throw e;
+    }
     return c;
   }
 
@@ -212,10 +396,10 @@ export class SystemdContainer {
     return r.stdout;
   }
 
-  /** Loads the saved stand-in images into the nested Podman, under the agent's default image names too. */
-  async loadStandIns(dirInside: string, tags: Record<string, string>): Promise<void> {
-    const tagCmds = Object.entries(tags).map(([from, to]) => `podman tag ${shq(from)} ${shq(to)}`);
-    await this.ok([`for f in ${dirInside}/*.tar; do podman load -q -i "$f" >/dev/null; done`, ...tagCmds].join(' && '), { timeoutMs: 120_000 });
+  /** Writes `text` to `file` inside (mode 0644, directories made). */
+  async writeFile(file: string, text: string): Promise<void> {
+    const r = await run('podman', ['exec', '-i', this.name, 'sh', '-c', `mkdir -p "$(dirname "$1")" && cat > "$1" && chmod 0644 "$1"`, 'sh', file], { input: text });
+    if (r.code !== 0) throw new Error(`in ${this.name}: cannot write ${file}: ${r.stderr}`);
   }
 
   async remove(): Promise<void> {

@@ -1,24 +1,44 @@
 /**
  * The installer end to end, as a new user runs it: `curl -sfL .../install.sh |
- * HEPTO_... sh -` inside a Debian 12 container booted with systemd as PID 1,
- * with a nested Podman running the stand-in wesher and k3s images. Real
- * systemd, real Podman, real curl pipe; install.sh and the tarball come from
- * a file server on 127.0.0.1. Every container is removed afterwards.
+ * HEPTO_... sh -` inside Debian 12 containers booted with systemd as PID 1,
+ * each a machine with a network namespace of its own, with a nested Podman
+ * that gets its images as on a new user's machine: the agent builds the
+ * wesher image from a release binary it downloads (here the static wesher
+ * stand-in, served with its sums file as a mirror of wesher's GitHub
+ * release, HEPTO_WESHER_DOWNLOAD), and pulls k3s from docker.io (here a real
+ * registry holding the k3s stand-in as rancher/k3s, which the nested Podman
+ * reaches through a registries.conf mirror). Real systemd, real Podman, real
+ * curl pipe, real registry; the stand-ins prove the agent drives wesher and
+ * k3s correctly, not that WireGuard or Kubernetes work.
+ *
+ * Network: a NetnsTopology with one namespace per machine (2001:db8:<run>::i
+ * and 192.0.2.i on eth0, on one bridge), the bridge namespace holding
+ * 192.0.2.254 for the servers: the registry runs there, and the file server
+ * and the apt proxy (for the machine that installs Podman with apt) run in
+ * this process on unix sockets, relayed there. So each machine's wesher binds
+ * its own address and port 7946, its wgoverlay link is in its own namespace,
+ * and nothing is added to this machine's own network. Every container,
+ * namespace and process is removed afterwards, also on failure.
  */
 import { strict as assert } from 'assert';
-import { mkdtempSync, rmSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { DEFAULT_IMAGES } from '../../shared/config/images';
+import { NetnsTopology, type NetnsHost } from '../helpers/netns';
+import { TestRegistry, registriesConf, repoPath } from '../helpers/registry';
 import {
   ROOT,
+  AptProxy,
   buildRelease,
   check,
   ensureImage,
   envWords,
   FileServer,
   freePort,
+  NamespacePort,
   packageFrom,
+  run,
   snapshotCheckout,
   removeStaleContainers,
   SystemdContainer,
@@ -29,12 +49,33 @@ import {
 
 const SERVICE = 'hepto-agent';
 const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
-const JOIN_LINE = /^curl -sfL (\S+) \| HEPTO_AGENT_URL=(\S+) HEPTO_ANCHORS=(\S+) HEPTO_OVERLAY_KEY=([A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=([A-Za-z0-9]{32}) HEPTO_MASTER=(\S+) sh -$/;
+const JOIN_LINE =
+  /^curl -sfL (\S+) \| HEPTO_AGENT_URL=(\S+) HEPTO_ANCHORS=(\S+) HEPTO_OVERLAY_KEY=([A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=([A-Za-z0-9]{32}) HEPTO_MASTER=(\S+)(?: HEPTO_WESHER_DOWNLOAD=(\S+))?(?: HEPTO_WESHER_SHA256=(\S+))? sh -$/;
+/** The overlay link's MTU: the default mtu (1400) less WireGuard's 80 bytes. */
+const OVERLAY_MTU = 1320;
+const WESHER_SHA_LABEL = 'io.hepto.wesher.sha256';
+/** Ports of the servers on the bridge namespace's address. */
+const FILES_PORT = 8080;
+const APT_PORT = 3142;
+const REGISTRY_PORT = 5000;
 
 interface StatusJson {
   node: string;
-  members: Array<{ name: string; state: string; role: string }>;
+  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null }>;
   containers: Array<{ name: string; role: string; state: string }>;
+}
+
+/** A join line's word as the shell reads it: the installer single-quotes what needs it. */
+function unquote(word: string): string {
+  return /^'.*'$/.test(word) ? word.slice(1, -1).replace(/'\\''/g, "'") : word;
+}
+
+/** wgoverlay in a machine's namespace: MTU and addresses, or null when it is not there. */
+async function overlayLink(host: NetnsHost): Promise<{ mtu: number; addresses: string[] } | null> {
+  const r = await run('ip', ['-n', host.ns, '-j', 'addr', 'show', 'dev', 'wgoverlay']);
+  if (r.code !== 0) return null;
+  const [link] = JSON.parse(r.stdout) as Array<{ mtu: number; addr_info: Array<{ local: string; prefixlen: number }> }>;
+  return link ? { mtu: link.mtu, addresses: link.addr_info.map((a) => `${a.local}/${a.prefixlen}`) } : null;
 }
 
 /** What a re-run must leave alone: service identity and every installed file. */
@@ -89,41 +130,137 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
   this.timeout(25 * 60_000);
 
   const containers: SystemdContainer[] = [];
+  const ports: NamespacePort[] = [];
   let work: string;
   let release: Release;
   let server: FileServer;
-  let standIns: string;
+  let aptProxy: AptProxy;
+  let aptPort: NamespacePort;
+  let registry: TestRegistry;
+  let topo: NetnsTopology;
   let baseImage: string;
   let bakedImage: string;
-  const tags = {
-    'localhost/hepto-standin-wesher:test': DEFAULT_IMAGES.wesher,
-    'localhost/hepto-standin-k3s:test': DEFAULT_IMAGES.k3s,
-  };
+  /** The served wesher release: its base URL, the binary's name (wesher-<arch>) and sha256. */
+  let wesher: { url: string; file: string; sha256: string };
+  /** What the installs pass for the wesher release, as a user with a mirror would. */
+  let wesherEnv: Record<string, string>;
+  const K3S_REPO = repoPath(DEFAULT_IMAGES.k3s).split(':')[0];
+  const K3S_TAG = DEFAULT_IMAGES.k3s.split(':').pop()!;
 
-  const boot = async (image: string, hostname: string): Promise<SystemdContainer> => {
-    const c = await SystemdContainer.boot({ image, hostname, mounts: [[standIns, '/stand-ins']] });
+  const boot = async (image: string, hostname: string, host: NetnsHost): Promise<SystemdContainer> => {
+    const c = await SystemdContainer.boot({ image, hostname, netns: host.ns });
     containers.push(c);
+    // Test-environment setup, never done by install.sh:
+    // - this kernel has no WireGuard module, so the agent makes its overlay link
+    //   as a veth (its one test hook, read from the service's EnvironmentFile);
+    await c.writeFile(
+      '/etc/default/hepto-agent',
+      '# hepto system test only: this kernel has no WireGuard, so the agent makes wgoverlay as a veth.\nHEPTO_TEST_LINK_KIND=veth\n',
+    );
+    // - docker.io is out of reach: the nested Podman pulls it from the test registry;
+    await c.writeFile('/etc/containers/registries.conf.d/50-hepto-test.conf', `# hepto system test only: docker.io is the test registry.\n${registriesConf(registry.host, ['docker.io'])}`);
+    // - the namespace has no route out: apt goes through the test's proxy, to the Debian mirrors only.
+    await c.writeFile('/etc/apt/apt.conf.d/99hepto-test-proxy', `// hepto system test only\nAcquire::http::Proxy "${aptPort.base}/";\n`);
+    aptProxy.allowSources(await c.ok('cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true'));
     return c;
   };
   const install = (env: Record<string, string>): string => `curl -sfL ${server.url('install.sh')} | ${envWords(env)} sh -`;
   const agentUrl = (): string => server.url(release.tarball);
 
+  /** The nested Podman's images: the agent built wesher from the served binary and pulled k3s from the registry. */
+  const assertImagesFromSources = async (c: SystemdContainer, host: NetnsHost): Promise<void> => {
+    const label = (await c.ok(`podman image inspect --format '{{ index .Labels "${WESHER_SHA_LABEL}" }}' ${DEFAULT_IMAGES.wesher}`)).trim();
+    assert.equal(label, wesher.sha256, 'the wesher image was not built from the served binary');
+    assert.ok(server.requests.includes('wesher/wesher.sha256sums'), `wesher.sha256sums was never fetched: ${server.requests.join(' ')}`);
+    assert.ok(server.requests.includes(`wesher/${wesher.file}`), `${wesher.file} was never fetched: ${server.requests.join(' ')}`);
+    const digest = (await c.ok(`podman image inspect --format '{{.Digest}}' ${DEFAULT_IMAGES.k3s}`)).trim();
+    assert.equal(digest, await registry.digest(K3S_REPO, K3S_TAG), 'the k3s image is not the one in the registry');
+    const pulls = registry.requests().filter((r) => r.method === 'GET' && r.path === `/v2/${K3S_REPO}/manifests/${K3S_TAG}` && r.status === 200);
+    assert.ok(
+      pulls.some((r) => r.from === host.v4),
+      `no pull of ${K3S_REPO}:${K3S_TAG} from ${host.v4}: ${JSON.stringify(registry.requests().slice(-5))}`,
+    );
+    const names = await c.ok("podman images --format '{{.Repository}}:{{.Tag}}'");
+    assert.doesNotMatch(names, /hepto-standin/, `a stand-in was loaded under its own name:\n${names}`);
+  };
+
+  /** wgoverlay in the machine's namespace holds the node's overlay IP, at mtu - 80. */
+  const assertOverlayLink = async (c: SystemdContainer, host: NetnsHost, node: string): Promise<void> => {
+    const ip = await waitFor(`${node}'s overlay IP in status`, async () => (await statusJson(c)).members.find((m) => m.name === node)?.overlay_ip, 30_000);
+    // wesher resets the MTU to 1420 when a peer comes or goes; the agent sets it back.
+    await waitFor(
+      `wgoverlay in ${host.ns} with ${ip} and MTU ${OVERLAY_MTU}`,
+      async () => {
+        const link = await overlayLink(host);
+        return link !== null && link.mtu === OVERLAY_MTU && link.addresses.includes(`${ip}/${ip.includes(':') ? 128 : 32}`) && link;
+      },
+      60_000,
+    );
+  };
+
   before(async function () {
     this.timeout(25 * 60_000);
     await removeStaleContainers();
     work = mkdtempSync(path.join(tmpdir(), 'hepto-systest-'));
+    topo = NetnsTopology.create(3, { services: true });
+    const svc = topo.services!;
     baseImage = await ensureImage('base');
     bakedImage = await ensureImage('baked');
     release = await buildRelease(path.join(work, 'release'));
-    server = await FileServer.start(release.dir);
-    standIns = path.join(work, 'stand-ins');
-    await check('bash', [path.join(ROOT, 'test/fixtures/stand-in-images.sh'), 'save', standIns], { timeoutMs: 5 * 60_000 });
+    server = await FileServer.start(release.dir, { socket: path.join(work, 'files.sock') });
+    ports.push(await NamespacePort.open(svc.ns, svc.v4, FILES_PORT, path.join(work, 'files.sock')));
+    server.base = ports[0].base;
+    aptProxy = await AptProxy.start(path.join(work, 'apt.sock'));
+    aptPort = await NamespacePort.open(svc.ns, svc.v4, APT_PORT, path.join(work, 'apt.sock'));
+    ports.push(aptPort);
+    // The wesher "release": the static stand-in and its sums file, served as a mirror would.
+    const wesherDir = path.join(release.dir, 'wesher');
+    const built = await check('bash', [path.join(ROOT, 'test/fixtures/stand-in-images.sh'), 'wesher-binary', wesherDir], { timeoutMs: 5 * 60_000 });
+    const file = path.basename(built.trim().split('\n').pop()!);
+    const sums = readFileSync(path.join(wesherDir, 'wesher.sha256sums'), 'utf8');
+    const sha256 = new RegExp(`^([0-9a-f]{64}) [ *]${file}$`, 'm').exec(sums)?.[1];
+    assert.ok(sha256, `no line for ${file} in wesher.sha256sums:\n${sums}`);
+    wesher = { url: server.url('wesher'), file, sha256 };
+    // Plain http: so the pin is required (and checked by the agent against the binary and the sums file).
+    wesherEnv = { HEPTO_WESHER_DOWNLOAD: wesher.url, HEPTO_WESHER_SHA256: wesher.sha256 };
+    // k3s: the stand-in, pushed as rancher/k3s to a registry in the bridge namespace.
+    registry = await TestRegistry.start({ netns: svc.ns, address: svc.v4, port: REGISTRY_PORT, accessLog: true });
+    await check('bash', [path.join(ROOT, 'test/fixtures/stand-in-images.sh'), 'build'], { timeoutMs: 5 * 60_000 });
+    await check('nsenter', [`--net=/run/netns/${svc.ns}`, 'podman', 'push', '--quiet', '--tls-verify=false', 'localhost/hepto-standin-k3s:test', `docker://${registry.ref(DEFAULT_IMAGES.k3s)}`], {
+      timeoutMs: 120_000,
+    });
   });
 
   after(async function () {
-    this.timeout(120_000);
-    await Promise.all(containers.map((c) => c.remove()));
-    await server?.close();
+    this.timeout(180_000);
+    const quietly = async (what: string, f: () => Promise<unknown> | unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        console.error(`cleanup: ${what}: ${(e as Error).message}`);
+      }
+    };
+    // HEPTO_SYSTEST_LOGS=DIR keeps each machine's journal, nested containers' logs and links there, to look into a failure.
+    const keep = process.env.HEPTO_SYSTEST_LOGS;
+    if (keep) {
+      await quietly('saving logs', async () => {
+        mkdirSync(keep, { recursive: true });
+        for (const c of containers) {
+          const dump = await c.exec(
+            'journalctl --no-pager -o short-precise; for n in $(podman ps -a --format "{{.Names}}" 2>/dev/null); do echo "=== podman logs $n"; podman logs "$n" 2>&1 | tail -n 200; done; echo "=== ip -d addr"; ip -d addr',
+            { timeoutMs: 60_000 },
+          );
+          writeFileSync(path.join(keep, `${c.name}.log`), dump.stdout + dump.stderr);
+        }
+      });
+    }
+    await quietly('containers', () => Promise.all(containers.map((c) => c.remove())));
+    await quietly('forwarders', () => Promise.all(ports.map((p) => p.close())));
+    await quietly('registry', () => registry?.stop());
+    await quietly('apt proxy', () => aptProxy?.close());
+    await quietly('file server', () => server?.close());
+    // Namespaces last: deleting them also kills anything left running in them.
+    await quietly('namespaces', () => topo?.destroy());
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -138,20 +275,22 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
   describe('first machine: a new cluster', () => {
     let n1: SystemdContainer;
-    let port1: number;
+    let h1: NetnsHost;
+    // A gossip port of its own, to see HEPTO_GOSSIP_PORT through (each machine has its own namespace).
+    const port1 = 7951;
     let env1: Record<string, string>;
     let keys: string[];
     let installerLog: string;
     let joinLine: string;
 
     before(async () => {
-      n1 = await boot(bakedImage, 'n1');
-      await n1.loadStandIns('/stand-ins', tags);
-      port1 = await freePort();
-      env1 = { HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'n1', HEPTO_GOSSIP_PORT: String(port1), HEPTO_ADVERTISE: `127.0.0.1:${port1}` };
+      h1 = topo.hosts[0];
+      n1 = await boot(bakedImage, 'n1', h1);
+      // No HEPTO_ADVERTISE: the agent advertises the namespace's addresses, IPv6 first, and wesher binds that one.
+      env1 = { HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'n1', HEPTO_GOSSIP_PORT: String(port1), ...wesherEnv };
     });
 
-    it('curl | sh generates both keys, starts the service, and prints the exact join line', async () => {
+    it('curl | sh generates both keys, starts the service, and prints the exact join line, wesher mirror included', async () => {
       const r = await n1.exec(install(env1), { timeoutMs: 180_000 });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       installerLog = r.stderr;
@@ -160,8 +299,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.ok(m, `no join line on stdout: ${r.stdout}`);
       assert.equal(m[1], server.url('install.sh'));
       assert.equal(m[2], agentUrl());
-      assert.equal(m[3], `127.0.0.1:${port1}`);
+      assert.equal(unquote(m[3]), `[${h1.v6}]:${port1},${h1.v4}:${port1}`);
       assert.equal(m[6], 'n1');
+      // The next machines need the same wesher mirror, and a plain http one only works with its pin.
+      assert.equal(m[7], wesher.url);
+      assert.equal(m[8], wesher.sha256);
+      assert.match(r.stderr, /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture/);
       keys = [m[4], m[5]];
       assert.notEqual(keys[0], keys[1]);
       assert.equal((await n1.ok(`systemctl is-active ${SERVICE}`)).trim(), 'active');
@@ -171,6 +314,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(conf.cluster_key, keys[1]);
       assert.equal(conf.master, 'n1');
       assert.equal(conf.gossip_port, port1);
+      assert.equal(conf.wesher_download, wesher.url);
+      assert.equal(conf.wesher_sha256, wesher.sha256);
       assert.equal((await n1.ok('stat -c %a /etc/hepto/hepto.json /etc/hepto')).trim(), '600\n700');
     });
 
@@ -185,6 +330,17 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       const states = Object.fromEntries(doc.containers.map((c) => [c.name, c.state]));
       assert.deepEqual(states, { 'hepto-n1-wesher': 'running', 'hepto-n1-k3s': 'running' });
       assert.equal((await n1.ok("podman ps --format '{{.Names}}' | sort")).trim(), 'hepto-n1-k3s\nhepto-n1-wesher');
+    });
+
+    it('the agent built the wesher image from the served release binary and pulled k3s from the registry', async () => {
+      await assertImagesFromSources(n1, h1);
+    });
+
+    it("wgoverlay is in n1's own namespace, with its overlay IP and MTU 1320 (mtu - 80), and wesher listens on n1's address", async () => {
+      await assertOverlayLink(n1, h1, 'n1');
+      const listening = await run('ip', ['netns', 'exec', h1.ns, 'ss', '-Hltn', 'sport = :7946']);
+      assert.match(listening.stdout, new RegExp(`\\[${h1.v6}\\]:7946`), `wesher does not listen on [${h1.v6}]:7946:\n${listening.stdout}${listening.stderr}`);
+      assert.equal(await overlayLink({ ...h1, ns: topo.hosts[1].ns }), null, 'wgoverlay leaked into another namespace');
     });
 
     it('the keys appear only in the join line: not in the installer log, the journal or status', async () => {
@@ -246,8 +402,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
     it('HEPTO_DRY_RUN=1 on an installed node names what would change and changes nothing', async () => {
       const before = await snapshot(n1);
-      const r = await n1.exec(install({ ...env1, HEPTO_GW: '192.0.2.254', HEPTO_DRY_RUN: '1' }), { timeoutMs: 120_000 });
+      const otherPin = 'f'.repeat(64);
+      const r = await n1.exec(install({ ...env1, HEPTO_GW: '192.0.2.254', HEPTO_WESHER_SHA256: otherPin, HEPTO_DRY_RUN: '1' }), { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /would set gw = \["192\.0\.2\.254"\] in \/etc\/hepto\/hepto\.json/);
+      assert.match(r.stderr, new RegExp(`would set wesher_sha256 = "${otherPin}" in /etc/hepto/hepto\\.json`));
+      assert.doesNotMatch(r.stderr, /would set (wesher_download|node|gossip_port)/, 'an unchanged field is named');
       assert.match(r.stderr, /would replace \/etc\/hepto\/hepto\.json/);
       assert.match(r.stderr, /would \(re\)start hepto-agent/);
       assert.match(r.stderr, /dry run done: would change \/etc\/hepto\/hepto\.json$/m);
@@ -258,11 +418,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       const confBefore = JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
       const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
       const others = await n1.ok('stat -c "%n %i %Y" /etc/systemd/system/hepto-agent.service /usr/local/bin/hepto-agent /usr/local/lib/hepto-agent/*');
-      const r = await n1.exec(install({ ...env1, HEPTO_IP: '192.0.2.10/24' }), { timeoutMs: 180_000 });
+      // n1's own address (wesher binds the node's ip): the same one it advertised.
+      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64` }), { timeoutMs: 180_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /done: changed \/etc\/hepto\/hepto\.json$/m);
       const confAfter = JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
-      assert.deepEqual(confAfter, { ...confBefore, ip: ['192.0.2.10/24'] });
+      assert.deepEqual(confAfter, { ...confBefore, ip: [`${h1.v6}/64`] });
       assert.equal(await n1.ok('stat -c "%n %i %Y" /etc/systemd/system/hepto-agent.service /usr/local/bin/hepto-agent /usr/local/lib/hepto-agent/*'), others);
       const pidAfter = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
       assert.notEqual(pidAfter, pidBefore);
@@ -284,7 +445,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       ]);
       const confBefore = await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service');
       const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
-      const r = await n1.exec(install({ ...env1, HEPTO_IP: '192.0.2.10/24', HEPTO_AGENT_URL: server.url(name) }), { timeoutMs: 180_000 });
+      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64`, HEPTO_AGENT_URL: server.url(name) }), { timeoutMs: 180_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`done: changed /usr/local/lib/hepto-agent/${next.replace(/\./g, '\\.')} /usr/local/bin/hepto-agent$`, 'm'));
       assert.equal(await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service'), confBefore);
@@ -296,15 +457,16 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
     describe('second machine: joins through the anchor with the printed line', () => {
       let n2: SystemdContainer;
+      let h2: NetnsHost;
 
       before(async () => {
-        n2 = await boot(bakedImage, 'n2');
-        await n2.loadStandIns('/stand-ins', tags);
+        h2 = topo.hosts[1];
+        n2 = await boot(bakedImage, 'n2', h2);
       });
 
       it('the printed line, run verbatim, joins; both agents list two alive members', async () => {
-        const port2 = await freePort();
-        const r = await n2.exec(`export HEPTO_NODE=n2 HEPTO_GOSSIP_PORT=${port2} HEPTO_ADVERTISE=127.0.0.1:${port2}; ${joinLine}`, { timeoutMs: 180_000 });
+        const port2 = 7952;
+        const r = await n2.exec(`export HEPTO_NODE=n2 HEPTO_GOSSIP_PORT=${port2}; ${joinLine}`, { timeoutMs: 180_000 });
         assert.equal(r.code, 0, r.stderr + r.stdout);
         assert.equal(r.stdout, '', 'a joining machine prints no join line');
         for (const k of keys) assert.ok(!r.stderr.includes(k), 'a key is in the installer log');
@@ -317,6 +479,29 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const roles = Object.fromEntries((await statusJson(n2)).members.map((m) => [m.name, m.role]));
         assert.deepEqual(roles, { n1: 'master', n2: 'node' });
         await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test(await statusText(n2)), 90_000);
+        const conf = JSON.parse(await n2.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
+        assert.equal(conf.wesher_download, wesher.url, 'the join line did not carry the wesher mirror');
+        assert.equal(conf.wesher_sha256, wesher.sha256, 'the join line did not carry the wesher pin');
+      });
+
+      it('n2 built its own wesher image from the mirror in the join line and pulled k3s from the registry', async () => {
+        await assertImagesFromSources(n2, h2);
+      });
+
+      it("each machine's wgoverlay is in its own namespace with its own overlay IP at MTU 1320, also after wesher met its peer", async () => {
+        const ips = Object.fromEntries((await statusJson(n2)).members.map((m) => [m.name, m.overlay_ip]));
+        assert.ok(ips.n1 && ips.n2 && ips.n1 !== ips.n2, `overlay IPs: ${JSON.stringify(ips)}`);
+        // n1's wesher has set its interface up for n2 (a route to n2's overlay IP, and its own MTU 1420)...
+        // (Only n1's: n2's wesher hears of n1 as it joins, often before the agent has made n2's link, and
+        // then tries to make a WireGuard link itself, which this kernel cannot; on a real machine it can.)
+        await waitFor(
+          `wesher in ${h1.ns} to route ${ips.n2} over wgoverlay`,
+          async () => (await run('ip', ['-n', h1.ns, 'route', 'show', 'dev', 'wgoverlay'])).stdout.split('\n').some((l) => l.split(' ')[0] === ips.n2),
+          60_000,
+        );
+        // ...and the agent has set the MTU back.
+        await assertOverlayLink(n1, h1, 'n1');
+        await assertOverlayLink(n2, h2, 'n2');
       });
 
       it('hepto-uninstall.sh --purge also removes the containers and the node data', async () => {
@@ -326,6 +511,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         await assertNothingInstalled(n2);
         assert.equal((await n2.ok("podman ps -a --format '{{.Names}}'")).trim(), '');
         assert.notEqual((await n2.exec('test -e /srv/n2')).code, 0, '/srv/n2 is still there');
+        // Given time to stop, wesher left the mesh and deleted its interface (on a host-mode machine's own network).
+        assert.equal(await overlayLink(h2), null, 'wgoverlay is still in n2\'s namespace');
       });
     });
 
@@ -337,29 +524,35 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         await assertNothingInstalled(n1);
         assert.equal((await n1.ok("podman ps -a --format '{{.Names}}' | sort")).trim(), 'hepto-n1-k3s\nhepto-n1-wesher');
         await n1.ok('test -d /srv/n1');
+        assert.notEqual(await overlayLink(h1), null, 'wgoverlay went, though wesher still runs');
       });
     });
   });
 
   describe('a fresh Debian 12 without Podman or Node', () => {
     let fresh: SystemdContainer;
-    let port: number;
+    let h3: NetnsHost;
+    const port = 7953;
 
     before(async () => {
-      fresh = await boot(baseImage, 'fresh');
-      port = await freePort();
+      h3 = topo.hosts[2];
+      fresh = await boot(baseImage, 'fresh', h3);
     });
 
     it('the installer installs Podman and Node with apt; HEPTO_SKIP_START=1 enables without starting', async function () {
       this.timeout(10 * 60_000);
       assert.notEqual((await fresh.exec('command -v podman || command -v node')).code, 0, 'the base image already has podman or node');
-      const r = await fresh.exec(
-        install({ HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port), HEPTO_ADVERTISE: `127.0.0.1:${port}`, HEPTO_SKIP_START: '1' }),
-        { timeoutMs: 9 * 60_000 },
-      );
+      const r = await fresh.exec(install({ HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port), HEPTO_SKIP_START: '1', ...wesherEnv }), {
+        timeoutMs: 9 * 60_000,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /installing podman nodejs with apt \(debian\)/);
-      assert.match(JOIN_LINE.exec(r.stdout.trim())?.[3] ?? '', new RegExp(`^127\\.0\\.0\\.1:${port}$`));
+      assert.ok(aptProxy.requests.some((l) => / 200$/.test(l)), `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`);
+      // Not started, so no agent to ask: the installer names this machine's IPv6 address first, as the agent would.
+      const m = JOIN_LINE.exec(r.stdout.trim());
+      assert.ok(m, `no join line: ${r.stdout}`);
+      assert.equal(unquote(m[3]), `[${h3.v6}]:${port}`);
+      assert.equal(m[7], wesher.url);
       assert.match(await fresh.ok('node --version'), /^v(1[89]|[2-9]\d)\./);
       await fresh.ok('podman --version');
       assert.equal((await fresh.ok('systemctl is-active podman.socket')).trim(), 'active');
@@ -367,13 +560,15 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal((await fresh.exec(`systemctl is-active ${SERVICE}`)).stdout.trim(), 'inactive');
     });
 
-    it('the agent then runs on the Podman and Node it installed', async () => {
-      await fresh.loadStandIns('/stand-ins', tags);
+    it('the agent then runs on the Podman and Node it installed, with images it built and pulled itself', async () => {
       await fresh.ok(`systemctl start ${SERVICE}`, { timeoutMs: 90_000 });
       await waitFor('both containers running', async () => /^mesh 1\/1 alive · wesher running · k3s running$/.test(await statusText(fresh)), 120_000);
+      await assertImagesFromSources(fresh, h3);
+      await assertOverlayLink(fresh, h3, 'fresh');
       const r = await fresh.exec('hepto-uninstall.sh --purge');
       assert.equal(r.code, 0, r.stderr);
       await assertNothingInstalled(fresh);
+      assert.equal(await overlayLink(h3), null, 'wgoverlay is still in the namespace after --purge');
     });
 
     describe('bad input: one clear line, nothing left half installed', () => {
@@ -383,7 +578,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
       it('a wrong checksum', async () => {
         const r = await fresh.exec(install({ ...base(), HEPTO_AGENT_SHA256: '0'.repeat(64) }));
-        assertOneError(r, /^\[ERROR\] checksum mismatch for http:\/\/127\.0\.0\.1:\d+\/hepto-agent-.*: expected 0{64}, got [0-9a-f]{64}/);
+        const url = agentUrl().replace(/[.?*+^$()[\]{}|\\/]/g, '\\$&');
+        assertOneError(r, new RegExp(`^\\[ERROR\\] checksum mismatch for ${url}: expected 0{64}, got [0-9a-f]{64}`));
       });
 
       it('an unreachable URL', async () => {
@@ -405,6 +601,11 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assertOneError(r, /^\[ERROR\] the installer needs root/);
       });
 
+      it('a plain http HEPTO_WESHER_DOWNLOAD without HEPTO_WESHER_SHA256, named by the agent', async () => {
+        const r = await fresh.exec(install({ ...base(), HEPTO_WESHER_DOWNLOAD: wesher.url }), { timeoutMs: 120_000 });
+        assertOneError(r, /^\[ERROR\] invalid settings: .*wesher_download: .* is plain http.*wesher_sha256.*; nothing was installed$/);
+      });
+
       it('anchors without keys', async () => {
         const r = await fresh.exec(install({ ...base(), HEPTO_ANCHORS: '127.0.0.1:1' }));
         assertOneError(r, /^\[ERROR\] joining through HEPTO_ANCHORS needs HEPTO_OVERLAY_KEY and HEPTO_CLUSTER_KEY/);
@@ -422,7 +623,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
       it('an agent that cannot start: one line with its own error, and the new cluster\'s join line is still printed', async () => {
         // ProtectSystem=full makes /usr read-only for the service, so node data there cannot be written.
-        const r = await fresh.exec(install({ ...base(), HEPTO_ADVERTISE: `127.0.0.1:${port}`, HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
+        const r = await fresh.exec(install({ ...base(), HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
         assertOneError({ ...r, stdout: '' }, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
         assert.ok(JOIN_LINE.test(r.stdout.trim()), `no join line: ${r.stdout}`);
         const u = await fresh.exec('hepto-uninstall.sh --purge');
