@@ -1,15 +1,32 @@
 import * as os from 'os';
-import { formatHostPort, parseHostPort } from '../../shared/config/address';
+import { cidrsOverlap, formatHostPort, parseCidr, parseHostPort } from '../../shared/config/address';
 import type { HeptoConfig } from '../../shared/config/types';
 
 const WILDCARD = new Set(['::', '0.0.0.0', '']);
 
 /**
+ * Addresses the cluster itself puts on this host (wesher's overlay, k3s's pod
+ * and service ranges on flannel and CNI interfaces): never a way in for a peer.
+ */
+function clusterMade(address: string, config: Partial<Pick<HeptoConfig, 'overlay_net' | 'cluster_cidr' | 'service_cidr'>>): boolean {
+  const a = parseCidr(`${address}/${address.includes(':') ? 128 : 32}`);
+  if (!a) return false;
+  return [config.overlay_net, config.cluster_cidr, config.service_cidr].some((r) => {
+    const c = r ? parseCidr(r) : null;
+    return !!c && cidrsOverlap(a, c);
+  });
+}
+
+/**
  * host:port endpoints peers should dial. Explicit `advertise` wins; then any
  * specific `gossip_listen` address; else every global address of the host,
- * IPv6 first (hepto's normal case), then IPv4.
+ * IPv6 first (hepto's normal case), then IPv4, leaving out those inside the
+ * overlay and k3s's ranges (after a restart, wgoverlay and flannel carry some).
  */
-export function advertiseAddresses(config: Pick<HeptoConfig, 'advertise' | 'gossip_listen' | 'gossip_port'>, interfaces = os.networkInterfaces()): string[] {
+export function advertiseAddresses(
+  config: Pick<HeptoConfig, 'advertise' | 'gossip_listen' | 'gossip_port'> & Partial<Pick<HeptoConfig, 'overlay_net' | 'cluster_cidr' | 'service_cidr'>>,
+  interfaces = os.networkInterfaces(),
+): string[] {
   if (config.advertise.length > 0) {
     return config.advertise.map((a) => {
       const { host, port } = parseHostPort(a, config.gossip_port);
@@ -22,7 +39,7 @@ export function advertiseAddresses(config: Pick<HeptoConfig, 'advertise' | 'goss
   const v4: string[] = [];
   for (const addrs of Object.values(interfaces)) {
     for (const a of addrs ?? []) {
-      if (a.internal) continue;
+      if (a.internal || clusterMade(a.address, config)) continue;
       if (a.family === 'IPv6') {
         if (a.address.startsWith('fe80:') || a.scopeid) continue; // link-local needs a zone; useless to peers
         v6.push(formatHostPort(a.address, config.gossip_port));

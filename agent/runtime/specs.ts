@@ -28,6 +28,8 @@ export const WESHER_INTERFACE = 'wgoverlay';
  */
 export const WIREGUARD_OVERHEAD = 80;
 export const K3S_API_PORT = 6443;
+/** Seconds wesher gets to leave the mesh when stopped: its leave waits up to 10 s. */
+export const WESHER_STOP_TIMEOUT_S = 15;
 
 export type Role = 'wesher' | 'k3s';
 
@@ -103,6 +105,9 @@ export function wesherSpec({ config, node, net, join, bindAddr }: WesherInput): 
     Image: config.images.wesher,
     // wesher hashes the hostname into the overlay IP: it must be the node name.
     Hostname: node.node,
+    // On SIGTERM wesher leaves the mesh (up to 10 s while others are alive) and deletes its
+    // interface (docs/upstream.md W10); the compat API's default would kill it at once.
+    StopTimeout: WESHER_STOP_TIMEOUT_S,
     Env: env,
     Labels: labels(node.node, 'wesher', { 'io.hepto.join': join.join(',') }),
     HostConfig: {

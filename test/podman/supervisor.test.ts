@@ -89,6 +89,7 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     assert.ok(!JSON.stringify([k.Config.Cmd, k.Config.Labels, w.Config.Labels]).includes(CLUSTER_KEY));
     assert.deepEqual(k.Config.Cmd?.slice(0, 1), ['server']);
     assert.equal((w.HostConfig.RestartPolicy as { Name: string }).Name, 'no');
+    assert.equal((w.Config as unknown as { StopTimeout: number }).StopTimeout, 15, 'wesher gets time to leave the mesh and delete its interface');
     assert.equal((k.HostConfig.RestartPolicy as { Name: string }).Name, 'no');
     assert.match(String(k.HostConfig.NetworkMode), /^container:/);
     assert.ok(fs.existsSync(path.join(storage, 'pfirst', 'wesher')));
