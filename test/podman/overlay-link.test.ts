@@ -9,15 +9,10 @@
  * sets HEPTO_TEST_LINK_KIND=veth, the only difference from production.
  */
 import assert from 'node:assert/strict';
-import fs from 'fs';
-import os from 'os';
-import path from 'path';
-import { systemClock } from '../../shared/clock';
-import type { HeptoConfig } from '../../shared/config/types';
-import { memoryLogger } from '../../shared/log';
-import { overlayIp, Supervisor } from '../../agent/runtime/supervisor';
-import { testConfig, view } from '../unit/runtime/fixtures';
-import { PodmanHarness, STAND_INS, waitFor } from './harness';
+import { overlayIp, type Supervisor } from '../../agent/runtime/supervisor';
+import { view } from '../unit/runtime/fixtures';
+import { waitFor } from './harness';
+import { podmanSuite } from './suite';
 
 interface IpLink {
   mtu: number;
@@ -27,47 +22,21 @@ interface IpLink {
 
 describe('podman: the overlay link before k3s (real nsenter and ip)', function () {
   this.timeout(120_000);
-  let h: PodmanHarness;
-  let storage: string;
-  let sup: Supervisor | null = null;
-  let lines: string[] = [];
-
-  before(async () => {
-    h = await PodmanHarness.start();
-    storage = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-link-'));
-  });
-  after(async () => {
-    await sup?.stop();
-    if (h) await h.close();
-    if (storage) fs.rmSync(storage, { recursive: true, force: true });
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.log(lines.slice(-40).join('\n'));
-  });
+  const t = podmanSuite();
+  let sup: Supervisor;
 
   const link = async (): Promise<IpLink | null> => {
-    const out = await h.ip('-j', 'addr', 'show', 'dev', 'wgoverlay').catch(() => null);
+    const out = await t.h.ip('-j', 'addr', 'show', 'dev', 'wgoverlay').catch(() => null);
     return out ? (JSON.parse(out) as IpLink[])[0] ?? null : null;
   };
-  const started = async (name: string): Promise<number> => Date.parse((await h.inspect(name))!.State.StartedAt);
+  const started = async (name: string): Promise<number> => Date.parse((await t.h.inspect(name))!.State.StartedAt);
 
   it('a lone master: the agent makes wgoverlay with the overlay IP at mtu - 80; k3s starts only then, and keeps running', async () => {
-    const mem = memoryLogger('debug', 'plain');
-    lines = mem.lines;
-    const cfg: HeptoConfig = testConfig({
-      node: 'plone',
-      master: 'plone',
-      ip: [],
-      gw: [],
-      mtu: 1400,
-      storage_base: storage,
-      podman_socket: h.socket,
-      images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s },
-    });
-    sup = new Supervisor({ config: cfg, clock: systemClock, logger: mem.logger, cronSchedule: '', linkCheckMs: 300 });
-    sup.setCluster(view(['plone', 'alive', { addresses: [`[${h.hostAddress}]:7947`] }]));
+    const cfg = t.config('plone', { mtu: 1400 });
+    sup = t.supervisor(cfg, { linkCheckMs: 300 });
+    sup.setCluster(view(['plone', 'alive', { addresses: [`[${t.h.hostAddress}]:7947`] }]));
     await sup.start();
-    await waitFor(() => sup!.status().containers.every((c) => c.state === 'running'), { what: 'wesher and k3s running', timeoutMs: 30_000 });
+    await waitFor(() => sup.status().containers.every((c) => c.state === 'running'), { what: 'wesher and k3s running', timeoutMs: 30_000 });
 
     const ip = overlayIp('plone', cfg.overlay_net);
     const l = (await link())!;
@@ -80,32 +49,32 @@ describe('podman: the overlay link before k3s (real nsenter and ip)', function (
     assert.deepEqual(wesher.overlay, { interface: 'wgoverlay', addresses: [`${ip}/32`], mtu: 1320, up: true }, 'status shows the MTU in force');
     // k3s stays up: the stand-in, like k3s, exits when flannel starts (5 s in) and finds no address on its interface.
     await new Promise((r) => setTimeout(r, 6_500));
-    assert.equal((await h.inspect('hepto-plone-k3s'))!.State.Status, 'running');
+    assert.equal((await t.h.inspect('hepto-plone-k3s'))!.State.Status, 'running');
     assert.equal(sup.status().containers.find((c) => c.role === 'k3s')!.restarts, 0);
   });
 
   it("wesher's MTU reset (1420 at every membership change) is set back within a few seconds", async () => {
-    await h.ip('link', 'set', 'dev', 'wgoverlay', 'mtu', '1420');
+    await t.h.ip('link', 'set', 'dev', 'wgoverlay', 'mtu', '1420');
     assert.equal((await link())!.mtu, 1420);
     await waitFor(async () => (await link())?.mtu === 1320, { what: 'MTU set back to 1320', timeoutMs: 10_000 });
-    assert.ok(lines.some((x) => /overlay link set/.test(x) && /had_mtu=1420/.test(x)), 'logged with what it was');
+    assert.ok(t.lines.some((x) => /overlay link set/.test(x) && /had_mtu=1420/.test(x)), 'logged with what it was');
   });
 
   it('wesher restarted (its link deleted, as wesher does on SIGTERM): link made again, then k3s restarted once', async () => {
-    const k0 = (await h.inspect('hepto-plone-k3s'))!;
-    const w0 = (await h.inspect('hepto-plone-wesher'))!;
-    await h.ip('link', 'del', 'wgoverlay');
+    const k0 = (await t.h.inspect('hepto-plone-k3s'))!;
+    const w0 = (await t.h.inspect('hepto-plone-wesher'))!;
+    await t.h.ip('link', 'del', 'wgoverlay');
     process.kill(w0.State.Pid, 'SIGKILL');
     await waitFor(async () => {
-      const k = await h.inspect('hepto-plone-k3s');
+      const k = await t.h.inspect('hepto-plone-k3s');
       return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
     }, { what: 'k3s restarted after wesher', timeoutMs: 30_000 });
     assert.ok((await started('hepto-plone-k3s')) >= (await started('hepto-plone-wesher')), 'k3s restarted after the new wesher');
     assert.equal((await link())?.mtu, 1320, 'link back');
-    assert.equal((await h.inspect('hepto-plone-k3s'))!.Id, k0.Id, 'restarted, not recreated');
-    const once = (await h.inspect('hepto-plone-k3s'))!.State.StartedAt;
+    assert.equal((await t.h.inspect('hepto-plone-k3s'))!.Id, k0.Id, 'restarted, not recreated');
+    const once = (await t.h.inspect('hepto-plone-k3s'))!.State.StartedAt;
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await h.inspect('hepto-plone-k3s'))!.State.StartedAt, once, 'restarted once, not again and again');
-    assert.ok(lines.some((x) => /restarting container .*hepto-plone-k3s.*flannel/.test(x)), lines.filter((x) => /restart/.test(x)).join('\n'));
+    assert.equal((await t.h.inspect('hepto-plone-k3s'))!.State.StartedAt, once, 'restarted once, not again and again');
+    assert.ok(t.lines.some((x) => /restarting container .*hepto-plone-k3s.*flannel/.test(x)), t.lines.filter((x) => /restart/.test(x)).join('\n'));
   });
 });
