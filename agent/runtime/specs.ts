@@ -56,6 +56,11 @@ export function nodeDir(config: HeptoConfig, node: string): string {
   return path.join(config.storage_base, node);
 }
 
+/** wesher's state file on the host (bound on /var/lib/wesher; docs/upstream.md W11). */
+export function wesherStateFile(config: HeptoConfig, node: string): string {
+  return path.join(nodeDir(config, node), 'wesher', 'state.json');
+}
+
 function ulimits(config: HeptoConfig): Array<{ Name: string; Soft: number; Hard: number }> {
   return Object.entries(config.ulimits)
     .sort(([a], [b]) => a.localeCompare(b))

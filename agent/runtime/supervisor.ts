@@ -10,17 +10,14 @@
  */
 import type Dockerode from 'dockerode';
 import cron from 'node-cron';
-import fs from 'fs';
-import path from 'path';
 import type { Clock, TimerHandle } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { registerSecret, type Logger } from '../../shared/log';
 import { applyActions } from './apply';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
-import { computeDesired, hostedNodes, type ClusterView, type DesiredState } from './desired';
-import { checkServerTokenFile } from './k3s-token';
-import { k3sDataDir } from './specs';
+import { computeDesired, type ClusterView, type DesiredState } from './desired';
+import { observeLinks, serverTokenProblems } from './node-observe';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
@@ -202,17 +199,6 @@ export class Supervisor {
     return computeDesired(this.opts.config, this.view, this.facts, this.serverToken);
   }
 
-  /** Whether each hosted master's k3s datastore still opens with cluster_key (k3s-token.ts). */
-  private async checkServerTokens(): Promise<void> {
-    const next: Record<string, string> = {};
-    for (const n of hostedNodes(this.opts.config)) {
-      if (n.node !== this.opts.config.master) continue;
-      const c = await checkServerTokenFile(k3sDataDir(this.opts.config, n.node), n.node, this.opts.config.cluster_key);
-      if (!c.ok) next[n.node] = c.problem;
-    }
-    this.serverToken = next;
-  }
-
   private signatureOf(d: DesiredState): string {
     return JSON.stringify([d.containers.map((c) => [c.name, c.spec?.hash ?? `wait:${c.waiting}`]), d.networks.map((n) => n.name), d.problems]);
   }
@@ -385,37 +371,17 @@ export class Supervisor {
     }
     const images: string[] = [];
     for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
-    const { links, wesherStateAt } = await this.observeLinks(byName);
+    const { links, wesherStateAt } = await observeLinks(this.links, this.opts.config, this.desired, byName, this.history);
+    this.linkStates = links;
     return { containers, networks, managedNetworks: networks, images, links, wesherStateAt };
   }
 
   /** The overlay link in each running wesher's namespace, and when each wesher last wrote its state (a membership event). */
-  private async observeLinks(byName: Map<string, ObservedContainer>): Promise<Pick<Observed, 'links' | 'wesherStateAt'>> {
-    const links: Record<string, LinkState> = {};
-    const wesherStateAt: Record<string, number | null> = {};
-    for (const l of this.desired.links) {
-      const o = byName.get(l.container);
-      if (!o || o.node === null || o.state !== 'running' || !o.pid) continue;
-      try {
-        links[l.node] = await this.links.inspect(o.pid, l.ifname);
-      } catch (e) {
-        const h = (this.history.links ??= {});
-        h[l.node] = { failures: h[l.node]?.failures ?? 0, nextAt: h[l.node]?.nextAt ?? 0, lastError: isHeptoError(e) ? e.describe() : errorMessage(e) };
-      }
-      wesherStateAt[l.node] = await fs.promises
-        .stat(path.join(this.opts.config.storage_base, l.node, 'wesher', 'state.json'))
-        .then((st) => st.mtimeMs)
-        .catch(() => null);
-    }
-    this.linkStates = links;
-    return { links, wesherStateAt };
-  }
-
   private async reconcileOnce(reason: string): Promise<void> {
     if (this.podman !== 'connected') return;
     if (!reason.startsWith('event') && reason !== 'link check') this.fullObserveNeeded = true;
     const t0 = Date.now();
-    await this.checkServerTokens();
+    this.serverToken = await serverTokenProblems(this.opts.config);
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
