@@ -7,6 +7,7 @@
 import fs from 'fs';
 import { errorMessage, HeptoError, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
+import { writeFileAtomic } from '../../shared/atomic-write';
 import { backoffDelay, type BackoffPolicy } from './backoff';
 import { containerHistory, type Action, type ContainerHistory, type DeathNote, type History } from './planner';
 import type { OverlayLinks } from './overlay-link';
@@ -65,8 +66,15 @@ function ensureDirs(spec: ContainerSpec): void {
   }
 }
 
+/** Secret files (the k3s token), 0600 and atomic, so a crash never leaves half a token. */
+async function writeFiles(spec: ContainerSpec): Promise<void> {
+  // writeFileAtomic's errors (DISK_FULL, STATE_UNWRITABLE) name the file and never its content.
+  for (const f of spec.files) await writeFileAtomic(f.path, f.content, { mode: 0o600 });
+}
+
 async function createAndStart(ctx: ApplyContext, spec: ContainerSpec): Promise<void> {
   ensureDirs(spec);
+  await writeFiles(spec);
   const id = await ctx.client.createContainer(spec.create);
   await ctx.client.start(id, spec.name);
 }

@@ -2,8 +2,9 @@
  * The spec hash carried in the `io.hepto.spec-hash` label. It covers the
  * canonical container spec, so any change recreates the container, with two
  * adjustments:
- * - secret values (the overlay and cluster keys) are replaced by a hash of
- *   them, so a key change also recreates, yet the label reveals nothing;
+ * - secret values (the overlay key in wesher's env, the k3s token file) are
+ *   replaced by a hash of them, so a key change also recreates, yet the
+ *   label reveals nothing;
  * - the wesher join list is left out: a membership change alone must not
  *   recreate a running wesher (it is refreshed when wesher restarts).
  */
@@ -17,7 +18,8 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-export function specHash(create: { Env?: string[]; Labels?: Record<string, string> } & Record<string, unknown>, secretEnv: string[]): string {
+/** `secretFiles`: path → content of secret files the container reads; only a hash of each enters. */
+export function specHash(create: { Env?: string[]; Labels?: Record<string, string> } & Record<string, unknown>, secretEnv: string[], secretFiles: Record<string, string> = {}): string {
   const env = (create.Env ?? [])
     .filter((e) => !VOLATILE_ENV.includes(e.slice(0, e.indexOf('='))))
     .map((e) => {
@@ -26,5 +28,7 @@ export function specHash(create: { Env?: string[]; Labels?: Record<string, strin
       return secretEnv.includes(key) ? `${key}=sha256:${sha256(`hepto-spec-secret\0${key}\0${e.slice(eq + 1)}`)}` : e;
     });
   const labels = Object.fromEntries(Object.entries(create.Labels ?? {}).filter(([k]) => k !== HASH_LABEL && k !== 'io.hepto.join'));
-  return sha256(canonicalJson({ ...create, Env: env, Labels: labels })).slice(0, 32);
+  const files = Object.fromEntries(Object.entries(secretFiles).map(([p, c]) => [p, `sha256:${sha256(`hepto-spec-secret\0${p}\0${c}`)}`]));
+  const input = Object.keys(files).length > 0 ? { ...create, Env: env, Labels: labels, SecretFiles: files } : { ...create, Env: env, Labels: labels };
+  return sha256(canonicalJson(input)).slice(0, 32);
 }

@@ -6,7 +6,8 @@
  * - wesher is configured only through its WESHER_* variables (each documented
  *   flag has one), so the cluster key never shows in argv or `ps`.
  * - k3s gets `server` or `agent --server https://<master overlay IP>:6443`,
- *   `--node-name`, `--node-ip`, `--flannel-iface`; the token via K3S_TOKEN.
+ *   `--node-name`, `--node-ip`, `--flannel-iface`, and the token through
+ *   `--token-file` (a 0600 file, so it is not in `podman inspect`).
  *   Only the server gets `--cluster-cidr` and `--service-cidr`: they are
  *   server flags, and `k3s agent` refuses flags it does not know (agents
  *   learn the ranges from the server).
@@ -45,7 +46,14 @@ export interface ContainerSpec {
   join: string[];
   /** Host directories that must exist before the container is created. */
   dirs: string[];
+  /** Secret files written (0600, atomically) before the container is created; hashed, never shown. */
+  files: SecretFile[];
   create: Dockerode.ContainerCreateOptions;
+}
+
+export interface SecretFile {
+  path: string;
+  content: string;
 }
 
 export function containerName(node: string, role: Role): string {
@@ -71,10 +79,11 @@ function labels(node: string, role: Role, extra: Record<string, string> = {}): R
   return { 'io.hepto.managed-by': 'hepto-agent', 'io.hepto.node': node, 'io.hepto.role': role, ...extra };
 }
 
-function seal(spec: Omit<ContainerSpec, 'hash'>): ContainerSpec {
-  const hash = specHash(spec.create as never, spec.secretEnv);
+function seal(spec: Omit<ContainerSpec, 'hash' | 'files'> & { files?: SecretFile[] }): ContainerSpec {
+  const files = spec.files ?? [];
+  const hash = specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.content])));
   spec.create.Labels = { ...(spec.create.Labels ?? {}), [HASH_LABEL]: hash };
-  return { ...spec, hash };
+  return { ...spec, files, hash };
 }
 
 export interface WesherInput {
@@ -150,6 +159,9 @@ export function k3sDataDir(config: HeptoConfig, node: string): string {
  * Podman creates no anonymous volume (one more per recreate) and the
  * kubelet's state survives a recreate.
  */
+/** Where k3s reads its join token, inside the bound /etc/rancher/k3s. */
+export const K3S_TOKEN_FILE = '/etc/rancher/k3s/hepto-token';
+
 const K3S_MOUNTS: ReadonlyArray<[string, string]> = [
   ['k3s', '/var/lib/rancher/k3s'],
   ['rancher-node', '/etc/rancher/node'],
@@ -169,12 +181,13 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput):
   const cmd = isMaster
     ? ['server', '--cluster-cidr', config.cluster_cidr, '--service-cidr', config.service_cidr]
     : ['agent', '--server', `https://${serverHost}:${K3S_API_PORT}`];
-  cmd.push('--node-name', node.node, '--node-ip', overlayIp, '--flannel-iface', WESHER_INTERFACE);
+  // The token through a file (k3s --token-file, docs/upstream.md K14), not K3S_TOKEN: an
+  // environment shows in `podman inspect`. It lives in the bound /etc/rancher/k3s.
+  cmd.push('--node-name', node.node, '--node-ip', overlayIp, '--flannel-iface', WESHER_INTERFACE, '--token-file', K3S_TOKEN_FILE);
   const create: Dockerode.ContainerCreateOptions = {
     name,
     Image: config.images.k3s,
     Cmd: cmd,
-    Env: [`K3S_TOKEN=${config.cluster_key}`],
     Labels: labels(node.node, 'k3s'),
     HostConfig: {
       // Shares wesher's network namespace, so it sees the overlay interface.
@@ -187,5 +200,6 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput):
       Ulimits: ulimits(config),
     },
   };
-  return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: ['K3S_TOKEN'], join: [], dirs, create });
+  const token = { path: path.join(dirs[K3S_MOUNTS.findIndex(([, inside]) => inside === '/etc/rancher/k3s')], path.basename(K3S_TOKEN_FILE)), content: config.cluster_key };
+  return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: [], join: [], dirs, files: [token], create });
 }

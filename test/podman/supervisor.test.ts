@@ -85,8 +85,12 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     assert.equal(w.Config.Labels['io.hepto.role'], 'wesher');
     assert.match(w.Config.Labels['io.hepto.spec-hash'], /^[0-9a-f]{32}$/);
     assert.ok(w.Config.Env.includes(`WESHER_CLUSTER_KEY=${Buffer.from(OVERLAY_KEY).toString('base64')}`));
-    assert.ok(k.Config.Env.includes(`K3S_TOKEN=${CLUSTER_KEY}`));
-    assert.ok(!JSON.stringify([k.Config.Cmd, k.Config.Labels, w.Config.Labels]).includes(CLUSTER_KEY));
+    // The k3s token reaches k3s as a 0600 file (--token-file), never through argv, labels or the env podman inspect shows.
+    assert.ok(!JSON.stringify([k.Config.Cmd, k.Config.Labels, k.Config.Env, w.Config.Labels]).includes(CLUSTER_KEY));
+    const tokenFile = path.join(storage, 'pfirst', 'rancher-k3s', 'hepto-token');
+    assert.equal(fs.readFileSync(tokenFile, 'utf8'), CLUSTER_KEY);
+    assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600);
+    assert.ok(k.Config.Cmd?.includes('--token-file'));
     assert.deepEqual(k.Config.Cmd?.slice(0, 1), ['server']);
     assert.equal((w.HostConfig.RestartPolicy as { Name: string }).Name, 'no');
     assert.equal((w.Config as unknown as { StopTimeout: number }).StopTimeout, 15, 'wesher gets time to leave the mesh and delete its interface');

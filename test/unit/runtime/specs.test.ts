@@ -3,7 +3,7 @@ import fs from 'fs';
 import path from 'path';
 import { planNetwork } from '../../../agent/runtime/network';
 import { overlayIp } from '../../../agent/runtime/overlay-ip';
-import { k3sDataDir, k3sSpec, nodeDir, wesherSpec, type ContainerSpec } from '../../../agent/runtime/specs';
+import { K3S_TOKEN_FILE, k3sDataDir, k3sSpec, nodeDir, wesherSpec, type ContainerSpec } from '../../../agent/runtime/specs';
 import type { HeptoConfig, NodeConfig } from '../../../shared/config/types';
 import { CLUSTER_KEY, OVERLAY_KEY, testConfig } from './fixtures';
 
@@ -83,7 +83,13 @@ describe('runtime/specs', () => {
     const key = env(w).find((e) => e.startsWith('WESHER_CLUSTER_KEY='))!.split('=').slice(1).join('=');
     assert.equal(Buffer.from(key, 'base64').length, 32);
     assert.equal(Buffer.from(key, 'base64').toString(), OVERLAY_KEY);
-    assert.ok(env(k).includes(`K3S_TOKEN=${CLUSTER_KEY}`));
+    // k3s reads its token from a 0600 file in its bound /etc/rancher/k3s, not from an env that podman inspect shows.
+    assert.ok(!JSON.stringify(k.create).includes(CLUSTER_KEY), 'no token anywhere in the k3s create options');
+    assert.deepEqual(k.create.Cmd!.slice(-2), ['--token-file', K3S_TOKEN_FILE]);
+    assert.deepEqual(k.files, [{ path: '/srv/worker1/rancher-k3s/hepto-token', content: CLUSTER_KEY }]);
+    const rekeyed = agent('host', { cluster_key: 'TESTONLYanotherKEY0123456789abcd' }).k;
+    assert.notEqual(rekeyed.hash, k.hash, 'a new token recreates k3s');
+    assert.equal(JSON.stringify(rekeyed.create.Labels).includes('TESTONLYanother'), false);
   });
 
   it('wesher gets only variables wesher v0.2.6 reads: no WESHER_MTU (it has no MTU option)', () => {
