@@ -23,6 +23,8 @@ const COMMANDS: CommandEntry[] = [
   { words: ['config', 'validate'], usage: 'config validate [--config PATH]', summary: 'check the config; exit 1 with every problem, one line each', load: async () => (await import('./commands/config-validate')).configValidate },
   { words: ['keygen'], usage: 'keygen', summary: 'print a fresh 32-character key of letters and digits', load: async () => (await import('./commands/keygen')).keygen },
   { words: ['import-inventory'], usage: 'import-inventory FILE.ini --node NAME', summary: "turn seed 002's Ansible inventory into this node's JSON config", load: async () => (await import('./commands/import-inventory')).importInventory },
+  { words: ['admin', 'init'], usage: 'admin init [--admin-key PATH]', summary: "create the cluster's admin key pair; print its public half for admin_pub", load: async () => (await import('./commands/admin')).adminInit },
+  { words: ['admin', 'pub'], usage: 'admin pub [--admin-key PATH]', summary: 'print the public half of the admin key, for admin_pub', load: async () => (await import('./commands/admin')).adminPub },
   { words: ['doctor'], usage: 'doctor [--json] [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
 ];
 
@@ -30,6 +32,7 @@ const OPTIONS = {
   config: { type: 'string' },
   json: { type: 'boolean' },
   node: { type: 'string' },
+  'admin-key': { type: 'string' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -51,6 +54,7 @@ export function helpText(): string {
     '  --log-format FORMAT    plain (journald, default) or json, one event per line',
     '  --log-level LEVEL      debug, info, warn or error (default: the config, else info)',
     '  --json                 machine-readable output (status)',
+    '  --admin-key PATH       the admin key file (admin commands; default /etc/hepto/admin.key)',
     '  -h, --help             this help',
     '  -V, --version          the agent version',
     '',
@@ -87,6 +91,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         config: values.config,
         json: values.json,
         node: values.node,
+        adminKey: values['admin-key'],
         logFormat,
         logLevel: logLevel as CommandContext['flags']['logLevel'],
       },

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'RLIMIT_DENIED'
   | 'STATE_UNWRITABLE'
   | 'LINK_FAILED'
+  | 'ADMIN_KEY'
   | 'INTERNAL';
 
 export class HeptoError extends Error {

@@ -8,6 +8,12 @@ export interface MemberStatus {
   name: string;
   state: MemberState;
   role: Role;
+  /**
+   * The member's identity fingerprint: the first 12 hex digits of the SHA-256
+   * of its id_pub text (base64 of its ed25519 identity public key), the same
+   * form logs and name-conflict refusals use (agent/net/identity.ts fingerprint).
+   */
+  identity: string;
   addresses: string[];
   overlay_ip: string | null;
   last_seen: string;
@@ -47,7 +53,8 @@ export interface StatusInput {
   version: string;
   runtime: 'podman' | 'none';
   startedAt: number;
-  members: Array<{ name: string; state: MemberState; incarnation: number; record: MemberRecord; lastSeen: number }>;
+  /** `identity`: the fingerprint of record.id_pub (see MemberStatus.identity). */
+  members: Array<{ name: string; state: MemberState; incarnation: number; record: MemberRecord; lastSeen: number; identity: string }>;
   containers: ContainerStatusDoc[];
   problems: string[];
 }
@@ -64,6 +71,7 @@ export function buildStatus(input: StatusInput): StatusDoc {
         name: m.name,
         state: m.state,
         role: m.record.role,
+        identity: m.identity,
         addresses: m.record.addresses,
         overlay_ip: m.record.overlay_ip,
         last_seen: new Date(m.lastSeen).toISOString(),
@@ -113,7 +121,7 @@ export function formatStatus(doc: StatusDoc, now: number): string {
   const out: string[] = [];
   out.push(`${doc.node} · hepto-agent ${doc.version} · runtime ${doc.runtime} · ${statusLine({ ...doc, problems: [] })}`);
   out.push('');
-  const rows = [['MEMBER', 'STATE', 'ROLE', 'ADDRESSES', 'OVERLAY IP', 'LAST SEEN', 'WESHER', 'K3S']];
+  const rows = [['MEMBER', 'STATE', 'ROLE', 'ADDRESSES', 'OVERLAY IP', 'LAST SEEN', 'WESHER', 'K3S', 'IDENTITY']];
   for (const m of doc.members) {
     const c = m.containers as Partial<NodeHealth>;
     rows.push([
@@ -125,6 +133,7 @@ export function formatStatus(doc: StatusDoc, now: number): string {
       m.self ? 'now' : ago(m.last_seen, now),
       c.wesher ?? '-',
       c.k3s ?? '-',
+      m.identity ?? '-',
     ]);
   }
   out.push(...table(rows));

@@ -9,6 +9,8 @@ export interface CommandContext {
     config?: string;
     json?: boolean;
     node?: string;
+    /** --admin-key PATH (admin commands). */
+    adminKey?: string;
     logFormat: LogFormat;
     logLevel?: LogLevel;
   };

@@ -17,7 +17,7 @@ import { Membership } from '../gossip/membership';
 import { LIMITS } from '../gossip/messages';
 import { LAN } from '../gossip/timing';
 import type { GossipTiming } from '../gossip/timing';
-import { loadOrCreateIdentity, type Identity } from '../net/identity';
+import { fingerprint, loadOrCreateIdentity, type Identity } from '../net/identity';
 import { WsTransport } from '../net/ws-transport';
 import { ControlServer } from '../control/server';
 import { AGENT_VERSION } from '../version';
@@ -58,6 +58,10 @@ function adviceFor(reason: string): string {
   if (/handshake|overlay key|decrypt|authenticat/i.test(reason)) return "if that machine belongs to the cluster, give it this cluster's overlay key; otherwise block it";
   return 'if that machine belongs to the cluster, check that it runs the same hepto-agent version; otherwise block it';
 }
+
+/** In status problems while the config has no admin_pub (issue 13; docs/trust.md). */
+export const NO_ADMIN_KEY_PROBLEM =
+  'no admin key (admin_pub) is configured, so any holder of the overlay key can take a node\'s name: run "hepto-agent admin init" on the machine that will keep the admin key and put the public half it prints in every machine\'s config as admin_pub';
 
 type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -203,12 +207,14 @@ export class Agent {
     if (config.anchors.length > 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
     }
+    // Last: an advice for the whole cluster, after what needs fixing now.
+    if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
     return buildStatus({
       node: config.node,
       version: AGENT_VERSION,
       runtime: config.runtime,
       startedAt: this.startedAt,
-      members: view,
+      members: view.map((m) => ({ ...m, identity: fingerprint(m.record.id_pub) })),
       containers: rt.containers,
       problems,
     });

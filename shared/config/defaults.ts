@@ -95,6 +95,9 @@ export const defaults: Readonly<Pick<HeptoConfig, DefaultedField>> = Object.free
   ulimits: {},
   // Most machines host exactly one node, the top-level one.
   nodes: [],
+  // No admin key until someone runs `hepto-agent admin init` (the installer does on a
+  // new cluster's first machine); a cluster cannot guess one, and status says it is missing.
+  admin_pub: null,
   // info is what an operator reads in journald; debug is opt-in.
   log_level: 'info',
 });

@@ -5,6 +5,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { DEFAULT_IMAGES } from './images';
+import { parsePublicKey } from '../public-key';
 
 /** `/nodes/0/ip/1` -> `nodes[0].ip[1]`. */
 export function fieldPath(instancePath: string): string {
@@ -54,6 +55,9 @@ function describeTypes(types: string | string[]): string {
   if (list.includes('string') && list.includes('null')) return 'a string or null';
   return list.map((t) => TYPE_WORDS[t] ?? t).join(' or ');
 }
+
+export const ADMIN_PUB_HINT =
+  'copy it from the last line of "hepto-agent admin init" or from "hepto-agent admin pub" on the machine holding the admin key (the form is "ed25519:" and 44 base64 characters), or use null';
 
 export const KEY_HINT = 'generate one with "hepto-agent keygen"';
 
@@ -142,6 +146,12 @@ function formatProblem(path: string, schemaPath: string, data: unknown): string 
   if (path === 'wesher_sha256') {
     const length = typeof data === 'string' ? `, got ${data.length} characters` : '';
     return `${path}: must be 64 hex digits${length}; copy the wesher-<arch> line of wesher.sha256sums, or use null to trust that file`;
+  }
+  if (path === 'admin_pub') {
+    // Never echoed: a private key pasted here by mistake must not be printed.
+    const parsed = typeof data === 'string' ? parsePublicKey(data) : null;
+    const why = parsed && !parsed.ok ? parsed.why : 'is not an ed25519 public key';
+    return `${path}: ${why}; ${ADMIN_PUB_HINT}`;
   }
   if (field === 'iface' || /\.iface$/.test(path)) {
     return `${path}: must be an interface name of 1 to 15 characters, e.g. "ens1", or null`;

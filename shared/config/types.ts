@@ -57,5 +57,12 @@ export interface HeptoConfig extends NodeConfig {
    * hosted; each entry here adds one more, supervised on its own.
    */
   nodes: NodeConfig[];
+  /**
+   * The cluster admin's public key, `ed25519:<base64 of 32 bytes>` as
+   * `hepto-agent admin init` / `admin pub` print it; null when the cluster has
+   * no admin key yet (status then lists a problem). Not enforced yet: issue 13
+   * plans admissions signed by this key (docs/trust.md).
+   */
+  admin_pub: string | null;
   log_level: 'debug' | 'info' | 'warn' | 'error';
 }

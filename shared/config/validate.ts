@@ -11,7 +11,8 @@ import schema from '../schema/config.schema.json';
 import type { HeptoConfig, NodeConfig } from './types';
 import { defaults, defaultNodeName, kubeCidrDefaults, nodeDefaults } from './defaults';
 import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
-import { joinPath, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { ADMIN_PUB_HINT, joinPath, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { parsePublicKey } from '../public-key';
 import { rangeProblems } from './ranges';
 import { errorMessage, isHeptoError } from '../errors';
 
@@ -175,6 +176,13 @@ function checkUlimits(v: unknown, problems: string[]): void {
   }
 }
 
+/** What the schema's pattern lets through: base64 that is not in its canonical form. Same line as the schema's, so reported once. */
+function checkAdminPub(v: unknown, problems: string[]): void {
+  if (typeof v !== 'string') return;
+  const parsed = parsePublicKey(v);
+  if (!parsed.ok) problems.push(`admin_pub: ${parsed.why}; ${ADMIN_PUB_HINT}`);
+}
+
 function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, hostname: string): string[] {
   const problems: string[] = [];
   checkNames(input, node, nodeFromDefault, hostname, problems);
@@ -205,6 +213,7 @@ function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, ho
     });
   }
   checkUlimits(input.ulimits, problems);
+  checkAdminPub(input.admin_pub, problems);
   return problems;
 }
 

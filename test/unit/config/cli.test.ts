@@ -118,6 +118,84 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
     }
   });
 
+  it('admin init: a 0600 key in a new 0700 directory; the public half on the last line, admin_pub named on the line before; no private key printed', async () => {
+    const file = path.join(dir, 'admin', 'etc-hepto', 'admin.key');
+    const r = await cli(['admin', 'init', '--admin-key', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[lines.length - 1], /^ed25519:[A-Za-z0-9+/]{43}=$/);
+    assert.match(lines[lines.length - 2], /every machine's config .*"admin_pub"/);
+    assert.ok(lines[0].includes(file), lines[0]);
+    assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+    assert.equal((await fs.stat(path.dirname(file))).mode & 0o777, 0o700);
+    const stored = JSON.parse(await fs.readFile(file, 'utf8')) as { public: string; private: string };
+    assert.equal(stored.public, lines[lines.length - 1]);
+    const seed = Buffer.from(stored.private, 'base64').subarray(0, 32);
+    for (const secret of [stored.private, stored.private.slice(0, 20), seed.toString('base64').slice(0, 20), seed.toString('hex').slice(0, 20)]) {
+      assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), 'private key in the output');
+    }
+
+    // That last line is what admin_pub takes.
+    const p = await write('with-admin.json', { ...baseConfig(), admin_pub: lines[lines.length - 1] });
+    const v = await cli(['config', 'validate', '--config', p]);
+    assert.equal(v.code, 0, v.stderr);
+
+    // admin pub prints the same line, and only it.
+    const pub = await cli(['admin', 'pub', '--admin-key', file]);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(pub.stdout, lines[lines.length - 1] + '\n');
+    assert.equal(pub.stderr, '');
+
+    // A second init refuses, in one line saying how to see the public half, and keeps the key.
+    const before = await fs.readFile(file, 'utf8');
+    const again = await cli(['admin', 'init', '--admin-key', file]);
+    assert.equal(again.code, 1);
+    assert.equal(again.stdout, '');
+    assert.equal(again.stderr.trim().split('\n').length, 1, again.stderr);
+    assert.match(again.stderr, /already exists at .*; not overwritten/);
+    assert.ok(again.stderr.includes(`hepto-agent admin pub --admin-key ${file}`), again.stderr);
+    assert.equal(await fs.readFile(file, 'utf8'), before);
+    for (const out of [pub.stdout, again.stderr]) assert.ok(!out.includes(stored.private.slice(0, 20)));
+  });
+
+  it('admin pub: a missing key is one line saying to run admin init (exit 1); a readable key is warned about', async () => {
+    const missing = path.join(dir, 'no-such.key');
+    const r = await cli(['admin', 'pub', '--admin-key', missing]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(r.stderr.includes(`no admin key at ${missing}`) && r.stderr.includes('hepto-agent admin init'), r.stderr);
+    const file = path.join(dir, 'open.key');
+    assert.equal((await cli(['admin', 'init', '--admin-key', file])).code, 0);
+    await fs.chmod(file, 0o644);
+    const w = await cli(['admin', 'pub', '--admin-key', file]);
+    assert.equal(w.code, 0);
+    assert.match(w.stdout, /^ed25519:\S+\n$/);
+    assert.match(w.stderr, /^warning: admin key .* is readable by other users \(mode 0644\); run chmod 600 /);
+  });
+
+  it('admin: usage errors exit 2 (extra argument, empty --admin-key, no subcommand); --help lists both and --admin-key', async () => {
+    for (const args of [['admin', 'init', 'extra', '--admin-key', path.join(dir, 'x.key')], ['admin', 'pub', '--admin-key', ''], ['admin']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    await assert.rejects(fs.stat(path.join(dir, 'x.key')), 'nothing written on a usage error');
+    const h = await cli(['--help']);
+    for (const w of ['admin init [--admin-key PATH]', 'admin pub [--admin-key PATH]', '--admin-key PATH']) assert.ok(h.stdout.includes(w), w);
+  });
+
+  it('config validate: a bad admin_pub is one line naming the field and where to copy it from, without the value', async () => {
+    const secret = Buffer.alloc(64, 5).toString('base64');
+    const p = await write('bad-admin.json', { ...baseConfig(), admin_pub: secret });
+    const r = await cli(['config', 'validate', '--config', p]);
+    assert.equal(r.code, 1);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('admin_pub: '));
+    assert.ok(line, r.stderr);
+    assert.match(line, /must start with "ed25519:"; copy it from the last line of "hepto-agent admin init" or from "hepto-agent admin pub"/);
+    assert.ok(!r.stderr.includes(secret.slice(0, 16)));
+  });
+
   it('import-inventory: an unknown node lists the inventory nodes (exit 1)', async () => {
     const r = await cli(['import-inventory', path.join(FIXTURES, 'cluster.ini'), '--node', 'pluto']);
     assert.equal(r.code, 1);

@@ -56,6 +56,7 @@ describe('config/validate: accepts and defaults', () => {
     assert.deepEqual(config.ulimits, {});
     assert.deepEqual(config.nodes, []);
     assert.equal(config.log_level, 'info');
+    assert.equal(config.admin_pub, null);
     assert.equal(config.iface, null);
     assert.deepEqual(config.ip, []);
     assert.deepEqual(config.gw, []);
@@ -379,5 +380,50 @@ describe('config/validate: wesher download', () => {
     expectProblem({ wesher_sha256: 'abc' }, 'wesher_sha256', '64 hex digits', 'got 3 characters');
     expectProblem({ wesher_sha256: 'g'.repeat(64) }, 'wesher_sha256', '64 hex digits');
     expectProblem({ wesher_sha256: 7 }, 'wesher_sha256', 'string or null');
+  });
+});
+
+describe('config/validate: admin_pub', () => {
+  const pub = 'ed25519:' + Buffer.alloc(32, 7).toString('base64');
+  const hint = 'hepto-agent admin init';
+
+  it('accepts the text form admin init prints, and null; keeps it as written', () => {
+    for (const v of [pub, null]) {
+      const r = validateConfig({ ...baseConfig(), admin_pub: v }, { hostname: 'x' });
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.config!.admin_pub, v);
+    }
+  });
+
+  it('refuses a wrong prefix, one line naming the field and where to copy it from', () => {
+    const body = Buffer.alloc(32, 7).toString('base64');
+    for (const v of ['ssh-ed25519 ' + body, body, 'ED25519:' + body, 'ed448:' + body]) {
+      const problems = problemsOf({ admin_pub: v });
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0], /^admin_pub: must start with "ed25519:"/);
+      assert.ok(problems[0].includes(hint) && problems[0].includes('admin pub'), problems[0]);
+    }
+  });
+
+  it('refuses a wrong length, saying how many bytes', () => {
+    assert.match(expectProblem({ admin_pub: 'ed25519:' + Buffer.alloc(31, 1).toString('base64') }, 'admin_pub', hint), /holds 31 bytes, an ed25519 public key has 32/);
+    assert.match(expectProblem({ admin_pub: 'ed25519:' + Buffer.alloc(64, 1).toString('base64') }, 'admin_pub', hint), /holds 64 bytes/);
+    expectProblem({ admin_pub: 'ed25519:' }, 'admin_pub', 'nothing after', hint);
+  });
+
+  it('refuses what is not base64 (url-safe alphabet, spaces, non-canonical)', () => {
+    const body = Buffer.alloc(32, 0xfb).toString('base64'); // has "+" and "/"
+    assert.ok(/[+/]/.test(body));
+    expectProblem({ admin_pub: 'ed25519:' + body.replace(/\+/g, '-').replace(/\//g, '_') }, 'admin_pub', 'not base64', hint);
+    expectProblem({ admin_pub: 'ed25519: ' + body.slice(1) }, 'admin_pub', 'not base64');
+    expectProblem({ admin_pub: 'ed25519:' + body.slice(0, 42) + 'B=' }, 'admin_pub', 'canonical');
+    expectProblem({ admin_pub: 42 }, 'admin_pub', 'string or null');
+  });
+
+  it('never echoes the value (it may be a private key pasted by mistake)', () => {
+    const secret = Buffer.alloc(64, 9).toString('base64');
+    for (const v of [secret, 'ed25519:' + secret]) {
+      for (const p of problemsOf({ admin_pub: v })) assert.ok(!p.includes(secret.slice(0, 20)), p);
+    }
   });
 });

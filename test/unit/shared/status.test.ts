@@ -24,9 +24,9 @@ describe('status document', () => {
     runtime: 'podman',
     startedAt: now - 60000,
     members: [
-      { name: 'zeta', state: 'dead', incarnation: 4, record: rec('zeta', 'node'), lastSeen: now - 120000 },
-      { name: 'alpha', state: 'alive', incarnation: 9, record: rec('alpha', 'master', { alpha: { wesher: 'running', k3s: 'running' }, beta2: { wesher: 'running', k3s: 'crashloop' } }), lastSeen: now },
-      { name: 'beta', state: 'alive', incarnation: 2, record: rec('beta', 'node'), lastSeen: now - 1000 },
+      { name: 'zeta', state: 'dead', incarnation: 4, record: rec('zeta', 'node'), lastSeen: now - 120000, identity: 'ffffffffffff' },
+      { name: 'alpha', state: 'alive', incarnation: 9, record: rec('alpha', 'master', { alpha: { wesher: 'running', k3s: 'running' }, beta2: { wesher: 'running', k3s: 'crashloop' } }), lastSeen: now, identity: '0123456789ab' },
+      { name: 'beta', state: 'alive', incarnation: 2, record: rec('beta', 'node'), lastSeen: now - 1000, identity: 'abcdef012345' },
     ],
     containers: [
       { name: 'hepto-alpha-wesher', node: 'alpha', role: 'wesher', state: 'running', restarts: 0, last_error: null, overlay: { interface: 'wgoverlay', addresses: ['10.1.2.3/32'], mtu: 1320, up: true } },
@@ -57,5 +57,13 @@ describe('status document', () => {
     assert.match(t, /hepto-alpha-k3s\s+running\s+1/);
     assert.match(t, /hepto-alpha-wesher\s+running\s+0\s+wgoverlay 10\.1\.2\.3\/32 mtu 1320/, 'the MTU in force');
     assert.match(t, /- p2/);
+  });
+
+  it("each member carries its identity fingerprint, in the JSON and in the table's last column", () => {
+    assert.deepEqual(doc.members.map((m) => [m.name, m.identity]), [['alpha', '0123456789ab'], ['beta', 'abcdef012345'], ['zeta', 'ffffffffffff']]);
+    const lines = formatStatus(doc, now).split('\n');
+    assert.match(lines[2], /^MEMBER\s+STATE\s+ROLE\s+.*K3S\s+IDENTITY$/);
+    assert.match(lines.find((l) => l.startsWith('alpha (this)'))!, /running\s+0123456789ab$/);
+    assert.match(lines.find((l) => l.startsWith('zeta'))!, /-\s+ffffffffffff$/);
   });
 });
