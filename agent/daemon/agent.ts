@@ -164,7 +164,7 @@ export class Agent {
     this.log.info('agent started', {
       node: config.node,
       version: AGENT_VERSION,
-      identity: this.identity.idPub.slice(0, 12),
+      identity: fingerprint(this.identity.idPub),
       listen: listenHosts.map((h) => `${h}:${config.gossip_port}`).join(','),
       advertise: record.addresses.join(','),
       anchors: config.anchors.length,

@@ -1,6 +1,7 @@
 /**
  * What status shows under `problems`: one sentence each, saying what to do.
  */
+import { fingerprint } from '../net/identity';
 import { joinProblem } from './join';
 import type { State } from './state';
 import { MAX_HEALTH, selfEntry } from './state';
@@ -14,7 +15,7 @@ export function describeProblems(s: State): string[] {
   const out: string[] = [];
   for (const c of s.conflicts.values()) {
     out.push(
-      `node name "${c.name}" is claimed by two machines (identity ${c.known.idPub.slice(0, 8)}… at ${c.known.addr}, and ${c.other.idPub.slice(0, 8)}… at ${c.other.addr}): rename one of them`,
+      `node name "${c.name}" is claimed by two machines (identity ${fingerprint(c.known.idPub)} at ${c.known.addr}, and ${fingerprint(c.other.idPub)} at ${c.other.addr}): rename one of them`,
     );
   }
   const j = joinProblem(s);

@@ -10,6 +10,7 @@
  */
 import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
+import { fingerprint } from '../net/identity';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import type { Ctx, Entry, State } from './state';
 import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
@@ -59,7 +60,7 @@ export function recordConflict(s: State, ctx: Ctx, name: string, known: { idPub:
   const had = s.conflicts.get(name);
   s.conflicts.set(name, { name, known, other, lastSeen: ctx.now });
   count(s, 'name-conflict');
-  if (!had || had.other.idPub !== other.idPub) emit(ctx, 'conflict', name, 0, `identity ${other.idPub.slice(0, 8)}… at ${other.addr}`);
+  if (!had || had.other.idPub !== other.idPub) emit(ctx, 'conflict', name, 0, `identity ${fingerprint(other.idPub)} at ${other.addr}`);
 }
 
 /**

@@ -1,9 +1,10 @@
+import { fingerprint } from '../../../agent/net/identity';
 import assert from 'node:assert/strict';
 import { signRecord } from '../../../agent/gossip/records';
 import { TEST } from '../../../agent/gossip/timing';
 import { addressOf, bootCluster, identity, makeMember, recordFor } from './helpers';
 
-const CONFLICT = /^node name "(\S+)" is claimed by two machines \(identity (\S{8})… at (\S+)( \(this agent\))?, and (\S{8})… at (\S+)\): rename one of them$/;
+const CONFLICT = /^node name "(\S+)" is claimed by two machines \(identity ([0-9a-f]{12}) at (\S+)( \(this agent\))?, and ([0-9a-f]{12}) at (\S+)\): rename one of them$/;
 
 describe('gossip: identities and name conflicts', () => {
   it('refuses a second machine claiming a live member\'s name, and says so in problems()', () => {
@@ -23,8 +24,9 @@ describe('gossip: identities and name conflicts', () => {
     assert.ok(line, `problems: ${JSON.stringify(problems)}`);
     const m = CONFLICT.exec(line) as RegExpExecArray;
     assert.equal(m[1], 'n1');
-    assert.equal(m[2], realPub.slice(0, 8));
-    assert.equal(m[5], identity('impostor').idPub.slice(0, 8));
+    // The fingerprints status shows for each identity.
+    assert.equal(m[2], fingerprint(realPub));
+    assert.equal(m[5], fingerprint(identity('impostor').idPub));
     assert.ok(router.events.some((e) => e.type === 'conflict' && e.name === 'n1' && e.observer === 'n0'));
     assert.ok((router.node('n0').m.counters()['sender-refused'] ?? 0) > 0);
   });
