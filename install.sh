@@ -3,9 +3,9 @@
 #
 #   First machine (starts a new cluster, prints the line for the next one):
 #     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=<url>/hepto-agent-<v>.tar.gz sh -
-#   Next machines: the printed line, e.g.
-#     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_ANCHORS=... \
-#       HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
+#   Next machines: the printed line, in a root shell (sudo -i first), e.g.
+#     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_AGENT_SHA256=... \
+#       HEPTO_ANCHORS=... HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
 #   From a checkout: sudo ./install.sh (builds the release tarball first if needed)
 #
 # Environment (all optional unless said):
@@ -15,14 +15,21 @@
 #   HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256
 #                             -> /etc/hepto/hepto.json (unset ones keep their
 #                                current value on a re-run)
-#   HEPTO_AGENT_URL           http(s) URL or local path of the release tarball
-#   HEPTO_AGENT_SHA256        its sha256; else <HEPTO_AGENT_URL>.sha256 is used
+#   HEPTO_AGENT_URL           https URL or local path of the release tarball (a
+#                             plain http one only with HEPTO_AGENT_SHA256)
+#   HEPTO_AGENT_SHA256        its sha256 (the join line carries it); else
+#                             <HEPTO_AGENT_URL>.sha256 is used (never over http)
 #   HEPTO_INSTALL_URL         where install.sh is served (for the printed join line)
 #   HEPTO_SKIP_START=1        install and enable, but do not (re)start the service
 #   HEPTO_DRY_RUN=1           print what would be done, change nothing
 #
 # Everything below runs from main(), called on the last line, so a truncated
 # download runs nothing.
+#
+# No key ever reaches a command line, where every user of the machine can read
+# it (ps, /proc/<pid>/cmdline): keys travel only in shell variables, the
+# environment, pipes from builtins (printf) and 0600 files, and only builtins
+# and shell functions get them as arguments.
 
 HEPTO_LIB=/usr/local/lib/hepto-agent
 HEPTO_BIN=/usr/local/bin/hepto-agent
@@ -69,7 +76,7 @@ cleanup() {
 
 # --- checks before anything is changed --------------------------------------------
 check_root() {
-  [ "$(id -u)" -eq 0 ] || fatal "the installer needs root: pipe it to 'sudo sh -' (put the HEPTO_* variables after sudo), or run 'sudo ./install.sh'"
+  [ "$(id -u)" -eq 0 ] || fatal "the installer needs root: run it again from a root shell (sudo -i), with the same HEPTO_* variables (not as 'sudo HEPTO_...=...': sudo's command line, keys and all, is readable by every user)"
 }
 
 check_systemd() {
@@ -116,6 +123,17 @@ check_cluster_inputs() {
     fi
     NEW_CLUSTER=1
   fi
+}
+
+# A plain http tarball needs a pin given apart from it: its .sha256, from the
+# same server over http, proves nothing.
+check_agent_source() {
+  case ${HEPTO_AGENT_URL:-} in
+    http://*)
+      [ -n "${HEPTO_AGENT_SHA256:-}" ] \
+        || fatal "HEPTO_AGENT_URL is plain http ($HEPTO_AGENT_URL), so its .sha256 from the same server proves nothing: set HEPTO_AGENT_SHA256 to the tarball's sha256 (the join line the first machine printed carries it), or use an https URL; nothing was installed"
+      ;;
+  esac
 }
 
 # --- the agent tarball ------------------------------------------------------------
@@ -165,7 +183,12 @@ ensure_npm() {
 
 fetch() { # $1 = URL or path, $2 = destination
   case $1 in
-    http://* | https://*)
+    https://*)
+      # Never redirected to plain http: an unpinned tarball is checked against its .sha256 from there.
+      curl -fsSL --proto-redir =https --connect-timeout 10 --retry 2 -o "$2" "$1" 2>"$TMP_DIR/curl.err" || return 1
+      ;;
+    http://*)
+      # Only with HEPTO_AGENT_SHA256 (check_agent_source).
       curl -fsSL --connect-timeout 10 --retry 2 -o "$2" "$1" 2>"$TMP_DIR/curl.err" || return 1
       ;;
     *)
@@ -568,7 +591,9 @@ remove_old_versions() {
   done
 }
 
-# The line that joins the next machine: this machine's anchors and both keys.
+# The line that joins the next machine: this machine's anchors and both keys, and
+# the sha256 of the tarball installed here, so the next machine checks the same
+# bytes rather than a .sha256 from the server.
 print_join_line() {
   pj_anchor=
   if systemctl is-active --quiet "$HEPTO_SERVICE" 2>/dev/null; then
@@ -602,18 +627,23 @@ print_join_line() {
   case $HEPTO_AGENT_URL in
     http://* | https://*)
       [ -n "$pj_install" ] || pj_install=${HEPTO_AGENT_URL%/*}/install.sh
-      pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=$(shq "$HEPTO_AGENT_URL") $pj_vars sh -"
+      pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=$(shq "$HEPTO_AGENT_URL") HEPTO_AGENT_SHA256=$AGENT_SHA256 $pj_vars sh -"
       ;;
     *)
       if [ -n "$pj_install" ]; then
-        pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=<url-of-the-tarball> $pj_vars sh -"
+        # Served from anywhere, it must be this very tarball.
+        pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=<url-of-the-tarball> HEPTO_AGENT_SHA256=$AGENT_SHA256 $pj_vars sh -"
       else
-        pj_line="sudo $pj_vars ./install.sh"
+        # No sudo in the line: 'sudo VAR=...' would put the keys on sudo's command line.
+        pj_line="$pj_vars ./install.sh"
       fi
       ;;
   esac
   info "new cluster created; this machine ($NODE_NAME) is its master and first anchor"
-  info "to join another machine, run this on it (it holds the cluster's keys: share it privately):"
+  case $pj_install in
+    http://*) warn "the join line fetches install.sh over plain http ($pj_install), and passes it the keys: anyone who can change it on the way gets them; serve install.sh over https and set HEPTO_INSTALL_URL" ;;
+  esac
+  info "to join another machine, run this on it from a root shell (sudo -i; not 'sudo HEPTO_...=...', which shows the keys to every user). It holds the cluster's keys: share it privately:"
   if [ -n "${CONF_WESHER_SHA256:-}" ]; then
     info "(HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture, $(uname -m): on a machine of another one, put that binary's sha256 in its place)"
   fi
@@ -628,6 +658,7 @@ main() {
   check_flags
   check_systemd
   check_cluster_inputs
+  check_agent_source
   dry && info "HEPTO_DRY_RUN=1: nothing will be changed"
   TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hepto-install.XXXXXX")
   trap cleanup EXIT

@@ -13,6 +13,7 @@
 import { execFile, spawn, type ChildProcess } from 'child_process';
 import { createReadStream, rmSync, statSync } from 'fs';
 import * as http from 'http';
+import * as https from 'https';
 import * as net from 'net';
 import * as path from 'path';
 
@@ -122,7 +123,7 @@ export async function packageFrom(root: string, out: string): Promise<string> {
   return m[1];
 }
 
-function listen(server: http.Server, where: { socket?: string }): Promise<void> {
+function listen(server: http.Server | https.Server, where: { socket?: string }): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (where.socket) {
@@ -134,7 +135,7 @@ function listen(server: http.Server, where: { socket?: string }): Promise<void> 
   });
 }
 
-function closeServer(server: http.Server): Promise<void> {
+function closeServer(server: http.Server | https.Server): Promise<void> {
   return new Promise((resolve) => {
     server.closeAllConnections?.();
     server.close(() => resolve());
@@ -145,25 +146,34 @@ function closeServer(server: http.Server): Promise<void> {
  * A static file server for install.sh, the tarball and the wesher release
  * files (subdirectories allowed, never above `dir`). On 127.0.0.1 (random
  * port), or on a unix socket (`socket`) to be exposed in a namespace with
- * NamespacePort; then set `base` to where clients reach it.
+ * NamespacePort; then set `base` to where clients reach it. With `tls` it
+ * speaks https; `redirects` answers a path with a 302 to another URL.
  */
 export class FileServer {
   /** Paths asked for, in order (without the leading /). */
   readonly requests: string[] = [];
+  /** Path (without the leading /) -> where a request for it is redirected. */
+  readonly redirects = new Map<string, string>();
   /** Where clients reach it: `http://host:port`, no trailing slash. */
   base: string;
   private constructor(
-    private readonly server: http.Server,
+    private readonly server: http.Server | https.Server,
     readonly port: number,
   ) {
     this.base = `http://127.0.0.1:${port}`;
   }
 
-  static async start(dir: string, opts: { socket?: string } = {}): Promise<FileServer> {
+  static async start(dir: string, opts: { socket?: string; tls?: { key: string; cert: string } } = {}): Promise<FileServer> {
     const requests: string[] = [];
-    const server = http.createServer((req, res) => {
+    const redirects = new Map<string, string>();
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const name = decodeURIComponent((req.url ?? '/').split('?')[0]).replace(/^\/+/, '');
       requests.push(name);
+      const to = redirects.get(name);
+      if (to !== undefined) {
+        res.writeHead(302, { location: to }).end();
+        return;
+      }
       const file = path.join(dir, name);
       let size = -1;
       try {
@@ -178,10 +188,13 @@ export class FileServer {
       }
       res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
       createReadStream(file).pipe(res);
-    });
+    };
+    const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
     await listen(server, opts);
     const fs = new FileServer(server, opts.socket ? 0 : (server.address() as net.AddressInfo).port);
     (fs as { requests: string[] }).requests = requests;
+    (fs as { redirects: Map<string, string> }).redirects = redirects;
+    if (opts.tls) fs.base = fs.base.replace(/^http:/, 'https:');
     return fs;
   }
 
@@ -381,11 +394,22 @@ export class SystemdContainer {
     return c;
   }
 
-  /** Runs a sh script inside, as root unless `user` is given. */
-  exec(script: string, opts: { user?: string; timeoutMs?: number } = {}): Promise<Result> {
+  /**
+   * Runs a sh script inside, as root unless `user` is given. With `stdin` the
+   * script goes to `sh -s` on its standard input, not on sh's command line:
+   * as a user types a line holding keys into a shell, where no process's
+   * argv carries them (what ArgvSampler checks).
+   */
+  exec(script: string, opts: { user?: string; timeoutMs?: number; stdin?: boolean } = {}): Promise<Result> {
     const args = ['exec'];
+    if (opts.stdin) args.push('-i');
     if (opts.user) args.push('--user', opts.user);
-    args.push(this.name, 'sh', '-c', script);
+    args.push(this.name, 'sh');
+    if (opts.stdin) {
+      args.push('-s');
+      return run('podman', args, { timeoutMs: opts.timeoutMs ?? 120_000, input: script });
+    }
+    args.push('-c', script);
     return run('podman', args, { timeoutMs: opts.timeoutMs ?? 120_000 });
   }
 
@@ -404,6 +428,59 @@ export class SystemdContainer {
 
   async remove(): Promise<void> {
     await run('podman', ['rm', '-f', '-t', '2', this.name], { timeoutMs: 60_000 }).catch(() => undefined);
+  }
+}
+
+/** test/system/argv-sampler.c, built static into `dir` (gcc, as for the wesher stand-in); the binary's path. */
+export async function buildArgvSampler(dir: string): Promise<string> {
+  const out = path.join(dir, 'argv-sampler');
+  await check('gcc', ['-static', '-O2', '-Wall', '-s', '-o', out, path.join(ROOT, 'test/system/argv-sampler.c')], { timeoutMs: 120_000 });
+  return out;
+}
+
+/** What an ArgvSampler saw. */
+export interface ArgvSample {
+  /** Full passes over /proc/<pid>/cmdline. */
+  sweeps: number;
+  /** Command lines read in all (non-empty ones). */
+  reads: number;
+  ms: number;
+  maxSweepUs: number;
+  /** Each distinct command line seen, its NULs and newlines as spaces. */
+  cmdlines: string[];
+}
+
+/**
+ * argv-sampler running inside a machine as a transient systemd unit, sweeping
+ * /proc/<pid>/cmdline of every process there (nested containers' included)
+ * until stopped. It holds no secret: the test looks for the keys in what it saw.
+ */
+export class ArgvSampler {
+  static readonly UNIT = 'hepto-test-argv-sampler';
+  private static readonly DIR = '/root/.hepto-test-argv-sampler';
+  private constructor(private readonly c: SystemdContainer) {}
+
+  static async start(c: SystemdContainer, binary: string): Promise<ArgvSampler> {
+    const d = ArgvSampler.DIR;
+    await c.ok(`rm -rf ${d} && mkdir -m 0700 ${d}`);
+    await check('podman', ['cp', binary, `${c.name}:${d}/argv-sampler`]);
+    // Niced: it takes only what CPU the machine leaves idle, and still sweeps thousands of times a second.
+    await c.ok(`systemd-run --quiet --collect --unit ${ArgvSampler.UNIT} -p Nice=19 ${d}/argv-sampler ${d}/out ${d}/stop`);
+    const s = new ArgvSampler(c);
+    await waitFor('argv-sampler to start', async () => (await c.exec(`head -n 1 ${d}/out`)).stdout === '# started\n', 10_000, 100);
+    return s;
+  }
+
+  /** Stops it, and returns what it saw. */
+  async stop(): Promise<ArgvSample> {
+    const d = ArgvSampler.DIR;
+    await this.c.ok(`touch ${d}/stop`);
+    await waitFor('argv-sampler to stop', async () => (await this.c.exec(`systemctl is-active ${ArgvSampler.UNIT}`)).stdout.trim() !== 'active', 10_000, 100);
+    const text = await this.c.ok(`cat ${d}/out; rm -rf ${d}`);
+    const lines = text.split('\n').filter(Boolean);
+    const m = /^# sweeps (\d+) reads (\d+) ms (\d+) max_sweep_us (\d+)$/.exec(lines[lines.length - 1] ?? '');
+    if (!m) throw new Error(`argv-sampler did not finish its output (last line: ${JSON.stringify((lines[lines.length - 1] ?? '').slice(0, 80))})`);
+    return { sweeps: Number(m[1]), reads: Number(m[2]), ms: Number(m[3]), maxSweepUs: Number(m[4]), cmdlines: lines.filter((l) => !l.startsWith('# ')) };
   }
 }
 

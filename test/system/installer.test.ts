@@ -19,6 +19,14 @@
  * its own address and port 7946, its wgoverlay link is in its own namespace,
  * and nothing is added to this machine's own network. Every container,
  * namespace and process is removed afterwards, also on failure.
+ *
+ * The file server is plain http, so every install passes HEPTO_AGENT_SHA256
+ * (the installer refuses an unpinned http tarball), and the join line carries
+ * it. A second server speaks https (a test CA, given to curl with
+ * CURL_CA_BUNDLE) for the unpinned https case. While the first machine
+ * installs and while the second joins, argv-sampler sweeps every process's
+ * /proc/<pid>/cmdline in that machine, to show that no key is ever on a
+ * command line.
  */
 import { strict as assert } from 'assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
@@ -30,6 +38,8 @@ import { TestRegistry, registriesConf, repoPath } from '../helpers/registry';
 import {
   ROOT,
   AptProxy,
+  ArgvSampler,
+  buildArgvSampler,
   buildRelease,
   check,
   ensureImage,
@@ -43,6 +53,7 @@ import {
   removeStaleContainers,
   SystemdContainer,
   waitFor,
+  type ArgvSample,
   type Release,
   type Result,
 } from './harness';
@@ -50,12 +61,20 @@ import {
 const SERVICE = 'hepto-agent';
 const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
 const JOIN_LINE =
-  /^curl -sfL (\S+) \| HEPTO_AGENT_URL=(\S+) HEPTO_ANCHORS=(\S+) HEPTO_OVERLAY_KEY=([A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=([A-Za-z0-9]{32}) HEPTO_MASTER=(\S+)(?: HEPTO_WESHER_DOWNLOAD=(\S+))?(?: HEPTO_WESHER_SHA256=(\S+))? sh -$/;
+  /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64}) HEPTO_ANCHORS=(?<anchors>\S+) HEPTO_OVERLAY_KEY=(?<overlayKey>[A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=(?<clusterKey>[A-Za-z0-9]{32}) HEPTO_MASTER=(?<master>\S+)(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))? sh -$/;
+
+/** The join line's parts (a failed assert when it is not one). */
+function parseJoinLine(line: string): Record<'install' | 'agent' | 'agentSha' | 'anchors' | 'overlayKey' | 'clusterKey' | 'master', string> & { wesherDownload?: string; wesherSha?: string } {
+  const m = JOIN_LINE.exec(line);
+  assert.ok(m?.groups, `no join line: ${line}`);
+  return m.groups as ReturnType<typeof parseJoinLine>;
+}
 /** The overlay link's MTU: the default mtu (1400) less WireGuard's 80 bytes. */
 const OVERLAY_MTU = 1320;
 const WESHER_SHA_LABEL = 'io.hepto.wesher.sha256';
 /** Ports of the servers on the bridge namespace's address. */
 const FILES_PORT = 8080;
+const FILES_TLS_PORT = 8443;
 const APT_PORT = 3142;
 const REGISTRY_PORT = 5000;
 
@@ -107,6 +126,31 @@ function leaks(text: string, secret: string): string[] {
     });
 }
 
+/** Writes the canaries' command lines, found in what a sampler saw (the test's proof that it sees short-lived commands). */
+const CANARIES = 10;
+const CANARY_SCRIPT = `i=0; while [ $i -lt ${CANARIES} ]; do i=$((i + 1)); printf x | sed "s/x/hepto-argv-canary-$i/" >/dev/null; done`;
+
+/**
+ * No secret in any command line the sampler saw; it saw the installer's own
+ * short-lived commands, and the sed canaries (a key put on sed's command
+ * line, the mistake this guards against, would have been caught as they were).
+ */
+function assertNoKeyInArgv(where: string, s: ArgvSample, secrets: string[], expected: RegExp[]): void {
+  const caught = new Set(s.cmdlines.flatMap((l) => [...l.matchAll(/^sed s\/x\/hepto-argv-canary-(\d+)\/$/g)].map((m) => m[1]))).size;
+  // Stated in the test's output: how many samples this took.
+  console.log(
+    `      argv sampler on ${where}: ${s.sweeps} sweeps of /proc/*/cmdline in ${(s.ms / 1000).toFixed(1)} s (${(s.ms * 1000 / Math.max(1, s.sweeps)).toFixed(0)} µs each, longest ${s.maxSweepUs} µs), ` +
+      `${s.reads} command lines read, ${s.cmdlines.length} distinct; sed canaries caught: ${caught}/${CANARIES}`,
+  );
+  for (const [i, k] of secrets.entries()) {
+    const hits = s.cmdlines.flatMap((l) => leaks(l, k));
+    assert.deepEqual(hits, [], `secret #${i} is on a command line (shown with it replaced by [KEY])`);
+  }
+  assert.ok(s.sweeps >= 1000, `only ${s.sweeps} sweeps: too few to mean anything`);
+  assert.ok(caught >= CANARIES / 2, `the sampler caught only ${caught} of ${CANARIES} short-lived sed commands`);
+  for (const re of expected) assert.ok(s.cmdlines.some((l) => re.test(l)), `the sampler never saw ${re}: ${s.cmdlines.length} command lines`);
+}
+
 /** Nothing of the installer's is left: no file, no unit known to systemd, no temp dir. */
 async function assertNothingInstalled(c: SystemdContainer): Promise<void> {
   const left = await c.exec(`for p in ${INSTALLED.join(' ')} /tmp/hepto-install.* /usr/local/lib/.hepto*; do [ -e "$p" ] && echo "$p"; done; true`);
@@ -134,6 +178,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
   let work: string;
   let release: Release;
   let server: FileServer;
+  /** The same files over https (a test CA: CURL_CA_BUNDLE), for an unpinned tarball. */
+  let tlsServer: FileServer;
+  let caBundle: string;
+  let samplerBin: string;
   let aptProxy: AptProxy;
   let aptPort: NamespacePort;
   let registry: TestRegistry;
@@ -166,6 +214,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
   };
   const install = (env: Record<string, string>): string => `curl -sfL ${server.url('install.sh')} | ${envWords(env)} sh -`;
   const agentUrl = (): string => server.url(release.tarball);
+  /** A plain http tarball needs its pin. */
+  const agentEnv = (): Record<string, string> => ({ HEPTO_AGENT_URL: agentUrl(), HEPTO_AGENT_SHA256: release.sha256 });
 
   /** The nested Podman's images: the agent built wesher from the served binary and pulled k3s from the registry. */
   const assertImagesFromSources = async (c: SystemdContainer, host: NetnsHost): Promise<void> => {
@@ -210,6 +260,17 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     server = await FileServer.start(release.dir, { socket: path.join(work, 'files.sock') });
     ports.push(await NamespacePort.open(svc.ns, svc.v4, FILES_PORT, path.join(work, 'files.sock')));
     server.base = ports[0].base;
+    // A test CA's certificate for the bridge address; curl in the machines trusts it through CURL_CA_BUNDLE only.
+    await check('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=hepto-systest',
+      '-addext', `subjectAltName=IP:${svc.v4}`, '-keyout', path.join(work, 'tls.key'), '-out', path.join(work, 'tls.crt'),
+    ]);
+    caBundle = readFileSync(path.join(work, 'tls.crt'), 'utf8');
+    tlsServer = await FileServer.start(release.dir, { socket: path.join(work, 'files-tls.sock'), tls: { key: readFileSync(path.join(work, 'tls.key'), 'utf8'), cert: caBundle } });
+    const tlsPort = await NamespacePort.open(svc.ns, svc.v4, FILES_TLS_PORT, path.join(work, 'files-tls.sock'));
+    ports.push(tlsPort);
+    tlsServer.base = tlsPort.base.replace(/^http:/, 'https:');
+    samplerBin = await buildArgvSampler(work);
     aptProxy = await AptProxy.start(path.join(work, 'apt.sock'));
     aptPort = await NamespacePort.open(svc.ns, svc.v4, APT_PORT, path.join(work, 'apt.sock'));
     ports.push(aptPort);
@@ -259,6 +320,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     await quietly('registry', () => registry?.stop());
     await quietly('apt proxy', () => aptProxy?.close());
     await quietly('file server', () => server?.close());
+    await quietly('https file server', () => tlsServer?.close());
     // Namespaces last: deleting them also kills anything left running in them.
     await quietly('namespaces', () => topo?.destroy());
     if (work) rmSync(work, { recursive: true, force: true });
@@ -282,30 +344,37 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     let keys: string[];
     let installerLog: string;
     let joinLine: string;
+    /** Sweeps every command line on n1 from before the install until both containers run. */
+    let sampler: ArgvSampler | undefined;
 
     before(async () => {
       h1 = topo.hosts[0];
       n1 = await boot(bakedImage, 'n1', h1);
       // No HEPTO_ADVERTISE: the agent advertises the namespace's addresses, IPv6 first, and wesher binds that one.
-      env1 = { HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'n1', HEPTO_GOSSIP_PORT: String(port1), ...wesherEnv };
+      env1 = { ...agentEnv(), HEPTO_NODE: 'n1', HEPTO_GOSSIP_PORT: String(port1), ...wesherEnv };
     });
 
-    it('curl | sh generates both keys, starts the service, and prints the exact join line, wesher mirror included', async () => {
+    it('curl | sh generates both keys, starts the service, and prints the exact join line, tarball pin and wesher mirror included', async () => {
+      sampler = await ArgvSampler.start(n1, samplerBin);
       const r = await n1.exec(install(env1), { timeoutMs: 180_000 });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       installerLog = r.stderr;
       joinLine = r.stdout.trim();
-      const m = JOIN_LINE.exec(joinLine);
-      assert.ok(m, `no join line on stdout: ${r.stdout}`);
-      assert.equal(m[1], server.url('install.sh'));
-      assert.equal(m[2], agentUrl());
-      assert.equal(unquote(m[3]), `[${h1.v6}]:${port1},${h1.v4}:${port1}`);
-      assert.equal(m[6], 'n1');
+      const m = parseJoinLine(joinLine);
+      assert.equal(m.install, server.url('install.sh'));
+      assert.equal(m.agent, agentUrl());
+      // The pin is the sha256 of the tarball installed here, so the next machine checks the same bytes.
+      assert.equal(m.agentSha, release.sha256);
+      assert.equal((await n1.ok(`cat /usr/local/lib/hepto-agent/${release.version}/.tarball-sha256`)).trim(), m.agentSha);
+      assert.equal(unquote(m.anchors), `[${h1.v6}]:${port1},${h1.v4}:${port1}`);
+      assert.equal(m.master, 'n1');
       // The next machines need the same wesher mirror, and a plain http one only works with its pin.
-      assert.equal(m[7], wesher.url);
-      assert.equal(m[8], wesher.sha256);
+      assert.equal(m.wesherDownload, wesher.url);
+      assert.equal(m.wesherSha, wesher.sha256);
       assert.match(r.stderr, /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture/);
-      keys = [m[4], m[5]];
+      // install.sh itself comes over plain http here: the installer says what that risks.
+      assert.match(r.stderr, /^\[WARN\]  the join line fetches install\.sh over plain http .*serve install\.sh over https/m);
+      keys = [m.overlayKey, m.clusterKey];
       assert.notEqual(keys[0], keys[1]);
       assert.equal((await n1.ok(`systemctl is-active ${SERVICE}`)).trim(), 'active');
       assert.equal((await n1.ok('systemctl is-enabled podman.socket')).trim(), 'enabled');
@@ -330,6 +399,22 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       const states = Object.fromEntries(doc.containers.map((c) => [c.name, c.state]));
       assert.deepEqual(states, { 'hepto-n1-wesher': 'running', 'hepto-n1-k3s': 'running' });
       assert.equal((await n1.ok("podman ps --format '{{.Names}}' | sort")).trim(), 'hepto-n1-k3s\nhepto-n1-wesher');
+    });
+
+    it('no key on any command line while n1 installed, generated its keys and started both containers (argv sampled all along)', async () => {
+      assert.ok(sampler, 'the sampler did not start');
+      await n1.ok(CANARY_SCRIPT);
+      const s = await sampler.stop();
+      sampler = undefined;
+      assertNoKeyInArgv('n1 (new cluster)', s, [...keys, Buffer.from(keys[0], 'utf8').toString('base64')], [
+        // The installer's own commands, short-lived ones included: the sampler watched the install.
+        /dist\/agent\/cli\.js keygen$/,
+        /-e .*const \[file, out, changes\] = process\.argv/,
+        /^sha256sum \/tmp\/hepto-install\.\S+\/agent\.tar\.gz$/,
+        /^tar -xzf \/tmp\/hepto-install\./,
+        // ...and, in the nested containers' PID namespaces, k3s started with its token in the environment.
+        /\bserver --cluster-cidr \S+ --service-cidr \S+ --node-name n1\b/,
+      ]);
     });
 
     it('the agent built the wesher image from the served release binary and pulled k3s from the registry', async () => {
@@ -431,7 +516,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       await waitFor('the agent to show both containers again', async () => /wesher running · k3s running/.test(await statusText(n1)), 60_000);
     });
 
-    it('an upgrade (a new tarball) replaces the agent in place, keeps the config, restarts once', async function () {
+    it('an upgrade (a new tarball, with its pin) replaces the agent in place, keeps the config, restarts once', async function () {
       this.timeout(5 * 60_000);
       // The same build under a new version number, as a release server would offer it.
       const next = `${release.version}-up1`;
@@ -445,7 +530,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       ]);
       const confBefore = await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service');
       const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
-      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64`, HEPTO_AGENT_URL: server.url(name) }), { timeoutMs: 180_000 });
+      const sha = readFileSync(path.join(release.dir, `${name}.sha256`), 'utf8').split(' ')[0];
+      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64`, HEPTO_AGENT_URL: server.url(name), HEPTO_AGENT_SHA256: sha }), { timeoutMs: 180_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`done: changed /usr/local/lib/hepto-agent/${next.replace(/\./g, '\\.')} /usr/local/bin/hepto-agent$`, 'm'));
       assert.equal(await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service'), confBefore);
@@ -464,12 +550,23 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         n2 = await boot(bakedImage, 'n2', h2);
       });
 
-      it('the printed line, run verbatim, joins; both agents list two alive members', async () => {
+      /** Sweeps every command line on n2 from before the join until both its containers run. */
+      let sampler2: ArgvSampler | undefined;
+
+      it('the printed line, run verbatim, joins with the pinned tarball; both agents list two alive members', async () => {
         const port2 = 7952;
-        const r = await n2.exec(`export HEPTO_NODE=n2 HEPTO_GOSSIP_PORT=${port2}; ${joinLine}`, { timeoutMs: 180_000 });
+        sampler2 = await ArgvSampler.start(n2, samplerBin);
+        const asked = server.requests.length;
+        // Typed into a root shell, as a user does: on sh's stdin, not its command line.
+        const r = await n2.exec(`export HEPTO_NODE=n2 HEPTO_GOSSIP_PORT=${port2}\n${joinLine}\n`, { timeoutMs: 180_000, stdin: true });
         assert.equal(r.code, 0, r.stderr + r.stdout);
         assert.equal(r.stdout, '', 'a joining machine prints no join line');
         for (const k of keys) assert.ok(!r.stderr.includes(k), 'a key is in the installer log');
+        // Checked against the pin in the line, not against a .sha256 from the server.
+        assert.match(r.stderr, new RegExp(`checksum verified \\(${release.sha256}\\)`));
+        const fetched = server.requests.slice(asked);
+        assert.ok(fetched.includes(release.tarball), `the tarball was not fetched: ${fetched.join(' ')}`);
+        assert.ok(!fetched.some((f) => f.endsWith('.sha256')), `a .sha256 was fetched: ${fetched.join(' ')}`);
         const alive = async (c: SystemdContainer): Promise<boolean> => {
           const doc = await statusJson(c);
           const names = doc.members.filter((m) => m.state === 'alive').map((m) => m.name).sort();
@@ -482,6 +579,19 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const conf = JSON.parse(await n2.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
         assert.equal(conf.wesher_download, wesher.url, 'the join line did not carry the wesher mirror');
         assert.equal(conf.wesher_sha256, wesher.sha256, 'the join line did not carry the wesher pin');
+      });
+
+      it('no key on any command line while n2 joined and started both containers (argv sampled all along)', async () => {
+        assert.ok(sampler2, 'the sampler did not start');
+        await n2.ok(CANARY_SCRIPT);
+        const s = await sampler2.stop();
+        sampler2 = undefined;
+        assertNoKeyInArgv('n2 (join)', s, [...keys, Buffer.from(keys[0], 'utf8').toString('base64')], [
+          /-e .*const \[file, out, changes\] = process\.argv/,
+          /dist\/agent\/cli\.js config validate --config \/tmp\/hepto-install\.\S+\/hepto\.json$/,
+          /^sha256sum \/tmp\/hepto-install\.\S+\/agent\.tar\.gz$/,
+          /\bagent --server https:\/\/\S+ --node-name n2\b/,
+        ]);
       });
 
       it('n2 built its own wesher image from the mirror in the join line and pulled k3s from the registry', async () => {
@@ -542,17 +652,17 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     it('the installer installs Podman and Node with apt; HEPTO_SKIP_START=1 enables without starting', async function () {
       this.timeout(10 * 60_000);
       assert.notEqual((await fresh.exec('command -v podman || command -v node')).code, 0, 'the base image already has podman or node');
-      const r = await fresh.exec(install({ HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port), HEPTO_SKIP_START: '1', ...wesherEnv }), {
+      const r = await fresh.exec(install({ ...agentEnv(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port), HEPTO_SKIP_START: '1', ...wesherEnv }), {
         timeoutMs: 9 * 60_000,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /installing podman nodejs with apt \(debian\)/);
       assert.ok(aptProxy.requests.some((l) => / 200$/.test(l)), `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`);
       // Not started, so no agent to ask: the installer names this machine's IPv6 address first, as the agent would.
-      const m = JOIN_LINE.exec(r.stdout.trim());
-      assert.ok(m, `no join line: ${r.stdout}`);
-      assert.equal(unquote(m[3]), `[${h3.v6}]:${port}`);
-      assert.equal(m[7], wesher.url);
+      const m = parseJoinLine(r.stdout.trim());
+      assert.equal(unquote(m.anchors), `[${h3.v6}]:${port}`);
+      assert.equal(m.agentSha, release.sha256);
+      assert.equal(m.wesherDownload, wesher.url);
       assert.match(await fresh.ok('node --version'), /^v(1[89]|[2-9]\d)\./);
       await fresh.ok('podman --version');
       assert.equal((await fresh.ok('systemctl is-active podman.socket')).trim(), 'active');
@@ -572,7 +682,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     });
 
     describe('bad input: one clear line, nothing left half installed', () => {
-      const base = (): Record<string, string> => ({ HEPTO_AGENT_URL: agentUrl(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port) });
+      const base = (): Record<string, string> => ({ ...agentEnv(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port) });
 
       afterEach(async () => assertNothingInstalled(fresh));
 
@@ -580,6 +690,38 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const r = await fresh.exec(install({ ...base(), HEPTO_AGENT_SHA256: '0'.repeat(64) }));
         const url = agentUrl().replace(/[.?*+^$()[\]{}|\\/]/g, '\\$&');
         assertOneError(r, new RegExp(`^\\[ERROR\\] checksum mismatch for ${url}: expected 0{64}, got [0-9a-f]{64}`));
+      });
+
+      it('a plain http HEPTO_AGENT_URL without HEPTO_AGENT_SHA256: refused before anything is downloaded', async () => {
+        const { HEPTO_AGENT_SHA256: _pin, ...unpinned } = base();
+        const asked = server.requests.length;
+        const r = await fresh.exec(install(unpinned));
+        const url = agentUrl().replace(/[.?*+^$()[\]{}|\\/]/g, '\\$&');
+        assertOneError(r, new RegExp(`^\\[ERROR\\] HEPTO_AGENT_URL is plain http \\(${url}\\), so its \\.sha256 from the same server proves nothing: set HEPTO_AGENT_SHA256 .*, or use an https URL; nothing was installed$`));
+        assert.deepEqual(server.requests.slice(asked), ['install.sh'], 'the installer fetched something');
+      });
+
+      it('https without a pin still works: the tarball is checked against its .sha256 from there (dry run)', async () => {
+        await fresh.writeFile('/root/test-ca.pem', caBundle);
+        const asked = tlsServer.requests.length;
+        const url = tlsServer.url(release.tarball);
+        const r = await fresh.exec(install({ HEPTO_AGENT_URL: url, HEPTO_NODE: 'fresh', HEPTO_DRY_RUN: '1', CURL_CA_BUNDLE: '/root/test-ca.pem' }));
+        await fresh.exec('rm -f /root/test-ca.pem');
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`checksum verified \\(${release.sha256}\\)`));
+        assert.deepEqual(tlsServer.requests.slice(asked), [release.tarball, `${release.tarball}.sha256`]);
+      });
+
+      it('https redirected to plain http is refused', async () => {
+        await fresh.writeFile('/root/test-ca.pem', caBundle);
+        tlsServer.redirects.set('moved.tar.gz', agentUrl());
+        try {
+          const r = await fresh.exec(install({ HEPTO_AGENT_URL: tlsServer.url('moved.tar.gz'), HEPTO_NODE: 'fresh', HEPTO_DRY_RUN: '1', CURL_CA_BUNDLE: '/root/test-ca.pem' }));
+          assertOneError(r, /^\[ERROR\] cannot download https:\S+\/moved\.tar\.gz: curl: \(1\) Protocol "http" not supported/);
+        } finally {
+          tlsServer.redirects.delete('moved.tar.gz');
+          await fresh.exec('rm -f /root/test-ca.pem');
+        }
       });
 
       it('an unreachable URL', async () => {
@@ -625,7 +767,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         // ProtectSystem=full makes /usr read-only for the service, so node data there cannot be written.
         const r = await fresh.exec(install({ ...base(), HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
         assertOneError({ ...r, stdout: '' }, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
-        assert.ok(JOIN_LINE.test(r.stdout.trim()), `no join line: ${r.stdout}`);
+        parseJoinLine(r.stdout.trim());
         const u = await fresh.exec('hepto-uninstall.sh --purge');
         assert.equal(u.code, 0, u.stderr);
       });
