@@ -12,7 +12,7 @@
 #   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
 #   HEPTO_CLUSTER_KEY, HEPTO_IFACE, HEPTO_IP, HEPTO_GW (comma-separated),
 #   HEPTO_NETWORK_MODE, HEPTO_GOSSIP_PORT, HEPTO_ADVERTISE, HEPTO_STORAGE_BASE,
-#   HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256
+#   HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256, HEPTO_ADMIN_PUB
 #                             -> /etc/hepto/hepto.json (unset ones keep their
 #                                current value on a re-run)
 #   HEPTO_AGENT_URL           https URL or local path of the release tarball (a
@@ -40,7 +40,7 @@ HEPTO_UNIT=/etc/systemd/system/hepto-agent.service
 HEPTO_SERVICE=hepto-agent
 KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY
 HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
-HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_AGENT_URL
+HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_ADMIN_PUB HEPTO_AGENT_URL
 HEPTO_AGENT_SHA256 HEPTO_INSTALL_URL HEPTO_SKIP_START HEPTO_DRY_RUN HEPTO_CONFIG HEPTO_DEBUG"
 START_TIMEOUT=60
 
@@ -348,6 +348,7 @@ set("storage_base", "HEPTO_STORAGE_BASE");
 set("mtu", "HEPTO_MTU", num);
 set("wesher_download", "HEPTO_WESHER_DOWNLOAD");
 set("wesher_sha256", "HEPTO_WESHER_SHA256");
+set("admin_pub", "HEPTO_ADMIN_PUB");
 const same = text !== null && JSON.stringify(conf) === before;
 fs.writeFileSync(out, same ? text : JSON.stringify(conf, null, 2) + "\n", { mode: 0o600 });
 // What a dry run names: each field that would change, never a key.
@@ -373,12 +374,19 @@ build_config() {
       info "no anchors and no keys: this machine starts a new cluster; generating both keys"
       HEPTO_OVERLAY_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
       HEPTO_CLUSTER_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
+      # The cluster's admin key stays on this first machine (docs/trust.md); its public half
+      # goes into every config. A retry after a failed install reuses the key made before.
+      [ -e "$HEPTO_ETC/admin.key" ] || staged_agent admin init --admin-key "$HEPTO_ETC/admin.key" >/dev/null \
+        || fatal "hepto-agent admin init failed; nothing was installed"
+      HEPTO_ADMIN_PUB=$(staged_agent admin pub --admin-key "$HEPTO_ETC/admin.key") \
+        || fatal "cannot read the admin key $HEPTO_ETC/admin.key; nothing was installed"
+      info "made the cluster's admin key $HEPTO_ETC/admin.key (0600): keep it, it admits and removes machines"
     fi
   fi
   # umask 077 is in force: the file is 0600 from its creation, before any key is in it.
   NEW_CONF=$TMP_DIR/hepto.json
   HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') \
-    HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} \
+    HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} HEPTO_ADMIN_PUB=${HEPTO_ADMIN_PUB:-} \
     "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" "$TMP_DIR/changes" 2>"$TMP_DIR/merge.err" \
     || fatal "cannot build the config: $(tail -n 1 "$TMP_DIR/merge.err")"
   if ! staged_agent config validate --config "$NEW_CONF" >"$TMP_DIR/validate.out" 2>&1; then
@@ -390,6 +398,7 @@ build_config() {
   # For the join line: a wesher mirror (and its pin) the next machines need too.
   CONF_WESHER_DOWNLOAD=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_download ?? ""' "$NEW_CONF")
   CONF_WESHER_SHA256=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_sha256 ?? ""' "$NEW_CONF")
+  CONF_ADMIN_PUB=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).admin_pub ?? ""' "$NEW_CONF")
   info "config valid: node $NODE_NAME, master $MASTER_NAME"
   if dry; then
     while IFS= read -r bc_line; do info "would set $bc_line in $HEPTO_CONF"; done <"$TMP_DIR/changes"
@@ -502,7 +511,14 @@ main() {
     case $d in /*/*) rm -rf "$d" && echo "[INFO]  removed $d" >&2 ;; esac
   done
   rm -f /usr/local/bin/hepto-agent
-  rm -rf /usr/local/lib/hepto-agent /etc/hepto /run/hepto
+  rm -rf /usr/local/lib/hepto-agent /run/hepto
+  # The cluster's admin key is not this machine's to lose: it is kept, even with --purge.
+  if [ -e /etc/hepto/admin.key ]; then
+    find /etc/hepto -mindepth 1 ! -name admin.key -exec rm -rf {} + 2>/dev/null || true
+    echo "[INFO]  kept the cluster's admin key /etc/hepto/admin.key (remove it yourself if no cluster needs it)" >&2
+  else
+    rm -rf /etc/hepto
+  fi
   if [ "$purge" = 0 ]; then
     echo "[INFO]  hepto-agent removed; containers and node data were kept (hepto-uninstall.sh --purge removes them)" >&2
   else
@@ -623,6 +639,8 @@ print_join_line() {
   # one only with its pin, which is for this machine's architecture).
   if [ -n "${CONF_WESHER_DOWNLOAD:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_DOWNLOAD=$(shq "$CONF_WESHER_DOWNLOAD")"; fi
   if [ -n "${CONF_WESHER_SHA256:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_SHA256=$(shq "$CONF_WESHER_SHA256")"; fi
+  # Public, so a command line is fine; every machine needs it.
+  if [ -n "${CONF_ADMIN_PUB:-}" ]; then pj_vars="$pj_vars HEPTO_ADMIN_PUB=$(shq "$CONF_ADMIN_PUB")"; fi
   pj_install=${HEPTO_INSTALL_URL:-}
   case $HEPTO_AGENT_URL in
     http://* | https://*)

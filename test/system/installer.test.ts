@@ -59,12 +59,12 @@ import {
 } from './harness';
 
 const SERVICE = 'hepto-agent';
-const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
+const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto/hepto.json', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
 const JOIN_LINE =
-  /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64}) HEPTO_ANCHORS=(?<anchors>\S+) HEPTO_OVERLAY_KEY=(?<overlayKey>[A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=(?<clusterKey>[A-Za-z0-9]{32}) HEPTO_MASTER=(?<master>\S+)(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))? sh -$/;
+  /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64}) HEPTO_ANCHORS=(?<anchors>\S+) HEPTO_OVERLAY_KEY=(?<overlayKey>[A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=(?<clusterKey>[A-Za-z0-9]{32}) HEPTO_MASTER=(?<master>\S+)(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))?(?: HEPTO_ADMIN_PUB=(?<adminPub>\S+))? sh -$/;
 
 /** The join line's parts (a failed assert when it is not one). */
-function parseJoinLine(line: string): Record<'install' | 'agent' | 'agentSha' | 'anchors' | 'overlayKey' | 'clusterKey' | 'master', string> & { wesherDownload?: string; wesherSha?: string } {
+function parseJoinLine(line: string): Record<'install' | 'agent' | 'agentSha' | 'anchors' | 'overlayKey' | 'clusterKey' | 'master', string> & { wesherDownload?: string; wesherSha?: string; adminPub?: string } {
   const m = JOIN_LINE.exec(line);
   assert.ok(m?.groups, `no join line: ${line}`);
   return m.groups as ReturnType<typeof parseJoinLine>;
@@ -153,7 +153,10 @@ function assertNoKeyInArgv(where: string, s: ArgvSample, secrets: string[], expe
 
 /** Nothing of the installer's is left: no file, no unit known to systemd, no temp dir. */
 async function assertNothingInstalled(c: SystemdContainer): Promise<void> {
-  const left = await c.exec(`for p in ${INSTALLED.join(' ')} /tmp/hepto-install.* /usr/local/lib/.hepto*; do [ -e "$p" ] && echo "$p"; done; true`);
+  // /etc/hepto may keep only the cluster's admin key, which the uninstaller never deletes.
+  const left = await c.exec(
+    `for p in ${INSTALLED.join(' ')} /tmp/hepto-install.* /usr/local/lib/.hepto* /etc/hepto/*; do [ -e "$p" ] && [ "$p" != /etc/hepto/admin.key ] && echo "$p"; done; true`,
+  );
   assert.equal(left.stdout.trim(), '', `left behind: ${left.stdout}`);
   const unit = await c.exec(`systemctl cat ${SERVICE}`);
   assert.notEqual(unit.code, 0, 'systemd still knows hepto-agent.service');
@@ -385,6 +388,13 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(conf.gossip_port, port1);
       assert.equal(conf.wesher_download, wesher.url);
       assert.equal(conf.wesher_sha256, wesher.sha256);
+      // A new cluster makes its admin key here (0600) and every config, the join line's included, gets its public half.
+      assert.equal((await n1.ok('stat -c %a /etc/hepto/admin.key')).trim(), '600');
+      const adminPub = (await n1.ok('hepto-agent admin pub')).trim();
+      assert.match(adminPub, /^ed25519:[A-Za-z0-9+/]{43}=$/);
+      assert.equal(conf.admin_pub, adminPub);
+      assert.equal(unquote(m.adminPub ?? ''), adminPub, 'the join line carries admin_pub');
+      assert.ok(!(await n1.ok('cat /etc/hepto/admin.key')).includes(keys[0]));
       assert.equal((await n1.ok('stat -c %a /etc/hepto/hepto.json /etc/hepto')).trim(), '600\n700');
     });
 
@@ -579,6 +589,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const conf = JSON.parse(await n2.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
         assert.equal(conf.wesher_download, wesher.url, 'the join line did not carry the wesher mirror');
         assert.equal(conf.wesher_sha256, wesher.sha256, 'the join line did not carry the wesher pin');
+        assert.equal(conf.admin_pub, JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')).admin_pub, 'the join line did not carry admin_pub');
+        assert.equal((await n2.exec('test -e /etc/hepto/admin.key')).code, 1, 'only the first machine holds the admin key');
       });
 
       it('no key on any command line while n2 joined and started both containers (argv sampled all along)', async () => {
@@ -632,6 +644,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, /containers and node data were kept/);
         await assertNothingInstalled(n1);
+        assert.match(r.stderr, /kept the cluster's admin key \/etc\/hepto\/admin\.key/);
+        assert.equal((await n1.ok('stat -c %a /etc/hepto/admin.key')).trim(), '600', 'the admin key is kept, 0600');
         assert.equal((await n1.ok("podman ps -a --format '{{.Names}}' | sort")).trim(), 'hepto-n1-k3s\nhepto-n1-wesher');
         await n1.ok('test -d /srv/n1');
         assert.notEqual(await overlayLink(h1), null, 'wgoverlay went, though wesher still runs');
