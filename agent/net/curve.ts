@@ -112,6 +112,20 @@ export function ed25519Verify(msg: Uint8Array, sig: Uint8Array, pub: Uint8Array)
   }
 }
 
+/**
+ * Why a stored ed25519 pair is unusable, or null: the public key must be the one
+ * derived from the seed (the secret key's tail is not trusted either), and the
+ * pair must sign and verify (catches a damaged seed). For identity and admin key files.
+ */
+export function ed25519PairProblem(publicKey: Uint8Array, secretKey: Uint8Array): string | null {
+  const derived = ed25519PublicOf(secretKey);
+  if (!Buffer.from(derived).equals(Buffer.from(publicKey)) || !Buffer.from(derived).equals(Buffer.from(secretKey.subarray(32)))) {
+    return 'the public key does not match the private key';
+  }
+  const probe = new Uint8Array(Buffer.from('hepto key self-check', 'utf8'));
+  return ed25519Verify(probe, ed25519Sign(probe, secretKey), publicKey) ? null : 'the key pair does not verify';
+}
+
 /** A fresh ephemeral X25519 key pair: 32 random bytes and their product with the base point. */
 export function x25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
   const secretKey = new Uint8Array(randomBytes(32));

@@ -7,10 +7,10 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { ed25519KeyPair, ed25519PublicOf, ed25519Sign, ed25519Verify } from './curve';
+import { ed25519KeyPair, ed25519PairProblem } from './curve';
 import { writeFileAtomic } from '../../shared/atomic-write';
 import { HeptoError, errnoCode } from '../../shared/errors';
-import { bytesEqual, sha256 } from './crypto';
+import { sha256 } from './crypto';
 
 export const IDENTITY_FILE = 'identity.json';
 
@@ -77,15 +77,8 @@ export function parseIdentity(file: string, text: string): Identity {
   if (typeof o.created_at !== 'number' || !Number.isFinite(o.created_at) || o.created_at < 0) {
     throw corrupt(file, 'field "created_at" is not a timestamp');
   }
-  const derived = ed25519PublicOf(secretKey); // from the seed: the secret key's tail is not trusted
-  if (!bytesEqual(derived, publicKey) || !bytesEqual(derived, secretKey.subarray(32))) {
-    throw corrupt(file, 'the public key does not match the private key');
-  }
-  // Proves the pair actually signs and verifies (catches a damaged seed).
-  const probe = new Uint8Array(Buffer.from('hepto identity self-check', 'utf8'));
-  if (!ed25519Verify(probe, ed25519Sign(probe, secretKey), publicKey)) {
-    throw corrupt(file, 'the key pair does not verify');
-  }
+  const problem = ed25519PairProblem(publicKey, secretKey);
+  if (problem) throw corrupt(file, problem);
   return { publicKey, secretKey, idPub: b64(publicKey), createdAt: o.created_at };
 }
 
