@@ -215,7 +215,8 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     let wesherSteady = wd.kind === 'none' && isRunning(ow);
     let k3sGone = false;
     if (wd.kind === 'create' || wd.kind === 'recreate') {
-      if (imageReady(w.spec!.image, desired, observed, history, now, actions, pulled)) {
+      // A wesher recreated with the same spec (a fresh join list) runs the very image: it is there.
+      if (ow?.hash === w.spec!.hash || imageReady(w.spec!.image, desired, observed, history, now, actions, pulled)) {
         // k3s lives in wesher's network namespace: it goes first and comes back after.
         if (wd.kind === 'recreate' && ok && !foreign(ok)) {
           actions.push({ type: 'remove', name: k.name, id: ok.id, reason: `its network namespace owner ${w.name} is recreated` });

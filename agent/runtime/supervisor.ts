@@ -362,13 +362,10 @@ export class Supervisor {
       this.fullObserveNeeded = false;
     }
     this.observedNetworks = networks;
-    // Images matter only where a container may have to be (re)created: with a changed spec,
-    // or a wesher that may be recreated with a fresh join list (same spec).
+    // Images matter only where a container has to be (re)created with a changed spec.
     const byName = new Map(containers.map((c) => [c.name, c]));
     const needed = new Set<string>();
-    for (const d of this.desired.containers) {
-      if (d.spec && (byName.get(d.name)?.hash !== d.spec.hash || (d.role === 'wesher' && d.spec.join.length > 0))) needed.add(d.spec.image);
-    }
+    for (const d of this.desired.containers) if (d.spec && byName.get(d.name)?.hash !== d.spec.hash) needed.add(d.spec.image);
     const images: string[] = [];
     for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
     const { links, wesherStateAt } = await observeLinks(this.links, this.opts.config, this.desired, byName, this.history);
