@@ -36,6 +36,16 @@ export interface MemberRecord {
   id_pub: string;
   /** When this identity was created (ms since epoch); the older one wins an overlay-IP collision. */
   created_at: number;
+  /** The admin's admission of this name for this identity (agent/admin/admission.ts), once it has one. */
+  admission?: AdmissionProof;
+}
+
+/** An admin signature binding a record's name to its id_pub at time `at` (agent/admin/admission.ts). */
+export interface AdmissionProof {
+  /** ms since the epoch; for one name, the greatest wins. */
+  at: number;
+  /** base64 ed25519 signature by the admin key. */
+  sig: string;
 }
 
 /** A record plus its incarnation, signed together by the member. */

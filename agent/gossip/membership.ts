@@ -19,6 +19,8 @@ import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
 import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
+import { verifyAdmission, type Admission, type AdmissionProof } from '../admin/admission';
+import { admissionProblems, admissionUpdate, applyAdmission, forgetRefusals, noteRefusal, offerAdmission, ownProof, refusalReason, vetIdentity } from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
@@ -42,6 +44,8 @@ export interface MembershipOptions {
   rng: () => number;
   /** Member names to table ids; the simulator shares one between all its members (table.ts). */
   names?: NameIndex;
+  /** admin_pub (text form): names are pinned to admitted identities (admissions.ts). Null or absent: not pinned. */
+  adminPub?: string | null;
 }
 
 export interface MemberView {
@@ -79,7 +83,15 @@ export class Membership {
     }
     const t = opts.timing;
     const now = opts.now;
-    const signed = signRecord(opts.record, opts.incarnation, opts.secretKey);
+    const adminPub = opts.adminPub ?? null;
+    let record = opts.record;
+    const own: Admission | undefined = record.admission && { node: record.name, id_pub: pub, ...record.admission };
+    if (own && adminPub !== null && !verifyAdmission(adminPub, own)) {
+      // Signed by another admin key (or damaged): showing it would only get us refused. admissionProblems() says what to do.
+      record = { ...record };
+      delete record.admission;
+    }
+    const signed = signRecord(record, opts.incarnation, opts.secretKey);
     this.s = {
       t,
       rng: opts.rng,
@@ -90,6 +102,9 @@ export class Membership {
       queue: new BroadcastQueue(t.retransmitMult),
       counters: new Map(),
       conflicts: new Map(),
+      adminPub,
+      admissions: new Map(record.admission && own ? [[record.name, own]] : []),
+      refusals: new Map(),
       leftAt: null,
       seq: 0,
       probes: new Map(),
@@ -113,7 +128,7 @@ export class Membership {
       strangers: new Set(),
       sortedIds: null,
     };
-    this.s.entries.add(opts.record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
+    this.s.entries.add(record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;
     this.monoLast = now;
   }
@@ -147,6 +162,44 @@ export class Membership {
 
   receive(from: PeerInfo, msg: GossipMessage, now: number): Step {
     return this.run(now, from, (ctx) => this.dispatch(ctx, from, msg));
+  }
+
+  /**
+   * Whether a freshly authenticated peer may stay connected (the transport
+   * asks): undefined, or the sentence saying why not. Only ever refuses
+   * where admin_pub is configured (pinned names).
+   */
+  checkPeer(peer: PeerInfo): string | undefined {
+    if (peer.name === this.s.selfName && peer.idPub === this.s.selfPub) return undefined;
+    const refused = vetIdentity(this.s, peer.name, peer.idPub, peer.admission);
+    return refused ? refusalReason(peer.name, peer.idPub, refused) : undefined;
+  }
+
+  /** This node's name and identity key (base64). */
+  identity(): { name: string; idPub: string } {
+    return { name: this.s.selfName, idPub: this.s.selfPub };
+  }
+
+  /** This node's admission, as its record carries it; undefined until admitted. */
+  ownAdmission(): AdmissionProof | undefined {
+    return ownProof(this.s);
+  }
+
+  /**
+   * An admission made by `hepto-agent admit` (control socket): checked
+   * against admin_pub when there is one, then spread like any received one.
+   * `result` says what became of it, for the command's output.
+   */
+  admit(a: Admission, now: number): { step: Step; result: 'admitted' | 'already' | 'refused'; why?: string } {
+    const s = this.s;
+    if (s.adminPub !== null && !verifyAdmission(s.adminPub, a)) {
+      return { step: { send: [], events: [] }, result: 'refused', why: "the admission does not verify with this agent's admin_pub: sign with the admin key whose public half is admin_pub" };
+    }
+    const known = s.admissions.get(a.node);
+    if (known && known.id_pub === a.id_pub && known.at >= a.at) return { step: { send: [], events: [] }, result: 'already' };
+    if (known && known.at >= a.at) return { step: { send: [], events: [] }, result: 'refused', why: `a newer admission (${new Date(known.at).toISOString()}) of another identity is already known for "${a.node}"` };
+    const step = this.run(now, undefined, (ctx) => applyAdmission(s, ctx, admissionUpdate(a)));
+    return { step, result: s.admissions.get(a.node) === undefined ? 'refused' : 'admitted', ...(s.admissions.get(a.node) === undefined ? { why: 'the agent could not keep it' } : {}) };
   }
 
   /** The transport could not deliver (connection refused, auth failed, timeout). */
@@ -241,7 +294,7 @@ export class Membership {
 
   /** One operator sentence each, with what to do. */
   problems(): string[] {
-    return describeProblems(this.s);
+    return [...describeProblems(this.s), ...admissionProblems(this.s)];
   }
 
   persistable(): PersistedPeer[] {
@@ -278,6 +331,16 @@ export class Membership {
   /** Checks the sender against what we know; false = drop the message. */
   private acceptSender(ctx: Ctx, from: PeerInfo, msg: GossipMessage): boolean {
     const s = this.s;
+    if (s.adminPub !== null && !(from.name === s.selfName && from.idPub === s.selfPub)) {
+      // The transport vets at the handshake too, but the admission may have been replaced since.
+      const refused = vetIdentity(s, from.name, from.idPub, from.admission);
+      if (refused) {
+        noteRefusal(s, ctx, from.name, from.idPub, from.remote, refused);
+        return false;
+      }
+      if (from.name === s.selfName) return false; // the admin gave our name to that identity: admissionProblems() says so
+    }
+    offerAdmission(s, ctx, from);
     if (from.name === s.selfName) {
       if (from.idPub === s.selfPub) {
         // Our own message looped back: an anchor address (a hostname, say) is this very agent.
@@ -402,6 +465,7 @@ export class Membership {
   private forgetOld(now: number): void {
     const s = this.s;
     for (const [name, c] of s.conflicts) if (now >= c.lastSeen + s.t.conflictMemory) s.conflicts.delete(name);
+    forgetRefusals(s, now, s.t.conflictMemory);
     for (const [name, t] of s.nudged) if (now - t > s.t.syncInterval * 4) s.nudged.delete(name);
   }
 }

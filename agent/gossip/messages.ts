@@ -17,6 +17,7 @@
  *   s  suspect   {n, i, f}
  *   d  dead      {n, i, f}
  *   l  left      {n, i, g: leaver's signature}
+ *   m  admission {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/admissions.ts)
  */
 import type { SignedRecord } from '../../shared/member';
 import { validateMessage } from './validate';
@@ -28,7 +29,8 @@ export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd' | 'l'; f?:
 export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
 export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
 export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
-export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate;
+export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string }
+export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate;
 
 export interface PingMsg { t: 'p'; s: number; u?: Update[] }
 export interface AckMsg { t: 'k'; s: number; u?: Update[] }

@@ -12,6 +12,7 @@ import type { SignedRecord } from '../../shared/member';
 import type { AliveUpdate, Update } from './messages';
 import { fingerprint } from '../net/identity';
 import { signRecord, verifyLeft, verifyRecord } from './records';
+import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
 import type { Ctx, Entry, State } from './state';
 import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
@@ -35,6 +36,7 @@ function wellFormed(u: Update): boolean {
   }
   if (u.k === 's' || u.k === 'd') return typeof u.n === 'string' && validInc(u.i) && typeof u.f === 'string';
   if (u.k === 'l') return typeof u.n === 'string' && validInc(u.i) && typeof u.g === 'string';
+  if (u.k === 'm') return typeof u.n === 'string' && typeof u.p === 'string' && validInc(u.t) && typeof u.g === 'string';
   return false;
 }
 
@@ -49,6 +51,8 @@ export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = 
       return opts.viaSync && s.entries.get(u.n)?.state === 'alive' ? applySuspect(s, ctx, u.n, u.i, u.f) : applyDead(s, ctx, u.n, u.i, u.f);
     case 'l':
       return applyLeft(s, ctx, u.n, u.i, u.g);
+    case 'm':
+      return applyAdmission(s, ctx, u);
   }
 }
 
@@ -94,15 +98,28 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
   const spread = !opts.viaSync || ctx.from?.name === name;
   const claimsLive = u.o === undefined || u.o === 's';
   let e = s.entries.get(name);
+  if (s.adminPub !== null) {
+    // Pinned names: only the admitted identity's records count, live or not.
+    const refused = vetIdentity(s, name, sr.record.id_pub, sr.record.admission);
+    if (refused) {
+      if (claimsLive && verified(s, sr)) noteRefusal(s, ctx, name, sr.record.id_pub, addrOf(sr), refused);
+      return;
+    }
+  }
   if (e && e.signed.record.id_pub !== sr.record.id_pub) {
     if (!claimsLive) return count(s, 'stale-identity');
     if (!verified(s, sr)) return;
-    if (isLive(e)) {
-      recordConflict(s, ctx, name, { idPub: e.signed.record.id_pub, addr: addrOf(e.signed) }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
-      return;
+    if (s.adminPub !== null) {
+      // vetIdentity let it through, so its admission is newer than the held identity's: the old one is out.
+      s.queue.drop(name);
+    } else {
+      if (isLive(e)) {
+        recordConflict(s, ctx, name, { idPub: e.signed.record.id_pub, addr: addrOf(e.signed) }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
+        return;
+      }
+      // A dead or left member's name may be taken over by a new identity (a dead one after a while).
+      if (e.state === 'dead' && ctx.now - e.stateSince < s.t.takeoverAfter) return count(s, 'takeover-too-early');
     }
-    // A dead or left member's name may be taken over by a new identity (a dead one after a while).
-    if (e.state === 'dead' && ctx.now - e.stateSince < s.t.takeoverAfter) return count(s, 'takeover-too-early');
     removeEntry(s, name);
     e = undefined;
   }
@@ -164,6 +181,11 @@ function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
   if (sr.record.id_pub !== s.selfPub) {
     if (u.o === 'd' || u.o === 'l') return count(s, 'stale-identity');
     if (!verified(s, sr)) return;
+    if (s.adminPub !== null) {
+      const refused = vetIdentity(s, s.selfName, sr.record.id_pub, sr.record.admission);
+      if (refused) return noteRefusal(s, ctx, s.selfName, sr.record.id_pub, addrOf(sr), refused);
+      return count(s, 'name-readmitted'); // the admin gave our name to that identity: admissionProblems() says so
+    }
     recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${addrOf(me.signed)} (this agent)` }, { idPub: sr.record.id_pub, addr: addrOf(sr) });
     return;
   }

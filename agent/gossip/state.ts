@@ -8,13 +8,15 @@ import type { BroadcastQueue } from './dissemination';
 import type { GossipTiming } from './timing';
 import type { Entry, EntryInit, MemberTable } from './table';
 import type { TimerHeap } from './timers';
+import type { Admission } from '../admin/admission';
+import type { Refusal } from './admissions';
 import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 
 export type { Entry, Suspicion } from './table';
 export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
 export interface Outgoing { to: Destination; msg: GossipMessage }
-export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted';
+export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
 export interface Step { send: Outgoing[]; events: MemberEvent[] }
 
@@ -68,6 +70,12 @@ export interface State {
   queue: BroadcastQueue;
   counters: Map<string, number>;
   conflicts: Map<string, Conflict>;
+  /** admin_pub (text form) when names are pinned (admissions.ts); null: any identity may take a free name. */
+  adminPub: string | null;
+  /** The newest admission known per name. */
+  admissions: Map<string, Admission>;
+  /** Identities refused for want of an admission, by name and identity (for status). */
+  refusals: Map<string, Refusal>;
   leftAt: number | null;
   seq: number;
   probes: Map<number, Probe>;

@@ -4,7 +4,7 @@
  * huge arrays) reaches the state machine.
  */
 import { HeptoError } from '../../shared/errors';
-import type { HostFacts, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
+import type { AdmissionProof, HostFacts, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
 import type { DigestEntry, GossipMessage, StateCode, Update } from './messages';
 import { LIMITS } from './messages';
 
@@ -99,7 +99,13 @@ function record(v: unknown): MemberRecord {
     containers: containers(o.containers),
     id_pub: b64(o.id_pub, 'record.id_pub', 44),
     created_at: int(o.created_at, 'record.created_at'),
+    ...(o.admission === undefined ? {} : { admission: admission(o.admission) }),
   };
+}
+
+function admission(v: unknown): AdmissionProof {
+  const o = obj(v, 'record.admission');
+  return { at: int(o.at, 'record.admission.at'), sig: b64(o.sig, 'record.admission.sig', 88) };
 }
 
 export function signedRecord(v: unknown): SignedRecord {
@@ -126,6 +132,8 @@ function update(v: unknown, i: number): Update {
       return { k: o.k, n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), f: name(o.f, `update[${i}].f`) };
     case 'l':
       return { k: 'l', n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), g: b64(o.g, `update[${i}].g`, 88) };
+    case 'm':
+      return { k: 'm', n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
     default:
       return reject(`update[${i}] has unknown kind ${JSON.stringify(String(o.k).slice(0, 16))}`);
   }

@@ -265,7 +265,10 @@ export class SimRouter {
     p.to.bytesReceived += p.bytes.byteLength;
     this.noteTalk(p.from.name, p.to.name);
     const msg = decodeMessage(p.bytes);
-    const info: PeerInfo = { name: p.from.name, idPub: p.from.idPub, remote: p.from.address };
+    const admission = p.from.m.ownAdmission();
+    const info: PeerInfo = admission
+      ? { name: p.from.name, idPub: p.from.idPub, remote: p.from.address, admission }
+      : { name: p.from.name, idPub: p.from.idPub, remote: p.from.address };
     this.handle(p.to, p.to.m.receive(info, msg, this.now));
   }
 

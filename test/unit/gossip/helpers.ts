@@ -3,7 +3,7 @@
  * members wired into a SimRouter.
  */
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import type { MemberRecord } from '../../../shared/member';
+import type { AdmissionProof, MemberRecord } from '../../../shared/member';
 import { Membership } from '../../../agent/gossip/membership';
 import type { GossipTiming } from '../../../agent/gossip/timing';
 import { TEST } from '../../../agent/gossip/timing';
@@ -53,6 +53,10 @@ export function recordFor(name: string, address: string, id: Identity): MemberRe
 }
 
 export interface MemberOpts {
+  /** admin_pub: names are pinned to admitted identities. */
+  adminPub?: string;
+  /** This member's own admission, as its record carries it. */
+  admission?: AdmissionProof;
   timing?: GossipTiming;
   incarnation?: number;
   idLabel?: string;
@@ -61,8 +65,11 @@ export interface MemberOpts {
 
 export function makeMember(name: string, address: string, now: number, o: MemberOpts = {}): Membership {
   const id = identity(o.idLabel ?? name);
+  const record = recordFor(name, address, id);
+  if (o.admission) record.admission = o.admission;
   return new Membership({
-    record: recordFor(name, address, id),
+    ...(o.adminPub ? { adminPub: o.adminPub } : {}),
+    record,
     secretKey: id.secretKey,
     incarnation: o.incarnation ?? 1,
     timing: o.timing ?? TEST,

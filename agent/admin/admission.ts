@@ -1,0 +1,87 @@
+/**
+ * Admissions: the admin key's statement that a node name belongs to one
+ * identity. Signed body (purpose "admission", agent/admin/key.ts):
+ *
+ *     { "node": <name>, "id_pub": <base64 identity key, as in records>, "at": <ms> }
+ *
+ * Where admin_pub is configured, a member is only accepted under a name with
+ * a valid admission for its identity; for one name the admission with the
+ * greatest `at` wins, so re-admitting a reinstalled machine shuts the old
+ * identity out. A member carries its own admission (`at` and `sig`) in its
+ * record and in the handshake; `admit` spreads new ones by gossip.
+ * docs/trust.md.
+ */
+import { HeptoError } from '../../shared/errors';
+import { PUBLIC_KEY_PREFIX, formatPublicKey, parsePublicKey } from '../../shared/public-key';
+import type { AdmissionProof } from '../../shared/member';
+import { adminSign, adminVerify, type AdminKey } from './key';
+
+/** What a member shows of its own admission: the node name and identity are its own. */
+export type { AdmissionProof };
+
+export interface Admission extends AdmissionProof {
+  node: string;
+  /** base64 identity public key, the record's `id_pub` form. */
+  id_pub: string;
+}
+
+export function signAdmission(key: AdminKey, node: string, idPub: string, at: number): Admission {
+  return { node, id_pub: idPub, at, sig: adminSign(key, 'admission', { node, id_pub: idPub, at }) };
+}
+
+// Verified admissions, keyed by signature, with what they bind: every member
+// sees the same admissions in every record and handshake. Bounded; a hit
+// needs the identical binding, so it cannot be abused.
+const verified = new Map<string, string>();
+const MAX_VERIFIED = 4096;
+
+/** True when `adminPub` (text form) signed this admission; never throws. */
+export function verifyAdmission(adminPub: string, a: Admission): boolean {
+  const key = `${adminPub}\0${a.node}\0${a.id_pub}\0${a.at}`;
+  if (verified.get(a.sig) === key) return true;
+  if (!Number.isSafeInteger(a.at) || a.at < 0) return false;
+  const ok = adminVerify(adminPub, 'admission', { node: a.node, id_pub: a.id_pub, at: a.at }, a.sig);
+  if (ok) {
+    if (verified.size >= MAX_VERIFIED) verified.clear();
+    verified.set(a.sig, key);
+  }
+  return ok;
+}
+
+/** The identity key as people type it: `ed25519:<base64>` (same text form as admin_pub). */
+export function identityText(idPub: string): string {
+  return PUBLIC_KEY_PREFIX + idPub;
+}
+
+/** Parses `--identity`: the text form above; returns the record's base64 form. */
+export function parseIdentityText(text: string, where = '--identity'): string {
+  const p = parsePublicKey(text.trim());
+  if (!p.ok) {
+    throw new HeptoError('USAGE', `${where} ${p.why}`, {
+      hint: 'give the full identity key as status --json shows it ("id_pub") or as the refused machine prints it, e.g. ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=',
+    });
+  }
+  return formatPublicKey(p.key).slice(PUBLIC_KEY_PREFIX.length);
+}
+
+/** The command an admin runs to admit this name and identity. */
+export function admitCommand(node: string, idPub: string): string {
+  return `hepto-agent admit ${node} --identity ${identityText(idPub)}`;
+}
+
+const NODE_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** Checks an admission that came as JSON (the control socket); throws USAGE naming the field. */
+export function admissionFromJson(v: unknown): Admission {
+  const bad = (field: string, what: string): never => {
+    throw new HeptoError('USAGE', `admission field "${field}" ${what}`, { hint: 'make admissions with hepto-agent admit' });
+  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad('(whole)', 'is not an object');
+  const o = v as Record<string, unknown>;
+  if (typeof o.node !== 'string' || !NODE_RE.test(o.node)) bad('node', 'is not a node name (a DNS label)');
+  if (typeof o.id_pub !== 'string' || o.id_pub.length !== 44 || !B64_RE.test(o.id_pub)) bad('id_pub', 'is not a base64 ed25519 public key');
+  if (typeof o.at !== 'number' || !Number.isSafeInteger(o.at) || o.at < 0) bad('at', 'is not a time in ms');
+  if (typeof o.sig !== 'string' || o.sig.length !== 88 || !B64_RE.test(o.sig)) bad('sig', 'is not a base64 ed25519 signature');
+  return { node: o.node as string, id_pub: o.id_pub as string, at: o.at as number, sig: o.sig as string };
+}
