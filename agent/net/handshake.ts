@@ -6,7 +6,10 @@
  *   M1 client→server  [v][1] nonce24 secretbox_hello([v][1] eC)
  *   M2 server→client  [v][2] nonce24 secretbox_hello([v][2] eS) ‖ secretbox_hsS2C(idS)
  *   M3 client→server  [v][3] secretbox_hsC2S(idC)
- *   id = [len][name] idPub32 sig64, sig = ed25519 over (label ‖ transcript ‖ [len][name] idPub)
+ *   id = [len][name] idPub32 sig64 [at8 admSig64], sig = ed25519 over (label ‖ transcript ‖ [len][name] idPub)
+ *        the optional tail is the sender's admission (agent/admin/admission.ts): `at` as a
+ *        big-endian u64 and the admin's signature over (name, idPub, at). The admin key
+ *        signed it, so it needs no cover from the identity signature; the receiver checks it.
  *   M4 server→client  the first data frame (frames.ts), empty: "your identity is accepted"
  *                     (sent by ws-connection.ts once the server has registered the peer)
  *
@@ -22,6 +25,7 @@ import { HeptoError } from '../../shared/errors';
 import { concatBytes, deriveSessionKey, isAllZero, OverlayKeys, sha256, utf8, wipe } from './crypto';
 import { ed25519Sign, ed25519Verify, x25519, x25519KeyPair } from './curve';
 import type { Identity } from './identity';
+import type { AdmissionProof } from '../../shared/member';
 
 export const PROTOCOL_VERSION = 1;
 export const MSG_CLIENT_HELLO = 1;
@@ -40,12 +44,18 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 export interface HandshakeLocal {
   name: string;
   identity: Identity;
+  /** This node's admission, if it has one: shown to the peer. */
+  admission?: AdmissionProof;
 }
+
+const ADMISSION_LEN = 8 + 64;
 
 /** What a completed handshake yields: the authenticated peer and the data keys of this connection. */
 export interface SessionKeys {
   peerName: string;
   peerIdPub: string;
+  /** The admission the peer showed (unchecked: the membership vets it). */
+  peerAdmission?: AdmissionProof;
   /** Key for frames this side sends. */
   sendKey: Uint8Array;
   /** Key for frames this side receives. */
@@ -97,24 +107,43 @@ function idBody(local: HandshakeLocal): Uint8Array {
   return concatBytes(Uint8Array.of(name.length), name, local.identity.publicKey);
 }
 
+function admissionBytes(a: AdmissionProof | undefined): Uint8Array {
+  if (!a) return new Uint8Array(0);
+  const sig = Buffer.from(a.sig, 'base64');
+  if (sig.length !== 64 || !Number.isSafeInteger(a.at) || a.at < 0) return new Uint8Array(0);
+  const out = new Uint8Array(ADMISSION_LEN);
+  new DataView(out.buffer).setBigUint64(0, BigInt(a.at));
+  out.set(sig, 8);
+  return out;
+}
+
+function parseAdmission(tail: Uint8Array): AdmissionProof | undefined {
+  if (tail.length !== ADMISSION_LEN) return undefined;
+  const at = new DataView(tail.buffer, tail.byteOffset, 8).getBigUint64(0);
+  if (at > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return { at: Number(at), sig: Buffer.from(tail.subarray(8)).toString('base64') };
+}
+
 function signedId(local: HandshakeLocal, label: string, transcript: Uint8Array): Uint8Array {
   const body = idBody(local);
   const sig = ed25519Sign(concatBytes(utf8(label), transcript, body), local.identity.secretKey);
-  return concatBytes(body, sig);
+  return concatBytes(body, sig, admissionBytes(local.admission));
 }
 
-function verifyId(plain: Uint8Array, label: string, transcript: Uint8Array, who: string): { name: string; idPub: string } {
+function verifyId(plain: Uint8Array, label: string, transcript: Uint8Array, who: string): { name: string; idPub: string; admission?: AdmissionProof } {
   const len = plain[0] ?? 0;
-  if (plain.length !== 1 + len + 32 + 64) throw fail(`${who} identity block has an unexpected length`);
+  const base = 1 + len + 32 + 64;
+  if (plain.length !== base && plain.length !== base + ADMISSION_LEN) throw fail(`${who} identity block has an unexpected length`);
   const name = Buffer.from(plain.subarray(1, 1 + len)).toString('utf8');
   if (!NAME.test(name)) throw fail(`${who} claims a name that is not allowed on the wire`);
   const body = plain.subarray(0, 1 + len + 32);
   const idPub = plain.subarray(1 + len, 1 + len + 32);
-  const sig = plain.subarray(1 + len + 32);
+  const sig = plain.subarray(1 + len + 32, base);
   if (!ed25519Verify(concatBytes(utf8(label), transcript, body), sig, idPub)) {
     throw fail(`${who} ${JSON.stringify(name)} did not prove its identity (bad signature)`);
   }
-  return { name, idPub: Buffer.from(idPub).toString('base64') };
+  const admission = parseAdmission(plain.subarray(base));
+  return admission ? { name, idPub: Buffer.from(idPub).toString('base64'), admission } : { name, idPub: Buffer.from(idPub).toString('base64') };
 }
 
 function dataKeys(secret: Uint8Array, keys: OverlayKeys, th3: Uint8Array): { c2s: Uint8Array; s2c: Uint8Array } {
@@ -163,7 +192,7 @@ export class ClientHandshake {
       wipe(secret);
       wipe(s2c);
       wipe(c2s);
-      return { message: m3, session: { peerName: peer.name, peerIdPub: peer.idPub, sendKey: k.c2s, recvKey: k.s2c } };
+      return { message: m3, session: { peerName: peer.name, peerIdPub: peer.idPub, ...(peer.admission ? { peerAdmission: peer.admission } : {}), sendKey: k.c2s, recvKey: k.s2c } };
     } finally {
       wipe(this.eph.secretKey);
     }
@@ -213,7 +242,7 @@ export class ServerHandshake {
       if (!idPlain) throw fail('client identity does not open: it does not share this overlay key');
       const peer = verifyId(idPlain, 'hepto/v1/sig client', th2, 'client');
       const k = dataKeys(secret, this.keys, sha256(th2, m3));
-      return { peerName: peer.name, peerIdPub: peer.idPub, sendKey: k.s2c, recvKey: k.c2s };
+      return { peerName: peer.name, peerIdPub: peer.idPub, ...(peer.admission ? { peerAdmission: peer.admission } : {}), sendKey: k.s2c, recvKey: k.c2s };
     } finally {
       wipe(secret);
       wipe(c2s);

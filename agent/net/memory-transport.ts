@@ -149,6 +149,8 @@ function run(fn: () => void): void {
   }
 }
 
+const REFUSED_NOT_ADMITTED = 'the peer refused us: our identity is not admitted under our name';
+
 function defaultIdPub(name: string): string {
   return createHash('sha256').update(`memory-identity:${name}`).digest('base64');
 }
@@ -174,7 +176,9 @@ export class MemoryTransport implements Transport {
   }
 
   get info(): PeerInfo {
-    return { name: this.name, idPub: this.idPub, remote: this.addresses[0] ?? `memory:${this.name}` };
+    const admission = this.events.ownAdmission?.();
+    const info: PeerInfo = { name: this.name, idPub: this.idPub, remote: this.addresses[0] ?? `memory:${this.name}` };
+    return admission ? { ...info, admission } : info;
   }
 
   async start(): Promise<void> {
@@ -204,11 +208,13 @@ export class MemoryTransport implements Transport {
     }
     const problems: string[] = [];
     let conflict = false;
+    let notAdmitted = false;
     for (const addr of to.addresses) {
       const result = this.linkTo(addr);
       if (typeof result === 'string') {
         problems.push(`${addr}: ${result}`);
         conflict ||= result.includes('(name conflict)');
+        notAdmitted ||= result === REFUSED_NOT_ADMITTED;
         continue;
       }
       const peer = this.other(result);
@@ -219,7 +225,7 @@ export class MemoryTransport implements Transport {
       }
       return this.deliver(result, payload);
     }
-    throw unreachableError(to, problems, conflict);
+    throw unreachableError(to, problems, conflict, notAdmitted);
   }
 
   disconnect(name: string): void {
@@ -265,11 +271,34 @@ export class MemoryTransport implements Transport {
       target.net.enqueue(() => target.events.rejected({ remote: this.info.remote, reason, peer: this.name }));
       return `the peer refused us: it has a connected peer with our name and another identity (name conflict)`;
     }
+    // Both ends vet each other as the WebSocket transport does once the handshake completes.
+    const mine = this.info;
+    const theirs = target.info;
+    const theyRefuse = target.vetPeer(mine);
+    if (theyRefuse !== undefined) {
+      target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse, peer: this.name }));
+      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: 'it does not admit our identity under our name', peer: target.name }));
+      return REFUSED_NOT_ADMITTED;
+    }
+    const weRefuse = this.vetPeer(theirs);
+    if (weRefuse !== undefined) {
+      this.net.enqueue(() => this.events.rejected({ remote: addr, reason: weRefuse, peer: target.name }));
+      return `refused the peer: ${weRefuse}`;
+    }
     const link = this.net.connect(this, target);
     this.byName.set(target.name, link);
     this.byAddress.set(addr, link);
     target.byName.set(this.name, link);
     return link;
+  }
+
+  /** @internal the `vet` hook, a throwing one refusing. */
+  vetPeer(peer: PeerInfo): string | undefined {
+    try {
+      return this.events.vet?.(peer);
+    } catch {
+      return 'could not check its admission';
+    }
   }
 
   private deliver(link: Link, payload: Uint8Array): PeerInfo {

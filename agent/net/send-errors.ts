@@ -14,9 +14,14 @@ export function oversizedError(bytes: number, limit: number): HeptoError {
 }
 
 /** `problems` holds one "address: what went wrong" entry per address tried. */
-export function unreachableError(to: Destination, problems: string[], nameConflict: boolean): HeptoError {
+export function unreachableError(to: Destination, problems: string[], nameConflict: boolean, notAdmitted = false): HeptoError {
   const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
   const all = to.addresses.length === 0 ? [...problems, 'no address known'] : problems;
+  if (notAdmitted) {
+    return new HeptoError('NOT_ADMITTED', `cannot reach ${who}: ${all.join('; ')}`, {
+      hint: "this node's identity is not admitted under its name: status shows the admit command an admin runs",
+    });
+  }
   if (nameConflict) {
     return new HeptoError('NAME_CONFLICT', `cannot reach ${who}: ${all.join('; ')}`, {
       hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',

@@ -6,6 +6,8 @@
  * one (memory-transport.ts) for deterministic tests and the simulator.
  */
 
+import type { AdmissionProof } from '../../shared/member';
+
 /** Who is at the other end of an authenticated connection. */
 export interface PeerInfo {
   /** Name the peer claimed in the handshake (bound to idPub by its signature). */
@@ -14,6 +16,8 @@ export interface PeerInfo {
   idPub: string;
   /** Remote address as seen by the socket, e.g. "127.0.0.2:41234" (for logs). */
   remote: string;
+  /** The admin's admission of name and idPub that the peer showed in the handshake, if any (not checked by the transport). */
+  admission?: AdmissionProof;
 }
 
 export interface Destination {
@@ -33,6 +37,16 @@ export interface TransportEvents {
    * handshake timeout, too many pending sockets. For logs and status; never contains key material.
    */
   rejected(info: { remote: string; reason: string; peer?: string }): void;
+  /**
+   * Asked once per authenticated connection, both ways: undefined to accept
+   * the peer, or why it is refused (pinned names, agent/gossip/admissions.ts).
+   * The transport then closes it with CLOSE_NOT_ADMITTED.
+   */
+  vet?(peer: PeerInfo): string | undefined;
+  /** This node's own admission, shown in every handshake; read at each one. */
+  ownAdmission?(): AdmissionProof | undefined;
+  /** A peer refused us as not admitted; `reason` is this side's sentence for it. */
+  refusedBy?(info: { remote: string; reason: string; peer?: string }): void;
 }
 
 export interface Transport {

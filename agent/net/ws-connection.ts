@@ -21,6 +21,8 @@ export const CLOSE_POLICY = 1008;
 export const CLOSE_NAME_CONFLICT = 4001;
 /** Close code: the dialer reached itself. */
 export const CLOSE_SELF = 4002;
+/** Close code: the peer's identity is not admitted under its name (pinned names, agent/gossip/admissions.ts). */
+export const CLOSE_NOT_ADMITTED = 4003;
 
 export interface ConnHooks {
   /** The handshake completed; the transport registers the connection (and may close it). */
@@ -59,6 +61,8 @@ export class Conn {
   failure: string | undefined;
   /** The failure is a name conflict (our name is held by another identity, or theirs is here). */
   nameConflict = false;
+  /** The peer closed with CLOSE_NOT_ADMITTED: it does not admit our identity under our name. */
+  notAdmitted = false;
   private state: State = 'handshake';
   private client: ClientHandshake | undefined;
   private server: ServerHandshake | undefined;
@@ -193,7 +197,7 @@ export class Conn {
   private keys(s: SessionKeys): void {
     this.sealer = new FrameSealer(s.sendKey);
     this.opener = new FrameOpener(s.recvKey);
-    this.peer = { name: s.peerName, idPub: s.peerIdPub, remote: this.remote };
+    this.peer = { name: s.peerName, idPub: s.peerIdPub, remote: this.remote, ...(s.peerAdmission ? { admission: s.peerAdmission } : {}) };
   }
 
   /** Server: M3 checked. Register, then confirm with an empty sealed frame unless registration closed us. */
@@ -268,6 +272,7 @@ export class Conn {
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
+    if (code === CLOSE_NOT_ADMITTED && !this.closing) this.notAdmitted = true;
     if (before !== 'open' && this.failure === undefined) this.failure = closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }
@@ -276,6 +281,7 @@ export class Conn {
 function closeReason(code: number, confirming: boolean): string {
   if (code === CLOSE_NAME_CONFLICT) return 'the peer refused us: it has a connected peer with our name and another identity (name conflict)';
   if (code === CLOSE_SELF) return 'that address is this agent itself';
+  if (code === CLOSE_NOT_ADMITTED) return 'the peer refused us: our identity is not admitted under our name';
   if (code === CLOSE_POLICY) {
     return confirming ? 'the peer rejected our identity' : 'the peer rejected the handshake: probably a different overlay key';
   }

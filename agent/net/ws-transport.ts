@@ -10,12 +10,12 @@ import { HeptoError, errorMessage, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { registerSecret } from '../../shared/log';
 import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
-import { checkName } from './handshake';
+import { checkName, type HandshakeLocal } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
 import { oversizedError, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
-import { CLOSE_NAME_CONFLICT, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import { CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener } from './ws-listener';
 
 export interface WsTransportOptions {
@@ -135,6 +135,7 @@ export class WsTransport implements Transport {
     }
     const problems: string[] = [];
     let conflict = false;
+    let notAdmitted = false;
     for (const addr of to.addresses) {
       let c: Conn;
       try {
@@ -142,6 +143,7 @@ export class WsTransport implements Transport {
       } catch (e) {
         problems.push(`${addr}: ${errorMessage(e)}`);
         conflict ||= isHeptoError(e) && e.code === 'NAME_CONFLICT';
+        notAdmitted ||= isHeptoError(e) && e.code === 'NOT_ADMITTED';
         continue;
       }
       const peer = c.peer!;
@@ -152,7 +154,7 @@ export class WsTransport implements Transport {
       }
       return this.deliver(c, payload);
     }
-    throw unreachableError(to, problems, conflict);
+    throw unreachableError(to, problems, conflict, notAdmitted);
   }
 
   disconnect(name: string): void {
@@ -207,13 +209,19 @@ export class WsTransport implements Transport {
       role: 'server',
       remote,
       keys: this.keys,
-      local: { name: this.opts.name, identity: this.opts.identity },
+      local: this.local(),
       limits: this.limits,
       hooks: this.hooks(authenticated),
     });
   }
 
-  /** Registers a freshly authenticated connection, or closes it (self, name conflict, duplicate). */
+  /** What this node shows in a handshake: its name, identity and, once admitted, its admission. */
+  private local(): HandshakeLocal {
+    const admission = this.opts.events.ownAdmission?.();
+    return admission ? { name: this.opts.name, identity: this.opts.identity, admission } : { name: this.opts.name, identity: this.opts.identity };
+  }
+
+  /** Registers a freshly authenticated connection, or closes it (self, not admitted, name conflict, duplicate). */
   private register(c: Conn): void {
     const peer = c.peer!;
     if (this.state === 'stopped') {
@@ -223,6 +231,18 @@ export class WsTransport implements Transport {
     if (peer.idPub === this.opts.identity.idPub) {
       c.failure = 'that address is this agent itself';
       c.close(CLOSE_SELF, 'self');
+      return;
+    }
+    let refused: string | undefined;
+    try {
+      refused = this.opts.events.vet?.(peer);
+    } catch {
+      refused = 'could not check its admission';
+    }
+    if (refused !== undefined) {
+      c.failure = refused;
+      this.reject(c.remote, refused, peer.name);
+      c.close(CLOSE_NOT_ADMITTED, 'not admitted');
       return;
     }
     const current = this.byName.get(peer.name);
@@ -262,6 +282,13 @@ export class WsTransport implements Transport {
   private onClosed(c: Conn): void {
     this.onceClosed.get(c)?.();
     this.onceClosed.delete(c);
+    if (c.notAdmitted && this.state !== 'stopped') {
+      try {
+        this.opts.events.refusedBy?.({ remote: c.remote, reason: 'it does not admit our identity under our name', ...(c.peer ? { peer: c.peer.name } : {}) });
+      } catch {
+        /* listener errors stay with the listener */
+      }
+    }
     if (!this.conns.delete(c)) return; // never authenticated or refused at registration
     const peer = c.peer!;
     for (const [addr, x] of this.byAddress) if (x === c) this.byAddress.delete(addr);
@@ -314,6 +341,7 @@ export class WsTransport implements Transport {
         clearTimeout(timer);
         if (err === undefined && c) resolve(c);
         else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
+        else if (conn.notAdmitted) reject(new HeptoError('NOT_ADMITTED', err ?? 'not admitted'));
         else reject(new Error(err ?? 'handshake failed'));
       };
       const timer = setTimeout(() => {
@@ -339,7 +367,7 @@ export class WsTransport implements Transport {
         role: 'client',
         remote: addr,
         keys: this.keys,
-        local: { name: this.opts.name, identity: this.opts.identity },
+        local: this.local(),
         limits: this.limits,
         hooks: {
           ...base,

@@ -2,6 +2,7 @@
  * The Transport contract as one mocha suite, run against every implementation
  * (MemoryTransport in test/unit/net, WsTransport in test/integration/transport).
  */
+import type { AdmissionProof } from '../../shared/member';
 import * as assert from 'assert';
 import type { Destination, PeerInfo, Transport, TransportEvents } from '../../agent/net/transport';
 import { isHeptoError } from '../../shared/errors';
@@ -11,10 +12,19 @@ export class Recorder {
   readonly messages: { from: PeerInfo; text: string }[] = [];
   readonly disconnects: PeerInfo[] = [];
   readonly rejections: { remote: string; reason: string; peer?: string }[] = [];
+  /** Peers that refused us as not admitted. */
+  readonly refusedBy: { remote: string; reason: string; peer?: string }[] = [];
+  /** Set to vet peers (the membership's checkPeer in the agent). */
+  vet: ((peer: PeerInfo) => string | undefined) | undefined;
+  /** The admission this node shows in handshakes. */
+  admission: AdmissionProof | undefined;
   readonly events: TransportEvents = {
     message: (from, payload) => this.messages.push({ from, text: Buffer.from(payload).toString('utf8') }),
     disconnected: (peer) => this.disconnects.push(peer),
     rejected: (info) => this.rejections.push(info),
+    vet: (peer) => this.vet?.(peer),
+    ownAdmission: () => this.admission,
+    refusedBy: (info) => this.refusedBy.push(info),
   };
 }
 
@@ -103,6 +113,38 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       assert.strictEqual(b.transport.stats().connections, 1);
       assert.ok(a.transport.stats().bytesSent > 20, 'bytes counted');
       assert.ok(b.transport.stats().bytesReceived > 20, 'bytes counted');
+    });
+
+    it('shows each side the admission the other presents, and closes a connection the vet hook refuses, both ways', async () => {
+      const a = await h.node('alpha');
+      const b = await h.node('bravo');
+      const proof = { at: 1_700_000_000_123, sig: Buffer.alloc(64, 7).toString('base64') };
+      a.rec.admission = proof;
+      const seen: PeerInfo[] = [];
+      b.rec.vet = (peer) => {
+        seen.push(peer);
+        return undefined;
+      };
+      await a.transport.send({ name: 'bravo', addresses: b.addresses }, text('with proof'));
+      await waitFor('bravo receives', () => b.rec.messages.length === 1);
+      assert.deepStrictEqual(seen.map((p) => [p.name, p.idPub, p.admission]), [['alpha', a.idPub, proof]], 'vetted once, with the admission');
+      assert.deepStrictEqual(b.rec.messages[0].from.admission, proof);
+
+      // The listener refuses: the dialer gets NOT_ADMITTED and a refusedBy event, the listener a rejection.
+      const c = await h.node('charlie');
+      b.rec.vet = (peer) => (peer.name === 'charlie' ? 'identity of "charlie" is not admitted' : undefined);
+      const e = await rejects(c.transport.send({ name: 'bravo', addresses: b.addresses }, text('no proof')), /not admitted/);
+      assert.ok(isHeptoError(e) && e.code === 'NOT_ADMITTED', String(e));
+      await waitFor('bravo reports the refusal', () => b.rec.rejections.some((r) => r.peer === 'charlie' && /not admitted/.test(r.reason)));
+      await waitFor('charlie hears it was refused', () => c.rec.refusedBy.length === 1);
+      assert.strictEqual(b.rec.messages.length, 1, 'nothing from charlie got through');
+
+      // The dialer refuses the listener: the send fails, and nothing reaches the listener.
+      const d = await h.node('delta');
+      d.rec.vet = () => 'the listener is not admitted';
+      await rejects(d.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /not admitted/);
+      await waitFor('delta reports it', () => d.rec.rejections.some((r) => r.peer === 'bravo'));
+      assert.strictEqual(b.rec.messages.length, 1);
     });
 
     it('dials an anchor whose name is unknown and reports its name', async () => {

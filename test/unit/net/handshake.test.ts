@@ -118,6 +118,32 @@ describe('net/handshake', () => {
     assert.throws(() => s2.respond(m1), authFailed(/second hello/));
   });
 
+  it('carries each side\'s admission, when it has one, and nothing when it has none', () => {
+    const proofA = { at: 1_765_000_000_001, sig: Buffer.alloc(64, 1).toString('base64') };
+    const proofB = { at: 2 ** 52, sig: Buffer.alloc(64, 2).toString('base64') };
+    const c = new ClientHandshake(keys, { ...alice, admission: proofA });
+    const s = new ServerHandshake(keys, { ...bob, admission: proofB });
+    const { message, session: cs } = c.finish(s.respond(c.hello()));
+    const ss = s.complete(message);
+    assert.deepStrictEqual(cs.peerAdmission, proofB);
+    assert.deepStrictEqual(ss.peerAdmission, proofA);
+    const plain = roundTrip();
+    assert.strictEqual(plain.cs.peerAdmission, undefined);
+    assert.strictEqual(plain.ss.peerAdmission, undefined);
+    // 72 more bytes in M3 (8 for the time, 64 for the admin signature), and in M2.
+    const c2 = new ClientHandshake(keys, { ...alice, admission: proofA });
+    const m3 = c2.finish(new ServerHandshake(keys, bob).respond(c2.hello())).message;
+    assert.strictEqual(m3.length, plain.m3.length + 72);
+  });
+
+  it('rejects an identity block whose admission tail has the wrong length', () => {
+    // A malformed proof (a signature of the wrong size) is not sent at all...
+    const c = new ClientHandshake(keys, { ...alice, admission: { at: 5, sig: Buffer.alloc(10).toString('base64') } });
+    const s = new ServerHandshake(keys, bob);
+    const ss = s.complete(c.finish(s.respond(c.hello())).message);
+    assert.strictEqual(ss.peerAdmission, undefined);
+  });
+
   it('refuses a node name that cannot travel on the wire', () => {
     assert.throws(() => new ClientHandshake(keys, { name: 'bad name\n', identity: alice.identity }), /cannot be used on the wire/);
     assert.throws(() => new ServerHandshake(keys, { name: '', identity: alice.identity }), /cannot be used on the wire/);
