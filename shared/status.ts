@@ -3,6 +3,7 @@
  * Built by a pure function from what the membership and the supervisor report.
  */
 import type { MemberRecord, MemberState, NodeHealth, Role } from './member';
+import { PUBLIC_KEY_PREFIX } from './public-key';
 
 export interface MemberStatus {
   name: string;
@@ -14,6 +15,10 @@ export interface MemberStatus {
    * form logs and name-conflict refusals use (agent/net/identity.ts fingerprint).
    */
   identity: string;
+  /** The full identity public key in the `ed25519:` text form (what `hepto-agent admit --identity` takes). */
+  identity_key: string;
+  /** When the admin admitted this name for this identity (ISO time), or null: it shows no admission. */
+  admitted_at: string | null;
   addresses: string[];
   overlay_ip: string | null;
   last_seen: string;
@@ -72,6 +77,8 @@ export function buildStatus(input: StatusInput): StatusDoc {
         state: m.state,
         role: m.record.role,
         identity: m.identity,
+        identity_key: PUBLIC_KEY_PREFIX + m.record.id_pub,
+        admitted_at: m.record.admission ? new Date(m.record.admission.at).toISOString() : null,
         addresses: m.record.addresses,
         overlay_ip: m.record.overlay_ip,
         last_seen: new Date(m.lastSeen).toISOString(),

@@ -11,6 +11,10 @@ export interface CommandContext {
     node?: string;
     /** --admin-key PATH (admin commands). */
     adminKey?: string;
+    /** --identity ed25519:KEY (admit). */
+    identity?: string;
+    /** --all-current (admit). */
+    allCurrent?: boolean;
     logFormat: LogFormat;
     logLevel?: LogLevel;
   };

@@ -1,9 +1,14 @@
 import * as net from 'net';
 import { HeptoError, errnoCode } from '../../shared/errors';
-import type { ControlResponse } from './protocol';
+import type { ControlRequest, ControlResponse } from './protocol';
 
 /** Asks the running agent for its status. Throws AGENT_NOT_RUNNING when nobody answers. */
 export function requestStatus(socketPath: string, timeoutMs = 5000): Promise<unknown> {
+  return request(socketPath, { cmd: 'status' }, timeoutMs);
+}
+
+/** One request to the running agent; its answer's data. AGENT_NOT_RUNNING when nobody answers. */
+export function request(socketPath: string, req: ControlRequest, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
     let buf = '';
@@ -11,7 +16,7 @@ export function requestStatus(socketPath: string, timeoutMs = 5000): Promise<unk
       sock.destroy();
       reject(new HeptoError('AGENT_NOT_RUNNING', `hepto-agent did not answer on ${socketPath} within ${timeoutMs} ms`, { hint: 'check: systemctl status hepto-agent' }));
     }, timeoutMs);
-    sock.on('connect', () => sock.write(JSON.stringify({ cmd: 'status' }) + '\n'));
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
     sock.on('data', (c) => (buf += c.toString('utf8')));
     sock.on('error', (e) => {
       clearTimeout(timer);

@@ -1,12 +1,15 @@
 import * as net from 'net';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { HeptoError, errnoCode } from '../../shared/errors';
+import { HeptoError, errnoCode, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { MAX_REQUEST_BYTES, type ControlRequest, type ControlResponse } from './protocol';
 
 export interface ControlHandlers {
   status(): unknown;
+  members?(): unknown;
+  /** `admission` is whatever the client sent: the handler checks it. */
+  admit?(admission: unknown): unknown;
 }
 
 /** Is something answering on this unix socket? */
@@ -22,7 +25,7 @@ function probe(socketPath: string): Promise<boolean> {
 }
 
 /**
- * Serves status to `hepto-agent status`. A stale socket left by a crashed agent
+ * Serves `hepto-agent status`, and `admit`'s two requests (members, admit). A stale socket left by a crashed agent
  * is replaced; a live one means another agent already runs with this config.
  */
 export class ControlServer {
@@ -83,15 +86,25 @@ export class ControlServer {
         this.reply(sock, { ok: false, error: 'malformed request: expected one JSON line' });
         return;
       }
-      if (req?.cmd === 'status') {
-        try {
-          this.reply(sock, { ok: true, data: this.handlers.status() });
-        } catch (e) {
-          this.logger.error('status failed', { error: e as Error });
-          this.reply(sock, { ok: false, error: 'the agent could not build its status; see its log' });
+      const cmd = (req as { cmd?: unknown } | null)?.cmd;
+      const handle: (() => unknown) | undefined =
+        cmd === 'status' ? () => this.handlers.status()
+        : cmd === 'members' && this.handlers.members ? () => this.handlers.members!()
+        : cmd === 'admit' && this.handlers.admit ? () => this.handlers.admit!((req as { admission?: unknown }).admission)
+        : undefined;
+      if (!handle) {
+        this.reply(sock, { ok: false, error: `unknown command ${JSON.stringify(String(cmd)).slice(0, 40)}` });
+        return;
+      }
+      try {
+        this.reply(sock, { ok: true, data: handle() });
+      } catch (e) {
+        if (isHeptoError(e) && e.code === 'USAGE') {
+          this.reply(sock, { ok: false, error: e.message });
+          return;
         }
-      } else {
-        this.reply(sock, { ok: false, error: `unknown command ${JSON.stringify(String(req?.cmd)).slice(0, 40)}` });
+        this.logger.error(`${String(cmd)} failed`, { error: e as Error });
+        this.reply(sock, { ok: false, error: `the agent could not answer "${String(cmd)}"; see its log` });
       }
     });
   }

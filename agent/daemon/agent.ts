@@ -25,6 +25,9 @@ import { advertiseAddresses } from './advertise';
 import { gatherFacts } from './facts';
 import { GossipNode } from './gossip-node';
 import { PeerStore } from './peer-store';
+import { AdmissionStore } from './admission-store';
+import { admissionFromJson, admitCommand } from '../admin/admission';
+import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
 import type { RuntimeDriver } from './runtime-seam';
 
 export interface Notifier {
@@ -75,6 +78,7 @@ export class Agent {
   private node!: GossipNode;
   private control!: ControlServer;
   private peers!: PeerStore;
+  private admissions!: AdmissionStore;
   private startedAt = 0;
   private persistTimer: TimerHandle | null = null;
   private lastLine = '';
@@ -96,6 +100,8 @@ export class Agent {
     this.identity = await loadOrCreateIdentity(stateDir, clock.now());
     this.peers = new PeerStore(stateDir, this.log.child('peers'));
     const saved = await this.peers.load();
+    this.admissions = new AdmissionStore(stateDir, this.log.child('admission'));
+    const admitted = await this.admissions.load(config.node, this.identity.idPub);
     const facts = await gatherFacts();
     const advertised = advertiseAddresses(config);
     const record: MemberRecord = {
@@ -109,6 +115,7 @@ export class Agent {
       containers: {},
       id_pub: this.identity.idPub,
       created_at: this.identity.createdAt,
+      ...(admitted ? { admission: { at: admitted.at, sig: admitted.sig } } : {}),
     };
     // Incarnations must grow across restarts so that our fresh `alive` beats the `dead` others remember.
     const incarnation = Math.max(saved.incarnation + 1, Math.floor(clock.now() / 1000));
@@ -119,6 +126,7 @@ export class Agent {
       timing: this.opts.timing ?? LAN,
       now: clock.now(),
       rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
+      adminPub: config.admin_pub,
     });
     membership.restorePeers(saved.peers, clock.now());
     const listenHosts = config.gossip_listen;
@@ -139,8 +147,9 @@ export class Agent {
         }),
     });
     this.node.onEvent((ev) => {
-      const level = ev.type === 'conflict' || ev.type === 'dead' ? 'warn' : 'info';
+      const level = ev.type === 'conflict' || ev.type === 'dead' || ev.type === 'refused' ? 'warn' : 'info';
       this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
+      if (ev.type === 'admitted' && ev.name === config.node) void this.saveAdmission();
       this.opts.runtime.setCluster(this.clusterView());
       this.schedulePersist();
       this.refreshStatusLine();
@@ -152,7 +161,11 @@ export class Agent {
       this.refreshStatusLine();
     });
 
-    this.control = new ControlServer(config.control_socket, { status: () => this.status() }, this.log.child('control'));
+    this.control = new ControlServer(
+      config.control_socket,
+      { status: () => this.status(), members: () => this.members(), admit: (a) => this.admit(a) },
+      this.log.child('control'),
+    );
     await this.control.start();
     try {
       await this.node.start();
@@ -203,6 +216,12 @@ export class Agent {
         `refused ${r.count} connection${r.count > 1 ? 's' : ''} from ${r.remote}${r.peer ? ` (claiming to be "${r.peer}")` : ''}: ${r.reason}; ${adviceFor(r.reason)}`,
       );
     }
+    for (const r of this.node.refusedBySince(clock.now() - REJECTION_WINDOW_MS)) {
+      const me = this.node.membership.identity();
+      problems.push(
+        `${r.peer ? `"${r.peer}"` : 'a peer'} at ${r.remote} refused this node ${r.count} time${r.count > 1 ? 's' : ''}: ${r.reason}; on the machine with the admin key, run: ${admitCommand(me.name, me.idPub)}`,
+      );
+    }
     const others = view.filter((m) => m.name !== config.node);
     if (config.anchors.length > 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
@@ -218,6 +237,30 @@ export class Agent {
       containers: rt.containers,
       problems,
     });
+  }
+
+  /** Every member's full identity key and admission time, for `admit --all-current`. */
+  members(): MemberIdentity[] {
+    return this.node.membership.view().map((m) => ({ name: m.name, state: m.state, id_pub: m.record.id_pub, admitted_at: m.record.admission?.at ?? null }));
+  }
+
+  /** An admission from `hepto-agent admit`: logged, then checked and spread by the membership. */
+  admit(raw: unknown): AdmitAnswer {
+    const a = admissionFromJson(raw);
+    const answer = this.node.admit(a);
+    this.log.info('admission received from the control socket', { member: a.node, identity: fingerprint(a.id_pub), result: answer.result, why: answer.why });
+    return answer;
+  }
+
+  private async saveAdmission(): Promise<void> {
+    const own = this.node.membership.ownAdmission();
+    if (!own) return;
+    try {
+      await this.admissions.save({ node: this.opts.config.node, id_pub: this.identity.idPub, ...own });
+      this.log.info('this node is admitted; admission saved', { file: this.admissions.file, at: new Date(own.at).toISOString() });
+    } catch (e) {
+      this.log.error('cannot save this node\'s admission', { file: this.admissions.file, error: errorMessage(e) });
+    }
   }
 
   private selfRecord(): MemberRecord | undefined {

@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { Membership, decodeMessage, encodeMessage, type MemberEvent, type Step } from '../gossip/membership';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
+import { admitCommand, type Admission } from '../admin/admission';
 
 export interface GossipNodeOptions {
   membership: Membership;
@@ -37,6 +38,7 @@ export class GossipNode {
   private running = false;
   private readonly listeners: Array<(e: MemberEvent) => void> = [];
   private readonly rejections = new Map<string, Rejection>();
+  private readonly refusedBy = new Map<string, Rejection>();
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(opts: GossipNodeOptions) {
@@ -48,6 +50,9 @@ export class GossipNode {
       message: (from, payload) => this.onMessage(from, payload),
       disconnected: (peer) => this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now())),
       rejected: (info) => this.onRejected(info),
+      vet: (peer) => this.membership.checkPeer(peer),
+      ownAdmission: () => this.membership.ownAdmission(),
+      refusedBy: (info) => this.onRefusedBy(info),
     });
   }
 
@@ -84,6 +89,22 @@ export class GossipNode {
     return [...this.rejections.values()].filter((r) => r.at >= since);
   }
 
+  /** Peers that refused this node as not admitted, lately. */
+  refusedBySince(since: number): Rejection[] {
+    return [...this.refusedBy.values()].filter((r) => r.at >= since);
+  }
+
+  /** An admission from `hepto-agent admit`: checked, adopted or spread (Membership.admit). */
+  admit(a: Admission): { result: 'admitted' | 'already' | 'refused'; why?: string } {
+    let out: { result: 'admitted' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
+    this.guard('admit', () => {
+      const r = this.membership.admit(a, this.clock.now());
+      out = r.why === undefined ? { result: r.result } : { result: r.result, why: r.why };
+      return r.step;
+    });
+    return out;
+  }
+
   private async flush(maxMs: number): Promise<void> {
     const deadline = Date.now() + maxMs;
     while (this.inflight.size > 0 && Date.now() < deadline) {
@@ -101,6 +122,23 @@ export class GossipNode {
       return;
     }
     this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+  }
+
+  private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {
+    const host = info.remote.replace(/:\d+$/, '');
+    const prev = this.refusedBy.get(host);
+    const n = (prev?.count ?? 0) + 1;
+    this.refusedBy.set(host, { remote: host, reason: info.reason, peer: info.peer ?? prev?.peer, at: this.clock.now(), count: n });
+    if (this.refusedBy.size > 64) this.refusedBy.delete(this.refusedBy.keys().next().value as string);
+    if (n === 1 || n % 100 === 0) {
+      const me = this.membership.identity();
+      this.log.warn('a peer refused this node: its identity is not admitted under its name', {
+        remote: info.remote,
+        peer: info.peer,
+        times: n,
+        fix: `on the machine with the admin key, run: ${admitCommand(me.name, me.idPub)}`,
+      });
+    }
   }
 
   private onRejected(info: { remote: string; reason: string; peer?: string }): void {
