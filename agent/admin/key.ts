@@ -2,9 +2,9 @@
  * The cluster's admin key: one ed25519 key pair, made once by
  * `hepto-agent admin init` and kept by the cluster's owner. Its public half,
  * in the text form of shared/public-key.ts, is the `admin_pub` config field
- * on every machine. Issue 13 plans it to sign invitations, admissions,
- * removals and key rotations (adminSign below); nothing else needs it, and it
- * need not stay online. See docs/trust.md.
+ * on every machine. It signs admissions (admission.ts); issue 13 plans it
+ * to sign invitations, removals and key rotations too (adminSign below).
+ * Nothing else needs it, and it need not stay online. See docs/trust.md.
  *
  * The file (default /etc/hepto/admin.key, mode 0600, directory 0700) is JSON,
  * in the layout of a node's identity.json plus a `kind`, so that neither can

@@ -23,7 +23,7 @@ export const adminInit: Command = async (ctx) => {
   noArgs(ctx, 'admin init [--admin-key PATH]');
   const file = adminKeyPath(ctx);
   const key = await createAdminKey(file, Date.now());
-  ctx.stdout(`created the cluster's admin key in ${file} (mode 0600): keep it secret and keep a copy offline; it is planned to sign admissions, invitations, removals and key rotations`);
+  ctx.stdout(`created the cluster's admin key in ${file} (mode 0600): keep it secret and keep a copy offline; it admits machines under their names (hepto-agent admit)`);
   ctx.stdout('put the next line in every machine\'s config (/etc/hepto/hepto.json) as "admin_pub", then restart hepto-agent there:');
   ctx.stdout(key.pub);
   return 0;
