@@ -25,27 +25,52 @@ export interface Admission extends AdmissionProof {
   id_pub: string;
 }
 
-export function signAdmission(key: AdminKey, node: string, idPub: string, at: number): Admission {
-  return { node, id_pub: idPub, at, sig: adminSign(key, 'admission', { node, id_pub: idPub, at }) };
+/**
+ * A removal has the very shape of an admission, signed for the purpose
+ * "removal": the admin takes `id_pub`'s name away as of `at`. Members refuse
+ * that identity from then on, unless a newer admission brings it back.
+ */
+export type Removal = Admission;
+type Binding = 'admission' | 'removal';
+
+function sign(key: AdminKey, purpose: Binding, node: string, idPub: string, at: number): Admission {
+  return { node, id_pub: idPub, at, sig: adminSign(key, purpose, { node, id_pub: idPub, at }) };
 }
 
-// Verified admissions, keyed by signature, with what they bind: every member
+export function signAdmission(key: AdminKey, node: string, idPub: string, at: number): Admission {
+  return sign(key, 'admission', node, idPub, at);
+}
+
+export function signRemoval(key: AdminKey, node: string, idPub: string, at: number): Removal {
+  return sign(key, 'removal', node, idPub, at);
+}
+
+// Verified bindings, keyed by signature, with what they bind: every member
 // sees the same admissions in every record and handshake. Bounded; a hit
-// needs the identical binding, so it cannot be abused.
+// needs the identical purpose and binding, so it cannot be abused.
 const verified = new Map<string, string>();
 const MAX_VERIFIED = 4096;
 
-/** True when `adminPub` (text form) signed this admission; never throws. */
-export function verifyAdmission(adminPub: string, a: Admission): boolean {
-  const key = `${adminPub}\0${a.node}\0${a.id_pub}\0${a.at}`;
+function verify(adminPub: string, purpose: Binding, a: Admission): boolean {
+  const key = `${purpose}\0${adminPub}\0${a.node}\0${a.id_pub}\0${a.at}`;
   if (verified.get(a.sig) === key) return true;
   if (!Number.isSafeInteger(a.at) || a.at < 0) return false;
-  const ok = adminVerify(adminPub, 'admission', { node: a.node, id_pub: a.id_pub, at: a.at }, a.sig);
+  const ok = adminVerify(adminPub, purpose, { node: a.node, id_pub: a.id_pub, at: a.at }, a.sig);
   if (ok) {
     if (verified.size >= MAX_VERIFIED) verified.clear();
     verified.set(a.sig, key);
   }
   return ok;
+}
+
+/** True when `adminPub` (text form) signed this admission; never throws. */
+export function verifyAdmission(adminPub: string, a: Admission): boolean {
+  return verify(adminPub, 'admission', a);
+}
+
+/** True when `adminPub` signed this removal; never throws. */
+export function verifyRemoval(adminPub: string, r: Removal): boolean {
+  return verify(adminPub, 'removal', r);
 }
 
 /** The identity key as people type it: `ed25519:<base64>` (same text form as admin_pub). */
@@ -72,10 +97,10 @@ export function admitCommand(node: string, idPub: string): string {
 const NODE_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
-/** Checks an admission that came as JSON (the control socket); throws USAGE naming the field. */
-export function admissionFromJson(v: unknown): Admission {
-  const bad = (field: string, what: string): never => {
-    throw new HeptoError('USAGE', `admission field "${field}" ${what}`, { hint: 'make admissions with hepto-agent admit' });
+/** Checks an admission (or removal: `what`) that came as JSON (the control socket); throws USAGE naming the field. */
+export function admissionFromJson(v: unknown, what: Binding = 'admission'): Admission {
+  const bad = (field: string, why: string): never => {
+    throw new HeptoError('USAGE', `${what} field "${field}" ${why}`, { hint: `make ${what}s with hepto-agent ${what === 'admission' ? 'admit' : 'remove'}` });
   };
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad('(whole)', 'is not an object');
   const o = v as Record<string, unknown>;

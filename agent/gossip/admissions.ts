@@ -22,7 +22,7 @@ import type { Ctx, State } from './state';
 import { count, emit, nudge, removeEntry, selfEntry } from './state';
 
 /** Why an identity is refused under a name. */
-export type RefusalKind = 'not-admitted' | 'superseded';
+export type RefusalKind = 'not-admitted' | 'superseded' | 'removed';
 
 export interface Refusal {
   name: string;
@@ -76,16 +76,20 @@ function remember(s: State, a: Admission): void {
 export function vetIdentity(s: State, name: string, idPub: string, proof: AdmissionProof | undefined): RefusalKind | null {
   if (s.adminPub === null) return null;
   const known = s.admissions.get(name);
+  let at: number | undefined;
   if (proof) {
     const shown: Admission = { node: name, id_pub: idPub, at: proof.at, sig: proof.sig };
     if (valid(s, shown)) {
       if (known && known.id_pub !== idPub && known.at >= proof.at) return 'superseded';
       if (!known || proof.at > known.at) remember(s, shown);
-      return null;
+      at = proof.at;
     }
   }
-  if (known && known.id_pub === idPub) return null;
-  return 'not-admitted';
+  if (at === undefined && known && known.id_pub === idPub) at = known.at;
+  if (at === undefined) return 'not-admitted';
+  // A removal of this identity counts against every admission up to its time.
+  const removal = s.removals.get(idPub);
+  return removal && removal.at >= at ? 'removed' : null;
 }
 
 /** Remembers a refused identity for status (bounded), and counts it. */
@@ -96,12 +100,12 @@ export function noteRefusal(s: State, ctx: Ctx, name: string, idPub: string, add
   if (!had && s.refusals.size >= MAX_REFUSALS) return;
   const admitted = s.admissions.get(name)?.id_pub;
   s.refusals.set(key, { name, idPub, addr, kind, lastSeen: ctx.now, ...(admitted && admitted !== idPub ? { admitted } : {}) });
-  if (!had) emit(ctx, 'refused', name, 0, `${kind === 'superseded' ? 'identity replaced by a newer admission' : 'identity not admitted'}: ${fingerprint(idPub)} at ${addr}`);
+  if (!had) emit(ctx, 'refused', name, 0, `${kind === 'superseded' ? 'identity replaced by a newer admission' : kind === 'removed' ? 'identity removed by the admin' : 'identity not admitted'}: ${fingerprint(idPub)} at ${addr}`);
 }
 
 /** The sentence `checkPeer` and the transport give for a refusal. */
 export function refusalReason(name: string, idPub: string, kind: RefusalKind): string {
-  const what = kind === 'superseded' ? 'was replaced by a newer admission of another identity' : 'is not admitted';
+  const what = kind === 'superseded' ? 'was replaced by a newer admission of another identity' : kind === 'removed' ? 'was removed by the admin' : 'is not admitted';
   return `identity ${fingerprint(idPub)} of "${name}" ${what}; if that machine belongs under this name, the admin runs: ${admitCommand(name, idPub)}`;
 }
 
@@ -172,7 +176,12 @@ export function admissionProblems(s: State): string[] {
   const out: string[] = [];
   const me = selfEntry(s).signed.record;
   const known = s.admissions.get(s.selfName);
-  if (known && known.id_pub !== s.selfPub) {
+  const removed = s.removals.get(s.selfPub);
+  if (removed && removed.at >= (me.admission?.at ?? -1)) {
+    out.push(
+      `the admin removed this node ("${s.selfName}", identity ${fingerprint(s.selfPub)}) from the cluster on ${new Date(removed.at).toISOString()}: members refuse it; if that was a mistake, the admin runs: ${admitCommand(s.selfName, s.selfPub)}`,
+    );
+  } else if (known && known.id_pub !== s.selfPub) {
     out.push(
       `the admin admitted another identity (${fingerprint(known.id_pub)}) under this node's name "${s.selfName}", so members refuse this machine (identity ${fingerprint(s.selfPub)}); if this machine should keep the name, the admin runs: ${admitCommand(s.selfName, s.selfPub)}`,
     );

@@ -8,7 +8,7 @@
 import type { Destination } from '../net/transport';
 import type { Ctx, State } from './state';
 import { deadIds, destOf, entriesOf, liveIds, pick, selfEntry, unmetAnchorAddresses } from './state';
-import { digestHash, digestOf } from './sync';
+import { digestOf, syncHashMessage } from './sync';
 import { backoffDelay } from './timing';
 
 export function otherAlive(s: State): boolean {
@@ -93,7 +93,7 @@ export function reconnectTick(s: State, ctx: Ctx): void {
   const [dead] = entriesOf(s, pick(deadIds(s), 1, s.rng));
   const [anchor] = pick(unmetAnchors(s), 1, s.rng);
   for (const to of [dead ? destOf(dead) : null, anchor ?? null]) {
-    if (to) ctx.send.push({ to, msg: { t: 'h', h: digestHash(s) } });
+    if (to) ctx.send.push({ to, msg: syncHashMessage(s) });
   }
 }
 

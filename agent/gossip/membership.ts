@@ -19,11 +19,12 @@ import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
 import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
-import { verifyAdmission, type Admission, type AdmissionProof } from '../admin/admission';
+import { verifyAdmission, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
 import { admissionProblems, admissionUpdate, applyAdmission, forgetRefusals, noteRefusal, offerAdmission, ownProof, refusalReason, vetIdentity } from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
-import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked } from './sync';
+import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked, syncHashMessage } from './sync';
+import { applyRemoval, offerRemovals, removalUpdate, removedNames, type RemovalResult } from './removals';
 import type { GossipTiming } from './timing';
 
 export type { Outgoing, Step, MemberEvent } from './state';
@@ -46,6 +47,8 @@ export interface MembershipOptions {
   names?: NameIndex;
   /** admin_pub (text form): names are pinned to admitted identities (admissions.ts). Null or absent: not pinned. */
   adminPub?: string | null;
+  /** Removals kept by a previous run (removals.ts); checked against adminPub, ignored without it. */
+  removals?: Removal[];
 }
 
 export interface MemberView {
@@ -104,6 +107,7 @@ export class Membership {
       conflicts: new Map(),
       adminPub,
       admissions: new Map(record.admission && own ? [[record.name, own]] : []),
+      removals: new Map((adminPub === null ? [] : (opts.removals ?? []).filter((r) => verifyRemoval(adminPub, r))).map((r) => [r.id_pub, r])),
       refusals: new Map(),
       leftAt: null,
       seq: 0,
@@ -200,6 +204,25 @@ export class Membership {
     if (known && known.at >= a.at) return { step: { send: [], events: [] }, result: 'refused', why: `a newer admission (${new Date(known.at).toISOString()}) of another identity is already known for "${a.node}"` };
     const step = this.run(now, undefined, (ctx) => applyAdmission(s, ctx, admissionUpdate(a)));
     return { step, result: s.admissions.get(a.node) === undefined ? 'refused' : 'admitted', ...(s.admissions.get(a.node) === undefined ? { why: 'the agent could not keep it' } : {}) };
+  }
+
+  /** A removal made by `hepto-agent remove` (control socket): checked against admin_pub, kept and spread. */
+  remove(r: Removal, now: number): { step: Step } & RemovalResult {
+    let out: RemovalResult = { result: 'refused', why: 'the agent has left the cluster' };
+    const step = this.run(now, undefined, (ctx) => {
+      out = applyRemoval(this.s, ctx, removalUpdate(r));
+    });
+    return { step, ...out };
+  }
+
+  /** Every removal held, for the daemon to persist. */
+  removals(): Removal[] {
+    return [...this.s.removals.values()];
+  }
+
+  /** Names removed and not admitted again since: the master deletes them from Kubernetes. */
+  removedNames(): string[] {
+    return removedNames(this.s);
   }
 
   /** The transport could not deliver (connection refused, auth failed, timeout). */
@@ -356,7 +379,7 @@ export class Membership {
       // tails). Compare digests with it now rather than at the next sync, at most every so often.
       if ((msg.t === 'p' || msg.t === 'k' || msg.t === 'g' || msg.t === 'r') && ctx.now >= s.nextCurious) {
         s.nextCurious = ctx.now + Math.round(s.t.syncInterval / 10);
-        ctx.send.push({ to: { name: from.name, addresses: [] }, msg: { t: 'h', h: digestHash(s) } });
+        ctx.send.push({ to: { name: from.name, addresses: [] }, msg: syncHashMessage(s) });
       }
       setWarm(s, from.name, true);
       return true;
@@ -399,6 +422,7 @@ export class Membership {
       case 'g':
         return applyAll(s, ctx, msg.u, false);
       case 'h':
+        offerRemovals(s, ctx, from, msg.x);
         if (msg.h !== digestHash(s)) ctx.send.push({ to: this.replyTo(from), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
         return;
       case 'd': {
@@ -458,7 +482,7 @@ export class Membership {
     if (ctx.now < s.nextSync) return;
     s.nextSync = ctx.now + Math.round(s.t.syncInterval * (0.75 + 0.5 * s.rng()));
     const [peer] = pickAlive(s, 1);
-    if (peer) ctx.send.push({ to: destOf(peer), msg: { t: 'h', h: digestHash(s) } });
+    if (peer) ctx.send.push({ to: destOf(peer), msg: syncHashMessage(s) });
   }
 
   /** Drops name conflicts and nudge stamps past their memory (left members go by their timer: runTimers()). */

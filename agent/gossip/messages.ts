@@ -18,6 +18,8 @@
  *   d  dead      {n, i, f}
  *   l  left      {n, i, g: leaver's signature}
  *   m  admission {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/admissions.ts)
+ *   x  removal   {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/removals.ts)
+ * A sync hash may carry x: a hash of the removals the sender holds; a peer holding others sends them.
  */
 import type { SignedRecord } from '../../shared/member';
 import { validateMessage } from './validate';
@@ -30,14 +32,15 @@ export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
 export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
 export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
 export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string }
-export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate;
+export interface RemovalUpdate { k: 'x'; n: string; p: string; t: number; g: string }
+export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate | RemovalUpdate;
 
 export interface PingMsg { t: 'p'; s: number; u?: Update[] }
 export interface AckMsg { t: 'k'; s: number; u?: Update[] }
 export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
 export interface NackMsg { t: 'n'; s: number }
 export interface GossipMsg { t: 'g'; u: Update[] }
-export interface SyncHashMsg { t: 'h'; h: string }
+export interface SyncHashMsg { t: 'h'; h: string; x?: string }
 export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[] }
 export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
 export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;

@@ -13,6 +13,7 @@ import type { AliveUpdate, Update } from './messages';
 import { fingerprint } from '../net/identity';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
+import { applyRemoval } from './removals';
 import type { Ctx, Entry, State } from './state';
 import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
@@ -36,7 +37,7 @@ function wellFormed(u: Update): boolean {
   }
   if (u.k === 's' || u.k === 'd') return typeof u.n === 'string' && validInc(u.i) && typeof u.f === 'string';
   if (u.k === 'l') return typeof u.n === 'string' && validInc(u.i) && typeof u.g === 'string';
-  if (u.k === 'm') return typeof u.n === 'string' && typeof u.p === 'string' && validInc(u.t) && typeof u.g === 'string';
+  if (u.k === 'm' || u.k === 'x') return typeof u.n === 'string' && typeof u.p === 'string' && validInc(u.t) && typeof u.g === 'string';
   return false;
 }
 
@@ -53,6 +54,9 @@ export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = 
       return applyLeft(s, ctx, u.n, u.i, u.g);
     case 'm':
       return applyAdmission(s, ctx, u);
+    case 'x':
+      applyRemoval(s, ctx, u);
+      return;
   }
 }
 

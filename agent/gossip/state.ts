@@ -16,7 +16,7 @@ export type { Entry, Suspicion } from './table';
 export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
 export interface Outgoing { to: Destination; msg: GossipMessage }
-export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted';
+export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
 export interface Step { send: Outgoing[]; events: MemberEvent[] }
 
@@ -74,6 +74,8 @@ export interface State {
   adminPub: string | null;
   /** The newest admission known per name. */
   admissions: Map<string, Admission>;
+  /** Removals signed by the admin, by the removed identity (removals.ts). */
+  removals: Map<string, Admission>;
   /** Identities refused for want of an admission, by name and identity (for status). */
   refusals: Map<string, Refusal>;
   leftAt: number | null;

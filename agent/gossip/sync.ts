@@ -2,13 +2,14 @@
  * Anti-entropy. At rest two members compare one 16-character hash of their
  * digests (name → incarnation + state); only when it differs do they exchange
  * the digest and then pull/push just the entries that differ:
- *   A → B  h{hash}           (B's hash equal: nothing more)
+ *   A → B  h{hash, x}        (B's hash equal: nothing more; x: removals.ts)
  *   B → A  d{digest, self}   (also how a joiner or a rejoiner starts)
  *   A → B  y{entries B lacks or holds older, names A wants}
  *   B → A  y{wanted entries, nothing wanted}
  */
-import type { DigestEntry, StateCode, Update } from './messages';
+import type { DigestEntry, StateCode, SyncHashMsg, Update } from './messages';
 import { updateSize } from './messages';
+import { removalsHash } from './removals';
 import type { Ctx, Entry, State } from './state';
 import { STATE_CODE, count } from './state';
 import type { Destination } from '../net/transport';
@@ -43,6 +44,12 @@ export function digestHash(s: State): string {
   const out = Buffer.alloc(4 * d.length);
   d.forEach((lane, l) => out.writeUInt32LE(lane, 4 * l));
   return out.toString('base64');
+}
+
+/** The sync hash message: our digest's hash, and the hash of the removals we hold (removals.ts). */
+export function syncHashMessage(s: State): SyncHashMsg {
+  const x = removalsHash(s);
+  return x === undefined ? { t: 'h', h: digestHash(s) } : { t: 'h', h: digestHash(s), x };
 }
 
 /** Orders two (incarnation, state) claims: > 0 when a is newer. */

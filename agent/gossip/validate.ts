@@ -133,7 +133,8 @@ function update(v: unknown, i: number): Update {
     case 'l':
       return { k: 'l', n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), g: b64(o.g, `update[${i}].g`, 88) };
     case 'm':
-      return { k: 'm', n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
+    case 'x':
+      return { k: o.k, n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
     default:
       return reject(`update[${i}] has unknown kind ${JSON.stringify(String(o.k).slice(0, 16))}`);
   }
@@ -178,7 +179,7 @@ export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array):
     case 'g':
       return { t: 'g', u: updates(o.u) };
     case 'h':
-      return { t: 'h', h: b64(o.h, 'h', 16) };
+      return o.x === undefined ? { t: 'h', h: b64(o.h, 'h', 16) } : { t: 'h', h: b64(o.h, 'h', 16), x: b64(o.x, 'x', 12) };
     case 'd': {
       const d = digest(o.d);
       return o.u === undefined ? { t: 'd', d } : { t: 'd', d, u: updates(o.u) };
