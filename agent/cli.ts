@@ -26,6 +26,7 @@ const COMMANDS: CommandEntry[] = [
   { words: ['admin', 'init'], usage: 'admin init [--admin-key PATH]', summary: "create the cluster's admin key pair; print its public half for admin_pub", load: async () => (await import('./commands/admin')).adminInit },
   { words: ['admin', 'pub'], usage: 'admin pub [--admin-key PATH]', summary: 'print the public half of the admin key, for admin_pub', load: async () => (await import('./commands/admin')).adminPub },
   { words: ['admit'], usage: 'admit NODE [--identity ID] [--admin-key PATH] | admit --all-current', summary: "sign an admission binding a node name to its identity; the local agent spreads it", load: async () => (await import('./commands/admit')).admit },
+  { words: ['remove'], usage: 'remove NODE [--identity ID] [--admin-key PATH]', summary: 'sign a removal of a member; every member refuses it from then on, the master deletes the node', load: async () => (await import('./commands/admit')).remove },
   { words: ['doctor'], usage: 'doctor [--json] [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
 ];
 
@@ -58,7 +59,7 @@ export function helpText(): string {
     '  --log-level LEVEL      debug, info, warn or error (default: the config, else info)',
     '  --json                 machine-readable output (status)',
     '  --admin-key PATH       the admin key file (admin commands; default /etc/hepto/admin.key)',
-    '  --identity ID          admit: the identity key to admit, ed25519:<base64> (status shows it)',
+    '  --identity ID          admit, remove: the identity key, ed25519:<base64> (status shows it)',
     '  --all-current          admit: every live member that shows no admission yet',
     '  -h, --help             this help',
     '  -V, --version          the agent version',

@@ -1,19 +1,19 @@
 /**
- * `hepto-agent admit NODE [--identity ID] [--admin-key PATH]` and
- * `hepto-agent admit --all-current`: signs admissions with the admin key
+ * `hepto-agent admit NODE [--identity ID] [--admin-key PATH]`,
+ * `hepto-agent admit --all-current` and `hepto-agent remove NODE`: signs admissions (removals) with the admin key
  * (agent/admin/admission.ts) and hands them to the local agent over its
  * control socket, which checks them and spreads them by gossip. Without
  * --identity, NODE's identity is the one the local agent knows for it.
  */
-import { loadAdminKey } from '../admin/key';
-import { admitCommand, identityText, parseIdentityText, signAdmission, type Admission } from '../admin/admission';
+import { loadAdminKey, type AdminKey } from '../admin/key';
+import { admitCommand, identityText, parseIdentityText, signAdmission, signRemoval, type Admission } from '../admin/admission';
 import { request } from '../control/client';
 import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
 import { loadConfig } from '../../shared/config/load';
 import { HeptoError } from '../../shared/errors';
 import { fingerprint } from '../net/identity';
 import { adminKeyPath } from './admin';
-import { configPath, type Command } from './types';
+import { configPath, type Command, type CommandContext } from './types';
 
 const USAGE = 'admit NODE [--identity ed25519:KEY] [--admin-key PATH] | admit --all-current [--admin-key PATH]';
 
@@ -21,21 +21,26 @@ function usage(message: string): HeptoError {
   return new HeptoError('USAGE', message, { hint: `type hepto-agent ${USAGE}` });
 }
 
-export const admit: Command = async (ctx) => {
-  const all = ctx.flags.allCurrent === true;
-  if (all && (ctx.args.length > 0 || ctx.flags.identity !== undefined)) throw usage('admit --all-current takes no NODE and no --identity');
-  if (!all && ctx.args.length !== 1) throw usage(ctx.args.length === 0 ? 'admit needs a NODE name, or --all-current' : `admit takes one NODE, got "${ctx.args.join(' ')}"`);
-  const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
+/** The admin key (checked against this machine's admin_pub), the local agent's socket and the members it knows. */
+async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; members: MemberIdentity[] }> {
   const { key, warnings } = await loadAdminKey(adminKeyPath(ctx));
   for (const w of warnings) ctx.stderr(`warning: ${w}`);
   const { config } = await loadConfig(configPath(ctx));
-  const socket = config.control_socket;
   if (config.admin_pub !== null && config.admin_pub !== key.pub) {
     throw new HeptoError('ADMIN_KEY', `the admin key ${adminKeyPath(ctx)} is not the one this machine's admin_pub names`, {
       hint: 'pass --admin-key with the key whose public half is admin_pub (hepto-agent admin pub shows a key\'s public half)',
     });
   }
-  const members = (await request(socket, { cmd: 'members' })) as MemberIdentity[];
+  const members = (await request(config.control_socket, { cmd: 'members' })) as MemberIdentity[];
+  return { key, socket: config.control_socket, adminPub: config.admin_pub, members };
+}
+
+export const admit: Command = async (ctx) => {
+  const all = ctx.flags.allCurrent === true;
+  if (all && (ctx.args.length > 0 || ctx.flags.identity !== undefined)) throw usage('admit --all-current takes no NODE and no --identity');
+  if (!all && ctx.args.length !== 1) throw usage(ctx.args.length === 0 ? 'admit needs a NODE name, or --all-current' : `admit takes one NODE, got "${ctx.args.join(' ')}"`);
+  const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
+  const { key, socket, members } = await adminSession(ctx);
   let targets: { node: string; idPub: string }[];
   if (all) {
     targets = members.filter((m) => (m.state === 'alive' || m.state === 'suspect') && m.admitted_at === null).map((m) => ({ node: m.name, idPub: m.id_pub }));
@@ -72,4 +77,42 @@ export const admit: Command = async (ctx) => {
       : `${done} of ${targets.length} admission${targets.length > 1 ? 's' : ''} handed to the agent, which spreads them to the cluster${refused > 0 ? `; to retry one: ${admitCommand(targets[0]!.node, targets[0]!.idPub)}` : ''}`,
   );
   return refused > 0 ? 1 : 0;
+};
+
+const REMOVE_USAGE = 'remove NODE [--identity ed25519:KEY] [--admin-key PATH]';
+
+/**
+ * `hepto-agent remove NODE [--identity ID] [--admin-key PATH]`: signs a
+ * removal of NODE's identity (default: the one the local agent knows, in any
+ * state) and hands it to the local agent, which keeps and spreads it. Every
+ * member then drops NODE and refuses that identity; the master deletes the
+ * node from Kubernetes.
+ */
+export const remove: Command = async (ctx) => {
+  if (ctx.flags.allCurrent) throw new HeptoError('USAGE', 'remove takes one NODE, not --all-current', { hint: `type hepto-agent ${REMOVE_USAGE}` });
+  if (ctx.args.length !== 1) {
+    throw new HeptoError('USAGE', ctx.args.length === 0 ? 'remove needs a NODE name' : `remove takes one NODE, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${REMOVE_USAGE}` });
+  }
+  const node = ctx.args[0] as string;
+  const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
+  const { key, socket, adminPub, members } = await adminSession(ctx);
+  if (adminPub === null) {
+    throw new HeptoError('ADMIN_KEY', 'this machine\'s config has no admin_pub, so its agent cannot check a removal, and nor can the others', {
+      hint: 'put admin_pub in every machine\'s config first (docs/trust.md: pinned names)',
+    });
+  }
+  const known = members.find((m) => m.name === node);
+  const idPub = identity ?? known?.id_pub;
+  if (!idPub) throw new HeptoError('USAGE', `this agent knows no member "${node}": give its identity with --identity ed25519:KEY`, { hint: `type hepto-agent ${REMOVE_USAGE}` });
+  const r = signRemoval(key, node, idPub, Date.now());
+  const answer = (await request(socket, { cmd: 'remove', removal: r })) as AdmitAnswer;
+  if (answer.result === 'refused') {
+    ctx.stderr(`hepto-agent: the agent refused the removal of ${node} (${identityText(idPub)}): ${answer.why ?? 'no reason given'}`);
+    return 1;
+  }
+  ctx.stdout(`${answer.result === 'already' ? 'already removed' : 'removed'}: ${node} identity ${fingerprint(idPub)}`);
+  ctx.stdout(
+    `every member drops it and refuses that identity from now on, and the master deletes the node from Kubernetes; the machine still holds the overlay key and the cluster key, so give the others new ones (key rotation is planned: docs/trust.md)`,
+  );
+  return 0;
 };

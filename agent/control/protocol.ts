@@ -7,7 +7,9 @@ export type ControlRequest =
   /** Every member with its full identity key and admission time (admit --all-current). */
   | { cmd: 'members' }
   /** One admission signed by `hepto-agent admit` (agent/admin/admission.ts). */
-  | { cmd: 'admit'; admission: unknown };
+  | { cmd: 'admit'; admission: unknown }
+  /** One removal signed by `hepto-agent remove`. */
+  | { cmd: 'remove'; removal: unknown };
 
 /** One member as `members` answers. */
 export interface MemberIdentity {
@@ -20,7 +22,7 @@ export interface MemberIdentity {
 }
 
 export interface AdmitAnswer {
-  result: 'admitted' | 'already' | 'refused';
+  result: 'admitted' | 'removed' | 'already' | 'refused';
   why?: string;
 }
 

@@ -10,6 +10,7 @@ export interface ControlHandlers {
   members?(): unknown;
   /** `admission` is whatever the client sent: the handler checks it. */
   admit?(admission: unknown): unknown;
+  remove?(removal: unknown): unknown;
 }
 
 /** Is something answering on this unix socket? */
@@ -91,6 +92,7 @@ export class ControlServer {
         cmd === 'status' ? () => this.handlers.status()
         : cmd === 'members' && this.handlers.members ? () => this.handlers.members!()
         : cmd === 'admit' && this.handlers.admit ? () => this.handlers.admit!((req as { admission?: unknown }).admission)
+        : cmd === 'remove' && this.handlers.remove ? () => this.handlers.remove!((req as { removal?: unknown }).removal)
         : undefined;
       if (!handle) {
         this.reply(sock, { ok: false, error: `unknown command ${JSON.stringify(String(cmd)).slice(0, 40)}` });

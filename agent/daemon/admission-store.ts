@@ -1,17 +1,21 @@
 /**
- * This node's own admission (agent/admin/admission.ts), kept across restarts
- * in `<storage_base>/<node>/admission.json` so that the node shows it from its
- * first handshake on. It holds no secret (admin-signed, public), but is
- * written like the rest of the state: atomically, mode 0600.
+ * What the admin signed that this node keeps across restarts
+ * (agent/admin/admission.ts): its own admission, in
+ * `<storage_base>/<node>/admission.json`, so that it shows it from its first
+ * handshake on; and every removal it knows, in `removals.json`, so that a
+ * removed member stays refused after a restart. Nothing here is secret
+ * (admin-signed, public), but it is written like the rest of the state:
+ * atomically, mode 0600.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../shared/atomic-write';
 import { errnoCode, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
-import type { Admission } from '../admin/admission';
+import type { Admission, Removal } from '../admin/admission';
 
 export const ADMISSION_FILE = 'admission.json';
+export const REMOVALS_FILE = 'removals.json';
 
 interface AdmissionFileV1 extends Admission {
   version: 1;
@@ -19,9 +23,11 @@ interface AdmissionFileV1 extends Admission {
 
 export class AdmissionStore {
   readonly file: string;
+  readonly removalsFile: string;
 
   constructor(dir: string, private readonly logger: Logger) {
     this.file = path.join(dir, ADMISSION_FILE);
+    this.removalsFile = path.join(dir, REMOVALS_FILE);
   }
 
   /** The stored admission when it is this node's (name and identity); otherwise undefined, with a warning saying why. */
@@ -47,6 +53,34 @@ export class AdmissionStore {
       this.logger.warn('this node\'s admission file is damaged; ignored (an admin can admit the node again)', { file: this.file, error: errorMessage(e) });
       return undefined;
     }
+  }
+
+  /** The removals kept; the membership checks their signatures. A damaged file is set aside, with a warning. */
+  async loadRemovals(): Promise<Removal[]> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.removalsFile, 'utf8');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the removals this node knows; it relearns them from its peers', { file: this.removalsFile, error: errorMessage(e) });
+      return [];
+    }
+    try {
+      const o = JSON.parse(text) as { version?: unknown; removals?: unknown };
+      if (o?.version !== 1 || !Array.isArray(o.removals)) throw new Error('unexpected shape');
+      return o.removals.filter(
+        (r): r is Removal => !!r && typeof r.node === 'string' && typeof r.id_pub === 'string' && typeof r.sig === 'string' && Number.isSafeInteger(r.at),
+      );
+    } catch (e) {
+      const aside = `${this.removalsFile}.corrupt-${Date.now()}`;
+      await fs.rename(this.removalsFile, aside).catch(() => undefined);
+      this.logger.warn('the removals file is damaged; kept aside, relearning removals from peers', { file: aside, error: errorMessage(e) });
+      return [];
+    }
+  }
+
+  async saveRemovals(removals: Removal[]): Promise<void> {
+    const body = { version: 1, removals: removals.map((r) => ({ node: r.node, id_pub: r.id_pub, at: r.at, sig: r.sig })) };
+    await writeFileAtomic(this.removalsFile, JSON.stringify(body, null, 1) + '\n', { mode: 0o600 });
   }
 
   async save(a: Admission): Promise<void> {

@@ -102,6 +102,7 @@ export class Agent {
     const saved = await this.peers.load();
     this.admissions = new AdmissionStore(stateDir, this.log.child('admission'));
     const admitted = await this.admissions.load(config.node, this.identity.idPub);
+    const removals = await this.admissions.loadRemovals();
     const facts = await gatherFacts();
     const advertised = advertiseAddresses(config);
     const record: MemberRecord = {
@@ -127,6 +128,7 @@ export class Agent {
       now: clock.now(),
       rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
       adminPub: config.admin_pub,
+      removals,
     });
     membership.restorePeers(saved.peers, clock.now());
     const listenHosts = config.gossip_listen;
@@ -150,6 +152,7 @@ export class Agent {
       const level = ev.type === 'conflict' || ev.type === 'dead' || ev.type === 'refused' ? 'warn' : 'info';
       this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
       if (ev.type === 'admitted' && ev.name === config.node) void this.saveAdmission();
+      if (ev.type === 'removed') this.onRemoved(ev.name);
       this.opts.runtime.setCluster(this.clusterView());
       this.schedulePersist();
       this.refreshStatusLine();
@@ -163,7 +166,7 @@ export class Agent {
 
     this.control = new ControlServer(
       config.control_socket,
-      { status: () => this.status(), members: () => this.members(), admit: (a) => this.admit(a) },
+      { status: () => this.status(), members: () => this.members(), admit: (a) => this.admit(a), remove: (r) => this.remove(r) },
       this.log.child('control'),
     );
     await this.control.start();
@@ -250,6 +253,21 @@ export class Agent {
     const answer = this.node.admit(a);
     this.log.info('admission received from the control socket', { member: a.node, identity: fingerprint(a.id_pub), result: answer.result, why: answer.why });
     return answer;
+  }
+
+  /** A removal from `hepto-agent remove`: logged, then checked, kept and spread by the membership. */
+  remove(raw: unknown): AdmitAnswer {
+    const r = admissionFromJson(raw, 'removal');
+    const answer = this.node.remove(r);
+    this.log.info('removal received from the control socket', { member: r.node, identity: fingerprint(r.id_pub), result: answer.result, why: answer.why });
+    return answer;
+  }
+
+  /** A member was removed: cut its connection, keep the removal, let the runtime act (the master deletes the node). */
+  private onRemoved(name: string): void {
+    if (name !== this.opts.config.node) this.node.transport.disconnect(name);
+    const removals = this.node.membership.removals();
+    void this.admissions.saveRemovals(removals).catch((e) => this.log.error('cannot save the removals this node knows', { file: this.admissions.removalsFile, error: errorMessage(e) }));
   }
 
   private async saveAdmission(): Promise<void> {

@@ -8,7 +8,7 @@ import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { Membership, decodeMessage, encodeMessage, type MemberEvent, type Step } from '../gossip/membership';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
-import { admitCommand, type Admission } from '../admin/admission';
+import { admitCommand, type Admission, type Removal } from '../admin/admission';
 
 export interface GossipNodeOptions {
   membership: Membership;
@@ -122,6 +122,17 @@ export class GossipNode {
       return;
     }
     this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+  }
+
+  /** A removal from `hepto-agent remove` (Membership.remove). */
+  remove(r: Removal): { result: 'removed' | 'already' | 'refused'; why?: string } {
+    let out: { result: 'removed' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
+    this.guard('remove', () => {
+      const x = this.membership.remove(r, this.clock.now());
+      out = x.result === 'refused' ? { result: 'refused', why: x.why } : { result: x.result };
+      return x.step;
+    });
+    return out;
   }
 
   private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {

@@ -13,7 +13,7 @@ import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
 import { FRAME_OVERHEAD, DEFAULT_LIMITS } from './limits';
-import { oversizedError, stoppedError, unreachableError, wrongPeer } from './send-errors';
+import { oversizedError, refusalKindOf, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
 
 export interface MemoryNetworkOptions {
@@ -277,7 +277,7 @@ export class MemoryTransport implements Transport {
     const theyRefuse = target.vetPeer(mine);
     if (theyRefuse !== undefined) {
       target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse, peer: this.name }));
-      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: 'it does not admit our identity under our name', peer: target.name }));
+      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(refusalKindOf(theyRefuse)), peer: target.name }));
       return REFUSED_NOT_ADMITTED;
     }
     const weRefuse = this.vetPeer(theirs);

@@ -63,6 +63,8 @@ export class Conn {
   nameConflict = false;
   /** The peer closed with CLOSE_NOT_ADMITTED: it does not admit our identity under our name. */
   notAdmitted = false;
+  /** The reason the peer gave with CLOSE_NOT_ADMITTED ("not admitted", "removed", "superseded"). */
+  notAdmittedWhy = '';
   private state: State = 'handshake';
   private client: ClientHandshake | undefined;
   private server: ServerHandshake | undefined;
@@ -91,7 +93,7 @@ export class Conn {
 
     ws.on('message', (data, isBinary) => this.onMessage(toBytes(data), isBinary));
     ws.on('error', (err) => this.onWsError(err));
-    ws.on('close', (code) => this.onClose(code));
+    ws.on('close', (code, reason) => this.onClose(code, reason));
     // Pings and pongs are signs of life like frames (ws answers pings by itself).
     ws.on('pong', () => this.onLife());
     ws.on('ping', () => this.onLife());
@@ -265,14 +267,17 @@ export class Conn {
     // ws closes the socket itself after an error; onClose follows.
   }
 
-  private onClose(code: number): void {
+  private onClose(code: number, reason?: Buffer): void {
     if (this.state === 'closed') return;
     const before = this.state;
     this.state = 'closed';
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
-    if (code === CLOSE_NOT_ADMITTED && !this.closing) this.notAdmitted = true;
+    if (code === CLOSE_NOT_ADMITTED && !this.closing) {
+      this.notAdmitted = true;
+      this.notAdmittedWhy = (reason ?? Buffer.alloc(0)).toString('utf8').replace(/[^a-z -]/g, '').slice(0, 40);
+    }
     if (before !== 'open' && this.failure === undefined) this.failure = closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }

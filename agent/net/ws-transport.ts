@@ -13,7 +13,7 @@ import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
 import { checkName, type HandshakeLocal } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
-import { oversizedError, stoppedError, unreachableError, wrongPeer } from './send-errors';
+import { oversizedError, refusalKindOf, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
 import { CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener } from './ws-listener';
@@ -242,7 +242,7 @@ export class WsTransport implements Transport {
     if (refused !== undefined) {
       c.failure = refused;
       this.reject(c.remote, refused, peer.name);
-      c.close(CLOSE_NOT_ADMITTED, 'not admitted');
+      c.close(CLOSE_NOT_ADMITTED, refusalKindOf(refused));
       return;
     }
     const current = this.byName.get(peer.name);
@@ -284,7 +284,7 @@ export class WsTransport implements Transport {
     this.onceClosed.delete(c);
     if (c.notAdmitted && this.state !== 'stopped') {
       try {
-        this.opts.events.refusedBy?.({ remote: c.remote, reason: 'it does not admit our identity under our name', ...(c.peer ? { peer: c.peer.name } : {}) });
+        this.opts.events.refusedBy?.({ remote: c.remote, reason: refusedByReason(c.notAdmittedWhy), ...(c.peer ? { peer: c.peer.name } : {}) });
       } catch {
         /* listener errors stay with the listener */
       }

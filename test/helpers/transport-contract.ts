@@ -137,6 +137,13 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       assert.ok(isHeptoError(e) && e.code === 'NOT_ADMITTED', String(e));
       await waitFor('bravo reports the refusal', () => b.rec.rejections.some((r) => r.peer === 'charlie' && /not admitted/.test(r.reason)));
       await waitFor('charlie hears it was refused', () => c.rec.refusedBy.length === 1);
+      assert.match(c.rec.refusedBy[0].reason, /does not admit our identity/);
+      // A removed identity is told so.
+      const e2 = await h.node('echo');
+      b.rec.vet = (peer) => (peer.name === 'echo' ? 'identity of "echo" was removed by the admin' : undefined);
+      await rejects(e2.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /not admitted/);
+      await waitFor('echo hears why', () => e2.rec.refusedBy.length === 1);
+      assert.match(e2.rec.refusedBy[0].reason, /the admin removed this identity/);
       assert.strictEqual(b.rec.messages.length, 1, 'nothing from charlie got through');
 
       // The dialer refuses the listener: the send fails, and nothing reaches the listener.
