@@ -53,6 +53,11 @@ export const admit: Command = async (ctx) => {
     if (!idPub) {
       throw usage(`this agent knows no member "${node}", so admit needs its identity: --identity ed25519:KEY (the refused machine prints it, and so does its status)`);
     }
+    if (!identity && known && known.state !== 'alive' && known.state !== 'suspect') {
+      throw usage(
+        `"${node}" is ${known.state}: its last known identity is ${fingerprint(known.id_pub)}, which a reinstalled machine no longer has; give the identity to admit with --identity ed25519:KEY (the machine prints it; ${identityText(known.id_pub)} to admit the last known one again)`,
+      );
+    }
     if (identity && known && known.id_pub !== identity && (known.state === 'alive' || known.state === 'suspect')) {
       ctx.stderr(`warning: "${node}" is live with identity ${fingerprint(known.id_pub)}; admitting ${fingerprint(identity)} shuts that one out`);
     }

@@ -57,6 +57,8 @@ export function anchorEndpoints(anchors: string[]): string[] {
 
 /** What an operator should do about a refused peer, by what was refused. */
 function adviceFor(reason: string): string {
+  // Pinned names: the reason already ends with the admit command (agent/gossip/admissions.ts refusalReason).
+  if (/the admin runs: hepto-agent admit /.test(reason)) return 'otherwise block that machine';
   if (/name/.test(reason) && /identity/.test(reason)) return 'two machines use the same node name: rename one of them (config field "node")';
   if (/handshake|overlay key|decrypt|authenticat/i.test(reason)) return "if that machine belongs to the cluster, give it this cluster's overlay key; otherwise block it";
   return 'if that machine belongs to the cluster, check that it runs the same hepto-agent version; otherwise block it';
@@ -213,20 +215,26 @@ export class Agent {
     const { config, clock } = this.opts;
     const view = this.node.membership.view();
     const rt = this.opts.runtime.status();
-    const problems = [...this.node.membership.problems(), ...rt.problems];
+    const live = new Map(view.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => [m.name, fingerprint(m.record.id_pub)]));
+    const refusedBy = this.node.refusedBySince(clock.now() - REJECTION_WINDOW_MS).filter((r) => !(r.peer && live.has(r.peer)));
+    // A refused node hears nothing: "cannot reach" advice would send its owner after the wrong cause.
+    const problems = [...this.node.membership.problems(), ...rt.problems].filter((p) => refusedBy.length === 0 || !p.startsWith('cannot reach any anchor'));
     for (const r of this.node.rejectionsSince(clock.now() - REJECTION_WINDOW_MS)) {
+      // A refused identity that has since been admitted and is live is no problem any more.
+      const fp = /identity ([0-9a-f]{12}) of "([^"]+)"/.exec(r.reason);
+      if (fp && live.get(fp[2] as string) === fp[1]) continue;
       problems.push(
         `refused ${r.count} connection${r.count > 1 ? 's' : ''} from ${r.remote}${r.peer ? ` (claiming to be "${r.peer}")` : ''}: ${r.reason}; ${adviceFor(r.reason)}`,
       );
     }
-    for (const r of this.node.refusedBySince(clock.now() - REJECTION_WINDOW_MS)) {
+    for (const r of refusedBy) {
       const me = this.node.membership.identity();
       problems.push(
         `${r.peer ? `"${r.peer}"` : 'a peer'} at ${r.remote} refused this node ${r.count} time${r.count > 1 ? 's' : ''}: ${r.reason}; on the machine with the admin key, run: ${admitCommand(me.name, me.idPub)}`,
       );
     }
     const others = view.filter((m) => m.name !== config.node);
-    if (config.anchors.length > 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
+    if (config.anchors.length > 0 && refusedBy.length === 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
     }
     // Last: an advice for the whole cluster, after what needs fixing now.
