@@ -38,6 +38,13 @@ export interface MemberRecord {
   created_at: number;
   /** The admin's admission of this name for this identity (agent/admin/admission.ts), once it has one. */
   admission?: AdmissionProof;
+  /**
+   * The master only, once its k3s server has made its CA: the SHA-256 (64 hex
+   * digits) of the server CA bundle, which agents pin in k3s's secure token
+   * format (`K10<hash>::node:<agent_key>`). Signed with the record, so only the
+   * (admitted) master can set it.
+   */
+  k3s_ca?: string;
 }
 
 /** An admin signature binding a record's name to its id_pub at time `at` (agent/admin/admission.ts). */

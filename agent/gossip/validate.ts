@@ -100,7 +100,14 @@ function record(v: unknown): MemberRecord {
     id_pub: b64(o.id_pub, 'record.id_pub', 44),
     created_at: int(o.created_at, 'record.created_at'),
     ...(o.admission === undefined ? {} : { admission: admission(o.admission) }),
+    ...(o.k3s_ca === undefined ? {} : { k3s_ca: hex64(o.k3s_ca, 'record.k3s_ca') }),
   };
+}
+
+function hex64(v: unknown, where: string): string {
+  const s = str(v, where, 64, 64);
+  if (!/^[0-9a-f]{64}$/.test(s)) reject(`${where} is not 64 lowercase hex digits`);
+  return s;
 }
 
 function admission(v: unknown): AdmissionProof {

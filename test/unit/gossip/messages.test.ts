@@ -78,6 +78,9 @@ describe('gossip: message codec', () => {
       { t: 'h', h: 'AAAAAAAAAAAAAAAA' },
       { t: 'd', d: [['alpha', 7, 0], ['beta', 1, 3]], u: [{ k: 'a', r: signed }] },
       { t: 'y', u: [], w: ['alpha'] },
+      { t: 'g', u: [{ k: 'm', n: 'alpha', p: id.idPub, t: 1_765_000_000_000, g: 'A'.repeat(86) + '==' }, { k: 'x', n: 'alpha', p: id.idPub, t: 5, g: 'B'.repeat(86) + '==' }] },
+      { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'AAAAAAAAAAAA' },
+      { t: 'g', u: [{ k: 'a', r: { ...signed, record: { ...rec, admission: { at: 7, sig: 'C'.repeat(86) + '==' }, k3s_ca: 'ab'.repeat(32) } } }] },
     ];
     for (const m of msgs) assert.deepEqual(decodeMessage(encodeMessage(m)), m);
     const back = decodeMessage(encodeMessage(msgs[1] as GossipMessage));
@@ -108,7 +111,15 @@ describe('gossip: message codec', () => {
       ['updates not an array', { t: 'g', u: {} }],
       ['too many updates', { t: 'g', u: new Array(3000).fill({ k: 's', n: 'a', i: 1, f: 'b' }) }],
       ['update not an object', { t: 'g', u: [5] }],
-      ['update of unknown kind', { t: 'g', u: [{ k: 'x' }] }],
+      ['update of unknown kind', { t: 'g', u: [{ k: 'zz' }] }],
+      ['admission update without time', { t: 'g', u: [{ k: 'm', n: 'a', p: id.idPub, g: 'A'.repeat(86) + '==' }] }],
+      ['removal update with a short key', { t: 'g', u: [{ k: 'x', n: 'a', p: 'abc', t: 1, g: 'A'.repeat(86) + '==' }] }],
+      ['removal update with a bad name', { t: 'g', u: [{ k: 'x', n: 'a b', p: id.idPub, t: 1, g: 'A'.repeat(86) + '==' }] }],
+      ['record with an admission without sig', { t: 'g', u: [{ k: 'a', r: r({ admission: { at: 1 } }) }] }],
+      ['record with an admission at a negative time', { t: 'g', u: [{ k: 'a', r: r({ admission: { at: -1, sig: 'A'.repeat(86) + '==' } }) }] }],
+      ['record with k3s_ca in uppercase', { t: 'g', u: [{ k: 'a', r: r({ k3s_ca: 'AB'.repeat(32) }) }] }],
+      ['record with a short k3s_ca', { t: 'g', u: [{ k: 'a', r: r({ k3s_ca: 'ab' }) }] }],
+      ['hash with a bad removals hash', { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'short' }],
       ['suspect without name', { t: 'g', u: [{ k: 's', i: 1, f: 'b' }] }],
       ['suspect with a bad name', { t: 'g', u: [{ k: 's', n: 'bad name!', i: 1, f: 'b' }] }],
       ['suspect with a 64-char name', { t: 'g', u: [{ k: 's', n: 'a'.repeat(64), i: 1, f: 'b' }] }],
