@@ -294,7 +294,11 @@ export class Agent {
   }
 
   private clusterView() {
-    return { members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record, lastSeen: m.lastSeen })) };
+    return {
+      members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record, lastSeen: m.lastSeen })),
+      // Removed and not admitted again: the master deletes them from Kubernetes (runtime/node-removal.ts).
+      removed: this.node.membership.removedNames(),
+    };
   }
 
   private refreshStatusLine(): void {

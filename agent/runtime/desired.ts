@@ -33,6 +33,12 @@ import { inFamily, wesherBindAddress, type BindChoice, type Family } from './wes
 export interface ClusterView {
   /** lastSeen: when gossip last heard from the member (ms), for the join list's order. */
   members: Array<{ name: string; state: MemberState; record: MemberRecord; lastSeen?: number }>;
+  /**
+   * Node names the admin removed (`hepto-agent remove NODE`) and has not
+   * re-admitted since. The agent hosting the master deletes each from
+   * Kubernetes once (node-removal.ts); absent means none.
+   */
+  removed?: string[];
 }
 
 export interface DesiredContainer {

@@ -4,6 +4,7 @@
  * podman-errors.ts; nothing above this file handles HTTP codes.
  */
 import Dockerode from 'dockerode';
+import type { Duplex } from 'stream';
 import { HeptoError } from '../../shared/errors';
 import { scrub } from '../../shared/log';
 import type { ObservedContainer } from './planner';
@@ -370,6 +371,63 @@ export class PodmanClient {
     } catch (e) {
       if (isNotFound(e)) return;
       this.fail(e, `remove container ${name}`);
+    }
+  }
+
+  /**
+   * Runs `argv` inside a running container (Podman's exec API, as `podman
+   * exec` does) and waits for it to end: its exit code and its stdout and
+   * stderr together, secrets scrubbed. argv goes in the request body, but
+   * Podman may log it and `podman inspect` lists execs: never put a secret in
+   * it. Throws a HeptoError when Podman refuses (container gone or stopped)
+   * or when the command has not ended within `timeoutMs` (it is left running
+   * inside the container).
+   */
+  async exec(id: string, name: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number | null; output: string }> {
+    const what = `run ${argv[0]} in container ${name}`;
+    const abort = new AbortController();
+    let timedOut = false;
+    let stream: Duplex | null = null;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+      stream?.destroy?.();
+    }, timeoutMs);
+    const timeoutError = (): HeptoError =>
+      new HeptoError('INTERNAL', `${argv[0]} in container ${name} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+        hint: `it is retried; see podman logs ${name}, or try it by hand: podman exec ${name} ${argv.join(' ')}`,
+      });
+    try {
+      const ex = await this.docker.getContainer(id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false, abortSignal: abort.signal });
+      const s = await ex.start({ hijack: true, stdin: false, abortSignal: abort.signal });
+      stream = s;
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        s.on('data', (d: Buffer | string) => chunks.push(Buffer.isBuffer(d) ? d : Buffer.from(d)));
+        s.on('end', () => resolve());
+        s.on('close', () => resolve());
+        s.on('error', (e: unknown) => reject(e));
+        if (timedOut) reject(timeoutError());
+      });
+      if (timedOut) throw timeoutError();
+      // The stream ends when the process does; its exit code may take a moment to be recorded.
+      let info = await ex.inspect({ abortSignal: abort.signal });
+      for (let i = 0; i < 20 && info.Running && !timedOut; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        info = await ex.inspect({ abortSignal: abort.signal });
+      }
+      if (timedOut) throw timeoutError();
+      const output = scrub(demuxLogs(Buffer.concat(chunks)).replace(/\r/g, '')).trim();
+      return { exitCode: typeof info.ExitCode === 'number' && !info.Running ? info.ExitCode : null, output };
+    } catch (e) {
+      if (timedOut) throw timeoutError();
+      if (isNotFound(e)) throw new HeptoError('INTERNAL', `cannot ${what}: the container does not exist`, { cause: e });
+      if (statusCodeOf(e) === 409 || /not running|is stopped|is paused|state improper/i.test(podmanMessage(e))) {
+        throw new HeptoError('INTERNAL', `cannot ${what}: the container is not running`, { cause: e });
+      }
+      this.fail(e, what);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

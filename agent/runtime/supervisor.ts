@@ -17,6 +17,7 @@ import { registerSecret, type Logger } from '../../shared/log';
 import { applyActions } from './apply';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
+import { deleteNodeArgv, emptyRemovalState, forgetRemovals, hostsMaster, noteDeleted, noteRemovalFailed, planRemovals, summarizeOutput, type RemovalPlan } from './node-removal';
 import { observeLinks, serverTokenProblems } from './node-observe';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
@@ -26,6 +27,7 @@ import { OverlayLinks, type LinkState } from './overlay-link';
 import { emptyHistory, planReconcile, type History, type Observed, type ObservedContainer } from './planner';
 import { PodmanClient } from './podman-client';
 import { isUnreachable, toHeptoError } from './podman-errors';
+import { containerName } from './specs';
 import { buildSupervisorStatus, type SupervisorStatus } from './runtime-status';
 
 export type { ClusterView } from './desired';
@@ -55,9 +57,12 @@ export interface SupervisorOptions {
   linkCheckMs?: number;
   /** See planner JOIN_DEADLINE_MS. */
   joinDeadlineMs?: number;
+  /** Longest a command run inside a container (kubectl delete node) may take; default 30 s. */
+  execTimeoutMs?: number;
 }
 
 const LINK_CHECK_MS = 3_000;
+const EXEC_TIMEOUT_MS = 30_000;
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
@@ -103,6 +108,10 @@ export class Supervisor {
   private serverToken: Record<string, string> = {};
   /** Set when the current run outlived its timeout: it stops before its next action. */
   private abortRun = false;
+  /** Removed nodes deleted from Kubernetes in this agent run, and failed attempts (node-removal.ts). */
+  private readonly removals = emptyRemovalState();
+  private removalPlan: RemovalPlan = { due: [], forget: [], nextAt: null, problems: [] };
+  private removedSignature = '';
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
@@ -166,15 +175,18 @@ export class Supervisor {
     this.view = view;
     this.desired = this.compute();
     const sig = this.signatureOf(this.desired);
-    if (sig !== this.signature) {
+    const removed = hostsMaster(this.opts.config) ? JSON.stringify([...new Set(view.removed ?? [])].sort()) : '';
+    this.refreshRemovals();
+    if (sig !== this.signature || removed !== this.removedSignature) {
       this.signature = sig;
+      this.removedSignature = removed;
       this.trigger('membership', this.opts.membershipDebounceMs ?? 250);
     }
     this.emitIfChanged();
   }
 
   status(): SupervisorStatus {
-    return buildSupervisorStatus({
+    const st = buildSupervisorStatus({
       desired: this.desired,
       observed: this.observed,
       history: this.history,
@@ -184,6 +196,8 @@ export class Supervisor {
       podmanProblem: this.podmanProblem,
       now: this.opts.clock.now(),
     });
+    if (this.removalPlan.problems.length > 0) st.problems = [...new Set([...st.problems, ...this.removalPlan.problems])];
+    return st;
   }
 
   onChange(cb: () => void): void {
@@ -392,6 +406,7 @@ export class Supervisor {
     this.waits = Object.fromEntries(actions.flatMap((a) => (a.type === 'wait' ? [[a.name, a.reason]] : [])));
     if (actions.every((a) => a.type === 'wait')) {
       this.log.debug('reconciled, nothing to do', { reason });
+      await this.deleteRemovedNodes();
       this.scheduleWake();
       return;
     }
@@ -415,7 +430,57 @@ export class Supervisor {
       if (!this.abortRun) this.trigger('follow-up', 0);
     }
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
+    await this.deleteRemovedNodes();
     this.scheduleWake();
+  }
+
+  /** The running k3s server container of the master, when this agent hosts it. */
+  private masterK3s(): { id: string; name: string } | null {
+    if (!hostsMaster(this.opts.config)) return null;
+    const name = containerName(this.opts.config.master, 'k3s');
+    const c = this.observed?.find((o) => o.name === name && o.node !== null);
+    return c && c.state === 'running' ? { id: c.id, name } : null;
+  }
+
+  /** Re-plans the removals: forgets re-admitted names, and keeps what is due and the problems for status. */
+  private refreshRemovals(): RemovalPlan {
+    const plan = planRemovals({ config: this.opts.config, view: this.view, state: this.removals, now: this.opts.clock.now(), masterK3sRunning: this.masterK3s() !== null });
+    if (plan.forget.length > 0) {
+      forgetRemovals(this.removals, plan.forget);
+      this.log.debug('removed nodes re-admitted; forgotten', { nodes: plan.forget.join(', ') });
+    }
+    this.removalPlan = plan;
+    return plan;
+  }
+
+  /**
+   * The master deletes each removed node from Kubernetes, once: kubectl in
+   * its k3s server container (docs/upstream.md K19-K24). A failure (the API
+   * not up yet, most often) is retried with backoff and shown in status.
+   */
+  private async deleteRemovedNodes(): Promise<void> {
+    const plan = this.refreshRemovals();
+    const k3s = this.masterK3s();
+    if (!k3s || plan.due.length === 0) return;
+    for (const node of plan.due) {
+      if (this.abortRun || !this.started || this.podman !== 'connected') break;
+      let error: string;
+      try {
+        const r = await this.client.exec(k3s.id, k3s.name, deleteNodeArgv(node), this.opts.execTimeoutMs ?? EXEC_TIMEOUT_MS);
+        if (r.exitCode === 0) {
+          noteDeleted(this.removals, node);
+          this.log.info('deleted removed node from Kubernetes', { node, output: summarizeOutput(r.output) });
+          continue;
+        }
+        error = `kubectl exited with code ${r.exitCode ?? 'unknown'}${r.output ? `: ${summarizeOutput(r.output)}` : ''}`;
+      } catch (e) {
+        if (isUnreachable(e)) throw e;
+        error = isHeptoError(e) ? e.describe() : errorMessage(e);
+      }
+      const a = noteRemovalFailed(this.removals, node, error, this.opts.clock.now(), this.policy, (this.opts.random ?? Math.random)());
+      this.log.warn('cannot delete removed node from Kubernetes; retrying', { node, error, attempt: a.failures, retry_in_ms: a.nextAt - this.opts.clock.now() });
+    }
+    this.refreshRemovals();
   }
 
   /** Wakes the loop when the earliest backoff or pull retry falls due. */
@@ -425,6 +490,7 @@ export class Supervisor {
       ...Object.values(this.history.containers).map((h) => h.nextStartAt),
       ...Object.values(this.history.images).map((h) => h.nextPullAt),
       ...Object.values(this.history.links ?? {}).map((h) => h.nextAt),
+      ...(this.removalPlan.nextAt !== null ? [this.removalPlan.nextAt] : []),
     ].filter((t) => t > now);
     if (times.length === 0) return;
     const at = Math.min(...times);
