@@ -61,6 +61,11 @@ export const admit: Command = async (ctx) => {
     if (identity && known && known.id_pub !== identity && (known.state === 'alive' || known.state === 'suspect')) {
       ctx.stderr(`warning: "${node}" is live with identity ${fingerprint(known.id_pub)}; admitting ${fingerprint(identity)} shuts that one out`);
     }
+    if (known && known.id_pub === idPub && known.admitted_at !== null && (known.state === 'alive' || known.state === 'suspect')) {
+      // Signing again would only re-spread it and make the member re-sign its record.
+      ctx.stdout(`already admitted: ${node} identity ${fingerprint(idPub)} (since ${new Date(known.admitted_at).toISOString()})`);
+      return 0;
+    }
     targets = [{ node, idPub }];
   }
   let refused = 0;

@@ -143,9 +143,10 @@ export class GossipNode {
     if (this.refusedBy.size > 64) this.refusedBy.delete(this.refusedBy.keys().next().value as string);
     if (n === 1 || n % 100 === 0) {
       const me = this.membership.identity();
-      this.log.warn('a peer refused this node: its identity is not admitted under its name', {
+      this.log.warn('a peer refused this node', {
         remote: info.remote,
         peer: info.peer,
+        reason: info.reason,
         times: n,
         fix: `on the machine with the admin key, run: ${admitCommand(me.name, me.idPub)}`,
       });

@@ -85,11 +85,12 @@ export function vetIdentity(s: State, name: string, idPub: string, proof: Admiss
       at = proof.at;
     }
   }
-  if (at === undefined && known && known.id_pub === idPub) at = known.at;
+  // The newest admission of this identity counts, shown or known (a re-admission after a removal, say).
+  if (known && known.id_pub === idPub && (at === undefined || known.at > at)) at = known.at;
   if (at === undefined) return 'not-admitted';
-  // A removal of this identity counts against every admission up to its time.
+  // A removal of this identity under this name counts against every admission up to its time.
   const removal = s.removals.get(idPub);
-  return removal && removal.at >= at ? 'removed' : null;
+  return removal && removal.node === name && removal.at >= at ? 'removed' : null;
 }
 
 /** Remembers a refused identity for status (bounded), and counts it. */
@@ -177,7 +178,7 @@ export function admissionProblems(s: State): string[] {
   const me = selfEntry(s).signed.record;
   const known = s.admissions.get(s.selfName);
   const removed = s.removals.get(s.selfPub);
-  if (removed && removed.at >= (me.admission?.at ?? -1)) {
+  if (removed && removed.node === s.selfName && removed.at >= Math.max(me.admission?.at ?? -1, known && known.id_pub === s.selfPub ? known.at : -1)) {
     out.push(
       `the admin removed this node ("${s.selfName}", identity ${fingerprint(s.selfPub)}) from the cluster on ${new Date(removed.at).toISOString()}: members refuse it; if that was a mistake, the admin runs: ${admitCommand(s.selfName, s.selfPub)}`,
     );

@@ -12,6 +12,7 @@ import type { OverlayKeys } from './crypto';
 import { ClientHandshake, HandshakeLocal, ServerHandshake, SessionKeys } from './handshake';
 import { FrameOpener, FrameSealer } from './frames';
 import { FRAME_OVERHEAD, Limits } from './limits';
+import { refusedByReason } from './send-errors';
 
 /** Close code for a connection dropped because the same peer has another one (no `disconnected`). */
 export const CLOSE_SUPERSEDED = 4000;
@@ -278,7 +279,7 @@ export class Conn {
       this.notAdmitted = true;
       this.notAdmittedWhy = (reason ?? Buffer.alloc(0)).toString('utf8').replace(/[^a-z -]/g, '').slice(0, 40);
     }
-    if (before !== 'open' && this.failure === undefined) this.failure = closeReason(code, before === 'confirming');
+    if (before !== 'open' && this.failure === undefined) this.failure = code === CLOSE_NOT_ADMITTED ? `the peer refused us: ${refusedByReason(this.notAdmittedWhy)}` : closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }
 }
@@ -286,7 +287,6 @@ export class Conn {
 function closeReason(code: number, confirming: boolean): string {
   if (code === CLOSE_NAME_CONFLICT) return 'the peer refused us: it has a connected peer with our name and another identity (name conflict)';
   if (code === CLOSE_SELF) return 'that address is this agent itself';
-  if (code === CLOSE_NOT_ADMITTED) return 'the peer refused us: our identity is not admitted under our name';
   if (code === CLOSE_POLICY) {
     return confirming ? 'the peer rejected our identity' : 'the peer rejected the handshake: probably a different overlay key';
   }
