@@ -7,6 +7,9 @@
 #     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_AGENT_SHA256=... \
 #       HEPTO_ANCHORS=... HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
 #   From a checkout: sudo ./install.sh (builds the release tarball first if needed)
+#   The cluster's members refuse a machine until the admin key admits it: the
+#   first machine (it holds the key) admits itself; each next one prints, last,
+#   the `hepto-agent admit NODE --identity ...` line to run on the first one.
 #
 # Environment (all optional unless said):
 #   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
@@ -607,6 +610,94 @@ remove_old_versions() {
   done
 }
 
+# --- this machine's admission (pinned names, docs/trust.md) -------------------------
+ADMIT_WAIT=15
+
+# Asks the running agent about this machine's own member: sets SELF_ADMITTED
+# (yes or no; empty when the agent does not answer within ADMIT_WAIT seconds)
+# and SELF_IDENTITY (its identity key, ed25519:<base64>: public).
+self_admission() {
+  SELF_ADMITTED=
+  SELF_IDENTITY=
+  sa_waited=0
+  while :; do
+    sa_out=$("$HEPTO_BIN" status --json 2>/dev/null | "$NODE_BIN" -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        try { const j = JSON.parse(s); const me = j.members.find((m) => m.self === true || m.name === j.node);
+              if (me) console.log((me.admitted_at ? "yes" : "no") + " " + (me.identity_key || "")); } catch {}
+      });' 2>/dev/null || true)
+    case $sa_out in
+      yes\ * | no\ *)
+        SELF_ADMITTED=${sa_out%% *}
+        SELF_IDENTITY=${sa_out#* }
+        return 0
+        ;;
+    esac
+    [ "$sa_waited" -lt "$ADMIT_WAIT" ] || break
+    sleep 1
+    sa_waited=$((sa_waited + 1))
+  done
+  # No answer: the identity key's public half is in the node's state too.
+  SELF_IDENTITY=$("$NODE_BIN" -e '
+    const fs = require("fs");
+    try { const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+          const base = typeof c.storage_base === "string" ? c.storage_base : "/srv";
+          const id = JSON.parse(fs.readFileSync(base + "/" + c.node + "/identity.json", "utf8"));
+          if (typeof id.public === "string" && id.public) console.log("ed25519:" + id.public); } catch {}
+  ' "$HEPTO_CONF" 2>/dev/null || true)
+}
+
+# Does this machine hold the cluster's admin key, the one admin_pub names?
+holds_admin_key() {
+  if [ -z "${CONF_ADMIN_PUB:-}" ] || [ ! -f "$HEPTO_ETC/admin.key" ]; then return 1; fi
+  ha_pub=$("$HEPTO_BIN" admin pub --admin-key "$HEPTO_ETC/admin.key" 2>/dev/null) || return 1
+  [ "$ha_pub" = "$CONF_ADMIN_PUB" ]
+}
+
+# With admin_pub, members refuse a node that shows no admission. The machine
+# with the admin key admits its own node here; any other one is told what the
+# admin runs for it (ADMIT_NOTE, printed last).
+admit_self() {
+  ADMIT_NOTE=
+  [ -n "${CONF_ADMIN_PUB:-}" ] || return 0
+  as_hand="hepto-agent admit $NODE_NAME --admin-key $HEPTO_ETC/admin.key"
+  if [ "${HEPTO_SKIP_START:-0}" = 1 ] || ! systemctl is-active --quiet "$HEPTO_SERVICE" 2>/dev/null; then
+    if holds_admin_key; then
+      ADMIT_NOTE="once $HEPTO_SERVICE runs, admit this machine, or the cluster refuses it: $as_hand"
+    else
+      ADMIT_NOTE="once $HEPTO_SERVICE runs, this machine must be admitted before the cluster accepts it: hepto-agent status names the command to run on the machine with the admin key"
+    fi
+    return 0
+  fi
+  self_admission
+  [ "$SELF_ADMITTED" != yes ] || return 0
+  if ! holds_admin_key; then
+    if [ -n "$SELF_IDENTITY" ]; then
+      ADMIT_NOTE="this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit $NODE_NAME --identity $SELF_IDENTITY"
+    else
+      ADMIT_NOTE="this machine must be admitted before the cluster accepts it: hepto-agent status names the command to run on the machine with the admin key"
+    fi
+    return 0
+  fi
+  as_waited=0
+  while :; do
+    as_rc=0
+    "$HEPTO_BIN" admit "$NODE_NAME" --admin-key "$HEPTO_ETC/admin.key" >"$TMP_DIR/admit.out" 2>"$TMP_DIR/admit.err" || as_rc=$?
+    if [ "$as_rc" = 0 ]; then
+      info "admitted this machine ($NODE_NAME, identity ${SELF_IDENTITY:-unknown}) with the cluster's admin key; its agent spreads the admission"
+      return 0
+    fi
+    # 3: the agent does not answer on its control socket (yet).
+    if [ "$as_rc" != 3 ] || [ "$as_waited" -ge "$ADMIT_WAIT" ]; then break; fi
+    sleep 1
+    as_waited=$((as_waited + 1))
+  done
+  # Its error is its last line on stderr (a refusal's summary follows on stdout).
+  as_why=$(sed -e 's/^hepto-agent: //' "$TMP_DIR/admit.err" | tail -n 1)
+  [ -n "$as_why" ] || as_why=$(tail -n 1 "$TMP_DIR/admit.out")
+  warn "could not admit this machine: ${as_why:-hepto-agent admit exited $as_rc}; the cluster refuses it until you run: $as_hand"
+}
+
 # The line that joins the next machine: this machine's anchors and both keys, and
 # the sha256 of the tarball installed here, so the next machine checks the same
 # bytes rather than a .sha256 from the server.
@@ -688,6 +779,7 @@ main() {
   install_files
   start_service
   if ! dry; then remove_old_versions; fi
+  if [ -z "${START_FAILED:-}" ] && ! dry; then admit_self; fi
   if [ "$NEW_CLUSTER" = 1 ] && ! dry; then print_join_line; fi
   if [ -n "${START_FAILED:-}" ]; then fatal "$START_FAILED"; fi
   if [ -z "$CHANGED" ]; then
@@ -697,6 +789,7 @@ main() {
   else
     info "done: changed$CHANGED"
   fi
+  if [ -n "${ADMIT_NOTE:-}" ]; then warn "$ADMIT_NOTE"; fi
 }
 
 main "$@"

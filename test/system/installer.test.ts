@@ -80,8 +80,29 @@ const REGISTRY_PORT = 5000;
 
 interface StatusJson {
   node: string;
-  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null }>;
+  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null; self?: true; identity_key: string; admitted_at: string | null }>;
   containers: Array<{ name: string; role: string; state: string }>;
+  problems: string[];
+}
+
+/** The machine's own member in its status. */
+function selfMember(doc: StatusJson): StatusJson['members'][number] {
+  const me = doc.members.find((m) => m.self === true);
+  assert.ok(me, `no self member in status: ${JSON.stringify(doc.members.map((m) => m.name))}`);
+  assert.equal(me.name, doc.node);
+  return me;
+}
+
+/** The public half of a machine's identity key, `ed25519:` + identity.json's "public" (read there, so the private half never leaves it). */
+async function identityKey(c: SystemdContainer, node: string): Promise<string> {
+  const pub = (await c.ok(`node -p 'JSON.parse(require("fs").readFileSync("/srv/${node}/identity.json", "utf8")).public'`)).trim();
+  assert.match(pub, /^[A-Za-z0-9+/]{43}=$/);
+  return `ed25519:${pub}`;
+}
+
+/** What the installer tells a joiner to have the admin run (its last line). */
+function admitNote(node: string, identity: string): string {
+  return `[WARN]  this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit ${node} --identity ${identity}`;
 }
 
 /** A join line's word as the shell reads it: the installer single-quotes what needs it. */
@@ -396,6 +417,14 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(unquote(m.adminPub ?? ''), adminPub, 'the join line carries admin_pub');
       assert.ok(!(await n1.ok('cat /etc/hepto/admin.key')).includes(keys[0]));
       assert.equal((await n1.ok('stat -c %a /etc/hepto/hepto.json /etc/hepto')).trim(), '600\n700');
+      // Pinned names: the machine with the admin key admitted its own node, and said so once.
+      const me = selfMember(await statusJson(n1));
+      assert.equal(me.identity_key, await identityKey(n1, 'n1'));
+      assert.ok(me.admitted_at !== null && !Number.isNaN(Date.parse(me.admitted_at)), `n1 shows no admission: ${JSON.stringify(me)}`);
+      const admitted = r.stderr.split('\n').filter((l) => /admitted this machine/.test(l));
+      assert.deepEqual(admitted, [`[INFO]  admitted this machine (n1, identity ${me.identity_key}) with the cluster's admin key; its agent spreads the admission`]);
+      assert.doesNotMatch(r.stderr, /must be admitted|could not admit/);
+      await n1.ok('test -s /srv/n1/admission.json');
     });
 
     it('systemctl status shows the mesh and both containers; status --json has them running', async () => {
@@ -524,6 +553,9 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.notEqual(pidAfter, pidBefore);
       assert.equal((await n1.ok(`systemctl show -p NRestarts --value ${SERVICE}`)).trim(), '0', 'the agent crashed and was restarted by systemd');
       await waitFor('the agent to show both containers again', async () => /wesher running · k3s running/.test(await statusText(n1)), 60_000);
+      // The restarted agent kept its admission (admission.json): nothing to admit again.
+      assert.doesNotMatch(r.stderr, /admitted this machine|must be admitted|could not admit/);
+      assert.notEqual(selfMember(await statusJson(n1)).admitted_at, null);
     });
 
     it('an upgrade (a new tarball, with its pin) replaces the agent in place, keeps the config, restarts once', async function () {
@@ -577,15 +609,50 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const fetched = server.requests.slice(asked);
         assert.ok(fetched.includes(release.tarball), `the tarball was not fetched: ${fetched.join(' ')}`);
         assert.ok(!fetched.some((f) => f.endsWith('.sha256')), `a .sha256 was fetched: ${fetched.join(' ')}`);
+        // Pinned names: the join line carries admin_pub, so n2 is refused until the admin admits it.
+        // Its installer ends with the command the admin runs, with n2's identity key (public).
+        const id2 = await identityKey(n2, 'n2');
+        assert.equal(selfMember(await statusJson(n2)).identity_key, id2);
+        assert.equal(r.stderr.trimEnd().split('\n').pop(), admitNote('n2', id2));
+        assert.doesNotMatch(r.stderr, /admitted this machine/, 'a joiner without the admin key admitted itself');
+        const own = await statusJson(n2);
+        assert.equal(selfMember(own).admitted_at, null);
+        assert.ok(own.problems.some((p) => p.startsWith('this node has no admission for its identity') && p.endsWith(`run: hepto-agent admit n2 --identity ${id2}`)), own.problems.join('\n'));
+        // n1 refuses it as it tries to join, and never lists it alive.
+        // (Refused in the handshake, `refused 1 connection from <addr> (claiming to be "n2"): ...`, or
+        // later in gossip, `refused "n2" at <addr>: ...`; either way naming the command that admits it.)
+        let n1Problems: string[] = [];
+        await waitFor(
+          'n1 to refuse n2 (not admitted)',
+          async () => {
+            n1Problems = (await statusJson(n1)).problems;
+            return n1Problems.some((p) => /^refused (\d+ connections? from \S+ \(claiming to be "n2"\)|"n2" at \S+):/.test(p) && p.includes(`"n2" is not admitted`) && p.includes(`hepto-agent admit n2 --identity ${id2}`));
+          },
+          60_000,
+        ).catch((e: Error) => assert.fail(`${e.message}\nn1's problems:\n${n1Problems.join('\n')}`));
+        assert.ok(!(await statusJson(n1)).members.some((m) => m.name === 'n2' && m.state === 'alive'), 'n1 lists n2 alive before its admission');
+        assert.equal((await n2.exec('test -e /srv/n2/admission.json')).code, 1, 'n2 holds an admission before the admin made one');
+        // The admin runs the printed command on n1, which holds the admin key.
+        const admit = await n1.exec(`hepto-agent admit n2 --identity ${id2}`);
+        assert.equal(admit.code, 0, admit.stderr + admit.stdout);
+        assert.match(admit.stdout, /^admitted: n2 identity /m);
+        assert.match(admit.stdout, /^1 of 1 admission handed to the agent, which spreads them to the cluster$/m);
         const alive = async (c: SystemdContainer): Promise<boolean> => {
           const doc = await statusJson(c);
           const names = doc.members.filter((m) => m.state === 'alive').map((m) => m.name).sort();
           return names.join(',') === 'n1,n2';
         };
         await waitFor('both agents to list n1 and n2 alive', async () => (await alive(n1)) && (await alive(n2)), 60_000);
+        // n2 learnt its admission (on its next join try) and keeps it.
+        await waitFor('n2 to show its admission', async () => selfMember(await statusJson(n2)).admitted_at !== null, 30_000);
+        await n2.ok('test -s /srv/n2/admission.json');
+        assert.notEqual((await statusJson(n1)).members.find((m) => m.name === 'n2')?.admitted_at ?? null, null, 'n1 does not show n2 admitted');
         const roles = Object.fromEntries((await statusJson(n2)).members.map((m) => [m.name, m.role]));
         assert.deepEqual(roles, { n1: 'master', n2: 'node' });
-        await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test(await statusText(n2)), 90_000);
+        let line2 = '';
+        await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test((line2 = await statusText(n2))), 90_000).catch((e: Error) =>
+          assert.fail(`${e.message}; the line: ${line2}`),
+        );
         const conf = JSON.parse(await n2.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
         assert.equal(conf.wesher_download, wesher.url, 'the join line did not carry the wesher mirror');
         assert.equal(conf.wesher_sha256, wesher.sha256, 'the join line did not carry the wesher pin');
@@ -682,11 +749,20 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal((await fresh.ok('systemctl is-active podman.socket')).trim(), 'active');
       assert.equal((await fresh.ok(`systemctl is-enabled ${SERVICE}`)).trim(), 'enabled');
       assert.equal((await fresh.exec(`systemctl is-active ${SERVICE}`)).stdout.trim(), 'inactive');
+      // Not started, so nothing admitted yet: the last line says what to run once it runs.
+      assert.equal(r.stderr.trimEnd().split('\n').pop(), `[WARN]  once ${SERVICE} runs, admit this machine, or the cluster refuses it: hepto-agent admit fresh --admin-key /etc/hepto/admin.key`);
     });
 
     it('the agent then runs on the Podman and Node it installed, with images it built and pulled itself', async () => {
       await fresh.ok(`systemctl start ${SERVICE}`, { timeoutMs: 90_000 });
+      // As the installer said: it holds the admin key, so it admits its own node.
+      const before = await statusJson(fresh);
+      assert.equal(selfMember(before).admitted_at, null);
+      assert.ok(before.problems.some((p) => p.startsWith('this node has no admission')), before.problems.join('\n'));
+      const admit = await fresh.exec('hepto-agent admit fresh --admin-key /etc/hepto/admin.key');
+      assert.equal(admit.code, 0, admit.stderr + admit.stdout);
       await waitFor('both containers running', async () => /^mesh 1\/1 alive · wesher running · k3s running$/.test(await statusText(fresh)), 120_000);
+      assert.notEqual(selfMember(await statusJson(fresh)).admitted_at, null);
       await assertImagesFromSources(fresh, h3);
       await assertOverlayLink(fresh, h3, 'fresh');
       const r = await fresh.exec('hepto-uninstall.sh --purge');
