@@ -22,7 +22,7 @@ function usage(message: string): HeptoError {
 }
 
 /** The admin key (checked against this machine's admin_pub), the local agent's socket and the members it knows. */
-async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; members: MemberIdentity[] }> {
+async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; self: string; members: MemberIdentity[] }> {
   const { key, warnings } = await loadAdminKey(adminKeyPath(ctx));
   for (const w of warnings) ctx.stderr(`warning: ${w}`);
   const { config } = await loadConfig(configPath(ctx));
@@ -32,7 +32,7 @@ async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socke
     });
   }
   const members = (await request(config.control_socket, { cmd: 'members' })) as MemberIdentity[];
-  return { key, socket: config.control_socket, adminPub: config.admin_pub, members };
+  return { key, socket: config.control_socket, adminPub: config.admin_pub, self: config.node, members };
 }
 
 export const admit: Command = async (ctx) => {
@@ -105,7 +105,8 @@ export const remove: Command = async (ctx) => {
   }
   const node = ctx.args[0] as string;
   const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
-  const { key, socket, adminPub, members } = await adminSession(ctx);
+  const { key, socket, adminPub, self, members } = await adminSession(ctx);
+  if (node === self) ctx.stderr(`warning: "${node}" is this machine: every member will refuse it from now on, this agent included in its peers' eyes`);
   if (adminPub === null) {
     throw new HeptoError('ADMIN_KEY', 'this machine\'s config has no admin_pub, so its agent cannot check a removal, and nor can the others', {
       hint: 'put admin_pub in every machine\'s config first (docs/trust.md: pinned names)',

@@ -61,6 +61,17 @@ describe('gossip: removals', () => {
     assert.deepEqual(router.node('n0').m.removedNames(), [], 'no longer to delete from Kubernetes');
   });
 
+  it('a removal counts only under the name it names', () => {
+    const router = boot(['n0', 'n1']);
+    // A typo: the admin meant "ghost", but gave n1's identity.
+    const r = router.node('n0').m.remove(signRemoval(admin, 'ghost', identity('n1').idPub, T0 + 50), router.now);
+    assert.equal(r.result, 'removed');
+    router.handle(router.node('n0'), r.step);
+    router.run(5000);
+    assert.equal(router.stateOf('n0', 'n1'), 'alive', 'n1 is not removed by a removal naming another node');
+    assert.deepEqual(router.node('n0').m.removedNames(), ['ghost']);
+  });
+
   it('refuses removals it cannot trust: no admin_pub, another admin key; drops forged ones kept on disk', () => {
     const router = boot(['n0', 'n1']);
     const rogue = generateAdminKey(T0);
