@@ -47,12 +47,32 @@ export interface MemberRecord {
   k3s_ca?: string;
 }
 
-/** An admin signature binding a record's name to its id_pub at time `at` (agent/admin/admission.ts). */
+/**
+ * What binds a record's name to its id_pub (agent/admin/admission.ts): an
+ * admin signature, or, with `inv`, the use of an admin-signed invitation
+ * that an admitted anchor granted (agent/gossip/invitations.ts).
+ */
 export interface AdmissionProof {
-  /** ms since the epoch; for one name, the greatest wins. */
+  /** ms since the epoch (for an invitation, the anchor's clock when it granted it); for one name, the greatest wins. */
   at: number;
-  /** base64 ed25519 signature by the admin key. */
+  /** base64 ed25519 signature: by the admin key, or, with `inv`, by the granting anchor's identity key. */
   sig: string;
+  inv?: InvitedProof;
+}
+
+/** The invitation part of an admission by invitation: all a member needs to check it with admin_pub alone. */
+export interface InvitedProof {
+  /** The invitation body the admin signed (agent/admin/invitation.ts InvitationBody). */
+  body: { v: 1; id: string; anchors: string[]; admin_pub: string; exp: number; uses: number; node?: string; inv_pub: string };
+  /** The admin's signature over body. */
+  body_sig: string;
+  /** When the new machine signed its use, and the invitation key's signature over it. */
+  use_at: number;
+  use_sig: string;
+  /** The anchor that granted the use: its name, identity key and its own (admin-signed) admission. */
+  anchor: string;
+  anchor_id: string;
+  anchor_adm: { at: number; sig: string };
 }
 
 /** A record plus its incarnation, signed together by the member. */

@@ -13,7 +13,10 @@
  */
 import { HeptoError } from '../../shared/errors';
 import { PUBLIC_KEY_PREFIX, formatPublicKey, parsePublicKey } from '../../shared/public-key';
-import type { AdmissionProof } from '../../shared/member';
+import type { AdmissionProof, InvitedProof } from '../../shared/member';
+import { canonicalJson } from '../../shared/canonical-json';
+import { ed25519Sign, ed25519Verify } from '../net/curve';
+import { useProblem } from './invitation';
 import { adminSign, adminVerify, type AdminKey } from './key';
 
 /** What a member shows of its own admission: the node name and identity are its own. */
@@ -71,6 +74,50 @@ export function verifyAdmission(adminPub: string, a: Admission): boolean {
 /** True when `adminPub` signed this removal; never throws. */
 export function verifyRemoval(adminPub: string, r: Removal): boolean {
   return verify(adminPub, 'removal', r);
+}
+
+/** What the granting anchor signs for an admission by invitation. */
+function grantBytes(inv: InvitedProof, node: string, idPub: string, at: number): Uint8Array {
+  return new Uint8Array(Buffer.from(`hepto-invitation-grant-v1\0${canonicalJson({ id: inv.body.id, node, id_pub: idPub, at, use_sig: inv.use_sig })}`, 'utf8'));
+}
+
+/** The anchor's signature granting `inv` to (node, idPub) at `at`, with its identity's 64-byte secret key. */
+export function signGrant(inv: InvitedProof, node: string, idPub: string, at: number, anchorSecretKey: Uint8Array): string {
+  return Buffer.from(ed25519Sign(grantBytes(inv, node, idPub, at), anchorSecretKey)).toString('base64');
+}
+
+/**
+ * Why an admission by invitation does not bind (node, idPub) for adminPub,
+ * or null: the admin signed the invitation, its key signed the use, an
+ * anchor the admin admitted granted it before the expiry. Counting uses is
+ * the membership's (agent/gossip/invitations.ts).
+ */
+export function invitedProblem(adminPub: string, a: Admission & { inv: InvitedProof }): string | null {
+  const inv = a.inv;
+  const use = useProblem(adminPub, { body: inv.body, sig: inv.body_sig, node: a.node, id_pub: a.id_pub, at: inv.use_at, use_sig: inv.use_sig });
+  if (use) return use;
+  if (!Number.isSafeInteger(a.at) || a.at >= inv.body.exp) return `it was granted after the invitation's expiry (${new Date(inv.body.exp).toISOString()})`;
+  if (!verifyAdmission(adminPub, { node: inv.anchor, id_pub: inv.anchor_id, at: inv.anchor_adm.at, sig: inv.anchor_adm.sig })) {
+    return `the anchor "${inv.anchor}" that granted it is not admitted by this cluster's admin key`;
+  }
+  const pub = new Uint8Array(Buffer.from(inv.anchor_id, 'base64'));
+  const sig = new Uint8Array(Buffer.from(a.sig, 'base64'));
+  if (pub.length !== 32 || sig.length !== 64 || !ed25519Verify(grantBytes(inv, a.node, a.id_pub, a.at), sig, pub)) return `the grant is not signed by the anchor "${inv.anchor}"`;
+  return null;
+}
+
+/** True when the proof binds (node, idPub) for adminPub: an admin admission, or a granted invitation (uses not counted here). */
+export function verifyProof(adminPub: string, node: string, idPub: string, proof: AdmissionProof): boolean {
+  const a: Admission = { node, id_pub: idPub, ...proof };
+  if (!proof.inv) return verifyAdmission(adminPub, a);
+  const key = `invited\0${adminPub}\0${node}\0${idPub}\0${proof.at}`;
+  if (verified.get(proof.sig) === key) return true;
+  const ok = invitedProblem(adminPub, a as Admission & { inv: InvitedProof }) === null;
+  if (ok) {
+    if (verified.size >= MAX_VERIFIED) verified.clear();
+    verified.set(proof.sig, key);
+  }
+  return ok;
 }
 
 /** The identity key as people type it: `ed25519:<base64>` (same text form as admin_pub). */

@@ -17,28 +17,20 @@ import { HeptoError } from '../../shared/errors';
 import { PUBLIC_KEY_PREFIX, parsePublicKey } from '../../shared/public-key';
 import { ed25519KeyPair, ed25519PublicOf, ed25519Sign, ed25519Verify } from '../net/curve';
 import { adminSign, adminVerify, type AdminKey } from './key';
+import type { InvitedProof } from '../../shared/member';
 
 export const TOKEN_PREFIX = 'hepto1';
 /** Longest lifetime an invitation may have: a token is a secret until spent or expired. */
 export const MAX_TTL_MS = 30 * 24 * 3600_000;
 export const MAX_USES = 1000;
 
-export interface InvitationBody {
-  v: 1;
-  /** 16 hex digits, random: what uses are counted by. */
-  id: string;
-  /** Where the new machine enrols: host:port, as config anchors. */
-  anchors: string[];
-  /** The cluster's admin key, `ed25519:` text form. */
-  admin_pub: string;
-  /** Expiry, ms since the epoch. */
-  exp: number;
-  uses: number;
-  /** The only node name it admits, if given. */
-  node?: string;
-  /** The invitation key's public half, base64. */
-  inv_pub: string;
-}
+/**
+ * The signed body: version, a random id (16 hex digits: what uses are counted
+ * by), the anchors to enrol through, admin_pub, the expiry (ms), the number
+ * of uses, the only node name it admits if given, and the invitation key's
+ * public half (base64). Defined with the record types, which carry it.
+ */
+export type InvitationBody = InvitedProof['body'];
 
 export interface Invitation {
   body: InvitationBody;

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../../shared/atomic-write';
 import { errnoCode, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { Admission, Removal } from '../admin/admission';
+import { admission } from '../gossip/validate';
 
 export const ADMISSION_FILE = 'admission.json';
 export const REMOVALS_FILE = 'removals.json';
@@ -48,7 +49,9 @@ export class AdmissionStore {
         this.logger.warn('the stored admission is for another node name or identity; ignored', { file: this.file, admitted: o.node, node });
         return undefined;
       }
-      return { node: o.node, id_pub: o.id_pub, at: o.at as number, sig: o.sig };
+      // The shape of the proof as the wire checks it (an admission by invitation carries more); the membership verifies it.
+      const proof = admission({ at: o.at, sig: o.sig, ...(o.inv !== undefined ? { inv: o.inv } : {}) }, 'admission.json');
+      return { node: o.node, id_pub: o.id_pub, ...proof };
     } catch (e) {
       this.logger.warn('this node\'s admission file is damaged; ignored (an admin can admit the node again)', { file: this.file, error: errorMessage(e) });
       return undefined;
@@ -84,7 +87,7 @@ export class AdmissionStore {
   }
 
   async save(a: Admission): Promise<void> {
-    const body: AdmissionFileV1 = { version: 1, node: a.node, id_pub: a.id_pub, at: a.at, sig: a.sig };
+    const body: AdmissionFileV1 = { version: 1, node: a.node, id_pub: a.id_pub, at: a.at, sig: a.sig, ...(a.inv ? { inv: a.inv } : {}) };
     await writeFileAtomic(this.file, JSON.stringify(body, null, 1) + '\n', { mode: 0o600 });
   }
 }

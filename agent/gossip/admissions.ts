@@ -13,7 +13,8 @@
  * carries it in its record and handshake from then on.
  */
 import type { MemberRecord } from '../../shared/member';
-import { admitCommand, verifyAdmission, type Admission, type AdmissionProof } from '../admin/admission';
+import { createHash } from 'crypto';
+import { admitCommand, verifyProof, type Admission, type AdmissionProof } from '../admin/admission';
 import { fingerprint } from '../net/identity';
 import type { PeerInfo } from '../net/transport';
 import type { AdmissionUpdate } from './messages';
@@ -22,7 +23,7 @@ import type { Ctx, State } from './state';
 import { count, emit, nudge, removeEntry, selfEntry } from './state';
 
 /** Why an identity is refused under a name. */
-export type RefusalKind = 'not-admitted' | 'superseded' | 'removed';
+export type RefusalKind = 'not-admitted' | 'superseded' | 'removed' | 'over-used';
 
 export interface Refusal {
   name: string;
@@ -39,23 +40,49 @@ const MAX_ADMISSIONS = 65_536;
 const MAX_REFUSALS = 64;
 
 /** Queue slot of the admission of `name` (a name has no "/", so it never meets a member's own slot). */
-function slot(name: string): string {
+export function slot(name: string): string {
   return `m/${name}`;
 }
 
 export function admissionUpdate(a: Admission): AdmissionUpdate {
-  return { k: 'm', n: a.node, p: a.id_pub, t: a.at, g: a.sig };
+  return a.inv ? { k: 'm', n: a.node, p: a.id_pub, t: a.at, g: a.sig, i: a.inv } : { k: 'm', n: a.node, p: a.id_pub, t: a.at, g: a.sig };
 }
 
 function fromUpdate(u: AdmissionUpdate): Admission {
-  return { node: u.n, id_pub: u.p, at: u.t, sig: u.g };
+  return u.i ? { node: u.n, id_pub: u.p, at: u.t, sig: u.g, inv: u.i } : { node: u.n, id_pub: u.p, at: u.t, sig: u.g };
 }
 
-function valid(s: State, a: Admission): boolean {
-  return s.adminPub !== null && verifyAdmission(s.adminPub, a);
+/** More invitations than any cluster makes; past it uses of new ones count as spent. */
+const MAX_INVITATIONS = 4096;
+
+/**
+ * Whether an admission binds its name and identity: null, 'invalid', or, for
+ * an admission by invitation, 'over-used' when the invitation admitted more
+ * identities than it allows and this one is not among the first (earliest
+ * grant, then smallest identity hash: the same on every member).
+ */
+export function proofProblem(s: State, a: Admission): 'invalid' | 'over-used' | null {
+  if (s.adminPub === null || !verifyProof(s.adminPub, a.node, a.id_pub, a)) return 'invalid';
+  return a.inv && !withinUses(s, a.inv.body.id, a.inv.body.uses, a.id_pub, a.at) ? 'over-used' : null;
 }
 
-function remember(s: State, a: Admission): void {
+/** Records a granted use of invitation `id`; true when `idPub` is among its first `uses` identities. */
+export function withinUses(s: State, id: string, uses: number, idPub: string, at: number): boolean {
+  let seen = s.invUses.get(id);
+  if (!seen) {
+    if (s.invUses.size >= MAX_INVITATIONS) return false;
+    seen = new Map();
+    s.invUses.set(id, seen);
+  }
+  const prev = seen.get(idPub);
+  if ((prev === undefined && seen.size < 4 * uses) || (prev !== undefined && at < prev)) seen.set(idPub, at);
+  const rank = (p: string): string => createHash('sha256').update(p).digest('hex');
+  const order = [...seen.entries()].sort(([pa, ta], [pb, tb]) => ta - tb || (rank(pa) < rank(pb) ? -1 : 1)).map(([p]) => p);
+  const i = order.indexOf(idPub);
+  return i >= 0 && i < uses;
+}
+
+export function remember(s: State, a: Admission): void {
   if (s.admissions.size >= MAX_ADMISSIONS && !s.admissions.has(a.node)) {
     for (const name of s.admissions.keys()) {
       if (!s.entries.get(name)) {
@@ -78,15 +105,20 @@ export function vetIdentity(s: State, name: string, idPub: string, proof: Admiss
   const known = s.admissions.get(name);
   let at: number | undefined;
   if (proof) {
-    const shown: Admission = { node: name, id_pub: idPub, at: proof.at, sig: proof.sig };
-    if (valid(s, shown)) {
+    const shown: Admission = { node: name, id_pub: idPub, ...proof };
+    const problem = proofProblem(s, shown);
+    if (problem === 'over-used') return 'over-used';
+    if (problem === null) {
       if (known && known.id_pub !== idPub && known.at >= proof.at) return 'superseded';
       if (!known || proof.at > known.at) remember(s, shown);
       at = proof.at;
     }
   }
   // The newest admission of this identity counts, shown or known (a re-admission after a removal, say).
-  if (known && known.id_pub === idPub && (at === undefined || known.at > at)) at = known.at;
+  if (known && known.id_pub === idPub && (at === undefined || known.at > at)) {
+    if (known.inv && proofProblem(s, known) === 'over-used') return 'over-used';
+    at = known.at;
+  }
   if (at === undefined) return 'not-admitted';
   // A removal of this identity under this name counts against every admission up to its time.
   const removal = s.removals.get(idPub);
@@ -101,12 +133,16 @@ export function noteRefusal(s: State, ctx: Ctx, name: string, idPub: string, add
   if (!had && s.refusals.size >= MAX_REFUSALS) return;
   const admitted = s.admissions.get(name)?.id_pub;
   s.refusals.set(key, { name, idPub, addr, kind, lastSeen: ctx.now, ...(admitted && admitted !== idPub ? { admitted } : {}) });
-  if (!had) emit(ctx, 'refused', name, 0, `${kind === 'superseded' ? 'identity replaced by a newer admission' : kind === 'removed' ? 'identity removed by the admin' : 'identity not admitted'}: ${fingerprint(idPub)} at ${addr}`);
+  if (!had) emit(ctx, 'refused', name, 0, `${refusalReason(name, idPub, kind).split(';')[0]} (at ${addr})`);
 }
 
 /** The sentence `checkPeer` and the transport give for a refusal. */
 export function refusalReason(name: string, idPub: string, kind: RefusalKind): string {
-  const what = kind === 'superseded' ? 'was replaced by a newer admission of another identity' : kind === 'removed' ? 'was removed by the admin' : 'is not admitted';
+  const what =
+    kind === 'superseded' ? 'was replaced by a newer admission of another identity'
+    : kind === 'removed' ? 'was removed by the admin'
+    : kind === 'over-used' ? 'came in with an invitation that more machines used than it allows'
+    : 'is not admitted';
   return `identity ${fingerprint(idPub)} of "${name}" ${what}; if that machine belongs under this name, the admin runs: ${admitCommand(name, idPub)}`;
 }
 
@@ -116,7 +152,8 @@ export function applyAdmission(s: State, ctx: Ctx, u: AdmissionUpdate): void {
   const known = s.admissions.get(a.node);
   if (known && known.at >= a.at) return;
   if (s.adminPub !== null) {
-    if (!valid(s, a)) return count(s, 'bad-admission');
+    const problem = proofProblem(s, a);
+    if (problem) return count(s, problem === 'invalid' ? 'bad-admission' : 'over-used');
   } else if (a.node !== s.selfName && !s.entries.get(a.node)) {
     // Unverifiable without admin_pub: only carried for members we know, so strangers cannot fill the queue.
     return count(s, 'unverifiable-admission');
@@ -143,7 +180,7 @@ function adopt(s: State, ctx: Ctx, a: Admission): void {
   const cur = me.signed.record.admission;
   if (cur && cur.at >= a.at) return;
   if (s.leftAt !== null) return;
-  const record: MemberRecord = { ...me.signed.record, admission: { at: a.at, sig: a.sig } };
+  const record: MemberRecord = { ...me.signed.record, admission: a.inv ? { at: a.at, sig: a.sig, inv: a.inv } : { at: a.at, sig: a.sig } };
   const inc = me.inc + 1;
   if (!Number.isSafeInteger(inc)) return count(s, 'incarnation-exhausted');
   me.signed = signRecord(record, inc, s.secretKey);

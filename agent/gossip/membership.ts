@@ -19,12 +19,14 @@ import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
 import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
-import { verifyAdmission, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
+import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
 import { admissionProblems, admissionUpdate, applyAdmission, forgetRefusals, noteRefusal, offerAdmission, ownProof, refusalReason, vetIdentity } from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked, syncHashMessage } from './sync';
 import { applyRemoval, offerRemovals, removalUpdate, removedNames, type RemovalResult } from './removals';
+import { grantUse, type GrantResult } from './invitations';
+import type { InvitationUse } from '../admin/invitation';
 import type { GossipTiming } from './timing';
 
 export type { Outgoing, Step, MemberEvent } from './state';
@@ -89,7 +91,7 @@ export class Membership {
     const adminPub = opts.adminPub ?? null;
     let record = opts.record;
     const own: Admission | undefined = record.admission && { node: record.name, id_pub: pub, ...record.admission };
-    if (own && adminPub !== null && !verifyAdmission(adminPub, own)) {
+    if (own && adminPub !== null && !verifyProof(adminPub, own.node, own.id_pub, own)) {
       // Signed by another admin key (or damaged): showing it would only get us refused. admissionProblems() says what to do.
       record = { ...record };
       delete record.admission;
@@ -107,6 +109,7 @@ export class Membership {
       conflicts: new Map(),
       adminPub,
       admissions: new Map(record.admission && own ? [[record.name, own]] : []),
+      invUses: new Map(),
       removals: new Map((adminPub === null ? [] : (opts.removals ?? []).filter((r) => verifyRemoval(adminPub, r))).map((r) => [r.id_pub, r])),
       refusals: new Map(),
       leftAt: null,
@@ -204,6 +207,19 @@ export class Membership {
     if (known && known.at >= a.at) return { step: { send: [], events: [] }, result: 'refused', why: `a newer admission (${new Date(known.at).toISOString()}) of another identity is already known for "${a.node}"` };
     const step = this.run(now, undefined, (ctx) => applyAdmission(s, ctx, admissionUpdate(a)));
     return { step, result: s.admissions.get(a.node) === undefined ? 'refused' : 'admitted', ...(s.admissions.get(a.node) === undefined ? { why: 'the agent could not keep it' } : {}) };
+  }
+
+  /**
+   * An enrolling machine's use of an invitation, handed over by the
+   * enrolment protocol: granted (an admission, spread at once) or refused
+   * with a one-line reason (invitations.ts).
+   */
+  grant(use: InvitationUse, now: number): { step: Step } & GrantResult {
+    let out: GrantResult = { ok: false, reason: 'the anchor has left the cluster' };
+    const step = this.run(now, undefined, (ctx) => {
+      out = grantUse(this.s, ctx, use);
+    });
+    return { step, ...out };
   }
 
   /** A removal made by `hepto-agent remove` (control socket): checked against admin_pub, kept and spread. */

@@ -17,11 +17,11 @@
  *   s  suspect   {n, i, f}
  *   d  dead      {n, i, f}
  *   l  left      {n, i, g: leaver's signature}
- *   m  admission {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/admissions.ts)
+ *   m  admission {n: node, p: id_pub, t: at, g: admin signature, i?: invitation}   (agent/gossip/admissions.ts)
  *   x  removal   {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/removals.ts)
  * A sync hash may carry x: a hash of the removals the sender holds; a peer holding others sends them.
  */
-import type { SignedRecord } from '../../shared/member';
+import type { InvitedProof, SignedRecord } from '../../shared/member';
 import { validateMessage } from './validate';
 
 export type StateCode = 0 | 1 | 2 | 3; // alive, suspect, dead, left
@@ -31,7 +31,8 @@ export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd' | 'l'; f?:
 export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
 export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
 export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
-export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string }
+/** `i`: the invitation part of an admission by invitation (then `g` is the granting anchor's signature). */
+export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string; i?: InvitedProof }
 export interface RemovalUpdate { k: 'x'; n: string; p: string; t: number; g: string }
 export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate | RemovalUpdate;
 

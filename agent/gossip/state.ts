@@ -74,6 +74,8 @@ export interface State {
   adminPub: string | null;
   /** The newest admission known per name. */
   admissions: Map<string, Admission>;
+  /** Granted uses seen per invitation id: identity → grant time (admissions.ts withinUses). */
+  invUses: Map<string, Map<string, number>>;
   /** Removals signed by the admin, by the removed identity (removals.ts). */
   removals: Map<string, Admission>;
   /** Identities refused for want of an admission, by name and identity (for status). */

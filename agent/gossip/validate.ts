@@ -4,8 +4,8 @@
  * huge arrays) reaches the state machine.
  */
 import { HeptoError } from '../../shared/errors';
-import type { AdmissionProof, HostFacts, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
-import type { DigestEntry, GossipMessage, StateCode, Update } from './messages';
+import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
+import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, Update } from './messages';
 import { LIMITS } from './messages';
 
 const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -110,9 +110,40 @@ function hex64(v: unknown, where: string): string {
   return s;
 }
 
-function admission(v: unknown): AdmissionProof {
-  const o = obj(v, 'record.admission');
-  return { at: int(o.at, 'record.admission.at'), sig: b64(o.sig, 'record.admission.sig', 88) };
+/** An admission proof, plain or by invitation (shared/member.ts), as records, `m` updates and handshakes carry it. */
+export function admission(v: unknown, where = 'record.admission'): AdmissionProof {
+  const o = obj(v, where);
+  const out: AdmissionProof = { at: int(o.at, `${where}.at`), sig: b64(o.sig, `${where}.sig`, 88) };
+  if (o.inv !== undefined) out.inv = invited(o.inv, `${where}.inv`);
+  return out;
+}
+
+function invited(v: unknown, where: string): InvitedProof {
+  const o = obj(v, where);
+  const b = obj(o.body, `${where}.body`);
+  if (b.v !== 1) reject(`${where}.body.v must be 1`);
+  const id = str(b.id, `${where}.body.id`, 16, 16);
+  if (!/^[0-9a-f]{16}$/.test(id)) reject(`${where}.body.id is not 16 hex digits`);
+  const body: InvitedProof['body'] = {
+    v: 1,
+    id,
+    anchors: strings(b.anchors, `${where}.body.anchors`, LIMITS.addresses, LIMITS.addressLength),
+    admin_pub: str(b.admin_pub, `${where}.body.admin_pub`, LIMITS.shortString),
+    exp: int(b.exp, `${where}.body.exp`),
+    uses: int(b.uses, `${where}.body.uses`, 1000),
+    inv_pub: b64(b.inv_pub, `${where}.body.inv_pub`, 44),
+  };
+  if (b.node !== undefined) body.node = name(b.node, `${where}.body.node`);
+  const adm = obj(o.anchor_adm, `${where}.anchor_adm`);
+  return {
+    body,
+    body_sig: b64(o.body_sig, `${where}.body_sig`, 88),
+    use_at: int(o.use_at, `${where}.use_at`),
+    use_sig: b64(o.use_sig, `${where}.use_sig`, 88),
+    anchor: name(o.anchor, `${where}.anchor`),
+    anchor_id: b64(o.anchor_id, `${where}.anchor_id`, 44),
+    anchor_adm: { at: int(adm.at, `${where}.anchor_adm.at`), sig: b64(adm.sig, `${where}.anchor_adm.sig`, 88) },
+  };
 }
 
 export function signedRecord(v: unknown): SignedRecord {
@@ -140,8 +171,11 @@ function update(v: unknown, i: number): Update {
     case 'l':
       return { k: 'l', n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), g: b64(o.g, `update[${i}].g`, 88) };
     case 'm':
-    case 'x':
-      return { k: o.k, n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
+    case 'x': {
+      const u: Update = { k: o.k, n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
+      if (o.k === 'm' && o.i !== undefined) (u as AdmissionUpdate).i = invited(o.i, `update[${i}].i`);
+      return u;
+    }
     default:
       return reject(`update[${i}] has unknown kind ${JSON.stringify(String(o.k).slice(0, 16))}`);
   }

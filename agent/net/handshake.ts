@@ -6,10 +6,12 @@
  *   M1 client→server  [v][1] nonce24 secretbox_hello([v][1] eC)
  *   M2 server→client  [v][2] nonce24 secretbox_hello([v][2] eS) ‖ secretbox_hsS2C(idS)
  *   M3 client→server  [v][3] secretbox_hsC2S(idC)
- *   id = [len][name] idPub32 sig64 [at8 admSig64], sig = ed25519 over (label ‖ transcript ‖ [len][name] idPub)
+ *   id = [len][name] idPub32 sig64 [admission], sig = ed25519 over (label ‖ transcript ‖ [len][name] idPub)
  *        the optional tail is the sender's admission (agent/admin/admission.ts): `at` as a
- *        big-endian u64 and the admin's signature over (name, idPub, at). The admin key
- *        signed it, so it needs no cover from the identity signature; the receiver checks it.
+ *        big-endian u64 and the admin's signature over (name, idPub, at), 72 bytes; or, for
+ *        an admission by invitation, its JSON (more than 72 bytes, at most 3000). Signed by
+ *        the admin key (and anchor), it needs no cover from the identity signature; the
+ *        receiver checks it.
  *   M4 server→client  the first data frame (frames.ts), empty: "your identity is accepted"
  *                     (sent by ws-connection.ts once the server has registered the peer)
  *
@@ -26,6 +28,7 @@ import { concatBytes, deriveSessionKey, isAllZero, OverlayKeys, sha256, utf8, wi
 import { ed25519Sign, ed25519Verify, x25519, x25519KeyPair } from './curve';
 import type { Identity } from './identity';
 import type { AdmissionProof } from '../../shared/member';
+import { admission } from '../gossip/validate';
 
 export const PROTOCOL_VERSION = 1;
 export const MSG_CLIENT_HELLO = 1;
@@ -107,8 +110,15 @@ function idBody(local: HandshakeLocal): Uint8Array {
   return concatBytes(Uint8Array.of(name.length), name, local.identity.publicKey);
 }
 
+/** Longest admission tail: one by invitation is JSON of about a kilobyte; the pre-auth frame limit is 4 KiB. */
+const MAX_ADMISSION_TAIL = 3000;
+
 function admissionBytes(a: AdmissionProof | undefined): Uint8Array {
   if (!a) return new Uint8Array(0);
+  if (a.inv) {
+    const json = new Uint8Array(Buffer.from(JSON.stringify({ at: a.at, sig: a.sig, inv: a.inv }), 'utf8'));
+    return json.length > ADMISSION_LEN && json.length <= MAX_ADMISSION_TAIL ? json : new Uint8Array(0);
+  }
   const sig = Buffer.from(a.sig, 'base64');
   if (sig.length !== 64 || !Number.isSafeInteger(a.at) || a.at < 0) return new Uint8Array(0);
   const out = new Uint8Array(ADMISSION_LEN);
@@ -118,6 +128,14 @@ function admissionBytes(a: AdmissionProof | undefined): Uint8Array {
 }
 
 function parseAdmission(tail: Uint8Array): AdmissionProof | undefined {
+  if (tail.length > ADMISSION_LEN) {
+    // An admission by invitation, as JSON; a malformed one counts as none (the peer is then not admitted).
+    try {
+      return admission(JSON.parse(Buffer.from(tail).toString('utf8')), 'handshake admission');
+    } catch {
+      return undefined;
+    }
+  }
   if (tail.length !== ADMISSION_LEN) return undefined;
   const at = new DataView(tail.buffer, tail.byteOffset, 8).getBigUint64(0);
   if (at > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
@@ -133,7 +151,8 @@ function signedId(local: HandshakeLocal, label: string, transcript: Uint8Array):
 function verifyId(plain: Uint8Array, label: string, transcript: Uint8Array, who: string): { name: string; idPub: string; admission?: AdmissionProof } {
   const len = plain[0] ?? 0;
   const base = 1 + len + 32 + 64;
-  if (plain.length !== base && plain.length !== base + ADMISSION_LEN) throw fail(`${who} identity block has an unexpected length`);
+  if (plain.length !== base && plain.length < base + ADMISSION_LEN) throw fail(`${who} identity block has an unexpected length`);
+  if (plain.length > base + MAX_ADMISSION_TAIL) throw fail(`${who} identity block is too long`);
   const name = Buffer.from(plain.subarray(1, 1 + len)).toString('utf8');
   if (!NAME.test(name)) throw fail(`${who} claims a name that is not allowed on the wire`);
   const body = plain.subarray(0, 1 + len + 32);

@@ -136,6 +136,28 @@ describe('net/handshake', () => {
     assert.strictEqual(m3.length, plain.m3.length + 72);
   });
 
+  it('carries an admission by invitation as JSON, and drops a malformed one', () => {
+    const sig = Buffer.alloc(64, 3).toString('base64');
+    const inv = {
+      body: { v: 1 as const, id: '0123456789abcdef', anchors: ['[2001:db8::1]:7947'], admin_pub: 'ed25519:' + Buffer.alloc(32, 1).toString('base64'), exp: 9e12, uses: 1, node: 'alice', inv_pub: Buffer.alloc(32, 2).toString('base64') },
+      body_sig: sig,
+      use_at: 5,
+      use_sig: sig,
+      anchor: 'bob',
+      anchor_id: bob.identity.idPub,
+      anchor_adm: { at: 1, sig },
+    };
+    const proof = { at: 7, sig, inv };
+    const c = new ClientHandshake(keys, { ...alice, admission: proof });
+    const s = new ServerHandshake(keys, bob);
+    const ss = s.complete(c.finish(s.respond(c.hello())).message);
+    assert.deepStrictEqual(ss.peerAdmission, proof);
+    const broken = { at: 7, sig, inv: { ...inv, anchor: 'not a name!' } };
+    const c2 = new ClientHandshake(keys, { ...alice, admission: broken });
+    const s2 = new ServerHandshake(keys, bob);
+    assert.strictEqual(s2.complete(c2.finish(s2.respond(c2.hello())).message).peerAdmission, undefined);
+  });
+
   it('rejects an identity block whose admission tail has the wrong length', () => {
     // A malformed proof (a signature of the wrong size) is not sent at all...
     const c = new ClientHandshake(keys, { ...alice, admission: { at: 5, sig: Buffer.alloc(10).toString('base64') } });
