@@ -149,7 +149,8 @@ function run(fn: () => void): void {
   }
 }
 
-const REFUSED_NOT_ADMITTED = 'the peer refused us: our identity is not admitted under our name';
+/** How a refusal by the vet hook reads, as the WebSocket transport words it (ws-connection.ts, send-errors.ts refusedByReason). */
+const NOT_ADMITTED_RE = /^the peer refused us: it (says|does not admit)/;
 
 function defaultIdPub(name: string): string {
   return createHash('sha256').update(`memory-identity:${name}`).digest('base64');
@@ -214,7 +215,7 @@ export class MemoryTransport implements Transport {
       if (typeof result === 'string') {
         problems.push(`${addr}: ${result}`);
         conflict ||= result.includes('(name conflict)');
-        notAdmitted ||= result === REFUSED_NOT_ADMITTED;
+        notAdmitted ||= NOT_ADMITTED_RE.test(result);
         continue;
       }
       const peer = this.other(result);
@@ -278,7 +279,7 @@ export class MemoryTransport implements Transport {
     if (theyRefuse !== undefined) {
       target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse, peer: this.name }));
       this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(refusalKindOf(theyRefuse)), peer: target.name }));
-      return REFUSED_NOT_ADMITTED;
+      return `the peer refused us: ${refusedByReason(refusalKindOf(theyRefuse))}`;
     }
     const weRefuse = this.vetPeer(theirs);
     if (weRefuse !== undefined) {

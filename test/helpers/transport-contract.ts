@@ -133,7 +133,7 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       // The listener refuses: the dialer gets NOT_ADMITTED and a refusedBy event, the listener a rejection.
       const c = await h.node('charlie');
       b.rec.vet = (peer) => (peer.name === 'charlie' ? 'identity of "charlie" is not admitted' : undefined);
-      const e = await rejects(c.transport.send({ name: 'bravo', addresses: b.addresses }, text('no proof')), /not admitted/);
+      const e = await rejects(c.transport.send({ name: 'bravo', addresses: b.addresses }, text('no proof')), /does not admit our identity under our name/);
       assert.ok(isHeptoError(e) && e.code === 'NOT_ADMITTED', String(e));
       await waitFor('bravo reports the refusal', () => b.rec.rejections.some((r) => r.peer === 'charlie' && /not admitted/.test(r.reason)));
       await waitFor('charlie hears it was refused', () => c.rec.refusedBy.length === 1);
@@ -141,7 +141,8 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       // A removed identity is told so.
       const e2 = await h.node('echo');
       b.rec.vet = (peer) => (peer.name === 'echo' ? 'identity of "echo" was removed by the admin' : undefined);
-      await rejects(e2.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /not admitted/);
+      const removed = await rejects(e2.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /the admin removed this identity/);
+      assert.ok(isHeptoError(removed) && removed.code === 'NOT_ADMITTED', String(removed));
       await waitFor('echo hears why', () => e2.rec.refusedBy.length === 1);
       assert.match(e2.rec.refusedBy[0].reason, /the admin removed this identity/);
       assert.strictEqual(b.rec.messages.length, 1, 'nothing from charlie got through');
