@@ -149,7 +149,9 @@ function leaks(text: string, secret: string): string[] {
 
 /** Writes the canaries' command lines, found in what a sampler saw (the test's proof that it sees short-lived commands). */
 const CANARIES = 10;
-const CANARY_SCRIPT = `i=0; while [ $i -lt ${CANARIES} ]; do i=$((i + 1)); printf x | sed "s/x/hepto-argv-canary-$i/" >/dev/null; done`;
+// Each sed lives about 50 ms (it waits for its input): as short as the installer's own quick commands, but
+// long enough that a loaded 2-core machine still schedules the sampler while it runs.
+const CANARY_SCRIPT = `i=0; while [ $i -lt ${CANARIES} ]; do i=$((i + 1)); (sleep 0.05; printf x) | sed "s/x/hepto-argv-canary-$i/" >/dev/null; done`;
 
 /**
  * No secret in any command line the sampler saw; it saw the installer's own
