@@ -161,8 +161,13 @@ export class Agent {
     });
     this.opts.runtime.onChange(() => {
       if (this.phase !== 'running') return;
-      const health = this.opts.runtime.status().health;
-      if (JSON.stringify(health) !== JSON.stringify(this.selfRecord()?.containers ?? {})) this.node.updateSelf({ containers: health });
+      const rt = this.opts.runtime.status();
+      const self = this.selfRecord();
+      const patch: Partial<MemberRecord> = {};
+      if (JSON.stringify(rt.health) !== JSON.stringify(self?.containers ?? {})) patch.containers = rt.health;
+      // The master's k3s CA hash, which the other machines pin in their agent token (issue 13).
+      if (rt.k3sCa !== null && rt.k3sCa !== self?.k3s_ca) patch.k3s_ca = rt.k3sCa;
+      if (Object.keys(patch).length > 0) this.node.updateSelf(patch);
       this.refreshStatusLine();
     });
 

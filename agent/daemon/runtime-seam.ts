@@ -14,6 +14,12 @@ export interface RuntimeStatus {
   problems: string[];
   /** Container health per hosted node, published in this member's record. */
   health: Record<string, NodeHealth>;
+  /**
+   * Where this machine hosts the master: the sha256 (64 lowercase hex) of its
+   * k3s server CA once k3s has made it, published in this member's record as
+   * k3s_ca for the other machines to pin (issue 13); otherwise null.
+   */
+  k3sCa: string | null;
 }
 
 export interface RuntimeDriver {
@@ -30,7 +36,7 @@ export class NoRuntime implements RuntimeDriver {
   async stop(): Promise<void> {}
   setCluster(): void {}
   status(): RuntimeStatus {
-    return { containers: [], problems: [], health: {} };
+    return { containers: [], problems: [], health: {}, k3sCa: null };
   }
   onChange(): void {}
 }

@@ -13,6 +13,10 @@
  *   another member: started with an empty join list it would form a mesh of
  *   its own;
  * - a k3s agent waits until the master node is seen alive in the view;
+ * - a k3s agent joining with agent_key waits until the master's record
+ *   carries its k3s CA hash (k3s_ca), pinned in its token; the master's
+ *   server gets the agent token its datastore allows (k3s-token.ts); status
+ *   says where a machine holds the k3s server token it should not need;
  * - on an overlay-IP collision the node whose member joined later (later
  *   created_at, tie: greater name) does not start wesher (nor k3s);
  * - at most one hosted node can use the host network (wesher's ports and
@@ -28,6 +32,7 @@ import { planNetwork, type NetworkFacts } from './network';
 import { overlayIp } from './overlay-ip';
 import type { DesiredLink } from './overlay-link';
 import { containerName, k3sSpec, WESHER_INTERFACE, WIREGUARD_OVERHEAD, wesherSpec, type ContainerSpec, type Role } from './specs';
+import { secureAgentToken, type AgentTokenPlan } from './k3s-token';
 import { inFamily, wesherBindAddress, type BindChoice, type Family } from './wesher-bind';
 
 export interface ClusterView {
@@ -188,13 +193,72 @@ export function overlayAddress(ip: string): string {
   return `${ip}/${ip.includes(':') ? 128 : 32}`;
 }
 
+/** The master's k3s CA hash as its record publishes it (k3s_ca), or null while it does not. */
+export function masterCaHash(config: HeptoConfig, view: ClusterView): string | null {
+  // The master's own record (signed by its identity) first; else a member hosting it as an extra node.
+  const named = view.members.find((m) => m.name === config.master);
+  if (named) return named.record.k3s_ca ?? null;
+  const hosting = view.members.filter((m) => config.master in m.record.containers && m.record.k3s_ca !== undefined);
+  hosting.sort((a, b) => (a.state === 'alive' ? 0 : 1) - (b.state === 'alive' ? 0 : 1));
+  return hosting[0]?.record.k3s_ca ?? null;
+}
+
+/** In status on a master without agent_key (issue 13). */
+export const NO_AGENT_KEY_PROBLEM =
+  'the master has no agent_key, so the other machines need cluster_key, the k3s server token, to join k3s, which makes their owners Kubernetes admins: ' +
+  'set agent_key ("hepto-agent keygen") in the master\'s config and give it to the others instead of cluster_key (k3s takes an agent token only on a new datastore: docs/upstream.md K28)';
+
+/** In status on a machine that does not host the master and joins k3s with cluster_key. */
+export const CLUSTER_KEY_JOIN_PROBLEM =
+  "this machine joins k3s with cluster_key, the k3s server token, which makes its owner Kubernetes admin: put the master's agent_key in its config as agent_key and remove cluster_key";
+
+/** In status on a machine that does not host the master, joins with agent_key and still holds cluster_key. */
+export const CLUSTER_KEY_HELD_PROBLEM =
+  "this machine joins k3s with agent_key, but its config still holds cluster_key, the k3s server token, which makes its owner Kubernetes admin: remove cluster_key from its config";
+
+/**
+ * What a k3s agent reads from its token file: the agent token pinned to the
+ * master's CA (`K10<k3s_ca>::node:<key>`, docs/upstream.md K26), or the
+ * server token where the machine has no agent key; or why it must wait.
+ */
+function agentJoinToken(config: HeptoConfig, view: ClusterView, node: string, agentTokens: Record<string, AgentTokenPlan>): { token: string } | { waiting: string } {
+  const hostsMaster = hostedNodes(config).some((n) => n.node === config.master);
+  // On the master's machine its own nodes join the way its server lets agents in.
+  const key = hostsMaster ? (agentTokens[config.master] ?? { token: config.agent_key }).token : config.agent_key;
+  if (key === null) {
+    if (config.cluster_key !== null) return { token: config.cluster_key };
+    return { waiting: `k3s on ${node} has no key to join with: put the master's agent_key in this machine's config as agent_key` };
+  }
+  const ca = masterCaHash(config, view);
+  if (ca === null) {
+    return {
+      waiting:
+        `k3s on ${node} is waiting for the master "${config.master}" to publish its k3s CA hash in gossip; its agent token is pinned to that CA, ` +
+        "which the master's agent publishes once its k3s server has made it: check that the master's k3s runs and that its hepto-agent is this version or newer",
+    };
+  }
+  return { token: secureAgentToken(ca, key) };
+}
+
 /**
  * `serverToken`: per hosted master node, why its k3s server must not start
  * with the current cluster_key (k3s-token.ts reads the datastore's token;
- * the supervisor passes the result in, so this stays pure).
+ * the supervisor passes the result in, so this stays pure). `agentTokens`:
+ * per hosted master node, the agent token its datastore allows (absent: as
+ * for a new datastore, agent_key).
  */
-export function computeDesired(config: HeptoConfig, view: ClusterView, facts: NetworkFacts, serverToken: Record<string, string> = {}): DesiredState {
+export function computeDesired(
+  config: HeptoConfig,
+  view: ClusterView,
+  facts: NetworkFacts,
+  serverToken: Record<string, string> = {},
+  agentTokens: Record<string, AgentTokenPlan> = {},
+): DesiredState {
   const problems: string[] = [];
+  // Which k3s key this machine holds that it should not (issue 13, docs/trust.md).
+  if (!hostedNodes(config).some((n) => n.node === config.master) && config.cluster_key !== null) {
+    problems.push(config.agent_key === null ? CLUSTER_KEY_JOIN_PROBLEM : CLUSTER_KEY_HELD_PROBLEM);
+  }
   const containers: DesiredContainer[] = [];
   const networks: DesiredNetwork[] = [];
   const links: DesiredLink[] = [];
@@ -282,7 +346,21 @@ export function computeDesired(config: HeptoConfig, view: ClusterView, facts: Ne
       containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: null, waiting: tokenProblem });
       continue;
     }
-    const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp });
+    if (node.node === config.master) {
+      const plan = agentTokens[node.node] ?? { token: config.agent_key, problem: null };
+      if (plan.problem) problems.push(plan.problem);
+      else if (plan.token === null) problems.push(NO_AGENT_KEY_PROBLEM);
+      const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp, agentToken: plan.token });
+      containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
+      continue;
+    }
+    const joinToken = agentJoinToken(config, view, node.node, agentTokens);
+    if ('waiting' in joinToken) {
+      problems.push(joinToken.waiting);
+      containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: null, waiting: joinToken.waiting });
+      continue;
+    }
+    const k = k3sSpec({ config, node, overlayIp: ip, masterOverlayIp: masterIp, token: joinToken.token });
     containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
   }
   // wesher publishes no image: the default reference is built here from the release binary (wesher-image.ts).

@@ -30,6 +30,8 @@ export interface SupervisorStatus {
   problems: string[];
   health: Record<string, NodeHealth>;
   podman: 'connected' | 'unreachable';
+  /** The hosted master's k3s server CA hash (sha256, lowercase hex), once read; else null. */
+  k3sCa: string | null;
 }
 
 export interface StatusInput {
@@ -45,6 +47,8 @@ export interface StatusInput {
   /** Why Podman is unreachable (a sentence with the fix). */
   podmanProblem: string | null;
   now: number;
+  /** See SupervisorStatus.k3sCa. */
+  k3sCa?: string | null;
 }
 
 function stateOf(d: DesiredContainer, o: ObservedContainer | undefined, input: StatusInput): ContainerState {
@@ -107,5 +111,5 @@ export function buildSupervisorStatus(input: StatusInput): SupervisorStatus {
   for (const [image, ih] of Object.entries(input.history.images)) {
     if (ih.lastError && input.desired.containers.some((c) => c.spec?.image === image)) problems.push(ih.lastError);
   }
-  return { containers, problems: [...new Set(problems)], health, podman: input.podman };
+  return { containers, problems: [...new Set(problems)], health, podman: input.podman, k3sCa: input.k3sCa ?? null };
 }

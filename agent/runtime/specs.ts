@@ -7,7 +7,11 @@
  *   flag has one), so the cluster key never shows in argv or `ps`.
  * - k3s gets `server` or `agent --server https://<master overlay IP>:6443`,
  *   `--node-name`, `--node-ip`, `--flannel-iface`, and the token through
- *   `--token-file` (a 0600 file, so it is not in `podman inspect`).
+ *   `--token-file` (a 0600 file, so it is not in `podman inspect`): the
+ *   server token (cluster_key) on the master, on other nodes the agent token
+ *   pinned to the server's CA (`K10<hash>::node:<agent_key>`) or, as before,
+ *   cluster_key. The server may get `--agent-token-file` (another 0600 file);
+ *   desired.ts decides what each gets (k3s-token.ts for the server's).
  *   Only the server gets `--cluster-cidr` and `--service-cidr`: they are
  *   server flags, and `k3s agent` refuses flags it does not know (agents
  *   learn the ranges from the server).
@@ -144,6 +148,13 @@ export interface K3sInput {
   overlayIp: string;
   /** The master's overlay IP; unused on the master itself. */
   masterOverlayIp: string | null;
+  /**
+   * What k3s reads from `--token-file`: the server token on the master, the
+   * agent's token elsewhere (desired.ts). Default: cluster_key.
+   */
+  token?: string;
+  /** The master only: the content of `--agent-token-file`; null or absent: no such flag. */
+  agentToken?: string | null;
 }
 
 /** k3s's data dir on the host (/var/lib/rancher/k3s inside); holds server/token on the master. */
@@ -161,6 +172,8 @@ export function k3sDataDir(config: HeptoConfig, node: string): string {
  */
 /** Where k3s reads its join token, inside the bound /etc/rancher/k3s. */
 export const K3S_TOKEN_FILE = '/etc/rancher/k3s/hepto-token';
+/** Where the k3s server reads its agent token (`--agent-token-file`), next to it. */
+export const K3S_AGENT_TOKEN_FILE = '/etc/rancher/k3s/hepto-agent-token';
 
 const K3S_MOUNTS: ReadonlyArray<[string, string]> = [
   ['k3s', '/var/lib/rancher/k3s'],
@@ -171,7 +184,7 @@ const K3S_MOUNTS: ReadonlyArray<[string, string]> = [
   ['k3s-log', '/var/log'],
 ];
 
-export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput): ContainerSpec {
+export function k3sSpec({ config, node, overlayIp, masterOverlayIp, token, agentToken }: K3sInput): ContainerSpec {
   const name = containerName(node.node, 'k3s');
   const base = nodeDir(config, node.node);
   const dirs = K3S_MOUNTS.map(([dir]) => path.join(base, dir));
@@ -184,6 +197,11 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput):
   // The token through a file (k3s --token-file, docs/upstream.md K14), not K3S_TOKEN: an
   // environment shows in `podman inspect`. It lives in the bound /etc/rancher/k3s.
   cmd.push('--node-name', node.node, '--node-ip', overlayIp, '--flannel-iface', WESHER_INTERFACE, '--token-file', K3S_TOKEN_FILE);
+  // The agent token, the same way (docs/upstream.md K15, K25); a server flag only.
+  const withAgentToken = isMaster && typeof agentToken === 'string';
+  if (withAgentToken) cmd.push('--agent-token-file', K3S_AGENT_TOKEN_FILE);
+  const tokenText = token ?? config.cluster_key;
+  if (tokenText === null) throw new Error('k3sSpec: no token for k3s (cluster_key is not set and no agent token was given)');
   const create: Dockerode.ContainerCreateOptions = {
     name,
     Image: config.images.k3s,
@@ -200,6 +218,8 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp }: K3sInput):
       Ulimits: ulimits(config),
     },
   };
-  const token = { path: path.join(dirs[K3S_MOUNTS.findIndex(([, inside]) => inside === '/etc/rancher/k3s')], path.basename(K3S_TOKEN_FILE)), content: config.cluster_key };
-  return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: [], join: [], dirs, files: [token], create });
+  const etc = dirs[K3S_MOUNTS.findIndex(([, inside]) => inside === '/etc/rancher/k3s')];
+  const files: SecretFile[] = [{ path: path.join(etc, path.basename(K3S_TOKEN_FILE)), content: tokenText }];
+  if (withAgentToken) files.push({ path: path.join(etc, path.basename(K3S_AGENT_TOKEN_FILE)), content: agentToken });
+  return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: [], join: [], dirs, files, create });
 }

@@ -18,7 +18,8 @@ import { applyActions } from './apply';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
 import { deleteNodeArgv, emptyRemovalState, forgetRemovals, hostsMaster, noteDeleted, noteRemovalFailed, planRemovals, summarizeOutput, type RemovalPlan } from './node-removal';
-import { observeLinks, serverTokenProblems } from './node-observe';
+import { observeLinks, serverAgentTokens, serverCaHash, serverTokenProblems } from './node-observe';
+import type { AgentTokenPlan } from './k3s-token';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
@@ -106,6 +107,10 @@ export class Supervisor {
   private waits: Record<string, string> = {};
   /** Hosted master nodes whose datastore the current cluster_key cannot open. */
   private serverToken: Record<string, string> = {};
+  /** The agent token each hosted master's k3s server gets, as its datastore allows (k3s-token.ts). */
+  private agentTokens: Record<string, AgentTokenPlan> = {};
+  /** The hosted master's k3s CA hash, read once its k3s server runs; published as k3s_ca. */
+  private k3sCa: string | null = null;
   /** Set when the current run outlived its timeout: it stops before its next action. */
   private abortRun = false;
   /** Removed nodes deleted from Kubernetes in this agent run, and failed attempts (node-removal.ts). */
@@ -126,6 +131,7 @@ export class Supervisor {
     });
     registerSecret(opts.config.overlay_key);
     registerSecret(opts.config.cluster_key);
+    registerSecret(opts.config.agent_key);
     registerSecret(Buffer.from(opts.config.overlay_key, 'utf8').toString('base64'));
     this.podmanProblem = `Podman API at ${opts.config.podman_socket} not reached yet`;
     this.desired = this.compute();
@@ -195,6 +201,7 @@ export class Supervisor {
       podman: this.podman,
       podmanProblem: this.podmanProblem,
       now: this.opts.clock.now(),
+      k3sCa: this.k3sCa,
     });
     if (this.removalPlan.problems.length > 0) st.problems = [...new Set([...st.problems, ...this.removalPlan.problems])];
     return st;
@@ -210,7 +217,7 @@ export class Supervisor {
   }
 
   private compute(): DesiredState {
-    return computeDesired(this.opts.config, this.view, this.facts, this.serverToken);
+    return computeDesired(this.opts.config, this.view, this.facts, this.serverToken, this.agentTokens);
   }
 
   private signatureOf(d: DesiredState): string {
@@ -393,9 +400,13 @@ export class Supervisor {
     if (!reason.startsWith('event') && reason !== 'link check') this.fullObserveNeeded = true;
     const t0 = Date.now();
     this.serverToken = await serverTokenProblems(this.opts.config);
+    this.agentTokens = await serverAgentTokens(this.opts.config);
+    // An agent token kept from the datastore (not agent_key) is a key too.
+    for (const plan of Object.values(this.agentTokens)) registerSecret(plan.token);
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
+    await this.readK3sCa();
     if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
     const now = this.opts.clock.now();
     const actions = planReconcile(this.desired, observed, this.history, now, {
@@ -432,6 +443,20 @@ export class Supervisor {
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
     await this.deleteRemovedNodes();
     this.scheduleWake();
+  }
+
+  /**
+   * Once the hosted master's k3s server runs, the hash of its CA (which it
+   * makes at its first start), for the member record (k3s_ca). A stopped
+   * server keeps the last hash read: its CA stays on disk.
+   */
+  private async readK3sCa(): Promise<void> {
+    if (!this.masterK3s()) return;
+    const hash = await serverCaHash(this.opts.config);
+    if (hash !== null && hash !== this.k3sCa) {
+      this.log.info('k3s server CA read; published for agents to pin', { node: this.opts.config.master, ca_sha256: hash });
+      this.k3sCa = hash;
+    }
   }
 
   /** The running k3s server container of the master, when this agent hosts it. */

@@ -1,7 +1,8 @@
 /**
  * The single source of configuration defaults. Every default says why it was
  * chosen. `master`, `overlay_key` and `cluster_key` have none: a cluster cannot
- * guess them.
+ * guess them (`cluster_key` is required only on the master's machine, and is
+ * null elsewhere when left out; validate.ts says which machine needs which key).
  */
 import { hostname as osHostname } from 'os';
 import type { HeptoConfig, NodeConfig } from './types';
@@ -98,6 +99,10 @@ export const defaults: Readonly<Pick<HeptoConfig, DefaultedField>> = Object.free
   // No admin key until someone runs `hepto-agent admin init` (the installer does on a
   // new cluster's first machine); a cluster cannot guess one, and status says it is missing.
   admin_pub: null,
+  // No k3s agent token until the master's owner makes one (hepto-agent keygen); the
+  // other machines then need it, or the server token cluster_key, to join k3s, and
+  // status says which (issue 13, docs/trust.md).
+  agent_key: null,
   // info is what an operator reads in journald; debug is opt-in.
   log_level: 'info',
 });

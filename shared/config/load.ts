@@ -1,6 +1,6 @@
 /**
  * loadConfig: read, parse and validate the config file. Errors say which file
- * and what to do, never its content (it holds both keys).
+ * and what to do, never its content (it holds the keys).
  */
 import { promises as fs } from 'fs';
 import type { HeptoConfig } from './types';
@@ -71,12 +71,12 @@ async function permissionWarnings(path: string): Promise<string[]> {
   return [];
 }
 
-/** Reads and validates the config; registers both keys so that no log line can show them. */
+/** Reads and validates the config; registers every key so that no log line can show them. */
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<LoadedConfig> {
   const raw = parseJson(path, await readText(path));
   if (raw && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    for (const k of [r.overlay_key, r.cluster_key]) if (typeof k === 'string') registerSecret(k);
+    for (const k of [r.overlay_key, r.cluster_key, r.agent_key]) if (typeof k === 'string') registerSecret(k);
   }
   const { config, problems } = validateConfig(raw, { hostname: opts.hostname });
   if (!config) {

@@ -85,7 +85,7 @@ export const LABEL_HINT = 'use a lowercase name of letters, digits and "-", at m
 const REQUIRED_HINT: Record<string, string> = {
   master: 'name the master node, e.g. "mercury"',
   overlay_key: `the same 32-character key on every node; for a new cluster, ${KEY_HINT}`,
-  cluster_key: `the same 32-character key on every node, independent of overlay_key; for a new cluster, ${KEY_HINT}`,
+  cluster_key: `the k3s server token, independent of overlay_key, on the master's machine only; for a new cluster, ${KEY_HINT}`,
   node: 'name this node, e.g. "venus"',
   soft: 'give both soft and hard limits, e.g. {"soft": 1048576, "hard": 1048576}',
   hard: 'give both soft and hard limits, e.g. {"soft": 1048576, "hard": 1048576}',
@@ -130,7 +130,7 @@ type AnyError = ErrorObject & { parentSchema?: Record<string, unknown>; data?: u
 
 function formatProblem(path: string, schemaPath: string, data: unknown): string {
   const field = path.split('.').pop() ?? path;
-  if (schemaPath.startsWith('#/definitions/key/')) {
+  if (schemaPath.startsWith('#/definitions/key/') || schemaPath.startsWith('#/definitions/optionalKey/')) {
     return `${path}: ${typeof data === 'string' ? keyProblem(data) : `must be a 32-character string; ${KEY_HINT}`}`;
   }
   if (schemaPath.startsWith('#/definitions/dnsLabel/') && typeof data === 'string') {

@@ -30,7 +30,19 @@ export interface HeptoConfig extends NodeConfig {
   /** host, host:port or [v6]:port of stable agents; [] starts a new cluster. */
   anchors: string[];
   overlay_key: string;
-  cluster_key: string;
+  /**
+   * The k3s server token (k3s's docs: whoever holds it is in effect cluster
+   * admin). Required on the machine that hosts the master; elsewhere null,
+   * or kept by an older config (status then says how to remove it).
+   */
+  cluster_key: string | null;
+  /**
+   * The k3s agent token (issue 13): the master's k3s server gets it through
+   * `--agent-token-file`, and the other machines join k3s with it, pinned to
+   * the server's CA (`K10<hash>::node:<agent_key>`), so their owners are not
+   * Kubernetes admins. Same form as the other keys; null when not set.
+   */
+  agent_key: string | null;
   mtu: number;
   storage_base: string;
   overlay_net: string;

@@ -11,7 +11,7 @@ import schema from '../schema/config.schema.json';
 import type { HeptoConfig, NodeConfig } from './types';
 import { defaults, defaultNodeName, kubeCidrDefaults, nodeDefaults } from './defaults';
 import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
-import { ADMIN_PUB_HINT, joinPath, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { ADMIN_PUB_HINT, joinPath, KEY_HINT, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
 import { parsePublicKey } from '../public-key';
 import { rangeProblems } from './ranges';
 import { errorMessage, isHeptoError } from '../errors';
@@ -183,13 +183,43 @@ function checkAdminPub(v: unknown, problems: string[]): void {
   if (!parsed.ok) problems.push(`admin_pub: ${parsed.why}; ${ADMIN_PUB_HINT}`);
 }
 
+/**
+ * The k3s keys (issue 13): the machine hosting the master needs cluster_key,
+ * the k3s server token; any other machine that runs k3s needs agent_key, or
+ * cluster_key as before (status then says how to remove it). A gossip-only
+ * anchor (runtime none) runs no k3s and needs neither. Every key differs from
+ * the others.
+ */
+function checkK3sKeys(input: Obj, node: string, problems: string[]): void {
+  const given = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+  const { overlay_key: ok, cluster_key: ck, agent_key: ak } = input;
+  if (given(ok) && ok === ck) {
+    problems.push('cluster_key: is the same as overlay_key; the two keys must be generated independently (run "hepto-agent keygen" once for each)');
+  }
+  if (given(ak) && ak === ok) {
+    problems.push('agent_key: is the same as overlay_key; the keys must be generated independently (run "hepto-agent keygen" once for each)');
+  }
+  if (given(ak) && ak === ck) {
+    problems.push('agent_key: is the same as cluster_key, so it would hand the k3s server token to every machine; generate it on its own with "hepto-agent keygen"');
+  }
+  const master = typeof input.master === 'string' ? input.master : null;
+  const hosted = [node, ...(Array.isArray(input.nodes) ? input.nodes.map((n) => (isObj(n) ? n.node : undefined)) : [])];
+  const hostsMaster = master !== null && hosted.includes(master);
+  if (hostsMaster) {
+    if (!given(ck)) {
+      problems.push(`cluster_key: required on the machine that hosts the master node ${show(master)}: it is the k3s server token; for a new cluster, ${KEY_HINT}`);
+    }
+  } else if (input.runtime !== 'none' && !given(ck) && !given(ak)) {
+    problems.push(
+      `agent_key: required on a machine that does not host the master: copy the master's agent_key (the k3s agent token); cluster_key (the k3s server token) also works, but makes this machine's owner Kubernetes admin`,
+    );
+  }
+}
+
 function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, hostname: string): string[] {
   const problems: string[] = [];
   checkNames(input, node, nodeFromDefault, hostname, problems);
-  const ok = input.overlay_key;
-  if (typeof ok === 'string' && ok.length > 0 && ok === input.cluster_key) {
-    problems.push('cluster_key: is the same as overlay_key; the two keys must be generated independently (run "hepto-agent keygen" once for each)');
-  }
+  checkK3sKeys(input, node, problems);
   checkOverlayNet(input.overlay_net, problems);
   problems.push(...rangeProblems(input));
   checkDownload(input.wesher_download, input.wesher_sha256, problems);
@@ -221,7 +251,8 @@ function build(input: Obj, node: string): HeptoConfig {
   const d = JSON.parse(JSON.stringify(defaults)) as typeof defaults;
   // The pod and service ranges default by overlay_net's family, so they follow the configured one.
   const kube = kubeCidrDefaults((input.overlay_net as string | undefined) ?? d.overlay_net);
-  const top = { ...d, ...kube, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  // cluster_key is left out on machines that do not host the master.
+  const top = { ...d, ...kube, cluster_key: null, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
   // One spelling of each, so the agent can append paths and compare digests as they are.
   top.wesher_download = top.wesher_download.replace(/\/+$/, '');
   if (top.wesher_sha256 !== null) top.wesher_sha256 = top.wesher_sha256.toLowerCase();
@@ -231,7 +262,7 @@ function build(input: Obj, node: string): HeptoConfig {
 
 /** Replaces any key value that slipped into a message (for example a key pasted into the wrong field). */
 function scrubKeys(lines: string[], raw: Obj): string[] {
-  const keys = [raw.overlay_key, raw.cluster_key].filter((k): k is string => typeof k === 'string' && k.length >= 6);
+  const keys = [raw.overlay_key, raw.cluster_key, raw.agent_key].filter((k): k is string => typeof k === 'string' && k.length >= 6);
   return lines.map((l) => keys.reduce((acc, k) => acc.split(k).join('[key]'), l));
 }
 

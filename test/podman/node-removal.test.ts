@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import fs from 'fs';
 import path from 'path';
-import type { ClusterView } from '../../agent/runtime/desired';
+import { CLUSTER_KEY_JOIN_PROBLEM, NO_AGENT_KEY_PROBLEM, type ClusterView } from '../../agent/runtime/desired';
 import { PodmanClient } from '../../agent/runtime/podman-client';
 import { isHeptoError } from '../../shared/errors';
 import type { Supervisor } from '../../agent/runtime/supervisor';
@@ -49,7 +49,7 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
     assert.deepEqual(deletions('prmaster'), ['delete node ghost']);
     await waitFor(() => t.lines.some((l) => /deleted removed node from Kubernetes/.test(l) && /node=ghost/.test(l)), { what: 'the info line' });
     assert.ok(t.lines.some((l) => /deleted removed node from Kubernetes/.test(l) && /node \\"ghost\\" deleted/.test(l)), 'kubectl output logged');
-    assert.deepEqual(s.status().problems, [], 'no problem once deleted');
+    assert.deepEqual(s.status().problems, [NO_AGENT_KEY_PROBLEM], 'no problem once deleted (but the one of a master without agent_key)');
     const m = (await t.h.inspect('hepto-prmaster-k3s'))! as unknown as { ExecIDs?: string[] | null };
     assert.ok((m.ExecIDs ?? []).length >= 1, 'Podman lists the exec sessions it ran (what the non-master test below checks is empty)');
 
@@ -132,7 +132,7 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
     assert.ok(!t.lines.some((l) => /removed node/.test(l)), t.lines.filter((l) => /removed node/.test(l)).join('\n'));
     const k = (await t.h.inspect('hepto-prworker-k3s'))! as unknown as { ExecIDs?: string[] | null };
     assert.deepEqual(k.ExecIDs ?? [], [], 'no exec session in the k3s container');
-    assert.deepEqual(s.status().problems, []);
+    assert.deepEqual(s.status().problems, [CLUSTER_KEY_JOIN_PROBLEM], 'none but the one of a non-master joining k3s with cluster_key');
     // What the agent relies on in not trying: an agent container has no kubeconfig, so kubectl fails there.
     const out = await t.h.podman('exec', 'hepto-prworker-k3s', 'kubectl', 'delete', 'node', 'ghost', '--ignore-not-found').catch((e: Error) => e.message);
     assert.match(out, /The connection to the server localhost:8080 was refused/);

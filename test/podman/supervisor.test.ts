@@ -10,6 +10,7 @@ import { systemClock } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { memoryLogger } from '../../shared/log';
 import { Supervisor } from '../../agent/runtime/supervisor';
+import { NO_AGENT_KEY_PROBLEM } from '../../agent/runtime/desired';
 import { CLUSTER_KEY, OVERLAY_KEY, testConfig, view } from '../unit/runtime/fixtures';
 import { PodmanHarness, STAND_INS, waitFor } from './harness';
 
@@ -101,7 +102,8 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     const st = s.status();
     assert.equal(st.podman, 'connected');
     assert.deepEqual(st.health, { pfirst: { wesher: 'running', k3s: 'running' } });
-    assert.deepEqual(st.problems, []);
+    // The one problem: a master without agent_key (the others would need the server token; issue 13).
+    assert.deepEqual(st.problems, [NO_AGENT_KEY_PROBLEM]);
     assert.ok(!logs.join('\n').includes(OVERLAY_KEY) && !logs.join('\n').includes(CLUSTER_KEY), 'no key in the logs');
   });
 
@@ -207,7 +209,7 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     await s2.start();
     const problem = await waitFor(() => s2.status().problems.find((p) => /cluster_key changed/.test(p)), { what: 'the token problem' });
     assert.match(problem, /k3s token rotate/);
-    assert.ok(!problem.includes(changed) && !problem.includes(cfg.cluster_key), 'no key in the problem');
+    assert.ok(!problem.includes(changed) && !problem.includes(cfg.cluster_key!), 'no key in the problem');
     await s2.idle();
     await new Promise((r) => setTimeout(r, 1000));
     const k = (await h.inspect('hepto-ptoken-k3s'))!;

@@ -4,7 +4,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { validateConfig } from '../../../shared/config/validate';
-import { baseConfig, CLI, CLUSTER_KEY, FIXTURES, OVERLAY_KEY } from './helpers';
+import { AGENT_KEY, baseConfig, CLI, CLUSTER_KEY, FIXTURES, OVERLAY_KEY } from './helpers';
 
 interface Run {
   code: number;
@@ -23,8 +23,9 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 function noKeys(r: Run): void {
-  for (const k of [OVERLAY_KEY, CLUSTER_KEY]) {
+  for (const k of [OVERLAY_KEY, CLUSTER_KEY, AGENT_KEY]) {
     assert.ok(!r.stderr.includes(k), 'key on stderr');
+    assert.ok(!r.stdout.includes(k), 'key on stdout');
   }
 }
 
@@ -71,6 +72,21 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
     }
     noKeys(r);
     assert.equal(r.stdout, '');
+  });
+
+  it('config validate: names agent_key (the same as cluster_key; a master without cluster_key), never a key', async () => {
+    const p = await write('agent.json', { ...baseConfig(), node: 'mercury', cluster_key: undefined, agent_key: OVERLAY_KEY });
+    const r = await cli(['config', 'validate', '--config', p]);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.match(lines[0], /has 2 problems/);
+    assert.ok(lines.some((l) => l.startsWith('agent_key: is the same as overlay_key')), r.stderr);
+    assert.ok(lines.some((l) => l.startsWith('cluster_key: required on the machine that hosts the master node "mercury"')), r.stderr);
+    noKeys(r);
+    const good = await write('agent-ok.json', { ...baseConfig(), cluster_key: undefined, agent_key: AGENT_KEY });
+    const ok = await cli(['config', 'validate', '--config', good]);
+    assert.equal(ok.code, 0, ok.stderr);
+    noKeys(ok);
   });
 
   it('config validate: exit 1 for a missing file, naming it', async () => {

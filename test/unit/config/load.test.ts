@@ -67,11 +67,20 @@ describe('config/load', () => {
     assert.equal(config.nodes[0].iface, 'ens1');
   });
 
-  it('registers both keys as secrets so logs scrub them', async () => {
+  it('registers every key as a secret so logs scrub them', async () => {
     const overlay = 'LoadTestOverlayKey00000000000001';
     const cluster = 'LoadTestClusterKey00000000000002';
-    await loadConfig(await write('k.json', JSON.stringify({ ...baseConfig(), overlay_key: overlay, cluster_key: cluster })), { hostname: 'x' });
-    assert.equal(scrub(`a ${overlay} b ${cluster}`), 'a [redacted] b [redacted]');
+    const agent = 'LoadTestAgentKey0000000000000003';
+    await loadConfig(await write('k.json', JSON.stringify({ ...baseConfig(), overlay_key: overlay, cluster_key: cluster, agent_key: agent })), { hostname: 'x' });
+    assert.equal(scrub(`a ${overlay} b ${cluster} c ${agent}`), 'a [redacted] b [redacted] c [redacted]');
+  });
+
+  it('an invalid agent_key: CONFIG_INVALID naming agent_key, never its value', async () => {
+    const bad = 'LoadTestAgentKeyTooShort';
+    const e = await rejects(loadConfig(await write('a.json', JSON.stringify({ ...baseConfig(), agent_key: bad })), { hostname: 'x' }), 'CONFIG_INVALID');
+    assert.match(e.describe(), /agent_key: must be exactly 32 characters, got 24/);
+    assert.ok(!e.describe().includes(bad), 'the key leaked');
+    assert.equal(scrub(`x ${bad}`), 'x [redacted]', 'registered even though invalid');
   });
 
   it('warns when group or others can read the file', async () => {

@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import { validateConfig } from '../../../shared/config/validate';
 import { defaults, KUBE_CIDR_DEFAULTS, kubeCidrDefaults } from '../../../shared/config/defaults';
 import { DEFAULT_IMAGES, DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
-import { baseConfig, CLUSTER_KEY, OVERLAY_KEY } from './helpers';
+import { AGENT_KEY, baseConfig, CLUSTER_KEY, OVERLAY_KEY } from './helpers';
 
 const SHORT_SECRET = 'ShortSecretXyz12';
 const LONG_SECRET = 'LongSecretValue0123456789abcdefghijkl';
@@ -14,7 +14,7 @@ function problemsOf(patch: Record<string, unknown>, opts = { hostname: 'venus' }
   assert.equal(r.config, null, `expected rejection of ${JSON.stringify(patch)}`);
   assert.ok(r.problems.length > 0);
   for (const p of r.problems) {
-    for (const secret of [OVERLAY_KEY, CLUSTER_KEY, SHORT_SECRET, LONG_SECRET]) {
+    for (const secret of [OVERLAY_KEY, CLUSTER_KEY, AGENT_KEY, SHORT_SECRET, LONG_SECRET]) {
       assert.ok(!p.includes(secret), `a key leaked into: ${p}`);
     }
   }
@@ -145,8 +145,11 @@ describe('config/validate: rejects, naming the field', () => {
   });
   it('every required field that is missing', () => {
     const problems = problemsOf({ master: undefined, overlay_key: undefined, cluster_key: undefined });
-    for (const f of ['master', 'overlay_key', 'cluster_key']) assert.ok(problems.some((p) => p.startsWith(`${f}: required`)), f);
+    for (const f of ['master', 'overlay_key']) assert.ok(problems.some((p) => p.startsWith(`${f}: required`)), f);
     assert.ok(problems.find((p) => p.startsWith('overlay_key'))!.includes('hepto-agent keygen'));
+    // Without a master name this machine is taken for a non-master: it needs one of the k3s keys.
+    const k3s = problems.find((p) => p.startsWith('agent_key: required'))!;
+    assert.ok(k3s && k3s.includes('cluster_key'), problems.join('\n'));
   });
   it('a short key, saying its length but not its value', () => {
     const line = expectProblem({ overlay_key: SHORT_SECRET }, 'overlay_key', 'exactly 32 characters', `got ${SHORT_SECRET.length}`, 'hepto-agent keygen');
@@ -164,6 +167,25 @@ describe('config/validate: rejects, naming the field', () => {
   });
   it('the same key for overlay and cluster', () => {
     expectProblem({ cluster_key: OVERLAY_KEY }, 'cluster_key', 'same as overlay_key', 'independently');
+  });
+  it('agent_key: the same form as the other keys, checked the same way, never echoed', () => {
+    assert.equal(expectProblem({ agent_key: SHORT_SECRET }, 'agent_key', 'exactly 32 characters', `got ${SHORT_SECRET.length}`, 'hepto-agent keygen').includes(SHORT_SECRET), false);
+    expectProblem({ agent_key: LONG_SECRET }, 'agent_key', 'exactly 32');
+    expectProblem({ agent_key: 'Ag3nt KeyForTestsOnly01234567890' }, 'agent_key', 'printable ASCII');
+    expectProblem({ agent_key: 42 }, 'agent_key', 'a string or null', 'got a number');
+    expectProblem({ agent_key: OVERLAY_KEY }, 'agent_key', 'same as overlay_key', 'independently');
+    expectProblem({ agent_key: CLUSTER_KEY }, 'agent_key', 'same as cluster_key', 'hepto-agent keygen');
+  });
+  it('cluster_key is required on the machine that hosts the master, named in the line', () => {
+    const line = expectProblem({ node: 'mercury', cluster_key: undefined, agent_key: AGENT_KEY }, 'cluster_key', 'required', '"mercury"', 'k3s server token', 'hepto-agent keygen');
+    assert.ok(line.startsWith('cluster_key: required on the machine that hosts the master node'), line);
+    // ... also when the master is one of its extra nodes, and when it is given as null.
+    expectProblem({ cluster_key: null, nodes: [{ node: 'mercury', network_mode: 'macvlan', iface: 'ens1', ip: ['2001:db8::9/64'] }], network_mode: 'macvlan', iface: 'ens1', ip: ['2001:db8::8/64'] }, 'cluster_key', 'required on the machine that hosts the master');
+    expectProblem({ node: 'mercury', cluster_key: null }, 'cluster_key', 'required');
+  });
+  it('a machine that does not host the master needs agent_key or cluster_key: one line naming both', () => {
+    const line = expectProblem({ cluster_key: undefined }, 'agent_key', 'required', 'cluster_key', 'Kubernetes admin');
+    assert.equal(problemsOf({ cluster_key: null, agent_key: null }).filter((p) => p.startsWith('agent_key: required')).length, 1, line);
   });
   it('an overlay_net that is not a CIDR', () => {
     expectProblem({ overlay_net: '10.0.0.0' }, 'overlay_net', 'not a CIDR');
@@ -425,5 +447,35 @@ describe('config/validate: admin_pub', () => {
     for (const v of [secret, 'ed25519:' + secret]) {
       for (const p of problemsOf({ admin_pub: v })) assert.ok(!p.includes(secret.slice(0, 20)), p);
     }
+  });
+});
+
+describe('config/validate: the k3s keys (issue 13)', () => {
+  const ok = (patch: Record<string, unknown>) => {
+    const raw: Record<string, unknown> = { ...baseConfig(), ...patch };
+    for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
+    const r = validateConfig(raw, { hostname: 'venus' });
+    assert.deepEqual(r.problems, []);
+    return r.config!;
+  };
+  it('a non-master with agent_key only: valid, cluster_key null', () => {
+    const c = ok({ cluster_key: undefined, agent_key: AGENT_KEY });
+    assert.equal(c.cluster_key, null);
+    assert.equal(c.agent_key, AGENT_KEY);
+  });
+  it('a non-master with cluster_key only (a config from before agent_key): still valid, agent_key null', () => {
+    const c = ok({});
+    assert.equal(c.cluster_key, CLUSTER_KEY);
+    assert.equal(c.agent_key, null);
+  });
+  it('a non-master with both, and a master with both or with cluster_key only: valid', () => {
+    ok({ agent_key: AGENT_KEY });
+    assert.equal(ok({ node: 'mercury', agent_key: AGENT_KEY }).agent_key, AGENT_KEY);
+    assert.equal(ok({ node: 'mercury' }).agent_key, null);
+  });
+  it('a gossip-only anchor (runtime none) runs no k3s: needs neither key', () => {
+    const c = ok({ cluster_key: undefined, runtime: 'none' });
+    assert.equal(c.cluster_key, null);
+    assert.equal(c.agent_key, null);
   });
 });

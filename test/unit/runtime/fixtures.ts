@@ -6,6 +6,7 @@ import type { ClusterView } from '../../../agent/runtime/desired';
 /** Test keys: obviously fake, 32 characters each. */
 export const OVERLAY_KEY = 'TESTONLYoverlayKEY0123456789abcd';
 export const CLUSTER_KEY = 'TESTONLYclusterKEY0123456789abcd';
+export const AGENT_KEY = 'TESTONLYagentKEY0123456789abcdef';
 
 /** The real defaults, plus what the golden specs pin (names, keys, addresses, stand-in images, ulimits). */
 export function testConfig(over: Partial<HeptoConfig> = {}): HeptoConfig {

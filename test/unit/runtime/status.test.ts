@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { computeDesired } from '../../../agent/runtime/desired';
 import { emptyHistory, type ObservedContainer } from '../../../agent/runtime/planner';
 import { buildSupervisorStatus } from '../../../agent/runtime/runtime-status';
-import { testConfig, view } from './fixtures';
+import { AGENT_KEY, testConfig, view } from './fixtures';
 
 const NOW = 1_700_000_000_000;
-const d = computeDesired(testConfig(), view(['master1', 'alive']), { defaultIface: null, netavarkVersion: null });
+// With agent_key: a master without one has a problem in status (the others would need the server token).
+const d = computeDesired(testConfig({ agent_key: AGENT_KEY }), view(['master1', 'alive']), { defaultIface: null, netavarkVersion: null });
 const o = (name: string, over: Partial<ObservedContainer> = {}): ObservedContainer => ({
   id: name,
   name,
