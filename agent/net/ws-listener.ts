@@ -4,6 +4,8 @@
  * a cap on unauthenticated sockets per source and in total, a deadline for
  * the handshake, and a byte budget before authentication. Plain HTTP gets a
  * short 426. Authenticated sockets are handed over and no longer counted.
+ * WebSocket paths: `/` is gossip; `routes` adds others (enrolment, with its
+ * own message size), under the very same guards; any other path is refused.
  */
 import * as http from 'http';
 import type { Socket } from 'net';
@@ -13,16 +15,34 @@ import { HeptoError, errnoCode } from '../../shared/errors';
 import { FRAME_OVERHEAD, Limits } from './limits';
 
 export interface ListenerHooks {
-  /** A WebSocket was accepted; call `authenticated()` once its handshake completes. */
-  accepted(ws: WebSocket, remote: string, authenticated: () => void): void;
+  /**
+   * A WebSocket was accepted on `path` (`/`, or one of the routes); call
+   * `authenticated()` once its handshake completes: until then the pre-auth
+   * guards (deadline, byte budget, per-source cap) hold it.
+   */
+  accepted(ws: WebSocket, remote: string, authenticated: () => void, path: string): void;
   rejected(remote: string, reason: string): void;
 }
+
+/** A WebSocket path besides gossip's `/`. */
+export interface ListenerRoute {
+  path: string;
+  /** Largest message on it, refused from the frame header (ws maxPayload). */
+  maxPayload: number;
+  /** What must finish before the handshake timeout, for the refusal ("enrolment"). */
+  what: string;
+}
+
+/** The gossip WebSocket path. */
+export const GOSSIP_PATH = '/';
 
 interface Pending {
   src: string;
   timer: NodeJS.Timeout;
   onData: (chunk: Buffer) => void;
   bytes: number;
+  /** Set at the upgrade, for a route: names it in the deadline's refusal. */
+  what?: string;
 }
 
 /** HTTP upgrade request headers, on top of the handshake messages, before a socket is cut. */
@@ -41,6 +61,8 @@ export function formatRemote(addr: string | undefined, port: number | undefined)
 export class WsListener {
   private readonly servers: http.Server[] = [];
   private readonly wss: WebSocketServer;
+  private readonly routes = new Map<string, WebSocketServer>();
+  private readonly routeWhat = new Map<string, string>();
   private readonly pending = new Map<Socket, Pending>();
   private readonly perSource = new Map<string, number>();
   private readonly sockets = new Set<Socket>();
@@ -48,13 +70,18 @@ export class WsListener {
   private closedWritten = 0;
   private stopping = false;
 
-  constructor(private readonly opts: { hosts: string[]; port: number; limits: Limits; hooks: ListenerHooks }) {
+  constructor(private readonly opts: { hosts: string[]; port: number; limits: Limits; hooks: ListenerHooks; routes?: ListenerRoute[] }) {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.limits.maxFrameBytes + FRAME_OVERHEAD,
       perMessageDeflate: false,
       clientTracking: false,
     });
+    for (const r of opts.routes ?? []) {
+      if (r.path === GOSSIP_PATH) throw new RangeError('the gossip path cannot be rerouted');
+      this.routes.set(r.path, new WebSocketServer({ noServer: true, maxPayload: r.maxPayload, perMessageDeflate: false, clientTracking: false }));
+      this.routeWhat.set(r.path, r.what);
+    }
   }
 
   async start(): Promise<void> {
@@ -149,7 +176,8 @@ export class WsListener {
       src,
       bytes: 0,
       timer: setTimeout(() => {
-        this.opts.hooks.rejected(remote, `no authenticated handshake within ${limits.handshakeTimeoutMs} ms`);
+        const late = entry.what === undefined ? 'no authenticated handshake' : `${entry.what} not finished`;
+        this.opts.hooks.rejected(remote, `${late} within ${limits.handshakeTimeoutMs} ms`);
         socket.destroy();
       }, limits.handshakeTimeoutMs),
       onData: (chunk: Buffer) => {
@@ -183,15 +211,33 @@ export class WsListener {
       return;
     }
     const remote = formatRemote(socket.remoteAddress, socket.remotePort);
+    const path = pathOf(req.url);
+    const wss = path === GOSSIP_PATH ? this.wss : this.routes.get(path);
+    if (!wss) {
+      // The path is not echoed: whatever a stranger put there stays out of the logs.
+      this.opts.hooks.rejected(remote, 'WebSocket upgrade to an unknown path');
+      if (socket.writable) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    const entry = this.pending.get(socket)!;
+    if (path !== GOSSIP_PATH) entry.what = this.routeWhat.get(path);
     try {
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.opts.hooks.accepted(ws, remote, () => this.release(socket));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        this.opts.hooks.accepted(ws, remote, () => this.release(socket), path);
       });
     } catch (e) {
       this.opts.hooks.rejected(remote, 'bad WebSocket upgrade');
       socket.destroy();
     }
   }
+}
+
+/** The path of a request target, without its query. */
+function pathOf(url: string | undefined): string {
+  const u = url ?? GOSSIP_PATH;
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
 }
 
 function listenError(host: string, port: number, e: unknown): HeptoError {

@@ -2,7 +2,8 @@
  * The real Transport: authenticated, encrypted WebSocket connections between
  * agents (handshake.ts, frames.ts), one per peer reused in both directions.
  * Listening lives in ws-listener.ts, one connection's life in ws-connection.ts;
- * this file keeps the registry of connections and dials.
+ * this file keeps the registry of connections and dials. With `enrol` hooks,
+ * the same port also serves enrolment on ENROL_PATH (enrol-server.ts).
  */
 import { isIP } from 'net';
 import WebSocket from 'ws';
@@ -10,6 +11,8 @@ import { HeptoError, errorMessage, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { registerSecret } from '../../shared/log';
 import { checkOverlayKey, deriveOverlayKeys, OverlayKeys } from './crypto';
+import { ENROL_MAX_MESSAGE, ENROL_PATH } from './enrol';
+import { serveEnrolment, type EnrolServerHooks } from './enrol-server';
 import { checkName, type HandshakeLocal } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
@@ -31,6 +34,8 @@ export interface WsTransportOptions {
   limits?: Partial<Limits>;
   /** How long a send waits for one address to connect and authenticate. */
   dialTimeoutMs?: number;
+  /** Serve enrolments on ENROL_PATH (anchors); without it, an upgrade there is refused like any unknown path. */
+  enrol?: EnrolServerHooks;
 }
 
 /** Parses "host:port" / "[v6]:port" (the transport does not guess default ports). */
@@ -79,9 +84,10 @@ export class WsTransport implements Transport {
       port: opts.listen.port,
       limits: this.limits,
       hooks: {
-        accepted: (ws, remote, authenticated) => this.onAccepted(ws, remote, authenticated),
+        accepted: (ws, remote, authenticated, path) => (path === ENROL_PATH ? this.onEnrol(ws, remote, authenticated) : this.onAccepted(ws, remote, authenticated)),
         rejected: (remote, reason) => this.reject(remote, reason),
       },
+      routes: opts.enrol ? [{ path: ENROL_PATH, maxPayload: ENROL_MAX_MESSAGE, what: 'enrolment' }] : [],
     });
   }
 
@@ -213,6 +219,16 @@ export class WsTransport implements Transport {
       limits: this.limits,
       hooks: this.hooks(authenticated),
     });
+  }
+
+  /** An enrolment socket: served by enrol-server.ts, never registered as a peer. */
+  private onEnrol(ws: WebSocket, remote: string, release: () => void): void {
+    const hooks = this.opts.enrol;
+    if (this.state !== 'running' || !hooks) {
+      ws.terminate();
+      return;
+    }
+    serveEnrolment(ws, { remote, hooks, logger: this.log, rejected: (reason) => this.reject(remote, reason), release });
   }
 
   /** What this node shows in a handshake: its name, identity and, once admitted, its admission. */
