@@ -63,9 +63,12 @@ function fromB64url(text: string, what: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'base64url'));
 }
 
-function bad(why: string): HeptoError {
-  return new HeptoError('USAGE', `the invitation is not valid: ${why}`, { hint: 'ask the cluster admin for a new one (hepto-agent invite)' });
+/** Why an invitation cannot be used: a config problem (it comes from the field "invite"), never worth a retry. */
+export function invalidInvitation(why: string): HeptoError {
+  return new HeptoError('CONFIG_INVALID', `the invitation is not valid: ${why}`, { hint: 'ask the cluster admin for a new one (hepto-agent invite)' });
 }
+
+const bad = invalidInvitation;
 
 export interface InviteOptions {
   anchors: string[];

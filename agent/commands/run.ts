@@ -4,6 +4,7 @@ import type { HeptoConfig } from '../../shared/config/types';
 import { createLogger, type Logger } from '../../shared/log';
 import { errorMessage } from '../../shared/errors';
 import { Agent } from '../daemon/agent';
+import { enrolIfInvited } from '../daemon/enrolment';
 import { NoRuntime, type RuntimeDriver } from '../daemon/runtime-seam';
 import { createNotifier } from '../daemon/sd-notify';
 import { configPath, type Command } from './types';
@@ -36,11 +37,22 @@ export const run: Command = async (ctx) => {
   });
   for (const w of warnings) logger.warn(w);
   const notifier = createNotifier({ env: ctx.env, logger: logger.child('systemd') });
+  // A machine installed with an invitation enrols first; a signal meanwhile just ends it (nothing to undo).
+  const quit = (): void => process.exit(0);
+  process.once('SIGTERM', quit);
+  process.once('SIGINT', quit);
+  const ready = await enrolIfInvited(file, config, logger.child('enrol'), {
+    now: () => systemClock.now(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    status: (line) => notifier.status(line),
+  });
+  process.off('SIGTERM', quit);
+  process.off('SIGINT', quit);
   const agent = new Agent({
-    config,
+    config: ready,
     clock: systemClock,
     logger,
-    runtime: await makeRuntime(config, logger),
+    runtime: await makeRuntime(ready, logger),
     notifier,
     overlayIp: await overlayIpFn(),
   });

@@ -15,6 +15,9 @@ export interface CommandContext {
     identity?: string;
     /** --all-current (admit). */
     allCurrent?: boolean;
+    /** --ttl and --uses (invite). */
+    ttl?: string;
+    uses?: string;
     logFormat: LogFormat;
     logLevel?: LogLevel;
   };

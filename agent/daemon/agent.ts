@@ -25,6 +25,8 @@ import { advertiseAddresses } from './advertise';
 import { gatherFacts } from './facts';
 import { GossipNode } from './gossip-node';
 import { PeerStore } from './peer-store';
+import type { EnrolServerHooks } from '../net/enrol-server';
+import type { EnrolDecision } from '../net/enrol';
 import { AdmissionStore } from './admission-store';
 import { admissionFromJson, admitCommand } from '../admin/admission';
 import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
@@ -148,6 +150,7 @@ export class Agent {
           bindAddress: listenHosts.length === 1 && !['::', '0.0.0.0'].includes(listenHosts[0]) ? listenHosts[0] : undefined,
           events,
           logger: this.log.child('transport'),
+          enrol: this.enrolHooks(),
         }),
     });
     this.node.onEvent((ev) => {
@@ -258,6 +261,49 @@ export class Agent {
   /** Every member's full identity key and admission time, for `admit --all-current`. */
   members(): MemberIdentity[] {
     return this.node.membership.view().map((m) => ({ name: m.name, state: m.state, id_pub: m.record.id_pub, admitted_at: m.record.admission?.at ?? null }));
+  }
+
+  /**
+   * This agent as an anchor for machines enrolling with an invitation
+   * (agent/net/enrol-server.ts): the membership grants the use
+   * (gossip/invitations.ts); the welcome then carries what a member needs:
+   * the overlay key, the k3s agent token (never the server token), admin_pub,
+   * the master's name and anchors.
+   */
+  private enrolHooks(): EnrolServerHooks {
+    const { config } = this.opts;
+    return {
+      self: () => {
+        const admission = this.node?.membership.ownAdmission();
+        return admission && !admission.inv ? { name: config.node, identity: this.identity, admission } : undefined;
+      },
+      adminPub: () => config.admin_pub,
+      decide: (use, remote): EnrolDecision => {
+        if (config.agent_key === null) {
+          this.log.warn('refused an enrolment: this anchor has no agent_key to hand over', { remote, node: use.node });
+          return { ok: false, reason: 'this anchor has no agent_key (the k3s agent token) to hand over: enrol through another anchor, or ask the admin to set agent_key' };
+        }
+        const r = this.node.grant(use);
+        if (!r.ok) {
+          this.log.warn('refused an enrolment', { remote, node: use.node, identity: fingerprint(use.id_pub), invitation: use.body.id, reason: r.reason });
+          return { ok: false, reason: r.reason };
+        }
+        this.log.info('granted an enrolment', { remote, node: use.node, identity: fingerprint(use.id_pub), invitation: use.body.id });
+        const own = this.selfRecord()?.addresses ?? [];
+        return {
+          ok: true,
+          secrets: {
+            overlay_key: config.overlay_key,
+            agent_key: config.agent_key,
+            cluster_key: null,
+            admin_pub: config.admin_pub as string,
+            master: config.master,
+            anchors: [...new Set([...own, ...anchorEndpoints(config.anchors)])].slice(0, 16),
+          },
+          grant: { anchor: config.node, at: r.admission.at, sig: r.admission.sig },
+        };
+      },
+    };
   }
 
   /** An admission from `hepto-agent admit`: logged, then checked and spread by the membership. */

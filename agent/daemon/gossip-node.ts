@@ -9,6 +9,8 @@ import { errorMessage, isHeptoError } from '../../shared/errors';
 import { Membership, decodeMessage, encodeMessage, type MemberEvent, type Step } from '../gossip/membership';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
 import { admitCommand, type Admission, type Removal } from '../admin/admission';
+import type { InvitationUse } from '../admin/invitation';
+import type { GrantResult } from '../gossip/invitations';
 
 export interface GossipNodeOptions {
   membership: Membership;
@@ -122,6 +124,17 @@ export class GossipNode {
       return;
     }
     this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+  }
+
+  /** An enrolling machine's use of an invitation (Membership.grant): the admission, or why not. */
+  grant(use: InvitationUse): GrantResult {
+    let out: GrantResult = { ok: false, reason: 'the anchor is not running' };
+    this.guard('grant', () => {
+      const r = this.membership.grant(use, this.clock.now());
+      out = r.ok ? { ok: true, admission: r.admission } : { ok: false, reason: r.reason };
+      return r.step;
+    });
+    return out;
   }
 
   /** A removal from `hepto-agent remove` (Membership.remove). */

@@ -7,6 +7,7 @@
  * admitted member of the invitation's cluster. Errors are one line, list
  * each anchor's reason, and never hold a key, the token or its seed.
  */
+import { invalidInvitation } from '../admin/invitation';
 import type { AdmissionProof } from '../../shared/member';
 import { isIP } from 'net';
 import WebSocket from 'ws';
@@ -43,9 +44,7 @@ export const DEFAULT_ENROL_TIMEOUT_MS = 10_000;
 
 const HINT = 'check that the anchors are reachable on their gossip port and run this version of hepto-agent; if they refused the invitation, ask the cluster admin for a new one (hepto-agent invite)';
 
-function invalid(why: string): HeptoError {
-  return new HeptoError('USAGE', `the invitation is not valid: ${why}`, { hint: 'ask the cluster admin for a new one (hepto-agent invite)' });
-}
+const invalid = invalidInvitation;
 
 /**
  * Enrols through the invitation's anchors, in order, and returns the first

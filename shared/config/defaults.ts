@@ -103,6 +103,8 @@ export const defaults: Readonly<Pick<HeptoConfig, DefaultedField>> = Object.free
   // other machines then need it, or the server token cluster_key, to join k3s, and
   // status says which (issue 13, docs/trust.md).
   agent_key: null,
+  // Only a machine installed with HEPTO_INVITE has one, until it enrols.
+  invite: null,
   // info is what an operator reads in journald; debug is opt-in.
   log_level: 'info',
 });

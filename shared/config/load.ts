@@ -76,7 +76,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const raw = parseJson(path, await readText(path));
   if (raw && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    for (const k of [r.overlay_key, r.cluster_key, r.agent_key]) if (typeof k === 'string') registerSecret(k);
+    for (const k of [r.overlay_key, r.cluster_key, r.agent_key, r.invite]) if (typeof k === 'string') registerSecret(k);
   }
   const { config, problems } = validateConfig(raw, { hostname: opts.hostname });
   if (!config) {

@@ -82,9 +82,14 @@ export function labelProblem(v: string): string | null {
 
 export const LABEL_HINT = 'use a lowercase name of letters, digits and "-", at most 63 characters, e.g. "mercury"';
 
+/** `FIELD: required; hint`, as the schema's missing fields read. */
+export function requiredProblem(name: string): string {
+  return `${name}: required; ${REQUIRED_HINT[name] ?? 'add it'}`;
+}
+
 const REQUIRED_HINT: Record<string, string> = {
-  master: 'name the master node, e.g. "mercury"',
-  overlay_key: `the same 32-character key on every node; for a new cluster, ${KEY_HINT}`,
+  master: 'name the master node, e.g. "mercury" (or join with an invitation: the field "invite")',
+  overlay_key: `the same 32-character key on every node; for a new cluster, ${KEY_HINT}; or join with an invitation (the field "invite")`,
   cluster_key: `the k3s server token, independent of overlay_key, on the master's machine only; for a new cluster, ${KEY_HINT}`,
   node: 'name this node, e.g. "venus"',
   soft: 'give both soft and hard limits, e.g. {"soft": 1048576, "hard": 1048576}',

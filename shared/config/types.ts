@@ -72,9 +72,17 @@ export interface HeptoConfig extends NodeConfig {
   /**
    * The cluster admin's public key, `ed25519:<base64 of 32 bytes>` as
    * `hepto-agent admin init` / `admin pub` print it; null when the cluster has
-   * no admin key yet (status then lists a problem). Not enforced yet: issue 13
-   * plans admissions signed by this key (docs/trust.md).
+   * no admin key yet (status then lists a problem). With it, names are pinned
+   * to admitted identities (docs/trust.md).
    */
   admin_pub: string | null;
+  /**
+   * An invitation token (`hepto-agent invite`), until the agent has enrolled
+   * with it: the agent then writes the keys, admin_pub, master and anchors it
+   * received into this file and drops the field. While it is set and
+   * overlay_key is not, `overlay_key` and `master` are empty strings: the
+   * config is waiting to enrol (`pendingEnrolment`). A secret; never logged.
+   */
+  invite: string | null;
   log_level: 'debug' | 'info' | 'warn' | 'error';
 }

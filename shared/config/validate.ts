@@ -11,7 +11,7 @@ import schema from '../schema/config.schema.json';
 import type { HeptoConfig, NodeConfig } from './types';
 import { defaults, defaultNodeName, kubeCidrDefaults, nodeDefaults } from './defaults';
 import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
-import { ADMIN_PUB_HINT, joinPath, KEY_HINT, labelProblem, LABEL_HINT, schemaProblems, show } from './problems';
+import { ADMIN_PUB_HINT, joinPath, KEY_HINT, labelProblem, LABEL_HINT, requiredProblem, schemaProblems, show } from './problems';
 import { parsePublicKey } from '../public-key';
 import { rangeProblems } from './ranges';
 import { errorMessage, isHeptoError } from '../errors';
@@ -216,10 +216,23 @@ function checkK3sKeys(input: Obj, node: string, problems: string[]): void {
   }
 }
 
+/** The config waits to enrol with its invitation: it has one, and no overlay_key yet. */
+export function pendingEnrolment(input: { invite?: unknown; overlay_key?: unknown }): boolean {
+  return typeof input.invite === 'string' && (input.overlay_key === undefined || input.overlay_key === null || input.overlay_key === '');
+}
+
 function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, hostname: string): string[] {
   const problems: string[] = [];
+  const pending = pendingEnrolment(input);
+  if (!pending) for (const f of ['master', 'overlay_key']) if (input[f] === undefined) problems.push(requiredProblem(f));
+  if (pending) {
+    // Enrolment brings these: given here, they would be overwritten, or disagree.
+    for (const f of ['master', 'cluster_key', 'agent_key', 'admin_pub']) {
+      if (input[f] !== undefined && input[f] !== null) problems.push(`${f}: comes from the enrolment with "invite"; remove it, or remove "invite" and give overlay_key`);
+    }
+  }
   checkNames(input, node, nodeFromDefault, hostname, problems);
-  checkK3sKeys(input, node, problems);
+  if (!pending) checkK3sKeys(input, node, problems);
   checkOverlayNet(input.overlay_net, problems);
   problems.push(...rangeProblems(input));
   checkDownload(input.wesher_download, input.wesher_sha256, problems);
@@ -252,7 +265,8 @@ function build(input: Obj, node: string): HeptoConfig {
   // The pod and service ranges default by overlay_net's family, so they follow the configured one.
   const kube = kubeCidrDefaults((input.overlay_net as string | undefined) ?? d.overlay_net);
   // cluster_key is left out on machines that do not host the master.
-  const top = { ...d, ...kube, cluster_key: null, ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  // A config waiting to enrol has no master or overlay_key yet: empty until the enrolment writes them (pendingEnrolment).
+  const top = { ...d, ...kube, cluster_key: null, master: '', overlay_key: '', ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
   // One spelling of each, so the agent can append paths and compare digests as they are.
   top.wesher_download = top.wesher_download.replace(/\/+$/, '');
   if (top.wesher_sha256 !== null) top.wesher_sha256 = top.wesher_sha256.toLowerCase();
@@ -262,7 +276,7 @@ function build(input: Obj, node: string): HeptoConfig {
 
 /** Replaces any key value that slipped into a message (for example a key pasted into the wrong field). */
 function scrubKeys(lines: string[], raw: Obj): string[] {
-  const keys = [raw.overlay_key, raw.cluster_key, raw.agent_key].filter((k): k is string => typeof k === 'string' && k.length >= 6);
+  const keys = [raw.overlay_key, raw.cluster_key, raw.agent_key, raw.invite].filter((k): k is string => typeof k === 'string' && k.length >= 6);
   return lines.map((l) => keys.reduce((acc, k) => acc.split(k).join('[key]'), l));
 }
 

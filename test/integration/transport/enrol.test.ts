@@ -231,13 +231,13 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     const inv = invite(admin, [anchor.addr], { ttlMs: 1_000, now: Date.now() - 5_000 });
     assert.throws(() => decodeInvitation(encodeInvitation(inv), Date.now()), /expired/);
     const expired = await refusal(enrol({ invitation: inv, node: 'venus', identity: generateIdentity(Date.now()), now: Date.now }));
-    assert.strictEqual(expired.code, 'USAGE');
+    assert.strictEqual(expired.code, 'CONFIG_INVALID');
     assert.match(expired.message, /the invitation is not valid: it expired on/);
 
     const good = invite(admin, [anchor.addr]);
     const forged: Invitation = { ...good, body: { ...good.body, uses: 99 } };
     const f = await refusal(enrol({ invitation: forged, node: 'venus', identity: generateIdentity(Date.now()), now: Date.now }));
-    assert.strictEqual(f.code, 'USAGE');
+    assert.strictEqual(f.code, 'CONFIG_INVALID');
     assert.match(f.message, /the invitation signature does not verify/);
 
     const named = invite(admin, [anchor.addr], { node: 'mars' });
