@@ -479,3 +479,35 @@ describe('config/validate: the k3s keys (issue 13)', () => {
     assert.equal(c.agent_key, null);
   });
 });
+
+describe('config/validate: a config waiting to enrol with an invitation', () => {
+  const TOKEN = 'hepto1.eyJ2IjoxfQ.c2lnbmF0dXJl.a2V5';
+  const pending = { node: 'venus', invite: TOKEN };
+
+  it('needs neither master nor a key; both read empty until the enrolment writes them', () => {
+    const { config, problems } = validateConfig(pending, { hostname: 'venus' });
+    assert.deepEqual(problems, []);
+    assert.ok(config);
+    assert.equal(config.invite, TOKEN);
+    assert.equal(config.master, '');
+    assert.equal(config.overlay_key, '');
+    assert.equal(config.cluster_key, null);
+  });
+
+  it('refuses what the enrolment brings, naming each field, and never repeats the token', () => {
+    const { config, problems } = validateConfig({ ...pending, master: 'mercury', agent_key: AGENT_KEY, admin_pub: 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' }, { hostname: 'venus' });
+    assert.equal(config, null);
+    for (const f of ['master', 'agent_key', 'admin_pub']) assert.ok(problems.some((p) => p.startsWith(`${f}: comes from the enrolment with "invite"`)), `${f}: ${problems.join('\n')}`);
+    for (const p of problems) assert.ok(!p.includes(TOKEN) && !p.includes(AGENT_KEY));
+  });
+
+  it('without an invitation, master and overlay_key stay required, and say how to join with one', () => {
+    const raw = baseConfig();
+    delete raw.master;
+    delete raw.overlay_key;
+    const { problems } = validateConfig(raw, { hostname: 'venus' });
+    assert.ok(problems.some((p) => p.startsWith('master: required;') && p.includes('"invite"')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('overlay_key: required;') && p.includes('"invite"')), problems.join('\n'));
+    assert.match(expectProblem({ invite: 'not-a-token-at-all-xx' }, 'invite'), /invite/);
+  });
+});
