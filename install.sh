@@ -3,46 +3,58 @@
 #
 #   First machine (starts a new cluster, prints the line for the next one):
 #     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=<url>/hepto-agent-<v>.tar.gz sh -
-#   Next machines: the printed line, in a root shell (sudo -i first), e.g.
+#   Next machines: the printed line, an invitation for one machine (make more
+#   with `hepto-agent invite --uses N` on the first one), in a root shell
+#   (sudo -i first), e.g.
 #     curl -sfL <url>/install.sh | HEPTO_AGENT_URL=... HEPTO_AGENT_SHA256=... \
-#       HEPTO_ANCHORS=... HEPTO_OVERLAY_KEY=... HEPTO_CLUSTER_KEY=... HEPTO_MASTER=... sh -
+#       HEPTO_INVITE=hepto1.... sh -
+#   The new machine's agent enrols through the invitation's anchors: it gets
+#   the keys, admin_pub and the master from them, and is admitted.
+#   Joining with the keys instead still works: HEPTO_ANCHORS, HEPTO_OVERLAY_KEY,
+#   HEPTO_AGENT_KEY (HEPTO_CLUSTER_KEY on the master), HEPTO_MASTER,
+#   HEPTO_ADMIN_PUB; such a machine is refused until the admin admits it, and
+#   its installer prints, last, the `hepto-agent admit NODE --identity ...`
+#   line to run on the machine with the admin key.
 #   From a checkout: sudo ./install.sh (builds the release tarball first if needed)
-#   The cluster's members refuse a machine until the admin key admits it: the
-#   first machine (it holds the key) admits itself; each next one prints, last,
-#   the `hepto-agent admit NODE --identity ...` line to run on the first one.
 #
 # Environment (all optional unless said):
 #   HEPTO_NODE, HEPTO_MASTER, HEPTO_ANCHORS (comma-separated), HEPTO_OVERLAY_KEY,
-#   HEPTO_CLUSTER_KEY, HEPTO_IFACE, HEPTO_IP, HEPTO_GW (comma-separated),
-#   HEPTO_NETWORK_MODE, HEPTO_GOSSIP_PORT, HEPTO_ADVERTISE, HEPTO_STORAGE_BASE,
-#   HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256, HEPTO_ADMIN_PUB
+#   HEPTO_CLUSTER_KEY, HEPTO_AGENT_KEY, HEPTO_IFACE, HEPTO_IP, HEPTO_GW
+#   (comma-separated), HEPTO_NETWORK_MODE, HEPTO_GOSSIP_PORT, HEPTO_ADVERTISE,
+#   HEPTO_STORAGE_BASE, HEPTO_MTU, HEPTO_WESHER_DOWNLOAD, HEPTO_WESHER_SHA256,
+#   HEPTO_ADMIN_PUB, HEPTO_INVITE
 #                             -> /etc/hepto/hepto.json (unset ones keep their
-#                                current value on a re-run)
+#                                current value on a re-run; HEPTO_INVITE only
+#                                until the agent has enrolled with it)
 #   HEPTO_AGENT_URL           https URL or local path of the release tarball (a
 #                             plain http one only with HEPTO_AGENT_SHA256)
 #   HEPTO_AGENT_SHA256        its sha256 (the join line carries it); else
 #                             <HEPTO_AGENT_URL>.sha256 is used (never over http)
-#   HEPTO_INSTALL_URL         where install.sh is served (for the printed join line)
+#   HEPTO_INSTALL_URL         where install.sh is served (for the join line)
 #   HEPTO_SKIP_START=1        install and enable, but do not (re)start the service
 #   HEPTO_DRY_RUN=1           print what would be done, change nothing
+#
+# The public half of that (HEPTO_INSTALL_URL, HEPTO_AGENT_URL, HEPTO_AGENT_SHA256,
+# HEPTO_WESHER_*) goes to /etc/hepto/join.env, where `hepto-agent invite` reads it.
 #
 # Everything below runs from main(), called on the last line, so a truncated
 # download runs nothing.
 #
-# No key ever reaches a command line, where every user of the machine can read
-# it (ps, /proc/<pid>/cmdline): keys travel only in shell variables, the
-# environment, pipes from builtins (printf) and 0600 files, and only builtins
-# and shell functions get them as arguments.
+# No key and no invitation ever reaches a command line, where every user of the
+# machine can read it (ps, /proc/<pid>/cmdline): they travel only in shell
+# variables, the environment, pipes from builtins (printf) and 0600 files, and
+# only builtins and shell functions get them as arguments.
 
 HEPTO_LIB=/usr/local/lib/hepto-agent
 HEPTO_BIN=/usr/local/bin/hepto-agent
 HEPTO_UNINSTALL=/usr/local/bin/hepto-uninstall.sh
 HEPTO_ETC=/etc/hepto
 HEPTO_CONF=/etc/hepto/hepto.json
+HEPTO_JOIN_ENV_FILE=/etc/hepto/join.env
 HEPTO_UNIT=/etc/systemd/system/hepto-agent.service
 HEPTO_SERVICE=hepto-agent
-KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY
-HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
+KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY HEPTO_AGENT_KEY
+HEPTO_INVITE HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
 HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_ADMIN_PUB HEPTO_AGENT_URL
 HEPTO_AGENT_SHA256 HEPTO_INSTALL_URL HEPTO_SKIP_START HEPTO_DRY_RUN HEPTO_CONFIG HEPTO_DEBUG"
 START_TIMEOUT=60
@@ -107,22 +119,60 @@ check_flags() {
   done
 }
 
-# Decides between a new cluster, a join and a re-run, before anything is downloaded.
+# Decides between a new cluster, a join (with an invitation or with the keys)
+# and a re-run, before anything is downloaded. Sets NEW_CLUSTER and INVITED.
 check_cluster_inputs() {
+  # The config holds the cluster's keys (a member) or an invitation not used yet.
   have_conf_keys=0
-  if [ -f "$HEPTO_CONF" ] && grep -q '"overlay_key"' "$HEPTO_CONF" && grep -q '"cluster_key"' "$HEPTO_CONF"; then
-    have_conf_keys=1
+  have_conf_invite=0
+  if [ -f "$HEPTO_CONF" ]; then
+    if grep -Eq '"overlay_key"[[:space:]]*:[[:space:]]*"[^"]' "$HEPTO_CONF"; then have_conf_keys=1; fi
+    if grep -Eq '"invite"[[:space:]]*:[[:space:]]*"[^"]' "$HEPTO_CONF"; then have_conf_invite=1; fi
   fi
   NEW_CLUSTER=0
-  if [ -n "${HEPTO_OVERLAY_KEY:-}" ] && [ -z "${HEPTO_CLUSTER_KEY:-}" ]; then
-    fatal "HEPTO_OVERLAY_KEY is set but HEPTO_CLUSTER_KEY is not: pass both keys (from the line the first machine printed), or neither to start a new cluster"
+  INVITED=0
+  if [ -n "${HEPTO_INVITE:-}" ]; then
+    if [ "$have_conf_keys" = 1 ]; then
+      # Already enrolled (or joined with the keys): a re-run of the same line changes nothing.
+      info "this machine is already a member (its config holds the cluster's keys): HEPTO_INVITE is not used, and the invitation is not spent"
+      unset HEPTO_INVITE
+    else
+      ci_extra=
+      for ci_name in HEPTO_ANCHORS HEPTO_MASTER HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY HEPTO_AGENT_KEY HEPTO_ADMIN_PUB; do
+        eval "ci_value=\${$ci_name:-}"
+        if [ -n "$ci_value" ]; then ci_extra="$ci_extra $ci_name"; fi
+      done
+      ci_value=
+      if [ -n "$ci_extra" ]; then
+        fatal "HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave${ci_extra} unset (or join with the keys, without HEPTO_INVITE); nothing was installed"
+      fi
+      # Its shape only (the agent checks the rest); never shown, it is a secret.
+      case $HEPTO_INVITE in
+        *[!A-Za-z0-9._-]* | *.*.*.*.*) fatal "HEPTO_INVITE is not an invitation: it holds characters or parts an invitation has not (hepto1. and three parts of letters, digits, - and _); copy it whole from the line hepto-agent invite printed; nothing was installed" ;;
+        hepto1.?*.?*.?*) ;;
+        *) fatal "HEPTO_INVITE is not an invitation (hepto1. and three parts of letters, digits, - and _): copy it whole from the line hepto-agent invite printed; nothing was installed" ;;
+      esac
+      INVITED=1
+      return 0
+    fi
   fi
-  if [ -z "${HEPTO_OVERLAY_KEY:-}" ] && [ -n "${HEPTO_CLUSTER_KEY:-}" ]; then
-    fatal "HEPTO_CLUSTER_KEY is set but HEPTO_OVERLAY_KEY is not: pass both keys (from the line the first machine printed), or neither to start a new cluster"
+  if [ "$have_conf_keys" = 1 ]; then return 0; fi
+  if [ "$have_conf_invite" = 1 ] && [ -z "${HEPTO_OVERLAY_KEY:-}" ]; then
+    # Installed with an invitation its agent has not used yet: a re-run keeps it.
+    INVITED=1
+    return 0
   fi
-  if [ -z "${HEPTO_OVERLAY_KEY:-}" ] && [ "$have_conf_keys" = 0 ]; then
+  ci_k3s=${HEPTO_AGENT_KEY:-}${HEPTO_CLUSTER_KEY:-}
+  if [ -n "${HEPTO_OVERLAY_KEY:-}" ] && [ -z "$ci_k3s" ]; then
+    fatal "HEPTO_OVERLAY_KEY is set but HEPTO_AGENT_KEY is not: pass both keys (HEPTO_CLUSTER_KEY instead on the master), join with an invitation instead (HEPTO_INVITE, from hepto-agent invite), or pass no key to start a new cluster"
+  fi
+  if [ -z "${HEPTO_OVERLAY_KEY:-}" ] && [ -n "$ci_k3s" ]; then
+    fatal "HEPTO_AGENT_KEY or HEPTO_CLUSTER_KEY is set but HEPTO_OVERLAY_KEY is not: pass the overlay key too, join with an invitation instead (HEPTO_INVITE, from hepto-agent invite), or pass no key to start a new cluster"
+  fi
+  ci_k3s=
+  if [ -z "${HEPTO_OVERLAY_KEY:-}" ]; then
     if [ -n "${HEPTO_ANCHORS:-}" ]; then
-      fatal "joining through HEPTO_ANCHORS needs HEPTO_OVERLAY_KEY and HEPTO_CLUSTER_KEY: copy them from the line the first machine printed (or leave HEPTO_ANCHORS empty to start a new cluster)"
+      fatal "joining through HEPTO_ANCHORS needs an invitation (HEPTO_INVITE: run hepto-agent invite on the machine with the admin key, and run the line it prints) or the keys (HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY); or leave HEPTO_ANCHORS empty to start a new cluster"
     fi
     NEW_CLUSTER=1
   fi
@@ -336,11 +386,17 @@ const num = (v) => (/^[0-9]+$/.test(v) ? Number(v) : v);
 const set = (field, name, conv) => { const v = E[name]; if (v !== undefined && v !== "") conf[field] = conv ? conv(v) : v; };
 set("node", "HEPTO_NODE");
 if (conf.node === undefined) conf.node = E.HOST_NAME;
+// A machine joining with an invitation gets the master, the anchors and the keys by enrolling.
+const invited = !E.HEPTO_OVERLAY_KEY && (Boolean(E.HEPTO_INVITE) || typeof conf.invite === "string");
 set("master", "HEPTO_MASTER");
-if (conf.master === undefined && !(E.HEPTO_ANCHORS || (Array.isArray(conf.anchors) && conf.anchors.length))) conf.master = conf.node;
+if (conf.master === undefined && !invited && !(E.HEPTO_ANCHORS || (Array.isArray(conf.anchors) && conf.anchors.length))) conf.master = conf.node;
 set("anchors", "HEPTO_ANCHORS", list);
 set("overlay_key", "HEPTO_OVERLAY_KEY");
 set("cluster_key", "HEPTO_CLUSTER_KEY");
+set("agent_key", "HEPTO_AGENT_KEY");
+set("invite", "HEPTO_INVITE");
+// Joining with the keys after all: the invitation is not needed any more.
+if (E.HEPTO_OVERLAY_KEY) delete conf.invite;
 set("iface", "HEPTO_IFACE");
 set("ip", "HEPTO_IP", list);
 set("gw", "HEPTO_GW", list);
@@ -357,7 +413,7 @@ fs.writeFileSync(out, same ? text : JSON.stringify(conf, null, 2) + "\n", { mode
 // What a dry run names: each field that would change, never a key.
 const old = JSON.parse(before);
 const lines = Object.keys(conf).filter((k) => JSON.stringify(conf[k]) !== JSON.stringify(old[k]))
-  .map((k) => (/_key$/.test(k) ? k + " (a key: not shown)" : k + " = " + JSON.stringify(conf[k])));
+  .map((k) => (/_key$/.test(k) ? k + " (a key: not shown)" : k === "invite" ? k + " (an invitation: not shown)" : k + " = " + JSON.stringify(conf[k])));
 fs.writeFileSync(changes, lines.map((l) => l + "\n").join(""));
 '
 
@@ -370,13 +426,15 @@ build_config() {
   fi
   if [ "$NEW_CLUSTER" = 1 ]; then
     if dry; then
-      info "would generate the overlay key and the cluster key: no anchors and no keys, so this machine starts a new cluster"
+      info "would generate the overlay key, the cluster key and the agent key: no anchors, no keys and no invitation, so this machine starts a new cluster"
       HEPTO_OVERLAY_KEY=dryrunplaceholder000000000000000
       HEPTO_CLUSTER_KEY=dryrunplaceholder000000000000001
+      HEPTO_AGENT_KEY=dryrunplaceholder000000000000002
     else
-      info "no anchors and no keys: this machine starts a new cluster; generating both keys"
+      info "no anchors, no keys and no invitation: this machine starts a new cluster; generating its keys (overlay, k3s server and k3s agent)"
       HEPTO_OVERLAY_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
       HEPTO_CLUSTER_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
+      HEPTO_AGENT_KEY=$(staged_agent keygen) || fatal "hepto-agent keygen failed; nothing was installed"
       # The cluster's admin key stays on this first machine (docs/trust.md); its public half
       # goes into every config. A retry after a failed install reuses the key made before.
       [ -e "$HEPTO_ETC/admin.key" ] || staged_agent admin init --admin-key "$HEPTO_ETC/admin.key" >/dev/null \
@@ -389,7 +447,8 @@ build_config() {
   # umask 077 is in force: the file is 0600 from its creation, before any key is in it.
   NEW_CONF=$TMP_DIR/hepto.json
   HOST_NAME=$(cut -d . -f 1 /proc/sys/kernel/hostname | tr '[:upper:]' '[:lower:]') \
-    HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} HEPTO_ADMIN_PUB=${HEPTO_ADMIN_PUB:-} \
+    HEPTO_OVERLAY_KEY=${HEPTO_OVERLAY_KEY:-} HEPTO_CLUSTER_KEY=${HEPTO_CLUSTER_KEY:-} HEPTO_AGENT_KEY=${HEPTO_AGENT_KEY:-} \
+    HEPTO_ADMIN_PUB=${HEPTO_ADMIN_PUB:-} HEPTO_INVITE=${HEPTO_INVITE:-} \
     "$NODE_BIN" -e "$MERGE_JS" "$HEPTO_CONF" "$NEW_CONF" "$TMP_DIR/changes" 2>"$TMP_DIR/merge.err" \
     || fatal "cannot build the config: $(tail -n 1 "$TMP_DIR/merge.err")"
   if ! staged_agent config validate --config "$NEW_CONF" >"$TMP_DIR/validate.out" 2>&1; then
@@ -397,12 +456,20 @@ build_config() {
     fatal "invalid settings: $(sed -e 's/^hepto-agent: //' -e "s#$NEW_CONF#the config#g" "$TMP_DIR/validate.out" | tr '\n' ';' | sed -e 's/;$//' -e 's/;/; /g'); nothing was installed"
   fi
   NODE_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).node' "$NEW_CONF")
-  MASTER_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).master' "$NEW_CONF")
+  MASTER_NAME=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).master ?? ""' "$NEW_CONF")
   # For the join line: a wesher mirror (and its pin) the next machines need too.
   CONF_WESHER_DOWNLOAD=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_download ?? ""' "$NEW_CONF")
   CONF_WESHER_SHA256=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).wesher_sha256 ?? ""' "$NEW_CONF")
   CONF_ADMIN_PUB=$("$NODE_BIN" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).admin_pub ?? ""' "$NEW_CONF")
-  info "config valid: node $NODE_NAME, master $MASTER_NAME"
+  if [ "$INVITED" = 1 ]; then
+    info "config valid: node $NODE_NAME; its agent enrols with the invitation when it starts, and gets the keys, the master and the anchors"
+  else
+    info "config valid: node $NODE_NAME, master $MASTER_NAME"
+  fi
+  # The k3s server token gives whoever holds it Kubernetes admin: only the master needs it.
+  if [ -n "${HEPTO_CLUSTER_KEY:-}" ] && [ "$NEW_CLUSTER" = 0 ] && [ -n "$MASTER_NAME" ] && [ "$MASTER_NAME" != "$NODE_NAME" ]; then
+    warn "HEPTO_CLUSTER_KEY is the k3s server token, which only the master ($MASTER_NAME) needs: it makes this machine's owner Kubernetes admin; pass HEPTO_AGENT_KEY (the master's agent_key) instead, and remove cluster_key from $HEPTO_CONF"
+  fi
   if dry; then
     while IFS= read -r bc_line; do info "would set $bc_line in $HEPTO_CONF"; done <"$TMP_DIR/changes"
   fi
@@ -698,65 +765,145 @@ admit_self() {
   warn "could not admit this machine: ${as_why:-hepto-agent admit exited $as_rc}; the cluster refuses it until you run: $as_hand"
 }
 
-# The line that joins the next machine: this machine's anchors and both keys, and
-# the sha256 of the tarball installed here, so the next machine checks the same
-# bytes rather than a .sha256 from the server.
-print_join_line() {
-  pj_anchor=
-  if systemctl is-active --quiet "$HEPTO_SERVICE" 2>/dev/null; then
-    pj_anchor=$("$HEPTO_BIN" status --json 2>/dev/null | "$NODE_BIN" -e '
-      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        try { const j = JSON.parse(s); const me = j.members.find((m) => m.name === j.node);
-              if (me && me.addresses.length) console.log(me.addresses.join(",")); } catch {}
-      });' 2>/dev/null || true)
-  fi
-  [ -n "$pj_anchor" ] || pj_anchor=${HEPTO_ADVERTISE:-}
-  if [ -z "$pj_anchor" ]; then
-    # As the agent advertises: IPv6 first (hostname -I leaves out link-local), else IPv4.
-    pj_all=$(hostname -I 2>/dev/null || true)
-    pj_anchor=
-    for pj_addr in $pj_all; do
-      case $pj_addr in *:*) pj_anchor=$pj_addr && break ;; esac
-    done
-    [ -n "$pj_anchor" ] || pj_anchor=$(printf '%s\n' "$pj_all" | cut -d ' ' -f 1)
-    case $pj_anchor in
-      '') pj_anchor="<this-machine-address>" ;;
-      *:*) pj_anchor="[$pj_anchor]:${HEPTO_GOSSIP_PORT:-7947}" ;;
-      *) pj_anchor="$pj_anchor:${HEPTO_GOSSIP_PORT:-7947}" ;;
-    esac
-  fi
-  pj_vars="HEPTO_ANCHORS=$(shq "$pj_anchor") HEPTO_OVERLAY_KEY=$(shq "$HEPTO_OVERLAY_KEY") HEPTO_CLUSTER_KEY=$(shq "$HEPTO_CLUSTER_KEY") HEPTO_MASTER=$(shq "$MASTER_NAME")"
-  # A wesher mirror this machine needed, the next ones need too (a plain http
-  # one only with its pin, which is for this machine's architecture).
-  if [ -n "${CONF_WESHER_DOWNLOAD:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_DOWNLOAD=$(shq "$CONF_WESHER_DOWNLOAD")"; fi
-  if [ -n "${CONF_WESHER_SHA256:-}" ]; then pj_vars="$pj_vars HEPTO_WESHER_SHA256=$(shq "$CONF_WESHER_SHA256")"; fi
-  # Public, so a command line is fine; every machine needs it.
-  if [ -n "${CONF_ADMIN_PUB:-}" ]; then pj_vars="$pj_vars HEPTO_ADMIN_PUB=$(shq "$CONF_ADMIN_PUB")"; fi
-  pj_install=${HEPTO_INSTALL_URL:-}
+# --- joining the next machines ----------------------------------------------------
+# Quotes a value always, as join.env's KEY='value' lines need.
+shq_always() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# /etc/hepto/join.env: how the next machines install, for the line `hepto-agent
+# invite` prints (public values only: URLs and pins, never a key). As the
+# old join line did: the tarball installed here with its sha256, so the next
+# machines check the same bytes rather than a .sha256 from the server; a local
+# tarball with HEPTO_INSTALL_URL is to be served by its owner (a placeholder);
+# from a checkout, nothing (the line runs ./install.sh there, which builds its
+# own). A wesher mirror this machine needed, the next ones need too (a plain
+# http one only with its pin, which is for this machine's architecture).
+# Sets JOIN_INSTALL_URL. Not a change to the agent: no restart for it.
+write_join_env() {
+  JOIN_INSTALL_URL=${HEPTO_INSTALL_URL:-}
+  je_agent=
+  je_sha=
   case $HEPTO_AGENT_URL in
     http://* | https://*)
-      [ -n "$pj_install" ] || pj_install=${HEPTO_AGENT_URL%/*}/install.sh
-      pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=$(shq "$HEPTO_AGENT_URL") HEPTO_AGENT_SHA256=$AGENT_SHA256 $pj_vars sh -"
+      [ -n "$JOIN_INSTALL_URL" ] || JOIN_INSTALL_URL=${HEPTO_AGENT_URL%/*}/install.sh
+      je_agent=$HEPTO_AGENT_URL
+      je_sha=$AGENT_SHA256
       ;;
     *)
-      if [ -n "$pj_install" ]; then
-        # Served from anywhere, it must be this very tarball.
-        pj_line="curl -sfL $(shq "$pj_install") | HEPTO_AGENT_URL=<url-of-the-tarball> HEPTO_AGENT_SHA256=$AGENT_SHA256 $pj_vars sh -"
-      else
-        # No sudo in the line: 'sudo VAR=...' would put the keys on sudo's command line.
-        pj_line="$pj_vars ./install.sh"
+      if [ -n "$JOIN_INSTALL_URL" ]; then
+        je_agent='<url-of-the-tarball>'
+        je_sha=$AGENT_SHA256
       fi
       ;;
   esac
+  {
+    echo "# Written by the hepto installer; read by hepto-agent invite for the line it prints."
+    echo "# Public values only: where the next machines get install.sh and the agent, and the pins."
+    for je_pair in "HEPTO_INSTALL_URL=$JOIN_INSTALL_URL" "HEPTO_AGENT_URL=$je_agent" "HEPTO_AGENT_SHA256=$je_sha" \
+      "HEPTO_WESHER_DOWNLOAD=${CONF_WESHER_DOWNLOAD:-}" "HEPTO_WESHER_SHA256=${CONF_WESHER_SHA256:-}"; do
+      if [ -n "${je_pair#*=}" ]; then printf '%s=%s\n' "${je_pair%%=*}" "$(shq_always "${je_pair#*=}")"; fi
+    done
+  } >"$TMP_DIR/join.env"
+  if [ -f "$HEPTO_JOIN_ENV_FILE" ] && cmp -s "$TMP_DIR/join.env" "$HEPTO_JOIN_ENV_FILE"; then
+    return 0
+  fi
+  if dry; then
+    info "would write $HEPTO_JOIN_ENV_FILE (for hepto-agent invite: where the next machines install from)"
+    return 0
+  fi
+  if [ ! -d "${HEPTO_JOIN_ENV_FILE%/*}" ]; then mkdir -m 0700 "${HEPTO_JOIN_ENV_FILE%/*}"; fi
+  cp "$TMP_DIR/join.env" "$HEPTO_JOIN_ENV_FILE.hepto-new"
+  chmod 0644 "$HEPTO_JOIN_ENV_FILE.hepto-new"
+  mv -f "$HEPTO_JOIN_ENV_FILE.hepto-new" "$HEPTO_JOIN_ENV_FILE"
+  info "wrote $HEPTO_JOIN_ENV_FILE (for hepto-agent invite: where the next machines install from)"
+}
+
+INVITE_WAIT=15
+
+# A new cluster's last word: an invitation for the next machine, made by the
+# running agent with the admin key (`hepto-agent invite`), whose last line is
+# the command that joins it. Its output holds the invitation: it goes to a
+# 0600 file (umask 077), and only its last line, through printf, to stdout.
+print_invite_line() {
+  pi_hand="hepto-agent invite --ttl 24h --uses 1"
   info "new cluster created; this machine ($NODE_NAME) is its master and first anchor"
-  case $pj_install in
-    http://*) warn "the join line fetches install.sh over plain http ($pj_install), and passes it the keys: anyone who can change it on the way gets them; serve install.sh over https and set HEPTO_INSTALL_URL" ;;
+  if [ "${HEPTO_SKIP_START:-0}" = 1 ] || [ -n "${START_FAILED:-}" ] || ! systemctl is-active --quiet "$HEPTO_SERVICE" 2>/dev/null; then
+    warn "no join line yet: an invitation needs the running agent; once $HEPTO_SERVICE runs, make one here with: $pi_hand (its last line joins the next machine)"
+    return 0
+  fi
+  pi_waited=0
+  while :; do
+    pi_rc=0
+    HEPTO_JOIN_ENV=$HEPTO_JOIN_ENV_FILE "$HEPTO_BIN" invite --ttl 24h --uses 1 --admin-key "$HEPTO_ETC/admin.key" --config "$HEPTO_CONF" \
+      >"$TMP_DIR/invite.out" 2>"$TMP_DIR/invite.err" || pi_rc=$?
+    # 3: the agent does not answer on its control socket (yet).
+    if [ "$pi_rc" != 3 ] || [ "$pi_waited" -ge "$INVITE_WAIT" ]; then break; fi
+    sleep 1
+    pi_waited=$((pi_waited + 1))
+  done
+  pi_line=
+  if [ "$pi_rc" = 0 ]; then
+    while IFS= read -r pi_read || [ -n "$pi_read" ]; do [ -z "$pi_read" ] || pi_line=$pi_read; done <"$TMP_DIR/invite.out"
+    pi_read=
+  fi
+  case $pi_line in
+    *" HEPTO_INVITE=hepto1."*) ;;
+    *)
+      pi_why=$(sed -e 's/^hepto-agent: //' "$TMP_DIR/invite.err" | grep -v '^warning: ' | tail -n 1)
+      [ -n "$pi_why" ] || pi_why="hepto-agent invite exited $pi_rc without a join line"
+      warn "could not make an invitation for the next machine: $pi_why; make one here with: $pi_hand (its last line joins the next machine)"
+      return 0
+      ;;
   esac
-  info "to join another machine, run this on it from a root shell (sudo -i; not 'sudo HEPTO_...=...', which shows the keys to every user). It holds the cluster's keys: share it privately:"
+  # Its first line says what it is (id, uses, expiry, anchors); never the token.
+  pi_about=$(sed -n '1{/^invitation /p}' "$TMP_DIR/invite.out")
+  [ -z "$pi_about" ] || info "$pi_about"
+  case ${JOIN_INSTALL_URL:-} in
+    http://*) warn "the join line fetches install.sh over plain http ($JOIN_INSTALL_URL), and passes it the invitation: anyone who can change it on the way can use it first; serve install.sh over https and set HEPTO_INSTALL_URL" ;;
+  esac
   if [ -n "${CONF_WESHER_SHA256:-}" ]; then
     info "(HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture, $(uname -m): on a machine of another one, put that binary's sha256 in its place)"
   fi
-  printf '%s\n' "$pj_line"
+  info "to join another machine, run the line below on it from a root shell (sudo -i; not 'sudo HEPTO_...=...', which shows the invitation to every user); it enrols and is admitted, nothing to run here after it"
+  info "the line is an invitation for ONE machine, valid for 24 h: share it privately. For more machines, run here (it holds the admin key): hepto-agent invite --uses N [--ttl 24h]"
+  printf '%s\n' "$pi_line"
+  pi_line=
+}
+
+ENROL_WAIT=30
+
+# A machine installed with an invitation: its agent enrols through the
+# invitation's anchors as it starts. Says how that went (the status of its own
+# member), or leaves, for the end, what went wrong (ADMIT_NOTE).
+enrol_self() {
+  es_state=$(systemctl show -p ActiveState --value "$HEPTO_SERVICE" 2>/dev/null || true)
+  if [ "${HEPTO_SKIP_START:-0}" = 1 ] || { [ "$es_state" != active ] && [ "$es_state" != activating ]; }; then
+    ADMIT_NOTE="once $HEPTO_SERVICE runs, it enrols with the invitation (until the invitation expires); hepto-agent status shows how that went"
+    return 0
+  fi
+  es_waited=0
+  es_out=
+  while :; do
+    es_out=$("$HEPTO_BIN" status --json 2>/dev/null | "$NODE_BIN" -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        try { const j = JSON.parse(s); const me = j.members.find((m) => m.self === true || m.name === j.node);
+              const why = (j.problems || [])[0] || "";
+              console.log((me && me.admitted_at ? "yes " + (me.identity_key || "") : "no " + why).replace(/\n/g, " ")); } catch {}
+      });' 2>/dev/null || true)
+    case $es_out in
+      yes\ *)
+        info "enrolled with the invitation: $NODE_NAME is a member of the cluster, admitted (identity ${es_out#yes })"
+        return 0
+        ;;
+    esac
+    [ "$es_waited" -lt "$ENROL_WAIT" ] || break
+    sleep 1
+    es_waited=$((es_waited + 1))
+  done
+  es_why=${es_out#no }
+  [ -n "$es_why" ] || es_why=$(systemctl show -p StatusText --value "$HEPTO_SERVICE" 2>/dev/null || true)
+  ADMIT_NOTE="this machine has not enrolled with its invitation yet (after ${ENROL_WAIT}s): ${es_why:-no answer from the agent}; see hepto-agent status and journalctl -u $HEPTO_SERVICE"
 }
 
 main() {
@@ -777,10 +924,12 @@ main() {
   install_deps
   build_config
   install_files
+  write_join_env
   start_service
   if ! dry; then remove_old_versions; fi
   if [ -z "${START_FAILED:-}" ] && ! dry; then admit_self; fi
-  if [ "$NEW_CLUSTER" = 1 ] && ! dry; then print_join_line; fi
+  if [ "$INVITED" = 1 ] && [ -z "${START_FAILED:-}" ] && ! dry; then enrol_self; fi
+  if [ "$NEW_CLUSTER" = 1 ] && ! dry; then print_invite_line; fi
   if [ -n "${START_FAILED:-}" ]; then fatal "$START_FAILED"; fi
   if [ -z "$CHANGED" ]; then
     info "done: nothing changed"

@@ -20,18 +20,27 @@
  * and nothing is added to this machine's own network. Every container,
  * namespace and process is removed afterwards, also on failure.
  *
+ * The first machine starts a new cluster and ends with the line that joins
+ * the next one: an invitation for one machine (HEPTO_INVITE, made by its
+ * agent with `hepto-agent invite`). The second machine runs that line as
+ * printed and enrols: it gets the overlay key and the k3s agent token (never
+ * the server token) and is admitted, with nothing run on the first machine.
+ * A third machine that runs the same, now spent, line is refused and never
+ * becomes a member.
+ *
  * The file server is plain http, so every install passes HEPTO_AGENT_SHA256
  * (the installer refuses an unpinned http tarball), and the join line carries
  * it. A second server speaks https (a test CA, given to curl with
  * CURL_CA_BUNDLE) for the unpinned https case. While the first machine
  * installs and while the second joins, argv-sampler sweeps every process's
- * /proc/<pid>/cmdline in that machine, to show that no key is ever on a
- * command line.
+ * /proc/<pid>/cmdline in that machine, to show that no key and no invitation
+ * is ever on a command line.
  */
 import { strict as assert } from 'assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { decodeInvitation } from '../../agent/admin/invitation';
 import { DEFAULT_IMAGES } from '../../shared/config/images';
 import { NetnsTopology, type NetnsHost } from '../helpers/netns';
 import { TestRegistry, registriesConf, repoPath } from '../helpers/registry';
@@ -60,14 +69,15 @@ import {
 
 const SERVICE = 'hepto-agent';
 const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto/hepto.json', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
-const JOIN_LINE =
-  /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64}) HEPTO_ANCHORS=(?<anchors>\S+) HEPTO_OVERLAY_KEY=(?<overlayKey>[A-Za-z0-9]{32}) HEPTO_CLUSTER_KEY=(?<clusterKey>[A-Za-z0-9]{32}) HEPTO_MASTER=(?<master>\S+)(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))?(?: HEPTO_ADMIN_PUB=(?<adminPub>\S+))? sh -$/;
+/** The line `hepto-agent invite` prints, with /etc/hepto/join.env as the installer wrote it (plain http, wesher mirror). */
+const INVITE_LINE =
+  /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64})(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))? HEPTO_INVITE=(?<invite>hepto1\.[A-Za-z0-9_.-]+) sh -$/;
 
-/** The join line's parts (a failed assert when it is not one). */
-function parseJoinLine(line: string): Record<'install' | 'agent' | 'agentSha' | 'anchors' | 'overlayKey' | 'clusterKey' | 'master', string> & { wesherDownload?: string; wesherSha?: string; adminPub?: string } {
-  const m = JOIN_LINE.exec(line);
-  assert.ok(m?.groups, `no join line: ${line}`);
-  return m.groups as ReturnType<typeof parseJoinLine>;
+/** The invitation line's parts (a failed assert, the invitation not shown, when it is not one). */
+function parseInviteLine(line: string): Record<'install' | 'agent' | 'agentSha' | 'invite', string> & { wesherDownload?: string; wesherSha?: string } {
+  const m = INVITE_LINE.exec(line);
+  assert.ok(m?.groups, `no invitation line: ${line.replace(/hepto1\.\S+/g, 'hepto1.[INVITATION]')}`);
+  return m.groups as ReturnType<typeof parseInviteLine>;
 }
 /** The overlay link's MTU: the default mtu (1400) less WireGuard's 80 bytes. */
 const OVERLAY_MTU = 1320;
@@ -98,16 +108,6 @@ async function identityKey(c: SystemdContainer, node: string): Promise<string> {
   const pub = (await c.ok(`node -p 'JSON.parse(require("fs").readFileSync("/srv/${node}/identity.json", "utf8")).public'`)).trim();
   assert.match(pub, /^[A-Za-z0-9+/]{43}=$/);
   return `ed25519:${pub}`;
-}
-
-/** What the installer tells a joiner to have the admin run (its last line). */
-function admitNote(node: string, identity: string): string {
-  return `[WARN]  this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit ${node} --identity ${identity}`;
-}
-
-/** A join line's word as the shell reads it: the installer single-quotes what needs it. */
-function unquote(word: string): string {
-  return /^'.*'$/.test(word) ? word.slice(1, -1).replace(/'\\''/g, "'") : word;
 }
 
 /** wgoverlay in a machine's namespace: MTU and addresses, or null when it is not there. */
@@ -278,7 +278,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     this.timeout(25 * 60_000);
     await removeStaleContainers();
     work = mkdtempSync(path.join(tmpdir(), 'hepto-systest-'));
-    topo = NetnsTopology.create(3, { services: true });
+    // n1, n2, the third machine that tries the spent invitation, and the fresh Debian.
+    topo = NetnsTopology.create(4, { services: true });
     const svc = topo.services!;
     baseImage = await ensureImage('base');
     bakedImage = await ensureImage('baked');
@@ -367,9 +368,16 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     // A gossip port of its own, to see HEPTO_GOSSIP_PORT through (each machine has its own namespace).
     const port1 = 7951;
     let env1: Record<string, string>;
+    /** n1's overlay_key, cluster_key and agent_key, read from its config. */
     let keys: string[];
     let installerLog: string;
     let joinLine: string;
+    /** The invitation in the join line (a secret: never printed by a failing assert). */
+    let invitation: string;
+    /** What must never be on a command line or in a log: the keys, the overlay key as wesher gets it, the invitation and its seed. */
+    const secrets = (): string[] => [...keys, Buffer.from(keys[0], 'utf8').toString('base64'), invitation, invitation.split('.').pop()!];
+    /** `text` with every secret replaced, for an assert's message. */
+    const masked = (text: string): string => secrets().reduce((t, k) => t.split(k).join('[SECRET]'), text);
     /** Sweeps every command line on n1 from before the install until both containers run. */
     let sampler: ArgvSampler | undefined;
 
@@ -380,52 +388,73 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       env1 = { ...agentEnv(), HEPTO_NODE: 'n1', HEPTO_GOSSIP_PORT: String(port1), ...wesherEnv };
     });
 
-    it('curl | sh generates both keys, starts the service, and prints the exact join line, tarball pin and wesher mirror included', async () => {
+    it('curl | sh generates the keys, starts the service, admits itself and ends with a single-use invitation line, tarball pin and wesher mirror included', async () => {
       sampler = await ArgvSampler.start(n1, samplerBin);
       const r = await n1.exec(install(env1), { timeoutMs: 180_000 });
-      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.equal(r.code, 0, r.stderr + r.stdout.replace(/hepto1\.\S+/g, 'hepto1.[INVITATION]'));
       installerLog = r.stderr;
-      joinLine = r.stdout.trim();
-      const m = parseJoinLine(joinLine);
+      // stdout is the join line alone: its last and only line.
+      const out = r.stdout.trimEnd().split('\n');
+      assert.equal(out.length, 1, `more than the join line on stdout: ${out.length} lines`);
+      joinLine = out[0];
+      assert.match(joinLine, / HEPTO_INVITE=hepto1\.\S+ sh -$/);
+      const m = parseInviteLine(joinLine);
+      invitation = m.invite;
       assert.equal(m.install, server.url('install.sh'));
       assert.equal(m.agent, agentUrl());
       // The pin is the sha256 of the tarball installed here, so the next machine checks the same bytes.
       assert.equal(m.agentSha, release.sha256);
       assert.equal((await n1.ok(`cat /usr/local/lib/hepto-agent/${release.version}/.tarball-sha256`)).trim(), m.agentSha);
-      assert.equal(unquote(m.anchors), `[${h1.v6}]:${port1},${h1.v4}:${port1}`);
-      assert.equal(m.master, 'n1');
       // The next machines need the same wesher mirror, and a plain http one only works with its pin.
       assert.equal(m.wesherDownload, wesher.url);
       assert.equal(m.wesherSha, wesher.sha256);
       assert.match(r.stderr, /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture/);
+      // All that came from /etc/hepto/join.env, public values only, which the installer wrote for hepto-agent invite.
+      assert.equal((await n1.ok('stat -c %a /etc/hepto/join.env')).trim(), '644');
+      assert.deepEqual((await n1.ok('cat /etc/hepto/join.env')).split('\n').filter((l) => l && !l.startsWith('#')), [
+        `HEPTO_INSTALL_URL='${server.url('install.sh')}'`,
+        `HEPTO_AGENT_URL='${agentUrl()}'`,
+        `HEPTO_AGENT_SHA256='${release.sha256}'`,
+        `HEPTO_WESHER_DOWNLOAD='${wesher.url}'`,
+        `HEPTO_WESHER_SHA256='${wesher.sha256}'`,
+      ]);
       // install.sh itself comes over plain http here: the installer says what that risks.
-      assert.match(r.stderr, /^\[WARN\]  the join line fetches install\.sh over plain http .*serve install\.sh over https/m);
-      keys = [m.overlayKey, m.clusterKey];
-      assert.notEqual(keys[0], keys[1]);
+      assert.match(r.stderr, /^\[WARN\]  the join line fetches install\.sh over plain http .*passes it the invitation.*serve install\.sh over https/m);
+      // Said around the line: one machine, 24 hours, how to make more.
+      assert.match(r.stderr, /^\[INFO\]  invitation [0-9a-f]+: 1 use, for any free node name, until \S+, through /m);
+      assert.match(r.stderr, /^\[INFO\]  the line is an invitation for ONE machine, valid for 24 h: share it privately\. For more machines, run here \(it holds the admin key\): hepto-agent invite --uses N/m);
       assert.equal((await n1.ok(`systemctl is-active ${SERVICE}`)).trim(), 'active');
       assert.equal((await n1.ok('systemctl is-enabled podman.socket')).trim(), 'enabled');
+      // Three keys, generated here: the overlay key, the k3s server token and the k3s agent token.
       const conf = JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
-      assert.equal(conf.overlay_key, keys[0]);
-      assert.equal(conf.cluster_key, keys[1]);
+      keys = [conf.overlay_key, conf.cluster_key, conf.agent_key] as string[];
+      for (const k of keys) assert.match(k, /^[A-Za-z0-9]{32}$/);
+      assert.equal(new Set(keys).size, 3, 'two keys are the same');
       assert.equal(conf.master, 'n1');
       assert.equal(conf.gossip_port, port1);
       assert.equal(conf.wesher_download, wesher.url);
       assert.equal(conf.wesher_sha256, wesher.sha256);
-      // A new cluster makes its admin key here (0600) and every config, the join line's included, gets its public half.
+      assert.equal(conf.invite, undefined);
+      // A new cluster makes its admin key here (0600) and every config gets its public half: the invitation carries it.
       assert.equal((await n1.ok('stat -c %a /etc/hepto/admin.key')).trim(), '600');
       const adminPub = (await n1.ok('hepto-agent admin pub')).trim();
       assert.match(adminPub, /^ed25519:[A-Za-z0-9+/]{43}=$/);
       assert.equal(conf.admin_pub, adminPub);
-      assert.equal(unquote(m.adminPub ?? ''), adminPub, 'the join line carries admin_pub');
       assert.ok(!(await n1.ok('cat /etc/hepto/admin.key')).includes(keys[0]));
       assert.equal((await n1.ok('stat -c %a /etc/hepto/hepto.json /etc/hepto')).trim(), '600\n700');
+      // The invitation: signed by the admin key, one use, 24 h, through this machine's own addresses.
+      const inv = decodeInvitation(invitation, Date.now(), adminPub);
+      assert.equal(inv.body.uses, 1);
+      assert.equal(inv.body.node, undefined);
+      assert.ok(Math.abs(inv.body.exp - (Date.now() + 24 * 3600_000)) < 10 * 60_000, `expires at ${new Date(inv.body.exp).toISOString()}`);
+      assert.ok(inv.body.anchors.includes(`[${h1.v6}]:${port1}`), `anchors: ${inv.body.anchors.join(', ')}`);
       // Pinned names: the machine with the admin key admitted its own node, and said so once.
       const me = selfMember(await statusJson(n1));
       assert.equal(me.identity_key, await identityKey(n1, 'n1'));
       assert.ok(me.admitted_at !== null && !Number.isNaN(Date.parse(me.admitted_at)), `n1 shows no admission: ${JSON.stringify(me)}`);
       const admitted = r.stderr.split('\n').filter((l) => /admitted this machine/.test(l));
       assert.deepEqual(admitted, [`[INFO]  admitted this machine (n1, identity ${me.identity_key}) with the cluster's admin key; its agent spreads the admission`]);
-      assert.doesNotMatch(r.stderr, /must be admitted|could not admit/);
+      assert.doesNotMatch(r.stderr, /must be admitted|could not admit|could not make an invitation|no join line yet/);
       await n1.ok('test -s /srv/n1/admission.json');
     });
 
@@ -442,14 +471,15 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal((await n1.ok("podman ps --format '{{.Names}}' | sort")).trim(), 'hepto-n1-k3s\nhepto-n1-wesher');
     });
 
-    it('no key on any command line while n1 installed, generated its keys and started both containers (argv sampled all along)', async () => {
+    it('no key and no invitation on any command line while n1 installed, generated its keys, started both containers and invited (argv sampled all along)', async () => {
       assert.ok(sampler, 'the sampler did not start');
       await n1.ok(CANARY_SCRIPT);
       const s = await sampler.stop();
       sampler = undefined;
-      assertNoKeyInArgv('n1 (new cluster)', s, [...keys, Buffer.from(keys[0], 'utf8').toString('base64')], [
+      assertNoKeyInArgv('n1 (new cluster)', s, secrets(), [
         // The installer's own commands, short-lived ones included: the sampler watched the install.
         /dist\/agent\/cli\.js keygen$/,
+        /dist\/agent\/cli\.js invite --ttl 24h --uses 1 --admin-key \/etc\/hepto\/admin\.key --config \/etc\/hepto\/hepto\.json$/,
         /-e .*const \[file, out, changes\] = process\.argv/,
         /^sha256sum \/tmp\/hepto-install\.\S+\/agent\.tar\.gz$/,
         /^tar -xzf \/tmp\/hepto-install\./,
@@ -469,13 +499,14 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(await overlayLink({ ...h1, ns: topo.hosts[1].ns }), null, 'wgoverlay leaked into another namespace');
     });
 
-    it('the keys appear only in the join line: not in the installer log, the journal or status', async () => {
+    it('the keys appear nowhere, the join line included; the invitation only in the join line: not in the installer log, the journal or status', async () => {
       const journal = await n1.ok('journalctl --no-pager -o short');
       const status = await n1.ok('hepto-agent status --json; hepto-agent status; systemctl status hepto-agent --no-pager || true');
-      for (const k of keys) {
-        assert.ok(!installerLog.includes(k), 'a key is in the installer log');
-        assert.deepEqual(leaks(journal, k), [], 'a key is in the journal (lines shown with the key replaced by [KEY])');
-        assert.ok(!status.includes(k), 'a key is in status');
+      for (const [i, k] of secrets().entries()) {
+        assert.ok(!installerLog.includes(k), `secret #${i} is in the installer log`);
+        assert.deepEqual(leaks(journal, k), [], `secret #${i} is in the journal (lines shown with it replaced by [KEY])`);
+        assert.ok(!status.includes(k), `secret #${i} is in status`);
+        if (i < keys.length) assert.ok(!joinLine.includes(k), `key #${i} is in the join line`);
       }
       assert.match(journal, /agent started/);
     });
@@ -585,7 +616,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal((await statusJson(n1)).members.length, 1);
     });
 
-    describe('second machine: joins through the anchor with the printed line', () => {
+    describe('second machine: joins with the printed invitation line; a third one cannot use it again', () => {
       let n2: SystemdContainer;
       let h2: NetnsHost;
 
@@ -597,77 +628,72 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       /** Sweeps every command line on n2 from before the join until both its containers run. */
       let sampler2: ArgvSampler | undefined;
 
-      it('the printed line, run verbatim, joins with the pinned tarball; both agents list two alive members', async () => {
+      it('the printed line, run verbatim, enrols with the invitation and the pinned tarball: admitted with nothing run on n1, both agents list two alive members', async () => {
         const port2 = 7952;
         sampler2 = await ArgvSampler.start(n2, samplerBin);
         const asked = server.requests.length;
         // Typed into a root shell, as a user does: on sh's stdin, not its command line.
         const r = await n2.exec(`export HEPTO_NODE=n2 HEPTO_GOSSIP_PORT=${port2}\n${joinLine}\n`, { timeoutMs: 180_000, stdin: true });
-        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.equal(r.code, 0, masked(r.stderr + r.stdout));
         assert.equal(r.stdout, '', 'a joining machine prints no join line');
-        for (const k of keys) assert.ok(!r.stderr.includes(k), 'a key is in the installer log');
+        for (const [i, k] of secrets().entries()) assert.ok(!r.stderr.includes(k), `secret #${i} is in the installer log`);
         // Checked against the pin in the line, not against a .sha256 from the server.
         assert.match(r.stderr, new RegExp(`checksum verified \\(${release.sha256}\\)`));
         const fetched = server.requests.slice(asked);
         assert.ok(fetched.includes(release.tarball), `the tarball was not fetched: ${fetched.join(' ')}`);
         assert.ok(!fetched.some((f) => f.endsWith('.sha256')), `a .sha256 was fetched: ${fetched.join(' ')}`);
-        // Pinned names: the join line carries admin_pub, so n2 is refused until the admin admits it.
-        // Its installer ends with the command the admin runs, with n2's identity key (public).
+        // Enrolled as its agent started, and admitted by the invitation's use: the installer says so and asks for no admit.
         const id2 = await identityKey(n2, 'n2');
-        assert.equal(selfMember(await statusJson(n2)).identity_key, id2);
-        assert.equal(r.stderr.trimEnd().split('\n').pop(), admitNote('n2', id2));
-        assert.doesNotMatch(r.stderr, /admitted this machine/, 'a joiner without the admin key admitted itself');
-        const own = await statusJson(n2);
-        assert.equal(selfMember(own).admitted_at, null);
-        assert.ok(own.problems.some((p) => p.startsWith('this node has no admission for its identity') && p.endsWith(`run: hepto-agent admit n2 --identity ${id2}`)), own.problems.join('\n'));
-        // n1 refuses it as it tries to join, and never lists it alive.
-        // (Refused in the handshake, `refused 1 connection from <addr> (claiming to be "n2"): ...`, or
-        // later in gossip, `refused "n2" at <addr>: ...`; either way naming the command that admits it.)
-        let n1Problems: string[] = [];
-        await waitFor(
-          'n1 to refuse n2 (not admitted)',
-          async () => {
-            n1Problems = (await statusJson(n1)).problems;
-            return n1Problems.some((p) => /^refused (\d+ connections? from \S+ \(claiming to be "n2"\)|"n2" at \S+):/.test(p) && p.includes(`"n2" is not admitted`) && p.includes(`hepto-agent admit n2 --identity ${id2}`));
-          },
-          60_000,
-        ).catch((e: Error) => assert.fail(`${e.message}\nn1's problems:\n${n1Problems.join('\n')}`));
-        assert.ok(!(await statusJson(n1)).members.some((m) => m.name === 'n2' && m.state === 'alive'), 'n1 lists n2 alive before its admission');
-        assert.equal((await n2.exec('test -e /srv/n2/admission.json')).code, 1, 'n2 holds an admission before the admin made one');
-        // The admin runs the printed command on n1, which holds the admin key.
-        const admit = await n1.exec(`hepto-agent admit n2 --identity ${id2}`);
-        assert.equal(admit.code, 0, admit.stderr + admit.stdout);
-        assert.match(admit.stdout, /^admitted: n2 identity /m);
-        assert.match(admit.stdout, /^1 of 1 admission handed to the agent, which spreads them to the cluster$/m);
+        assert.ok(r.stderr.split('\n').includes(`[INFO]  enrolled with the invitation: n2 is a member of the cluster, admitted (identity ${id2})`), r.stderr);
+        assert.doesNotMatch(r.stderr, /must be admitted|hepto-agent admit|not enrolled|\[WARN\]/);
         const alive = async (c: SystemdContainer): Promise<boolean> => {
           const doc = await statusJson(c);
           const names = doc.members.filter((m) => m.state === 'alive').map((m) => m.name).sort();
           return names.join(',') === 'n1,n2';
         };
         await waitFor('both agents to list n1 and n2 alive', async () => (await alive(n1)) && (await alive(n2)), 60_000);
-        // n2 learnt its admission (on its next join try) and keeps it.
-        await waitFor('n2 to show its admission', async () => selfMember(await statusJson(n2)).admitted_at !== null, 30_000);
+        const me = selfMember(await statusJson(n2));
+        assert.equal(me.identity_key, id2);
+        assert.ok(me.admitted_at !== null && !Number.isNaN(Date.parse(me.admitted_at)), `n2 shows no admission: ${JSON.stringify(me)}`);
         await n2.ok('test -s /srv/n2/admission.json');
-        assert.notEqual((await statusJson(n1)).members.find((m) => m.name === 'n2')?.admitted_at ?? null, null, 'n1 does not show n2 admitted');
+        await waitFor('n1 to show n2 admitted', async () => (await statusJson(n1)).members.find((m) => m.name === 'n2')?.admitted_at, 30_000);
         const roles = Object.fromEntries((await statusJson(n2)).members.map((m) => [m.name, m.role]));
         assert.deepEqual(roles, { n1: 'master', n2: 'node' });
         let line2 = '';
         await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test((line2 = await statusText(n2))), 90_000).catch((e: Error) =>
           assert.fail(`${e.message}; the line: ${line2}`),
         );
+        // Its agent wrote what it enrolled with into its own config (0600): the overlay key and the k3s
+        // agent token, never the server token; admin_pub, the master and the anchors; the invitation gone.
         const conf = JSON.parse(await n2.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
+        const conf1 = JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
+        assert.equal((await n2.ok('stat -c %a /etc/hepto/hepto.json')).trim(), '600');
+        assert.ok(conf.overlay_key === conf1.overlay_key, "n2's overlay_key is not the cluster's");
+        assert.ok(conf.agent_key === conf1.agent_key, "n2's agent_key is not the master's");
+        assert.ok(conf.cluster_key === undefined || conf.cluster_key === null, 'n2 holds cluster_key, the k3s server token');
+        assert.ok(conf.invite === undefined || conf.invite === null, 'n2 still holds its invitation');
+        assert.equal(conf.node, 'n2');
+        assert.equal(conf.master, 'n1');
+        assert.equal(conf.admin_pub, conf1.admin_pub);
+        assert.ok(Array.isArray(conf.anchors) && (conf.anchors as string[]).includes(`[${h1.v6}]:${port1}`), `anchors: ${JSON.stringify(conf.anchors)}`);
+        assert.equal(conf.gossip_port, port2);
         assert.equal(conf.wesher_download, wesher.url, 'the join line did not carry the wesher mirror');
         assert.equal(conf.wesher_sha256, wesher.sha256, 'the join line did not carry the wesher pin');
-        assert.equal(conf.admin_pub, JSON.parse(await n1.ok('cat /etc/hepto/hepto.json')).admin_pub, 'the join line did not carry admin_pub');
         assert.equal((await n2.exec('test -e /etc/hepto/admin.key')).code, 1, 'only the first machine holds the admin key');
+        // k3s joined with the agent token, pinned to the master's CA (K10<ca hash>::node:<agent_key>), from a 0600 file.
+        const tokenFile = '/srv/n2/rancher-k3s/hepto-token';
+        assert.equal((await n2.ok(`stat -c %a ${tokenFile}`)).trim(), '600');
+        const token = (await n2.ok(`cat ${tokenFile}`)).trim();
+        const agentKey = conf1.agent_key as string;
+        assert.ok(new RegExp(`^K10[0-9a-f]{64}::node:${agentKey}$`).test(token), `${tokenFile} is not K10<ca hash>::node:<agent_key>: ${masked(token).replace(/^(K10[0-9a-f]{8})[0-9a-f]*/, '$1…')}`);
       });
 
-      it('no key on any command line while n2 joined and started both containers (argv sampled all along)', async () => {
+      it('no key and no invitation on any command line while n2 joined, enrolled and started both containers (argv sampled all along)', async () => {
         assert.ok(sampler2, 'the sampler did not start');
         await n2.ok(CANARY_SCRIPT);
         const s = await sampler2.stop();
         sampler2 = undefined;
-        assertNoKeyInArgv('n2 (join)', s, [...keys, Buffer.from(keys[0], 'utf8').toString('base64')], [
+        assertNoKeyInArgv('n2 (join)', s, secrets(), [
           /-e .*const \[file, out, changes\] = process\.argv/,
           /dist\/agent\/cli\.js config validate --config \/tmp\/hepto-install\.\S+\/hepto\.json$/,
           /^sha256sum \/tmp\/hepto-install\.\S+\/agent\.tar\.gz$/,
@@ -693,6 +719,36 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         // ...and the agent has set the MTU back.
         await assertOverlayLink(n1, h1, 'n1');
         await assertOverlayLink(n2, h2, 'n2');
+      });
+
+      it('the same single-use line on a third machine: the invitation is spent; its agent says so in one line, and it never becomes a member', async function () {
+        this.timeout(6 * 60_000);
+        const h4 = topo.hosts[3];
+        const n3 = await boot(bakedImage, 'n3', h4);
+        try {
+          const r = await n3.exec(`export HEPTO_NODE=n3 HEPTO_GOSSIP_PORT=7954\n${joinLine}\n`, { timeoutMs: 240_000, stdin: true });
+          for (const [i, k] of secrets().entries()) assert.ok(!(r.stderr + r.stdout).includes(k), `secret #${i} is in the installer's output`);
+          // A refusal is final: the agent exits before it is ready, and the installer ends with its one line.
+          assertOneError(r, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: cannot enrol: anchor \S+ refused: the invitation is spent: 1 of 1 use taken\b.* \(journalctl -u hepto-agent\)$/);
+          // Its agent's log: the refusal, one line (per try: systemd restarts it), never the invitation.
+          const journal = await n3.ok(`journalctl --no-pager -o cat -u ${SERVICE}`);
+          const refusals = journal.split('\n').filter((l) => /the invitation is spent/.test(l));
+          assert.ok(refusals.length >= 1, `no refusal in n3's log:\n${masked(journal).split('\n').slice(-20).join('\n')}`);
+          for (const l of refusals) assert.match(l, /^hepto-agent: cannot enrol: anchor \S+ refused: the invitation is spent/);
+          for (const [i, k] of secrets().entries()) assert.deepEqual(leaks(journal, k), [], `secret #${i} is in n3's journal`);
+          // Never a member: no keys, no admission, no containers; n1 and n2 never list it alive.
+          const conf3 = JSON.parse(await n3.ok('cat /etc/hepto/hepto.json')) as Record<string, unknown>;
+          assert.ok(!conf3.overlay_key && !conf3.agent_key && !conf3.cluster_key, 'n3 got keys');
+          assert.equal((await n3.exec('test -e /srv/n3/admission.json')).code, 1, 'n3 holds an admission');
+          assert.equal((await n3.ok("podman ps -a --format '{{.Names}}'")).trim(), '', 'n3 runs containers');
+          for (const c of [n1, n2]) {
+            const m = (await statusJson(c)).members.find((x) => x.name === 'n3');
+            assert.ok(!m || m.state !== 'alive', `${c.name} lists n3 alive`);
+          }
+        } finally {
+          // Its agent would keep trying; the container stays for the logs (HEPTO_SYSTEST_LOGS) and goes in after().
+          await n3.exec(`systemctl stop ${SERVICE}`);
+        }
       });
 
       it('hepto-uninstall.sh --purge also removes the containers and the node data', async () => {
@@ -741,11 +797,13 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /installing podman nodejs with apt \(debian\)/);
       assert.ok(aptProxy.requests.some((l) => / 200$/.test(l)), `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`);
-      // Not started, so no agent to ask: the installer names this machine's IPv6 address first, as the agent would.
-      const m = parseJoinLine(r.stdout.trim());
-      assert.equal(unquote(m.anchors), `[${h3.v6}]:${port}`);
-      assert.equal(m.agentSha, release.sha256);
-      assert.equal(m.wesherDownload, wesher.url);
+      // Not started, so no agent to make an invitation: no join line, and what to run once it runs.
+      assert.equal(r.stdout, '', 'a join line without a running agent');
+      assert.match(r.stderr, /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m);
+      // ...which will read the rest of its line from join.env, written all the same.
+      const joinEnv = await fresh.ok('cat /etc/hepto/join.env');
+      assert.ok(joinEnv.includes(`HEPTO_AGENT_SHA256='${release.sha256}'\n`), joinEnv);
+      assert.ok(joinEnv.includes(`HEPTO_WESHER_DOWNLOAD='${wesher.url}'\n`), joinEnv);
       assert.match(await fresh.ok('node --version'), /^v(1[89]|[2-9]\d)\./);
       await fresh.ok('podman --version');
       assert.equal((await fresh.ok('systemctl is-active podman.socket')).trim(), 'active');
@@ -767,6 +825,17 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.notEqual(selfMember(await statusJson(fresh)).admitted_at, null);
       await assertImagesFromSources(fresh, h3);
       await assertOverlayLink(fresh, h3, 'fresh');
+      // As the installer said, by hand: an invitation for more machines, its line built from join.env.
+      const inv = await fresh.exec('hepto-agent invite --uses 3 --ttl 2h');
+      assert.equal(inv.code, 0, inv.stderr);
+      const m = parseInviteLine(inv.stdout.trimEnd().split('\n').pop() ?? '');
+      assert.equal(m.install, server.url('install.sh'));
+      assert.equal(m.agent, agentUrl());
+      assert.equal(m.agentSha, release.sha256);
+      assert.equal(m.wesherDownload, wesher.url);
+      const body = decodeInvitation(m.invite, Date.now(), (await fresh.ok('hepto-agent admin pub')).trim()).body;
+      assert.equal(body.uses, 3);
+      assert.ok(body.anchors.includes(`[${h3.v6}]:${port}`), `anchors: ${body.anchors.join(', ')}`);
       const r = await fresh.exec('hepto-uninstall.sh --purge');
       assert.equal(r.code, 0, r.stderr);
       await assertNothingInstalled(fresh);
@@ -840,26 +909,38 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assertOneError(r, /^\[ERROR\] invalid settings: .*wesher_download: .* is plain http.*wesher_sha256.*; nothing was installed$/);
       });
 
-      it('anchors without keys', async () => {
+      it('anchors without an invitation or keys', async () => {
         const r = await fresh.exec(install({ ...base(), HEPTO_ANCHORS: '127.0.0.1:1' }));
-        assertOneError(r, /^\[ERROR\] joining through HEPTO_ANCHORS needs HEPTO_OVERLAY_KEY and HEPTO_CLUSTER_KEY/);
+        assertOneError(r, /^\[ERROR\] joining through HEPTO_ANCHORS needs an invitation \(HEPTO_INVITE: run hepto-agent invite .*\) or the keys \(HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY\)/);
+      });
+
+      it('an invitation with keys beside it, and a malformed invitation: refused before anything is downloaded, never shown', async () => {
+        const token = `hepto1.${'b'.repeat(20)}.${'s'.repeat(20)}.${'k'.repeat(43)}`;
+        const asked = server.requests.length;
+        const both = await fresh.exec(install({ ...base(), HEPTO_INVITE: token, HEPTO_OVERLAY_KEY: 'O'.repeat(32), HEPTO_AGENT_KEY: 'A'.repeat(32) }));
+        assertOneError(both, /^\[ERROR\] HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave HEPTO_OVERLAY_KEY HEPTO_AGENT_KEY unset/);
+        const bad = await fresh.exec(install({ ...base(), HEPTO_INVITE: `${token} extra` }));
+        assertOneError(bad, /^\[ERROR\] HEPTO_INVITE is not an invitation/);
+        for (const r of [both, bad]) assert.ok(!r.stderr.includes('k'.repeat(43)) && !r.stderr.includes('O'.repeat(32)), 'a secret was shown');
+        assert.deepEqual(server.requests.slice(asked), ['install.sh', 'install.sh'], 'the installer fetched something');
       });
 
       it('HEPTO_DRY_RUN=1 says what it would do and changes nothing; unknown variables are named', async () => {
         const r = await fresh.exec(install({ ...base(), HEPTO_DRY_RUN: '1', HEPTO_ANCHOR: 'typo' }));
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, /\[WARN\]  unknown variable HEPTO_ANCHOR is ignored/);
-        assert.match(r.stderr, /would generate the overlay key and the cluster key/);
+        assert.match(r.stderr, /would generate the overlay key, the cluster key and the agent key/);
         assert.match(r.stderr, /would create \/etc\/hepto\/hepto\.json/);
         assert.match(r.stderr, /would unpack agent .* into \/usr\/local\/lib\/hepto-agent\//);
         assert.equal(r.stdout, '', 'a dry run prints no join line');
       });
 
-      it('an agent that cannot start: one line with its own error, and the new cluster\'s join line is still printed', async () => {
+      it('an agent that cannot start: one line with its own error, and how to make the join line once it runs', async () => {
         // ProtectSystem=full makes /usr read-only for the service, so node data there cannot be written.
         const r = await fresh.exec(install({ ...base(), HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
-        assertOneError({ ...r, stdout: '' }, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
-        parseJoinLine(r.stdout.trim());
+        assertOneError(r, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
+        // No agent, no invitation: the keys stay in the config, and the installer says how to make the line later.
+        assert.match(r.stderr, /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m);
         const u = await fresh.exec('hepto-uninstall.sh --purge');
         assert.equal(u.code, 0, u.stderr);
       });

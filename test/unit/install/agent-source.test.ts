@@ -6,17 +6,21 @@
  * - check_agent_source refuses a plain http HEPTO_AGENT_URL without
  *   HEPTO_AGENT_SHA256 (its .sha256 from the same server proves nothing),
  *   before anything is downloaded; https, a pin, a local path pass.
- * - print_join_line pins the tarball installed here (HEPTO_AGENT_SHA256 next
- *   to HEPTO_AGENT_URL), never puts `sudo` before the keys, and warns when the
- *   line fetches install.sh over plain http.
+ * - write_join_env writes /etc/hepto/join.env (0644), what `hepto-agent
+ *   invite` puts in its line besides the invitation: the tarball installed
+ *   here with its pin (HEPTO_AGENT_SHA256 next to HEPTO_AGENT_URL), where
+ *   install.sh is served, a wesher mirror; KEY='value' lines the agent's own
+ *   parser (parseJoinEnv) reads back as written; never a key; and it leaves
+ *   the file alone when nothing changed.
  *
  * The whole installer runs in test/system/installer.test.ts.
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { parseJoinEnv } from '../../../agent/commands/invite';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const SHA = '0123456789abcdef'.repeat(4);
@@ -29,7 +33,7 @@ interface Run {
   stderr: string;
 }
 
-describe('install/agent source and join line', () => {
+describe('install/agent source and join.env', () => {
   let dir: string;
   let lib: string;
   let bin: string;
@@ -40,7 +44,7 @@ describe('install/agent source and join line', () => {
     assert.equal(lines.pop(), 'main "$@"');
     lib = path.join(dir, 'install-lib.sh');
     writeFileSync(lib, lines.join('\n') + '\n');
-    // Stand-ins for what print_join_line asks the machine: no agent running, two addresses.
+    // Stand-ins for what the functions ask the machine: no agent running, two addresses.
     bin = path.join(dir, 'bin');
     mkdirSync(bin);
     const stub = (name: string, body: string): void => {
@@ -106,54 +110,88 @@ describe('install/agent source and join line', () => {
     });
   });
 
-  describe('print_join_line', () => {
-    const joinEnv = (agentUrl: string, extra: Record<string, string> = {}): Record<string, string> => ({
-      HEPTO_AGENT_URL: agentUrl,
-      AGENT_SHA256: SHA,
-      HEPTO_OVERLAY_KEY: OVERLAY,
-      HEPTO_CLUSTER_KEY: CLUSTER,
-      MASTER_NAME: 'n1',
-      NODE_NAME: 'n1',
-      ...extra,
-    });
-    const keyed = `HEPTO_ANCHORS='[2001:db8::7]:7947' HEPTO_OVERLAY_KEY=${OVERLAY} HEPTO_CLUSTER_KEY=${CLUSTER} HEPTO_MASTER=n1`;
-
-    it('https: the line pins the installed tarball next to HEPTO_AGENT_URL', () => {
-      const url = 'https://releases.example/v1/hepto-agent-0.1.0.tar.gz';
-      const r = sh('print_join_line', joinEnv(url));
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `curl -sfL https://releases.example/v1/install.sh | HEPTO_AGENT_URL=${url} HEPTO_AGENT_SHA256=${SHA} ${keyed} sh -\n`);
-      assert.doesNotMatch(r.stderr, /\[WARN\]/);
-      assert.match(r.stderr, /from a root shell \(sudo -i; not 'sudo HEPTO_\.\.\.=\.\.\.', which shows the keys to every user\)/);
-    });
-
-    it('plain http: the same pin, and a warning that install.sh itself comes over plain http', () => {
-      const url = 'http://192.0.2.254:8080/hepto-agent-0.1.0.tar.gz';
-      const r = sh('print_join_line', joinEnv(url));
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `curl -sfL http://192.0.2.254:8080/install.sh | HEPTO_AGENT_URL=${url} HEPTO_AGENT_SHA256=${SHA} ${keyed} sh -\n`);
-      const warns = r.stderr.split('\n').filter((l) => l.startsWith('[WARN]'));
-      assert.equal(warns.length, 1, r.stderr);
-      assert.match(warns[0], /fetches install\.sh over plain http \(http:\/\/192\.0\.2\.254:8080\/install\.sh\).*serve install\.sh over https and set HEPTO_INSTALL_URL$/);
-    });
-
-    it('a local tarball with HEPTO_INSTALL_URL: the tarball to serve is pinned too', () => {
-      const r = sh('print_join_line', joinEnv('/root/hepto-agent-0.1.0.tar.gz', { HEPTO_INSTALL_URL: 'https://x.example/install.sh' }));
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `curl -sfL https://x.example/install.sh | HEPTO_AGENT_URL=<url-of-the-tarball> HEPTO_AGENT_SHA256=${SHA} ${keyed} sh -\n`);
-    });
-
-    it('from a checkout: no sudo before the keys (its command line is readable by every user)', () => {
-      const r = sh('print_join_line', joinEnv('/root/hepto/dist/release/hepto-agent-0.1.0.tar.gz'));
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `${keyed} ./install.sh\n`);
-    });
-
-    it('never shows a key on stderr', () => {
-      for (const url of ['https://r.example/a.tar.gz', 'http://r.example/a.tar.gz', '/root/a.tar.gz']) {
-        const r = sh('print_join_line', joinEnv(url));
-        assert.ok(!r.stderr.includes(OVERLAY) && !r.stderr.includes(CLUSTER), `a key on stderr for ${url}`);
+  describe('write_join_env', () => {
+    const MIRROR = "http://192.0.2.254:8080/wesher's mirror";
+    /** write_join_env into a fresh directory: the file's text, its mode and what was said. */
+    const joinEnv = (agentUrl: string, extra: Record<string, string> = {}, before?: string): Run & { text: string; mode: number; file: string } => {
+      const etc = mkdtempSync(path.join(dir, 'etc-'));
+      const file = path.join(etc, 'join.env');
+      if (before !== undefined) writeFileSync(file, before, { mode: 0o644 });
+      const tmp = path.join(etc, 'tmp');
+      mkdirSync(tmp);
+      const r = sh(`umask 077; HEPTO_JOIN_ENV_FILE=${file}; TMP_DIR=${tmp}; write_join_env`, {
+        HEPTO_AGENT_URL: agentUrl,
+        AGENT_SHA256: SHA,
+        HEPTO_OVERLAY_KEY: OVERLAY,
+        HEPTO_CLUSTER_KEY: CLUSTER,
+        ...extra,
+      });
+      let text = '';
+      let mode = 0;
+      try {
+        text = readFileSync(file, 'utf8');
+        mode = statSync(file).mode & 0o777;
+      } catch {
+        text = '';
       }
+      return { ...r, text, mode, file };
+    };
+    const values = (text: string): Record<string, string> => Object.fromEntries(parseJoinEnv(text));
+    const body = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+
+    it('https: the tarball installed here, pinned, and install.sh next to it; 0644, every value quoted as the agent reads it', () => {
+      const url = 'https://releases.example/v1/hepto-agent-0.1.0.tar.gz';
+      const r = joinEnv(url);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.mode, 0o644);
+      assert.deepEqual(body(r.text), [`HEPTO_INSTALL_URL='https://releases.example/v1/install.sh'`, `HEPTO_AGENT_URL='${url}'`, `HEPTO_AGENT_SHA256='${SHA}'`]);
+      assert.deepEqual(values(r.text), { HEPTO_INSTALL_URL: 'https://releases.example/v1/install.sh', HEPTO_AGENT_URL: url, HEPTO_AGENT_SHA256: SHA });
+      assert.match(r.stderr, /^\[INFO\] {2}wrote \S+\/join\.env \(for hepto-agent invite/);
+    });
+
+    it('a wesher mirror and its pin go in too, a quote in a value survives the round trip', () => {
+      const r = joinEnv('http://192.0.2.254:8080/hepto-agent-0.1.0.tar.gz', { CONF_WESHER_DOWNLOAD: MIRROR, CONF_WESHER_SHA256: 'ab'.repeat(32) });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(values(r.text), {
+        HEPTO_INSTALL_URL: 'http://192.0.2.254:8080/install.sh',
+        HEPTO_AGENT_URL: 'http://192.0.2.254:8080/hepto-agent-0.1.0.tar.gz',
+        HEPTO_AGENT_SHA256: SHA,
+        HEPTO_WESHER_DOWNLOAD: MIRROR,
+        HEPTO_WESHER_SHA256: 'ab'.repeat(32),
+      });
+    });
+
+    it('HEPTO_INSTALL_URL is where install.sh is served; with a local tarball, the tarball to serve is a placeholder, pinned', () => {
+      const r = joinEnv('/root/hepto-agent-0.1.0.tar.gz', { HEPTO_INSTALL_URL: 'https://x.example/install.sh' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(values(r.text), { HEPTO_INSTALL_URL: 'https://x.example/install.sh', HEPTO_AGENT_URL: '<url-of-the-tarball>', HEPTO_AGENT_SHA256: SHA });
+    });
+
+    it('from a checkout: no URL and no pin (the line runs ./install.sh there, which builds its own tarball)', () => {
+      const r = joinEnv('/root/hepto/dist/release/hepto-agent-0.1.0.tar.gz');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(body(r.text), []);
+      assert.deepEqual(values(r.text), {});
+    });
+
+    it('never a key; the same content again leaves the file alone and says nothing; a dry run writes nothing', () => {
+      const url = 'https://r.example/a.tar.gz';
+      const first = joinEnv(url);
+      assert.ok(!first.text.includes(OVERLAY) && !first.text.includes(CLUSTER), 'a key in join.env');
+      const again = joinEnv(url, {}, first.text);
+      assert.equal(again.stderr, '');
+      assert.equal(again.text, first.text);
+      const dry = joinEnv(url, { HEPTO_DRY_RUN: '1' });
+      assert.equal(dry.text, '', 'a dry run wrote join.env');
+      assert.match(dry.stderr, /would write \S+\/join\.env/);
+    });
+
+    it('main writes it after the files are installed, before the service starts', () => {
+      const text = readFileSync(lib, 'utf8');
+      const main = /^main\(\) \{\n([\s\S]*?)\n\}$/m.exec(text.slice(text.lastIndexOf('\nmain() {')))?.[1] ?? '';
+      const order = main.split('\n').map((l) => l.trim());
+      assert.equal(order.indexOf('write_join_env'), order.indexOf('install_files') + 1, main);
+      assert.ok(order.indexOf('write_join_env') < order.indexOf('start_service'), main);
     });
   });
 

@@ -124,6 +124,44 @@ describe('install/variables', () => {
     assert.deepEqual(r.changes, [`wesher_sha256 = "${'cd'.repeat(32)}"`]);
   });
 
+  it('HEPTO_AGENT_KEY and HEPTO_INVITE map to agent_key and invite', () => {
+    const vars = mappedVars();
+    assert.equal(vars.get('HEPTO_AGENT_KEY'), 'agent_key');
+    assert.equal(vars.get('HEPTO_INVITE'), 'invite');
+  });
+
+  describe('an invitation (HEPTO_INVITE)', () => {
+    const TOKEN = 'hepto1.' + 'b'.repeat(40) + '.' + 's'.repeat(20) + '.' + 'k'.repeat(43);
+
+    it('a fresh config holds node, the network fields and invite: no master, anchors, key or admin_pub (enrolment brings them)', () => {
+      const r = merge(dir, null, { HEPTO_NODE: 'n2', HEPTO_GOSSIP_PORT: '7952', HEPTO_INVITE: TOKEN, HEPTO_WESHER_DOWNLOAD: MIRROR, HEPTO_WESHER_SHA256: SHA });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.conf, { node: 'n2', invite: TOKEN, gossip_port: 7952, wesher_download: MIRROR, wesher_sha256: SHA });
+    });
+
+    it('a dry run names invite but never shows the invitation', () => {
+      const r = merge(dir, null, { HEPTO_NODE: 'n2', HEPTO_INVITE: TOKEN });
+      assert.ok(r.changes.includes('invite (an invitation: not shown)'), r.changes.join('\n'));
+      assert.ok(!r.changes.join('\n').includes(TOKEN));
+      assert.ok(!r.changes.join('\n').includes('k'.repeat(43)));
+    });
+
+    it('a re-run on a config still waiting to enrol adds no master, and changes nothing', () => {
+      const existing = JSON.stringify({ node: 'n2', invite: TOKEN }, null, 2) + '\n';
+      const r = merge(dir, existing, {});
+      assert.equal(r.text, existing);
+      assert.deepEqual(r.changes, []);
+    });
+
+    it('joining with the keys after all drops the invitation; the master defaults as before', () => {
+      const existing = JSON.stringify({ node: 'n2', invite: TOKEN }, null, 2) + '\n';
+      const r = merge(dir, existing, { HEPTO_OVERLAY_KEY: 'O'.repeat(32), HEPTO_AGENT_KEY: 'A'.repeat(32), HEPTO_ANCHORS: '[2001:db8::1]:7947', HEPTO_MASTER: 'n1' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.conf, { node: 'n2', master: 'n1', anchors: ['[2001:db8::1]:7947'], overlay_key: 'O'.repeat(32), agent_key: 'A'.repeat(32) });
+      assert.ok(r.changes.includes('agent_key (a key: not shown)'), r.changes.join('\n'));
+    });
+  });
+
   it('a dry run names a changed key field but never shows the key', () => {
     const key = 'K'.repeat(32);
     const r = merge(dir, null, { HEPTO_NODE: 'n1', HEPTO_OVERLAY_KEY: key, HEPTO_CLUSTER_KEY: 'C'.repeat(32) });
