@@ -70,7 +70,7 @@ export function helpText(): string {
     '  -h, --help             this help',
     '  -V, --version          the agent version',
     '',
-    'Exit codes: 0 ok, 1 invalid input or failed check, 2 usage, 3 agent not running.',
+    'Exit codes: 0 ok, 1 invalid input or failed check, 2 usage, 3 agent not running, 4 (run) the invitation was refused.',
   ].join('\n');
 }
 
@@ -122,6 +122,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       err(`hepto-agent: ${e.describe()}`);
       if (e.code === 'USAGE') return 2;
       if (e.code === 'AGENT_NOT_RUNNING') return 3;
+      if (e.code === 'ENROL_REFUSED') return 4;
       return 1;
     }
     const code = (e as { code?: string }).code;

@@ -31,6 +31,13 @@ export interface EnrolmentDeps {
   status?(line: string): void;
 }
 
+/** A final refusal: the invitation cannot be used. `run` exits 4, which the unit does not restart. */
+function refused(why: string): HeptoError {
+  return new HeptoError('ENROL_REFUSED', why, {
+    hint: 'ask the cluster admin for a new invitation (hepto-agent invite), put it in the config as "invite" (or run the new join line), then start the agent again',
+  });
+}
+
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -45,7 +52,12 @@ export async function enrolIfInvited(file: string, config: HeptoConfig, logger: 
   if (!pendingEnrolment(config) || config.invite === null) return config;
   const stateDir = path.join(config.storage_base, config.node);
   const identity = await loadOrCreateIdentity(stateDir, deps.now());
-  const inv = decodeInvitation(config.invite, deps.now());
+  let inv: ReturnType<typeof decodeInvitation>;
+  try {
+    inv = decodeInvitation(config.invite, deps.now());
+  } catch (e) {
+    throw refused(errorMessage(e));
+  }
   logger.info('enrolling with an invitation', {
     invitation: inv.body.id,
     anchors: inv.body.anchors.join(','),
@@ -62,10 +74,10 @@ export async function enrolIfInvited(file: string, config: HeptoConfig, logger: 
     try {
       done = await run({ invitation: inv, node: config.node, identity, now: deps.now, ...(bind ? { bindAddress: bind } : {}) });
     } catch (e) {
-      // Refused (or the invitation is bad): retrying cannot help.
-      if (isHeptoError(e) && (e.code === 'NOT_ADMITTED' || e.code === 'CONFIG_INVALID')) throw e;
+      // Refused (or the invitation is bad): retrying cannot help, and systemd must not restart us (exit 4).
+      if (isHeptoError(e) && (e.code === 'NOT_ADMITTED' || e.code === 'CONFIG_INVALID')) throw refused(e.message);
       if (deps.now() + wait >= inv.body.exp) {
-        throw new HeptoError('PEER_AUTH_FAILED', `the invitation expired before any anchor could be reached: ${errorMessage(e)}`, { hint: 'ask the cluster admin for a new invitation (hepto-agent invite), and check that this machine reaches the anchors' });
+        throw refused(`the invitation expired before any anchor could be reached: ${errorMessage(e)}`);
       }
       logger.warn('cannot enrol yet; retrying', { error: errorMessage(e), retry_in_s: Math.round(wait / 1000) });
       await deps.sleep(wait);
@@ -86,7 +98,7 @@ export async function enrolIfInvited(file: string, config: HeptoConfig, logger: 
       },
     };
     if (!verifyProof(inv.body.admin_pub, config.node, identity.idPub, proof)) {
-      throw new HeptoError('NOT_ADMITTED', `anchor "${done.through.name}" (${done.anchor}) granted an admission that does not verify`, { hint: 'report it to the cluster admin; try again with a new invitation' });
+      throw refused(`anchor "${done.through.name}" (${done.anchor}) granted an admission that does not verify`);
     }
     await new AdmissionStore(stateDir, logger).save({ node: config.node, id_pub: identity.idPub, ...proof });
     await writeEnrolledConfig(file, done.secrets, inv.body.anchors);

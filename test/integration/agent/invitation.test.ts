@@ -120,7 +120,7 @@ describe('invitations: enrolling real agents', function () {
 
     const gamma = invited(cluster, 'gamma', token);
     start(gamma);
-    assert.equal(await exited(gamma), 1, gamma.logs.join('\n'));
+    assert.equal(await exited(gamma), 4, gamma.logs.join('\n'));
     assert.match(gamma.logs.join('\n'), /the invitation is spent: 1 of 1 use taken/);
 
     const short = invite(alpha, key, ['--ttl', '1s']);
@@ -128,7 +128,7 @@ describe('invitations: enrolling real agents', function () {
     await new Promise((r) => setTimeout(r, 1200));
     const delta = invited(cluster, 'delta', short);
     start(delta);
-    assert.equal(await exited(delta), 1);
+    assert.equal(await exited(delta), 4);
     assert.match(delta.logs.join('\n'), /expired on/);
 
     const parts = invite(alpha, key).split('.');
@@ -136,7 +136,7 @@ describe('invitations: enrolling real agents', function () {
     tokens.push(forged);
     const eps = invited(cluster, 'epsilon', forged);
     start(eps);
-    assert.equal(await exited(eps), 1);
+    assert.equal(await exited(eps), 4);
     assert.match(eps.logs.join('\n'), /signature does not verify/);
 
     const doc = await cluster.status(alpha);

@@ -128,6 +128,7 @@ describe('install/static checks', () => {
     has(/^After=.*podman\.socket/m);
     has(/^Wants=.*podman\.socket/m);
     has(/^Restart=always$/m);
+    has(/^RestartPreventExitStatus=4$/m); // a refused invitation: restarting cannot help
     has(/^RestartSec=\d+s$/m);
     has(/^ExecStart=\/usr\/local\/bin\/hepto-agent run --config \/etc\/hepto\/hepto\.json$/m);
     has(/^NoNewPrivileges=yes$/m);
