@@ -149,6 +149,8 @@ export class GossipNode {
   }
 
   private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {
+    this.membership.refusedByPeer(this.clock.now());
+    this.arm();
     const host = info.remote.replace(/:\d+$/, '');
     const prev = this.refusedBy.get(host);
     const n = (prev?.count ?? 0) + 1;

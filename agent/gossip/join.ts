@@ -74,6 +74,20 @@ export function joinTick(s: State, ctx: Ctx): void {
   j.attempt += 1;
 }
 
+/** How soon a node a peer refused as not admitted tries again: the admin may be admitting it right now. */
+export const REFUSED_RETRY_MS = 5000;
+
+/**
+ * A peer refused us as not admitted (or removed): while we are alone, join
+ * again within REFUSED_RETRY_MS rather than after a backoff grown to its
+ * maximum, so that an admission is taken up within seconds. A refused attempt
+ * costs the peer one handshake, under its listener's limits.
+ */
+export function retrySoon(s: State, now: number): void {
+  const j = s.join;
+  if (j.active) j.next = Math.min(j.next, now + REFUSED_RETRY_MS);
+}
+
 /**
  * Anchors that no live member advertises. Members that found each other while
  * an anchor was down would otherwise form a cluster of their own and never

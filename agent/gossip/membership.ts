@@ -11,7 +11,7 @@ import { HeptoError } from '../../shared/errors';
 import type { MemberRecord, MemberState } from '../../shared/member';
 import type { Destination, PeerInfo } from '../net/transport';
 import { BroadcastQueue } from './dissemination';
-import { joinTick, reconnectTick } from './join';
+import { joinTick, reconnectTick, retrySoon } from './join';
 import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
@@ -180,6 +180,11 @@ export class Membership {
     if (peer.name === this.s.selfName && peer.idPub === this.s.selfPub) return undefined;
     const refused = vetIdentity(this.s, peer.name, peer.idPub, peer.admission);
     return refused ? refusalReason(peer.name, peer.idPub, refused) : undefined;
+  }
+
+  /** A peer refused us as not admitted: while alone, join again within seconds (join.ts retrySoon). */
+  refusedByPeer(now: number): void {
+    retrySoon(this.s, this.mono(now));
   }
 
   /** This node's name and identity key (base64). */

@@ -1,8 +1,28 @@
 import assert from 'node:assert/strict';
 import { LAN, TEST } from '../../../agent/gossip/timing';
-import { bootCluster } from './helpers';
+import { REFUSED_RETRY_MS } from '../../../agent/gossip/join';
+import { addressOf, bootCluster, makeMember } from './helpers';
 
 describe('gossip: join', () => {
+  it('a node refused as not admitted tries again within seconds, not after its grown backoff', () => {
+    const m = makeMember('venus', addressOf(5), 0, { timing: LAN });
+    const joins: number[] = [];
+    const run = (from: number, until: number): void => {
+      for (let now = from; now <= until; now += 100) if (m.tick(now).send.some((o) => o.msg.t === 'd')) joins.push(now);
+    };
+    if (m.bootstrap([addressOf(0)], 0).send.some((o) => o.msg.t === 'd')) joins.push(0);
+    // Nobody answers for two minutes: the gaps between join attempts grow to the maximum.
+    run(100, 120_000);
+    const gaps = joins.slice(1).map((t, i) => t - (joins[i] as number));
+    assert.ok(Math.max(...gaps) > 3 * REFUSED_RETRY_MS, `gaps ${gaps.join(', ')}`);
+    const last = joins[joins.length - 1] as number;
+    // Refused just after that attempt: the next one comes within REFUSED_RETRY_MS.
+    m.refusedByPeer(last + 100);
+    const before = joins.length;
+    run(last + 200, last + 100 + REFUSED_RETRY_MS);
+    assert.equal(joins.length, before + 1, `joins after the refusal: ${joins.slice(before).join(', ')}`);
+  });
+
   it('a join storm talks to far fewer strangers when gossip prefers members it is connected to, and converges as fast', () => {
     const storm = (share: number): { took: number; pairs: number } => {
       const { router, names } = bootCluster(40, { seed: 11, timing: { ...TEST, gossipWarmShare: share } });
