@@ -9,11 +9,10 @@
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
+import { installSandbox } from './sandbox';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const ADMIN_PUB = 'ed25519:' + 'A'.repeat(43) + '=';
 const OTHER_PUB = 'ed25519:' + 'B'.repeat(43) + '=';
 const IDENTITY = 'ed25519:' + 'C'.repeat(43) + '=';
@@ -55,25 +54,19 @@ describe('install/admission of this machine (pinned names)', () => {
   let dir: string;
   let lib: string;
   let bin: string;
+  let remove: () => void;
 
   before(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'hepto-admit-'));
-    const lines = readFileSync(path.join(ROOT, 'install.sh'), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.pop(), 'main "$@"');
-    lib = path.join(dir, 'install-lib.sh');
-    writeFileSync(lib, lines.join('\n') + '\n');
-    bin = path.join(dir, 'bin');
-    mkdirSync(bin);
-    const stub = (name: string, body: string): void => {
-      writeFileSync(path.join(bin, name), body);
-      chmodSync(path.join(bin, name), 0o755);
-    };
+    const box = installSandbox('hepto-admit-');
+    ({ dir, lib, bin } = box);
+    remove = box.remove;
+    const stub = box.stub;
     stub('hepto-agent', AGENT_STUB);
     // systemctl is-active: STUB_ACTIVE=0 or 1; no waiting in the retries.
     stub('systemctl', '#!/bin/sh\n[ "$STUB_ACTIVE" = 1 ]\n');
     stub('sleep', '#!/bin/sh\nexit 0\n');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => remove());
 
   /** admit_self with the stand-ins, then ADMIT_NOTE on stdout. `adminKey`: whether $HEPTO_ETC/admin.key exists. */
   const admitSelf = (opts: { adminKey: boolean; env: Record<string, string> }): Run => {

@@ -17,12 +17,11 @@
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
+import { installSandbox } from './sandbox';
 import { parseJoinEnv } from '../../../agent/commands/invite';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const SHA = '0123456789abcdef'.repeat(4);
 const OVERLAY = 'O'.repeat(16) + 'verlay0123456789';
 const CLUSTER = 'C'.repeat(16) + 'luster0123456789';
@@ -37,25 +36,19 @@ describe('install/agent source and join.env', () => {
   let dir: string;
   let lib: string;
   let bin: string;
+  let remove: () => void;
 
   before(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'hepto-src-'));
-    const lines = readFileSync(path.join(ROOT, 'install.sh'), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.pop(), 'main "$@"');
-    lib = path.join(dir, 'install-lib.sh');
-    writeFileSync(lib, lines.join('\n') + '\n');
+    const box = installSandbox('hepto-src-');
+    ({ dir, lib, bin } = box);
+    remove = box.remove;
     // Stand-ins for what the functions ask the machine: no agent running, two addresses.
-    bin = path.join(dir, 'bin');
-    mkdirSync(bin);
-    const stub = (name: string, body: string): void => {
-      writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`);
-      chmodSync(path.join(bin, name), 0o755);
-    };
+    const stub = (name: string, body: string): void => box.stub(name, `#!/bin/sh\n${body}\n`);
     stub('systemctl', 'exit 3');
     stub('hostname', 'echo "192.0.2.7 2001:db8::7 "');
     stub('uname', 'echo x86_64');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => remove());
 
   /** Runs `script` in sh after sourcing install.sh's functions, with only `env` (and PATH) set. */
   const sh = (script: string, env: Record<string, string>): Run => {

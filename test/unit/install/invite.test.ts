@@ -20,11 +20,10 @@
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { existsSync, mkdtempSync, readFileSync } from 'fs';
 import * as path from 'path';
+import { installSandbox } from './sandbox';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 /** Shaped as a token is (hepto1.<body>.<signature>.<seed>); each part unique, to look for it in output. */
 const TOKEN = `hepto1.${'B'.repeat(30)}bodypart.${'S'.repeat(30)}sigpart.${'K'.repeat(30)}seedpart`;
 const OVERLAY = 'O'.repeat(16) + 'verlay0123456789';
@@ -76,19 +75,13 @@ describe('install/invitations', () => {
   let dir: string;
   let lib: string;
   let bin: string;
+  let remove: () => void;
 
   before(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'hepto-invite-'));
-    const lines = readFileSync(path.join(ROOT, 'install.sh'), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.pop(), 'main "$@"');
-    lib = path.join(dir, 'install-lib.sh');
-    writeFileSync(lib, lines.join('\n') + '\n');
-    bin = path.join(dir, 'bin');
-    mkdirSync(bin);
-    const stub = (name: string, body: string): void => {
-      writeFileSync(path.join(bin, name), body);
-      chmodSync(path.join(bin, name), 0o755);
-    };
+    const box = installSandbox('hepto-invite-');
+    ({ dir, lib, bin } = box);
+    remove = box.remove;
+    const stub = box.stub;
     stub('hepto-agent', AGENT_STUB);
     // is-active: STUB_ACTIVE=1 or not; show -p ActiveState: STUB_STATE; show -p StatusText: a line.
     stub(
@@ -98,7 +91,7 @@ describe('install/invitations', () => {
     stub('sleep', '#!/bin/sh\nexit 0\n');
     stub('uname', '#!/bin/sh\necho x86_64\n');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => remove());
 
   /** Runs `script` after sourcing install.sh's functions, with the stand-ins first on PATH and only `env` set. */
   const sh = (script: string, env: Record<string, string>): Run => {
