@@ -9,7 +9,7 @@
  */
 import { HeptoError } from '../../shared/errors';
 import type { MemberRecord, MemberState } from '../../shared/member';
-import type { Destination, PeerInfo } from '../net/transport';
+import type { Destination, PeerInfo, VetRefusal } from '../net/transport';
 import { BroadcastQueue } from './dissemination';
 import { joinTick, reconnectTick, retrySoon } from './join';
 import type { GossipMessage, Update } from './messages';
@@ -176,10 +176,11 @@ export class Membership {
    * asks): undefined, or the sentence saying why not. Only ever refuses
    * where admin_pub is configured (pinned names).
    */
-  checkPeer(peer: PeerInfo): string | undefined {
+  checkPeer(peer: PeerInfo): VetRefusal | undefined {
     if (peer.name === this.s.selfName && peer.idPub === this.s.selfPub) return undefined;
     const refused = vetIdentity(this.s, peer.name, peer.idPub, peer.admission);
-    return refused ? refusalReason(peer.name, peer.idPub, refused) : undefined;
+    if (!refused) return undefined;
+    return { reason: refusalReason(peer.name, peer.idPub, refused), tell: refused === 'removed' || refused === 'superseded' ? refused : 'not admitted' };
   }
 
   /** A peer refused us as not admitted: while alone, join again within seconds (join.ts retrySoon). */

@@ -237,6 +237,13 @@ export function clientSignedBytes(th2: Uint8Array, node: string, idPub: string):
   return concatBytes(utf8(LABEL_CLIENT), th2, utf8(canonicalJson({ node, id_pub: idPub })));
 }
 
+/** Forgets one end's ephemeral secret and session keys. */
+function wipeSession(eph: Uint8Array, keys: EnrolKeys | undefined): void {
+  wipe(eph);
+  wipe(keys?.c2s);
+  wipe(keys?.s2c);
+}
+
 export interface EnrolKeys {
   /** Seals the use (client→anchor). */
   c2s: Uint8Array;
@@ -407,9 +414,7 @@ export class EnrolClient {
   }
 
   wipe(): void {
-    wipe(this.eph.secretKey);
-    wipe(this.keys?.c2s);
-    wipe(this.keys?.s2c);
+    wipeSession(this.eph.secretKey, this.keys);
   }
 }
 
@@ -487,8 +492,6 @@ export class EnrolAnchor {
   }
 
   wipe(): void {
-    wipe(this.eph.secretKey);
-    wipe(this.keys?.c2s);
-    wipe(this.keys?.s2c);
+    wipeSession(this.eph.secretKey, this.keys);
   }
 }

@@ -13,8 +13,8 @@ import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
 import { FRAME_OVERHEAD, DEFAULT_LIMITS } from './limits';
-import { oversizedError, refusalKindOf, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
-import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
+import { oversizedError, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
+import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from './transport';
 
 export interface MemoryNetworkOptions {
   /** With a clock, deliveries happen `latencyMs` later on it; without, on the next setImmediate. */
@@ -277,14 +277,14 @@ export class MemoryTransport implements Transport {
     const theirs = target.info;
     const theyRefuse = target.vetPeer(mine);
     if (theyRefuse !== undefined) {
-      target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse, peer: this.name }));
-      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(refusalKindOf(theyRefuse)), peer: target.name }));
-      return `the peer refused us: ${refusedByReason(refusalKindOf(theyRefuse))}`;
+      target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse.reason, peer: this.name }));
+      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(theyRefuse.tell), peer: target.name }));
+      return `the peer refused us: ${refusedByReason(theyRefuse.tell)}`;
     }
     const weRefuse = this.vetPeer(theirs);
     if (weRefuse !== undefined) {
-      this.net.enqueue(() => this.events.rejected({ remote: addr, reason: weRefuse, peer: target.name }));
-      return `refused the peer: ${weRefuse}`;
+      this.net.enqueue(() => this.events.rejected({ remote: addr, reason: weRefuse.reason, peer: target.name }));
+      return `refused the peer: ${weRefuse.reason}`;
     }
     const link = this.net.connect(this, target);
     this.byName.set(target.name, link);
@@ -294,11 +294,11 @@ export class MemoryTransport implements Transport {
   }
 
   /** @internal the `vet` hook, a throwing one refusing. */
-  vetPeer(peer: PeerInfo): string | undefined {
+  vetPeer(peer: PeerInfo): VetRefusal | undefined {
     try {
       return this.events.vet?.(peer);
     } catch {
-      return 'could not check its admission';
+      return { reason: 'could not check its admission', tell: 'not admitted' };
     }
   }
 

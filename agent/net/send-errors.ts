@@ -37,11 +37,6 @@ export function wrongPeer(addr: string, to: Destination, got: string): string | 
   return to.name !== undefined && got !== to.name ? `${addr}: answered as "${got}", not "${to.name}"` : null;
 }
 
-/** The short word a refusing side gives with close code 4003, from the vet hook's sentence. */
-export function refusalKindOf(refused: string): 'removed' | 'superseded' | 'not admitted' {
-  return /removed by the admin/.test(refused) ? 'removed' : /newer admission/.test(refused) ? 'superseded' : 'not admitted';
-}
-
 /** What a refused node says of the peer that refused it, by the word the peer gave. */
 export function refusedByReason(why: string): string {
   if (why === 'removed') return 'it says the admin removed this identity from the cluster';

@@ -8,6 +8,12 @@
 
 import type { AdmissionProof } from '../../shared/member';
 
+/** Why the vet hook refuses a peer: a sentence for this side, and the word the peer is told (close reason of 4003). */
+export interface VetRefusal {
+  reason: string;
+  tell: 'not admitted' | 'removed' | 'superseded';
+}
+
 /** Who is at the other end of an authenticated connection. */
 export interface PeerInfo {
   /** Name the peer claimed in the handshake (bound to idPub by its signature). */
@@ -42,7 +48,7 @@ export interface TransportEvents {
    * the peer, or why it is refused (pinned names, agent/gossip/admissions.ts).
    * The transport then closes it with CLOSE_NOT_ADMITTED.
    */
-  vet?(peer: PeerInfo): string | undefined;
+  vet?(peer: PeerInfo): VetRefusal | undefined;
   /** This node's own admission, shown in every handshake; read at each one. */
   ownAdmission?(): AdmissionProof | undefined;
   /** A peer refused us as not admitted; `reason` is this side's sentence for it. */

@@ -16,8 +16,8 @@ import { serveEnrolment, type EnrolServerHooks } from './enrol-server';
 import { checkName, type HandshakeLocal } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
-import { oversizedError, refusalKindOf, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
-import type { Destination, PeerInfo, Transport, TransportEvents } from './transport';
+import { oversizedError, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
+import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from './transport';
 import { CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener } from './ws-listener';
 
@@ -249,16 +249,16 @@ export class WsTransport implements Transport {
       c.close(CLOSE_SELF, 'self');
       return;
     }
-    let refused: string | undefined;
+    let refused: VetRefusal | undefined;
     try {
       refused = this.opts.events.vet?.(peer);
     } catch {
-      refused = 'could not check its admission';
+      refused = { reason: 'could not check its admission', tell: 'not admitted' };
     }
     if (refused !== undefined) {
-      c.failure = refused;
-      this.reject(c.remote, refused, peer.name);
-      c.close(CLOSE_NOT_ADMITTED, refusalKindOf(refused));
+      c.failure = refused.reason;
+      this.reject(c.remote, refused.reason, peer.name);
+      c.close(CLOSE_NOT_ADMITTED, refused.tell);
       return;
     }
     const current = this.byName.get(peer.name);

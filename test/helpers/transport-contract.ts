@@ -4,7 +4,7 @@
  */
 import type { AdmissionProof } from '../../shared/member';
 import * as assert from 'assert';
-import type { Destination, PeerInfo, Transport, TransportEvents } from '../../agent/net/transport';
+import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from '../../agent/net/transport';
 import { isHeptoError } from '../../shared/errors';
 
 /** Records everything a transport reports. */
@@ -15,7 +15,7 @@ export class Recorder {
   /** Peers that refused us as not admitted. */
   readonly refusedBy: { remote: string; reason: string; peer?: string }[] = [];
   /** Set to vet peers (the membership's checkPeer in the agent). */
-  vet: ((peer: PeerInfo) => string | undefined) | undefined;
+  vet: ((peer: PeerInfo) => VetRefusal | undefined) | undefined;
   /** The admission this node shows in handshakes. */
   admission: AdmissionProof | undefined;
   readonly events: TransportEvents = {
@@ -132,7 +132,7 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
 
       // The listener refuses: the dialer gets NOT_ADMITTED and a refusedBy event, the listener a rejection.
       const c = await h.node('charlie');
-      b.rec.vet = (peer) => (peer.name === 'charlie' ? 'identity of "charlie" is not admitted' : undefined);
+      b.rec.vet = (peer) => (peer.name === 'charlie' ? { reason: 'identity of "charlie" is not admitted', tell: 'not admitted' } : undefined);
       const e = await rejects(c.transport.send({ name: 'bravo', addresses: b.addresses }, text('no proof')), /does not admit our identity under our name/);
       assert.ok(isHeptoError(e) && e.code === 'NOT_ADMITTED', String(e));
       await waitFor('bravo reports the refusal', () => b.rec.rejections.some((r) => r.peer === 'charlie' && /not admitted/.test(r.reason)));
@@ -140,7 +140,7 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       assert.match(c.rec.refusedBy[0].reason, /does not admit our identity/);
       // A removed identity is told so.
       const e2 = await h.node('echo');
-      b.rec.vet = (peer) => (peer.name === 'echo' ? 'identity of "echo" was removed by the admin' : undefined);
+      b.rec.vet = (peer) => (peer.name === 'echo' ? { reason: 'identity of "echo" was removed by the admin', tell: 'removed' } : undefined);
       const removed = await rejects(e2.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /the admin removed this identity/);
       assert.ok(isHeptoError(removed) && removed.code === 'NOT_ADMITTED', String(removed));
       await waitFor('echo hears why', () => e2.rec.refusedBy.length === 1);
@@ -149,7 +149,7 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
 
       // The dialer refuses the listener: the send fails, and nothing reaches the listener.
       const d = await h.node('delta');
-      d.rec.vet = () => 'the listener is not admitted';
+      d.rec.vet = () => ({ reason: 'the listener is not admitted', tell: 'not admitted' });
       await rejects(d.transport.send({ name: 'bravo', addresses: b.addresses }, text('x')), /not admitted/);
       await waitFor('delta reports it', () => d.rec.rejections.some((r) => r.peer === 'bravo'));
       assert.strictEqual(b.rec.messages.length, 1);
