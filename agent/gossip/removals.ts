@@ -72,6 +72,10 @@ export function removalsHash(s: State): string | undefined {
  */
 export function offerRemovals(s: State, ctx: Ctx, to: PeerInfo, theirs: string | undefined): void {
   if (s.removals.size === 0 || theirs === removalsHash(s)) return;
+  // At most once a sync interval per peer: a member repeating sync hashes must not make us resend them all each time.
+  const key = `x/${to.name}`;
+  if (ctx.now - (s.nudged.get(key) ?? -Infinity) < s.t.syncInterval) return count(s, 'removals-offer-limited');
+  s.nudged.set(key, ctx.now);
   const all: Update[] = [...s.removals.values()].map(removalUpdate);
   for (let i = 0; i < all.length; i += PER_MESSAGE) ctx.send.push({ to: { name: to.name, addresses: [] }, msg: { t: 'g', u: all.slice(i, i + PER_MESSAGE) } });
 }

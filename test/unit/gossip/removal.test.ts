@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { generateAdminKey } from '../../../agent/admin/key';
 import { signAdmission, signRemoval } from '../../../agent/admin/admission';
 import { SimRouter, seededRng } from '../../helpers/sim-router';
+import { TEST } from '../../../agent/gossip/timing';
 import { addressOf, identity, makeMember } from './helpers';
 
 const T0 = 1_000_000;
@@ -59,6 +60,21 @@ describe('gossip: removals', () => {
     router.handle(router.replace('n2', fresh), fresh.bootstrap([addressOf(0)], router.now));
     router.runUntilTrue(() => ['n0', 'n1', 'n3'].every((o) => router.stateOf(o, 'n2') === 'alive'), 20_000, 'the new n2 accepted');
     assert.deepEqual(router.node('n0').m.removedNames(), [], 'no longer to delete from Kubernetes');
+  });
+
+  it('a member repeating sync hashes gets the removals once a sync interval, not at every hash', () => {
+    const router = boot(['n0', 'n1']);
+    const r = router.node('n0').m.remove(signRemoval(admin, 'gone', identity('gone').idPub, T0 + 9), router.now);
+    router.handle(router.node('n0'), r.step);
+    const from = { name: 'n1', idPub: identity('n1').idPub, remote: addressOf(1), admission: proof('n1') };
+    const sent = (): number => {
+      const step = router.node('n0').m.receive(from, { t: 'h', h: 'AAAAAAAAAAAAAAAA' }, router.now);
+      return step.send.filter((o) => o.msg.t === 'g' && o.msg.u.some((u) => u.k === 'x')).length;
+    };
+    assert.equal(sent(), 1);
+    for (let i = 0; i < 20; i++) assert.equal(sent(), 0, 'limited');
+    router.now += TEST.syncInterval;
+    assert.equal(sent(), 1, 'again after a sync interval');
   });
 
   it('a removal counts only under the name it names', () => {
