@@ -3,7 +3,6 @@
  * ed25519 identity key (agent/net/curve.ts). Signed bytes are canonical JSON, so any
  * holder can re-encode a record and the signature still checks.
  */
-import { createHash } from 'node:crypto';
 import { ed25519PublicOf, ed25519Sign, ed25519Verify } from '../net/curve';
 import nacl from 'tweetnacl';
 import { canonicalJson } from '../../shared/canonical-json';

@@ -11,7 +11,7 @@ import schema from '../schema/config.schema.json';
 import type { HeptoConfig, NodeConfig } from './types';
 import { defaults, defaultNodeName, kubeCidrDefaults, nodeDefaults } from './defaults';
 import { cidrProblem, ipFamily, isIp, parseCidr, parseHostPort } from './address';
-import { ADMIN_PUB_HINT, joinPath, KEY_HINT, labelProblem, LABEL_HINT, requiredProblem, schemaProblems, show } from './problems';
+import { ADMIN_PUB_HINT, joinPath, KEY_HINT, labelProblem, requiredProblem, schemaProblems, show } from './problems';
 import { parsePublicKey } from '../public-key';
 import { rangeProblems } from './ranges';
 import { errorMessage, isHeptoError } from '../errors';

@@ -58,10 +58,6 @@ function reconfigure(a: AgentHandle, patch: Record<string, unknown>): void {
   writeJson(a.configFile, a.config);
 }
 
-async function restart(cluster: AgentCluster, a: AgentHandle): Promise<void> {
-  await cluster.kill(a, 'SIGTERM');
-  cluster.start(a);
-}
 
 /** The admission file exists, is mode 0600, and binds this agent's name to its identity. */
 function checkAdmissionFile(a: AgentHandle): { at: number } {

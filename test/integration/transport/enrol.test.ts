@@ -21,7 +21,7 @@ import { WsTransport } from '../../../agent/net/ws-transport';
 import { isHeptoError, type HeptoError } from '../../../shared/errors';
 import { memoryLogger } from '../../../shared/log';
 import { Recorder, waitFor } from '../../helpers/transport-contract';
-import { Cleanup, deadLoopbackAddress, rawWs, startNode, TcpProxy, TEST_OVERLAY_KEY, text } from './fixtures';
+import { Cleanup, deadLoopbackAddress, startNode, TcpProxy, TEST_OVERLAY_KEY, text } from './fixtures';
 
 const DAY = 86_400_000;
 
