@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # partitions and loss, faketime for clock skew, debootstrap for the systemd
 # container, shellcheck and systemd-analyze for the installer, docker-registry
 # (a real registry on loopback for pull tests), gcc and libc6-dev (gcc -static
-# builds the stand-in for the wesher release binary).
-packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates docker-registry gcc libc6-dev)
+# builds the stand-in for the wesher release binary), libssl-dev (the stand-in
+# k3s's TLS helper, static OpenSSL: it serves k3s's token endpoint for real).
+packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates docker-registry gcc libc6-dev libssl-dev)
 need_apt=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")

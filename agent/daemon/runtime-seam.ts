@@ -22,6 +22,15 @@ export interface RuntimeStatus {
   k3sCa: string | null;
 }
 
+export interface ClusterKeys {
+  /** The overlay key from now on (gossip and wesher). */
+  overlay_key: string;
+  /** The k3s agent token from now on (null when the cluster has none). */
+  agent_key: string | null;
+  /** The agent token the master's k3s datastore held before this rotation (null: none / unknown). */
+  previous_agent_key: string | null;
+}
+
 export interface RuntimeDriver {
   start(): Promise<void>;
   /** Stops supervising; leaves the workloads running. */
@@ -29,6 +38,8 @@ export interface RuntimeDriver {
   setCluster(view: ClusterView): void;
   status(): RuntimeStatus;
   onChange(cb: () => void): void;
+  /** New keys after a rotation (issue 13). Recreate wesher with the new overlay key; move k3s to the new agent token. Never logs a key. */
+  setKeys(keys: ClusterKeys): void;
 }
 
 export class NoRuntime implements RuntimeDriver {
@@ -39,4 +50,5 @@ export class NoRuntime implements RuntimeDriver {
     return { containers: [], problems: [], health: {}, k3sCa: null };
   }
   onChange(): void {}
+  setKeys(): void {}
 }

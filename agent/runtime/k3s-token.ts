@@ -147,6 +147,21 @@ export function parsePasswd(text: string): Map<string, string> {
 export interface AgentTokenPlan {
   token: string | null;
   problem: string | null;
+  /**
+   * Key rotation: the server moves from the agent token its datastore holds
+   * to agent_key, and the datastore must be re-synced once the server runs
+   * with it (k3s-resync.ts; docs/upstream.md K28, K31-K34). Absent: no move.
+   */
+  rotating?: boolean;
+}
+
+/**
+ * What a key rotation tells the planning: the agent token the datastore held
+ * before it (previous_agent_key; null: none or unknown). Without it (null
+ * as a whole) the datastore's agent token is never changed.
+ */
+export interface AgentTokenRotation {
+  previous: string | null;
 }
 
 /** Why the next restart would fail, for the problems below (one phrase, docs/upstream.md K28). */
@@ -166,6 +181,7 @@ export function planAgentToken(
   passwd: { text: string } | { missing: true } | { error: string },
   agentKey: string | null,
   where: { dataDir: string; node: string },
+  rotation: AgentTokenRotation | null = null,
 ): AgentTokenPlan {
   // No datastore yet: it is made with agent_key (or with no agent token).
   if (tokenFileText === null || tokenFileText.trim() === '') return { token: agentKey, problem: null };
@@ -184,6 +200,11 @@ export function planAgentToken(
     };
   }
   if (agentKey !== null && sameSecret(node, agentKey)) return { token: agentKey, problem: null };
+  // A key rotation moves the server from the datastore's agent token (the previous one, or none:
+  // the server token's password) to agent_key; the supervisor then re-syncs the datastore.
+  if (rotation !== null && agentKey !== null && ((rotation.previous !== null && sameSecret(node, rotation.previous)) || sameSecret(node, serverPassword))) {
+    return { token: agentKey, problem: null, rotating: true };
+  }
   // No agent token in the datastore: the node password is the server token's.
   if (sameSecret(node, serverPassword)) {
     if (agentKey === null) return { token: null, problem: null };
@@ -217,7 +238,13 @@ export function planAgentToken(
  * (k3s writes passwd before the token, so a token seen means a passwd
  * written), and plans the server's agent token.
  */
-export async function planAgentTokenFile(dataDir: string, node: string, agentKey: string | null, read: ReadText = readUtf8): Promise<AgentTokenPlan> {
+export async function planAgentTokenFile(
+  dataDir: string,
+  node: string,
+  agentKey: string | null,
+  read: ReadText = readUtf8,
+  rotation: AgentTokenRotation | null = null,
+): Promise<AgentTokenPlan> {
   let token: string | null = null;
   try {
     token = await read(serverTokenPath(dataDir));
@@ -233,7 +260,16 @@ export async function planAgentTokenFile(dataDir: string, node: string, agentKey
     const code = errnoCode(e);
     passwd = code === 'ENOENT' || code === 'ENOTDIR' ? { missing: true } : { error: code ?? 'I/O error' };
   }
-  return planAgentToken(token, passwd, agentKey, { dataDir, node });
+  return planAgentToken(token, passwd, agentKey, { dataDir, node }, rotation);
+}
+
+/** The `node` password (the agent token) in server/cred/passwd under `dataDir`; null when unknown. */
+export async function readNodePassword(dataDir: string, read: ReadText = readUtf8): Promise<string | null> {
+  try {
+    return parsePasswd(await read(serverPasswdPath(dataDir))).get('node') ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** The agent token in k3s's secure format, pinned to the server CA's hash (docs/upstream.md K26). */

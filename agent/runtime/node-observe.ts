@@ -9,7 +9,7 @@ import fs from 'fs';
 import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { hostedNodes, type DesiredState } from './desired';
-import { checkServerTokenFile, planAgentTokenFile, readServerCaHash, type AgentTokenPlan } from './k3s-token';
+import { checkServerTokenFile, planAgentTokenFile, readServerCaHash, type AgentTokenPlan, type AgentTokenRotation } from './k3s-token';
 import type { LinkState, OverlayLinks } from './overlay-link';
 import type { History, Observed, ObservedContainer } from './planner';
 import { k3sDataDir, wesherStateFile } from './specs';
@@ -54,11 +54,11 @@ export async function serverTokenProblems(config: HeptoConfig): Promise<Record<s
 }
 
 /** Per hosted master node, the agent token its k3s server gets, as its datastore allows (k3s-token.ts). */
-export async function serverAgentTokens(config: HeptoConfig): Promise<Record<string, AgentTokenPlan>> {
+export async function serverAgentTokens(config: HeptoConfig, rotation: AgentTokenRotation | null = null): Promise<Record<string, AgentTokenPlan>> {
   const out: Record<string, AgentTokenPlan> = {};
   for (const n of hostedNodes(config)) {
     if (n.node !== config.master) continue;
-    out[n.node] = await planAgentTokenFile(k3sDataDir(config, n.node), n.node, config.agent_key);
+    out[n.node] = await planAgentTokenFile(k3sDataDir(config, n.node), n.node, config.agent_key, undefined, rotation);
   }
   return out;
 }

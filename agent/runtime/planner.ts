@@ -25,6 +25,8 @@ export interface ObservedContainer {
   /** Podman state: running, exited, created, stopped, paused, ... */
   state: string;
   hash: string | null;
+  /** io.hepto.spec-hash-base label (spec-hash.ts BASE_HASH_LABEL); absent or null: none. */
+  baseHash?: string | null;
   /** io.hepto.join label (wesher). */
   join: string | null;
   startedAt: number | null;
@@ -122,6 +124,16 @@ export function containerHistory(h: History, name: string): ContainerHistory {
   return h.containers[name] ?? { restarts: 0, failures: 0, lastDeath: null, nextStartAt: 0, lastExitCode: null, lastError: null, lastLog: [] };
 }
 
+/**
+ * Whether a container runs the wanted spec: the same hash, or the same base
+ * hash (it differs at most in live files, which the supervisor rewrites in
+ * place: specs.ts SecretFile.live).
+ */
+export function specMatches(o: Pick<ObservedContainer, 'hash' | 'baseHash'>, spec: Pick<ContainerSpec, 'hash' | 'baseHash'>): boolean {
+  if (o.hash === spec.hash) return true;
+  return spec.baseHash !== null && spec.baseHash !== undefined && o.baseHash === spec.baseHash;
+}
+
 const RUNNING = new Set(['running', 'paused', 'restarting', 'stopping']);
 
 export function isRunning(o: ObservedContainer | undefined): boolean {
@@ -138,7 +150,7 @@ type Decision =
 function decide(d: DesiredContainer, o: ObservedContainer | undefined, h: History, now: number, opts: PlanOptions): Decision {
   if (!d.spec) return { kind: 'none' }; // waiting: never start, never remove what runs
   if (!o) return { kind: 'create' };
-  if (o.hash !== d.spec.hash) return { kind: 'recreate', reason: 'spec changed', death: null };
+  if (!specMatches(o, d.spec)) return { kind: 'recreate', reason: 'spec changed', death: null };
   if (isRunning(o)) return { kind: 'none' };
   // A process that just ended can be reported exited a moment before Podman records its finish
   // time and exit code: counting that as a death (code 0), and the settled one as a second, made

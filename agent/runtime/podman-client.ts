@@ -132,6 +132,7 @@ export class PodmanClient {
         role: role === 'wesher' || role === 'k3s' ? (role as Role) : null,
         state: String(i.State?.Status ?? 'unknown').toLowerCase(),
         hash: labels['io.hepto.spec-hash'] ?? null,
+        baseHash: labels['io.hepto.spec-hash-base'] ?? null,
         join: labels['io.hepto.join'] ?? null,
         startedAt,
         finishedAt: parseTime(i.State?.FinishedAt),

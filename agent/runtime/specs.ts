@@ -20,7 +20,7 @@ import type Dockerode from 'dockerode';
 import path from 'path';
 import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
 import type { NetworkPlan } from './network';
-import { HASH_LABEL, specHash } from './spec-hash';
+import { BASE_HASH_LABEL, HASH_LABEL, specHash } from './spec-hash';
 
 /** The WireGuard interface wesher manages; flannel is pointed at it. */
 export const WESHER_INTERFACE = 'wgoverlay';
@@ -52,12 +52,22 @@ export interface ContainerSpec {
   dirs: string[];
   /** Secret files written (0600, atomically) before the container is created; hashed, never shown. */
   files: SecretFile[];
+  /** The hash without the content of live files (BASE_HASH_LABEL); null when the spec has none. */
+  baseHash: string | null;
   create: Dockerode.ContainerCreateOptions;
 }
 
 export interface SecretFile {
   path: string;
   content: string;
+  /**
+   * Read by the container only when it starts, and safe to change under a
+   * running one: a change is written in place, and does not recreate the
+   * container (its content is left out of the base hash). A k3s agent's
+   * token: an agent that has joined keeps working on its kubelet client
+   * certificate (docs/upstream.md K35), and takes the new token at its next start.
+   */
+  live?: boolean;
 }
 
 export function containerName(node: string, role: Role): string {
@@ -83,11 +93,16 @@ function labels(node: string, role: Role, extra: Record<string, string> = {}): R
   return { 'io.hepto.managed-by': 'hepto-agent', 'io.hepto.node': node, 'io.hepto.role': role, ...extra };
 }
 
-function seal(spec: Omit<ContainerSpec, 'hash' | 'files'> & { files?: SecretFile[] }): ContainerSpec {
+/** What stands for a live file's content in the base hash. */
+const LIVE_CONTENT = 'hepto-live-file';
+
+function seal(spec: Omit<ContainerSpec, 'hash' | 'files' | 'baseHash'> & { files?: SecretFile[] }): ContainerSpec {
   const files = spec.files ?? [];
   const hash = specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.content])));
-  spec.create.Labels = { ...(spec.create.Labels ?? {}), [HASH_LABEL]: hash };
-  return { ...spec, files, hash };
+  // The base hash is computed before either label is set, like the hash (both labels are left out of it).
+  const baseHash = files.some((f) => f.live) ? specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.live ? LIVE_CONTENT : f.content]))) : null;
+  spec.create.Labels = { ...(spec.create.Labels ?? {}), [HASH_LABEL]: hash, ...(baseHash ? { [BASE_HASH_LABEL]: baseHash } : {}) };
+  return { ...spec, files, hash, baseHash };
 }
 
 export interface WesherInput {
@@ -219,7 +234,8 @@ export function k3sSpec({ config, node, overlayIp, masterOverlayIp, token, agent
     },
   };
   const etc = dirs[K3S_MOUNTS.findIndex(([, inside]) => inside === '/etc/rancher/k3s')];
-  const files: SecretFile[] = [{ path: path.join(etc, path.basename(K3S_TOKEN_FILE)), content: tokenText }];
+  // An agent's token is live: a new agent_key is written in place (key rotation), not a recreate.
+  const files: SecretFile[] = [{ path: path.join(etc, path.basename(K3S_TOKEN_FILE)), content: tokenText, ...(isMaster ? {} : { live: true }) }];
   if (withAgentToken) files.push({ path: path.join(etc, path.basename(K3S_AGENT_TOKEN_FILE)), content: agentToken });
   return seal({ name, node: node.node, role: 'k3s', image: config.images.k3s, secretEnv: [], join: [], dirs, files, create });
 }

@@ -15,20 +15,24 @@ import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { registerSecret, type Logger } from '../../shared/log';
 import { applyActions } from './apply';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
 import { deleteNodeArgv, emptyRemovalState, forgetRemovals, hostsMaster, noteDeleted, noteRemovalFailed, planRemovals, summarizeOutput, type RemovalPlan } from './node-removal';
 import { observeLinks, serverAgentTokens, serverCaHash, serverTokenProblems } from './node-observe';
-import type { AgentTokenPlan } from './k3s-token';
+import { readNodePassword, type AgentTokenPlan, type AgentTokenRotation } from './k3s-token';
+import { clearResync, markResyncPending, putTokenRotate, readTokenRotate, resyncMarkerPath, resyncPending, supervisorLoopback } from './k3s-resync';
+import { writeFileAtomic } from '../../shared/atomic-write';
+import type { ClusterKeys } from '../daemon/runtime-seam';
+import { promises as fsp } from 'fs';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
 import type { NetworkFacts } from './network';
 import { OverlayLinks, type LinkState } from './overlay-link';
-import { emptyHistory, planReconcile, type History, type Observed, type ObservedContainer } from './planner';
+import { emptyHistory, planReconcile, specMatches, type History, type Observed, type ObservedContainer } from './planner';
 import { PodmanClient } from './podman-client';
 import { isUnreachable, toHeptoError } from './podman-errors';
-import { containerName } from './specs';
+import { containerName, k3sDataDir } from './specs';
 import { buildSupervisorStatus, type SupervisorStatus } from './runtime-status';
 
 export type { ClusterView } from './desired';
@@ -60,6 +64,13 @@ export interface SupervisorOptions {
   joinDeadlineMs?: number;
   /** Longest a command run inside a container (kubectl delete node) may take; default 30 s. */
   execTimeoutMs?: number;
+  /**
+   * Set when this agent starts after a key rotation switched (config.overlay_key
+   * and agent_key already the new ones): the agent token the master's k3s
+   * datastore may still hold (null: none or unknown). Absent: no rotation known,
+   * so the datastore's agent token is never changed (k3s-token.ts).
+   */
+  previousAgentKey?: string | null;
 }
 
 const LINK_CHECK_MS = 3_000;
@@ -69,7 +80,7 @@ const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 
 export class Supervisor {
-  private readonly opts: SupervisorOptions;
+  private opts: SupervisorOptions;
   private readonly log: Logger;
   private readonly client: PodmanClient;
   private readonly policy: BackoffPolicy;
@@ -117,6 +128,10 @@ export class Supervisor {
   private readonly removals = emptyRemovalState();
   private removalPlan: RemovalPlan = { due: [], forget: [], nextAt: null, problems: [] };
   private removedSignature = '';
+  /** Set by a key rotation (setKeys, or previousAgentKey at start): the master's server may move to agent_key. */
+  private rotation: AgentTokenRotation | null = null;
+  /** Failed attempts at re-syncing the master's datastore (k3s-resync.ts), for backoff and status. */
+  private resync: { failures: number; nextAt: number; lastError: string | null } = { failures: 0, nextAt: 0, lastError: null };
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
@@ -133,6 +148,10 @@ export class Supervisor {
     registerSecret(opts.config.cluster_key);
     registerSecret(opts.config.agent_key);
     registerSecret(Buffer.from(opts.config.overlay_key, 'utf8').toString('base64'));
+    if (opts.previousAgentKey !== undefined) {
+      registerSecret(opts.previousAgentKey);
+      this.rotation = { previous: opts.previousAgentKey };
+    }
     this.podmanProblem = `Podman API at ${opts.config.podman_socket} not reached yet`;
     this.desired = this.compute();
     this.signature = this.signatureOf(this.desired);
@@ -191,6 +210,31 @@ export class Supervisor {
     this.emitIfChanged();
   }
 
+  /**
+   * New keys after a rotation (issue 13). wesher's spec carries the overlay
+   * key, so it is recreated with the new one at once (its k3s with it: k3s
+   * lives in wesher's network namespace). A k3s agent's token file is
+   * rewritten in place (a live file, not a recreate). The master's server
+   * moves from the datastore's agent token (previous_agent_key) to the new
+   * agent_key, and its datastore is re-synced once it runs with it.
+   */
+  setKeys(keys: ClusterKeys): void {
+    for (const k of [keys.overlay_key, keys.agent_key, keys.previous_agent_key]) registerSecret(k);
+    registerSecret(Buffer.from(keys.overlay_key, 'utf8').toString('base64'));
+    const before = this.opts.config;
+    this.opts = { ...this.opts, config: { ...before, overlay_key: keys.overlay_key, agent_key: keys.agent_key } };
+    this.rotation = { previous: keys.previous_agent_key };
+    this.log.info('new cluster keys; containers follow', {
+      overlay_key_changed: before.overlay_key !== keys.overlay_key,
+      agent_key_changed: before.agent_key !== keys.agent_key,
+    });
+    this.desired = this.compute();
+    this.signature = this.signatureOf(this.desired);
+    this.fullObserveNeeded = true;
+    this.trigger('keys', 0);
+    this.emitIfChanged();
+  }
+
   status(): SupervisorStatus {
     const st = buildSupervisorStatus({
       desired: this.desired,
@@ -204,6 +248,13 @@ export class Supervisor {
       k3sCa: this.k3sCa,
     });
     if (this.removalPlan.problems.length > 0) st.problems = [...new Set([...st.problems, ...this.removalPlan.problems])];
+    if (this.resync.lastError !== null) {
+      st.problems = [
+        ...st.problems,
+        `the k3s datastore of ${this.opts.config.master} is not yet re-synced with the new agent token (${this.resync.lastError}); retrying. Until it is, ` +
+          'a restart of its k3s server starts once more and then fails with "…/server/cred/passwd newer than datastore" (docs/upstream.md K28)',
+      ];
+    }
     return st;
   }
 
@@ -386,7 +437,10 @@ export class Supervisor {
     // Images matter only where a container has to be (re)created with a changed spec.
     const byName = new Map(containers.map((c) => [c.name, c]));
     const needed = new Set<string>();
-    for (const d of this.desired.containers) if (d.spec && byName.get(d.name)?.hash !== d.spec.hash) needed.add(d.spec.image);
+    for (const d of this.desired.containers) {
+      const o = byName.get(d.name);
+      if (d.spec && (!o || !specMatches(o, d.spec))) needed.add(d.spec.image);
+    }
     const images: string[] = [];
     for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
     const { links, wesherStateAt } = await observeLinks(this.links, this.opts.config, this.desired, byName, this.history);
@@ -400,12 +454,17 @@ export class Supervisor {
     if (!reason.startsWith('event') && reason !== 'link check') this.fullObserveNeeded = true;
     const t0 = Date.now();
     this.serverToken = await serverTokenProblems(this.opts.config);
-    this.agentTokens = await serverAgentTokens(this.opts.config);
+    this.agentTokens = await serverAgentTokens(this.opts.config, this.rotation);
     // An agent token kept from the datastore (not agent_key) is a key too.
     for (const plan of Object.values(this.agentTokens)) registerSecret(plan.token);
+    // A server about to move to a new agent token owes its datastore a re-sync: noted before it is recreated.
+    for (const [node, plan] of Object.entries(this.agentTokens)) {
+      if (plan.rotating) await markResyncPending(resyncMarkerPath(this.opts.config, node), this.opts.clock.now());
+    }
     this.desired = this.compute();
     const observed = await this.observe();
     this.observed = observed.containers;
+    await this.refreshLiveFiles();
     await this.readK3sCa();
     if (this.started && this.podman === 'connected') this.watchers.sync(this.observed);
     const now = this.opts.clock.now();
@@ -417,6 +476,7 @@ export class Supervisor {
     this.waits = Object.fromEntries(actions.flatMap((a) => (a.type === 'wait' ? [[a.name, a.reason]] : [])));
     if (actions.every((a) => a.type === 'wait')) {
       this.log.debug('reconciled, nothing to do', { reason });
+      await this.resyncDatastore();
       await this.deleteRemovedNodes();
       this.scheduleWake();
       return;
@@ -441,6 +501,7 @@ export class Supervisor {
       if (!this.abortRun) this.trigger('follow-up', 0);
     }
     if (done.length > 0) this.log.info('reconciled', { reason, actions: done.join(', '), ms: Date.now() - t0 });
+    await this.resyncDatastore();
     await this.deleteRemovedNodes();
     this.scheduleWake();
   }
@@ -460,11 +521,78 @@ export class Supervisor {
   }
 
   /** The running k3s server container of the master, when this agent hosts it. */
-  private masterK3s(): { id: string; name: string } | null {
+  private masterK3s(): { id: string; name: string; pid: number | null } | null {
     if (!hostsMaster(this.opts.config)) return null;
     const name = containerName(this.opts.config.master, 'k3s');
     const c = this.observed?.find((o) => o.name === name && o.node !== null);
-    return c && c.state === 'running' ? { id: c.id, name } : null;
+    return c && c.state === 'running' ? { id: c.id, name, pid: c.pid ?? null } : null;
+  }
+
+  /**
+   * Live files (a k3s agent's token) of containers that run the wanted spec
+   * but for them: rewritten in place, atomically; the container reads them
+   * at its next start and is not recreated (specs.ts SecretFile.live).
+   */
+  private async refreshLiveFiles(): Promise<void> {
+    for (const d of this.desired.containers) {
+      const live = d.spec?.files.filter((f) => f.live) ?? [];
+      if (!d.spec || live.length === 0) continue;
+      const o = this.observed?.find((c) => c.name === d.name && c.node !== null);
+      if (!o || !specMatches(o, d.spec)) continue;
+      for (const f of live) {
+        const have = await fsp.readFile(f.path, 'utf8').catch(() => null);
+        if (have === f.content) continue;
+        try {
+          await writeFileAtomic(f.path, f.content, { mode: 0o600 });
+          this.log.info('token file rewritten in place; the container reads it at its next start', { container: d.name, file: f.path });
+        } catch (e) {
+          this.log.error('cannot rewrite a token file', { container: d.name, file: f.path, error: isHeptoError(e) ? e.describe() : errorMessage(e) });
+        }
+      }
+    }
+  }
+
+  /**
+   * After the master's k3s server was given a new agent token, and once it
+   * runs with it (its passwd's node password is agent_key), sends the
+   * request that re-saves its bootstrap data (k3s-resync.ts); retried with
+   * backoff until it succeeds. No key is logged or put in argv.
+   */
+  private async resyncDatastore(): Promise<void> {
+    const config = this.opts.config;
+    if (!hostsMaster(config) || config.agent_key === null) return;
+    const marker = resyncMarkerPath(config, config.master);
+    if (!(await resyncPending(marker).catch(() => false))) {
+      this.resync = { failures: 0, nextAt: 0, lastError: null };
+      return;
+    }
+    const k3s = this.masterK3s();
+    if (!k3s || !k3s.pid || this.abortRun || !this.started) return;
+    const dataDir = k3sDataDir(config, config.master);
+    const node = await readNodePassword(dataDir);
+    if (node !== config.agent_key) return; // the server has not started with the new agent token yet
+    const now = this.opts.clock.now();
+    if (now < this.resync.nextAt) return;
+    let error: string;
+    const req = await readTokenRotate(dataDir);
+    if ('error' in req) error = req.error;
+    else {
+      try {
+        const r = await putTokenRotate(k3s.pid, req, { host: supervisorLoopback(config.service_cidr), timeoutMs: this.opts.execTimeoutMs ?? EXEC_TIMEOUT_MS });
+        if (r.status === 200) {
+          await clearResync(marker);
+          this.resync = { failures: 0, nextAt: 0, lastError: null };
+          this.log.info('k3s datastore re-synced with the new agent token (PUT /v1-k3s/token, the server token unchanged)', { node: config.master });
+          return;
+        }
+        error = r.status === null ? r.detail : `HTTP ${r.status}${r.detail ? `: ${r.detail}` : ''}`;
+      } catch (e) {
+        error = errorMessage(e);
+      }
+    }
+    const failures = this.resync.failures + 1;
+    this.resync = { failures, nextAt: now + Math.max(this.policy.baseMs, backoffDelay(failures, this.policy, (this.opts.random ?? Math.random)())), lastError: error };
+    this.log.warn('cannot re-sync the k3s datastore yet; retrying', { node: config.master, error, attempt: failures, retry_in_ms: this.resync.nextAt - now });
   }
 
   /** Re-plans the removals: forgets re-admitted names, and keeps what is due and the problems for status. */
@@ -516,6 +644,7 @@ export class Supervisor {
       ...Object.values(this.history.images).map((h) => h.nextPullAt),
       ...Object.values(this.history.links ?? {}).map((h) => h.nextAt),
       ...(this.removalPlan.nextAt !== null ? [this.removalPlan.nextAt] : []),
+      ...(this.resync.nextAt > 0 ? [this.resync.nextAt] : []),
     ].filter((t) => t > now);
     if (times.length === 0) return;
     const at = Math.min(...times);

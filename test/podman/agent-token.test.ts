@@ -154,7 +154,8 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     await s1.start();
     await waitFor(running(s1, 'hepto-pathaz-k3s'), { what: 'master k3s running', timeoutMs: 60_000 });
     const srv = path.join(dataDir('pathaz'), 'server');
-    await waitFor(() => fs.existsSync(path.join(srv, 'token')), { what: 'the server token file' });
+    // k3s writes server/token first, then agent-token (K27): wait for both.
+    await waitFor(() => fs.existsSync(path.join(srv, 'token')) && fs.lstatSync(path.join(srv, 'agent-token'), { throwIfNoEntry: false }), { what: 'the server token files' });
     assert.equal(fs.readlinkSync(path.join(srv, 'agent-token')), 'token', 'no agent token: a link to the server token (K27)');
     assert.deepEqual(s1.status().problems, [NO_AGENT_KEY_PROBLEM]);
     const k0 = (await t.h.inspect('hepto-pathaz-k3s'))!;

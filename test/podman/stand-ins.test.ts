@@ -318,13 +318,13 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.match(lines[0], /NOT the real wesher/);
       assert.equal(lines.filter((l) => /node bravo joined/.test(l)).length, 1, 'one line per event');
 
-      // state file: 0600, the known nodes, no cluster key
+      // state file: 0600, the known nodes, and, as upstream, the cluster key in force (base64; W11, W25)
       const stateFile = path.join(stateA, 'state.json');
       await waitFor(() => fs.existsSync(stateFile), { what: 'alpha state.json' });
       assert.equal(fs.statSync(stateFile).mode & 0o777, 0o600);
       const text = fs.readFileSync(stateFile, 'utf8');
-      assert.ok(!text.includes(KEY) && !/ClusterKey"\s*:/.test(text), 'the state holds the cluster key');
-      const state = JSON.parse(text) as { Nodes: Array<{ Name: string; Addr: string }> };
+      const state = JSON.parse(text) as { ClusterKey: string; Nodes: Array<{ Name: string; Addr: string }> };
+      assert.equal(state.ClusterKey, KEY, 'the state holds the cluster key, as wesher\'s does');
       assert.deepEqual(state.Nodes.map((n) => [n.Name, n.Addr]), [['bravo', '2001:db8:5::2']]);
 
       // (c) someone sets the MTU; nothing changes it back until a membership event
@@ -532,7 +532,7 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       // a scratch store and a copy of the fixtures, so the test store keeps its images
       const copy = path.join(work, 'fixtures');
       fs.mkdirSync(copy);
-      for (const f of ['stand-in-images.sh', 'standin-wesher.c', 'standin-k3s.sh']) fs.copyFileSync(path.join(REPO, 'test/fixtures', f), path.join(copy, f));
+      for (const f of ['stand-in-images.sh', 'standin-wesher.c', 'standin-k3s.sh', 'standin-k3s-tls.c']) fs.copyFileSync(path.join(REPO, 'test/fixtures', f), path.join(copy, f));
       const root = path.join(work, 'store');
       const podmanCmd = ['podman', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'run')].join(' ');
       const build = () => run('bash', [path.join(copy, 'stand-in-images.sh'), 'build'], { ...h.env, PODMAN: podmanCmd }, 300_000);

@@ -235,7 +235,7 @@ describe('runtime/desired: a non-master joins with the agent token pinned to the
     const s = k3s(d).spec!;
     assert.equal(cmd(s)[0], 'agent');
     assert.ok(!cmd(s).includes('--agent-token-file'));
-    assert.deepEqual(s.files, [{ path: '/srv/w1/rancher-k3s/hepto-token', content: `K10${CA}::node:${AGENT_KEY}` }]);
+    assert.deepEqual(s.files, [{ path: '/srv/w1/rancher-k3s/hepto-token', content: `K10${CA}::node:${AGENT_KEY}`, live: true }]);
     assert.deepEqual(d.problems, []);
     noSecretIn([JSON.stringify(s.create)]);
     assert.ok(!JSON.stringify(s.create).includes(CA), 'the pinned hash is in the file only');

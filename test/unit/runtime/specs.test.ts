@@ -86,7 +86,7 @@ describe('runtime/specs', () => {
     // k3s reads its token from a 0600 file in its bound /etc/rancher/k3s, not from an env that podman inspect shows.
     assert.ok(!JSON.stringify(k.create).includes(CLUSTER_KEY), 'no token anywhere in the k3s create options');
     assert.deepEqual(k.create.Cmd!.slice(-2), ['--token-file', K3S_TOKEN_FILE]);
-    assert.deepEqual(k.files, [{ path: '/srv/worker1/rancher-k3s/hepto-token', content: CLUSTER_KEY }]);
+    assert.deepEqual(k.files, [{ path: '/srv/worker1/rancher-k3s/hepto-token', content: CLUSTER_KEY, live: true }]);
     const rekeyed = agent('host', { cluster_key: 'TESTONLYanotherKEY0123456789abcd' }).k;
     assert.notEqual(rekeyed.hash, k.hash, 'a new token recreates k3s');
     assert.equal(JSON.stringify(rekeyed.create.Labels).includes('TESTONLYanother'), false);
