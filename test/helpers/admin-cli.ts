@@ -8,8 +8,8 @@ import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import { existsSync, readFileSync } from 'fs';
 import * as path from 'path';
-import { CLI, OVERLAY_KEY, type AgentCluster, type AgentHandle } from './agent-cluster';
-import { fingerprint } from '../../agent/net/identity';
+import { CLI, OVERLAY_KEY, waitFor, type AgentCluster, type AgentHandle } from './agent-cluster';
+import { fingerprint, loadOrCreateIdentity } from '../../agent/net/identity';
 import type { StatusDoc, MemberStatus } from '../../shared/status';
 
 export interface CliResult {
@@ -103,4 +103,42 @@ export function assertNoSecrets(cluster: AgentCluster, adminKeys: AdminKeyFile[]
   for (const [where, text] of texts) {
     for (const [what, secret] of secrets) assert.ok(!text.includes(secret), `${what} appears in ${where}`);
   }
+}
+
+const TRIO_JOIN_MS = 45000;
+
+/**
+ * alpha (the admin machine, admitted with `admit alpha`), beta and gamma
+ * (identities made beforehand, admitted with --identity before their first
+ * start, anchored on alpha): all alive in every view, every admission shown
+ * and saved.
+ */
+export async function admittedTrio(cluster: AgentCluster, key: AdminKeyFile): Promise<{ alpha: AgentHandle; beta: AgentHandle; gamma: AgentHandle }> {
+  const alpha = cluster.add('alpha', { extra: { admin_pub: key.pub } });
+  const beta = cluster.add('beta', { anchors: [alpha], extra: { admin_pub: key.pub } });
+  const gamma = cluster.add('gamma', { anchors: [alpha], extra: { admin_pub: key.pub } });
+  cluster.start(alpha);
+  await cluster.waitStates(alpha, { alpha: 'alive' });
+  let r = cli(['admit', 'alpha', '--admin-key', key.file, '--config', alpha.configFile]);
+  assert.equal(r.code, 0, show(r));
+  for (const a of [beta, gamma]) {
+    await loadOrCreateIdentity(stateDir(a), Date.now());
+    r = cli(['admit', a.name, '--identity', identityKey(a), '--admin-key', key.file, '--config', alpha.configFile]);
+    assert.equal(r.code, 0, show(r));
+    cluster.start(a);
+  }
+  const all = [alpha, beta, gamma];
+  await cluster.waitAllSee(all, { alpha: 'alive', beta: 'alive', gamma: 'alive' }, TRIO_JOIN_MS);
+  await waitFor(
+    'every admission shown in every view and saved',
+    async () => {
+      for (const w of all) {
+        const doc = await cluster.status(w);
+        if (doc.members.length !== 3 || !doc.members.every((m) => m.admitted_at !== null)) return false;
+      }
+      return all.every((a) => existsSync(admissionFile(a)));
+    },
+    TRIO_JOIN_MS,
+  );
+  return { alpha, beta, gamma };
 }

@@ -13,6 +13,7 @@ import {
   admissionFile,
   adminInit,
   admitCmd,
+  admittedTrio,
   assertNoSecrets,
   cli,
   fpOf,
@@ -159,42 +160,6 @@ async function dialAs(node: AgentHandle, target: AgentHandle, host: string): Pro
   } finally {
     await t.stop();
   }
-}
-
-/**
- * alpha (the admin machine, admitted with `admit alpha`), beta and gamma
- * (identities made beforehand, admitted with --identity before their first
- * start, anchored on alpha): all alive in every view, every admission shown
- * and saved.
- */
-async function admittedTrio(cluster: AgentCluster, key: AdminKeyFile): Promise<{ alpha: AgentHandle; beta: AgentHandle; gamma: AgentHandle }> {
-  const alpha = cluster.add('alpha', { extra: { admin_pub: key.pub } });
-  const beta = cluster.add('beta', { anchors: [alpha], extra: { admin_pub: key.pub } });
-  const gamma = cluster.add('gamma', { anchors: [alpha], extra: { admin_pub: key.pub } });
-  cluster.start(alpha);
-  await cluster.waitStates(alpha, { alpha: 'alive' });
-  let r = cli(['admit', 'alpha', '--admin-key', key.file, '--config', alpha.configFile]);
-  assert.equal(r.code, 0, show(r));
-  for (const a of [beta, gamma]) {
-    await loadOrCreateIdentity(stateDir(a), Date.now());
-    r = cli(['admit', a.name, '--identity', identityKey(a), '--admin-key', key.file, '--config', alpha.configFile]);
-    assert.equal(r.code, 0, show(r));
-    cluster.start(a);
-  }
-  const all = [alpha, beta, gamma];
-  await cluster.waitAllSee(all, { alpha: 'alive', beta: 'alive', gamma: 'alive' }, JOIN_MS);
-  await waitFor(
-    'every admission shown in every view and saved',
-    async () => {
-      for (const w of all) {
-        const doc = await cluster.status(w);
-        if (doc.members.length !== 3 || !doc.members.every((m) => m.admitted_at !== null)) return false;
-      }
-      return all.every((a) => existsSync(admissionFile(a)));
-    },
-    JOIN_MS,
-  );
-  return { alpha, beta, gamma };
 }
 
 function remove(key: AdminKeyFile, on: AgentHandle, node: string, ...more: string[]): ReturnType<typeof cli> {

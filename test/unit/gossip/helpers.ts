@@ -9,6 +9,8 @@ import type { GossipTiming } from '../../../agent/gossip/timing';
 import { TEST } from '../../../agent/gossip/timing';
 import { SimRouter, seededRng } from '../../helpers/sim-router';
 import type { SimNode } from '../../helpers/sim-router';
+import { signAdmission } from '../../../agent/admin/admission';
+import type { AdminKey } from '../../../agent/admin/key';
 
 export interface Identity { secretKey: Uint8Array; idPub: string }
 
@@ -111,4 +113,21 @@ export function bootCluster(n: number, o: ClusterOpts = {}): { router: SimRouter
   const anchor = addressOf(0);
   for (const node of nodes) router.handle(node, node.m.bootstrap(node.name === 'n0' ? [] : [anchor], router.now));
   return { router, nodes, names: nodes.map((x) => x.name) };
+}
+
+/** The admin's admission of `name` (its test identity) at `at`, as a record carries it. */
+export function admittedProof(admin: AdminKey, name: string, at: number, idLabel = name): AdmissionProof {
+  const a = signAdmission(admin, name, identity(idLabel).idPub, at);
+  return { at: a.at, sig: a.sig };
+}
+
+/** Members `names` with admin_pub, each admitted at `at`; the first is the anchor. Runs until all see all alive. */
+export function bootAdmitted(admin: AdminKey, names: string[], at: number, seed: number): SimRouter {
+  const router = new SimRouter({ rng: seededRng(seed), notifyDisconnect: true });
+  names.forEach((n, i) => {
+    const m = makeMember(n, addressOf(i), router.now, { adminPub: admin.pub, admission: admittedProof(admin, n, at) });
+    router.handle(router.add(m, addressOf(i)), m.bootstrap(i === 0 ? [] : [addressOf(0)], router.now));
+  });
+  router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'all alive');
+  return router;
 }

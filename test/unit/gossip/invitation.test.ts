@@ -6,29 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { generateAdminKey } from '../../../agent/admin/key';
-import { signAdmission } from '../../../agent/admin/admission';
 import { makeInvitation, useInvitation, type Invitation } from '../../../agent/admin/invitation';
-import { SimRouter, seededRng } from '../../helpers/sim-router';
-import { addressOf, identity, makeMember } from './helpers';
+import { SimRouter } from '../../helpers/sim-router';
+import { addressOf, bootAdmitted, identity, makeMember } from './helpers';
 
 const T0 = 1_000_000;
 const HOUR = 3_600_000;
 
 describe('gossip: admission by invitation', () => {
   const admin = generateAdminKey(T0);
-  const plain = (name: string): { at: number; sig: string } => {
-    const a = signAdmission(admin, name, identity(name).idPub, T0);
-    return { at: a.at, sig: a.sig };
-  };
-  const boot = (names: string[]): SimRouter => {
-    const router = new SimRouter({ rng: seededRng(5), notifyDisconnect: true });
-    names.forEach((n, i) => {
-      const m = makeMember(n, addressOf(i), router.now, { adminPub: admin.pub, admission: plain(n) });
-      router.handle(router.add(m, addressOf(i)), m.bootstrap(i === 0 ? [] : [addressOf(0)], router.now));
-    });
-    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'all alive');
-    return router;
-  };
+  const boot = (names: string[]): SimRouter => bootAdmitted(admin, names, T0, 5);
   const invite = (router: SimRouter, o: { uses?: number; node?: string; ttl?: number } = {}): Invitation =>
     makeInvitation(admin, { anchors: [addressOf(0)], ttlMs: o.ttl ?? HOUR, uses: o.uses ?? 1, ...(o.node ? { node: o.node } : {}) }, router.now);
 

@@ -6,28 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { generateAdminKey } from '../../../agent/admin/key';
-import { signAdmission, signRemoval } from '../../../agent/admin/admission';
+import { signRemoval } from '../../../agent/admin/admission';
 import { SimRouter, seededRng } from '../../helpers/sim-router';
 import { TEST } from '../../../agent/gossip/timing';
-import { addressOf, identity, makeMember } from './helpers';
+import { addressOf, admittedProof, bootAdmitted, identity, makeMember } from './helpers';
 
 const T0 = 1_000_000;
 
 describe('gossip: removals', () => {
   const admin = generateAdminKey(T0);
-  const proof = (name: string, idLabel = name, at = T0): { at: number; sig: string } => {
-    const a = signAdmission(admin, name, identity(idLabel).idPub, at);
-    return { at: a.at, sig: a.sig };
-  };
-  const boot = (names: string[]): SimRouter => {
-    const router = new SimRouter({ rng: seededRng(11), notifyDisconnect: true });
-    names.forEach((n, i) => {
-      const m = makeMember(n, addressOf(i), router.now, { adminPub: admin.pub, admission: proof(n) });
-      router.handle(router.add(m, addressOf(i)), m.bootstrap(i === 0 ? [] : [addressOf(0)], router.now));
-    });
-    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'all alive');
-    return router;
-  };
+  const proof = (name: string, idLabel = name, at = T0): { at: number; sig: string } => admittedProof(admin, name, at, idLabel);
+  const boot = (names: string[]): SimRouter => bootAdmitted(admin, names, T0, 11);
 
   it('drops the member everywhere, refuses it when it comes back, and reaches a member that was off', () => {
     const router = boot(['n0', 'n1', 'n2', 'n3']);
