@@ -218,14 +218,42 @@ export class ClientHandshake {
   }
 }
 
-/** The accepting side. respond(M1) → M2, then complete(M3) → session. */
+/**
+ * The accepting side. respond(M1) → M2, then complete(M3) → session.
+ * `keys` is the ring of overlay keys taken, the current one first: during a
+ * key rotation's grace the previous key opens hellos too (docs/trust.md), and
+ * the whole handshake then runs under the key that opened the hello.
+ */
 export class ServerHandshake {
   private readonly eph = x25519KeyPair();
   private state: { secret: Uint8Array; c2s: Uint8Array; th2: Uint8Array } | undefined;
   private stage = 0;
+  private readonly ring: OverlayKeys[];
+  private keys: OverlayKeys;
+  /** Which key of the ring opened the client's hello (0: the current one). */
+  keyIndex = 0;
 
-  constructor(private readonly keys: OverlayKeys, private readonly local: HandshakeLocal) {
+  constructor(keys: OverlayKeys | OverlayKeys[], private readonly local: HandshakeLocal) {
     checkName(local.name);
+    this.ring = Array.isArray(keys) ? keys : [keys];
+    if (this.ring.length === 0) throw new Error('ServerHandshake needs at least one overlay key');
+    this.keys = this.ring[0] as OverlayKeys;
+  }
+
+  /** Opens the hello with the first key of the ring that opens it; the error of the current key otherwise. */
+  private openWithRing(m1: Uint8Array): Uint8Array {
+    let first: unknown;
+    for (let i = 0; i < this.ring.length; i++) {
+      try {
+        const e = openHello(this.ring[i] as OverlayKeys, MSG_CLIENT_HELLO, m1, 'client');
+        this.keyIndex = i;
+        this.keys = this.ring[i] as OverlayKeys;
+        return e;
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    throw first;
   }
 
   respond(m1: Uint8Array): Uint8Array {
@@ -233,7 +261,7 @@ export class ServerHandshake {
     this.stage = 1;
     try {
       if (m1.length !== HELLO_LEN) throw fail(`client hello has the wrong length (expected ${HELLO_LEN} bytes)`);
-      const ePeer = openHello(this.keys, MSG_CLIENT_HELLO, m1, 'client');
+      const ePeer = this.openWithRing(m1);
       const secret = sharedSecret(this.eph.secretKey, ePeer);
       const m2a = sealHello(this.keys, MSG_SERVER_HELLO, this.eph.publicKey);
       const th1 = sha256(utf8('hepto/v1/th1'), m1, m2a);

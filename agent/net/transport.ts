@@ -72,6 +72,12 @@ export interface Transport {
   stop(): Promise<void>;
   /** Drops the connection to a peer, if any (e.g. after it was declared dead). */
   disconnect(name: string): void;
+  /**
+   * After a key rotation: dial with `primary`, take hellos under `primary` or
+   * `accepted` (the previous key, during the grace). Transports without
+   * overlay keys (memory-transport.ts) ignore it.
+   */
+  setKeys?(keys: { primary: string; accepted: string[] }): void;
   /** Bytes of frames sent and received (after encryption), for benchmarks. */
   stats(): { bytesSent: number; bytesReceived: number; connections: number };
 }

@@ -39,7 +39,8 @@ export interface ConnOptions {
   role: 'client' | 'server';
   /** Remote address for logs and PeerInfo, e.g. "127.0.0.2:7947". */
   remote: string;
-  keys: OverlayKeys;
+  /** The overlay keys: a client dials with the first; a server takes any (key rotation's grace), the first first. */
+  keys: OverlayKeys[];
   local: HandshakeLocal;
   limits: Limits;
   hooks: ConnHooks;
@@ -66,6 +67,11 @@ export class Conn {
   notAdmitted = false;
   /** The reason the peer gave with CLOSE_NOT_ADMITTED ("not admitted", "removed", "superseded"). */
   notAdmittedWhy = '';
+  /** Client: the peer refused our hello (closed with CLOSE_POLICY before answering it), as it does a hello under another overlay key. */
+  helloRefused = false;
+  /** Server: which of our overlay keys the peer's hello opened with (0: the current one). */
+  keyIndex = 0;
+  private helloAnsweredByPeer = false;
   private state: State = 'handshake';
   private client: ClientHandshake | undefined;
   private server: ServerHandshake | undefined;
@@ -89,7 +95,7 @@ export class Conn {
     this.remote = opts.remote;
     this.hooks = opts.hooks;
     this.limits = opts.limits;
-    if (opts.role === 'client') this.client = new ClientHandshake(opts.keys, opts.local);
+    if (opts.role === 'client') this.client = new ClientHandshake(opts.keys[0] as OverlayKeys, opts.local);
     else this.server = new ServerHandshake(opts.keys, opts.local);
 
     ws.on('message', (data, isBinary) => this.onMessage(toBytes(data), isBinary));
@@ -183,6 +189,7 @@ export class Conn {
       if (confirmation.length !== 0) throw new HeptoError('PEER_AUTH_FAILED', 'the peer did not confirm the handshake');
       this.open();
     } else if (this.client) {
+      this.helloAnsweredByPeer = true;
       const { message, session } = this.client.finish(data);
       this.ws.send(message);
       this.keys(session);
@@ -191,6 +198,7 @@ export class Conn {
       if (!this.helloAnswered) {
         this.helloAnswered = true;
         this.ws.send(this.server.respond(data));
+        this.keyIndex = this.server.keyIndex;
       } else {
         this.established(this.server.complete(data));
       }
@@ -274,6 +282,7 @@ export class Conn {
     this.state = 'closed';
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
+    if (this.role === 'client' && before === 'handshake' && !this.helloAnsweredByPeer && code === CLOSE_POLICY) this.helloRefused = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
     if (code === CLOSE_NOT_ADMITTED && !this.closing) {
       this.notAdmitted = true;

@@ -53,7 +53,8 @@ export function parseEndpoint(addr: string): { host: string; port: number } {
 type Lifecycle = 'new' | 'running' | 'stopped';
 
 export class WsTransport implements Transport {
-  private readonly keys: OverlayKeys;
+  /** The overlay keys taken: the current one first, then (a key rotation's grace) the previous one. */
+  private keys: OverlayKeys[];
   private readonly limits: Limits;
   private readonly log: Logger;
   private readonly listener: WsListener;
@@ -75,7 +76,7 @@ export class WsTransport implements Transport {
     checkOverlayKey(opts.overlayKey);
     registerSecret(opts.overlayKey);
     checkName(opts.name);
-    this.keys = deriveOverlayKeys(opts.overlayKey);
+    this.keys = [deriveOverlayKeys(opts.overlayKey)];
     this.limits = resolveLimits(opts.limits);
     this.log = opts.logger;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
@@ -89,6 +90,20 @@ export class WsTransport implements Transport {
       },
       routes: opts.enrol ? [{ path: ENROL_PATH, maxPayload: ENROL_MAX_MESSAGE, what: 'enrolment' }] : [],
     });
+  }
+
+  /**
+   * A key rotation (docs/trust.md): from now on dial with `primary`, and take
+   * hellos under `primary` or any of `accepted`. Open connections stay: their
+   * session keys do not depend on the overlay key any more.
+   */
+  setKeys(keys: { primary: string; accepted: string[] }): void {
+    const all = [keys.primary, ...keys.accepted.filter((k) => k !== keys.primary)];
+    for (const k of all) {
+      checkOverlayKey(k);
+      registerSecret(k);
+    }
+    this.keys = all.map(deriveOverlayKeys);
   }
 
   async start(): Promise<void> {
@@ -334,7 +349,25 @@ export class WsTransport implements Transport {
     return p;
   }
 
-  private dial(addr: string): Promise<Conn> {
+  /**
+   * Dials with the current overlay key; where the peer refuses that hello
+   * and a previous key is still taken (a key rotation's grace), again with
+   * that one: the peer may not have switched yet (it was off).
+   */
+  private async dial(addr: string): Promise<Conn> {
+    const ring = this.keys;
+    for (let i = 0; ; i++) {
+      try {
+        const c = await this.dialWith(addr, ring[i] as OverlayKeys);
+        if (i > 0) this.log.debug('peer took only a previous overlay key', { remote: addr, peer: c.peer?.name });
+        return c;
+      } catch (e) {
+        if (!(e as { helloRefused?: boolean }).helloRefused || i + 1 >= ring.length || this.state === 'stopped') throw e;
+      }
+    }
+  }
+
+  private dialWith(addr: string, keys: OverlayKeys): Promise<Conn> {
     const { host, port } = parseEndpoint(addr);
     const family = isIP(host);
     const bind = this.opts.bindAddress;
@@ -358,7 +391,7 @@ export class WsTransport implements Transport {
         if (err === undefined && c) resolve(c);
         else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
         else if (conn.notAdmitted) reject(new HeptoError('NOT_ADMITTED', err ?? 'not admitted'));
-        else reject(new Error(err ?? 'handshake failed'));
+        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused }));
       };
       const timer = setTimeout(() => {
         finish(`no authenticated answer within ${this.dialTimeoutMs} ms`);
@@ -382,7 +415,7 @@ export class WsTransport implements Transport {
       const conn = new Conn(ws, {
         role: 'client',
         remote: addr,
-        keys: this.keys,
+        keys: [keys],
         local: this.local(),
         limits: this.limits,
         hooks: {

@@ -37,6 +37,22 @@ describe('net/handshake', () => {
     assert.strictEqual(Buffer.from(new FrameOpener(ss.recvKey).open(frame)).toString(), 'ping');
   });
 
+  it('a server with a key ring (key rotation) takes a hello under any of its keys and runs the handshake under that one', () => {
+    const other = deriveOverlayKeys(OTHER);
+    for (const [clientKeys, index] of [[keys, 0], [other, 1]] as const) {
+      const c = new ClientHandshake(clientKeys, alice);
+      const s = new ServerHandshake([keys, other], bob);
+      const m2 = s.respond(c.hello());
+      assert.strictEqual(s.keyIndex, index);
+      const { message, session: cs } = c.finish(m2);
+      const ss = s.complete(message);
+      assert.deepStrictEqual(cs.sendKey, ss.recvKey);
+      assert.strictEqual(ss.peerName, 'alice');
+    }
+    const third = new ClientHandshake(deriveOverlayKeys('ThirdOverlayKey123456789abcdefgh'), alice);
+    assert.throws(() => new ServerHandshake([keys, other], bob).respond(third.hello()), authFailed(/probably a different overlay key/));
+  });
+
   it('gives every connection fresh keys (ephemeral X25519)', () => {
     const a = roundTrip();
     const b = roundTrip();
