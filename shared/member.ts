@@ -45,6 +45,11 @@ export interface MemberRecord {
    * (admitted) master can set it.
    */
   k3s_ca?: string;
+  /**
+   * The key rotation whose keys this member uses (its id, agent/admin/rotation.ts),
+   * once it has switched to one: lets everyone see who still has to catch up.
+   */
+  keys?: string;
 }
 
 /**

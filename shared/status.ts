@@ -19,6 +19,8 @@ export interface MemberStatus {
   identity_key: string;
   /** When the admin admitted this name for this identity (ISO time), or null: it shows no admission. */
   admitted_at: string | null;
+  /** The key rotation whose keys the member uses (its id), null: the keys it was set up with. */
+  keys: string | null;
   addresses: string[];
   overlay_ip: string | null;
   last_seen: string;
@@ -51,6 +53,18 @@ export interface StatusDoc {
   members: MemberStatus[];
   containers: ContainerStatusDoc[];
   problems: string[];
+  /** This node's key rotation (docs/trust.md), or null: it uses the keys it was set up with. */
+  keys: KeysStatus | null;
+}
+
+export interface KeysStatus {
+  rotation: string;
+  made_at: string;
+  switch_at: string;
+  /** Until when the previous overlay key is still taken. */
+  grace_until: string;
+  /** pending: not switched yet; grace: switched, the old overlay key still taken; done. */
+  phase: 'pending' | 'grace' | 'done';
 }
 
 export interface StatusInput {
@@ -62,6 +76,7 @@ export interface StatusInput {
   members: Array<{ name: string; state: MemberState; incarnation: number; record: MemberRecord; lastSeen: number; identity: string }>;
   containers: ContainerStatusDoc[];
   problems: string[];
+  keys?: KeysStatus | null;
 }
 
 const STATE_ORDER: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -79,6 +94,7 @@ export function buildStatus(input: StatusInput): StatusDoc {
         identity: m.identity,
         identity_key: PUBLIC_KEY_PREFIX + m.record.id_pub,
         admitted_at: m.record.admission ? new Date(m.record.admission.at).toISOString() : null,
+        keys: m.record.keys ?? null,
         addresses: m.record.addresses,
         overlay_ip: m.record.overlay_ip,
         last_seen: new Date(m.lastSeen).toISOString(),
@@ -98,6 +114,7 @@ export function buildStatus(input: StatusInput): StatusDoc {
     members,
     containers: input.containers,
     problems: [...new Set(input.problems)],
+    keys: input.keys ?? null,
   };
 }
 
@@ -153,6 +170,14 @@ export function formatStatus(doc: StatusDoc, now: number): string {
     out.push(...table(crow));
   }
   out.push('');
+  if (doc.keys) {
+    const k = doc.keys;
+    out.push(
+      k.phase === 'pending'
+        ? `keys: rotation ${k.rotation} received; switching at ${k.switch_at}`
+        : `keys: rotation ${k.rotation} since ${k.switch_at}${k.phase === 'grace' ? `; the previous overlay key is taken until ${k.grace_until}` : ''}`,
+    );
+  }
   if (doc.problems.length === 0) out.push('problems: none');
   else {
     out.push('problems:');

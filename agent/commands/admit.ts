@@ -22,7 +22,7 @@ function usage(message: string): HeptoError {
 }
 
 /** The admin key (checked against this machine's admin_pub), the local agent's socket and the members it knows. */
-async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; self: string; members: MemberIdentity[] }> {
+export async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; self: string; members: MemberIdentity[] }> {
   const { key, warnings } = await loadAdminKey(adminKeyPath(ctx));
   for (const w of warnings) ctx.stderr(`warning: ${w}`);
   const { config } = await loadConfig(configPath(ctx));
@@ -123,7 +123,7 @@ export const remove: Command = async (ctx) => {
   }
   ctx.stdout(`${answer.result === 'already' ? 'already removed' : 'removed'}: ${node} identity ${fingerprint(idPub)}`);
   ctx.stdout(
-    `every member drops it and refuses that identity from now on, and the master deletes the node from Kubernetes; the machine still holds the overlay key and the cluster key, so give the others new ones (key rotation is planned: docs/trust.md)`,
+    `every member drops it and refuses that identity from now on, and the master deletes the node from Kubernetes; the machine still holds the overlay key and the agent key: give the others new ones with hepto-agent rotate-keys`,
   );
   return 0;
 };

@@ -23,10 +23,10 @@ export const JOIN_ENV_FILE = '/etc/hepto/join.env';
 /** What join.env may set, in the order the join line gives them. */
 const JOIN_VARS = ['HEPTO_AGENT_URL', 'HEPTO_AGENT_SHA256', 'HEPTO_WESHER_DOWNLOAD', 'HEPTO_WESHER_SHA256'] as const;
 
-/** "24h", "30m", "7d", "90s": milliseconds; throws USAGE naming --ttl. */
-export function parseTtl(text: string): number {
+/** "24h", "30m", "7d", "90s": milliseconds; throws USAGE naming the flag. */
+export function parseDuration(text: string, flag: string): number {
   const m = /^(\d{1,6})([smhd])$/.exec(text.trim());
-  if (!m) throw new HeptoError('USAGE', `--ttl "${text.slice(0, 32)}" is not a duration`, { hint: 'write a number and a unit: 90s, 30m, 24h or 7d' });
+  if (!m) throw new HeptoError('USAGE', `${flag} "${text.slice(0, 32)}" is not a duration`, { hint: 'write a number and a unit: 90s, 30m, 24h or 7d' });
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
 
@@ -55,7 +55,7 @@ async function readJoinEnv(file: string): Promise<Map<string, string> | null> {
 
 export const invite: Command = async (ctx) => {
   if (ctx.args.length > 0) throw new HeptoError('USAGE', `invite takes no arguments, got "${ctx.args.join(' ')}"`, { hint: 'type hepto-agent invite [--ttl 24h] [--uses 1] [--node NAME]' });
-  const ttlMs = parseTtl(ctx.flags.ttl ?? '24h');
+  const ttlMs = parseDuration(ctx.flags.ttl ?? '24h', '--ttl');
   const usesText = ctx.flags.uses ?? '1';
   if (!/^\d{1,4}$/.test(usesText)) throw new HeptoError('USAGE', `--uses "${usesText.slice(0, 16)}" is not a whole number`);
   const { key, warnings } = await loadAdminKey(adminKeyPath(ctx));

@@ -18,6 +18,9 @@ export interface CommandContext {
     /** --ttl and --uses (invite). */
     ttl?: string;
     uses?: string;
+    /** --switch-in and --grace (rotate-keys). */
+    switchIn?: string;
+    grace?: string;
     logFormat: LogFormat;
     logLevel?: LogLevel;
   };

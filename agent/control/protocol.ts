@@ -9,7 +9,9 @@ export type ControlRequest =
   /** One admission signed by `hepto-agent admit` (agent/admin/admission.ts). */
   | { cmd: 'admit'; admission: unknown }
   /** One removal signed by `hepto-agent remove`. */
-  | { cmd: 'remove'; removal: unknown };
+  | { cmd: 'remove'; removal: unknown }
+  /** One member's box of a key rotation signed by `hepto-agent rotate-keys` (agent/admin/rotation.ts). */
+  | { cmd: 'rotate'; box: unknown };
 
 /** One member as `members` answers. */
 export interface MemberIdentity {
@@ -22,7 +24,7 @@ export interface MemberIdentity {
 }
 
 export interface AdmitAnswer {
-  result: 'admitted' | 'removed' | 'already' | 'refused';
+  result: 'admitted' | 'removed' | 'kept' | 'already' | 'refused';
   why?: string;
 }
 

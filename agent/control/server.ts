@@ -11,6 +11,7 @@ export interface ControlHandlers {
   /** `admission` is whatever the client sent: the handler checks it. */
   admit?(admission: unknown): unknown;
   remove?(removal: unknown): unknown;
+  rotate?(box: unknown): unknown;
 }
 
 /** Is something answering on this unix socket? */
@@ -93,6 +94,7 @@ export class ControlServer {
         : cmd === 'members' && this.handlers.members ? () => this.handlers.members!()
         : cmd === 'admit' && this.handlers.admit ? () => this.handlers.admit!((req as { admission?: unknown }).admission)
         : cmd === 'remove' && this.handlers.remove ? () => this.handlers.remove!((req as { removal?: unknown }).removal)
+        : cmd === 'rotate' && this.handlers.rotate ? () => this.handlers.rotate!((req as { box?: unknown }).box)
         : undefined;
       if (!handle) {
         this.reply(sock, { ok: false, error: `unknown command ${JSON.stringify(String(cmd)).slice(0, 40)}` });

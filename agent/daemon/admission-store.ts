@@ -3,7 +3,10 @@
  * (agent/admin/admission.ts): its own admission, in
  * `<storage_base>/<node>/admission.json`, so that it shows it from its first
  * handshake on; and every removal it knows, in `removals.json`, so that a
- * removed member stays refused after a restart. Nothing here is secret
+ * removed member stays refused after a restart; and the boxes of the newest
+ * key rotation, in `rotation.json`, so that it can still hand a member that
+ * was off its box after a restart (sealed: only that member opens one).
+ * Nothing here is secret
  * (admin-signed, public), but it is written like the rest of the state:
  * atomically, mode 0600.
  */
@@ -14,9 +17,11 @@ import { errnoCode, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { Admission, Removal } from '../admin/admission';
 import { admission } from '../gossip/validate';
+import { rotationBoxFromJson, type RotationBox } from '../admin/rotation';
 
 export const ADMISSION_FILE = 'admission.json';
 export const REMOVALS_FILE = 'removals.json';
+export const ROTATION_FILE = 'rotation.json';
 
 interface AdmissionFileV1 extends Admission {
   version: 1;
@@ -25,10 +30,12 @@ interface AdmissionFileV1 extends Admission {
 export class AdmissionStore {
   readonly file: string;
   readonly removalsFile: string;
+  readonly rotationFile: string;
 
   constructor(dir: string, private readonly logger: Logger) {
     this.file = path.join(dir, ADMISSION_FILE);
     this.removalsFile = path.join(dir, REMOVALS_FILE);
+    this.rotationFile = path.join(dir, ROTATION_FILE);
   }
 
   /** The stored admission when it is this node's (name and identity); otherwise undefined, with a warning saying why. */
@@ -84,6 +91,31 @@ export class AdmissionStore {
   async saveRemovals(removals: Removal[]): Promise<void> {
     const body = { version: 1, removals: removals.map((r) => ({ node: r.node, id_pub: r.id_pub, at: r.at, sig: r.sig })) };
     await writeFileAtomic(this.removalsFile, JSON.stringify(body, null, 1) + '\n', { mode: 0o600 });
+  }
+
+  /** The boxes of the newest rotation kept; the membership checks them. A damaged file is set aside. */
+  async loadRotation(): Promise<RotationBox[]> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.rotationFile, 'utf8');
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the key rotation boxes this node keeps; it relearns them from its peers', { file: this.rotationFile, error: errorMessage(e) });
+      return [];
+    }
+    try {
+      const o = JSON.parse(text) as { version?: unknown; boxes?: unknown };
+      if (o?.version !== 1 || !Array.isArray(o.boxes)) throw new Error('unexpected shape');
+      return o.boxes.map((b) => rotationBoxFromJson(b));
+    } catch (e) {
+      const aside = `${this.rotationFile}.corrupt-${Date.now()}`;
+      await fs.rename(this.rotationFile, aside).catch(() => undefined);
+      this.logger.warn('the key rotation file is damaged; kept aside, relearning from peers', { file: aside, error: errorMessage(e) });
+      return [];
+    }
+  }
+
+  async saveRotation(boxes: RotationBox[]): Promise<void> {
+    await writeFileAtomic(this.rotationFile, JSON.stringify({ version: 1, boxes }) + '\n', { mode: 0o600 });
   }
 
   async save(a: Admission): Promise<void> {

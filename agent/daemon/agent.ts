@@ -31,6 +31,9 @@ import { AdmissionStore } from './admission-store';
 import { admissionFromJson, admitCommand } from '../admin/admission';
 import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
 import type { RuntimeDriver } from './runtime-seam';
+import { rotationBoxFromJson } from '../admin/rotation';
+import { KeyStore } from './keys';
+import { KeyRotation } from './key-rotation';
 
 export interface Notifier {
   ready(): void;
@@ -86,6 +89,9 @@ export class Agent {
   private startedAt = 0;
   private persistTimer: TimerHandle | null = null;
   private lastLine = '';
+  private keys!: KeyRotation;
+  /** How many rotation boxes rotation.json holds, to save it only when that changed. */
+  private savedBoxes = -1;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger;
@@ -107,6 +113,9 @@ export class Agent {
     this.admissions = new AdmissionStore(stateDir, this.log.child('admission'));
     const admitted = await this.admissions.load(config.node, this.identity.idPub);
     const removals = await this.admissions.loadRemovals();
+    const rotation = await this.admissions.loadRotation();
+    this.keys = new KeyRotation(config, new KeyStore(stateDir, this.log.child('keys')), clock, this.log.child('keys'));
+    const plan = await this.keys.load();
     const facts = await gatherFacts();
     const advertised = advertiseAddresses(config);
     const record: MemberRecord = {
@@ -121,6 +130,7 @@ export class Agent {
       id_pub: this.identity.idPub,
       created_at: this.identity.createdAt,
       ...(admitted ? { admission: { at: admitted.at, sig: admitted.sig } } : {}),
+      ...(plan.rotation && plan.phase !== 'pending' ? { keys: plan.rotation.id } : {}),
     };
     // Incarnations must grow across restarts so that our fresh `alive` beats the `dead` others remember.
     const incarnation = Math.max(saved.incarnation + 1, Math.floor(clock.now() / 1000));
@@ -133,6 +143,7 @@ export class Agent {
       rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
       adminPub: config.admin_pub,
       removals,
+      rotation,
     });
     membership.restorePeers(saved.peers, clock.now());
     const listenHosts = config.gossip_listen;
@@ -143,7 +154,7 @@ export class Agent {
       anchors: anchorEndpoints(config.anchors),
       transport: (events) =>
         new WsTransport({
-          overlayKey: config.overlay_key,
+          overlayKey: plan.primary,
           identity: this.identity,
           name: config.node,
           listen: { hosts: listenHosts, port: config.gossip_port },
@@ -158,6 +169,7 @@ export class Agent {
       this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
       if (ev.type === 'admitted' && ev.name === config.node) void this.saveAdmission();
       if (ev.type === 'removed') this.onRemoved(ev.name);
+      if (ev.type === 'rotation' && ev.name === config.node) void this.takeOwnBox();
       this.opts.runtime.setCluster(this.clusterView());
       this.schedulePersist();
       this.refreshStatusLine();
@@ -176,7 +188,7 @@ export class Agent {
 
     this.control = new ControlServer(
       config.control_socket,
-      { status: () => this.status(), members: () => this.members(), admit: (a) => this.admit(a), remove: (r) => this.remove(r) },
+      { status: () => this.status(), members: () => this.members(), admit: (a) => this.admit(a), remove: (r) => this.remove(r), rotate: (b) => this.rotate(b) },
       this.log.child('control'),
     );
     await this.control.start();
@@ -199,6 +211,17 @@ export class Agent {
     });
     if (config.anchors.length === 0 && saved.peers.length === 0) this.log.info('no anchors: this node starts a new cluster');
     this.opts.runtime.setCluster(this.clusterView());
+    // Keys from a rotation (keys.json): the runtime starts with them, not with the config's.
+    this.keys.start({
+      transportKeys: (k) => this.node.transport.setKeys?.(k),
+      runtimeKeys: (k) => this.opts.runtime.setKeys(k),
+      recordKeys: (id) => {
+        if (this.selfRecord()?.keys !== id) this.node.updateSelf({ keys: id });
+      },
+      changed: () => this.refreshStatusLine(),
+    });
+    // Our own box may have come with the boxes kept by the last run, before the event listener was there.
+    void this.takeOwnBox();
     await this.opts.runtime.start().catch((e) => this.log.error('runtime failed to start', { error: errorMessage(e) }));
     this.opts.notifier.ready();
     this.refreshStatusLine();
@@ -211,6 +234,7 @@ export class Agent {
     this.opts.notifier.stopping();
     this.log.info('agent stopping', { leave: opts.leave !== false });
     if (this.persistTimer) this.opts.clock.clearTimeout(this.persistTimer);
+    this.keys.stop();
     await this.opts.runtime.stop().catch((e) => this.log.error('runtime stop failed', { error: errorMessage(e) }));
     await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
     await this.persist();
@@ -245,6 +269,7 @@ export class Agent {
     if (config.anchors.length > 0 && refusedBy.length === 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
     }
+    problems.push(...this.keys.problems(view));
     // Last: an advice for the whole cluster, after what needs fixing now.
     if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
     return buildStatus({
@@ -255,6 +280,7 @@ export class Agent {
       members: view.map((m) => ({ ...m, identity: fingerprint(m.record.id_pub) })),
       containers: rt.containers,
       problems,
+      keys: this.keys.status(),
     });
   }
 
@@ -279,7 +305,7 @@ export class Agent {
       },
       adminPub: () => config.admin_pub,
       decide: (use, remote): EnrolDecision => {
-        if (config.agent_key === null) {
+        if (this.keys.newest().agent_key === null) {
           this.log.warn('refused an enrolment: this anchor has no agent_key to hand over', { remote, node: use.node });
           return { ok: false, reason: 'this anchor has no agent_key (the k3s agent token) to hand over: enrol through another anchor, or ask the admin to set agent_key' };
         }
@@ -290,11 +316,13 @@ export class Agent {
         }
         this.log.info('granted an enrolment', { remote, node: use.node, identity: fingerprint(use.id_pub), invitation: use.body.id });
         const own = this.selfRecord()?.addresses ?? [];
+        // After a rotation, not the config's keys; before a pending switch, already the new ones (keys.ts newestKeys).
+        const keys = this.keys.newest();
         return {
           ok: true,
           secrets: {
-            overlay_key: config.overlay_key,
-            agent_key: config.agent_key,
+            overlay_key: keys.overlay_key,
+            agent_key: keys.agent_key,
             cluster_key: null,
             admin_pub: config.admin_pub as string,
             master: config.master,
@@ -320,6 +348,30 @@ export class Agent {
     const answer = this.node.remove(r);
     this.log.info('removal received from the control socket', { member: r.node, identity: fingerprint(r.id_pub), result: answer.result, why: answer.why });
     return answer;
+  }
+
+  /** One member's box of a key rotation from `hepto-agent rotate-keys`: checked, kept and spread by the membership. */
+  rotate(raw: unknown): AdmitAnswer {
+    const b = rotationBoxFromJson(raw);
+    const answer = this.node.rotate(b);
+    this.log.info('key rotation box received from the control socket', { rotation: b.id, member: b.node, identity: fingerprint(b.id_pub), result: answer.result, why: answer.why });
+    this.schedulePersist();
+    return answer;
+  }
+
+  /** This node's box of the newest rotation, if it holds one newer than its keys: opened, kept, followed (key-rotation.ts). */
+  private async takeOwnBox(): Promise<void> {
+    const box = this.node.membership.ownRotationBox();
+    if (!box) return;
+    await this.keys.take(box, this.identity.secretKey);
+    void this.saveRotation();
+  }
+
+  private async saveRotation(): Promise<void> {
+    const boxes = this.node.membership.rotationBoxes();
+    if (boxes.length === this.savedBoxes) return;
+    this.savedBoxes = boxes.length;
+    await this.admissions.saveRotation(boxes).catch((e) => this.log.error('cannot save the key rotation boxes this node keeps', { file: this.admissions.rotationFile, error: errorMessage(e) }));
   }
 
   /** A member was removed: cut its connection, keep the removal, let the runtime act (the master deletes the node). */
@@ -375,5 +427,6 @@ export class Agent {
     } catch (e) {
       this.log.error('cannot save known peers', { file: this.peers.file, error: errorMessage(e) });
     }
+    await this.saveRotation();
   }
 }

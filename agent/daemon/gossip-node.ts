@@ -11,6 +11,7 @@ import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
 import { admitCommand, type Admission, type Removal } from '../admin/admission';
 import type { InvitationUse } from '../admin/invitation';
 import type { GrantResult } from '../gossip/invitations';
+import type { RotationBox } from '../admin/rotation';
 
 export interface GossipNodeOptions {
   membership: Membership;
@@ -142,6 +143,17 @@ export class GossipNode {
     let out: { result: 'removed' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
     this.guard('remove', () => {
       const x = this.membership.remove(r, this.clock.now());
+      out = x.result === 'refused' ? { result: 'refused', why: x.why } : { result: x.result };
+      return x.step;
+    });
+    return out;
+  }
+
+  /** A rotation box from `hepto-agent rotate-keys` (Membership.rotate). */
+  rotate(b: RotationBox): { result: 'kept' | 'already' | 'refused'; why?: string } {
+    let out: { result: 'kept' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
+    this.guard('rotate', () => {
+      const x = this.membership.rotate(b, this.clock.now());
       out = x.result === 'refused' ? { result: 'refused', why: x.why } : { result: x.result };
       return x.step;
     });

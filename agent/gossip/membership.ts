@@ -25,6 +25,8 @@ import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
 import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked, syncHashMessage } from './sync';
 import { applyRemoval, offerRemovals, removalUpdate, removedNames, type RemovalResult } from './removals';
+import { applyRotation, heldBoxes, offerRotation, ownBox, rotationUpdate, type RotationResult } from './rotations';
+import type { RotationBox } from '../admin/rotation';
 import { grantUse, type GrantResult } from './invitations';
 import type { InvitationUse } from '../admin/invitation';
 import type { GossipTiming } from './timing';
@@ -51,6 +53,8 @@ export interface MembershipOptions {
   adminPub?: string | null;
   /** Removals kept by a previous run (removals.ts); checked against adminPub, ignored without it. */
   removals?: Removal[];
+  /** The boxes of the newest rotation kept by a previous run (rotations.ts); checked like received ones. */
+  rotation?: RotationBox[];
 }
 
 export interface MemberView {
@@ -112,6 +116,7 @@ export class Membership {
       invUses: new Map(),
       removals: new Map((adminPub === null ? [] : (opts.removals ?? []).filter((r) => verifyRemoval(adminPub, r))).map((r) => [r.id_pub, r])),
       refusals: new Map(),
+      rotation: null,
       leftAt: null,
       seq: 0,
       probes: new Map(),
@@ -138,6 +143,7 @@ export class Membership {
     this.s.entries.add(record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;
     this.monoLast = now;
+    if (adminPub !== null) for (const b of opts.rotation ?? []) applyRotation(this.s, { now, send: [], events: [] }, rotationUpdate(b));
   }
 
   private mono(now: number): number {
@@ -235,6 +241,25 @@ export class Membership {
       out = applyRemoval(this.s, ctx, removalUpdate(r));
     });
     return { step, ...out };
+  }
+
+  /** A rotation box from `hepto-agent rotate-keys` (control socket): checked against admin_pub, kept and spread. */
+  rotate(b: RotationBox, now: number): { step: Step } & RotationResult {
+    let out: RotationResult = { result: 'refused', why: 'the agent has left the cluster' };
+    const step = this.run(now, undefined, (ctx) => {
+      out = applyRotation(this.s, ctx, rotationUpdate(b));
+    });
+    return { step, ...out };
+  }
+
+  /** The boxes of the newest rotation held, for the daemon to persist. */
+  rotationBoxes(): RotationBox[] {
+    return heldBoxes(this.s);
+  }
+
+  /** This node's own box of the newest rotation, if held. */
+  ownRotationBox(): RotationBox | undefined {
+    return ownBox(this.s);
   }
 
   /** Every removal held, for the daemon to persist. */
@@ -445,6 +470,7 @@ export class Membership {
         return applyAll(s, ctx, msg.u, false);
       case 'h':
         offerRemovals(s, ctx, from, msg.x);
+        offerRotation(s, ctx, from, msg.r);
         if (msg.h !== digestHash(s)) ctx.send.push({ to: this.replyTo(from), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
         return;
       case 'd': {

@@ -19,7 +19,10 @@
  *   l  left      {n, i, g: leaver's signature}
  *   m  admission {n: node, p: id_pub, t: at, g: admin signature, i?: invitation}   (agent/gossip/admissions.ts)
  *   x  removal   {n: node, p: id_pub, t: at, g: admin signature}   (agent/gossip/removals.ts)
- * A sync hash may carry x: a hash of the removals the sender holds; a peer holding others sends them.
+ *   r  rotation  {i: id, t: at, w: switch_at, e: grace_until, n: node, p: id_pub, b: sealed box, g: admin signature}
+ *                one member's box of a key rotation (agent/gossip/rotations.ts)
+ * A sync hash may carry x: a hash of the removals the sender holds; a peer holding others sends them;
+ * and r: the id of the newest rotation the sender holds; a peer holding another sends the sender its box.
  */
 import type { InvitedProof, SignedRecord } from '../../shared/member';
 import { validateMessage } from './validate';
@@ -34,14 +37,15 @@ export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
 /** `i`: the invitation part of an admission by invitation (then `g` is the granting anchor's signature). */
 export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string; i?: InvitedProof }
 export interface RemovalUpdate { k: 'x'; n: string; p: string; t: number; g: string }
-export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate | RemovalUpdate;
+export interface RotationUpdate { k: 'r'; i: string; t: number; w: number; e: number; n: string; p: string; b: string; g: string }
+export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate | RemovalUpdate | RotationUpdate;
 
 export interface PingMsg { t: 'p'; s: number; u?: Update[] }
 export interface AckMsg { t: 'k'; s: number; u?: Update[] }
 export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
 export interface NackMsg { t: 'n'; s: number }
 export interface GossipMsg { t: 'g'; u: Update[] }
-export interface SyncHashMsg { t: 'h'; h: string; x?: string }
+export interface SyncHashMsg { t: 'h'; h: string; x?: string; r?: string }
 export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[] }
 export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
 export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;

@@ -14,6 +14,7 @@ import { fingerprint } from '../net/identity';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
 import { applyRemoval } from './removals';
+import { applyRotation } from './rotations';
 import type { Ctx, Entry, State } from './state';
 import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
@@ -38,6 +39,7 @@ function wellFormed(u: Update): boolean {
   if (u.k === 's' || u.k === 'd') return typeof u.n === 'string' && validInc(u.i) && typeof u.f === 'string';
   if (u.k === 'l') return typeof u.n === 'string' && validInc(u.i) && typeof u.g === 'string';
   if (u.k === 'm' || u.k === 'x') return typeof u.n === 'string' && typeof u.p === 'string' && validInc(u.t) && typeof u.g === 'string';
+  if (u.k === 'r') return typeof u.i === 'string' && typeof u.n === 'string' && typeof u.p === 'string' && typeof u.b === 'string' && typeof u.g === 'string' && validInc(u.t) && validInc(u.w) && validInc(u.e);
   return false;
 }
 
@@ -56,6 +58,9 @@ export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = 
       return applyAdmission(s, ctx, u);
     case 'x':
       applyRemoval(s, ctx, u);
+      return;
+    case 'r':
+      applyRotation(s, ctx, u);
       return;
   }
 }

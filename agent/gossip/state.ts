@@ -10,13 +10,14 @@ import type { Entry, EntryInit, MemberTable } from './table';
 import type { TimerHeap } from './timers';
 import type { Admission } from '../admin/admission';
 import type { Refusal } from './admissions';
+import type { RotationHeld } from './rotations';
 import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 
 export type { Entry, Suspicion } from './table';
 export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
 export interface Outgoing { to: Destination; msg: GossipMessage }
-export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed';
+export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
 export interface Step { send: Outgoing[]; events: MemberEvent[] }
 
@@ -78,6 +79,8 @@ export interface State {
   invUses: Map<string, Map<string, number>>;
   /** Removals signed by the admin, by the removed identity (removals.ts). */
   removals: Map<string, Admission>;
+  /** The newest key rotation held: its schedule and every box (rotations.ts). */
+  rotation: RotationHeld | null;
   /** Identities refused for want of an admission, by name and identity (for status). */
   refusals: Map<string, Refusal>;
   leftAt: number | null;

@@ -2,7 +2,7 @@
  * Anti-entropy. At rest two members compare one 16-character hash of their
  * digests (name → incarnation + state); only when it differs do they exchange
  * the digest and then pull/push just the entries that differ:
- *   A → B  h{hash, x}        (B's hash equal: nothing more; x: removals.ts)
+ *   A → B  h{hash, x, r}     (B's hash equal: nothing more; x: removals.ts, r: rotations.ts)
  *   B → A  d{digest, self}   (also how a joiner or a rejoiner starts)
  *   A → B  y{entries B lacks or holds older, names A wants}
  *   B → A  y{wanted entries, nothing wanted}
@@ -10,6 +10,7 @@
 import type { DigestEntry, StateCode, SyncHashMsg, Update } from './messages';
 import { updateSize } from './messages';
 import { removalsHash } from './removals';
+import { rotationId } from './rotations';
 import type { Ctx, Entry, State } from './state';
 import { STATE_CODE, count } from './state';
 import type { Destination } from '../net/transport';
@@ -46,10 +47,14 @@ export function digestHash(s: State): string {
   return out.toString('base64');
 }
 
-/** The sync hash message: our digest's hash, and the hash of the removals we hold (removals.ts). */
+/** The sync hash message: our digest's hash, the hash of the removals we hold (removals.ts) and our newest rotation (rotations.ts). */
 export function syncHashMessage(s: State): SyncHashMsg {
+  const m: SyncHashMsg = { t: 'h', h: digestHash(s) };
   const x = removalsHash(s);
-  return x === undefined ? { t: 'h', h: digestHash(s) } : { t: 'h', h: digestHash(s), x };
+  if (x !== undefined) m.x = x;
+  const r = rotationId(s);
+  if (r !== undefined) m.r = r;
+  return m;
 }
 
 /** Orders two (incarnation, state) claims: > 0 when a is newer. */

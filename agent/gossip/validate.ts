@@ -5,7 +5,8 @@
  */
 import { HeptoError } from '../../shared/errors';
 import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
-import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, Update } from './messages';
+import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncHashMsg, Update } from './messages';
+import { MAX_BOX_CHARS } from '../admin/rotation';
 import { LIMITS } from './messages';
 
 const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -50,6 +51,13 @@ export function name(v: unknown, where: string): string {
 
 function b64(v: unknown, where: string, len: number): string {
   const s = str(v, where, len, len);
+  if (!B64_RE.test(s)) reject(`${where} is not base64`);
+  return s;
+}
+
+/** base64 of any length from 4 to `max` characters. */
+function b64Up(v: unknown, where: string, max: number): string {
+  const s = str(v, where, max, 4);
   if (!B64_RE.test(s)) reject(`${where} is not base64`);
   return s;
 }
@@ -101,6 +109,7 @@ function record(v: unknown): MemberRecord {
     created_at: int(o.created_at, 'record.created_at'),
     ...(o.admission === undefined ? {} : { admission: admission(o.admission) }),
     ...(o.k3s_ca === undefined ? {} : { k3s_ca: hex64(o.k3s_ca, 'record.k3s_ca') }),
+    ...(o.keys === undefined ? {} : { keys: b64(o.keys, 'record.keys', 12) }),
   };
 }
 
@@ -176,6 +185,18 @@ function update(v: unknown, i: number): Update {
       if (o.k === 'm' && o.i !== undefined) (u as AdmissionUpdate).i = invited(o.i, `update[${i}].i`);
       return u;
     }
+    case 'r':
+      return {
+        k: 'r',
+        i: b64(o.i, `update[${i}].i`, 12),
+        t: int(o.t, `update[${i}].t`),
+        w: int(o.w, `update[${i}].w`),
+        e: int(o.e, `update[${i}].e`),
+        n: name(o.n, `update[${i}].n`),
+        p: b64(o.p, `update[${i}].p`, 44),
+        b: b64Up(o.b, `update[${i}].b`, MAX_BOX_CHARS),
+        g: b64(o.g, `update[${i}].g`, 88),
+      };
     default:
       return reject(`update[${i}] has unknown kind ${JSON.stringify(String(o.k).slice(0, 16))}`);
   }
@@ -219,8 +240,12 @@ export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array):
       return { t: 'r', s: int(o.s, 's'), n: name(o.n, 'n'), a: strings(o.a, 'a', LIMITS.addresses, LIMITS.addressLength) };
     case 'g':
       return { t: 'g', u: updates(o.u) };
-    case 'h':
-      return o.x === undefined ? { t: 'h', h: b64(o.h, 'h', 16) } : { t: 'h', h: b64(o.h, 'h', 16), x: b64(o.x, 'x', 12) };
+    case 'h': {
+      const m: SyncHashMsg = { t: 'h', h: b64(o.h, 'h', 16) };
+      if (o.x !== undefined) m.x = b64(o.x, 'x', 12);
+      if (o.r !== undefined) m.r = b64(o.r, 'r', 12);
+      return m;
+    }
     case 'd': {
       const d = digest(o.d);
       return o.u === undefined ? { t: 'd', d } : { t: 'd', d, u: updates(o.u) };
