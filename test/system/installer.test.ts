@@ -90,9 +90,54 @@ const REGISTRY_PORT = 5000;
 
 interface StatusJson {
   node: string;
-  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null; self?: true; identity_key: string; admitted_at: string | null }>;
+  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null; self?: true; identity_key: string; admitted_at: string | null; keys: string | null }>;
   containers: Array<{ name: string; role: string; state: string }>;
   problems: string[];
+  keys: { rotation: string; phase: string } | null;
+}
+
+/**
+ * Starts a loop in the machine (a transient unit) that writes, every 200 ms,
+ * the time and the running containers' names and ids (podman ps), until
+ * /root/.hepto-ps-stop exists.
+ */
+async function startPsLog(c: SystemdContainer): Promise<void> {
+  await c.ok(
+    'rm -f /root/.hepto-ps-stop /root/hepto-ps.log; systemd-run --quiet --collect --unit=hepto-test-ps ' +
+      "sh -c 'while [ ! -e /root/.hepto-ps-stop ]; do echo \"T $(date +%s%3N)\"; podman ps --format \"{{.Names}} {{.ID}}\"; sleep 0.2; done >>/root/hepto-ps.log 2>/dev/null'",
+  );
+}
+
+/**
+ * Stops the loop; for each container name, the longest span (ms) between the
+ * last sample that saw one container of that name running and the first that
+ * saw it running again, or saw a new container under that name: an upper
+ * bound on how long it was down (to within the sampling interval).
+ */
+async function psGaps(c: SystemdContainer, names: string[]): Promise<Record<string, number>> {
+  await c.ok('touch /root/.hepto-ps-stop; sleep 0.5; systemctl stop hepto-test-ps 2>/dev/null; true');
+  const samples: Array<{ t: number; running: Map<string, string> }> = [];
+  for (const line of (await c.ok('cat /root/hepto-ps.log')).split('\n')) {
+    const m = /^T (\d+)$/.exec(line);
+    const [name, id] = line.trim().split(' ');
+    if (m) samples.push({ t: Number(m[1]), running: new Map() });
+    else if (name && id && samples.length > 0) samples[samples.length - 1]!.running.set(name, id);
+  }
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    let last: { t: number; id: string } | null = null;
+    let longest = 0;
+    let runningAtEnd = false;
+    for (const s of samples) {
+      const id = s.running.get(n);
+      runningAtEnd = id !== undefined;
+      if (id === undefined) continue;
+      if (last && (last.id !== id || s.t - last.t > 400)) longest = Math.max(longest, s.t - last.t);
+      last = { t: s.t, id };
+    }
+    out[n] = runningAtEnd ? longest : Infinity;
+  }
+  return out;
 }
 
 /** The machine's own member in its status. */
@@ -749,6 +794,72 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
           // Its agent would keep trying; the container stays for the logs (HEPTO_SYSTEST_LOGS) and goes in after().
           await n3.exec(`systemctl stop ${SERVICE}`);
         }
+      });
+
+      it('rotate-keys on n1: both machines switch at once, wesher and k3s come back under the new keys, n2 joins k3s with the new agent token, and no new key shows anywhere (interruptions printed)', async function () {
+        this.timeout(6 * 60_000);
+        const nodes: Array<[SystemdContainer, string]> = [[n1, 'n1'], [n2, 'n2']];
+        const samplers = await Promise.all(nodes.map(([c]) => ArgvSampler.start(c, samplerBin)));
+        for (const [c] of nodes) await startPsLog(c);
+        const r = await n1.exec('hepto-agent rotate-keys --switch-in 15s --grace 1h');
+        assert.equal(r.code, 0, masked(r.stderr + r.stdout));
+        const id = /^rotation ([A-Za-z0-9+/]{12}): new overlay key and k3s agent token sealed to 2 of 2 admitted members$/m.exec(r.stdout)?.[1];
+        assert.ok(id, r.stdout);
+        // Both switch and show it, with their containers running again.
+        await waitFor(
+          'both machines to switch to the rotation and run wesher and k3s again',
+          async () => {
+            for (const [c, n] of nodes) {
+              const doc = await statusJson(c);
+              if (doc.keys?.rotation !== id || doc.keys.phase !== 'grace') return false;
+              if (!doc.members.every((m) => m.state === 'alive' && m.keys === id)) return false;
+              // (n1 may still list n3's refused enrolment, from the test before, as a problem.)
+              if (!/^mesh 2\/2 alive · wesher running · k3s running( · |$)/.test(await statusText(c))) return false;
+              if ((await c.exec(`test -e /srv/${n}/k3s-agent-token-resync.json`)).code === 0) return false;
+            }
+            return true;
+          },
+          4 * 60_000,
+          1000,
+        );
+        // The new keys, read where only root reads them (0600): the same on both, wesher's env and n2's k3s token made from them.
+        const newKeys = await Promise.all(nodes.map(async ([c, n]) => {
+          assert.equal((await c.ok(`stat -c %a /srv/${n}/keys.json`)).trim(), '600');
+          return JSON.parse(await c.ok(`cat /srv/${n}/keys.json`)) as { overlay_key: string; agent_key: string; rotation: { id: string; switch_at: number } };
+        }));
+        const [k1, k2] = newKeys as [(typeof newKeys)[0], (typeof newKeys)[0]];
+        assert.equal(k1.rotation.id, id);
+        assert.ok(k1.overlay_key === k2.overlay_key && k1.agent_key === k2.agent_key, 'n1 and n2 hold different new keys');
+        assert.ok(!keys.includes(k1.overlay_key) && !keys.includes(k1.agent_key), 'the rotation kept an old key');
+        const fresh = [k1.overlay_key, k1.agent_key, Buffer.from(k1.overlay_key, 'utf8').toString('base64')];
+        for (const [c, n] of nodes) {
+          const env = await c.ok(`podman inspect --format '{{range .Config.Env}}{{println .}}{{end}}' hepto-${n}-wesher`);
+          assert.ok(env.split('\n').includes(`WESHER_CLUSTER_KEY=${fresh[2]}`), `${n}'s wesher does not run with the new key`);
+        }
+        const token = (await n2.ok('cat /srv/n2/rancher-k3s/hepto-token')).trim();
+        assert.ok(token.startsWith('K10') && token.endsWith(`::node:${k1.agent_key}`), "n2's k3s token is not made of the new agent key");
+        // Interruptions, measured in each machine (podman ps every 200 ms).
+        const gaps: string[] = [];
+        for (const [c, n] of nodes) {
+          const g = await psGaps(c, [`hepto-${n}-wesher`, `hepto-${n}-k3s`]);
+          for (const [name, ms] of Object.entries(g)) {
+            assert.ok(Number.isFinite(ms), `${name} is not running at the end`);
+            gaps.push(`${name} ${ms} ms`);
+          }
+        }
+        console.log(`      key rotation: longest time each container was down, at most (podman ps every 200 ms or so; stand-in wesher and k3s): ${gaps.join(', ')}`);
+        // No new key on a command line (the re-sync's child included), in a journal or in status.
+        for (const [i, [c, n]] of nodes.entries()) {
+          await c.ok(CANARY_SCRIPT);
+          assertNoKeyInArgv(`${n} (rotation)`, await samplers[i]!.stop(), [...secrets(), ...fresh], []);
+          const journal = await c.ok(`journalctl --no-pager -o cat -u ${SERVICE}`);
+          const status = await c.ok('hepto-agent status --json');
+          for (const [j, k] of fresh.entries()) {
+            assert.deepEqual(leaks(journal, k), [], `new key #${j} is in ${n}'s journal`);
+            assert.deepEqual(leaks(status, k), [], `new key #${j} is in ${n}'s status`);
+          }
+        }
+        assert.deepEqual(fresh.flatMap((k) => leaks(r.stdout + r.stderr, k)), [], 'a new key is in the output of rotate-keys');
       });
 
       it('hepto-uninstall.sh --purge also removes the containers and the node data', async () => {
