@@ -187,7 +187,7 @@ export async function loadAdminKey(file: string): Promise<LoadedAdminKey> {
 /**
  * What an admin signature covers: a fixed context, the purpose and the
  * canonical JSON of the body, so a signature made for one purpose (say an
- * invitation) can never pass for another (say a removal). For the planned
+ * invitation) can never pass for another (say a removal). For the
  * invitations, admissions, removals and rotations of issue 13.
  */
 export type AdminPurpose = 'invitation' | 'admission' | 'removal' | 'rotation';

@@ -213,7 +213,7 @@ export function planAgentToken(
       problem:
         `agent_key is set, but the k3s datastore in ${where.dataDir} was made without an agent token, and ${NEXT_RESTART}: ` +
         'so the server keeps running without it, and the other machines still need cluster_key (the server token) to join k3s; ' +
-        'giving an existing cluster an agent token is left to key rotation (planned: hepto-agent rotate-keys)',
+        'to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master\'s server takes it (its datastore re-synced)',
     };
   }
   // The datastore holds another agent token: the server keeps it.
@@ -229,7 +229,7 @@ export function planAgentToken(
     token: node,
     problem:
       `agent_key changed, but the k3s datastore in ${where.dataDir} holds another agent token, and ${NEXT_RESTART}: ` +
-      'so the server keeps the old one, and machines that join with the new agent_key are refused; put the old agent_key back on every machine (changing it is left to key rotation, planned: hepto-agent rotate-keys)',
+      'so the server keeps the old one, and machines that join with the new agent_key are refused; put the old agent_key back on every machine, or change it on every machine at once with hepto-agent rotate-keys',
   };
 }
 

@@ -168,7 +168,7 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     assert.ok(problem.includes(dataDir('pathaz')), problem);
     assert.match(problem, /newer than datastore and could cause a cluster outage" \(docs\/upstream\.md K28\)/);
     assert.match(problem, /the other machines still need cluster_key/);
-    assert.match(problem, /key rotation \(planned/);
+    assert.match(problem, /run hepto-agent rotate-keys on the machine with the admin key/);
     for (const k of KEYS) assert.ok(!problem.includes(k));
     await s2.idle();
     await new Promise((r) => setTimeout(r, 1_500));

@@ -184,7 +184,7 @@ describe('admin key file', () => {
   });
 });
 
-describe('admin signatures (for the planned invitations, admissions, removals, rotations)', () => {
+describe('admin signatures (invitations, admissions, removals, rotations)', () => {
   const key = generateAdminKey(0);
   const body = { node: 'venus', identity: 'ed25519:' + Buffer.alloc(32, 1).toString('base64'), expires: 5 };
 

@@ -62,7 +62,7 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
     assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), AGENT_KEY, WHERE), { token: AGENT_KEY, problem: null });
   });
 
-  it('an existing datastore made without an agent token: no flag, and a problem saying why and that rotation is planned', () => {
+  it('an existing datastore made without an agent token: no flag, and a problem saying why and that rotate-keys gives it one', () => {
     const plan = planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), AGENT_KEY, WHERE);
     assert.equal(plan.token, null, 'never adds an agent token to an existing datastore');
     assert.equal(
@@ -70,7 +70,7 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
       'agent_key is set, but the k3s datastore in /srv/master1/k3s was made without an agent token, and k3s saves its passwords in the datastore only when it makes it, ' +
         'so a server whose agent token changes starts once, then fails at its next restart with "…/server/cred/passwd newer than datastore and could cause a cluster outage" (docs/upstream.md K28): ' +
         'so the server keeps running without it, and the other machines still need cluster_key (the server token) to join k3s; ' +
-        'giving an existing cluster an agent token is left to key rotation (planned: hepto-agent rotate-keys)',
+        'to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master\'s server takes it (its datastore re-synced)',
     );
     // Without agent_key the same datastore is as it always was: nothing to say here (desired.ts says the rest).
     assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), null, WHERE), { token: null, problem: null });
