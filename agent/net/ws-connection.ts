@@ -24,6 +24,8 @@ export const CLOSE_NAME_CONFLICT = 4001;
 export const CLOSE_SELF = 4002;
 /** Close code: the peer's identity is not admitted under its name (pinned names, agent/gossip/admissions.ts). */
 export const CLOSE_NOT_ADMITTED = 4003;
+/** Close code: the peer is at one of its caps on authenticated connections (limits.ts); try again later. */
+export const CLOSE_BUSY = 4004;
 
 export interface ConnHooks {
   /** The handshake completed; the transport registers the connection (and may close it). */
@@ -44,6 +46,8 @@ export interface ConnOptions {
   local: HandshakeLocal;
   limits: Limits;
   hooks: ConnHooks;
+  /** Server: where the socket comes from, as the listener counted it (connection caps). */
+  source?: { host: string; known: boolean; key: string };
 }
 
 /**
@@ -56,6 +60,8 @@ type State = 'handshake' | 'confirming' | 'open' | 'closed';
 export class Conn {
   readonly role: 'client' | 'server';
   readonly remote: string;
+  /** Server: the remote address and whether it is a known member's (limits.ts caps). */
+  readonly source: { host: string; known: boolean; key: string } | undefined;
   peer: PeerInfo | undefined;
   /** Set when this connection was replaced by another to the same peer (no `disconnected`). */
   superseded = false;
@@ -93,6 +99,7 @@ export class Conn {
   constructor(private readonly ws: WebSocket, opts: ConnOptions) {
     this.role = opts.role;
     this.remote = opts.remote;
+    this.source = opts.source;
     this.hooks = opts.hooks;
     this.limits = opts.limits;
     if (opts.role === 'client') this.client = new ClientHandshake(opts.keys[0] as OverlayKeys, opts.local);
@@ -296,6 +303,7 @@ export class Conn {
 function closeReason(code: number, confirming: boolean): string {
   if (code === CLOSE_NAME_CONFLICT) return 'the peer refused us: it has a connected peer with our name and another identity (name conflict)';
   if (code === CLOSE_SELF) return 'that address is this agent itself';
+  if (code === CLOSE_BUSY) return 'the peer refused us: it has too many connections (busy, at one of its connection caps); retrying later';
   if (code === CLOSE_POLICY) {
     return confirming ? 'the peer rejected our identity' : 'the peer rejected the handshake: probably a different overlay key';
   }

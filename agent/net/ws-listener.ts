@@ -1,9 +1,12 @@
 /**
  * The listening half of the WebSocket transport: one HTTP server per listen
  * address, WebSocket upgrades only, and the guards that keep strangers cheap:
- * a cap on unauthenticated sockets per source and in total, a deadline for
- * the handshake, and a byte budget before authentication. Plain HTTP gets a
- * short 426. Authenticated sockets are handed over and no longer counted.
+ * a cap on unauthenticated sockets per source (an IPv4 address or an IPv6
+ * /64) and in total, with the busiest source's oldest socket evicted to make
+ * room rather than the newest refused, a pool of its own for known members'
+ * addresses, a deadline for the first bytes and one for the handshake, and a
+ * byte budget before authentication. Plain HTTP gets a short 426.
+ * Authenticated sockets are handed over and no longer counted here.
  * WebSocket paths: `/` is gossip; `routes` adds others (enrolment, with its
  * own message size), under the very same guards; any other path is refused.
  */
@@ -20,8 +23,20 @@ export interface ListenerHooks {
    * `authenticated()` once its handshake completes: until then the pre-auth
    * guards (deadline, byte budget, per-source cap) hold it.
    */
-  accepted(ws: WebSocket, remote: string, authenticated: () => void, path: string): void;
+  accepted(ws: WebSocket, remote: string, authenticated: () => void, path: string, source: PendingSource): void;
   rejected(remote: string, reason: string): void;
+  /** Whether an address (as sourceOf gives it) is a known member's: its sockets use their own pool. */
+  knownHost?(host: string): boolean;
+}
+
+/** Where an accepted socket comes from, as the listener counted it. */
+export interface PendingSource {
+  /** The remote address (IPv4-mapped IPv6 unmapped). */
+  host: string;
+  /** Whether `knownHost` said it is a known member's. */
+  known: boolean;
+  /** What it is counted by: sourceKey(host), or `known <host>` for a known member's address. */
+  key: string;
 }
 
 /** A WebSocket path besides gossip's `/`. */
@@ -37,8 +52,14 @@ export interface ListenerRoute {
 export const GOSSIP_PATH = '/';
 
 interface Pending {
-  src: string;
+  /** The counting key: sourceKey(host), or `known <host>` for a known member's address. */
+  key: string;
+  known: boolean;
+  /** Accept order, for eviction. */
+  seq: number;
   timer: NodeJS.Timeout;
+  /** Cleared by the first byte. */
+  firstTimer: NodeJS.Timeout | undefined;
   onData: (chunk: Buffer) => void;
   bytes: number;
   /** Set at the upgrade, for a route: names it in the deadline's refusal. */
@@ -53,6 +74,69 @@ export function sourceOf(addr: string | undefined): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
+/**
+ * What unauthenticated (and authenticated) sockets are counted by: an IPv4
+ * address as it is, an IPv6 address by its /64 (`2001:db8:1:2::/64`), since
+ * whoever holds one address of a /64 usually holds all 2^64 of them.
+ */
+export function sourceKey(addr: string): string {
+  const host = sourceOf(addr);
+  if (!host.includes(':')) return host;
+  const groups = ipv6Groups(host);
+  if (!groups) return host;
+  return `${compressIpv6([...groups.slice(0, 4), 0, 0, 0, 0])}/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone dropped, embedded IPv4 taken), or null. */
+function ipv6Groups(addr: string): number[] | null {
+  let a = addr.replace(/%.*$/, '').toLowerCase();
+  const v4 = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4) {
+    const b = v4.slice(2).map(Number);
+    if (b.some((x) => x > 255)) return null;
+    a = `${v4[1]}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const halves = a.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      if (!/^[0-9a-f]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = parse(halves[0]);
+  const tail = halves.length === 2 ? parse(halves[1]) : [];
+  if (!head || !tail) return null;
+  if (halves.length === 1) return head.length === 8 ? head : null;
+  const fill = 8 - head.length - tail.length;
+  return fill < 1 ? null : [...head, ...new Array<number>(fill).fill(0), ...tail];
+}
+
+/** RFC 5952 text of eight groups: lowercase, no leading zeros, the longest run of two or more zero groups as `::`. */
+function compressIpv6(g: number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
 export function formatRemote(addr: string | undefined, port: number | undefined): string {
   const a = sourceOf(addr);
   return a.includes(':') ? `[${a}]:${port ?? 0}` : `${a}:${port ?? 0}`;
@@ -64,7 +148,11 @@ export class WsListener {
   private readonly routes = new Map<string, WebSocketServer>();
   private readonly routeWhat = new Map<string, string>();
   private readonly pending = new Map<Socket, Pending>();
-  private readonly perSource = new Map<string, number>();
+  /** Pending sockets per counting key, oldest first. */
+  private readonly bySource = new Map<string, Set<Socket>>();
+  /** Pending sockets from known members' addresses (the rest are strangers'). */
+  private pendingKnown = 0;
+  private seq = 0;
   private readonly sockets = new Set<Socket>();
   private closedRead = 0;
   private closedWritten = 0;
@@ -127,6 +215,11 @@ export class WsListener {
     return this.pending.size;
   }
 
+  /** Pending sockets from strangers and from known members' addresses. */
+  pendingCounts(): { strangers: number; known: number } {
+    return { strangers: this.pending.size - this.pendingKnown, known: this.pendingKnown };
+  }
+
   bytes(): { read: number; written: number } {
     let read = this.closedRead;
     let written = this.closedWritten;
@@ -146,23 +239,30 @@ export class WsListener {
   }
 
   private onConnection(socket: Socket): void {
-    const src = sourceOf(socket.remoteAddress);
+    const host = sourceOf(socket.remoteAddress);
     const remote = formatRemote(socket.remoteAddress, socket.remotePort);
     const { limits } = this.opts;
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    const fromSrc = this.perSource.get(src) ?? 0;
-    if (fromSrc >= limits.maxPendingPerSource || this.pending.size >= limits.maxPendingTotal) {
-      const why =
-        fromSrc >= limits.maxPendingPerSource
-          ? `too many unauthenticated sockets from ${src} (limit ${limits.maxPendingPerSource})`
-          : `too many unauthenticated sockets in total (limit ${limits.maxPendingTotal})`;
+    let known = false;
+    try {
+      known = this.opts.hooks.knownHost?.(host) === true;
+    } catch {
+      /* a failing hook makes a stranger, never a crash */
+    }
+    // A known member's address is a source of its own: strangers in its /64 cannot crowd it out.
+    const key = known ? `known ${host}` : sourceKey(host);
+    const fromSrc = this.bySource.get(key)?.size ?? 0;
+    if (fromSrc >= limits.maxPendingPerSource) {
       socket.destroy();
-      this.opts.hooks.rejected(remote, why);
+      this.opts.hooks.rejected(remote, `too many unauthenticated sockets from ${known ? host : key} (limit ${limits.maxPendingPerSource})`);
       return;
     }
+    const inPool = known ? this.pendingKnown : this.pending.size - this.pendingKnown;
+    const cap = known ? limits.maxPendingKnown : limits.maxPendingTotal;
+    if (inPool >= cap) this.evict(known, cap);
     this.sockets.add(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -173,14 +273,24 @@ export class WsListener {
     });
     const budget = UPGRADE_HEADER_BUDGET + 4 * limits.maxPreAuthFrameBytes;
     const entry: Pending = {
-      src,
+      key,
+      known,
+      seq: this.seq++,
       bytes: 0,
       timer: setTimeout(() => {
         const late = entry.what === undefined ? 'no authenticated handshake' : `${entry.what} not finished`;
         this.opts.hooks.rejected(remote, `${late} within ${limits.handshakeTimeoutMs} ms`);
         socket.destroy();
       }, limits.handshakeTimeoutMs),
+      firstTimer: setTimeout(() => {
+        this.opts.hooks.rejected(remote, `no bytes within ${limits.firstBytesMs} ms of connecting`);
+        socket.destroy();
+      }, limits.firstBytesMs),
       onData: (chunk: Buffer) => {
+        if (entry.firstTimer) {
+          clearTimeout(entry.firstTimer);
+          entry.firstTimer = undefined;
+        }
         entry.bytes += chunk.length;
         if (entry.bytes > budget) {
           this.opts.hooks.rejected(remote, `more than ${budget} bytes before authenticating`);
@@ -189,20 +299,56 @@ export class WsListener {
       },
     };
     entry.timer.unref();
+    entry.firstTimer?.unref();
     socket.on('data', entry.onData);
     this.pending.set(socket, entry);
-    this.perSource.set(src, fromSrc + 1);
+    if (known) this.pendingKnown++;
+    let set = this.bySource.get(key);
+    if (!set) this.bySource.set(key, (set = new Set()));
+    set.add(socket);
+  }
+
+  /**
+   * Makes room in a full pool (strangers' or known members'): closes the
+   * oldest socket of the source that holds the most in it (ties: the one whose
+   * oldest socket is oldest). A flood holds many sockets per source, a
+   * newcomer one, so the flood pays for the room, not the newcomer.
+   */
+  private evict(known: boolean, cap: number): void {
+    let victim: Socket | undefined;
+    let most = 0;
+    let oldest = Infinity;
+    for (const set of this.bySource.values()) {
+      const first = set.values().next().value as Socket | undefined;
+      const e = first && this.pending.get(first);
+      if (!e || e.known !== known) continue;
+      if (set.size > most || (set.size === most && e.seq < oldest)) {
+        victim = first;
+        most = set.size;
+        oldest = e.seq;
+      }
+    }
+    if (!victim) return;
+    const pool = known ? 'from known members' : 'in total';
+    this.opts.hooks.rejected(
+      formatRemote(victim.remoteAddress, victim.remotePort),
+      `evicted to make room: too many unauthenticated sockets ${pool} (limit ${cap}); the oldest of the busiest source goes first`,
+    );
+    victim.destroy();
+    this.release(victim);
   }
 
   private release(socket: Socket): void {
     const entry = this.pending.get(socket);
     if (!entry) return;
     this.pending.delete(socket);
+    if (entry.known) this.pendingKnown--;
     clearTimeout(entry.timer);
+    if (entry.firstTimer) clearTimeout(entry.firstTimer);
     socket.off('data', entry.onData);
-    const n = (this.perSource.get(entry.src) ?? 1) - 1;
-    if (n <= 0) this.perSource.delete(entry.src);
-    else this.perSource.set(entry.src, n);
+    const set = this.bySource.get(entry.key);
+    set?.delete(socket);
+    if (set && set.size === 0) this.bySource.delete(entry.key);
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
@@ -224,7 +370,7 @@ export class WsListener {
     if (path !== GOSSIP_PATH) entry.what = this.routeWhat.get(path);
     try {
       wss.handleUpgrade(req, socket, head, (ws) => {
-        this.opts.hooks.accepted(ws, remote, () => this.release(socket), path);
+        this.opts.hooks.accepted(ws, remote, () => this.release(socket), path, { host: sourceOf(socket.remoteAddress), known: entry.known, key: entry.key });
       });
     } catch (e) {
       this.opts.hooks.rejected(remote, 'bad WebSocket upgrade');

@@ -18,8 +18,8 @@ import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
 import { oversizedError, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
 import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from './transport';
-import { CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
-import { formatRemote, WsListener } from './ws-listener';
+import { CLOSE_BUSY, CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import { formatRemote, WsListener, type PendingSource } from './ws-listener';
 
 export interface WsTransportOptions {
   overlayKey: string;
@@ -36,6 +36,14 @@ export interface WsTransportOptions {
   dialTimeoutMs?: number;
   /** Serve enrolments on ENROL_PATH (anchors); without it, an upgrade there is refused like any unknown path. */
   enrol?: EnrolServerHooks;
+  /**
+   * Whether `host` (an IP address, IPv4-mapped IPv6 unmapped) is a known
+   * member's, e.g. one of the addresses in the membership's records. Sockets
+   * from a known host have pending slots strangers cannot use
+   * (`maxPendingKnown`) and are not bound by `maxAuthStrangers`. Called for
+   * every accepted socket: keep it cheap. Without it, everyone is a stranger.
+   */
+  knownHost?(host: string): boolean;
 }
 
 /** Parses "host:port" / "[v6]:port" (the transport does not guess default ports). */
@@ -85,8 +93,10 @@ export class WsTransport implements Transport {
       port: opts.listen.port,
       limits: this.limits,
       hooks: {
-        accepted: (ws, remote, authenticated, path) => (path === ENROL_PATH ? this.onEnrol(ws, remote, authenticated) : this.onAccepted(ws, remote, authenticated)),
+        accepted: (ws, remote, authenticated, path, source) =>
+          path === ENROL_PATH ? this.onEnrol(ws, remote, authenticated) : this.onAccepted(ws, remote, authenticated, source),
         rejected: (remote, reason) => this.reject(remote, reason),
+        knownHost: opts.knownHost ? (host) => opts.knownHost!(host) : undefined,
       },
       routes: opts.enrol ? [{ path: ENROL_PATH, maxPayload: ENROL_MAX_MESSAGE, what: 'enrolment' }] : [],
     });
@@ -116,6 +126,11 @@ export class WsTransport implements Transport {
       throw e;
     }
     this.log.info('gossip transport listening', { addresses: this.address().map((a) => formatRemote(a.host, a.port)) });
+  }
+
+  /** Sockets not yet authenticated, from strangers and from known members' addresses (limits.ts). */
+  pending(): { strangers: number; known: number } {
+    return this.listener.pendingCounts();
   }
 
   /** Bound addresses (after start), useful with port 0. */
@@ -221,7 +236,7 @@ export class WsTransport implements Transport {
     };
   }
 
-  private onAccepted(ws: WebSocket, remote: string, authenticated: () => void): void {
+  private onAccepted(ws: WebSocket, remote: string, authenticated: () => void, source: PendingSource): void {
     if (this.state !== 'running') {
       ws.terminate();
       return;
@@ -229,6 +244,7 @@ export class WsTransport implements Transport {
     new Conn(ws, {
       role: 'server',
       remote,
+      source,
       keys: this.keys,
       local: this.local(),
       limits: this.limits,
@@ -285,6 +301,13 @@ export class WsTransport implements Transport {
       c.close(CLOSE_NAME_CONFLICT, 'name conflict');
       return;
     }
+    const over = this.overCap(c, current);
+    if (over !== undefined) {
+      c.failure = over;
+      this.reject(c.remote, over, peer.name);
+      c.close(CLOSE_BUSY, 'busy');
+      return;
+    }
     this.conns.add(c);
     // A current connection silent for longer than an idle one ever is (the dialer
     // pings every other keepalive interval) is likely dead: the peer rebooted or
@@ -308,6 +331,40 @@ export class WsTransport implements Transport {
       this.byName.set(peer.name, c);
     }
     this.log.debug('peer connected', { peer: peer.name, id: fingerprint(peer.idPub), remote: c.remote, role: c.role });
+  }
+
+  /**
+   * Why a freshly authenticated connection would exceed a cap (limits.ts:
+   * maxAuthTotal, maxAuthStrangers, maxAuthPerSource, maxAuthPerIdentity), or
+   * undefined. Only open connections count; one that will replace `current`
+   * (same name and identity: a restart, or both sides dialing at once) adds
+   * nothing. Existing connections are never dropped to make room.
+   */
+  private overCap(c: Conn, current: Conn | undefined): string | undefined {
+    const peer = c.peer!;
+    const L = this.limits;
+    const replaces = current !== undefined && current.isOpen && current.peer!.idPub === peer.idPub ? current : undefined;
+    const src = c.role === 'server' ? c.source : undefined;
+    let total = 0;
+    let strangers = 0;
+    let fromSource = 0;
+    let sameIdentity = 0;
+    for (const o of this.conns) {
+      if (o === replaces || !o.isOpen) continue;
+      total++;
+      const os = o.role === 'server' ? o.source : undefined;
+      if (os && !os.known) strangers++;
+      if (src && os && os.key === src.key) fromSource++;
+      if (o.peer!.idPub === peer.idPub) sameIdentity++;
+    }
+    if (sameIdentity >= L.maxAuthPerIdentity) return `too many authenticated connections for identity ${fingerprint(peer.idPub)} (limit ${L.maxAuthPerIdentity})`;
+    if (replaces) return undefined;
+    if (total >= L.maxAuthTotal) return `too many authenticated connections (limit ${L.maxAuthTotal})`;
+    if (src && !src.known && strangers >= L.maxAuthStrangers) {
+      return `too many authenticated connections from addresses no member records (limit ${L.maxAuthStrangers})`;
+    }
+    if (src && fromSource >= L.maxAuthPerSource) return `too many authenticated connections from ${src.known ? src.host : src.key} (limit ${L.maxAuthPerSource})`;
+    return undefined;
   }
 
   private onClosed(c: Conn): void {

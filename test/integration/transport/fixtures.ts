@@ -55,7 +55,16 @@ export interface TestNode {
 export async function startNode(
   cleanup: Cleanup,
   name: string,
-  opts: { key?: string; host?: string; bind?: string; limits?: Partial<Limits>; dialTimeoutMs?: number; identity?: Identity } = {},
+  opts: {
+    key?: string;
+    host?: string;
+    bind?: string;
+    limits?: Partial<Limits>;
+    dialTimeoutMs?: number;
+    identity?: Identity;
+    /** WsTransportOptions.knownHost: which source addresses count as known members'. */
+    knownHost?: (host: string) => boolean;
+  } = {},
 ): Promise<TestNode> {
   const rec = new Recorder();
   const identity = opts.identity ?? generateIdentity(Date.now());
@@ -71,6 +80,7 @@ export async function startNode(
     logger,
     limits: opts.limits,
     dialTimeoutMs: opts.dialTimeoutMs ?? 2_000,
+    knownHost: opts.knownHost,
   });
   cleanup.add(() => t.stop());
   await t.start();
@@ -164,9 +174,9 @@ export async function rawSession(
   cleanup: Cleanup,
   addr: string,
   name: string,
-  opts: { key?: string; identity?: Identity } = {},
+  opts: { key?: string; identity?: Identity; localAddress?: string } = {},
 ): Promise<RawSession> {
-  const { ws, socket, closed } = await rawWs(cleanup, addr);
+  const { ws, socket, closed } = await rawWs(cleanup, addr, { localAddress: opts.localAddress });
   const hs = new ClientHandshake(deriveOverlayKeys(opts.key ?? TEST_OVERLAY_KEY), { name, identity: opts.identity ?? generateIdentity(Date.now()) });
   const m2 = new Promise<Uint8Array>((resolve, reject) => {
     ws.once('message', (d) => resolve(new Uint8Array(d as Buffer)));
