@@ -34,6 +34,8 @@ import type { RuntimeDriver } from './runtime-seam';
 import { rotationBoxFromJson } from '../admin/rotation';
 import { KeyStore } from './keys';
 import { KeyRotation } from './key-rotation';
+import { SaveProblems } from './save-problems';
+import { canonicalIp, hostOf } from '../runtime/ip';
 
 export interface Notifier {
   ready(): void;
@@ -90,6 +92,11 @@ export class Agent {
   private persistTimer: TimerHandle | null = null;
   private lastLine = '';
   private keys!: KeyRotation;
+  /** State files whose last save failed (status problems). */
+  private readonly saves = new SaveProblems();
+  /** The IP addresses live members' records give (for the listener's reserved slots), rebuilt when asked after a member event. */
+  private knownHosts = new Set<string>();
+  private knownHostsStale = true;
   /** How many rotation boxes rotation.json holds, to save it only when that changed. */
   private savedBoxes = -1;
 
@@ -114,7 +121,7 @@ export class Agent {
     const admitted = await this.admissions.load(config.node, this.identity.idPub);
     const removals = await this.admissions.loadRemovals();
     const rotation = await this.admissions.loadRotation();
-    this.keys = new KeyRotation(config, new KeyStore(stateDir, this.log.child('keys')), clock, this.log.child('keys'));
+    this.keys = new KeyRotation(config, new KeyStore(stateDir, this.log.child('keys')), clock, this.log.child('keys'), this.saves);
     const plan = await this.keys.load();
     const facts = await gatherFacts();
     const advertised = advertiseAddresses(config);
@@ -162,6 +169,7 @@ export class Agent {
           events,
           logger: this.log.child('transport'),
           enrol: this.enrolHooks(),
+          knownHost: (host) => this.isKnownHost(host),
         }),
     });
     this.node.onEvent((ev) => {
@@ -170,6 +178,7 @@ export class Agent {
       if (ev.type === 'admitted' && ev.name === config.node) void this.saveAdmission();
       if (ev.type === 'removed') this.onRemoved(ev.name);
       if (ev.type === 'rotation' && ev.name === config.node) void this.takeOwnBox();
+      this.knownHostsStale = true;
       this.opts.runtime.setCluster(this.clusterView());
       this.schedulePersist();
       this.refreshStatusLine();
@@ -269,7 +278,7 @@ export class Agent {
     if (config.anchors.length > 0 && refusedBy.length === 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
     }
-    problems.push(...this.keys.problems(view));
+    problems.push(...this.keys.problems(view), ...this.saves.problems());
     // Last: an advice for the whole cluster, after what needs fixing now.
     if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
     return buildStatus({
@@ -282,6 +291,24 @@ export class Agent {
       problems,
       keys: this.keys.status(),
     });
+  }
+
+  /** Is `host` (a socket's peer address) one that a live member's signed record gives? Rebuilt at most once per burst of member events. */
+  private isKnownHost(host: string): boolean {
+    if (this.knownHostsStale) {
+      this.knownHostsStale = false;
+      const set = new Set<string>();
+      for (const m of this.node.membership.view()) {
+        if (m.name === this.opts.config.node || (m.state !== 'alive' && m.state !== 'suspect')) continue;
+        for (const a of m.record.addresses) {
+          const ip = canonicalIp(hostOf(a));
+          if (ip) set.add(ip);
+        }
+      }
+      this.knownHosts = set;
+    }
+    const ip = canonicalIp(host);
+    return ip !== null && this.knownHosts.has(ip);
   }
 
   /** Every member's full identity key and admission time, for `admit --all-current`. */
@@ -371,25 +398,35 @@ export class Agent {
     const boxes = this.node.membership.rotationBoxes();
     if (boxes.length === this.savedBoxes) return;
     this.savedBoxes = boxes.length;
-    await this.admissions.saveRotation(boxes).catch((e) => this.log.error('cannot save the key rotation boxes this node keeps', { file: this.admissions.rotationFile, error: errorMessage(e) }));
+    if (!(await this.save(this.admissions.rotationFile, 'cannot save the key rotation boxes this node keeps', () => this.admissions.saveRotation(boxes)))) this.savedBoxes = -1;
+  }
+
+  /** Runs one state file save: a failure is logged and listed in status problems until the next save of that file works. */
+  private async save(file: string, what: string, write: () => Promise<void>): Promise<boolean> {
+    try {
+      await write();
+      this.saves.ok(file);
+      return true;
+    } catch (e) {
+      this.saves.failed(file, e);
+      this.log.error(what, { file, error: errorMessage(e) });
+      this.refreshStatusLine();
+      return false;
+    }
   }
 
   /** A member was removed: cut its connection, keep the removal, let the runtime act (the master deletes the node). */
   private onRemoved(name: string): void {
     if (name !== this.opts.config.node) this.node.transport.disconnect(name);
     const removals = this.node.membership.removals();
-    void this.admissions.saveRemovals(removals).catch((e) => this.log.error('cannot save the removals this node knows', { file: this.admissions.removalsFile, error: errorMessage(e) }));
+    void this.save(this.admissions.removalsFile, 'cannot save the removals this node knows', () => this.admissions.saveRemovals(removals));
   }
 
   private async saveAdmission(): Promise<void> {
     const own = this.node.membership.ownAdmission();
     if (!own) return;
-    try {
-      await this.admissions.save({ node: this.opts.config.node, id_pub: this.identity.idPub, ...own });
-      this.log.info('this node is admitted; admission saved', { file: this.admissions.file, at: new Date(own.at).toISOString() });
-    } catch (e) {
-      this.log.error('cannot save this node\'s admission', { file: this.admissions.file, error: errorMessage(e) });
-    }
+    const done = await this.save(this.admissions.file, "cannot save this node's admission", () => this.admissions.save({ node: this.opts.config.node, id_pub: this.identity.idPub, ...own }));
+    if (done) this.log.info('this node is admitted; admission saved', { file: this.admissions.file, at: new Date(own.at).toISOString() });
   }
 
   private selfRecord(): MemberRecord | undefined {
@@ -422,11 +459,7 @@ export class Agent {
 
   private async persist(): Promise<void> {
     const self = this.node.membership.view().find((m) => m.name === this.opts.config.node);
-    try {
-      await this.peers.save({ version: 1, incarnation: self?.incarnation ?? 0, peers: this.node.membership.persistable() });
-    } catch (e) {
-      this.log.error('cannot save known peers', { file: this.peers.file, error: errorMessage(e) });
-    }
+    await this.save(this.peers.file, 'cannot save known peers', () => this.peers.save({ version: 1, incarnation: self?.incarnation ?? 0, peers: this.node.membership.persistable() }));
     await this.saveRotation();
   }
 }

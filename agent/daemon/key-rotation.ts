@@ -13,6 +13,7 @@ import { openRotationBox, type RotationBox } from '../admin/rotation';
 import type { MemberView } from '../gossip/membership';
 import type { ClusterKeys } from './runtime-seam';
 import { keyPlan, KeyStore, newestKeys, nextStoredKeys, type KeyPlan, type StoredKeys } from './keys';
+import type { SaveProblems } from './save-problems';
 
 export interface KeyRotationHooks {
   /** The transport's key ring (WsTransport.setKeys). */
@@ -42,6 +43,8 @@ export class KeyRotation {
     private readonly store: KeyStore,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Where a failed save of keys.json is listed for status. */
+    private readonly saves?: SaveProblems,
   ) {}
 
   /** Reads keys.json; the plan is then known (before the transport and the runtime are made). */
@@ -91,7 +94,9 @@ export class KeyRotation {
     this.stored = nextStoredKeys(this.config.overlay_key, this.stored, this.current, box, keys);
     try {
       await this.store.save(this.stored);
+      this.saves?.ok(this.store.file);
     } catch (e) {
+      this.saves?.failed(this.store.file, e);
       // Used anyway: refusing them would cut this node off at the switch; a restart falls back to the old keys, taken during the grace.
       this.log.error('cannot save the new keys; they are used until the next restart', { file: this.store.file, error: errorMessage(e) });
     }

@@ -8,7 +8,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { ed25519KeyPair, ed25519PairProblem } from './curve';
-import { writeFileAtomic } from '../../shared/atomic-write';
+import { makeDir, sweepTempFiles, writeFileAtomic } from '../../shared/atomic-write';
 import { HeptoError, errnoCode } from '../../shared/errors';
 import { sha256 } from './crypto';
 
@@ -90,9 +90,13 @@ export function serializeIdentity(id: Identity): string {
 /**
  * Loads `<dir>/identity.json`, or creates it (mode 0600, dir 0700) when it
  * does not exist. A file that exists but cannot be read or parsed is an error.
+ * First removes the temp files a write killed midway left in `dir`: those of
+ * identity.json each hold a copy of the private key.
  */
 export async function loadOrCreateIdentity(dir: string, now: number): Promise<Identity> {
   const file = path.join(dir, IDENTITY_FILE);
+  // Best effort: a file that cannot be removed (read-only filesystem) must not stop a node whose identity loads.
+  await sweepTempFiles(dir);
   let text: string | undefined;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -111,13 +115,37 @@ export async function loadOrCreateIdentity(dir: string, now: number): Promise<Id
     return id;
   }
   try {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDir(dir, 0o700);
   } catch (e) {
-    throw new HeptoError('STATE_UNWRITABLE', `cannot create directory ${dir}: ${errnoCode(e) ?? String(e)}`, {
-      hint: 'check storage_base: it must be writable by the agent (root)',
-    });
+    throw unwritable(file, `cannot create its directory ${dir}`, e);
   }
   const id = generateIdentity(now);
-  await writeFileAtomic(file, serializeIdentity(id), { mode: 0o600 });
+  try {
+    await writeFileAtomic(file, serializeIdentity(id), { mode: 0o600 });
+  } catch (e) {
+    const code = errnoCode((e as { cause?: unknown }).cause);
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') throw unwritable(file, undefined, (e as { cause?: unknown }).cause);
+    throw e;
+  }
   return id;
+}
+
+/** A first start that cannot create the identity: say why (read-only, permission) and what to do. */
+function unwritable(file: string, what: string | undefined, e: unknown): HeptoError {
+  const code = errnoCode(e);
+  const why =
+    code === 'EROFS'
+      ? 'the filesystem is read-only (EROFS)'
+      : code === 'EACCES' || code === 'EPERM'
+        ? `permission denied (${code})`
+        : code === 'ENOTDIR'
+          ? 'a part of its path is a file, not a directory (ENOTDIR)'
+          : (code ?? 'I/O error');
+  const hint =
+    code === 'EROFS'
+      ? 'this is the first start of this node, and its identity must be stored: remount that filesystem read-write, or set storage_base to a writable directory'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'this is the first start of this node, and its identity must be stored: run the agent as root, and make sure storage_base is writable by it (not a root-squashed network share)'
+        : 'check storage_base: it must be a directory writable by the agent (root)';
+  return new HeptoError('STATE_UNWRITABLE', `cannot create identity file ${file}: ${what ? `${what}: ` : ''}${why}`, { hint, cause: e });
 }

@@ -114,6 +114,15 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/** One text form per address (RFC 5952 for IPv6), or null for anything that is not a bare IP address. */
+export function canonicalIp(text: string): string | null {
+  try {
+    return formatIp(parseIp(text));
+  } catch {
+    return null;
+  }
+}
+
 /** The network address of a CIDR (host bits cleared), as `net/prefix`. */
 export function networkOf(c: Cidr): string {
   const out = new Uint8Array(c.bytes);
