@@ -117,6 +117,7 @@ export class Membership {
       removals: new Map((adminPub === null ? [] : (opts.removals ?? []).filter((r) => verifyRemoval(adminPub, r))).map((r) => [r.id_pub, r])),
       refusals: new Map(),
       rotation: null,
+      claims: new Map(),
       leftAt: null,
       seq: 0,
       probes: new Map(),
@@ -364,7 +365,7 @@ export class Membership {
 
   /** One operator sentence each, with what to do. */
   problems(): string[] {
-    return [...describeProblems(this.s), ...admissionProblems(this.s)];
+    return [...describeProblems(this.s, this.monoLast), ...admissionProblems(this.s)];
   }
 
   persistable(): PersistedPeer[] {
@@ -465,7 +466,7 @@ export class Membership {
       case 'n':
         return onNack(s, ctx, msg.s);
       case 'r':
-        return onPingReq(s, ctx, from, msg.s, msg.n, msg.a);
+        return onPingReq(s, ctx, from, msg.s, msg.n);
       case 'g':
         return applyAll(s, ctx, msg.u, false);
       case 'h':

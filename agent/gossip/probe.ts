@@ -6,7 +6,7 @@
  */
 import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
-import { applySuspect } from './rules';
+import { applySuspect, clearSuspicionOnAnswer } from './rules';
 import type { Ctx, Probe, State } from './state';
 import { count, destOf, healthMultiplier, isLive, isMet, liveCount, liveIds, pickAlive, rto, shuffled, worseHealth } from './state';
 
@@ -184,6 +184,9 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
     s.probes.delete(seq);
     s.health = Math.max(0, s.health - 1);
     if (from === p.target) sampleRtt(s, ctx.now - p.start);
+    // It answered (directly, or through a helper): it lives (claims.ts).
+    const e = s.entries.get(p.target);
+    if (e) clearSuspicionOnAnswer(s, ctx, e);
     return;
   }
   const late = s.lateProbes.get(seq);
@@ -204,17 +207,21 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
 const MAX_RELAYS = 512;
 
 /** Someone asks us to ping `target` for them and forward the ack. */
-export function onPingReq(s: State, ctx: Ctx, from: PeerInfo, origSeq: number, target: string, addresses: string[]): void {
+export function onPingReq(s: State, ctx: Ctx, from: PeerInfo, origSeq: number, target: string): void {
   if (target === s.selfName) {
     ctx.send.push({ to: requesterDest(s, from), msg: { t: 'k', s: origSeq } });
     return;
   }
+  // Only members we know, at the addresses their own signed records give: never an address that only
+  // the request names (a member could otherwise make us dial anyone; issue 14, attack 4).
+  // No nack: "I could not reach it either" would be a verdict, and a helper that has not met the
+  // target yet (a join storm) knows nothing of it; the requester waits for its other helpers.
+  const e = s.entries.get(target);
+  if (!e || !isLive(e)) return count(s, 'relay-unknown-target');
   if (s.relays.size >= MAX_RELAYS) return count(s, 'relay-overflow');
   const seq = ++s.seq;
   s.relays.set(seq, { requester: requesterDest(s, from), origSeq, deadline: ctx.now + s.t.probeInterval });
-  const e = s.entries.get(target);
-  const to = e ? destOf(e) : { name: target, addresses };
-  ctx.send.push({ to, msg: { t: 'p', s: seq } });
+  ctx.send.push({ to: destOf(e), msg: { t: 'p', s: seq } });
 }
 
 function requesterDest(s: State, from: PeerInfo): Destination {

@@ -3,6 +3,7 @@
  */
 import { fingerprint } from '../net/identity';
 import { joinProblem } from './join';
+import { claimProblems } from './claims';
 import type { State } from './state';
 import { MAX_HEALTH, selfEntry } from './state';
 
@@ -11,13 +12,15 @@ function portOf(address: string | undefined): string {
   return m ? (m[1] as string) : 'the gossip port';
 }
 
-export function describeProblems(s: State): string[] {
+/** `now`: the membership's internal time (the clock its timers and claims use). */
+export function describeProblems(s: State, now: number): string[] {
   const out: string[] = [];
   for (const c of s.conflicts.values()) {
     out.push(
       `node name "${c.name}" is claimed by two machines (identity ${fingerprint(c.known.idPub)} at ${c.known.addr}, and ${fingerprint(c.other.idPub)} at ${c.other.addr}): rename one of them`,
     );
   }
+  out.push(...claimProblems(s, now));
   const j = joinProblem(s);
   if (j) out.push(j);
   if (s.health >= MAX_HEALTH / 2) {

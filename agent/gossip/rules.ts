@@ -14,6 +14,8 @@ import { fingerprint } from '../net/identity';
 import { signRecord, verifyLeft, verifyRecord } from './records';
 import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
 import { applyRemoval } from './removals';
+import { accuserOf, mayConfirm, mayStartSuspicion, noteRefuted } from './claims';
+import { startProbe } from './probe';
 import { applyRotation } from './rotations';
 import type { Ctx, Entry, State } from './state';
 import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
@@ -49,9 +51,9 @@ export function applyUpdate(s: State, ctx: Ctx, u: Update, opts: ApplyOptions = 
     case 'a':
       return applyAlive(s, ctx, u, opts);
     case 's':
-      return applySuspect(s, ctx, u.n, u.i, u.f);
     case 'd':
-      return opts.viaSync && s.entries.get(u.n)?.state === 'alive' ? applySuspect(s, ctx, u.n, u.i, u.f) : applyDead(s, ctx, u.n, u.i, u.f);
+      // Whatever the claim's `f` says, the accuser is whoever sent it (claims.ts).
+      return applyClaim(s, ctx, u.n, u.i, u.k === 'd');
     case 'l':
       return applyLeft(s, ctx, u.n, u.i, u.g);
     case 'm':
@@ -100,7 +102,7 @@ function aliveUpdateOf(sr: SignedRecord): AliveUpdate {
 function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): void {
   const sr = u.r;
   const name = sr.record.name;
-  const from = u.f ?? ctx.from?.name ?? s.selfName;
+  const from = accuserOf(s, ctx);
   if (name === s.selfName) return aliveAboutSelf(s, ctx, u);
   // Records pulled by anti-entropy are not re-spread (a joiner would re-broadcast the
   // whole cluster), except a sender's own record: that is how a joiner gets announced.
@@ -136,6 +138,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o === 'l') return; // strangers who already left are not worth learning
     if (!verified(s, sr)) return;
     const entry = addEntry(s, name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, warmAt: NEVER_MET, probeRound: -1 });
+    // A member never known alive, learnt dead or suspect: nothing live is taken down.
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
     emit(ctx, 'alive', name, sr.incarnation);
@@ -145,6 +148,8 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
   if (sr.incarnation > e.inc) {
     if (!verified(s, sr)) return;
     const was = e.state;
+    // A suspicion that only other members' claims raised, now refuted by the suspect itself: blame whoever started it.
+    const blamed = was === 'suspect' && e.susp && !e.susp.froms.has(s.selfName) ? firstOf(e.susp.froms) : undefined;
     e.signed = sr;
     e.inc = sr.incarnation;
     e.lastSeen = ctx.now;
@@ -153,29 +158,92 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o === 'd' || u.o === 'l') {
       // Newer record, but already dead or gone at that incarnation: no alive in between.
       if (u.o === 'l' && u.g) return applyLeft(s, ctx, name, sr.incarnation, u.g);
-      if (isLive(e)) return setDead(s, ctx, e, from, false);
-      return;
+      // Another member's word that it died: a claim like any other (claims.ts).
+      if (e.state !== 'alive') {
+        e.state = 'alive';
+        e.stateSince = ctx.now;
+      }
+      return applyClaim(s, ctx, name, sr.incarnation, true);
     }
     if (was !== 'alive') {
       e.state = 'alive';
       e.stateSince = ctx.now;
       emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
+      if (blamed !== undefined) noteRefuted(s, ctx, blamed);
     } else {
       emit(ctx, 'updated', name, sr.incarnation);
     }
     if (spread) s.queue.enqueue(name, aliveUpdateOf(sr));
-    if (u.o === 's') applySuspect(s, ctx, name, sr.incarnation, from);
+    if (u.o === 's') applyClaim(s, ctx, name, sr.incarnation, false);
     return;
   }
   // Same or older incarnation: only the overlay can still matter.
   if (sr.incarnation !== e.signed.incarnation || !u.o) return;
   if (u.o === 'l') {
     if (u.g) applyLeft(s, ctx, name, sr.incarnation, u.g);
-  } else if (u.o === 's' || (opts.viaSync && e.state === 'alive')) {
-    applySuspect(s, ctx, name, sr.incarnation, from);
   } else {
-    applyDead(s, ctx, name, sr.incarnation, from);
+    applyClaim(s, ctx, name, sr.incarnation, u.o === 'd');
   }
+}
+
+function firstOf(set: Set<string>): string | undefined {
+  for (const x of set) return x;
+  return undefined;
+}
+
+/**
+ * Another member says `name` is suspect (or dead) at `inc` (claims.ts): about
+ * us, we refute; about a live member, it starts a suspicion here that is not
+ * spread, and the suspect is told at once. If it has not refuted by the
+ * deadline, we probe it ourselves (runTimers): only our own failed probe
+ * spreads a suspicion (applySuspect) and makes it dead. Confirmations count
+ * once per sender, as before.
+ */
+function applyClaim(s: State, ctx: Ctx, name: string, inc: number, dead: boolean): void {
+  const from = accuserOf(s, ctx);
+  if (from === s.selfName || name === s.selfName) return dead ? applyDead(s, ctx, name, inc, from) : applySuspect(s, ctx, name, inc, from);
+  const e = s.entries.get(name);
+  if (!e) return;
+  if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
+  if (inc < e.inc) return;
+  if (e.state === 'alive') {
+    if (!mayStartSuspicion(s, ctx, from)) return;
+    startSuspicion(s, ctx, e, from, false);
+    return;
+  }
+  if (e.state !== 'suspect' || !e.susp || !mayConfirm(s, ctx, from)) return;
+  confirm(s, e, from);
+}
+
+/** One more member holds `e` suspect: the deadline comes nearer, up to the expected number of confirmations. */
+function confirm(s: State, e: Entry, from: string): boolean {
+  // A confirmation counts (and is passed on) only until the expected number is reached, as in
+  // memberlist: past it the deadline is at its minimum, and in a partition every member of one side
+  // would otherwise confirm, and re-spread, every suspicion of the other side.
+  // Our own verdict always counts: it is what lets the suspicion end in a death (runTimers).
+  const susp = e.susp;
+  if (!susp || susp.froms.has(from) || (susp.froms.size > susp.expected && from !== s.selfName)) return false;
+  susp.froms.add(from);
+  susp.deadline = susp.start + suspicionTimeout(Math.min(susp.froms.size - 1, susp.expected), susp.expected, susp.min, susp.max);
+  addTimer(s, susp.deadline, e);
+  return true;
+}
+
+/**
+ * `e` answered our own probe while we held it suspect: it lives, whatever was
+ * said. Back to alive here (its incarnation is unchanged: the others wait for
+ * its own refutation, which it sends when told). Where only other members'
+ * claims raised the suspicion, they were wrong: the member that started it is
+ * blamed (claims.ts).
+ */
+export function clearSuspicionOnAnswer(s: State, ctx: Ctx, e: Entry): void {
+  if (e.state !== 'suspect' || !e.susp) return;
+  const starter = e.susp.froms.has(s.selfName) ? undefined : firstOf(e.susp.froms);
+  e.state = 'alive';
+  e.stateSince = ctx.now;
+  e.susp = undefined;
+  emit(ctx, 'alive', e.signed.record.name, e.inc, starter === undefined ? 'answered our probe' : 'answered our probe: the claims were wrong');
+  if (starter !== undefined) noteRefuted(s, ctx, starter);
 }
 
 function verified(s: State, sr: SignedRecord): boolean {
@@ -215,7 +283,9 @@ function showOwnRecord(s: State, ctx: Ctx): void {
   const to = ctx.from?.name;
   if (!to || to === s.selfName) return;
   const e = s.entries.get(to);
-  nudge(s, ctx, { name: to, addresses: e ? [...e.signed.record.addresses] : [] }, () => ({ t: 'g', u: [{ k: 'a', r: selfEntry(s).signed }] }));
+  // Once a probe period per carrier and incarnation: a record newer than the one last shown is news.
+  const me = selfEntry(s);
+  nudge(s, ctx, { name: to, addresses: e ? [...e.signed.record.addresses] : [] }, () => ({ t: 'g', u: [{ k: 'a', r: me.signed }] }), `${to}#${me.inc}`);
 }
 
 /** Bumps our incarnation above `seen`, re-signs and disseminates our alive record. */
@@ -251,15 +321,8 @@ export function applySuspect(s: State, ctx: Ctx, name: string, inc: number, from
   if (inc > e.signed.incarnation) return count(s, 'unverifiable-incarnation');
   if (inc < e.inc) return;
   if (e.state === 'alive') return startSuspicion(s, ctx, e, from, true);
-  // A confirmation counts (and is passed on) only until the expected number is reached, as in
-  // memberlist: past it the deadline is at its minimum, and in a partition every member of one side
-  // would otherwise confirm, and re-spread, every suspicion of the other side.
-  const susp = e.state === 'suspect' ? e.susp : undefined;
-  if (!susp || susp.froms.size > susp.expected || susp.froms.has(from)) return;
-  susp.froms.add(from);
-  susp.deadline = susp.start + suspicionTimeout(susp.froms.size - 1, susp.expected, susp.min, susp.max);
-  addTimer(s, susp.deadline, e);
-  s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
+  // Held suspect on others' word, and now our own probe failed too: spread our own suspicion.
+  if (e.state === 'suspect' && confirm(s, e, from)) s.queue.enqueue(name, { k: 's', n: name, i: inc, f: from });
 }
 
 export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean): void {
@@ -338,7 +401,18 @@ export function runTimers(s: State, ctx: Ctx): void {
     const id = due[1];
     if (!t.has(id) || id === t.self) continue;
     const e = t.at(id);
-    if (e.state === 'suspect' && e.susp && ctx.now >= e.susp.deadline) setDead(s, ctx, e, s.selfName, true);
+    const susp = e.state === 'suspect' ? e.susp : undefined;
+    if (susp && ctx.now >= susp.deadline) {
+      if (susp.froms.has(s.selfName)) setDead(s, ctx, e, s.selfName, true);
+      else {
+        // Only others' word, and no refutation: our own probe decides (a failure counts us in, and
+        // the next due timer makes it dead; an answer clears it: probe.ts onAck). Probing any
+        // earlier made false deaths on slow links, where probes fail before the RTT is learnt.
+        startProbe(s, ctx, e.name);
+        susp.deadline = ctx.now + s.t.probeInterval;
+        addTimer(s, susp.deadline, e);
+      }
+    }
     else if (e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) {
       const name = e.name;
       removeEntry(s, name);

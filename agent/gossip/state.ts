@@ -11,6 +11,7 @@ import type { TimerHeap } from './timers';
 import type { Admission } from '../admin/admission';
 import type { Refusal } from './admissions';
 import type { RotationHeld } from './rotations';
+import type { ClaimLedger } from './claims';
 import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 
 export type { Entry, Suspicion } from './table';
@@ -79,6 +80,8 @@ export interface State {
   invUses: Map<string, Map<string, number>>;
   /** Removals signed by the admin, by the removed identity (removals.ts). */
   removals: Map<string, Admission>;
+  /** Per sender: tokens for new suspicions and its refuted claims (claims.ts). */
+  claims: Map<string, ClaimLedger>;
   /** The newest key rotation held: its schedule and every box (rotations.ts). */
   rotation: RotationHeld | null;
   /** Identities refused for want of an admission, by name and identity (for status). */
@@ -191,11 +194,10 @@ export function entriesOf(s: State, ids: readonly number[]): Entry[] {
  * (`nudged`): used to show our own state to a member that holds an outdated
  * view of us, or that we hold dead while it talks to us.
  */
-export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMessage): void {
-  const name = to.name ?? '';
-  const last = s.nudged.get(name) ?? -Infinity;
+export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMessage, key: string = to.name ?? ''): void {
+  const last = s.nudged.get(key) ?? -Infinity;
   if (ctx.now - last < s.t.probeInterval) return;
-  s.nudged.set(name, ctx.now);
+  s.nudged.set(key, ctx.now);
   ctx.send.push({ to, msg: msg() });
 }
 

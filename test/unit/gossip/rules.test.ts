@@ -6,7 +6,9 @@ import type { PeerInfo } from '../../../agent/net/transport';
 import { TEST } from '../../../agent/gossip/timing';
 import { identity, makeMember, recordFor } from './helpers';
 import type { State, Suspicion } from '../../../agent/gossip/state';
+import type { SignedRecord } from '../../../shared/member';
 import { liveCount } from '../../../agent/gossip/state';
+import { DISTRUST_AFTER } from '../../../agent/gossip/claims';
 
 const T0 = 1_000_000;
 const B = identity('subject-b');
@@ -29,9 +31,9 @@ function stateOf(m: Membership, name: string): [string, number] | undefined {
 type Start = 'alive' | 'suspect' | 'dead' | 'left';
 function observerWith(start: Start): Membership {
   const a = makeMember('a', '127.0.0.1:7947', T0);
-  gossip(a, [alive(5)]);
+  // Another member's word makes a known member suspect at most (claims.ts): learn it dead from the start.
+  gossip(a, [start === 'dead' ? { ...(alive(5) as { k: 'a'; r: SignedRecord }), o: 'd' } : alive(5)]);
   if (start === 'suspect') gossip(a, [suspect(5)]);
-  if (start === 'dead') gossip(a, [dead(5)]);
   if (start === 'left') gossip(a, [left(5)]);
   assert.deepEqual(stateOf(a, 'b'), [start, 5], `set-up ${start}`);
   return a;
@@ -47,13 +49,13 @@ describe('gossip: incarnation and state precedence', () => {
       ['alive', suspect(5), 'suspect', 5],
       ['alive', suspect(6), 'alive', 5], // no signed record at 6: cannot be checked
       ['alive', suspect(2 ** 52), 'alive', 5],
-      ['alive', dead(5), 'dead', 5],
+      ['alive', dead(5), 'suspect', 5], // another member's word: a suspicion, not a death (claims.ts)
       ['alive', dead(4), 'alive', 5],
       ['alive', left(5), 'left', 5],
       ['alive', left(6), 'left', 6], // signed by the owner: valid at a newer incarnation
       ['suspect', alive(5), 'suspect', 5],
       ['suspect', alive(6), 'alive', 6],
-      ['suspect', dead(5), 'dead', 5],
+      ['suspect', dead(5), 'suspect', 5],
       ['suspect', suspect(5), 'suspect', 5],
       ['suspect', left(5), 'left', 5],
       ['dead', alive(5), 'dead', 5],
@@ -127,24 +129,80 @@ describe('gossip: incarnation and state precedence', () => {
     assert.deepEqual(told.msg.u, [{ k: 's', n: 'b', i: 5, f: 'c' }]);
   });
 
-  it('counts and passes on confirmations of a suspicion only up to the expected number', () => {
+  it('counts confirmations once per sender (whatever the claim names), only up to the expected number, and spreads none of them', () => {
     const a = observerWith('alive');
     const others = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
     gossip(a, others.map((n) => alive(1, identity(n), n)));
-    gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c1' }]);
+    gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c6' }], peer('c1'));
     const s = (a as unknown as { s: State }).s;
     const susp = (): Suspicion => s.entries.get('b')?.susp as Suspicion;
     assert.equal(susp().expected, 3, 'with 8 live members, 3 confirmations are expected');
+    assert.deepEqual([...susp().froms], ['c1'], 'the accuser is the sender, not the f field');
     const deadlines = [susp().deadline];
+    // The same sender again, naming others: no confirmation.
+    gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c2' }, { k: 'd', n: 'b', i: 5, f: 'c3' }], peer('c1'));
+    assert.deepEqual([...susp().froms], ['c1']);
     for (const f of others.slice(1)) {
-      gossip(a, [{ k: 's', n: 'b', i: 5, f }]);
+      gossip(a, [{ k: 's', n: 'b', i: 5, f: 'zz' }], peer(f));
       deadlines.push(susp().deadline);
     }
     assert.deepEqual([...susp().froms], ['c1', 'c2', 'c3', 'c4'], 'the first suspecter and three confirmations');
     assert.ok(deadlines[3] < deadlines[2] && deadlines[2] < deadlines[1] && deadlines[1] < deadlines[0], `each counted confirmation brings the deadline nearer: ${deadlines.join(', ')}`);
     assert.deepEqual(deadlines.slice(3), [deadlines[3], deadlines[3], deadlines[3]], 'later ones change nothing');
-    const queued = s.queue.take(10_000, liveCount(s), 'c6').filter((u) => u.k === 's');
-    assert.deepEqual(queued, [{ k: 's', n: 'b', i: 5, f: 'c4' }], 'the last counted confirmation is what goes on spreading');
+    const queued = s.queue.take(10_000, liveCount(s), 'c6').filter((u) => u.k === 's' || u.k === 'd');
+    assert.deepEqual(queued, [], "others' claims are not passed on: only our own failed probe spreads a suspicion");
+  });
+
+  it("a suspicion on others' word ends in a death only after our own probe fails; an answer clears it and blames the accuser", () => {
+    const a = observerWith('alive');
+    gossip(a, [alive(1, identity('c'), 'c')]);
+    const s = (a as unknown as { s: State }).s;
+    a.receive(peer('c'), { t: 'g', u: [dead(5)] }, T0 + 1);
+    assert.deepEqual(stateOf(a, 'b'), ['suspect', 5]);
+    // Past the deadline: no death yet, a probe of b instead.
+    const deadline = (s.entries.get('b')?.susp as Suspicion).deadline;
+    const step = a.tick(deadline + 1);
+    assert.deepEqual(stateOf(a, 'b'), ['suspect', 5], 'not dead on the word of others');
+    const ping = step.send.find((o) => o.to.name === 'b' && o.msg.t === 'p');
+    assert.ok(ping && ping.msg.t === 'p', 'our own probe of b');
+    // b answers: alive again, and c's claim counts as refuted.
+    a.receive(peer('b', B.idPub), { t: 'k', s: ping.msg.s }, deadline + 5);
+    assert.deepEqual(stateOf(a, 'b'), ['alive', 5]);
+    assert.equal(a.counters()['claim-refuted'], 1);
+    // Same again, but b stays silent: our probe fails, then it dies.
+    a.receive(peer('c'), { t: 'g', u: [dead(5)] }, deadline + 10);
+    let t = deadline + 10;
+    for (let i = 0; i < 200 && stateOf(a, 'b')?.[0] !== 'dead'; i++) a.tick((t += TEST.probeInterval / 4));
+    assert.deepEqual(stateOf(a, 'b'), ['dead', 5]);
+    assert.ok(a.counters()['probe-failed']! >= 1, 'dead only after a probe of ours failed');
+  });
+
+  it('a sender whose claims keep being refuted is named in problems, and its claims are then ignored', () => {
+    const a = observerWith('alive');
+    gossip(a, [alive(1, identity('liar'), 'liar')]);
+    let t = T0 + 1;
+    for (let inc = 5; inc < 5 + DISTRUST_AFTER; inc++) {
+      a.receive(peer('liar'), { t: 'g', u: [suspect(inc)] }, (t += 10));
+      assert.deepEqual(stateOf(a, 'b'), ['suspect', inc]);
+      gossip(a, [alive(inc + 1)], peer('b', B.idPub), (t += 10)); // b refutes
+      assert.deepEqual(stateOf(a, 'b'), ['alive', inc + 1]);
+    }
+    const p = a.problems().find((x) => x.startsWith('member "liar" keeps saying'));
+    assert.ok(p, a.problems().join('\n'));
+    assert.match(p, /5 of its claims were refuted .* remove it \(hepto-agent remove\)/);
+    a.receive(peer('liar'), { t: 'g', u: [dead(5 + DISTRUST_AFTER)] }, (t += 10));
+    assert.deepEqual(stateOf(a, 'b'), ['alive', 5 + DISTRUST_AFTER], 'ignored');
+    assert.ok(a.counters()['claim-from-distrusted']! >= 1);
+  });
+
+  it('a ping-req never makes it dial an address only the request names; a known target is pinged at its own recorded addresses', () => {
+    const a = observerWith('alive');
+    const step = a.receive(peer('c'), { t: 'r', s: 7, n: 'nobody', a: ['198.51.100.7:7947'] }, T0 + 1);
+    assert.deepEqual(step.send, [], JSON.stringify(step.send));
+    assert.equal(a.counters()['relay-unknown-target'], 1);
+    const known = a.receive(peer('c'), { t: 'r', s: 8, n: 'b', a: ['198.51.100.7:7947'] }, T0 + 2);
+    const ping = known.send.find((o) => o.msg.t === 'p');
+    assert.deepEqual(ping?.to, { name: 'b', addresses: ['127.0.0.2:7947'] });
   });
 
   it('out-bids its own signed record from an earlier run with a higher incarnation', () => {

@@ -163,7 +163,8 @@ describe('gossip: member lists kept by the table', function () {
     check('after a crash');
     const up = Array.from({ length: w.size }, (_, i) => i).filter((i) => w.isUp(i));
     w.net.partition([up.slice(0, up.length / 2), up.slice(up.length / 2)]);
-    w.runFor(30_000);
+    // Each member's own probes decide a death (claims.ts): about 35 s for all of the other half at 40 members.
+    w.runFor(45_000);
     const deadSeen = up.reduce((sum, i) => sum + deadIds((w.membership(i) as unknown as { s: State }).s).length, 0);
     assert.ok(deadSeen >= (up.length * up.length) / 2, `each side holds the other dead (${deadSeen} dead entries)`);
     check('during a partition');
