@@ -11,6 +11,7 @@
  * record and in the handshake; `admit` spreads new ones by gossip.
  * docs/trust.md.
  */
+import { NODE_NAME_RE as NODE_RE } from '../../shared/node-name';
 import { HeptoError } from '../../shared/errors';
 import { PUBLIC_KEY_PREFIX, formatPublicKey, parsePublicKey } from '../../shared/public-key';
 import type { AdmissionProof, InvitedProof } from '../../shared/member';
@@ -141,7 +142,6 @@ export function admitCommand(node: string, idPub: string): string {
   return `hepto-agent admit ${node} --identity ${identityText(idPub)}`;
 }
 
-const NODE_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** Checks an admission (or removal: `what`) that came as JSON (the control socket); throws USAGE naming the field. */

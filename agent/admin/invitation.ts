@@ -11,6 +11,7 @@
  * module is pure: parsing never throws anything but a HeptoError whose
  * message is one line naming what is wrong, and never repeats the seed.
  */
+import { NODE_NAME_RE as NODE_RE } from '../../shared/node-name';
 import { randomBytes } from 'crypto';
 import { canonicalJson } from '../../shared/canonical-json';
 import { HeptoError } from '../../shared/errors';
@@ -52,7 +53,6 @@ export interface InvitationUse {
   use_sig: string;
 }
 
-const NODE_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');

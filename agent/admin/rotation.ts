@@ -12,6 +12,7 @@
  * `grace_until` its listener still takes the old overlay key from admitted
  * identities. Of two rotations, the greater `at` wins. docs/trust.md.
  */
+import { NODE_NAME_RE as NODE_RE } from '../../shared/node-name';
 import { randomBytes } from 'crypto';
 import { HeptoError } from '../../shared/errors';
 import { OVERLAY_KEY_LENGTH } from '../net/crypto';
@@ -48,7 +49,6 @@ export interface RotatedKeys {
 
 const ID_RE = /^[A-Za-z0-9+/]{12}$/;
 const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
-const NODE_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 /** A box of two 32-character keys in JSON is about 230 base64 characters; room for growth, not for abuse. */
 export const MAX_BOX_CHARS = 600;
 

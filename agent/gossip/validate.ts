@@ -3,13 +3,13 @@
  * holding only known fields, so nothing unexpected (extra keys, prototypes,
  * huge arrays) reaches the state machine.
  */
+import { NODE_NAME_RE as NAME_RE } from '../../shared/node-name';
 import { HeptoError } from '../../shared/errors';
 import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
 import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncHashMsg, Update } from './messages';
 import { MAX_BOX_CHARS } from '../admin/rotation';
 import { LIMITS } from './messages';
 
-const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function reject(reason: string): never {

@@ -24,6 +24,7 @@
  * Every failure is a HeptoError('PEER_AUTH_FAILED') whose message is one line
  * and never holds a key, a token or a secret.
  */
+import { NODE_NAME_RE as NAME } from '../../shared/node-name';
 import nacl from 'tweetnacl';
 import { canonicalJson } from '../../shared/canonical-json';
 import { HeptoError } from '../../shared/errors';
@@ -108,7 +109,6 @@ const LABEL_S2C = 'hepto-enrol-v1 s2c';
 const ZERO_NONCE = new Uint8Array(nacl.secretbox.nonceLength);
 const MAC = nacl.secretbox.overheadLength;
 /** Names as on the gossip wire (handshake.ts). */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** A one-line, bounded text: control characters become spaces. */

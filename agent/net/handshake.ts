@@ -22,6 +22,7 @@
  * connection's ephemeral secrets. Identities sign the transcript, binding
  * name + idPub to this very session. No timestamps: clocks may disagree.
  */
+import { NODE_NAME_RE as NAME } from '../../shared/node-name';
 import nacl from 'tweetnacl';
 import { HeptoError } from '../../shared/errors';
 import { concatBytes, deriveSessionKey, isAllZero, OverlayKeys, sha256, utf8, wipe } from './crypto';
@@ -41,8 +42,6 @@ const EPH = nacl.box.publicKeyLength; // 32
 const HELLO_LEN = 2 + NONCE + MAC + 2 + EPH; // 76
 const ZERO_NONCE = new Uint8Array(NONCE); // hs keys are used for exactly one message each
 
-/** Names travel in the handshake; restrict them to what is safe in logs and DNS. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 export interface HandshakeLocal {
   name: string;
@@ -72,7 +71,7 @@ function fail(reason: string): HeptoError {
 export function checkName(name: string): string {
   if (!NAME.test(name)) {
     throw new HeptoError('CONFIG_INVALID', `node name ${JSON.stringify(name.slice(0, 64))} cannot be used on the wire`, {
-      hint: 'use letters, digits, dots and dashes, at most 253 characters',
+      hint: 'use a lowercase name of letters, digits and "-", at most 63 characters (a DNS label), as the config requires',
     });
   }
   return name;
