@@ -5,6 +5,8 @@
  * fields named like keys are redacted and every registered secret string is
  * scrubbed from all values.
  */
+import { printable, UNSAFE_CHARS } from './printable';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'plain' | 'json';
 export type LogContext = Record<string, unknown>;
@@ -53,7 +55,7 @@ function sanitize(value: unknown, depth = 0): unknown {
 
 function plainValue(v: unknown): string {
   const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+  return /[\s"=]/.test(s) || UNSAFE_CHARS.test(s) ? JSON.stringify(s) : s;
 }
 
 export interface LoggerOptions {
@@ -88,7 +90,8 @@ export function createLogger(opts: LoggerOptions = {}, module = 'agent'): Logger
       const prefix = opts.syslogPrefix ? `<${PRIORITY[level]}>` : '';
       line = `${prefix}${level} ${module}: ${message}${fields ? ' ' + fields : ''}`;
     }
-    sink(line.replace(/\n/g, '\\n'));
+    // One event per line, and nothing that drives a terminal, whatever a peer put in a field.
+    sink(printable(line));
   };
 
   return {

@@ -4,6 +4,7 @@
  */
 import type { MemberRecord, MemberState, NodeHealth, Role } from './member';
 import { PUBLIC_KEY_PREFIX } from './public-key';
+import { printable } from './printable';
 
 export interface MemberStatus {
   name: string;
@@ -125,7 +126,7 @@ export function statusLine(doc: StatusDoc): string {
   const parts = [`mesh ${alive}/${live.length} alive`];
   for (const c of doc.containers.filter((c) => c.node === doc.node)) parts.push(`${c.role} ${c.state}`);
   const line = parts.join(' · ');
-  return doc.problems.length > 0 ? `${line} · ${doc.problems.length} problem${doc.problems.length > 1 ? 's' : ''}: ${doc.problems[0]}` : line;
+  return printable(doc.problems.length > 0 ? `${line} · ${doc.problems.length} problem${doc.problems.length > 1 ? 's' : ''}: ${doc.problems[0]}` : line);
 }
 
 function ago(iso: string, now: number): string {
@@ -183,5 +184,6 @@ export function formatStatus(doc: StatusDoc, now: number): string {
     out.push('problems:');
     for (const p of doc.problems) out.push(`  - ${p}`);
   }
-  return out.join('\n');
+  // Peer strings (addresses, health, problems that quote them) must not drive root's terminal.
+  return out.map(printable).join('\n');
 }

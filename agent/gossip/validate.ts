@@ -5,6 +5,7 @@
  */
 import { NODE_NAME_RE as NAME_RE } from '../../shared/node-name';
 import { HeptoError } from '../../shared/errors';
+import { UNSAFE_CHARS } from '../../shared/printable';
 import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
 import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncHashMsg, Update } from './messages';
 import { MAX_BOX_CHARS } from '../admin/rotation';
@@ -35,6 +36,8 @@ function str(v: unknown, where: string, max: number, min = 0): string {
   if (typeof v !== 'string') reject(`${where} must be a string`);
   if (v.length > max) reject(`${where} is longer than ${max} characters`);
   if (v.length < min) reject(`${where} is shorter than ${min} characters`);
+  // Peer strings end up on root's terminal (status) and in the journal: no control characters.
+  if (UNSAFE_CHARS.test(v)) reject(`${where} holds a control character`);
   return v;
 }
 
