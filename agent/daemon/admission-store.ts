@@ -66,26 +66,10 @@ export class AdmissionStore {
   }
 
   /** The removals kept; the membership checks their signatures. A damaged file is set aside, with a warning. */
-  async loadRemovals(): Promise<Removal[]> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.removalsFile, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the removals this node knows; it relearns them from its peers', { file: this.removalsFile, error: errorMessage(e) });
-      return [];
-    }
-    try {
-      const o = JSON.parse(text) as { version?: unknown; removals?: unknown };
-      if (o?.version !== 1 || !Array.isArray(o.removals)) throw new Error('unexpected shape');
-      return o.removals.filter(
-        (r): r is Removal => !!r && typeof r.node === 'string' && typeof r.id_pub === 'string' && typeof r.sig === 'string' && Number.isSafeInteger(r.at),
-      );
-    } catch (e) {
-      const aside = `${this.removalsFile}.corrupt-${Date.now()}`;
-      await fs.rename(this.removalsFile, aside).catch(() => undefined);
-      this.logger.warn('the removals file is damaged; kept aside, relearning removals from peers', { file: aside, error: errorMessage(e) });
-      return [];
-    }
+  loadRemovals(): Promise<Removal[]> {
+    return this.loadList(this.removalsFile, 'removals', 'the removals', (list) =>
+      (list as Array<Partial<Removal> | null>).filter((r): r is Removal => !!r && typeof r.node === 'string' && typeof r.id_pub === 'string' && typeof r.sig === 'string' && Number.isSafeInteger(r.at)),
+    );
   }
 
   async saveRemovals(removals: Removal[]): Promise<void> {
@@ -93,23 +77,34 @@ export class AdmissionStore {
     await writeFileAtomic(this.removalsFile, JSON.stringify(body, null, 1) + '\n', { mode: 0o600 });
   }
 
-  /** The boxes of the newest rotation kept; the membership checks them. A damaged file is set aside. */
-  async loadRotation(): Promise<RotationBox[]> {
+  /** The boxes of the newest rotation kept; the membership checks them. A damaged file is set aside, with a warning. */
+  loadRotation(): Promise<RotationBox[]> {
+    return this.loadList(this.rotationFile, 'boxes', 'the key rotation boxes', (list) => list.map((b) => rotationBoxFromJson(b)));
+  }
+
+  /**
+   * `{version: 1, <field>: [...]}` from `file`: none when it does not exist or
+   * cannot be read (said), and a damaged one (bad JSON, shape, or an item
+   * `check` throws on) is set aside, said, and counts as none: the node
+   * relearns what it held from its peers.
+   */
+  private async loadList<T>(file: string, field: string, what: string, check: (list: unknown[]) => T[]): Promise<T[]> {
     let text: string;
     try {
-      text = await fs.readFile(this.rotationFile, 'utf8');
+      text = await fs.readFile(file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the key rotation boxes this node keeps; it relearns them from its peers', { file: this.rotationFile, error: errorMessage(e) });
+      if (errnoCode(e) !== 'ENOENT') this.logger.warn(`cannot read ${what} this node keeps; it relearns them from its peers`, { file, error: errorMessage(e) });
       return [];
     }
     try {
-      const o = JSON.parse(text) as { version?: unknown; boxes?: unknown };
-      if (o?.version !== 1 || !Array.isArray(o.boxes)) throw new Error('unexpected shape');
-      return o.boxes.map((b) => rotationBoxFromJson(b));
+      const o = JSON.parse(text) as Record<string, unknown>;
+      const list = o?.[field];
+      if (o?.version !== 1 || !Array.isArray(list)) throw new Error('unexpected shape');
+      return check(list);
     } catch (e) {
-      const aside = `${this.rotationFile}.corrupt-${Date.now()}`;
-      await fs.rename(this.rotationFile, aside).catch(() => undefined);
-      this.logger.warn('the key rotation file is damaged; kept aside, relearning from peers', { file: aside, error: errorMessage(e) });
+      const aside = `${file}.corrupt-${Date.now()}`;
+      await fs.rename(file, aside).catch(() => undefined);
+      this.logger.warn(`the file of ${what} is damaged; kept aside, relearning them from peers`, { file: aside, error: errorMessage(e) });
       return [];
     }
   }
