@@ -1,4 +1,6 @@
 import * as os from 'os';
+import { promises as dns } from 'dns';
+import { isIP } from 'net';
 import { cidrsOverlap, formatHostPort, parseCidr, parseHostPort } from '../../shared/config/address';
 import type { HeptoConfig } from '../../shared/config/types';
 
@@ -50,4 +52,34 @@ export function advertiseAddresses(
   }
   const all = [...v6, ...v4];
   return all.length > 0 ? all : [formatHostPort('127.0.0.1', config.gossip_port)];
+}
+
+type Lookup = (host: string) => Promise<{ address: string; family: number }[]>;
+
+const systemLookup: Lookup = (host) => dns.lookup(host, { all: true });
+
+/**
+ * The advertised endpoints with host names resolved to IP literals, once, at
+ * start: peers take only IP literals from a record (agent/gossip/newnames.ts:
+ * no DNS lookups on a peer's word). A name that does not resolve is left out;
+ * if nothing is left, the addresses the host has (as with no `advertise`).
+ */
+export async function resolveAdvertised(
+  addrs: string[],
+  config: Pick<HeptoConfig, 'gossip_listen' | 'gossip_port'> & Partial<Pick<HeptoConfig, 'overlay_net' | 'cluster_cidr' | 'service_cidr'>>,
+  lookup: Lookup = systemLookup,
+  interfaces = os.networkInterfaces(),
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of addrs) {
+    const { host, port } = parseHostPort(a, config.gossip_port);
+    if (isIP(host) !== 0) {
+      out.push(a);
+      continue;
+    }
+    const found = await lookup(host).catch(() => []);
+    for (const f of found) out.push(formatHostPort(f.address, port));
+  }
+  const unique = [...new Set(out)];
+  return unique.length > 0 ? unique : advertiseAddresses({ ...config, advertise: [] }, interfaces);
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log';
 import { errorMessage } from '../../shared/errors';
 import type { MemberRecord } from '../../shared/member';
 import { buildStatus, statusLine, type StatusDoc } from '../../shared/status';
-import { Membership } from '../gossip/membership';
+import { Membership, type MemberView } from '../gossip/membership';
 import { LIMITS } from '../gossip/messages';
 import { LAN } from '../gossip/timing';
 import type { GossipTiming } from '../gossip/timing';
@@ -21,7 +21,7 @@ import { fingerprint, loadOrCreateIdentity, type Identity } from '../net/identit
 import { WsTransport } from '../net/ws-transport';
 import { ControlServer } from '../control/server';
 import { AGENT_VERSION } from '../version';
-import { advertiseAddresses } from './advertise';
+import { advertiseAddresses, resolveAdvertised } from './advertise';
 import { gatherFacts } from './facts';
 import { GossipNode } from './gossip-node';
 import { PeerStore } from './peer-store';
@@ -30,7 +30,7 @@ import type { EnrolDecision } from '../net/enrol';
 import { AdmissionStore } from './admission-store';
 import { admissionFromJson, admitCommand } from '../admin/admission';
 import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
-import type { RuntimeDriver } from './runtime-seam';
+import type { RuntimeDriver, RuntimeStatus } from './runtime-seam';
 import { rotationBoxFromJson } from '../admin/rotation';
 import { KeyStore } from './keys';
 import { KeyRotation } from './key-rotation';
@@ -80,6 +80,9 @@ type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 /** How long a refused peer stays listed under problems. */
 const REJECTION_WINDOW_MS = 10 * 60_000;
 
+/** Members learnt alive in one batch that are logged one line each; more make one line (a join storm, or issue 14's fakes). */
+const ALIVE_LOG_LINES = 16;
+
 export class Agent {
   private phase: Phase = 'new';
   private readonly log: Logger;
@@ -97,6 +100,11 @@ export class Agent {
   /** The IP addresses live members' records give (for the listener's reserved slots), rebuilt when asked after a member event. */
   private knownHosts = new Set<string>();
   private knownHostsStale = true;
+  /** A cluster view and status line rebuild is queued (scheduleViewRefresh). */
+  private viewRefreshPending = false;
+  private readonly fingerprints = new Map<string, string>();
+  /** Members learnt alive since the last view refresh, logged then. */
+  private readonly newlyAlive: { name: string; incarnation: number }[] = [];
   /** How many rotation boxes rotation.json holds, to save it only when that changed. */
   private savedBoxes = -1;
 
@@ -124,7 +132,8 @@ export class Agent {
     this.keys = new KeyRotation(config, new KeyStore(stateDir, this.log.child('keys')), clock, this.log.child('keys'), this.saves);
     const plan = await this.keys.load();
     const facts = await gatherFacts();
-    const advertised = advertiseAddresses(config);
+    // Host names resolved once here: peers take only IP literals from a record (issue 14).
+    const advertised = await resolveAdvertised(advertiseAddresses(config), config);
     const record: MemberRecord = {
       name: config.node,
       role: config.node === config.master ? 'master' : 'node',
@@ -173,15 +182,16 @@ export class Agent {
         }),
     });
     this.node.onEvent((ev) => {
-      const level = ev.type === 'conflict' || ev.type === 'dead' || ev.type === 'refused' ? 'warn' : 'info';
-      this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
+      const level = ev.type === 'conflict' || ev.type === 'dead' || ev.type === 'refused' || ev.type === 'bad-signature' ? 'warn' : 'info';
+      // Members learnt alive are logged with the batch (scheduleViewRefresh): one line for a crowd.
+      if (ev.type === 'alive' && ev.detail === undefined) this.newlyAlive.push(ev);
+      else this.log[level](`member ${ev.type}`, { member: ev.name, incarnation: ev.incarnation, detail: ev.detail });
       if (ev.type === 'admitted' && ev.name === config.node) void this.saveAdmission();
       if (ev.type === 'removed') this.onRemoved(ev.name);
       if (ev.type === 'rotation' && ev.name === config.node) void this.takeOwnBox();
       this.knownHostsStale = true;
-      this.opts.runtime.setCluster(this.clusterView());
       this.schedulePersist();
-      this.refreshStatusLine();
+      this.scheduleViewRefresh();
     });
     this.opts.runtime.onChange(() => {
       if (this.phase !== 'running') return;
@@ -253,10 +263,25 @@ export class Agent {
   }
 
   status(): StatusDoc {
-    const { config, clock } = this.opts;
+    const { config } = this.opts;
     const view = this.node.membership.view();
     const rt = this.opts.runtime.status();
-    const live = new Map(view.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => [m.name, fingerprint(m.record.id_pub)]));
+    return buildStatus({
+      node: config.node,
+      version: AGENT_VERSION,
+      runtime: config.runtime,
+      startedAt: this.startedAt,
+      members: view.map((m) => ({ ...m, identity: this.fingerprintOf(m.record.id_pub) })),
+      containers: rt.containers,
+      problems: this.problems(view, rt),
+      keys: this.keys.status(),
+    });
+  }
+
+  /** Every problem for status, in order. */
+  private problems(view: MemberView[], rt: RuntimeStatus): string[] {
+    const { config, clock } = this.opts;
+    const live = new Map(view.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => [m.name, this.fingerprintOf(m.record.id_pub)]));
     const refusedBy = this.node.refusedBySince(clock.now() - REJECTION_WINDOW_MS).filter((r) => !(r.peer && live.has(r.peer)));
     // A refused node hears nothing: "cannot reach" advice would send its owner after the wrong cause.
     const problems = [...this.node.membership.problems(), ...rt.problems].filter((p) => refusedBy.length === 0 || !p.startsWith('cannot reach any anchor'));
@@ -281,16 +306,18 @@ export class Agent {
     problems.push(...this.keys.problems(view), ...this.saves.problems());
     // Last: an advice for the whole cluster, after what needs fixing now.
     if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
-    return buildStatus({
-      node: config.node,
-      version: AGENT_VERSION,
-      runtime: config.runtime,
-      startedAt: this.startedAt,
-      members: view.map((m) => ({ ...m, identity: fingerprint(m.record.id_pub) })),
-      containers: rt.containers,
-      problems,
-      keys: this.keys.status(),
-    });
+    return problems;
+  }
+
+  /** fingerprint() of an identity, remembered: status takes two per member, and a hash each was a third of its time with a thousand members. */
+  private fingerprintOf(idPub: string): string {
+    let fp = this.fingerprints.get(idPub);
+    if (fp === undefined) {
+      if (this.fingerprints.size >= 8192) this.fingerprints.clear();
+      fp = fingerprint(idPub);
+      this.fingerprints.set(idPub, fp);
+    }
+    return fp;
   }
 
   /** Is `host` (a socket's peer address) one that a live member's signed record gives? Rebuilt at most once per burst of member events. */
@@ -441,9 +468,32 @@ export class Agent {
     };
   }
 
+  /**
+   * The cluster view for the runtime and the status line, rebuilt once for
+   * all the member events of one batch (a microtask after the first): each
+   * costs O(N), and a message with 2,048 new members (issue 14, attack 2)
+   * made 2,048 events, O(N²) in all.
+   */
+  private scheduleViewRefresh(): void {
+    if (this.viewRefreshPending) return;
+    this.viewRefreshPending = true;
+    queueMicrotask(() => {
+      this.viewRefreshPending = false;
+      const alive = this.newlyAlive.splice(0);
+      if (alive.length <= ALIVE_LOG_LINES) for (const ev of alive) this.log.info('member alive', { member: ev.name, incarnation: ev.incarnation });
+      else this.log.info('members alive', { count: alive.length, members: alive.slice(0, ALIVE_LOG_LINES).map((ev) => ev.name).join(','), more: alive.length - ALIVE_LOG_LINES });
+      this.opts.runtime.setCluster(this.clusterView());
+      this.refreshStatusLine();
+    });
+  }
+
   private refreshStatusLine(): void {
     if (this.phase !== 'running') return;
-    const line = statusLine(this.status());
+    // What statusLine reads (member states, containers, problems), without the full document: it ran
+    // for every batch of member events, and sorting and shaping a thousand members was most of it.
+    const view = this.node.membership.view();
+    const rt = this.opts.runtime.status();
+    const line = statusLine({ node: this.opts.config.node, members: view as unknown as StatusDoc['members'], containers: rt.containers, problems: [...new Set(this.problems(view, rt))] } as StatusDoc);
     if (line === this.lastLine) return;
     this.lastLine = line;
     this.opts.notifier.status(line);

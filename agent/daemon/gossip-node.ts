@@ -211,6 +211,12 @@ export class GossipNode {
 
   private perform(step: Step): void {
     for (const ev of step.events) {
+      if (ev.type === 'bad-signature' && this.running) {
+        // Never an honest mistake (gossip/signatures.ts): cut the sender off, and say so in status.
+        const [remote = 'unknown', ...rest] = (ev.detail ?? '').split(' ');
+        this.transport.disconnect(ev.name);
+        this.onRejected({ remote, peer: ev.name, reason: rest.join(' ') || 'sent a bad signature' });
+      }
       for (const l of this.listeners) {
         try {
           l(ev);

@@ -8,7 +8,7 @@
 import type { Destination } from '../net/transport';
 import type { Ctx, State } from './state';
 import { deadIds, destOf, entriesOf, liveIds, pick, selfEntry, unmetAnchorAddresses } from './state';
-import { digestOf, syncHashMessage } from './sync';
+import { digestMessages, syncHashMessage } from './sync';
 import { backoffDelay } from './timing';
 
 export function otherAlive(s: State): boolean {
@@ -39,9 +39,8 @@ export function joinTargets(s: State): Destination[] {
 }
 
 function sendJoin(s: State, ctx: Ctx, targets: Destination[]): void {
-  const d = digestOf(s);
-  const me = selfEntry(s);
-  for (const to of targets) ctx.send.push({ to, msg: { t: 'd', d, u: [{ k: 'a', r: me.signed }] } });
+  const msgs = digestMessages(s);
+  for (const to of targets) for (const msg of msgs) ctx.send.push({ to, msg });
 }
 
 /** Re-evaluates whether we are isolated; sends the join round when due. */

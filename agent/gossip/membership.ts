@@ -19,11 +19,12 @@ import { recordConflict, runTimers } from './rules';
 import type { Ctx, State, Step } from './state';
 import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
+import { forgetForgotten } from './newnames';
 import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
 import { admissionProblems, admissionUpdate, applyAdmission, forgetRefusals, noteRefusal, offerAdmission, ownProof, refusalReason, vetIdentity } from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
-import { applyAll, compareDigest, digestHash, digestOf, itemsFor, sendChunked, syncHashMessage } from './sync';
+import { applyAll, compareDigest, digestHash, digestMessages, itemsFor, sendChunked, syncHashMessage } from './sync';
 import { applyRemoval, offerRemovals, removalUpdate, removedNames, type RemovalResult } from './removals';
 import { applyRotation, heldBoxes, offerRotation, ownBox, rotationUpdate, type RotationResult } from './rotations';
 import type { RotationBox } from '../admin/rotation';
@@ -118,6 +119,7 @@ export class Membership {
       refusals: new Map(),
       rotation: null,
       claims: new Map(),
+      verifyBudgets: new Map(),
       leftAt: null,
       seq: 0,
       probes: new Map(),
@@ -140,6 +142,8 @@ export class Membership {
       warm: [],
       strangers: new Set(),
       sortedIds: null,
+      newNames: new Map(),
+      forgotten: new Map(),
     };
     this.s.entries.add(record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;
@@ -443,7 +447,7 @@ export class Membership {
     setWarm(s, from.name, true);
     if (e.state === 'dead' && msg.t !== 'd' && msg.t !== 'y' && msg.t !== 'h') {
       // It talks to us, so it lives: show it our digest so it learns it is held dead and refutes.
-      nudge(s, ctx, destOf(e), () => ({ t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] }));
+      nudge(s, ctx, destOf(e), () => digestMessages(s));
     }
     return true;
   }
@@ -472,11 +476,14 @@ export class Membership {
       case 'h':
         offerRemovals(s, ctx, from, msg.x);
         offerRotation(s, ctx, from, msg.r);
-        if (msg.h !== digestHash(s)) ctx.send.push({ to: this.replyTo(from), msg: { t: 'd', d: digestOf(s), u: [{ k: 'a', r: selfEntry(s).signed }] } });
+        if (msg.h !== digestHash(s)) {
+          const to = this.replyTo(from);
+          for (const m of digestMessages(s)) ctx.send.push({ to, msg: m });
+        }
         return;
       case 'd': {
         applyAll(s, ctx, msg.u, true);
-        const { push, want } = compareDigest(s, ctx, msg.d);
+        const { push, want } = compareDigest(s, ctx, msg.d, msg.b);
         if (push.length > 0 || want.length > 0) {
           sendChunked(ctx, this.replyTo(from), push, s.t.messageBytes, want);
           // Views differ (a join storm, a merge): compare again soon, with someone else.
@@ -540,5 +547,6 @@ export class Membership {
     for (const [name, c] of s.conflicts) if (now >= c.lastSeen + s.t.conflictMemory) s.conflicts.delete(name);
     forgetRefusals(s, now, s.t.conflictMemory);
     for (const [name, t] of s.nudged) if (now - t > s.t.syncInterval * 4) s.nudged.delete(name);
+    forgetForgotten(s, now);
   }
 }

@@ -10,7 +10,12 @@
  *   n  nack            {s: seq}   a helper could not deliver its ping to the target either
  *   g  gossip          {u: updates}
  *   h  sync hash       {h: digest hash}            answered by a digest only if hashes differ
- *   d  sync digest     {d: digest, u?: updates}    join, rejoin, merge; answered by y
+ *   d  sync digest     {d: digest, u?: updates, b?: [after, through]}    join, rejoin, merge; answered by y
+ *                      A digest over messageBytes goes as several d messages in name order, each with
+ *                      b: the names it covers (after < name <= through, '' = open end): the receiver
+ *                      compares only that range. One chunk (almost always) has no b, as before; a
+ *                      receiver that ignores b pushes a little more than needed, nothing wrong.
+ *                      A want list over messageBytes goes as several y, the extra ones with u: [].
  *   y  sync reply      {u: updates, w: wanted names} answered by y with the wanted entries (and w: [])
  * Updates (k):
  *   a  alive     {r: SignedRecord, o?: 's'|'d'|'l' state held at r.incarnation (sync only), f?: who, g?: leave signature}
@@ -46,7 +51,7 @@ export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
 export interface NackMsg { t: 'n'; s: number }
 export interface GossipMsg { t: 'g'; u: Update[] }
 export interface SyncHashMsg { t: 'h'; h: string; x?: string; r?: string }
-export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[] }
+export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[]; b?: [string, string] }
 export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
 export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
 

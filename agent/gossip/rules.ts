@@ -15,10 +15,12 @@ import { signRecord, verifyLeft, verifyRecord } from './records';
 import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
 import { applyRemoval } from './removals';
 import { accuserOf, mayConfirm, mayStartSuspicion, noteRefuted } from './claims';
+import { badSignature, spendVerification } from './signatures';
 import { startProbe } from './probe';
 import { applyRotation } from './rotations';
+import { addressesOk, mayLearnName, noteForgotten, wasForgotten } from './newnames';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, addTimer, count, emit, isLive, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
+import { NEVER_MET, addEntry, addTimer, count, emit, isLive, isMet, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -104,6 +106,8 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
   const name = sr.record.name;
   const from = accuserOf(s, ctx);
   if (name === s.selfName) return aliveAboutSelf(s, ctx, u);
+  // IP literals only: a host name in a peer's record would make us resolve it (newnames.ts).
+  if (!addressesOk(sr)) return count(s, 'bad-address');
   // Records pulled by anti-entropy are not re-spread (a joiner would re-broadcast the
   // whole cluster), except a sender's own record: that is how a joiner gets announced.
   const spread = !opts.viaSync || ctx.from?.name === name;
@@ -113,13 +117,13 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     // Pinned names: only the admitted identity's records count, live or not.
     const refused = vetIdentity(s, name, sr.record.id_pub, sr.record.admission);
     if (refused) {
-      if (claimsLive && verified(s, sr)) noteRefusal(s, ctx, name, sr.record.id_pub, addrOf(sr), refused);
+      if (claimsLive && verified(s, ctx, sr)) noteRefusal(s, ctx, name, sr.record.id_pub, addrOf(sr), refused);
       return;
     }
   }
   if (e && e.signed.record.id_pub !== sr.record.id_pub) {
     if (!claimsLive) return count(s, 'stale-identity');
-    if (!verified(s, sr)) return;
+    if (!verified(s, ctx, sr)) return;
     if (s.adminPub !== null) {
       // vetIdentity let it through, so its admission is newer than the held identity's: the old one is out.
       s.queue.drop(name);
@@ -136,7 +140,11 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
   }
   if (!e) {
     if (u.o === 'l') return; // strangers who already left are not worth learning
-    if (!verified(s, sr)) return;
+    // A dead member we forgot is not learnt back, dead, from a member that has not forgotten it yet.
+    if (u.o === 'd' && wasForgotten(s, name, sr.incarnation)) return count(s, 'forgotten-dead');
+    // Without admin_pub, names are free: each sender may introduce only so many a minute (newnames.ts).
+    if (s.adminPub === null && !mayLearnName(s, ctx)) return;
+    if (!verified(s, ctx, sr)) return;
     const entry = addEntry(s, name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, warmAt: NEVER_MET, probeRound: -1 });
     // A member never known alive, learnt dead or suspect: nothing live is taken down.
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
@@ -146,7 +154,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     return;
   }
   if (sr.incarnation > e.inc) {
-    if (!verified(s, sr)) return;
+    if (!verified(s, ctx, sr)) return;
     const was = e.state;
     // A suspicion that only other members' claims raised, now refuted by the suspect itself: blame whoever started it.
     const blamed = was === 'suspect' && e.susp && !e.susp.froms.has(s.selfName) ? firstOf(e.susp.froms) : undefined;
@@ -246,9 +254,11 @@ export function clearSuspicionOnAnswer(s: State, ctx: Ctx, e: Entry): void {
   if (starter !== undefined) noteRefuted(s, ctx, starter);
 }
 
-function verified(s: State, sr: SignedRecord): boolean {
+/** The record's own signature checks, within its sender's budget (signatures.ts); a bad one cuts the sender off. */
+function verified(s: State, ctx: Ctx, sr: SignedRecord): boolean {
+  if (!spendVerification(s, ctx)) return false;
   if (verifyRecord(sr)) return true;
-  count(s, 'bad-signature');
+  badSignature(s, ctx, `the record of "${sr.record.name}"`);
   return false;
 }
 
@@ -257,7 +267,7 @@ function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
   const me = selfEntry(s);
   if (sr.record.id_pub !== s.selfPub) {
     if (u.o === 'd' || u.o === 'l') return count(s, 'stale-identity');
-    if (!verified(s, sr)) return;
+    if (!verified(s, ctx, sr)) return;
     if (s.adminPub !== null) {
       const refused = vetIdentity(s, s.selfName, sr.record.id_pub, sr.record.admission);
       if (refused) return noteRefusal(s, ctx, s.selfName, sr.record.id_pub, addrOf(sr), refused);
@@ -271,7 +281,7 @@ function aliveAboutSelf(s: State, ctx: Ctx, u: AliveUpdate): void {
   if (u.o && sr.incarnation === me.inc) return refute(s, ctx, sr.incarnation, 'a peer holds us suspect or dead');
   // Our own key signed it: a record from a previous run (or a copy of ours). Out-bid it if needed.
   if (sr.incarnation < me.inc || (sr.incarnation === me.inc && sr.sig === me.signed.sig)) return;
-  if (!verified(s, sr)) return;
+  if (!verified(s, ctx, sr)) return;
   refute(s, ctx, sr.incarnation, 'own record from an earlier run');
 }
 
@@ -363,6 +373,7 @@ function setDead(s: State, ctx: Ctx, e: Entry, from: string, broadcast: boolean)
   e.state = 'dead';
   e.stateSince = ctx.now;
   e.susp = undefined;
+  addTimer(s, ctx.now + deadRetention(s, e), e);
   const name = e.signed.record.name;
   emit(ctx, 'dead', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 'd', n: name, i: e.inc, f: from });
@@ -372,13 +383,14 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
   if (name === s.selfName) {
     const me = selfEntry(s);
     if (s.leftAt !== null || inc < me.inc) return;
-    if (!verifyLeft(name, inc, sig, s.selfPub)) return count(s, 'bad-signature');
+    if (!verifyLeft(name, inc, sig, s.selfPub)) return badSignature(s, ctx, 'a leave notice of ours');
     refute(s, ctx, inc, 'left notice from an earlier run');
     return;
   }
   const e = s.entries.get(name);
   if (!e || inc < e.inc || (e.state === 'left' && inc === e.inc)) return;
-  if (!verifyLeft(name, inc, sig, e.signed.record.id_pub)) return count(s, 'bad-signature');
+  if (!spendVerification(s, ctx)) return;
+  if (!verifyLeft(name, inc, sig, e.signed.record.id_pub)) return badSignature(s, ctx, `a leave notice of "${name}"`);
   e.state = 'left';
   e.inc = inc;
   e.leftSig = sig;
@@ -390,8 +402,21 @@ export function applyLeft(s: State, ctx: Ctx, name: string, inc: number, sig: st
 }
 
 /**
+ * How long a dead member is kept (retried by reconnectTick, which is how a
+ * split cluster merges again): a member that ever talked to us, 24 ×
+ * leftRetention (a day with the LAN and WAN presets: a machine off for a
+ * night, or a partition that long, still merges back by itself, and after
+ * that the anchors and the persisted peers still do); one that never did, as
+ * a left member (an hour): it may never have existed (a fake record, issue
+ * 14), and a real one that comes back announces itself again.
+ */
+export function deadRetention(s: State, e: Entry): number {
+  return isMet(e) ? 24 * s.t.leftRetention : s.t.leftRetention;
+}
+
+/**
  * Member timers that are due: a suspicion whose deadline passed becomes a
- * death; a left member kept leftRetention is forgotten. A timer whose member
+ * death; a left member kept leftRetention, or a dead one kept deadRetention, is forgotten. A timer whose member
  * has since changed (refuted, confirmed nearer, dead, back) is stale and
  * dropped: only the member's current state and times decide.
  */
@@ -413,11 +438,14 @@ export function runTimers(s: State, ctx: Ctx): void {
         addTimer(s, susp.deadline, e);
       }
     }
-    else if (e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) {
+    else if ((e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) || (e.state === 'dead' && ctx.now >= e.stateSince + deadRetention(s, e))) {
       const name = e.name;
+      if (e.state === 'dead') noteForgotten(s, name, e.inc, ctx.now);
       removeEntry(s, name);
       s.queue.drop(name);
       setWarm(s, name, false);
     }
+    // Dead, not due: its retention may have grown since its timer was set (it has talked to us since).
+    else if (e.state === 'dead') addTimer(s, e.stateSince + deadRetention(s, e), e);
   }
 }

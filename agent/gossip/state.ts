@@ -12,13 +12,15 @@ import type { Admission } from '../admin/admission';
 import type { Refusal } from './admissions';
 import type { RotationHeld } from './rotations';
 import type { ClaimLedger } from './claims';
+import type { NewNameLedger } from './newnames';
+import type { VerifyBudget } from './signatures';
 import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 
 export type { Entry, Suspicion } from './table';
 export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
 export interface Outgoing { to: Destination; msg: GossipMessage }
-export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation';
+export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation' | 'bad-signature';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
 export interface Step { send: Outgoing[]; events: MemberEvent[] }
 
@@ -80,6 +82,8 @@ export interface State {
   invUses: Map<string, Map<string, number>>;
   /** Removals signed by the admin, by the removed identity (removals.ts). */
   removals: Map<string, Admission>;
+  /** Per sender: signature checks left this sync interval (signatures.ts). */
+  verifyBudgets: Map<string, VerifyBudget>;
   /** Per sender: tokens for new suspicions and its refuted claims (claims.ts). */
   claims: Map<string, ClaimLedger>;
   /** The newest key rotation held: its schedule and every box (rotations.ts). */
@@ -118,6 +122,10 @@ export interface State {
   warm: number[];
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
+  /** Per sender: tokens for names new to us (newnames.ts). */
+  newNames: Map<string, NewNameLedger>;
+  /** Dead names forgotten after their retention, with the incarnation and when, oldest first (newnames.ts). */
+  forgotten: Map<string, { inc: number; at: number }>;
 }
 
 /** Per-call effects collector. */
@@ -194,11 +202,12 @@ export function entriesOf(s: State, ids: readonly number[]): Entry[] {
  * (`nudged`): used to show our own state to a member that holds an outdated
  * view of us, or that we hold dead while it talks to us.
  */
-export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMessage, key: string = to.name ?? ''): void {
+export function nudge(s: State, ctx: Ctx, to: Destination, msg: () => GossipMessage | GossipMessage[], key: string = to.name ?? ''): void {
   const last = s.nudged.get(key) ?? -Infinity;
   if (ctx.now - last < s.t.probeInterval) return;
   s.nudged.set(key, ctx.now);
-  ctx.send.push({ to, msg: msg() });
+  const m = msg();
+  for (const one of Array.isArray(m) ? m : [m]) ctx.send.push({ to, msg: one });
 }
 
 /** It has talked to us over a connection at least once: a probe to it is no first contact. */

@@ -7,12 +7,12 @@
  *   A → B  y{entries B lacks or holds older, names A wants}
  *   B → A  y{wanted entries, nothing wanted}
  */
-import type { DigestEntry, StateCode, SyncHashMsg, Update } from './messages';
-import { updateSize } from './messages';
+import type { DigestEntry, StateCode, SyncDigestMsg, SyncHashMsg, Update } from './messages';
+import { LIMITS, updateSize } from './messages';
 import { removalsHash } from './removals';
 import { rotationId } from './rotations';
 import type { Ctx, Entry, State } from './state';
-import { STATE_CODE, count } from './state';
+import { STATE_CODE, count, selfEntry } from './state';
 import type { Destination } from '../net/transport';
 import { applyUpdate, refute } from './rules';
 
@@ -37,6 +37,47 @@ function sortedIds(s: State): readonly number[] {
 export function digestOf(s: State): DigestEntry[] {
   const t = s.entries;
   return sortedIds(s).map((id) => [t.index.names[id] as string, t.incOf[id] as number, t.stateCode(id)]);
+}
+
+/**
+ * Our digest as `d` messages of at most about messageBytes each (a frame
+ * holds 1 MiB: at ~16,000 names one digest no longer fitted, and
+ * anti-entropy stopped). One chunk, as almost always, is the plain `d` of
+ * before; several carry `b: [after, through]`, the name range each covers
+ * ('' = open end), so the receiver pushes back only what it holds in that
+ * range. The first chunk carries our own record.
+ */
+export function digestMessages(s: State): SyncDigestMsg[] {
+  const d = digestOf(s);
+  const budget = s.t.messageBytes;
+  const chunks: DigestEntry[][] = [];
+  let cur: DigestEntry[] = [];
+  let used = 0;
+  for (const e of d) {
+    const size = e[0].length + String(e[1]).length + 10; // ["name",inc,st],
+    if (cur.length > 0 && (used + size > budget || cur.length >= LIMITS.digest)) {
+      chunks.push(cur);
+      cur = [];
+      used = 0;
+    }
+    cur.push(e);
+    used += size;
+  }
+  chunks.push(cur);
+  const own: Update[] = [{ k: 'a', r: selfEntry(s).signed }];
+  if (chunks.length === 1) return [{ t: 'd', d, u: own }];
+  return chunks.map((c, i) => {
+    const after = i === 0 ? '' : ((chunks[i - 1] as DigestEntry[]).at(-1) as DigestEntry)[0];
+    const through = i === chunks.length - 1 ? '' : (c.at(-1) as DigestEntry)[0];
+    const m: SyncDigestMsg = { t: 'd', d: c, b: [after, through] };
+    if (i === 0) m.u = own;
+    return m;
+  });
+}
+
+/** Whether a name falls in a digest chunk's range (sync.ts digestMessages); no range: the whole digest. */
+function inBounds(name: string, b: [string, string] | undefined): boolean {
+  return !b || ((b[0] === '' || name > b[0]) && (b[1] === '' || name <= b[1]));
 }
 
 /** The digest's hash (MemberTable.digest, kept up to date by every change): equal for equal digests. */
@@ -82,7 +123,7 @@ export function itemsFor(s: State, e: Entry): Update[] {
  * newer (except left members we never knew). A claim that we ourselves are
  * suspect or dead at our incarnation is refuted on the spot.
  */
-export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push: Update[]; want: string[] } {
+export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[], bounds?: [string, string]): { push: Update[]; want: string[] } {
   const t = s.entries;
   // Names already compared: a mark per table id, a Set only for names we hold no entry for.
   const seen = new Uint8Array(t.end());
@@ -110,7 +151,9 @@ export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push
       else want.push(name);
     }
   }
-  for (let id = 0; id < seen.length; id++) if (!seen[id] && t.has(id) && t.stateCode(id) !== STATE_CODE.left) pushEntries.push(t.at(id));
+  for (let id = 0; id < seen.length; id++) {
+    if (!seen[id] && t.has(id) && t.stateCode(id) !== STATE_CODE.left && inBounds(t.index.names[id] as string, bounds)) pushEntries.push(t.at(id));
+  }
   const push: Update[] = [];
   for (const e of pushEntries) push.push(...itemsFor(s, e));
   return { push, want };
@@ -122,6 +165,22 @@ export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[]): { push
  * names we want back.
  */
 export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget: number, want: string[]): void {
+  // The names we want, in slices that fit the budget too (a 16,000-name want list of long names is a megabyte).
+  const wants: string[][] = [];
+  let w: string[] = [];
+  let wUsed = 0;
+  for (const name of want) {
+    if (w.length > 0 && (wUsed + name.length + 3 > budget || w.length >= LIMITS.wanted)) {
+      wants.push(w);
+      w = [];
+      wUsed = 0;
+    }
+    w.push(name);
+    wUsed += name.length + 3;
+  }
+  wants.push(w);
+  for (const extra of wants.slice(0, -1)) ctx.send.push({ to, msg: { t: 'y', u: [], w: extra } });
+  want = wants[wants.length - 1] as string[];
   const chunks: Update[][] = [];
   let cur: Update[] = [];
   let used = 0;

@@ -7,7 +7,7 @@ import { NODE_NAME_RE as NAME_RE } from '../../shared/node-name';
 import { HeptoError } from '../../shared/errors';
 import { UNSAFE_CHARS } from '../../shared/printable';
 import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
-import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncHashMsg, Update } from './messages';
+import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncDigestMsg, SyncHashMsg, Update } from './messages';
 import { MAX_BOX_CHARS } from '../admin/rotation';
 import { LIMITS } from './messages';
 
@@ -251,7 +251,13 @@ export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array):
     }
     case 'd': {
       const d = digest(o.d);
-      return o.u === undefined ? { t: 'd', d } : { t: 'd', d, u: updates(o.u) };
+      const m: SyncDigestMsg = o.u === undefined ? { t: 'd', d } : { t: 'd', d, u: updates(o.u) };
+      if (o.b !== undefined) {
+        const b = arr(o.b, 'b', 2);
+        if (b.length !== 2) reject('b must be [after, through]');
+        m.b = [b[0] === '' ? '' : name(b[0], 'b[0]'), b[1] === '' ? '' : name(b[1], 'b[1]')];
+      }
+      return m;
     }
     case 'y':
       return { t: 'y', u: updates(o.u), w: arr(o.w, 'w', LIMITS.wanted).map((x, i) => name(x, `w[${i}]`)) };

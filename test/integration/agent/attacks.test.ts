@@ -5,27 +5,12 @@
  */
 import { strict as assert } from 'assert';
 import * as net from 'net';
-import { AgentCluster, OVERLAY_KEY, waitFor, type AgentHandle } from '../../helpers/agent-cluster';
+import { AgentCluster, waitFor, type AgentHandle } from '../../helpers/agent-cluster';
+import { memberAttacker } from '../../helpers/member-attacker';
 import { member } from '../../helpers/admin-cli';
 import { encodeMessage, type Update } from '../../../agent/gossip/messages';
 import { generateIdentity } from '../../../agent/net/identity';
-import { WsTransport } from '../../../agent/net/ws-transport';
-import { memoryLogger } from '../../../shared/log';
-
-async function attacker(name: string, host: string): Promise<WsTransport> {
-  const { logger } = memoryLogger('debug');
-  const t = new WsTransport({
-    overlayKey: OVERLAY_KEY,
-    identity: generateIdentity(Date.now()),
-    name,
-    listen: { hosts: [host], port: 0 },
-    bindAddress: host,
-    logger,
-    events: { message: () => undefined, disconnected: () => undefined, rejected: () => undefined },
-  });
-  await t.start();
-  return t;
-}
+import { signRecord } from '../../../agent/gossip/records';
 
 describe('attacks by a member holding the key (real agents on loopback)', function () {
   this.timeout(120_000);
@@ -42,7 +27,7 @@ describe('attacks by a member holding the key (real agents on loopback)', functi
     const h3 = cluster.add('h3', { anchors: [h1] });
     for (const a of [h1, h2, h3]) cluster.start(a);
     await cluster.waitAllSee([h1, h2, h3], { h1: 'alive', h2: 'alive', h3: 'alive' }, 30_000);
-    const m = await attacker('mallory', '127.0.0.77');
+    const m = await memberAttacker('mallory', '127.0.0.77');
     const samples: Record<string, { alive: number; total: number }> = { h1: { alive: 0, total: 0 }, h3: { alive: 0, total: 0 } };
     let running = true;
     const sampling = (async () => {
@@ -92,6 +77,27 @@ describe('attacks by a member holding the key (real agents on loopback)', functi
     assert.ok(!h1.logs.some((l) => /member dead.*"member":"h2"/.test(l)), 'h1 logged h2 dead');
   });
 
+  it('attack 6: a record with a bad signature drops the connection that carried it, and shows in status', async () => {
+    const h1 = cluster.add('h1');
+    cluster.start(h1);
+    await cluster.waitStates(h1, { h1: 'alive' });
+    const dropped: string[] = [];
+    const m = await memberAttacker('mallory', '127.0.0.79', (p) => dropped.push(p));
+    try {
+      const id = generateIdentity(Date.now());
+      const rec = { name: 'forged', role: 'node' as const, addresses: ['127.0.0.80:7947'], node_ips: [], overlay_ip: null, facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' }, containers: {}, id_pub: id.idPub, created_at: 1 };
+      const signed = signRecord(rec, 1, id.secretKey);
+      const forged = { ...signed, incarnation: 2 }; // signed for 1
+      await m.send({ addresses: [`${h1.host}:${h1.port}`] }, encodeMessage({ t: 'g', u: [{ k: 'a', r: forged }] }));
+      await waitFor('h1 to drop the connection', () => dropped.includes('h1'), 10_000);
+      const p = await waitFor('the refusal in status', async () => (await cluster.status(h1)).problems.find((x) => x.includes('bad signature')), 10_000);
+      assert.match(p, /127\.0\.0\.79.*"mallory".*the record of "forged" with a bad signature/);
+      assert.ok(!(await cluster.status(h1)).members.some((x) => x.name === 'forged'));
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('attack 4: a ping-req for an unknown target makes no agent dial the address it names', async () => {
     const h1 = cluster.add('h1');
     cluster.start(h1);
@@ -104,7 +110,7 @@ describe('attacks by a member holding the key (real agents on loopback)', functi
     });
     await new Promise<void>((r) => victim.listen(0, '127.0.0.88', () => r()));
     const port = (victim.address() as net.AddressInfo).port;
-    const m = await attacker('mallory', '127.0.0.78');
+    const m = await memberAttacker('mallory', '127.0.0.78');
     try {
       for (let i = 0; i < 50; i++) {
         await m.send({ addresses: [`${h1.host}:${h1.port}`] }, encodeMessage({ t: 'r', s: i + 1, n: `ghost${i}`, a: [`127.0.0.88:${port}`] }));

@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import type { NetworkInterfaceInfo } from 'os';
-import { advertiseAddresses } from '../../../agent/daemon/advertise';
+import { advertiseAddresses, resolveAdvertised } from '../../../agent/daemon/advertise';
+import { isIpEndpoint } from '../../../agent/gossip/newnames';
 
 const ifaces: NodeJS.Dict<NetworkInterfaceInfo[]> = {
   lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }],
@@ -32,5 +33,17 @@ describe('advertised addresses', () => {
   });
   it('otherwise global addresses, IPv6 first, no loopback or link-local', () => {
     assert.deepEqual(advertiseAddresses({ advertise: [], gossip_listen: ['::'], gossip_port: 7947 }, ifaces), ['[2001:db8::7]:7947', '192.0.2.7:7947']);
+  });
+  it('host names in advertise are resolved once at start, so that peers, who take only IP literals, accept the record', async () => {
+    const lookup = async (host: string) => (host === 'h.example' ? [{ address: '2001:db8::9', family: 6 }, { address: '192.0.2.9', family: 4 }] : Promise.reject(new Error('ENOTFOUND')));
+    const c = { gossip_listen: ['::'], gossip_port: 7947 };
+    const got = await resolveAdvertised(advertiseAddresses({ ...c, advertise: ['h.example:9000', '192.0.2.1'] }, ifaces), c, lookup, ifaces);
+    assert.deepEqual(got, ['[2001:db8::9]:9000', '192.0.2.9:9000', '192.0.2.1:7947']);
+    assert.ok(got.every(isIpEndpoint));
+    // Nothing resolves: the host's own addresses, as without advertise.
+    assert.deepEqual(await resolveAdvertised(['nowhere.example:7947'], c, lookup, ifaces), ['[2001:db8::7]:7947', '192.0.2.7:7947']);
+    // What the agent advertises by itself always passes.
+    assert.ok(advertiseAddresses({ advertise: [], gossip_listen: ['::'], gossip_port: 7947 }, ifaces).every(isIpEndpoint));
+    assert.ok(advertiseAddresses({ advertise: [], gossip_listen: ['127.0.0.5'], gossip_port: 7000 }, ifaces).every(isIpEndpoint));
   });
 });
