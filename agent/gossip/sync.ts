@@ -49,21 +49,8 @@ export function digestOf(s: State): DigestEntry[] {
  */
 export function digestMessages(s: State): SyncDigestMsg[] {
   const d = digestOf(s);
-  const budget = s.t.messageBytes;
-  const chunks: DigestEntry[][] = [];
-  let cur: DigestEntry[] = [];
-  let used = 0;
-  for (const e of d) {
-    const size = e[0].length + String(e[1]).length + 10; // ["name",inc,st],
-    if (cur.length > 0 && (used + size > budget || cur.length >= LIMITS.digest)) {
-      chunks.push(cur);
-      cur = [];
-      used = 0;
-    }
-    cur.push(e);
-    used += size;
-  }
-  chunks.push(cur);
+  // ["name",inc,st], in JSON
+  const chunks = packed(d, (e) => e[0].length + String(e[1]).length + 10, s.t.messageBytes, LIMITS.digest);
   const own: Update[] = [{ k: 'a', r: selfEntry(s).signed }];
   if (chunks.length === 1) return [{ t: 'd', d, u: own }];
   return chunks.map((c, i) => {
@@ -73,6 +60,29 @@ export function digestMessages(s: State): SyncDigestMsg[] {
     if (i === 0) m.u = own;
     return m;
   });
+}
+
+/**
+ * `items` in order, cut into runs of at most `budget` (by `sizeOf`) and
+ * `maxCount` items; an item larger than the budget goes alone. Always at
+ * least one run (maybe empty).
+ */
+function packed<T>(items: T[], sizeOf: (x: T) => number, budget: number, maxCount = Infinity): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let used = 0;
+  for (const x of items) {
+    const size = sizeOf(x);
+    if (cur.length > 0 && (used + size > budget || cur.length >= maxCount)) {
+      out.push(cur);
+      cur = [];
+      used = 0;
+    }
+    cur.push(x);
+    used += size;
+  }
+  out.push(cur);
+  return out;
 }
 
 /** Whether a name falls in a digest chunk's range (sync.ts digestMessages); no range: the whole digest. */
@@ -166,35 +176,10 @@ export function compareDigest(s: State, ctx: Ctx, theirs: DigestEntry[], bounds?
  */
 export function sendChunked(ctx: Ctx, to: Destination, updates: Update[], budget: number, want: string[]): void {
   // The names we want, in slices that fit the budget too (a 16,000-name want list of long names is a megabyte).
-  const wants: string[][] = [];
-  let w: string[] = [];
-  let wUsed = 0;
-  for (const name of want) {
-    if (w.length > 0 && (wUsed + name.length + 3 > budget || w.length >= LIMITS.wanted)) {
-      wants.push(w);
-      w = [];
-      wUsed = 0;
-    }
-    w.push(name);
-    wUsed += name.length + 3;
-  }
-  wants.push(w);
+  const wants = packed(want, (name) => name.length + 3, budget, LIMITS.wanted);
   for (const extra of wants.slice(0, -1)) ctx.send.push({ to, msg: { t: 'y', u: [], w: extra } });
   want = wants[wants.length - 1] as string[];
-  const chunks: Update[][] = [];
-  let cur: Update[] = [];
-  let used = 0;
-  for (const u of updates) {
-    const size = updateSize(u);
-    if (cur.length > 0 && used + size > budget) {
-      chunks.push(cur);
-      cur = [];
-      used = 0;
-    }
-    cur.push(u);
-    used += size;
-  }
-  chunks.push(cur);
+  const chunks = packed(updates, updateSize, budget);
   chunks.forEach((c, i) => {
     ctx.send.push({ to, msg: { t: 'y', u: c, w: i === chunks.length - 1 ? want : [] } });
   });

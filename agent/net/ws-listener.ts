@@ -16,6 +16,7 @@ import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import { HeptoError, errnoCode } from '../../shared/errors';
 import { FRAME_OVERHEAD, Limits } from './limits';
+import { networkOf, parseIp } from '../runtime/ip';
 
 export interface ListenerHooks {
   /**
@@ -82,59 +83,11 @@ export function sourceOf(addr: string | undefined): string {
 export function sourceKey(addr: string): string {
   const host = sourceOf(addr);
   if (!host.includes(':')) return host;
-  const groups = ipv6Groups(host);
-  if (!groups) return host;
-  return `${compressIpv6([...groups.slice(0, 4), 0, 0, 0, 0])}/64`;
-}
-
-/** The eight 16-bit groups of an IPv6 address (zone dropped, embedded IPv4 taken), or null. */
-function ipv6Groups(addr: string): number[] | null {
-  let a = addr.replace(/%.*$/, '').toLowerCase();
-  const v4 = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
-  if (v4) {
-    const b = v4.slice(2).map(Number);
-    if (b.some((x) => x > 255)) return null;
-    a = `${v4[1]}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  try {
+    return networkOf({ bytes: parseIp(host.replace(/%.*$/, '').toLowerCase()), prefix: 64 });
+  } catch {
+    return host;
   }
-  const halves = a.split('::');
-  if (halves.length > 2) return null;
-  const parse = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (!/^[0-9a-f]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parse(halves[0]);
-  const tail = halves.length === 2 ? parse(halves[1]) : [];
-  if (!head || !tail) return null;
-  if (halves.length === 1) return head.length === 8 ? head : null;
-  const fill = 8 - head.length - tail.length;
-  return fill < 1 ? null : [...head, ...new Array<number>(fill).fill(0), ...tail];
-}
-
-/** RFC 5952 text of eight groups: lowercase, no leading zeros, the longest run of two or more zero groups as `::`. */
-function compressIpv6(g: number[]): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
 export function formatRemote(addr: string | undefined, port: number | undefined): string {

@@ -1,7 +1,8 @@
 import { defaults } from '../../../shared/config/defaults';
 import type { HeptoConfig } from '../../../shared/config/types';
 import type { MemberRecord, MemberState } from '../../../shared/member';
-import type { ClusterView } from '../../../agent/runtime/desired';
+import type { ClusterView, DesiredState } from '../../../agent/runtime/desired';
+import type { ObservedContainer } from '../../../agent/runtime/planner';
 
 /** Test keys: obviously fake, 32 characters each. */
 export const OVERLAY_KEY = 'TESTONLYoverlayKEY0123456789abcd';
@@ -41,4 +42,24 @@ export function record(name: string, over: Partial<MemberRecord> = {}): MemberRe
 
 export function view(...members: Array<[string, MemberState, Partial<MemberRecord>?]>): ClusterView {
   return { members: members.map(([name, state, over]) => ({ name, state, record: record(name, over ?? {}) })) };
+}
+
+/** A container of `d` as Podman would show it running since an hour before `now`, exactly as desired. */
+export function runningAsDesired(d: DesiredState, name: string, now: number, over: Partial<ObservedContainer> = {}): ObservedContainer {
+  const c = d.containers.find((x) => x.name === name)!;
+  return {
+    id: `id-${name}`,
+    name,
+    node: c.node,
+    role: c.role,
+    state: 'running',
+    hash: c.spec!.hash,
+    baseHash: c.spec!.baseHash,
+    join: c.spec!.join.join(','),
+    startedAt: now - 3_600_000,
+    finishedAt: null,
+    exitCode: null,
+    pid: 4242,
+    ...over,
+  };
 }

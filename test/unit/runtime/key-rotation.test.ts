@@ -12,7 +12,7 @@ import { planAgentToken } from '../../../agent/runtime/k3s-token';
 import { planTokenRotate, supervisorLoopback, TOKEN_ROTATE_PATH } from '../../../agent/runtime/k3s-resync';
 import { emptyHistory, planReconcile, specMatches, type Observed, type ObservedContainer } from '../../../agent/runtime/planner';
 import { BASE_HASH_LABEL } from '../../../agent/runtime/spec-hash';
-import { AGENT_KEY, CLUSTER_KEY, testConfig, view } from './fixtures';
+import { AGENT_KEY, CLUSTER_KEY, runningAsDesired, testConfig, view } from './fixtures';
 
 const NOW = 1_700_000_000_000;
 const OPTS = { policy: DEFAULT_BACKOFF, random: () => 0.5 };
@@ -30,22 +30,7 @@ function worker(over = {}): DesiredState {
 }
 
 function running(d: DesiredState, name: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
-  const c = d.containers.find((x) => x.name === name)!;
-  return {
-    id: `id-${name}`,
-    name,
-    node: c.node,
-    role: c.role,
-    state: 'running',
-    hash: c.spec!.hash,
-    baseHash: c.spec!.baseHash,
-    join: c.spec!.join.join(','),
-    startedAt: NOW - 3_600_000,
-    finishedAt: null,
-    exitCode: null,
-    pid: 4242,
-    ...over,
-  };
+  return runningAsDesired(d, name, NOW, over);
 }
 
 function observedOf(d: DesiredState, containers: ObservedContainer[]): Observed {

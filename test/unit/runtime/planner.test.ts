@@ -5,7 +5,7 @@ import { overlayAddress } from '../../../agent/runtime/desired';
 import { DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
 import { emptyHistory, JOIN_DEADLINE_MS, planReconcile, type Action, type History, type Observed, type ObservedContainer } from '../../../agent/runtime/planner';
 import type { LinkState } from '../../../agent/runtime/overlay-link';
-import { testConfig, view } from './fixtures';
+import { runningAsDesired, testConfig, view } from './fixtures';
 
 const NOW = 1_700_000_000_000;
 const OPTS = { policy: DEFAULT_BACKOFF, random: () => 0.5 };
@@ -18,21 +18,7 @@ function desired(over = {}): DesiredState {
 }
 
 function obs(d: DesiredState, name: string, over: Partial<ObservedContainer> = {}): ObservedContainer {
-  const c = d.containers.find((x) => x.name === name)!;
-  return {
-    id: `id-${name}`,
-    name,
-    node: c.node,
-    role: c.role,
-    state: 'running',
-    hash: c.spec!.hash,
-    join: c.spec!.join.join(','),
-    startedAt: NOW - 3_600_000,
-    finishedAt: null,
-    exitCode: null,
-    pid: 4242,
-    ...over,
-  };
+  return runningAsDesired(d, name, NOW, over);
 }
 
 /** The link as the agent wants it: present, up, at mtu - 80, with the overlay address. */
