@@ -102,7 +102,6 @@ export class Agent {
   private knownHostsStale = true;
   /** A cluster view and status line rebuild is queued (scheduleViewRefresh). */
   private viewRefreshPending = false;
-  private readonly fingerprints = new Map<string, string>();
   /** Members learnt alive since the last view refresh, logged then. */
   private readonly newlyAlive: { name: string; incarnation: number }[] = [];
   /** How many rotation boxes rotation.json holds, to save it only when that changed. */
@@ -271,7 +270,7 @@ export class Agent {
       version: AGENT_VERSION,
       runtime: config.runtime,
       startedAt: this.startedAt,
-      members: view.map((m) => ({ ...m, identity: this.fingerprintOf(m.record.id_pub) })),
+      members: view.map((m) => ({ ...m, identity: fingerprint(m.record.id_pub) })),
       containers: rt.containers,
       problems: this.problems(view, rt),
       keys: this.keys.status(),
@@ -281,7 +280,7 @@ export class Agent {
   /** Every problem for status, in order. */
   private problems(view: MemberView[], rt: RuntimeStatus): string[] {
     const { config, clock } = this.opts;
-    const live = new Map(view.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => [m.name, this.fingerprintOf(m.record.id_pub)]));
+    const live = new Map(view.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => [m.name, fingerprint(m.record.id_pub)]));
     const refusedBy = this.node.refusedBySince(clock.now() - REJECTION_WINDOW_MS).filter((r) => !(r.peer && live.has(r.peer)));
     // A refused node hears nothing: "cannot reach" advice would send its owner after the wrong cause.
     const problems = [...this.node.membership.problems(), ...rt.problems].filter((p) => refusedBy.length === 0 || !p.startsWith('cannot reach any anchor'));
@@ -307,17 +306,6 @@ export class Agent {
     // Last: an advice for the whole cluster, after what needs fixing now.
     if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
     return problems;
-  }
-
-  /** fingerprint() of an identity, remembered: status takes two per member, and a hash each was a third of its time with a thousand members. */
-  private fingerprintOf(idPub: string): string {
-    let fp = this.fingerprints.get(idPub);
-    if (fp === undefined) {
-      if (this.fingerprints.size >= 8192) this.fingerprints.clear();
-      fp = fingerprint(idPub);
-      this.fingerprints.set(idPub, fp);
-    }
-    return fp;
   }
 
   /** Is `host` (a socket's peer address) one that a live member's signed record gives? Rebuilt at most once per burst of member events. */

@@ -37,9 +37,21 @@ export function generateIdentity(now: number): Identity {
   return { publicKey: kp.publicKey, secretKey: kp.secretKey, idPub: b64(kp.publicKey), createdAt: now };
 }
 
-/** Short, log-safe name of an identity public key: first 12 hex chars of its SHA-256. */
+const fingerprints = new Map<string, string>();
+
+/**
+ * Short, log-safe name of an identity public key: first 12 hex chars of its
+ * SHA-256. Remembered (bounded): status takes two per member, and a hash each
+ * was a third of its time with a thousand members.
+ */
 export function fingerprint(idPub: string): string {
-  return Buffer.from(sha256(Buffer.from(idPub, 'utf8'))).toString('hex').slice(0, 12);
+  let fp = fingerprints.get(idPub);
+  if (fp === undefined) {
+    if (fingerprints.size >= 8192) fingerprints.clear();
+    fp = Buffer.from(sha256(Buffer.from(idPub, 'utf8'))).toString('hex').slice(0, 12);
+    fingerprints.set(idPub, fp);
+  }
+  return fp;
 }
 
 function b64(a: Uint8Array): string {
