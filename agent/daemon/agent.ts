@@ -36,6 +36,8 @@ import { KeyStore } from './keys';
 import { KeyRotation } from './key-rotation';
 import { SaveProblems } from './save-problems';
 import { canonicalIp, hostOf } from '../runtime/ip';
+import { NameLedger } from './name-ledger';
+import type { ClusterView } from './runtime-seam';
 
 export interface Notifier {
   ready(): void;
@@ -104,6 +106,10 @@ export class Agent {
   private viewRefreshPending = false;
   /** Members learnt alive since the last view refresh, logged then. */
   private readonly newlyAlive: { name: string; incarnation: number }[] = [];
+  /** The order node names were first seen in, for overlay-IP collisions (name-ledger.ts). */
+  private names!: NameLedger;
+  private namesTimer: TimerHandle | null = null;
+  private namesSaving = false;
   /** How many rotation boxes rotation.json holds, to save it only when that changed. */
   private savedBoxes = -1;
 
@@ -130,6 +136,8 @@ export class Agent {
     const rotation = await this.admissions.loadRotation();
     this.keys = new KeyRotation(config, new KeyStore(stateDir, this.log.child('keys')), clock, this.log.child('keys'), this.saves);
     const plan = await this.keys.load();
+    this.names = new NameLedger(stateDir, this.log.child('names'), (this.opts.timing ?? LAN).syncInterval);
+    await this.names.load();
     const facts = await gatherFacts();
     // Host names resolved once here: peers take only IP literals from a record (issue 14).
     const advertised = await resolveAdvertised(advertiseAddresses(config), config);
@@ -252,6 +260,7 @@ export class Agent {
     this.opts.notifier.stopping();
     this.log.info('agent stopping', { leave: opts.leave !== false });
     if (this.persistTimer) this.opts.clock.clearTimeout(this.persistTimer);
+    if (this.namesTimer) this.opts.clock.clearTimeout(this.namesTimer);
     this.keys.stop();
     await this.opts.runtime.stop().catch((e) => this.log.error('runtime stop failed', { error: errorMessage(e) }));
     await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
@@ -448,12 +457,37 @@ export class Agent {
     return this.node.membership.view().find((m) => m.name === this.opts.config.node)?.record;
   }
 
-  private clusterView() {
-    return {
-      members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record, lastSeen: m.lastSeen })),
-      // Removed and not admitted again: the master deletes them from Kubernetes (runtime/node-removal.ts).
-      removed: this.node.membership.removedNames(),
-    };
+  /** The view the runtime gets, with the order node names were first seen in (pinning hosted nodes when due, name-ledger.ts). */
+  private clusterView(): ClusterView {
+    const now = this.opts.clock.now();
+    const { view, recheckAt } = this.names.observe(
+      this.opts.config,
+      {
+        members: this.node.membership.view().map((m) => ({ name: m.name, state: m.state, record: m.record, lastSeen: m.lastSeen })),
+        // Removed and not admitted again: the master deletes them from Kubernetes (runtime/node-removal.ts).
+        removed: this.node.membership.removedNames(),
+      },
+      now,
+    );
+    if (this.names.changed) void this.saveNames();
+    if (recheckAt !== null && !this.namesTimer && this.phase === 'running') {
+      this.namesTimer = this.opts.clock.setTimeout(() => {
+        this.namesTimer = null;
+        this.scheduleViewRefresh();
+      }, Math.max(0, recheckAt - now));
+    }
+    return view;
+  }
+
+  /** names.json, one save at a time (a pin is saved at once: it decides who keeps an overlay IP after a restart). */
+  private async saveNames(): Promise<void> {
+    if (this.namesSaving) return;
+    this.namesSaving = true;
+    try {
+      while (this.names.changed) if (!(await this.save(this.names.file, 'cannot save the order node names were first seen in', () => this.names.save()))) break;
+    } finally {
+      this.namesSaving = false;
+    }
   }
 
   /**

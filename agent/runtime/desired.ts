@@ -17,8 +17,8 @@
  *   carries its k3s CA hash (k3s_ca), pinned in its token; the master's
  *   server gets the agent token its datastore allows (k3s-token.ts); status
  *   says where a machine holds the k3s server token it should not need;
- * - on an overlay-IP collision the node whose member joined later (later
- *   created_at, tie: greater name) does not start wesher (nor k3s);
+ * - on an overlay-IP collision the node this agent saw later does not start
+ *   wesher (nor k3s); a node that has its overlay IP keeps it (collisions.ts);
  * - at most one hosted node can use the host network (wesher's ports and
  *   interface are per network namespace).
  */
@@ -30,6 +30,7 @@ import { DEFAULT_WESHER_IMAGE } from '../../shared/config/images';
 import { bareAddress } from './ip';
 import { planNetwork, type NetworkFacts } from './network';
 import { overlayIp } from './overlay-ip';
+import { collisionProblem, overlayCollisions, safeOverlayIp } from './collisions';
 import type { DesiredLink } from './overlay-link';
 import { containerName, k3sSpec, WESHER_INTERFACE, WIREGUARD_OVERHEAD, wesherSpec, type ContainerSpec, type Role } from './specs';
 import { secureAgentToken, type AgentTokenPlan } from './k3s-token';
@@ -38,6 +39,12 @@ import { inFamily, wesherBindAddress, type BindChoice, type Family } from './wes
 export interface ClusterView {
   /** lastSeen: when gossip last heard from the member (ms), for the join list's order. */
   members: Array<{ name: string; state: MemberState; record: MemberRecord; lastSeen?: number }>;
+  /**
+   * The name ledger's sequence number of each node name, in the order this
+   * agent first saw them; a hosted node is in it once pinned
+   * (collisions.ts, daemon/name-ledger.ts). Absent: none seen yet.
+   */
+  firstSeen?: Record<string, number>;
   /**
    * Node names the admin removed (`hepto-agent remove NODE`) and has not
    * re-admitted since. The agent hosting the master deletes each from
@@ -79,57 +86,9 @@ export function hostedNodes(config: HeptoConfig): NodeConfig[] {
   return [top, ...config.nodes];
 }
 
-const LIVE: MemberState[] = ['alive', 'suspect'];
-
-function safeOverlayIp(name: string, net: string): string | null {
-  try {
-    return overlayIp(name, net);
-  } catch {
-    return null;
-  }
-}
-
-interface Claim {
-  node: string;
-  member: string;
-  createdAt: number;
-}
-
-/** Hosted node names of a member: its record's `containers` keys plus (for this agent) the config. */
-function claims(config: HeptoConfig, view: ClusterView): Claim[] {
-  const out: Claim[] = [];
-  const seen = new Set<string>();
-  const self = view.members.find((m) => m.name === config.node);
-  for (const n of hostedNodes(config)) {
-    out.push({ node: n.node, member: config.node, createdAt: self?.record.created_at ?? Number.MAX_SAFE_INTEGER });
-    seen.add(n.node);
-  }
-  for (const m of view.members) {
-    if (m.name === config.node || !LIVE.includes(m.state)) continue;
-    for (const node of Object.keys(m.record.containers)) {
-      if (seen.has(node)) continue;
-      seen.add(node);
-      out.push({ node, member: m.name, createdAt: m.record.created_at });
-    }
-  }
-  return out;
-}
-
-/** Colliding groups of nodes by overlay IP, each sorted winner first. */
-export function overlayCollisions(config: HeptoConfig, view: ClusterView): Array<{ ip: string; nodes: Claim[] }> {
-  const byIp = new Map<string, Claim[]>();
-  for (const c of claims(config, view)) {
-    const ip = safeOverlayIp(c.node, config.overlay_net);
-    if (!ip) continue;
-    byIp.set(ip, [...(byIp.get(ip) ?? []), c]);
-  }
-  const out: Array<{ ip: string; nodes: Claim[] }> = [];
-  for (const [ip, list] of byIp) {
-    if (list.length < 2) continue;
-    list.sort((a, b) => a.createdAt - b.createdAt || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-    out.push({ ip, nodes: list });
-  }
-  return out;
+/** Whether gossip has found the cluster: no anchors (the first machine), or another member alive. */
+export function meshFound(config: HeptoConfig, view: ClusterView): boolean {
+  return config.anchors.length === 0 || view.members.some((m) => m.name !== config.node && m.state === 'alive');
 }
 
 /** Whether the master node is hosted here or seen alive, hosted by a live member. */
@@ -279,9 +238,9 @@ export function computeDesired(
   for (const c of overlayCollisions(config, view)) {
     const [winner, ...losers] = c.nodes;
     for (const l of losers) {
-      const msg = `overlay IP collision: nodes ${winner.node} and ${l.node} both hash to ${c.ip}; ${l.node} joined later so its wesher is not started; rename one of them`;
+      const msg = collisionProblem(c.ip, winner, l);
       problems.push(msg);
-      if (hostedNodes(config).some((n) => n.node === l.node)) collided.set(l.node, msg);
+      if (l.hosted) collided.set(l.node, msg);
     }
   }
 
@@ -322,7 +281,12 @@ export function computeDesired(
     const bind = bindFor(config, view, node);
     problems.push(...familyProblems(config, view, node, bind));
     const join = joinList(config, view, node, bind.family);
-    if (join.length === 0 && config.anchors.length > 0 && !view.members.some((m) => m.name !== config.node && m.state === 'alive')) {
+    if (view.firstSeen !== undefined && !Object.prototype.hasOwnProperty.call(view.firstSeen, node.node)) {
+      const msg = `wesher on ${node.node} waits until this agent has the cluster's node names (a sync interval after gossip found another member), so that it does not take the overlay IP of a node it has not heard of yet`;
+      waitBoth(node.node, msg);
+      continue;
+    }
+    if (join.length === 0 && !meshFound(config, view)) {
       const msg = `wesher on ${node.node} waits for gossip to find another member through the anchors (${config.anchors.join(', ')}): started alone it would make a mesh of its own; check that an anchor's agent runs and is reachable`;
       problems.push(msg);
       waitBoth(node.node, msg);

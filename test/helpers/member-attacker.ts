@@ -4,15 +4,21 @@
  * real agents.
  */
 import { OVERLAY_KEY } from './agent-cluster';
-import { generateIdentity } from '../../agent/net/identity';
+import { generateIdentity, type Identity } from '../../agent/net/identity';
 import { WsTransport } from '../../agent/net/ws-transport';
 import { memoryLogger } from '../../shared/log';
 
-export async function memberAttacker(name: string, host: string, onDisconnected: (peer: string) => void = () => undefined): Promise<WsTransport> {
+/** `opts.identity`: the attacker's own (to sign its own record with), fresh by default; `opts.overlayKey`: AgentCluster's by default. */
+export async function memberAttacker(
+  name: string,
+  host: string,
+  onDisconnected: (peer: string) => void = () => undefined,
+  opts: { identity?: Identity; overlayKey?: string } = {},
+): Promise<WsTransport> {
   const { logger } = memoryLogger('debug');
   const t = new WsTransport({
-    overlayKey: OVERLAY_KEY,
-    identity: generateIdentity(Date.now()),
+    overlayKey: opts.overlayKey ?? OVERLAY_KEY,
+    identity: opts.identity ?? generateIdentity(Date.now()),
     name,
     listen: { hosts: [host], port: 0 },
     bindAddress: host,

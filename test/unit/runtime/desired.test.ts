@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { computeDesired, joinList, JOIN_CAP, overlayCollisions, type ClusterView } from '../../../agent/runtime/desired';
+import { computeDesired, joinList, JOIN_CAP, type ClusterView } from '../../../agent/runtime/desired';
+import { overlayCollisions } from '../../../agent/runtime/collisions';
 import { overlayIp } from '../../../agent/runtime/overlay-ip';
 import { record, testConfig, view } from './fixtures';
 
@@ -98,26 +99,45 @@ describe('runtime/desired', () => {
     assert.ok(computeDesired(testConfig(), view(['master1', 'alive']), FACTS).containers[0].spec);
   });
 
-  it('overlay-IP collision: the later joiner does not start wesher and status names both', () => {
+  it('overlay-IP collision: the node this agent saw later does not start; created_at counts for nothing', () => {
     const net = '10.0.0.0/24';
     const [a, b] = collidingPair(net);
-    // We host b, and joined later than the member hosting a.
+    // We host b, not pinned yet; a was seen first. b's record even claims the older identity.
     const cfg = testConfig({ node: b, master: a, overlay_net: net });
-    const v = view([a, 'alive', { created_at: 100 }], [b, 'alive', { created_at: 200 }]);
+    const v: ClusterView = { ...view([a, 'alive', { created_at: 9_999 }], [b, 'alive', { created_at: 0 }]), firstSeen: { [a]: 1 } };
     const d = computeDesired(cfg, v, FACTS);
-    assert.ok(d.containers.every((c) => c.spec === null), 'neither wesher nor k3s starts on the loser');
+    assert.ok(d.containers.every((c) => c.spec === null), 'neither wesher nor k3s starts on the newcomer');
     const p = d.problems.find((x) => x.includes('collision'))!;
-    assert.ok(p.includes(a) && p.includes(b) && /rename one/.test(p), p);
+    assert.ok(p.includes(a) && p.includes(b) && /rename/.test(p), p);
     assert.equal(overlayCollisions(cfg, v)[0].nodes[0].node, a);
 
-    // The earlier joiner keeps running and still reports the collision.
-    const winner = computeDesired(testConfig({ node: a, master: a, overlay_net: net }), view([a, 'alive', { created_at: 100 }], [b, 'alive', { created_at: 200 }]), FACTS);
+    // The pinned node keeps running whatever the newcomer claims (created_at 0), and names it.
+    const forged: ClusterView = { ...view([a, 'alive', { created_at: 9_999 }], [b, 'alive', { created_at: 0 }]), firstSeen: { [a]: 5, [b]: 1 } };
+    const winner = computeDesired(testConfig({ node: a, master: a, overlay_net: net }), forged, FACTS);
     assert.ok(winner.containers.every((c) => c.spec !== null));
-    assert.ok(winner.problems.some((x) => x.includes('collision')));
+    assert.ok(winner.problems.some((x) => x.includes('collision') && x.includes(`member ${b}`) && /keeps it/.test(x)));
 
-    // Tie on created_at: the greater name loses.
-    const tie = overlayCollisions(testConfig({ node: a, master: a, overlay_net: net }), view([a, 'alive', { created_at: 5 }], [b, 'alive', { created_at: 5 }]));
-    assert.equal(tie[0].nodes[1].node, [a, b].sort()[1]);
+    // Between two other members' nodes, the one seen first wins; a tie goes to the smaller name.
+    const third = testConfig({ node: 'x', master: 'x', overlay_net: net });
+    const both = view(['x', 'alive'], [a, 'alive'], [b, 'alive']);
+    assert.equal(overlayCollisions(third, { ...both, firstSeen: { x: 1, [a]: 3, [b]: 2 } })[0].nodes[0].node, b);
+    assert.equal(overlayCollisions(third, { ...both, firstSeen: { x: 1, [a]: 2, [b]: 2 } })[0].nodes[0].node, [a, b].sort()[0]);
+  });
+
+  it('a hosted node not pinned yet waits, and yields to a dead member\'s name too', () => {
+    const net = '10.0.0.0/24';
+    const [a, b] = collidingPair(net);
+    const cfg = testConfig({ node: b, master: 'm', overlay_net: net });
+    const waiting = computeDesired(cfg, { ...view([b, 'alive']), firstSeen: {} }, FACTS);
+    assert.ok(waiting.containers.every((c) => c.spec === null));
+    assert.match(waiting.containers[0].waiting!, /waits until this agent has the cluster's node names/);
+    // a is dead (away): its name still blocks b from taking the address...
+    const away: ClusterView = { ...view([b, 'alive'], [a, 'dead']), firstSeen: { [a]: 1 } };
+    assert.equal(overlayCollisions(cfg, away)[0].nodes[0].node, a);
+    assert.match(computeDesired(cfg, away, FACTS).problems.join('\n'), new RegExp(`${a}, away now`));
+    // ...but once b is pinned, a dead name is no collision, and a left one never is.
+    assert.deepEqual(overlayCollisions(cfg, { ...away, firstSeen: { [a]: 1, [b]: 2 } }), []);
+    assert.deepEqual(overlayCollisions(cfg, { ...view([b, 'alive'], [a, 'left']), firstSeen: { [a]: 1 } }), []);
   });
 
   it('several nodes: each supervised on its own; only one may use the host network', () => {
