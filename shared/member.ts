@@ -34,7 +34,7 @@ export interface MemberRecord {
   containers: Record<string, NodeHealth>;
   /** base64 ed25519 public identity key. */
   id_pub: string;
-  /** When this identity was created (ms since epoch); the older one wins an overlay-IP collision. */
+  /** When this identity was created (ms since epoch). Informative only: it is the sender's word (overlay-IP collisions go by what each agent saw first). */
   created_at: number;
   /** The admin's admission of this name for this identity (agent/admin/admission.ts), once it has one. */
   admission?: AdmissionProof;
@@ -50,6 +50,23 @@ export interface MemberRecord {
    * once it has switched to one: lets everyone see who still has to catch up.
    */
   keys?: string;
+  /**
+   * This member's view of its paths to the other members (issue 15), by
+   * member name, for `status --mesh` and the path MTU problems: at most
+   * LIMITS.paths entries. Republished at most once a minute (PATHS_PUBLISH_MS)
+   * unless `up` or `mtu` changed: every record change is gossiped to everyone.
+   */
+  paths?: Record<string, PathView>;
+}
+
+/** One member's view of the path to one peer (issue 15). */
+export interface PathView {
+  /** A gossip connection to the peer is open, or its last probe was answered. */
+  up: boolean;
+  /** The last probe round trip, in whole ms; null: none measured yet. */
+  rtt_ms: number | null;
+  /** The path MTU to the peer's node address (wesher's traffic), in bytes; null: not measured yet. */
+  mtu: number | null;
 }
 
 /**

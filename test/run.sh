@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 # container, shellcheck and systemd-analyze for the installer, docker-registry
 # (a real registry on loopback for pull tests), gcc and libc6-dev (gcc -static
 # builds the stand-in for the wesher release binary), libssl-dev (the stand-in
-# k3s's TLS helper, static OpenSSL: it serves k3s's token endpoint for real).
-packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates docker-registry gcc libc6-dev libssl-dev)
+# k3s's TLS helper, static OpenSSL: it serves k3s's token endpoint for real),
+# prometheus (a real Prometheus scrapes the agents; promtool checks the
+# exposition), iputils-ping (the path MTU probe's don't-fragment pings).
+packages=(podman runc netavark aardvark-dns iptables busybox-static shellcheck debootstrap iproute2 systemd faketime curl ca-certificates docker-registry gcc libc6-dev libssl-dev prometheus iputils-ping)
 need_apt=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")

@@ -67,6 +67,8 @@ export const LIMITS = Object.freeze({
   containers: 64,
   shortString: 64,
   longString: 256,
+  /** Entries of a record's `paths` (shared/member.ts). */
+  paths: 256,
 });
 
 const enc = new TextEncoder();

@@ -6,7 +6,7 @@
 import { NODE_NAME_RE as NAME_RE } from '../../shared/node-name';
 import { HeptoError } from '../../shared/errors';
 import { UNSAFE_CHARS } from '../../shared/printable';
-import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, SignedRecord } from '../../shared/member';
+import type { AdmissionProof, HostFacts, InvitedProof, MemberRecord, NodeHealth, PathView, SignedRecord } from '../../shared/member';
 import type { AdmissionUpdate, DigestEntry, GossipMessage, StateCode, SyncDigestMsg, SyncHashMsg, Update } from './messages';
 import { MAX_BOX_CHARS } from '../admin/rotation';
 import { LIMITS } from './messages';
@@ -113,7 +113,27 @@ function record(v: unknown): MemberRecord {
     ...(o.admission === undefined ? {} : { admission: admission(o.admission) }),
     ...(o.k3s_ca === undefined ? {} : { k3s_ca: hex64(o.k3s_ca, 'record.k3s_ca') }),
     ...(o.keys === undefined ? {} : { keys: b64(o.keys, 'record.keys', 12) }),
+    ...(o.paths === undefined ? {} : { paths: paths(o.paths) }),
   };
+}
+
+/** A record's `paths` (issue 15): member names to {up, rtt_ms, mtu}, bounded. */
+function paths(v: unknown): Record<string, PathView> {
+  const o = obj(v, 'record.paths');
+  const keys = Object.keys(o);
+  if (keys.length > LIMITS.paths) reject(`record.paths has ${keys.length} entries (at most ${LIMITS.paths})`);
+  const out: Record<string, PathView> = Object.create(null) as Record<string, PathView>;
+  for (const k of keys) {
+    name(k, 'record.paths key');
+    const p = obj(o[k], `record.paths.${k}`);
+    if (typeof p.up !== 'boolean') reject(`record.paths.${k}.up must be true or false`);
+    out[k] = {
+      up: p.up,
+      rtt_ms: p.rtt_ms === null ? null : int(p.rtt_ms, `record.paths.${k}.rtt_ms`, 600_000),
+      mtu: p.mtu === null ? null : int(p.mtu, `record.paths.${k}.mtu`, 65_535),
+    };
+  }
+  return { ...out };
 }
 
 function hex64(v: unknown, where: string): string {

@@ -81,6 +81,7 @@ describe('gossip: message codec', () => {
       { t: 'g', u: [{ k: 'm', n: 'alpha', p: id.idPub, t: 1_765_000_000_000, g: 'A'.repeat(86) + '==' }, { k: 'x', n: 'alpha', p: id.idPub, t: 5, g: 'B'.repeat(86) + '==' }] },
       { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'AAAAAAAAAAAA' },
       { t: 'g', u: [{ k: 'a', r: { ...signed, record: { ...rec, admission: { at: 7, sig: 'C'.repeat(86) + '==' }, k3s_ca: 'ab'.repeat(32) } } }] },
+      { t: 'g', u: [{ k: 'a', r: { ...signed, record: { ...rec, paths: { beta: { up: true, rtt_ms: 12, mtu: 1280 }, gamma: { up: false, rtt_ms: null, mtu: null } } } } }] },
     ];
     for (const m of msgs) assert.deepEqual(decodeMessage(encodeMessage(m)), m);
     const back = decodeMessage(encodeMessage(msgs[1] as GossipMessage));
@@ -119,6 +120,11 @@ describe('gossip: message codec', () => {
       ['record with an admission at a negative time', { t: 'g', u: [{ k: 'a', r: r({ admission: { at: -1, sig: 'A'.repeat(86) + '==' } }) }] }],
       ['record with k3s_ca in uppercase', { t: 'g', u: [{ k: 'a', r: r({ k3s_ca: 'AB'.repeat(32) }) }] }],
       ['record with a short k3s_ca', { t: 'g', u: [{ k: 'a', r: r({ k3s_ca: 'ab' }) }] }],
+      ['record with a path to a bad name', { t: 'g', u: [{ k: 'a', r: r({ paths: { 'Bad Name': { up: true, rtt_ms: 1, mtu: 1400 } } }) }] }],
+      ['record with a path without up', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { rtt_ms: 1, mtu: 1400 } } }) }] }],
+      ['record with a negative path MTU', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { up: true, rtt_ms: 1, mtu: -1 } } }) }] }],
+      ['record with a fractional RTT', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { up: true, rtt_ms: 1.5, mtu: 1400 } } }) }] }],
+      ['record with too many paths', { t: 'g', u: [{ k: 'a', r: r({ paths: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`p${i}`, { up: true, rtt_ms: 1, mtu: 1400 }])) }) }] }],
       ['hash with a bad removals hash', { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'short' }],
       ['suspect without name', { t: 'g', u: [{ k: 's', i: 1, f: 'b' }] }],
       ['suspect with a bad name', { t: 'g', u: [{ k: 's', n: 'bad name!', i: 1, f: 'b' }] }],
