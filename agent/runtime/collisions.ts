@@ -37,12 +37,24 @@ export interface Claim {
 
 const LIVE: MemberState[] = ['alive', 'suspect'];
 
+/** Computed overlay IPs by net and name: every view refresh hashes every claimed name (FNV-1a 128 in BigInt). Emptied when full. */
+const ipCache = new Map<string, string | null>();
+const IP_CACHE_MAX = 16_384;
+
+/** The overlay IP of a node name, or null when overlay_net is unusable (the config reports that). */
 export function safeOverlayIp(name: string, net: string): string | null {
+  const key = `${net} ${name}`;
+  const hit = ipCache.get(key);
+  if (hit !== undefined) return hit;
+  let ip: string | null;
   try {
-    return overlayIp(name, net);
+    ip = overlayIp(name, net);
   } catch {
-    return null;
+    ip = null;
   }
+  if (ipCache.size >= IP_CACHE_MAX) ipCache.clear();
+  ipCache.set(key, ip);
+  return ip;
 }
 
 /** Hosted nodes first (from the config), then each node name a non-left member's record names, once. */
