@@ -19,7 +19,8 @@ interface CommandEntry {
 
 const COMMANDS: CommandEntry[] = [
   { words: ['run'], usage: 'run [--config PATH] [--log-format plain|json]', summary: 'run the daemon in the foreground (what systemd runs)', load: async () => (await import('./commands/run')).run },
-  { words: ['status'], usage: 'status [--json] [--config PATH]', summary: 'this node and the whole cluster as this agent sees it', load: async () => (await import('./commands/status')).status },
+  { words: ['status'], usage: 'status [--json] [--mesh] [--config PATH]', summary: 'this node and the whole cluster as this agent sees it; --mesh: connected, RTT and path MTU of every pair', load: async () => (await import('./commands/status')).status },
+  { words: ['kubeconfig'], usage: 'kubeconfig [--config PATH]', summary: "on the master's machine, print the cluster admin's kubeconfig; elsewhere, say where to run it", load: async () => (await import('./commands/kubeconfig')).kubeconfig },
   { words: ['config', 'validate'], usage: 'config validate [--config PATH]', summary: 'check the config; exit 1 with every problem, one line each', load: async () => (await import('./commands/config-validate')).configValidate },
   { words: ['keygen'], usage: 'keygen', summary: 'print a fresh 32-character key of letters and digits', load: async () => (await import('./commands/keygen')).keygen },
   { words: ['import-inventory'], usage: 'import-inventory FILE.ini --node NAME', summary: "turn seed 002's Ansible inventory into this node's JSON config", load: async () => (await import('./commands/import-inventory')).importInventory },
@@ -35,6 +36,7 @@ const COMMANDS: CommandEntry[] = [
 const OPTIONS = {
   config: { type: 'string' },
   json: { type: 'boolean' },
+  mesh: { type: 'boolean' },
   node: { type: 'string' },
   'admin-key': { type: 'string' },
   identity: { type: 'string' },
@@ -64,6 +66,7 @@ export function helpText(): string {
     '  --log-format FORMAT    plain (journald, default) or json, one event per line',
     '  --log-level LEVEL      debug, info, warn or error (default: the config, else info)',
     '  --json                 machine-readable output (status)',
+    '  --mesh                 status: the pair matrix (connected, RTT, path MTU) as every member sees it',
     '  --admin-key PATH       the admin key file (admin commands; default /etc/hepto/admin.key)',
     '  --identity ID          admit, remove: the identity key, ed25519:<base64> (status shows it)',
     '  --all-current          admit: every live member that shows no admission yet',
@@ -107,6 +110,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       flags: {
         config: values.config,
         json: values.json,
+        mesh: values.mesh,
         node: values.node,
         adminKey: values['admin-key'],
         identity: values.identity,

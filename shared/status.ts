@@ -5,6 +5,7 @@
 import type { MemberRecord, MemberState, NodeHealth, Role } from './member';
 import { PUBLIC_KEY_PREFIX } from './public-key';
 import { printable } from './printable';
+import { buildMesh, formatMesh, minMtuText, type MeshDoc } from './mesh';
 
 export interface MemberStatus {
   name: string;
@@ -56,6 +57,12 @@ export interface StatusDoc {
   problems: string[];
   /** This node's key rotation (docs/trust.md), or null: it uses the keys it was set up with. */
   keys: KeysStatus | null;
+  /**
+   * The pair matrix from the members' records (shared/mesh.ts documents its
+   * shape), with the smallest path MTU over all pairs (`mesh.min_mtu`, null
+   * when none is measured). An agent older than issue 15 sends none.
+   */
+  mesh?: MeshDoc;
 }
 
 export interface KeysStatus {
@@ -116,7 +123,24 @@ export function buildStatus(input: StatusInput): StatusDoc {
     containers: input.containers,
     problems: [...new Set(input.problems)],
     keys: input.keys ?? null,
+    mesh: buildMesh(input.members),
   };
+}
+
+/**
+ * `status --json` text: JSON.stringify escapes C0 controls but leaves DEL, C1
+ * and the bidirectional overrides raw; these are written as \uNNNN too (the
+ * same JSON value), so peer strings cannot drive a terminal it is printed on.
+ */
+export function statusJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `hepto-agent status --mesh`: the pair matrix as every member sees it. */
+export function formatMeshStatus(doc: StatusDoc): string {
+  if (!doc.mesh) return printable(`${doc.node}: the running agent (${doc.version}) does not report the mesh; restart it with this version`);
+  const states = Object.fromEntries(doc.members.map((m) => [m.name, m.state]));
+  return formatMesh(doc.mesh, { self: doc.node, states });
 }
 
 /** `mesh 5/6 alive · wesher running · k3s running`, or the first problem: the systemd STATUS line. */
@@ -171,6 +195,7 @@ export function formatStatus(doc: StatusDoc, now: number): string {
     out.push(...table(crow));
   }
   out.push('');
+  if (doc.mesh) out.push(`smallest path MTU: ${minMtuText(doc.mesh)} (every pair: hepto-agent status --mesh)`);
   if (doc.keys) {
     const k = doc.keys;
     out.push(

@@ -1,12 +1,17 @@
 import { requestStatus } from '../control/client';
 import { loadConfig } from '../../shared/config/load';
-import { formatStatus, type StatusDoc } from '../../shared/status';
+import { formatMeshStatus, formatStatus, statusJson, type StatusDoc } from '../../shared/status';
 import { configPath, type Command } from './types';
 
-/** `hepto-agent status [--json]`: asks the running agent over its control socket. */
+/**
+ * `hepto-agent status [--json] [--mesh]`: asks the running agent over its
+ * control socket. --mesh: the pair matrix only (connected, RTT, path MTU,
+ * as each member sees the others); --json prints the whole document, the
+ * matrix in its `mesh` field.
+ */
 export const status: Command = async (ctx) => {
   const { config } = await loadConfig(configPath(ctx));
   const doc = (await requestStatus(config.control_socket)) as StatusDoc;
-  ctx.stdout(ctx.flags.json ? JSON.stringify(doc, null, 2) : formatStatus(doc, Date.now()));
+  ctx.stdout(ctx.flags.json ? statusJson(doc) : ctx.flags.mesh ? formatMeshStatus(doc) : formatStatus(doc, Date.now()));
   return 0;
 };

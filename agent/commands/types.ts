@@ -8,6 +8,8 @@ export interface CommandContext {
   flags: {
     config?: string;
     json?: boolean;
+    /** --mesh (status). */
+    mesh?: boolean;
     node?: string;
     /** --admin-key PATH (admin commands). */
     adminKey?: string;

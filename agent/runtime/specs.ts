@@ -199,6 +199,26 @@ const K3S_MOUNTS: ReadonlyArray<[string, string]> = [
   ['k3s-log', '/var/log'],
 ];
 
+/**
+ * Where the k3s server writes the cluster admin's kubeconfig in its container:
+ * k3s's default for a privileged, non-rootless server, mode 0600, server
+ * `https://127.0.0.1:6443` (`[::1]` for an IPv6 service range); the spec
+ * passes no --write-kubeconfig(-mode), so these hold (docs/upstream.md K36-K38).
+ */
+export const K3S_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
+
+/** The host path of a file in a bound k3s directory (`inside` is a path in the container). */
+export function k3sHostPath(config: HeptoConfig, node: string, inside: string): string {
+  const m = K3S_MOUNTS.find(([, dir]) => inside.startsWith(dir + '/'));
+  if (!m) throw new Error(`k3sHostPath: ${inside} is on no host mount`);
+  return path.join(nodeDir(config, node), m[0], inside.slice(m[1].length + 1));
+}
+
+/** The master's admin kubeconfig on the host: `<storage_base>/<node>/rancher-k3s/k3s.yaml`. */
+export function k3sKubeconfigFile(config: HeptoConfig, node: string): string {
+  return k3sHostPath(config, node, K3S_KUBECONFIG);
+}
+
 export function k3sSpec({ config, node, overlayIp, masterOverlayIp, token, agentToken }: K3sInput): ContainerSpec {
   const name = containerName(node.node, 'k3s');
   const base = nodeDir(config, node.node);
