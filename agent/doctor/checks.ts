@@ -119,11 +119,10 @@ export async function checkMtu(c: HeptoConfig, p: DoctorProbes): Promise<CheckRe
   if (!iface) return warn('mtu', 'no default route, so no interface to check', 'set iface in the config, or give the host a default route');
   const mtu = await p.mtu(iface);
   if (mtu === undefined) return warn('mtu', `cannot read the MTU of ${iface}`, `check: ip link show ${iface}`);
-  if (mtu < c.mtu) return fail('mtu', `${iface} has MTU ${mtu}, below the cluster mtu ${c.mtu}`, `lower mtu in the config to ${mtu - WIREGUARD_OVERHEAD}, or raise the link MTU`);
-  if (mtu < c.mtu + WIREGUARD_OVERHEAD) {
-    return warn('mtu', `${iface} has MTU ${mtu}; mtu ${c.mtu} plus WireGuard's ${WIREGUARD_OVERHEAD} bytes does not fit, so packets fragment`, `set mtu to ${mtu - WIREGUARD_OVERHEAD} or less`);
-  }
-  return ok('mtu', `${iface} has MTU ${mtu}, room for mtu ${c.mtu} plus WireGuard`);
+  // The cluster mtu is the path MTU between nodes (seed 002); wesher's interface gets mtu - 80, so
+  // its encapsulated packets are mtu bytes: the link needs mtu, not mtu + 80.
+  if (mtu < c.mtu) return fail('mtu', `${iface} has MTU ${mtu}, below the cluster mtu ${c.mtu}`, `set mtu to ${mtu} or less in every machine's config, or raise the link MTU`);
+  return ok('mtu', `${iface} has MTU ${mtu}, room for the cluster mtu ${c.mtu} (wesher's interface gets ${c.mtu - WIREGUARD_OVERHEAD})`);
 }
 
 export function checkClock(p: DoctorProbes): CheckResult {

@@ -112,13 +112,13 @@ describe('install/doctor checks', () => {
     assert.match(noIface[0].detail, /eth9 does not exist \(have: eth0, lo\)/);
   });
 
-  it('mtu: below the cluster mtu fails, without room for WireGuard warns, with the number to use', async () => {
+  it('mtu: the cluster mtu is the path MTU (seed 002): a link below it fails with the number to use, a link at it is enough', async () => {
     const low = await checkMtu(config({ mtu: 1400 }), probes({ mtu: async () => 1280 }));
     assert.equal(low.status, 'fail');
-    assert.match(low.fix!, /1200/);
-    const tight = await checkMtu(config({ mtu: 1400 }), probes({ mtu: async () => 1450 }));
-    assert.equal(tight.status, 'warn');
-    assert.match(tight.fix!, /1370/);
+    assert.match(low.fix!, /set mtu to 1280 or less/);
+    const exact = await checkMtu(config({ mtu: 1400 }), probes({ mtu: async () => 1400 }));
+    assert.equal(exact.status, 'ok');
+    assert.match(exact.detail, /wesher's interface gets 1320/);
     let asked = '';
     await checkMtu(config({ iface: 'eth1' }), probes({ mtu: async (i) => ((asked = i), 9000) }));
     assert.equal(asked, 'eth1');
