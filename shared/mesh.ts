@@ -8,8 +8,8 @@
  * JSON shape (`status --json` → `mesh`):
  * ```
  * { "members": ["alpha", "bravo", ...],          // rows and columns, by name; members that left are not in it
- *   "paths": [ { "from": "alpha", "to": "bravo", // one per ordered pair, from ≠ to, by from then to
- *                "up": true,                     // connected; null: `from` reports nothing on `to`
+ *   "paths": [ { "from": "alpha", "to": "bravo", // one per pair `from` reports on, by from then to
+ *                "up": true,                     // connected (or its last probe was answered)
  *                "rtt_ms": 12,                   // last probe round trip; null: none measured (or no report)
  *                "mtu": 1400 } ],                // path MTU in bytes; null: not measured yet (or no report)
  *   "min_mtu": { "mtu": 1280, "from": "bravo", "to": "charlie" } }  // smallest measured; null: none measured
@@ -31,7 +31,7 @@ export interface MeshPath {
 export interface MeshDoc {
   /** Rows and columns, sorted by name: every member but those that left. */
   members: string[];
-  /** One entry per ordered pair, from ≠ to, sorted by from then to. */
+  /** One entry per ordered pair the first member reports on (its record's `paths`), sorted by from then to; a pair absent here: no report. */
   paths: MeshPath[];
   /** The smallest measured path MTU over all pairs and the pair that has it; null: none measured yet. */
   min_mtu: { mtu: number; from: string; to: string } | null;
@@ -50,21 +50,24 @@ const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export function buildMesh(input: MeshInput[]): MeshDoc {
   const live = input.filter((m) => m.state !== 'left');
   const members = [...new Set(live.map((m) => m.name))].sort(byName);
-  const views = new Map(live.map((m) => [m.name, m.record.paths]));
+  const known = new Set(members);
   const paths: MeshPath[] = [];
   let min: MeshDoc['min_mtu'] = null;
-  for (const from of members) {
-    const seen = views.get(from);
-    for (const to of members) {
-      if (to === from) continue;
-      const v: PathView | undefined = seen && Object.prototype.hasOwnProperty.call(seen, to) ? seen[to] : undefined;
-      const p: MeshPath = v
-        ? { from, to, up: typeof v.up === 'boolean' ? v.up : null, rtt_ms: num(v.rtt_ms), mtu: num(v.mtu) }
-        : { from, to, up: null, rtt_ms: null, mtu: null };
+  // Only what members report: a pair nobody reports on is absent (the table shows `?`), so the cost
+  // follows the reports (at most LIMITS.paths per record), not N × N: 2,000 made-up members that
+  // report nothing (issue 14, attack 2) cost nothing here.
+  for (const m of live) {
+    const seen = m.record.paths;
+    if (!seen) continue;
+    for (const to of Object.keys(seen)) {
+      if (to === m.name || !known.has(to)) continue;
+      const v: PathView = seen[to];
+      const p: MeshPath = { from: m.name, to, up: typeof v.up === 'boolean' ? v.up : null, rtt_ms: num(v.rtt_ms), mtu: num(v.mtu) };
       paths.push(p);
-      if (p.mtu !== null && (min === null || p.mtu < min.mtu)) min = { mtu: p.mtu, from, to };
+      if (p.mtu !== null && (min === null || p.mtu < min.mtu || (p.mtu === min.mtu && byName(`${p.from}\n${p.to}`, `${min.from}\n${min.to}`) < 0))) min = { mtu: p.mtu, from: p.from, to };
     }
   }
+  paths.sort((a, b) => byName(a.from, b.from) || byName(a.to, b.to));
   return { members, paths, min_mtu: min };
 }
 
@@ -88,21 +91,21 @@ function bytes(v: number): string {
   return v < 10_000 ? String(v) : `${Math.floor(v / 1000)}k`;
 }
 
-/** One cell of the connection matrix: the RTT, `x` not connected, `up` no RTT yet, `?` no report. */
-function rttCell(p: MeshPath | undefined): string {
-  if (!p) return '.';
-  if (p.up === null) return '?';
+/** One cell of the connection matrix: the RTT, `x` not connected, `up` no RTT yet, `?` no report, `.` itself. */
+function rttCell(p: MeshPath | null | undefined): string {
+  if (p === null) return '.';
+  if (!p || p.up === null) return '?';
   if (!p.up) return 'x';
   return p.rtt_ms === null ? 'up' : ms(p.rtt_ms);
 }
-/** One cell of the MTU matrix: the MTU, `-` not measured yet, `?` no report. */
-function mtuCell(p: MeshPath | undefined): string {
-  if (!p) return '.';
-  if (p.up === null) return '?';
+/** One cell of the MTU matrix: the MTU, `-` not measured yet, `?` no report, `.` itself. */
+function mtuCell(p: MeshPath | null | undefined): string {
+  if (p === null) return '.';
+  if (!p || p.up === null) return '?';
   return p.mtu === null ? '-' : bytes(p.mtu);
 }
 
-function matrix(title: string, mesh: MeshDoc, cell: (p: MeshPath | undefined) => string): string[] {
+function matrix(title: string, mesh: MeshDoc, cell: (p: MeshPath | null | undefined) => string): string[] {
   const n = mesh.members.length;
   const at = new Map(mesh.paths.map((p) => [`${p.from}\n${p.to}`, p]));
   const out: string[] = [];
@@ -113,7 +116,7 @@ function matrix(title: string, mesh: MeshDoc, cell: (p: MeshPath | undefined) =>
     out.push(n > MESH_MAX_COLUMNS ? `${title}, columns ${c0 + 1}-${c0 + cols.length}` : title);
     out.push(' '.repeat(LABEL) + cols.map((_, j) => String(c0 + j + 1).padStart(CELL)).join(''));
     mesh.members.forEach((from, i) => {
-      const cells = cols.map((to) => cell(to === from ? undefined : at.get(`${from}\n${to}`)).padStart(CELL));
+      const cells = cols.map((to) => cell(to === from ? null : at.get(`${from}\n${to}`)).padStart(CELL));
       out.push(`${String(i + 1).padStart(LABEL - 1)} ${cells.join('')}`);
     });
   }
@@ -134,16 +137,17 @@ export function formatMesh(mesh: MeshDoc, opts: { self?: string; states?: Record
   if (n === 0) return out.join('\n');
   out.push('');
   const rows = [['#', 'MEMBER', 'STATE', 'SEES UP']];
+  const byFrom = new Map<string, MeshPath[]>();
+  for (const p of mesh.paths) byFrom.set(p.from, [...(byFrom.get(p.from) ?? []), p]);
   mesh.members.forEach((name, i) => {
-    const mine = mesh.paths.filter((p) => p.from === name);
-    const reported = mine.filter((p) => p.up !== null);
+    const reported = byFrom.get(name) ?? [];
     const shown = printable(name);
     const cut = shown.length > NAME_MAX ? `${shown.slice(0, NAME_MAX - 3)}...` : shown;
     rows.push([
       String(i + 1),
       name === opts.self ? `${cut} (this)` : cut,
       opts.states?.[name] ?? '-',
-      reported.length === 0 && mine.length > 0 ? 'no report' : `${mine.filter((p) => p.up === true).length}/${mine.length}`,
+      reported.length === 0 && n > 1 ? 'no report' : `${reported.filter((p) => p.up === true).length}/${n - 1}`,
     ]);
   });
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

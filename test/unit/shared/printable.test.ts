@@ -48,7 +48,7 @@ describe('peer strings on the terminal', () => {
     });
     const text = formatStatus(doc, 0);
     for (const line of text.split('\n')) assert.ok(!raw.test(line), JSON.stringify(line));
-    assert.equal(text.split('\n').length, 11, 'no line added or split by a peer string');
+    assert.equal(text.split('\n').length, 12, 'no line added or split by a peer string (the table, and the smallest path MTU line)');
     assert.ok(text.includes('\\x1b[2J'), 'shown, escaped');
     assert.ok(!raw.test(statusLine(doc)));
     const { logger, lines } = memoryLogger('debug', 'plain');
