@@ -332,6 +332,8 @@ install_deps() {
   # The agent sets up wesher's overlay interface with ip inside nsenter.
   command -v ip >/dev/null 2>&1 || id_need="$id_need iproute2"
   command -v nsenter >/dev/null 2>&1 || id_need="$id_need util-linux"
+  # The path MTU probes are iputils' don't-fragment pings (ping -M do); busybox's and inetutils' lack -M.
+  ping -V 2>/dev/null | grep -q iputils || id_need="$id_need iputils-ping"
   id_need=${id_need# }
   if [ -z "$id_need" ]; then
     info "Podman and Node $("$NODE_BIN" --version) are present"
@@ -356,6 +358,8 @@ install_deps() {
         # CentOS/RHEL ship Node as module streams; 18 or newer is needed.
         *" nodejs "*) [ "$DISTRO" = fedora ] || "$PKG" -y module enable nodejs:18 >/dev/null 2>&1 || true ;;
       esac
+      # Fedora and CentOS call iputils-ping iputils.
+      id_need=$(printf '%s\n' "$id_need" | sed 's/iputils-ping/iputils/')
       # shellcheck disable=SC2086 # a list of package names
       "$PKG" -y install $id_need </dev/null >"$TMP_DIR/pkg.log" 2>&1 \
         || fatal "$PKG install $id_need failed: $(tail -n 1 "$TMP_DIR/pkg.log")"

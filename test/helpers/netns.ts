@@ -109,6 +109,12 @@ export function requireTools(tools: string[] = ['ip', 'iptables', 'ip6tables']):
   if (process.getuid?.() !== 0) throw new Error('multi-host tests need root (network namespaces, iptables)');
 }
 
+/** A routed topology (NetnsTopology.createRouted): each host on its own link to one router namespace. */
+export interface RoutedOptions {
+  /** MTU of the link between the router and a host, by host index (1-based); others keep 1500. */
+  linkMtu?: Record<number, number>;
+}
+
 export interface TopologyOptions {
   /** Addresses on the bridge itself, for servers run in the bridge namespace (see the file comment). */
   services?: boolean;
@@ -128,6 +134,8 @@ export class NetnsTopology {
   /** Set when created with `services`. */
   services: ServicesHost | null = null;
   private destroyed = false;
+  /** Set by createRouted: the router namespace (bridgeNs) forwards between the hosts' links. */
+  routed = false;
   private readonly onExit = (): void => this.destroy();
 
   private constructor(readonly tag: string) {
@@ -150,6 +158,81 @@ export class NetnsTopology {
       throw e;
     }
     return topo;
+  }
+
+  /**
+   * Builds n hosts, each on its own veth link to one router namespace (the
+   * bridgeNs, named as usual so destroy() finds it): host i is
+   * <subnet>:<i>::2/64 and 192.0.2.<16(i-1)+2>/28, the router ::1 and .1 on
+   * that link, the hosts' default routes go through it. A link given a
+   * smaller MTU (linkMtu) has it on both ends, so the router sends "packet
+   * too big" (ICMPv6 type 2, ICMP type 3 code 4) for what does not fit,
+   * unless dropTooBig() makes it a PMTU black hole. At most 15 hosts.
+   */
+  static createRouted(n: number, opts: RoutedOptions = {}): NetnsTopology {
+    requireTools();
+    cleanupStaleNetns();
+    if (n > 15) throw new Error('a routed topology has at most 15 hosts');
+    const topo = new NetnsTopology(`${process.pid}-${Date.now().toString(36).slice(-4)}`);
+    topo.routed = true;
+    process.once('exit', topo.onExit);
+    try {
+      topo.buildRouted(n, opts.linkMtu ?? {});
+    } catch (e) {
+      topo.destroy();
+      throw e;
+    }
+    return topo;
+  }
+
+  private buildRouted(n: number, linkMtu: Record<number, number>): void {
+    const r = this.bridgeNs;
+    const noDad = ['net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0'];
+    run('ip', ['netns', 'add', r]);
+    run('ip', ['netns', 'exec', r, 'sysctl', '-q', '-w', ...noDad, 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_forward=1']);
+    run('ip', ['-n', r, 'link', 'set', 'lo', 'up']);
+    for (let i = 1; i <= n; i++) {
+      const ns = `${NS_PREFIX}${this.tag}-${i}`;
+      const net6 = `${this.subnet}:${i}`;
+      const base4 = 16 * (i - 1);
+      run('ip', ['netns', 'add', ns]);
+      run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...noDad]);
+      this.hosts.push({ index: i, ns, v6: `${net6}::2`, v4: `192.0.2.${base4 + 2}`, gossip: `[${net6}::2]:${GOSSIP_PORT}` });
+      run('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `h${i}`, 'netns', r]);
+      const mtu = linkMtu[i];
+      if (mtu !== undefined) {
+        run('ip', ['-n', ns, 'link', 'set', 'eth0', 'mtu', String(mtu)]);
+        run('ip', ['-n', r, 'link', 'set', `h${i}`, 'mtu', String(mtu)]);
+      }
+      run('ip', ['-n', r, 'addr', 'add', `${net6}::1/64`, 'dev', `h${i}`, 'nodad']);
+      run('ip', ['-n', r, 'addr', 'add', `192.0.2.${base4 + 1}/28`, 'dev', `h${i}`]);
+      run('ip', ['-n', r, 'link', 'set', `h${i}`, 'up']);
+      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      run('ip', ['-n', ns, 'addr', 'add', `${net6}::2/64`, 'dev', 'eth0', 'nodad']);
+      run('ip', ['-n', ns, 'addr', 'add', `192.0.2.${base4 + 2}/28`, 'dev', 'eth0']);
+      run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', `${net6}::1`, 'dev', 'eth0']);
+      run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `192.0.2.${base4 + 1}`, 'dev', 'eth0']);
+    }
+  }
+
+  /** Routed topology: the router drops the "packet too big" / "fragmentation needed" it would send (a PMTU black hole). */
+  dropTooBig(): void {
+    if (!this.routed) throw new Error('dropTooBig() needs a topology made by createRouted()');
+    run('ip', ['netns', 'exec', this.bridgeNs, 'ip6tables', '-A', 'OUTPUT', '-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big', '-j', 'DROP']);
+    run('ip', ['netns', 'exec', this.bridgeNs, 'iptables', '-A', 'OUTPUT', '-p', 'icmp', '--icmp-type', 'fragmentation-needed', '-j', 'DROP']);
+  }
+
+  /** Routed topology: packets the router's OUTPUT DROP rules dropped so far (both families). */
+  routerDropped(): number {
+    let total = 0;
+    for (const tool of ['ip6tables', 'iptables']) {
+      for (const line of run('ip', ['netns', 'exec', this.bridgeNs, tool, '-L', 'OUTPUT', '-n', '-v', '-x']).split('\n')) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[2] === 'DROP') total += Number(cols[0]);
+      }
+    }
+    return total;
   }
 
   private build(n: number): void {
