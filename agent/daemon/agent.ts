@@ -23,14 +23,17 @@ import { ControlServer } from '../control/server';
 import { AGENT_VERSION } from '../version';
 import { advertiseAddresses, resolveAdvertised } from './advertise';
 import { gatherFacts } from './facts';
-import { GossipNode } from './gossip-node';
+import { GossipNode, type NodeHooks } from './gossip-node';
+import { AgentMetrics } from './metrics';
+import { MetricsServer } from './metrics-server';
+import { InternalErrors } from './internal-errors';
 import { PeerStore } from './peer-store';
 import type { EnrolServerHooks } from '../net/enrol-server';
 import type { EnrolDecision } from '../net/enrol';
 import { AdmissionStore } from './admission-store';
 import { admissionFromJson, admitCommand } from '../admin/admission';
 import type { AdmitAnswer, MemberIdentity } from '../control/protocol';
-import type { RuntimeDriver, RuntimeStatus } from './runtime-seam';
+import type { RuntimeDriver, RuntimeHooks, RuntimeStatus } from './runtime-seam';
 import { rotationBoxFromJson } from '../admin/rotation';
 import { KeyStore } from './keys';
 import { KeyRotation } from './key-rotation';
@@ -38,6 +41,10 @@ import { SaveProblems } from './save-problems';
 import { canonicalIp, hostOf } from '../runtime/ip';
 import { NameLedger } from './name-ledger';
 import type { ClusterView } from './runtime-seam';
+import { PathsService } from '../mtu/service';
+import { pathMtuProblems } from '../mtu/paths';
+import { measureWithPing } from '../mtu/ping';
+import { timingFromEnv } from '../mtu/prober';
 
 export interface Notifier {
   ready(): void;
@@ -112,9 +119,19 @@ export class Agent {
   private namesSaving = false;
   /** How many rotation boxes rotation.json holds, to save it only when that changed. */
   private savedBoxes = -1;
+  /** Path MTU measurements and this record's `paths` (agent/mtu, issue 15). */
+  private paths: PathsService | null = null;
+
+  /** Errors caught in the gossip core and the supervisor: counted, logged rate-limited, bursts in status (issue 15). */
+  private readonly internalErrors: InternalErrors;
+  /** The Prometheus metrics and their endpoint (metrics_listen; docs/metrics.md); null when turned off. */
+  private metrics: AgentMetrics | null = null;
+  private metricsServer: MetricsServer | null = null;
+  private metricsProblem: string | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger;
+    this.internalErrors = new InternalErrors(opts.clock, opts.logger.child('internal'));
   }
 
   get gossip(): GossipNode {
@@ -175,6 +192,7 @@ export class Agent {
       clock,
       logger: this.log.child('gossip'),
       anchors: anchorEndpoints(config.anchors),
+      hooks: this.gossipHooks(),
       transport: (events) =>
         new WsTransport({
           overlayKey: plan.primary,
@@ -200,6 +218,8 @@ export class Agent {
       this.schedulePersist();
       this.scheduleViewRefresh();
     });
+    this.node.onEvent((ev) => this.metrics?.memberEvent(ev));
+    this.opts.runtime.setHooks?.(this.runtimeHooks());
     this.opts.runtime.onChange(() => {
       if (this.phase !== 'running') return;
       const rt = this.opts.runtime.status();
@@ -225,6 +245,7 @@ export class Agent {
       throw e;
     }
     this.phase = 'running';
+    await this.startMetrics();
     this.log.info('agent started', {
       node: config.node,
       version: AGENT_VERSION,
@@ -237,6 +258,18 @@ export class Agent {
     });
     if (config.anchors.length === 0 && saved.peers.length === 0) this.log.info('no anchors: this node starts a new cluster');
     this.opts.runtime.setCluster(this.clusterView());
+    this.paths = new PathsService({
+      clock,
+      logger: this.log.child('mtu'),
+      self: config.node,
+      members: () => this.node.membership.view(),
+      links: this.node.links,
+      publish: (paths) => this.node.updateSelf({ paths }),
+      measure: (address) => measureWithPing(address),
+      rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
+      timing: timingFromEnv(process.env),
+    });
+    this.paths.start();
     // Keys from a rotation (keys.json): the runtime starts with them, not with the config's.
     this.keys.start({
       transportKeys: (k) => this.node.transport.setKeys?.(k),
@@ -262,9 +295,11 @@ export class Agent {
     if (this.persistTimer) this.opts.clock.clearTimeout(this.persistTimer);
     if (this.namesTimer) this.opts.clock.clearTimeout(this.namesTimer);
     this.keys.stop();
+    this.paths?.stop();
     await this.opts.runtime.stop().catch((e) => this.log.error('runtime stop failed', { error: errorMessage(e) }));
     await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
     await this.persist();
+    await this.metricsServer?.stop();
     await this.control.stop();
     this.phase = 'closed';
     this.log.info('agent stopped');
@@ -311,7 +346,9 @@ export class Agent {
     if (config.anchors.length > 0 && refusedBy.length === 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
       problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
     }
-    problems.push(...this.keys.problems(view), ...this.saves.problems());
+    problems.push(...pathMtuProblems(view, config.mtu));
+    problems.push(...this.keys.problems(view), ...this.saves.problems(), ...this.internalErrors.problems());
+    if (this.metricsProblem !== null) problems.push(this.metricsProblem);
     // Last: an advice for the whole cluster, after what needs fixing now.
     if (config.admin_pub === null) problems.push(NO_ADMIN_KEY_PROBLEM);
     return problems;
@@ -505,6 +542,7 @@ export class Agent {
       if (alive.length <= ALIVE_LOG_LINES) for (const ev of alive) this.log.info('member alive', { member: ev.name, incarnation: ev.incarnation });
       else this.log.info('members alive', { count: alive.length, members: alive.slice(0, ALIVE_LOG_LINES).map((ev) => ev.name).join(','), more: alive.length - ALIVE_LOG_LINES });
       this.opts.runtime.setCluster(this.clusterView());
+      this.paths?.membersChanged();
       this.refreshStatusLine();
     });
   }
@@ -519,6 +557,46 @@ export class Agent {
     if (line === this.lastLine) return;
     this.lastLine = line;
     this.opts.notifier.status(line);
+  }
+
+  /** The gossip node's calls out: errors it or the core caught, and what the metrics count as it happens. */
+  private gossipHooks(): NodeHooks {
+    return {
+      internalError: (kind, e) => this.internalErrors.report('gossip', kind, e),
+      probeRtt: (ms) => this.metrics?.probeRtt(ms),
+      frameSent: () => this.metrics?.frameSent(),
+      frameReceived: () => this.metrics?.frameReceived(),
+      refused: (reason) => this.metrics?.refused(reason),
+      refusedBy: (reason) => this.metrics?.refusedBy(reason),
+    };
+  }
+
+  private runtimeHooks(): RuntimeHooks {
+    return {
+      internalError: (kind, e) => this.internalErrors.report('runtime', kind, e),
+      reconciled: (seconds, ok) => this.metrics?.reconciled(seconds, ok),
+      image: (how, ok) => this.metrics?.image(how, ok),
+    };
+  }
+
+  /** The Prometheus endpoint on metrics_listen: a failed bind is a status problem, never a failed start. */
+  private async startMetrics(): Promise<void> {
+    const { config } = this.opts;
+    if (config.metrics_listen === '') return;
+    const metrics = new AgentMetrics({
+      node: config.node,
+      version: AGENT_VERSION,
+      members: () => this.node.membership.view(),
+      transport: () => this.node.transport.stats(),
+      gossipCounters: () => this.node.membership.counters(),
+      internalErrors: () => this.internalErrors.counts(),
+      runtime: () => this.opts.runtime.status(),
+      backoffs: () => this.opts.runtime.backoffs?.() ?? {},
+    });
+    this.metrics = metrics;
+    this.metricsServer = new MetricsServer(config.metrics_listen, () => metrics.scrape(), this.log.child('metrics'));
+    this.metricsProblem = await this.metricsServer.start();
+    if (this.metricsProblem !== null) this.metricsServer = null;
   }
 
   private schedulePersist(): void {

@@ -6,12 +6,13 @@
 import type { Clock, TimerHandle } from '../../shared/clock';
 import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
-import { Membership, decodeMessage, encodeMessage, type MemberEvent, type Step } from '../gossip/membership';
+import { Membership, decodeMessage, encodeMessage, type GossipHooks, type MemberEvent, type Step } from '../gossip/membership';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
 import { admitCommand, type Admission, type Removal } from '../admin/admission';
 import type { InvitationUse } from '../admin/invitation';
 import type { GrantResult } from '../gossip/invitations';
 import type { RotationBox } from '../admin/rotation';
+import { PeerLinks } from '../mtu/links';
 
 export interface GossipNodeOptions {
   membership: Membership;
@@ -20,6 +21,24 @@ export interface GossipNodeOptions {
   clock: Clock;
   logger: Logger;
   anchors: string[];
+  /** What the daemon counts and logs (metrics, internal errors); see NodeHooks. */
+  hooks?: NodeHooks;
+}
+
+/**
+ * Callbacks for metrics and internal error logs (issue 15): the core's own
+ * (GossipHooks: errors it caught, probe round trips), plus what this shell
+ * sees. An `internalError` here also gets the shell's own caught errors.
+ */
+export interface NodeHooks extends GossipHooks {
+  /** A gossip payload handed to the transport (one frame on the wire). */
+  frameSent?(bytes: number): void;
+  /** A gossip payload received from an authenticated peer. */
+  frameReceived?(bytes: number): void;
+  /** This node refused a connection, handshake or frame; `reason` is free text (classify it). */
+  refused?(reason: string): void;
+  /** A peer refused this node; `reason` is free text. */
+  refusedBy?(reason: string): void;
 }
 
 /** A refused frame or handshake, remembered for status problems. */
@@ -43,15 +62,24 @@ export class GossipNode {
   private readonly rejections = new Map<string, Rejection>();
   private readonly refusedBy = new Map<string, Rejection>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Per peer: the last probe round trip, and whether it is connected or answers (the record's `paths`, agent/mtu). */
+  readonly links = new PeerLinks();
+  private readonly hooks: NodeHooks;
 
   constructor(opts: GossipNodeOptions) {
     this.membership = opts.membership;
+    this.hooks = opts.hooks ?? {};
+    const hooks = this.hooks;
+    this.membership.setHooks({ internalError: (kind, e) => this.hook(() => hooks.internalError?.(kind, e)), probeRtt: (ms) => this.hook(() => hooks.probeRtt?.(ms)) });
     this.clock = opts.clock;
     this.log = opts.logger;
     this.anchors = opts.anchors;
     this.transport = opts.transport({
       message: (from, payload) => this.onMessage(from, payload),
-      disconnected: (peer) => this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now())),
+      disconnected: (peer) => {
+        this.links.disconnected(peer.name);
+        this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now()));
+      },
       rejected: (info) => this.onRejected(info),
       vet: (peer) => this.membership.checkPeer(peer),
       ownAdmission: () => this.membership.ownAdmission(),
@@ -117,6 +145,7 @@ export class GossipNode {
 
   private onMessage(from: PeerInfo, payload: Uint8Array): void {
     if (!this.running) return;
+    this.hook(() => this.hooks.frameReceived?.(payload.byteLength));
     let msg;
     try {
       msg = decodeMessage(payload);
@@ -124,6 +153,8 @@ export class GossipNode {
       this.onRejected({ remote: from.remote, peer: from.name, reason: isHeptoError(e) ? e.message : 'malformed gossip message' });
       return;
     }
+    this.links.heard(from.name);
+    if (msg.t === 'k') this.links.ackReceived(from.name, msg.s, this.clock.now());
     this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
   }
 
@@ -161,6 +192,7 @@ export class GossipNode {
   }
 
   private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {
+    this.hook(() => this.hooks.refusedBy?.(info.reason));
     this.membership.refusedByPeer(this.clock.now());
     this.arm();
     const host = info.remote.replace(/:\d+$/, '');
@@ -181,6 +213,7 @@ export class GossipNode {
   }
 
   private onRejected(info: { remote: string; reason: string; peer?: string }): void {
+    this.hook(() => this.hooks.refused?.(info.reason));
     const host = info.remote.replace(/:\d+$/, '');
     const key = `${host}|${info.reason}`;
     const prev = this.rejections.get(key);
@@ -201,7 +234,7 @@ export class GossipNode {
     try {
       step = fn();
     } catch (e) {
-      this.log.error('membership step failed', { step: what, error: errorMessage(e) });
+      this.internalError('node-step', e, () => this.log.error('membership step failed', { step: what, error: errorMessage(e) }));
       this.arm();
       return;
     }
@@ -221,7 +254,7 @@ export class GossipNode {
         try {
           l(ev);
         } catch (e) {
-          this.log.error('member event listener failed', { event: ev.type, error: errorMessage(e) });
+          this.internalError('event-listener', e, () => this.log.error('member event listener failed', { event: ev.type, error: errorMessage(e) }));
         }
       }
     }
@@ -231,11 +264,13 @@ export class GossipNode {
       try {
         bytes = encodeMessage(out.msg);
       } catch (e) {
-        this.log.error('cannot encode gossip message', { error: errorMessage(e) });
+        this.internalError('encode', e, () => this.log.error('cannot encode gossip message', { error: errorMessage(e) }));
         continue;
       }
+      const size = bytes.byteLength;
+      if (out.msg.t === 'p' && out.to.name !== undefined) this.links.pingSent(out.to.name, out.msg.s, this.clock.now());
       const p = this.transport.send(out.to, bytes).then(
-        () => undefined,
+        () => this.hook(() => this.hooks.frameSent?.(size)),
         (e) => {
           this.log.debug('send failed', { to: out.to.name ?? out.to.addresses.join(','), error: errorMessage(e) });
           if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now()));
@@ -243,6 +278,21 @@ export class GossipNode {
       );
       this.inflight.add(p);
       void p.finally(() => this.inflight.delete(p));
+    }
+  }
+
+  /** An error this shell caught: to the internal error hook (which logs it, rate-limited), else logged here. */
+  private internalError(kind: string, e: unknown, fallback: () => void): void {
+    if (this.hooks.internalError) this.hook(() => this.hooks.internalError?.(kind, e));
+    else fallback();
+  }
+
+  /** Runs a hook; a failing hook never disturbs the mesh. */
+  private hook(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // metrics only
     }
   }
 

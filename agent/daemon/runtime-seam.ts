@@ -31,6 +31,16 @@ export interface ClusterKeys {
   previous_agent_key: string | null;
 }
 
+/** What the runtime tells the daemon for metrics and internal error logs (issue 15); every callback optional. */
+export interface RuntimeHooks {
+  /** An error the supervisor caught that is nobody's fault but the agent's (a bug); `kind` is a fixed word. */
+  internalError?(kind: string, error: unknown): void;
+  /** One reconcile run finished, how long it took, and whether it failed. */
+  reconciled?(seconds: number, ok: boolean): void;
+  /** An image pull, or a build of the wesher image, finished. */
+  image?(how: 'pull' | 'build', ok: boolean): void;
+}
+
 export interface RuntimeDriver {
   start(): Promise<void>;
   /** Stops supervising; leaves the workloads running. */
@@ -40,6 +50,10 @@ export interface RuntimeDriver {
   onChange(cb: () => void): void;
   /** New keys after a rotation (issue 13). Recreate wesher with the new overlay key; move k3s to the new agent token. Never logs a key. */
   setKeys(keys: ClusterKeys): void;
+  /** Callbacks for metrics and internal error logs; set once, before start(). */
+  setHooks?(hooks: RuntimeHooks): void;
+  /** Seconds each container still waits before its next start (backoff), by container name; 0 when it may start. */
+  backoffs?(): Record<string, number>;
 }
 
 export class NoRuntime implements RuntimeDriver {

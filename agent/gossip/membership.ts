@@ -16,8 +16,8 @@ import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
-import type { Ctx, State, Step } from './state';
-import { MET, count, deadIds, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
+import type { Ctx, GossipHooks, State, Step } from './state';
+import { MET, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
 import { describeProblems } from './problems';
 import { forgetForgotten } from './newnames';
 import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
@@ -32,7 +32,7 @@ import { grantUse, type GrantResult } from './invitations';
 import type { InvitationUse } from '../admin/invitation';
 import type { GossipTiming } from './timing';
 
-export type { Outgoing, Step, MemberEvent } from './state';
+export type { Outgoing, Step, MemberEvent, GossipHooks } from './state';
 export type { GossipMessage } from './messages';
 export type { GossipTiming } from './timing';
 export { encodeMessage, decodeMessage } from './messages';
@@ -144,6 +144,7 @@ export class Membership {
       sortedIds: null,
       newNames: new Map(),
       forgotten: new Map(),
+      hooks: {},
     };
     this.s.entries.add(record.name, { signed, state: 'alive', inc: opts.incarnation, stateSince: now, lastSeen: now, warmAt: MET, probeRound: -1 });
     this.rawLast = now;
@@ -384,6 +385,11 @@ export class Membership {
     return Object.fromEntries(this.s.counters);
   }
 
+  /** Callbacks for the daemon (metrics, internal error logs): see GossipHooks. */
+  setHooks(hooks: GossipHooks): void {
+    this.s.hooks = hooks;
+  }
+
   /** Our current incarnation. */
   incarnation(): number {
     return selfEntry(this.s).inc;
@@ -397,8 +403,8 @@ export class Membership {
       fn(ctx);
       for (const ev of ctx.events) if (ev.type === 'alive' && ev.name !== this.s.selfName) addToProbeOrder(this.s, ev.name);
       joinTick(this.s, ctx);
-    } catch {
-      count(this.s, 'internal-error');
+    } catch (e) {
+      internalError(this.s, 'step', e);
     }
     return { send: ctx.send, events: ctx.events };
   }

@@ -183,7 +183,10 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
   if (p) {
     s.probes.delete(seq);
     s.health = Math.max(0, s.health - 1);
-    if (from === p.target) sampleRtt(s, ctx.now - p.start);
+    if (from === p.target) {
+      sampleRtt(s, ctx.now - p.start);
+      s.hooks.probeRtt?.(ctx.now - p.start);
+    }
     // It answered (directly, or through a helper): it lives (claims.ts).
     const e = s.entries.get(p.target);
     if (e) clearSuspicionOnAnswer(s, ctx, e);

@@ -126,6 +126,19 @@ export interface State {
   newNames: Map<string, NewNameLedger>;
   /** Dead names forgotten after their retention, with the incarnation and when, oldest first (newnames.ts). */
   forgotten: Map<string, { inc: number; at: number }>;
+  /** What the daemon wants told (metrics, logs of internal errors); no-ops by default. */
+  hooks: GossipHooks;
+}
+
+/**
+ * Calls out of the pure core for what only the daemon can do with it
+ * (metrics, logs): plain callbacks, no I/O here. Membership.setHooks sets them.
+ */
+export interface GossipHooks {
+  /** An error caught inside the core (a bug): `kind` is one of a few fixed words, `error` the thrown value. */
+  internalError?(kind: string, error: unknown): void;
+  /** The round trip of a direct probe answered by its target, in ms. */
+  probeRtt?(ms: number): void;
 }
 
 /** Per-call effects collector. */
@@ -134,6 +147,16 @@ export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; fro
 
 export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);
+}
+
+/** An error caught inside the core: counted as before ('internal-error'), and handed to the daemon to log and count by kind. */
+export function internalError(s: State, kind: string, error: unknown): void {
+  count(s, 'internal-error');
+  try {
+    s.hooks.internalError?.(kind, error);
+  } catch {
+    // A hook never breaks the core.
+  }
 }
 
 /** When the earliest member timer is due: the wakeup reads it after every call. */

@@ -12,7 +12,7 @@ import { LIMITS, updateSize } from './messages';
 import { removalsHash } from './removals';
 import { rotationId } from './rotations';
 import type { Ctx, Entry, State } from './state';
-import { STATE_CODE, count, selfEntry } from './state';
+import { STATE_CODE, internalError, selfEntry } from './state';
 import type { Destination } from '../net/transport';
 import { applyUpdate, refute } from './rules';
 
@@ -190,8 +190,8 @@ export function applyAll(s: State, ctx: Ctx, updates: Update[] | undefined, viaS
   for (const u of updates) {
     try {
       applyUpdate(s, ctx, u, { viaSync });
-    } catch {
-      count(s, 'internal-error');
+    } catch (e) {
+      internalError(s, 'apply-update', e);
     }
   }
 }

@@ -27,6 +27,8 @@ export interface ApplyContext {
   random: () => number;
   /** True once the run must stop: checked before each action. */
   aborted?: () => boolean;
+  /** An image pull or wesher build finished (metrics). */
+  image?: (how: 'pull' | 'build', ok: boolean) => void;
 }
 
 function describe(e: unknown): string {
@@ -115,11 +117,13 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
           });
           delete ctx.history.images[a.image];
           ctx.logger.info('image pulled', { image: a.image });
+          ctx.image?.('pull', true);
           break;
         }
         case 'build-wesher':
           await ensureWesherImage({ client: ctx.client, ref: a.image, baseUrl: a.baseUrl, pinnedSha256: a.sha256, logger: ctx.logger });
           delete ctx.history.images[a.image];
+          ctx.image?.('build', true);
           break;
         case 'create':
           ctx.logger.info('creating container', { container: a.name, image: a.spec.image });
@@ -167,6 +171,7 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
       }
       done.push(`${a.type} ${name}`);
     } catch (e) {
+      if (a.type === 'pull' || a.type === 'build-wesher') ctx.image?.(a.type === 'pull' ? 'pull' : 'build', false);
       if (isHeptoError(e) && e.code === 'PODMAN_UNREACHABLE') throw e;
       ctx.logger.error('reconcile action failed', { action: a.type, target: name, code: isHeptoError(e) ? e.code : undefined, error: describe(e) });
       if (a.type === 'pull' || a.type === 'build-wesher') {

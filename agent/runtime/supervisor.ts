@@ -22,14 +22,14 @@ import { observeLinks, serverAgentTokens, serverCaHash, serverTokenProblems } fr
 import { readNodePassword, type AgentTokenPlan, type AgentTokenRotation } from './k3s-token';
 import { clearResync, markResyncPending, putTokenRotate, readTokenRotate, resyncMarkerPath, resyncPending, supervisorLoopback } from './k3s-resync';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import type { ClusterKeys } from '../daemon/runtime-seam';
+import type { ClusterKeys, RuntimeHooks } from '../daemon/runtime-seam';
 import { promises as fsp } from 'fs';
 import { subscribeEvents, type EventSubscription } from './events';
 import { ExitWatchers } from './exit-watch';
 import { defaultRouteIface, probeNetavarkVersion } from './host-facts';
 import type { NetworkFacts } from './network';
 import { OverlayLinks, type LinkState } from './overlay-link';
-import { emptyHistory, planReconcile, specMatches, type History, type Observed, type ObservedContainer } from './planner';
+import { containerHistory, emptyHistory, planReconcile, specMatches, type History, type Observed, type ObservedContainer } from './planner';
 import { PodmanClient } from './podman-client';
 import { isUnreachable, toHeptoError } from './podman-errors';
 import { containerName, k3sDataDir } from './specs';
@@ -132,6 +132,8 @@ export class Supervisor {
   private rotation: AgentTokenRotation | null = null;
   /** Failed attempts at re-syncing the master's datastore (k3s-resync.ts), for backoff and status. */
   private resync: { failures: number; nextAt: number; lastError: string | null } = { failures: 0, nextAt: 0, lastError: null };
+  /** Metrics and internal error callbacks (runtime-seam.ts RuntimeHooks). */
+  private hooks: RuntimeHooks = {};
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
@@ -262,6 +264,26 @@ export class Supervisor {
     this.listeners.push(cb);
   }
 
+  setHooks(hooks: RuntimeHooks): void {
+    this.hooks = hooks;
+  }
+
+  /** Seconds each desired container still waits before its next start (its backoff), 0 when it may start now. */
+  backoffs(): Record<string, number> {
+    const now = this.opts.clock.now();
+    return Object.fromEntries(this.desired.containers.map((c) => [c.name, Math.max(0, containerHistory(this.history, c.name).nextStartAt - now) / 1000]));
+  }
+
+  /** An error caught here that is a bug: to the hook (logged there, rate-limited), else logged as before. */
+  private internalError(kind: string, e: unknown, fallback: () => void): void {
+    if (!this.hooks.internalError) return fallback();
+    try {
+      this.hooks.internalError(kind, e);
+    } catch {
+      fallback();
+    }
+  }
+
   /** Resolves when no reconcile is running or scheduled to run at once (tests, bench). */
   async idle(): Promise<void> {
     while (this.inFlight) await this.inFlight.catch(() => undefined);
@@ -283,7 +305,7 @@ export class Supervisor {
       try {
         cb();
       } catch (e) {
-        this.log.error('status listener failed', { error: errorMessage(e) });
+        this.internalError('status-listener', e, () => this.log.error('status listener failed', { error: errorMessage(e) }));
       }
     }
   }
@@ -397,12 +419,23 @@ export class Supervisor {
       this.abortRun = true;
       this.log.error('reconcile run took too long; stopping it after its current action', { reason, timeout_ms: timeoutMs });
     }, timeoutMs);
+    const t0 = process.hrtime.bigint();
+    let ok = true;
     this.inFlight = this.reconcileOnce(reason)
       .catch((e) => {
+        ok = false;
         if (isUnreachable(e)) this.markUnreachable(e);
-        else this.log.error('reconcile failed', { reason, error: isHeptoError(e) ? e.describe() : errorMessage(e) });
+        else {
+          const detail = isHeptoError(e) ? e.describe() : errorMessage(e);
+          this.internalError('reconcile', e, () => this.log.error('reconcile failed', { reason, error: detail }));
+        }
       })
       .finally(() => {
+        try {
+          this.hooks.reconciled?.(Number(process.hrtime.bigint() - t0) / 1e9, ok);
+        } catch {
+          // metrics only
+        }
         this.opts.clock.clearTimeout(timer);
         this.inFlight = null;
         this.emitIfChanged();
@@ -490,6 +523,13 @@ export class Supervisor {
       policy: this.policy,
       random: this.opts.random ?? Math.random,
       aborted: () => this.abortRun || !this.started,
+      image: (how, ok) => {
+        try {
+          this.hooks.image?.(how, ok);
+        } catch {
+          // metrics only
+        }
+      },
     });
     const acted = actions.some((a) => a.type !== 'backoff' && a.type !== 'wait');
     if (acted) {

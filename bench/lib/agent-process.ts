@@ -100,6 +100,7 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
       storage_base: path.join(dir, 'srv'),
       control_socket: socket,
       runtime: 'none',
+      metrics_listen: '',
       log_level: 'warn',
     };
     const file = path.join(dir, 'hepto.json');

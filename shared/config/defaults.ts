@@ -107,6 +107,11 @@ export const defaults: Readonly<Pick<HeptoConfig, DefaultedField>> = Object.free
   invite: null,
   // info is what an operator reads in journald; debug is opt-in.
   log_level: 'info',
+  // Loopback only (contract "Metrics on loopback by default"): a local Prometheus or node
+  // exporter's textfile scrapes it, and nothing is exposed to the network unless the operator
+  // chooses an address. 9947 echoes gossip's 7947 (docs/metrics.md); Prometheus' exporter
+  // port range 9100-9999 is fully handed out, so a clash with another exporter is possible.
+  metrics_listen: '127.0.0.1:9947',
 });
 
 /**

@@ -85,4 +85,10 @@ export interface HeptoConfig extends NodeConfig {
    */
   invite: string | null;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Where the Prometheus endpoint listens (issue 15, docs/metrics.md):
+   * `host:port` with an IP address (`[v6]:port` for IPv6), or a bare IP (port
+   * 9947); "" turns the endpoint off.
+   */
+  metrics_listen: string;
 }

@@ -165,6 +165,20 @@ function checkNames(input: Obj, node: string, nodeFromDefault: boolean, hostname
   });
 }
 
+/** metrics_listen: "" (off), an IP address, or IP:port ([v6]:port); never a host name (it is a bind address). */
+function checkMetricsListen(v: unknown, problems: string[]): void {
+  if (typeof v !== 'string' || v === '') return;
+  const fix = 'write host:port with an IP address of this machine, e.g. "127.0.0.1:9947" (the default) or "[::1]:9947", or "" to turn metrics off';
+  let host: string;
+  try {
+    ({ host } = parseHostPort(v, defaults.gossip_port));
+  } catch {
+    problems.push(`metrics_listen: ${show(v)} is not an address with a port; ${fix}`);
+    return;
+  }
+  if (!isIp(host)) problems.push(`metrics_listen: ${show(host)} is not an IP address (a listening address cannot be a host name); ${fix}`);
+}
+
 function checkUlimits(v: unknown, problems: string[]): void {
   if (!isObj(v)) return;
   for (const [name, lim] of Object.entries(v)) {
@@ -257,6 +271,7 @@ function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, ho
   }
   checkUlimits(input.ulimits, problems);
   checkAdminPub(input.admin_pub, problems);
+  checkMetricsListen(input.metrics_listen, problems);
   return problems;
 }
 

@@ -69,6 +69,8 @@ export class AgentCluster {
       storage_base: path.join(dir, 'srv'),
       control_socket: path.join(dir, 'agent.sock'),
       runtime: 'none',
+      // Off unless a test gives each agent its own address: they would all want 127.0.0.1:9947.
+      metrics_listen: '',
       ...opts.extra,
     };
     const configFile = path.join(dir, 'hepto.json');

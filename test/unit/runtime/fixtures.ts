@@ -21,6 +21,8 @@ export function testConfig(over: Partial<HeptoConfig> = {}): HeptoConfig {
     gw: ['2001:db8::ffff'],
     images: { wesher: 'example.invalid/wesher:pinned', k3s: 'example.invalid/k3s:pinned' },
     ulimits: { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1024, hard: 1024 } },
+    // No metrics endpoint unless a test asks: in-process agents would all want 127.0.0.1:9947.
+    metrics_listen: '',
     ...over,
   };
 }
