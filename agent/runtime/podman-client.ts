@@ -3,7 +3,8 @@
  * Every call returns a typed outcome or throws a HeptoError from
  * podman-errors.ts; nothing above this file handles HTTP codes.
  */
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
+import { DockerodeClient } from './dockerode';
 import type { Duplex } from 'stream';
 import { HeptoError } from '../../shared/errors';
 import { scrub } from '../../shared/log';
@@ -52,8 +53,8 @@ export class PodmanClient {
 
   constructor(opts: { socketPath: string; dockerFactory?: (socketPath: string) => Dockerode; requestTimeoutMs?: number }) {
     this.socket = opts.socketPath;
-    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath, timeout: opts.requestTimeoutMs ?? 60_000 });
-    this.streams = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new Dockerode({ socketPath: opts.socketPath });
+    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new DockerodeClient({ socketPath: opts.socketPath, timeout: opts.requestTimeoutMs ?? 60_000 });
+    this.streams = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new DockerodeClient({ socketPath: opts.socketPath });
   }
 
   private fail(e: unknown, what: string): never {
