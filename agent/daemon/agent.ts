@@ -258,6 +258,7 @@ export class Agent {
     });
     if (config.anchors.length === 0 && saved.peers.length === 0) this.log.info('no anchors: this node starts a new cluster');
     this.opts.runtime.setCluster(this.clusterView());
+    const mtuTiming = timingFromEnv(process.env);
     this.paths = new PathsService({
       clock,
       logger: this.log.child('mtu'),
@@ -265,9 +266,9 @@ export class Agent {
       members: () => this.node.membership.view(),
       links: this.node.links,
       publish: (paths) => this.node.updateSelf({ paths }),
-      measure: (address) => measureWithPing(address),
+      measure: (address) => measureWithPing(address, { waitS: mtuTiming.pingWaitS }),
       rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
-      timing: timingFromEnv(process.env),
+      timing: mtuTiming,
     });
     this.paths.start();
     // Keys from a rotation (keys.json): the runtime starts with them, not with the config's.

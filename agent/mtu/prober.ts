@@ -10,6 +10,8 @@ import type { Clock, TimerHandle } from '../../shared/clock';
 import { errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import type { SearchResult } from './search';
+import { PING_WAIT_S } from './ping';
+import { PATHS_MIN_GAP_MS } from './paths';
 
 export const INTERVAL_MS = 10 * 60_000;
 export const FIRST_DELAY_MS = 5_000;
@@ -21,19 +23,38 @@ export interface ProberTiming {
   firstDelayMs: number;
   firstJitterMs: number;
   maxInFlight: number;
+  /** How long one ping waits for its answer (s). */
+  pingWaitS: number;
+  /** The shortest gap between two publications of `paths` (PATHS_MIN_GAP_MS). */
+  publishGapMs: number;
 }
 
-export const DEFAULT_TIMING: ProberTiming = { intervalMs: INTERVAL_MS, firstDelayMs: FIRST_DELAY_MS, firstJitterMs: FIRST_JITTER_MS, maxInFlight: MAX_IN_FLIGHT };
+export const DEFAULT_TIMING: ProberTiming = {
+  intervalMs: INTERVAL_MS,
+  firstDelayMs: FIRST_DELAY_MS,
+  firstJitterMs: FIRST_JITTER_MS,
+  maxInFlight: MAX_IN_FLIGHT,
+  pingWaitS: PING_WAIT_S,
+  publishGapMs: PATHS_MIN_GAP_MS,
+};
 
 /**
  * For tests only: HEPTO_PATH_MTU_INTERVAL_MS shortens the schedule (the
- * first measurement then comes within a tenth of it). Unset or invalid: the
- * defaults.
+ * first measurement then comes within a tenth of it), and with it a ping's
+ * wait (0.3 s, for a loopback or netns path) and the gap between two
+ * publications (1 s). Unset or invalid: the defaults.
  */
 export function timingFromEnv(env: Record<string, string | undefined>): ProberTiming {
   const n = Number(env.HEPTO_PATH_MTU_INTERVAL_MS);
   if (!Number.isInteger(n) || n < 1000 || n >= INTERVAL_MS) return DEFAULT_TIMING;
-  return { ...DEFAULT_TIMING, intervalMs: n, firstDelayMs: Math.min(FIRST_DELAY_MS, Math.floor(n / 20)), firstJitterMs: Math.min(FIRST_JITTER_MS, Math.floor(n / 20)) };
+  return {
+    ...DEFAULT_TIMING,
+    intervalMs: n,
+    firstDelayMs: Math.min(FIRST_DELAY_MS, Math.floor(n / 20)),
+    firstJitterMs: Math.min(FIRST_JITTER_MS, Math.floor(n / 20)),
+    pingWaitS: 0.3,
+    publishGapMs: 1000,
+  };
 }
 
 export interface Target {

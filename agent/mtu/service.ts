@@ -116,7 +116,7 @@ export class PathsService {
     if (!this.running) return;
     const now = this.o.clock.now();
     const next = this.current(now);
-    const at = publishAt(this.published, this.publishedAt, next);
+    const at = publishAt(this.published, this.publishedAt, next, this.o.timing?.publishGapMs);
     if (at === null) return;
     if (at <= now) {
       this.published = next;

@@ -66,7 +66,7 @@ describe('podman: hepto-agent kubeconfig reads what the (stand-in) k3s server wr
   it('the stand-in takes --write-kubeconfig and --write-kubeconfig-mode as k3s does (K36), the server line by service family (K37)', async () => {
     const name = 'hepto-kcflags';
     const runServer = async (...flags: string[]): Promise<void> => {
-      await t.h.podman('rm', '-f', name).catch(() => undefined);
+      await t.h.podman('rm', '-f', '-v', name).catch(() => undefined);
       await t.h.podman('run', '-d', '--name', name, '--network', 'none', '-e', `K3S_TOKEN=${CLUSTER_KEY}`, STAND_INS.k3s, 'server', '--node-ip', '2001:db8::1', ...flags);
     };
     const sh = (cmd: string): Promise<string> => t.h.podman('exec', name, 'sh', '-c', cmd).then((o) => o.trim());
@@ -80,7 +80,7 @@ describe('podman: hepto-agent kubeconfig reads what the (stand-in) k3s server wr
       assert.equal(await sh('stat -c %a /var/lib/rancher/k3s/admin.yaml'), '640');
       assert.equal(await sh('readlink /etc/rancher/k3s/k3s.yaml'), '/var/lib/rancher/k3s/admin.yaml', 'k3s.yaml a symlink to it');
     } finally {
-      await t.h.podman('rm', '-f', '-t', '0', name).catch(() => undefined);
+      await t.h.podman('rm', '-f', '-v', '-t', '0', name).catch(() => undefined);
     }
   });
 });

@@ -402,7 +402,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     this.timeout(5 * 60_000);
     // From the committed tree: the working tree may change under a build while others edit it.
     const checkout = await snapshotCheckout(path.join(work, 'checkout'));
-    const first = await packageFrom(checkout, path.join(work, 'repro-1'));
+    // A clean working tree (CI's clone) is the committed tree: the release the suite built from it,
+    // in another directory, is the first build. Otherwise two builds of the snapshot.
+    const clean = (await check('git', ['-C', ROOT, 'status', '--porcelain'])).trim() === '';
+    const first = clean ? release.sha256 : await packageFrom(checkout, path.join(work, 'repro-1'));
     const second = await packageFrom(checkout, path.join(work, 'repro-2'));
     assert.equal(second, first);
   });
@@ -899,14 +902,14 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       fresh = await boot(baseImage, 'fresh', h3);
     });
 
-    it('the installer installs Podman and Node with apt; HEPTO_SKIP_START=1 enables without starting', async function () {
+    it('the installer installs Podman, Node and ping (iputils, for the path MTU) with apt; HEPTO_SKIP_START=1 enables without starting', async function () {
       this.timeout(10 * 60_000);
       assert.notEqual((await fresh.exec('command -v podman || command -v node')).code, 0, 'the base image already has podman or node');
       const r = await fresh.exec(install({ ...agentEnv(), HEPTO_NODE: 'fresh', HEPTO_GOSSIP_PORT: String(port), HEPTO_SKIP_START: '1', ...wesherEnv }), {
         timeoutMs: 9 * 60_000,
       });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /installing podman nodejs with apt \(debian\)/);
+      assert.match(r.stderr, /installing podman nodejs iputils-ping with apt \(debian\)/);
       assert.ok(aptProxy.requests.some((l) => / 200$/.test(l)), `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`);
       // Not started, so no agent to make an invitation: no join line, and what to run once it runs.
       assert.equal(r.stdout, '', 'a join line without a running agent');
@@ -917,6 +920,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.ok(joinEnv.includes(`HEPTO_WESHER_DOWNLOAD='${wesher.url}'\n`), joinEnv);
       assert.match(await fresh.ok('node --version'), /^v(1[89]|[2-9]\d)\./);
       await fresh.ok('podman --version');
+      assert.match(await fresh.ok('ping -V'), /iputils/);
       assert.equal((await fresh.ok('systemctl is-active podman.socket')).trim(), 'active');
       assert.equal((await fresh.ok(`systemctl is-enabled ${SERVICE}`)).trim(), 'enabled');
       assert.equal((await fresh.exec(`systemctl is-active ${SERVICE}`)).stdout.trim(), 'inactive');

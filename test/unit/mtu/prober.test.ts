@@ -114,10 +114,11 @@ describe('mtu/prober', () => {
     p.stop();
   });
 
-  it('the test hook shortens the schedule, and only that', () => {
+  it('the test hook shortens the schedule, a ping\'s wait and the publication gap, and only that', () => {
     assert.equal(timingFromEnv({}), DEFAULT_TIMING);
     assert.equal(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: 'x' }), DEFAULT_TIMING);
-    assert.deepEqual(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: '10000' }), { ...DEFAULT_TIMING, intervalMs: 10000, firstDelayMs: 500, firstJitterMs: 500 });
+    assert.deepEqual([DEFAULT_TIMING.pingWaitS, DEFAULT_TIMING.publishGapMs], [1, PATHS_MIN_GAP_MS]);
+    assert.deepEqual(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: '10000' }), { ...DEFAULT_TIMING, intervalMs: 10000, firstDelayMs: 500, firstJitterMs: 500, pingWaitS: 0.3, publishGapMs: 1000 });
   });
 
   it('probes the peer address in the family of this node\'s own', () => {
