@@ -17,26 +17,17 @@ import { execFile, spawn, type ChildProcess } from 'child_process';
 import { createHash } from 'crypto';
 import fs from 'fs';
 import http from 'http';
-import net from 'net';
 import os from 'os';
 import path from 'path';
 import type { PodmanCli } from './podman-cli';
 import { PodmanHarness, STAND_INS, waitFor } from '../podman/harness';
 
+import { freePort } from './free-port';
+
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 /** The registry hosts a test Podman sends to the local registry. */
 export const MIRRORED_REGISTRIES = ['docker.io', 'ghcr.io'];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string, netns: string | null, timeoutMs = 2_000, accept = 'application/json'): Promise<{ status: number; body: string }> {
   if (netns) {

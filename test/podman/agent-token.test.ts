@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'child_process';
 import { createHash } from 'crypto';
 import fs from 'fs';
-import net from 'net';
 import path from 'path';
 import { Agent } from '../../agent/daemon/agent';
 import { NO_AGENT_KEY_PROBLEM } from '../../agent/runtime/desired';
@@ -20,16 +19,10 @@ import { memoryLogger } from '../../shared/log';
 import { AGENT_KEY, CLUSTER_KEY, OVERLAY_KEY, view } from '../unit/runtime/fixtures';
 import { STAND_INS, waitFor } from './harness';
 import { podmanSuite } from './suite';
+import { freePort } from '../helpers/free-port';
 
 const KEYS = [OVERLAY_KEY, CLUSTER_KEY, AGENT_KEY];
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('podman: only the master holds the k3s server token (agent_key; real Podman, stand-in k3s)', function () {
   this.timeout(240_000);

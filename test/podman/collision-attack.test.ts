@@ -8,7 +8,6 @@
  * ever heard of the newcomer (agent/runtime/collisions.ts, daemon/name-ledger.ts).
  */
 import assert from 'node:assert/strict';
-import net from 'net';
 import path from 'path';
 import { Agent } from '../../agent/daemon/agent';
 import { requestStatus } from '../../agent/control/client';
@@ -25,17 +24,11 @@ import type { StatusDoc } from '../../shared/status';
 import { recordFor } from '../unit/gossip/helpers';
 import { waitFor } from './harness';
 import { podmanSuite } from './suite';
+import { freePort } from '../helpers/free-port';
 
 const NET = '10.0.0.0/24';
 const problems = async (socket: string): Promise<string[]> => ((await requestStatus(socket)) as StatusDoc).problems;
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman, stand-ins)', function () {
   this.timeout(240_000);

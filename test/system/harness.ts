@@ -349,14 +349,6 @@ export class NamespacePort {
   }
 }
 
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 let seq = 0;
 
@@ -501,3 +493,5 @@ function alive(pid: number): boolean {
     return (e as { code?: string }).code === 'EPERM';
   }
 }
+
+export { freePort } from '../helpers/free-port';

@@ -1,6 +1,5 @@
 /** Small HTTP and port helpers for the metrics tests. */
 import * as http from 'http';
-import * as net from 'net';
 
 export interface Answer {
   status: number;
@@ -24,14 +23,4 @@ export function request(url: string, method = 'GET', timeoutMs = 5000): Promise<
   });
 }
 
-/** A TCP port free on `host` right now (bound, then released). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../helpers/free-port';
