@@ -40,24 +40,20 @@ import { KeyRotation } from './key-rotation';
 import { SaveProblems } from './save-problems';
 import { canonicalIp, hostOf } from '../runtime/ip';
 import { NameLedger } from './name-ledger';
-import type { ClusterView } from './runtime-seam';
+import type { ClusterView } from '../runtime/desired';
 import { PathsService } from '../mtu/service';
 import { pathMtuProblems } from '../mtu/paths';
 import { measureWithPing } from '../mtu/ping';
 import { timingFromEnv } from '../mtu/prober';
-
-export interface Notifier {
-  ready(): void;
-  status(line: string): void;
-  stopping(): void;
-}
+import type { Notifier } from './sd-notify';
 
 export interface AgentOptions {
   config: HeptoConfig;
   clock: Clock;
   logger: Logger;
   runtime: RuntimeDriver;
-  notifier: Notifier;
+  /** What the agent tells systemd (sd-notify.ts); the watchdog and flush stay with the caller. */
+  notifier: Pick<Notifier, 'ready' | 'status' | 'stopping'>;
   timing?: GossipTiming;
   /** Overlay IP of the main node as wesher computes it (null when unknown). */
   overlayIp?: (name: string, net: string) => string | null;
@@ -95,6 +91,7 @@ const ALIVE_LOG_LINES = 16;
 export class Agent {
   private phase: Phase = 'new';
   private readonly log: Logger;
+  // The fields marked `!` are set by start(), in order; after a start() that failed, the later ones are unset (stop() minds that).
   private identity!: Identity;
   private node!: GossipNode;
   private control!: ControlServer;
@@ -287,21 +284,29 @@ export class Agent {
     this.refreshStatusLine();
   }
 
-  /** Ordered shutdown: announce left, stop supervising (workloads keep running), close sockets, persist. */
+  /**
+   * Ordered shutdown: announce left, stop supervising (workloads keep running), close sockets, persist.
+   * After a start() that failed, only what it set up is released: the fields it did not reach are
+   * unset, and a mesh that never ran has nothing to leave and nothing to persist (the state files
+   * may be another agent's, e.g. one holding the control socket).
+   */
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.phase === 'closing' || this.phase === 'closed' || this.phase === 'new') return;
+    const ran = this.phase === 'running';
     this.phase = 'closing';
     this.opts.notifier.stopping();
-    this.log.info('agent stopping', { leave: opts.leave !== false });
+    this.log.info('agent stopping', { leave: ran && opts.leave !== false });
     if (this.persistTimer) this.opts.clock.clearTimeout(this.persistTimer);
     if (this.namesTimer) this.opts.clock.clearTimeout(this.namesTimer);
-    this.keys.stop();
+    this.keys?.stop();
     this.paths?.stop();
     await this.opts.runtime.stop().catch((e) => this.log.error('runtime stop failed', { error: errorMessage(e) }));
-    await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
-    await this.persist();
+    if (ran) {
+      await this.node.stop({ leave: opts.leave !== false }).catch((e) => this.log.error('mesh stop failed', { error: errorMessage(e) }));
+      await this.persist();
+    }
     await this.metricsServer?.stop();
-    await this.control.stop();
+    await this.control?.stop();
     this.phase = 'closed';
     this.log.info('agent stopped');
   }
@@ -343,10 +348,7 @@ export class Agent {
         `${r.peer ? `"${r.peer}"` : 'a peer'} at ${r.remote} refused this node ${r.count} time${r.count > 1 ? 's' : ''}: ${r.reason}; on the machine with the admin key, run: ${admitCommand(me.name, me.idPub)}`,
       );
     }
-    const others = view.filter((m) => m.name !== config.node);
-    if (config.anchors.length > 0 && refusedBy.length === 0 && others.every((m) => m.state === 'dead' || m.state === 'left')) {
-      problems.push(`no other member reachable yet: retrying anchors ${config.anchors.join(', ')}; check they run hepto-agent on their gossip port and that this machine can reach them (hepto-agent doctor)`);
-    }
+    // An isolated node's one problem is the membership's "cannot reach any anchor or known peer" (gossip/join.ts joinProblem).
     problems.push(...pathMtuProblems(view, config.mtu));
     problems.push(...this.keys.problems(view), ...this.saves.problems(), ...this.internalErrors.problems());
     if (this.metricsProblem !== null) problems.push(this.metricsProblem);

@@ -7,8 +7,6 @@ import type { NodeHealth } from '../../shared/member';
 import type { ContainerStatusDoc } from '../../shared/status';
 import type { ClusterView } from '../runtime/desired';
 
-export type { ClusterView } from '../runtime/desired';
-
 export interface RuntimeStatus {
   containers: ContainerStatusDoc[];
   problems: string[];

@@ -110,6 +110,7 @@ export function reconnectTick(s: State, ctx: Ctx): void {
   }
 }
 
+/** The one status problem of an isolated node (the daemon adds none of its own for that cause), from the second failed round on. */
 export function joinProblem(s: State): string | null {
   const j = s.join;
   if (!j.active || j.attempt < 2) return null;
@@ -117,5 +118,5 @@ export function joinProblem(s: State): string | null {
     .slice(0, 5)
     .map((d) => d.name ?? d.addresses[0] ?? '?')
     .join(', ');
-  return `cannot reach any anchor or known peer (${names}) after ${j.attempt} attempts: check that their agents run and that their gossip port is reachable from here; retrying with backoff`;
+  return `cannot reach any anchor or known peer (${names}) after ${j.attempt} attempts: check that their agents run and that their gossip port is reachable from here (hepto-agent doctor); retrying with backoff`;
 }

@@ -119,7 +119,7 @@ export function parseInventory(text: string): Inventory {
   });
   if (errors.length > 0) {
     throw new HeptoError('INVENTORY_INVALID', `the inventory has ${errors.length} problem${errors.length === 1 ? '' : 's'}`, {
-      hint: "fix each line below; see seed 002's inventory format",
+      hint: 'fix each line below: a hepto Ansible inventory has one line per node under [cluster] (name key=value ...) and shared key=value lines under [cluster:vars]',
       details: errors,
     });
   }

@@ -199,6 +199,8 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
     await assert.rejects(fs.stat(path.join(dir, 'x.key')), 'nothing written on a usage error');
     const h = await cli(['--help']);
     for (const w of ['admin init [--admin-key PATH]', 'admin pub [--admin-key PATH]', '--admin-key PATH']) assert.ok(h.stdout.includes(w), w);
+    assert.match(h.stdout, /import-inventory FILE\.ini --node NAME +turn a hepto Ansible inventory into this node's JSON config/);
+    assert.doesNotMatch(h.stdout, /seed/i, 'the seeds are our sources, not the users\' vocabulary');
   });
 
   it('config validate: a bad admin_pub is one line naming the field and where to copy it from, without the value', async () => {

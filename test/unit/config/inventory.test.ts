@@ -112,6 +112,9 @@ describe('config/inventory', () => {
     assert.match(text, /^line 6: expected name=value/m);
     assert.match(text, /^line 8: mtu is already set on line 7/m);
     assert.match(text, /^line 10: node "a" is already listed on line 3/m);
+    // The hint says what the format is, in the user's words (the seeds are our sources, not their vocabulary).
+    assert.match(e.hint ?? '', /hepto Ansible inventory has one line per node under \[cluster\]/);
+    assert.doesNotMatch(e.describe(), /seed/i);
   });
 
   it('parseList: JSON-ish lists, comma strings, and bad lists', () => {
