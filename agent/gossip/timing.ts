@@ -3,6 +3,7 @@
  * retransmit limits, backoff). Nothing here reads a clock or a random source:
  * callers pass `now` and an injected `rng`.
  */
+import { exponentialBackoff } from '../../shared/backoff';
 
 export interface GossipTiming {
   /** One probe period: ping one member, and a failed probe turns into a suspicion at its end. */
@@ -163,9 +164,7 @@ export function retransmitLimit(mult: number, n: number): number {
   return mult * Math.max(1, Math.ceil(Math.log10(Math.max(1, n) + 1)));
 }
 
-/** Exponential, capped, jittered (×0.75..1.25, still capped) backoff for attempt 0, 1, 2, ... */
+/** Exponential, capped, jittered (×0.75..1.25, still capped) backoff for attempt 0, 1, 2, ..., at least 1 ms. */
 export function backoffDelay(attempt: number, min: number, max: number, rng: () => number): number {
-  const base = Math.min(max, min * Math.pow(2, Math.min(30, Math.max(0, attempt))));
-  const jittered = base * (0.75 + 0.5 * rng());
-  return Math.max(1, Math.round(Math.min(max, jittered)));
+  return Math.max(1, exponentialBackoff(attempt, { baseMs: min, capMs: max, jitter: 0.25 }, rng()));
 }

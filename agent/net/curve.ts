@@ -20,8 +20,14 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, sign, verify, type KeyObject } from 'crypto';
 
+/** The DER header that makes a PKCS#8 ed25519 private key of a 32-byte seed. */
 const ED_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const ED_SPKI_LENGTH = 12;
+
+/** The ed25519 private key of a 32-byte seed, as a Node KeyObject (through PKCS#8 DER, about 0.3 ms). */
+export function ed25519PrivateKeyOfSeed(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([ED_PKCS8, seed]), format: 'der', type: 'pkcs8' });
+}
 
 /** The X25519 base point, u = 9. */
 const BASE_POINT = new Uint8Array(32);
@@ -60,7 +66,7 @@ function edPublic(pub: Uint8Array): KeyObject {
 function edPrivate(secretKey: Uint8Array): KeyObject {
   let k = privateKeys.get(secretKey);
   if (!k) {
-    k = createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    k = ed25519PrivateKeyOfSeed(secretKey.subarray(0, 32));
     privateKeys.set(secretKey, k);
   }
   return k;
@@ -93,7 +99,7 @@ export function ed25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array
 
 /** The public key belonging to a 64-byte secret key (recomputed from its seed, not trusted from its tail). */
 export function ed25519PublicOf(secretKey: Uint8Array): Uint8Array {
-  const priv = createPrivateKey({ key: Buffer.concat([ED_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+  const priv = ed25519PrivateKeyOfSeed(secretKey.subarray(0, 32));
   const der = createPublicKey(priv).export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(ED_SPKI_LENGTH));
 }

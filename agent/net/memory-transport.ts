@@ -13,8 +13,8 @@ import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
 import { FRAME_OVERHEAD, DEFAULT_LIMITS } from './limits';
-import { oversizedError, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
-import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from './transport';
+import { oversizedError, refusedByReason, stoppedError } from './send-errors';
+import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from './transport';
 
 export interface MemoryNetworkOptions {
   /** With a clock, deliveries happen `latencyMs` later on it; without, on the next setImmediate. */
@@ -207,26 +207,15 @@ export class MemoryTransport implements Transport {
       const l = this.byName.get(to.name);
       if (l && l.open) return this.deliver(l, payload);
     }
-    const problems: string[] = [];
-    let conflict = false;
-    let notAdmitted = false;
-    for (const addr of to.addresses) {
-      const result = this.linkTo(addr);
-      if (typeof result === 'string') {
-        problems.push(`${addr}: ${result}`);
-        conflict ||= result.includes('(name conflict)');
-        notAdmitted ||= NOT_ADMITTED_RE.test(result);
-        continue;
-      }
-      const peer = this.other(result);
-      const wrong = wrongPeer(addr, to, peer.name);
-      if (wrong) {
-        problems.push(wrong);
-        continue;
-      }
-      return this.deliver(result, payload);
-    }
-    throw unreachableError(to, problems, conflict, notAdmitted);
+    return sendToAddresses<Link>(
+      to,
+      (addr) => {
+        const result = this.linkTo(addr);
+        if (typeof result !== 'string') return { conn: result, peer: this.other(result).name };
+        return { problem: result, nameConflict: result.includes('(name conflict)'), notAdmitted: NOT_ADMITTED_RE.test(result) };
+      },
+      (l) => this.deliver(l, payload),
+    );
   }
 
   disconnect(name: string): void {

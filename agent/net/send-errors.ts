@@ -6,7 +6,9 @@ import { HeptoError } from '../../shared/errors';
 import type { Destination } from './transport';
 
 export function stoppedError(): HeptoError {
-  return new HeptoError('PEER_AUTH_FAILED', 'transport is stopped');
+  return new HeptoError('TRANSPORT_STOPPED', 'transport is stopped', {
+    hint: 'the agent is stopping and sends nothing more; seen while it runs, it is a bug',
+  });
 }
 
 export function oversizedError(bytes: number, limit: number): HeptoError {

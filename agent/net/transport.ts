@@ -7,6 +7,7 @@
  */
 
 import type { AdmissionProof } from '../../shared/member';
+import { unreachableError, wrongPeer } from './send-errors';
 
 /** Why the vet hook refuses a peer: a sentence for this side, and the word the peer is told (close reason of 4003). */
 export interface VetRefusal {
@@ -80,4 +81,37 @@ export interface Transport {
   setKeys?(keys: { primary: string; accepted: string[] }): void;
   /** Bytes of frames sent and received (after encryption), for benchmarks. */
   stats(): { bytesSent: number; bytesReceived: number; connections: number };
+}
+
+/** How dialling one address went: a connection and the name its peer proved, or why not. */
+export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConflict?: boolean; notAdmitted?: boolean };
+
+/**
+ * The address-trying part of Transport.send, one for both transports: dials
+ * `to.addresses` in order and delivers on the first connection whose peer is
+ * `to.name` (anyone, when it is undefined); otherwise throws the unreachable
+ * error with one problem per address. A `dial` that answers synchronously
+ * keeps the whole send synchronous (the in-memory transport's ordering).
+ */
+export async function sendToAddresses<C>(to: Destination, dial: (addr: string) => Dialled<C> | Promise<Dialled<C>>, deliver: (conn: C) => PeerInfo): Promise<PeerInfo> {
+  const problems: string[] = [];
+  let conflict = false;
+  let notAdmitted = false;
+  for (const addr of to.addresses) {
+    const pending = dial(addr);
+    const d = pending instanceof Promise ? await pending : pending;
+    if ('problem' in d) {
+      problems.push(`${addr}: ${d.problem}`);
+      conflict ||= d.nameConflict === true;
+      notAdmitted ||= d.notAdmitted === true;
+      continue;
+    }
+    const wrong = wrongPeer(addr, to, d.peer);
+    if (wrong) {
+      problems.push(wrong);
+      continue;
+    }
+    return deliver(d.conn);
+  }
+  throw unreachableError(to, problems, conflict, notAdmitted);
 }

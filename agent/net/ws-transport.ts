@@ -16,8 +16,8 @@ import { serveEnrolment, type EnrolServerHooks } from './enrol-server';
 import { checkName, type HandshakeLocal } from './handshake';
 import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
-import { oversizedError, refusedByReason, stoppedError, unreachableError, wrongPeer } from './send-errors';
-import type { Destination, PeerInfo, Transport, TransportEvents, VetRefusal } from './transport';
+import { oversizedError, refusedByReason, stoppedError } from './send-errors';
+import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from './transport';
 import { CLOSE_BUSY, CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener, type PendingSource } from './ws-listener';
 
@@ -51,7 +51,7 @@ export function parseEndpoint(addr: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(addr) ?? /^([^:[\]]+):(\d{1,5})$/.exec(addr);
   const port = m ? Number(m[2]) : NaN;
   if (!m || !(port >= 1 && port <= 65535) || (addr.startsWith('[') && isIP(m[1]) !== 6)) {
-    throw new HeptoError('PEER_AUTH_FAILED', `cannot dial "${addr}": not host:port or [IPv6]:port`, {
+    throw new HeptoError('ADDRESS_INVALID', `cannot dial "${addr}": not host:port or [IPv6]:port`, {
       hint: 'peer addresses carry an explicit port, e.g. 192.0.2.1:7947 or [2001:db8::1]:7947',
     });
   }
@@ -169,28 +169,18 @@ export class WsTransport implements Transport {
       const c = this.byName.get(to.name);
       if (c && c.isOpen) return this.deliver(c, payload);
     }
-    const problems: string[] = [];
-    let conflict = false;
-    let notAdmitted = false;
-    for (const addr of to.addresses) {
-      let c: Conn;
-      try {
-        c = await this.connection(addr);
-      } catch (e) {
-        problems.push(`${addr}: ${errorMessage(e)}`);
-        conflict ||= isHeptoError(e) && e.code === 'NAME_CONFLICT';
-        notAdmitted ||= isHeptoError(e) && e.code === 'NOT_ADMITTED';
-        continue;
-      }
-      const peer = c.peer!;
-      const wrong = wrongPeer(addr, to, peer.name);
-      if (wrong) {
-        problems.push(wrong);
-        continue;
-      }
-      return this.deliver(c, payload);
-    }
-    throw unreachableError(to, problems, conflict, notAdmitted);
+    return sendToAddresses<Conn>(
+      to,
+      async (addr) => {
+        try {
+          const c = await this.connection(addr);
+          return { conn: c, peer: c.peer!.name };
+        } catch (e) {
+          return { problem: errorMessage(e), nameConflict: isHeptoError(e) && e.code === 'NAME_CONFLICT', notAdmitted: isHeptoError(e) && e.code === 'NOT_ADMITTED' };
+        }
+      },
+      (c) => this.deliver(c, payload),
+    );
   }
 
   disconnect(name: string): void {

@@ -13,7 +13,7 @@ import { containerHistory, type Action, type ContainerHistory, type DeathNote, t
 import type { OverlayLinks } from './overlay-link';
 import { ensureWesherImage } from './wesher-image';
 import type { PodmanClient } from './podman-client';
-import type { ContainerSpec } from './specs';
+import { containerName, type ContainerSpec } from './specs';
 
 export const LOG_LINES = 20;
 
@@ -33,10 +33,6 @@ export interface ApplyContext {
 
 function describe(e: unknown): string {
   return isHeptoError(e) ? e.describe() : errorMessage(e);
-}
-
-function nodeOf(name: string): string {
-  return name.replace(/^hepto-/, '').replace(/-(wesher|k3s)$/, '');
 }
 
 function update(ctx: ApplyContext, name: string, patch: Partial<ContainerHistory>): ContainerHistory {
@@ -93,11 +89,11 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
       break;
     }
     const name = a.type === 'pull' || a.type === 'build-wesher' ? a.image : a.type === 'create-network' ? a.network.name : a.type === 'remove-network' ? a.network : a.name;
-    const node = a.type === 'pull' || a.type === 'build-wesher' || a.type === 'remove-network' ? null : a.type === 'create-network' ? a.network.node : nodeOf(a.name);
+    const node = a.type === 'pull' || a.type === 'build-wesher' || a.type === 'remove-network' ? null : a.type === 'create-network' ? a.network.node : a.node;
     if (node && failedNodes.has(node) && a.type !== 'backoff') continue;
     if ((a.type === 'create' || a.type === 'recreate') && failedImages.has(a.spec.image)) {
       update(ctx, a.name, { lastError: `waiting for image ${a.spec.image}` });
-      failedNodes.add(nodeOf(a.name));
+      failedNodes.add(a.node);
       continue;
     }
     try {
@@ -187,10 +183,10 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
         // Logged above; tried again at the next full pass.
       } else if (a.type === 'create-network') {
         failedNodes.add(a.network.node);
-        for (const role of ['wesher', 'k3s']) update(ctx, `hepto-${a.network.node}-${role}`, { lastError: describe(e) });
+        for (const role of ['wesher', 'k3s'] as const) update(ctx, containerName(a.network.node, role), { lastError: describe(e) });
       } else {
         noteFailure(ctx, a.name, e);
-        if (a.name.endsWith('-wesher')) failedNodes.add(nodeOf(a.name));
+        if (a.role === 'wesher') failedNodes.add(a.node);
         if (a.type !== 'remove') {
           try {
             const id = a.type === 'create' ? null : a.id;

@@ -4,6 +4,8 @@
  * jitter so that several nodes restarting together spread out. A container
  * that stayed up for `resetAfterMs` before dying starts over at "first death".
  */
+import { exponentialBackoff } from '../../shared/backoff';
+
 export interface BackoffPolicy {
   /** Wait after the second quick death. */
   baseMs: number;
@@ -32,7 +34,5 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
  */
 export function backoffDelay(failures: number, policy: BackoffPolicy, random: number): number {
   if (failures <= 1) return 0;
-  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(failures - 2, 30));
-  const scale = 1 - policy.jitter + 2 * policy.jitter * Math.min(Math.max(random, 0), 1);
-  return Math.round(Math.min(policy.capMs * (1 + policy.jitter), exp * scale));
+  return exponentialBackoff(failures - 2, policy, random, policy.capMs * (1 + policy.jitter));
 }

@@ -90,20 +90,32 @@ export interface DeathNote {
   nextStartAt: number;
 }
 
+/**
+ * The container an action is about: its name, and the node and role it
+ * serves, so that whoever performs the action never parses them back out of
+ * the name (`hepto-<node>-<role>`).
+ */
+export interface ContainerRef {
+  name: string;
+  node: string;
+  role: Role;
+}
+
 export type Action =
   | { type: 'create-network'; network: DesiredNetwork }
   | { type: 'pull'; image: string }
   | { type: 'build-wesher'; image: string; baseUrl: string; sha256: string | null }
-  | { type: 'create'; name: string; spec: ContainerSpec }
-  | { type: 'start'; name: string; id: string; death: DeathNote | null }
-  | { type: 'recreate'; name: string; id: string; spec: ContainerSpec; reason: string; death: DeathNote | null }
-  | { type: 'remove'; name: string; id: string; reason: string }
+  | ({ type: 'create'; spec: ContainerSpec } & ContainerRef)
+  | ({ type: 'start'; id: string; death: DeathNote | null } & ContainerRef)
+  | ({ type: 'recreate'; id: string; spec: ContainerSpec; reason: string; death: DeathNote | null } & ContainerRef)
+  /** role is null for a stale container of ours whose role label is missing or unknown. */
+  | { type: 'remove'; name: string; node: string; role: Role | null; id: string; reason: string }
   | { type: 'remove-network'; network: string; reason: string }
-  | { type: 'restart'; name: string; id: string; reason: string }
-  | { type: 'backoff'; name: string; id: string; until: number; death: DeathNote | null; fetchLog: boolean }
-  | { type: 'ensure-link'; name: string; node: string; pid: number; link: DesiredLink; have: LinkState }
+  | ({ type: 'restart'; id: string; reason: string } & ContainerRef)
+  | ({ type: 'backoff'; id: string; until: number; death: DeathNote | null; fetchLog: boolean } & ContainerRef)
+  | ({ type: 'ensure-link'; pid: number; link: DesiredLink; have: LinkState } & ContainerRef)
   /** Not an action on Podman: why a container does not start (or is about to be restarted) now. */
-  | { type: 'wait'; name: string; reason: string };
+  | ({ type: 'wait'; reason: string } & ContainerRef);
 
 export interface PlanOptions {
   policy: BackoffPolicy;
@@ -208,6 +220,8 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
   for (const node of nodes) {
     const w = desired.containers.find((c) => c.node === node && c.role === 'wesher')!;
     const k = desired.containers.find((c) => c.node === node && c.role === 'k3s')!;
+    const wr: ContainerRef = { name: w.name, node: w.node, role: w.role };
+    const kr: ContainerRef = { name: k.name, node: k.node, role: k.role };
     const ow = byName.get(w.name);
     const ok = byName.get(k.name);
     // A container with our name that hepto did not create is left alone (status says so).
@@ -220,7 +234,7 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
       if (waited !== null && waited >= deadline) {
         wd = { kind: 'recreate', reason: `it had not joined the mesh after ${Math.round(waited / 1000)} s; restarted with a fresh join list`, death: null };
       } else if (waited !== null && waited >= deadline / 4) {
-        actions.push({ type: 'wait', name: w.name, reason: `${w.name} has not joined the mesh for ${Math.round(waited / 1000)} s (join list ${w.spec!.join.join(', ')}); it is restarted with a fresh list at ${Math.round(deadline / 1000)} s` });
+        actions.push({ type: 'wait', ...wr, reason: `${w.name} has not joined the mesh for ${Math.round(waited / 1000)} s (join list ${w.spec!.join.join(', ')}); it is restarted with a fresh list at ${Math.round(deadline / 1000)} s` });
       }
     }
     // wesher runs as it should and is not touched in this pass: its link can be checked.
@@ -231,19 +245,19 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
       if (ow?.hash === w.spec!.hash || imageReady(w.spec!.image, desired, observed, history, now, actions, pulled)) {
         // k3s lives in wesher's network namespace: it goes first and comes back after.
         if (wd.kind === 'recreate' && ok && !foreign(ok)) {
-          actions.push({ type: 'remove', name: k.name, id: ok.id, reason: `its network namespace owner ${w.name} is recreated` });
+          actions.push({ type: 'remove', ...kr, id: ok.id, reason: `its network namespace owner ${w.name} is recreated` });
           k3sGone = true;
         }
         actions.push(
           wd.kind === 'create'
-            ? { type: 'create', name: w.name, spec: w.spec! }
-            : { type: 'recreate', name: w.name, id: ow!.id, spec: w.spec!, reason: wd.reason, death: wd.death },
+            ? { type: 'create', ...wr, spec: w.spec! }
+            : { type: 'recreate', ...wr, id: ow!.id, spec: w.spec!, reason: wd.reason, death: wd.death },
         );
       }
     } else if (wd.kind === 'start') {
-      actions.push({ type: 'start', name: w.name, id: ow!.id, death: wd.death });
+      actions.push({ type: 'start', ...wr, id: ow!.id, death: wd.death });
     } else if (wd.kind === 'backoff') {
-      actions.push({ type: 'backoff', name: w.name, id: ow!.id, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
+      actions.push({ type: 'backoff', ...wr, id: ow!.id, until: wd.until, death: wd.death, fetchLog: wd.fetchLog });
     }
 
     // The overlay link, once wesher is steady.
@@ -258,7 +272,7 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
         linkWait = `${k.name} waits for ${link.ifname} in ${w.name}'s network namespace to be read${lh?.lastError ? `: ${lh.lastError}` : ''}`;
       } else if (!linkReady(have, link)) {
         linkWait = `${k.name} waits for ${link.ifname} in ${w.name}'s network namespace to carry ${link.address} at MTU ${link.mtu} (flannel needs it)${lh?.lastError ? `: ${lh.lastError}` : ''}`;
-        if (ow?.pid && (!lh || now >= lh.nextAt)) actions.push({ type: 'ensure-link', name: w.name, node, pid: ow.pid, link, have });
+        if (ow?.pid && (!lh || now >= lh.nextAt)) actions.push({ type: 'ensure-link', ...wr, pid: ow.pid, link, have });
       }
     }
     wesherSteady = wesherSteady && linkWait === null;
@@ -269,35 +283,35 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     if (kd.kind === 'none') {
       // flannel does not recover an interface that went away with a wesher restart: restart k3s once the link is back.
       if (k.spec && okEff && isRunning(okEff) && ow && ow.startedAt !== null && okEff.startedAt !== null && okEff.startedAt < ow.startedAt) {
-        if (wesherSteady) actions.push({ type: 'restart', name: k.name, id: okEff.id, reason: `${w.name} restarted after it, and flannel does not recover its interface` });
-        else if (linkWait) actions.push({ type: 'wait', name: k.name, reason: `${linkWait}; then it is restarted, as ${w.name} restarted after it` });
+        if (wesherSteady) actions.push({ type: 'restart', ...kr, id: okEff.id, reason: `${w.name} restarted after it, and flannel does not recover its interface` });
+        else if (linkWait) actions.push({ type: 'wait', ...kr, reason: `${linkWait}; then it is restarted, as ${w.name} restarted after it` });
       }
       continue;
     }
     if (kd.kind === 'backoff') {
-      actions.push({ type: 'backoff', name: k.name, id: okEff!.id, until: kd.until, death: kd.death, fetchLog: kd.fetchLog });
+      actions.push({ type: 'backoff', ...kr, id: okEff!.id, until: kd.until, death: kd.death, fetchLog: kd.fetchLog });
       continue;
     }
     if (!wesherSteady) {
-      if (linkWait) actions.push({ type: 'wait', name: k.name, reason: linkWait });
+      if (linkWait) actions.push({ type: 'wait', ...kr, reason: linkWait });
       continue;
     }
     if (kd.kind === 'create' || kd.kind === 'recreate') {
       if (!imageReady(k.spec!.image, desired, observed, history, now, actions, pulled)) continue;
       actions.push(
-        kd.kind === 'create' ? { type: 'create', name: k.name, spec: k.spec! } : { type: 'recreate', name: k.name, id: okEff!.id, spec: k.spec!, reason: kd.reason, death: kd.death },
+        kd.kind === 'create' ? { type: 'create', ...kr, spec: k.spec! } : { type: 'recreate', ...kr, id: okEff!.id, spec: k.spec!, reason: kd.reason, death: kd.death },
       );
     } else {
-      actions.push({ type: 'start', name: k.name, id: okEff!.id, death: kd.death });
+      actions.push({ type: 'start', ...kr, id: okEff!.id, death: kd.death });
     }
   }
 
   // Containers hepto made for nodes this machine no longer hosts; k3s before
   // wesher (it depends on wesher's namespace).
   const wanted = new Set(desired.containers.map((c) => c.name));
-  const stale = observed.containers.filter((o) => o.node !== null && !wanted.has(o.name));
+  const stale = observed.containers.filter((o): o is ObservedContainer & { node: string } => o.node !== null && !wanted.has(o.name));
   stale.sort((a, b) => (a.role === 'k3s' ? 0 : 1) - (b.role === 'k3s' ? 0 : 1));
-  for (const o of stale) actions.push({ type: 'remove', name: o.name, id: o.id, reason: `node ${o.node} is no longer configured on this machine` });
+  for (const o of stale) actions.push({ type: 'remove', name: o.name, node: o.node, role: o.role, id: o.id, reason: `node ${o.node} is no longer configured on this machine` });
   // Their networks too, once no container of ours is left on them (the stale ones just went).
   const wantedNets = new Set(desired.networks.map((n) => n.name));
   for (const n of observed.managedNetworks ?? []) {

@@ -16,6 +16,7 @@ import { errorMessage, isHeptoError } from '../../shared/errors';
 import { registerSecret, type Logger } from '../../shared/log';
 import { applyActions } from './apply';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import { exponentialBackoff, type BackoffCurve } from '../../shared/backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
 import { deleteNodeArgv, emptyRemovalState, forgetRemovals, hostsMaster, noteDeleted, noteRemovalFailed, planRemovals, summarizeOutput, type RemovalPlan } from './node-removal';
 import { observeLinks, serverAgentTokens, serverCaHash, serverTokenProblems } from './node-observe';
@@ -35,7 +36,6 @@ import { isUnreachable, toHeptoError } from './podman-errors';
 import { containerName, k3sDataDir } from './specs';
 import { buildSupervisorStatus, type SupervisorStatus } from './runtime-status';
 
-export type { ClusterView } from './desired';
 export type { ContainerStatus, SupervisorStatus } from './runtime-status';
 export { overlayIp } from './overlay-ip';
 
@@ -76,8 +76,8 @@ export interface SupervisorOptions {
 const LINK_CHECK_MS = 3_000;
 const EXEC_TIMEOUT_MS = 30_000;
 
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 30_000;
+/** Podman reconnects: from 500 ms, doubling, capped at 30 s, without jitter. */
+const RECONNECT_BACKOFF: BackoffCurve = { baseMs: 500, capMs: 30_000, jitter: 0 };
 
 export class Supervisor {
   private opts: SupervisorOptions;
@@ -381,7 +381,7 @@ export class Supervisor {
     this.events = null;
     this.watchers.closeAll();
     if (this.started && !this.reconnectTimer) {
-      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.min(this.reconnectAttempts, 10));
+      const delay = exponentialBackoff(this.reconnectAttempts, RECONNECT_BACKOFF, 0);
       this.reconnectAttempts++;
       this.reconnectTimer = this.opts.clock.setTimeout(() => {
         this.reconnectTimer = null;

@@ -253,7 +253,8 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       await a.transport.start();
       await a.transport.stop();
       await a.transport.stop();
-      await rejects(a.transport.send({ name: 'x', addresses: [h.deadAddress()] }, text('x')), /stopped/);
+      const e = await rejects(a.transport.send({ name: 'x', addresses: [h.deadAddress()] }, text('x')), /stopped/);
+      assert.ok(isHeptoError(e) && e.code === 'TRANSPORT_STOPPED', String(e));
     });
   });
 }

@@ -1,5 +1,7 @@
 import * as assert from 'assert';
 import { waitFor } from '../../helpers/transport-contract';
+import { parseEndpoint } from '../../../agent/net/ws-transport';
+import { isHeptoError } from '../../../shared/errors';
 import { Cleanup, rawSession, startNode, TcpProxy, text } from './fixtures';
 
 describe('WsTransport on the network (real sockets on loopback)', function () {
@@ -29,6 +31,7 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
       assert.match(e.message, /"1\.2\.3\.4:99999"/);
       return true;
     });
+    assert.throws(() => parseEndpoint('no-port-here'), (e: unknown) => isHeptoError(e) && e.code === 'ADDRESS_INVALID');
     const got = await alpha.t.send({ addresses: ['bad', bravo.addr] }, text('x'));
     assert.strictEqual(got.name, 'bravo');
   });

@@ -2,7 +2,8 @@
  * Builders for gossip unit tests: deterministic identities, records and
  * members wired into a SimRouter.
  */
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
+import { ed25519PrivateKeyOfSeed } from '../../../agent/net/curve';
 import type { AdmissionProof, MemberRecord } from '../../../shared/member';
 import { Membership } from '../../../agent/gossip/membership';
 import type { GossipTiming } from '../../../agent/gossip/timing';
@@ -28,7 +29,7 @@ export function identity(label: string): Identity {
 function makeIdentity(label: string): Identity {
   const seed = createHash('sha256').update(`hepto-test-identity:${label}`).digest();
   // Node's native ed25519 (tweetnacl's fromSeed is ~10 ms; tests make hundreds).
-  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  const priv = ed25519PrivateKeyOfSeed(seed);
   const pub = createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(-32);
   const secretKey = new Uint8Array(64);
   secretKey.set(seed, 0);

@@ -24,10 +24,10 @@ function ctx(calls: string[], aborted?: () => boolean): ApplyContext {
 
 const LINK = { node: 'n1', container: 'hepto-n1-wesher', ifname: 'wgoverlay', address: '10.1.2.3/32', mtu: 1320 };
 const ACTIONS: Action[] = [
-  { type: 'wait', name: 'hepto-n1-k3s', reason: 'waits' },
-  { type: 'ensure-link', name: 'hepto-n1-wesher', node: 'n1', pid: 7, link: LINK, have: { exists: true, up: true, mtu: 1420, addresses: [] } },
-  { type: 'restart', name: 'hepto-n1-k3s', id: 'k', reason: 'wesher restarted' },
-  { type: 'remove', name: 'hepto-old-k3s', id: 'o', reason: 'gone' },
+  { type: 'wait', name: 'hepto-n1-k3s', node: 'n1', role: 'k3s', reason: 'waits' },
+  { type: 'ensure-link', name: 'hepto-n1-wesher', node: 'n1', role: 'wesher', pid: 7, link: LINK, have: { exists: true, up: true, mtu: 1420, addresses: [] } },
+  { type: 'restart', name: 'hepto-n1-k3s', node: 'n1', role: 'k3s', id: 'k', reason: 'wesher restarted' },
+  { type: 'remove', name: 'hepto-old-k3s', node: 'old', role: 'k3s', id: 'o', reason: 'gone' },
   { type: 'remove-network', network: 'hepto-old', reason: 'unused' },
 ];
 
