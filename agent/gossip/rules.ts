@@ -81,13 +81,6 @@ export function recordConflict(s: State, ctx: Ctx, name: string, known: { idPub:
 }
 
 /**
- * An alive update carries a signed record, and in anti-entropy replies an
- * overlay: the state the sender holds at that record's incarnation ('s', 'd',
- * or 'l' with the leaver's signature). Only a record without overlay, or
- * suspect, claims the name is live: a dead or left record of an old identity
- * is history, not a name conflict.
- */
-/**
  * The plain alive update of a record, one object per record however many
  * members queue it (updates are never mutated): in a join storm every member
  * queues every newcomer, and with a shared record (the simulator passes
@@ -101,6 +94,13 @@ function aliveUpdateOf(sr: SignedRecord): AliveUpdate {
   return u;
 }
 
+/**
+ * An alive update carries a signed record, and in anti-entropy replies an
+ * overlay: the state the sender holds at that record's incarnation ('s', 'd',
+ * or 'l' with the leaver's signature). Only a record without overlay, or
+ * suspect, claims the name is live: a dead or left record of an old identity
+ * is history, not a name conflict.
+ */
 function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): void {
   const sr = u.r;
   const name = sr.record.name;
