@@ -15,13 +15,13 @@
  * (the unit test checks it). Membership has no injected verifier; this patch
  * is the stopgap until it does (see docs/sim.md).
  */
-import { createHash, createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'crypto';
+import { createHash, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'crypto';
 import { canonicalJson } from '../../shared/canonical-json';
+import { ed25519PrivateKeyOfSeed } from '../../agent/net/curve';
 import type { MemberRecord, SignedRecord } from '../../shared/member';
 
 type RecordsModule = typeof import('../../agent/gossip/records');
 
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export interface SimIdentity {
@@ -36,7 +36,7 @@ const keyObjects = new WeakMap<Uint8Array, KeyObject>();
 /** A deterministic identity for member `index` of a run with `seed` (Node's ed25519, ~0.1 ms each instead of tweetnacl's 5 ms). */
 export function simIdentity(seed: number, index: number): SimIdentity {
   const seed32 = createHash('sha256').update(`hepto-sim:${seed}:${index}`).digest();
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed32]), format: 'der', type: 'pkcs8' });
+  const priv = ed25519PrivateKeyOfSeed(seed32);
   const pub = createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
   const secretKey = new Uint8Array(64);
   secretKey.set(seed32, 0);
@@ -81,7 +81,7 @@ export function installFastCrypto(): FastCrypto {
   const privOf = (secretKey: Uint8Array): KeyObject => {
     let k = privKeys.get(secretKey) ?? keyObjects.get(secretKey);
     if (!k) {
-      k = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKey.subarray(0, 32))]), format: 'der', type: 'pkcs8' });
+      k = ed25519PrivateKeyOfSeed(secretKey.subarray(0, 32));
       privKeys.set(secretKey, k);
     }
     return k;

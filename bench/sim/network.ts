@@ -19,6 +19,7 @@ import type { Destination, PeerInfo } from '../../agent/net/transport';
 import type { EventQueue } from './event-queue';
 import type { LatencyModel } from './latency';
 import type { Rng } from './rng';
+import { ConnectionLedger, HANDSHAKE_BYTES } from './connections';
 
 /** What the network calls on a member (the simulated transport events). */
 export interface Endpoint {
@@ -64,8 +65,8 @@ export function frameBytes(payload: number, masked: boolean): number {
   return len + ws;
 }
 
-/** Handshake cost of one connection: HTTP upgrade request + M1 + M3 from the dialer, upgrade response + M2 from the listener (estimates from handshake.ts sizes). */
-export const HANDSHAKE_BYTES = { dialer: 230 + 76 + 131 + 12, listener: 130 + 201 + 6 };
+/** Handshake cost of one connection (see connections.ts for where the figures come from). */
+export { HANDSHAKE_BYTES };
 
 const MSS = 1400;
 const MIN_RTO = 200;
@@ -99,6 +100,8 @@ export class SimNetwork {
   private readonly byAddress = new Map<string, number>();
   private readonly byName = new Map<string, number>();
   readonly stats: HostStats[] = [];
+  /** Open connections and handshakes per member (counted whether or not bytes are). */
+  readonly connections = new ConnectionLedger(HANDSHAKE_BYTES);
   loss: number;
   lossModel: LossModel;
   countBytes: boolean;
@@ -148,7 +151,7 @@ export class SimNetwork {
   }
 
   connectionCount(i: number): number {
-    return this.conns[i]?.size ?? 0;
+    return this.connections.openCount(i);
   }
 
   /**
@@ -209,6 +212,7 @@ export class SimNetwork {
         c = { a: from, b: h, open: true, readyAt: t + rtt, lastAB: 0, lastBA: 0 };
         this.conns[from].set(h, c);
         this.conns[h].set(from, c);
+        this.connections.opened(from, h);
         if (this.countBytes) {
           this.stats[from].bytesSent += HANDSHAKE_BYTES.dialer;
           this.stats[from].handshakeBytesSent += HANDSHAKE_BYTES.dialer;
@@ -289,7 +293,9 @@ export class SimNetwork {
   }
 
   private close(c: Conn): void {
+    if (!c.open) return;
     c.open = false;
+    this.connections.closed(c.a, c.b);
     if (this.conns[c.a]?.get(c.b) === c) this.conns[c.a].delete(c.b);
     if (this.conns[c.b]?.get(c.a) === c) this.conns[c.b].delete(c.a);
   }

@@ -120,6 +120,12 @@ export function table(results: SuiteResult[]): string {
   rows.push(
     ['bytes/member/s at rest: total (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
     ['  + WebSocket keepalive, B/s (open connections per member)', (r) => (r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})` : '— (not measured by this run)')],
+    ['open connections per member at rest (end of the rest window): mean / max', (r) => (r.connections?.rest ? `${r.connections.rest.openMean.toFixed(0)} / ${r.connections.rest.openMax}` : '— (not measured by this run)')],
+    ['handshakes in the first minute after the start: per member, bytes per member (B/s)', (r) => {
+      const f = r.connections?.firstMinute;
+      return f ? `${f.handshakesPerMember.toFixed(0)}, ${f.handshakeBytesPerMember.toFixed(0)} (${f.handshakeBytesPerMemberPerS.toFixed(0)})` : '— (not measured by this run)';
+    }],
+    ['open connections per member after the loss windows: mean / max (at virtual s)', (r) => (r.connections?.later ? `${r.connections.later.openMean.toFixed(0)} / ${r.connections.later.openMax} (${r.connections.later.atS.toFixed(0)})` : '— (not measured by this run)')],
     ['one member cut off (a home losing its uplink, healed once the rest holds it dead): seen dead / merged after heal, s', (r) => (r.homeCut ? `${r.homeCut.cutSeenMs == null ? `not in ${s(r.homeCut.holdMs ?? null, 0)}` : s(r.homeCut.cutSeenMs)} / ${s(r.homeCut.mergeMs)}` : '—')],
     ['partition (two halves): split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : skipped(r))],
     ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : skipped(r))],

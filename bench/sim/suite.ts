@@ -5,6 +5,7 @@
  */
 import type { GossipTiming } from '../../agent/gossip/timing';
 import { suspicionMax } from '../../agent/gossip/timing';
+import { HANDSHAKE_BYTES } from './connections';
 import type { LatencySpec } from './latency';
 import type { LossModel } from './network';
 import { stream } from './rng';
@@ -39,6 +40,21 @@ export interface SuiteOptions {
   progress?: (line: string) => void;
 }
 
+/** The first minute after the join storm's start, over which its handshakes are counted. */
+export const FIRST_MINUTE_MS = 60_000;
+
+/** Connection costs (connections.ts): the baseline a bounded set of connections is measured against. */
+export interface ConnectionsResult {
+  /** Bytes counted per handshake, each side. */
+  handshakeBytes: { dialer: number; listener: number };
+  /** From the first start until FIRST_MINUTE_MS later (converge, rest, and the start of the crash phase), over the members up then. */
+  firstMinute: { windowS: number; handshakesPerMember: number; handshakeBytesPerMember: number; handshakeBytesPerMemberPerS: number; maxHandshakeBytesPerMember: number } | null;
+  /** At the end of the rest window: open connections per member, and handshake bytes per member per second in that window. */
+  rest: { atS: number; openMean: number; openMax: number; handshakeBytesPerMemberPerS: number } | null;
+  /** After the loss windows, long after the start: open connections per member (toward N-1: the transport never closes an idle one). */
+  later: { atS: number; openMean: number; openMax: number } | null;
+}
+
 export interface SuiteResult {
   n: number;
   seed: number;
@@ -57,6 +73,8 @@ export interface SuiteResult {
   homeCut?: sc.PartitionResult | null;
   partition: sc.PartitionResult | null;
   churn: sc.ChurnResult | null;
+  /** Open connections and handshakes. Absent in files written before it. */
+  connections?: ConnectionsResult;
   runtime: { realMs: number; events: number; memberCalls: number; messages: number; peakHeapMB: number; phasesMs: Record<string, number> };
 }
 
@@ -83,6 +101,39 @@ export function runSuite(o: SuiteOptions): SuiteResult {
   // do not hold two worlds of N² member entries at once.
   const main = (): SuiteResult => {
     const w = new World({ seed: o.seed, timing: o.timing, latency: o.latency, capacity, wire: o.wire, countBytes: false });
+    const ledger = w.net.connections;
+    const t0 = w.now();
+    const upMembers = (): number[] => {
+      const up: number[] = [];
+      for (let i = 0; i < w.size; i++) if (w.isUp(i)) up.push(i);
+      return up;
+    };
+    const connections: ConnectionsResult = { handshakeBytes: { ...HANDSHAKE_BYTES }, firstMinute: null, rest: null, later: null };
+    if (!o.convergeOnly) {
+      const start = ledger.snapshot();
+      // An observation only: it reads counters, draws no random number, so the run stays the same.
+      w.q.at(t0 + FIRST_MINUTE_MS, () => {
+        const up = upMembers();
+        let hs = 0;
+        let bytes = 0;
+        let max = 0;
+        for (const i of up) {
+          const m = ledger.member(i);
+          hs += m.dialed + m.answered;
+          const b = ledger.since(start, i);
+          bytes += b;
+          max = Math.max(max, b);
+        }
+        const n = Math.max(1, up.length);
+        connections.firstMinute = {
+          windowS: FIRST_MINUTE_MS / 1000,
+          handshakesPerMember: hs / n,
+          handshakeBytesPerMember: bytes / n,
+          handshakeBytesPerMemberPerS: bytes / n / (FIRST_MINUTE_MS / 1000),
+          maxHandshakeBytesPerMember: max,
+        };
+      });
+    }
     const converge = phase('converge', () => sc.converge(w, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng }));
     const result: SuiteResult = {
       n: o.n,
@@ -103,6 +154,8 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     };
     if (converge.ms !== null && !o.convergeOnly) {
       result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
+      const restOpen = ledger.openStats(upMembers());
+      connections.rest = { atS: (w.now() - t0) / 1000, openMean: restOpen.mean, openMax: restOpen.max, handshakeBytesPerMemberPerS: result.rest.handshakeBytesPerMemberPerS };
       for (const mode of ['kill', 'power-off'] as const) {
         result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
         w.runFor(2 * t.syncInterval);
@@ -113,6 +166,8 @@ export function runSuite(o: SuiteOptions): SuiteResult {
           result.falsePositives.push(phase(`loss-${model}-${loss}`, () => sc.falsePositives(w, { loss, model, durationMs, recoverLimitMs: limit })));
         }
       }
+      const later = ledger.openStats(upMembers());
+      connections.later = { atS: (w.now() - t0) / 1000, openMean: later.mean, openMax: later.max };
       // A home losing its uplink, healed once the rest holds it dead: affordable at any N, where two
       // halves are N² state changes (see docs/sim.md for a cut-off site of 1%).
       result.homeCut = phase('home-cut', () => sc.partition(w, { limitMs: limit, rng, count: 1, holdMs: HOME_CUT_MS, untilCutSeen: true }));
@@ -122,6 +177,10 @@ export function runSuite(o: SuiteOptions): SuiteResult {
           sc.churn(w, { pairs: o.churnPairs, spacingMs: 2 * t.probeInterval, anchors: o.anchors, firstNew: o.n, settleMs: limit, rng }),
         );
       }
+    }
+    if (!o.convergeOnly) {
+      result.connections = connections;
+      say(`  N=${o.n} connections: ${JSON.stringify(connections)}`);
     }
     result.runtime = { realMs: 0, events: w.q.processed, memberCalls: w.calls, messages: w.net.totals.messages, peakHeapMB: 0, phasesMs: phases };
     return result;
