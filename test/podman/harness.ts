@@ -150,6 +150,8 @@ export class PodmanHarness extends PodmanCli {
     try {
       await PodmanHarness.freshNetns();
       await h.removeAll(); // leftovers of an interrupted run
+      // ...and the anonymous volumes of containers a test ran by hand without -v (the store is shared across runs).
+      await h.podman('volume', 'prune', '-f');
       await h.buildStandIns(path.join(REPO, 'test/fixtures/stand-in-images.sh'));
       await h.startService();
     } catch (e) {
