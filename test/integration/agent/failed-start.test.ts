@@ -13,10 +13,9 @@ import { Agent } from '../../../agent/daemon/agent';
 import { NoRuntime } from '../../../agent/daemon/runtime-seam';
 import { systemClock } from '../../../shared/clock';
 import type { HeptoConfig } from '../../../shared/config/types';
-import { validateConfig } from '../../../shared/config/validate';
 import { memoryLogger } from '../../../shared/log';
-import { CLUSTER_KEY, OVERLAY_KEY } from '../../helpers/agent-cluster';
 import { freePort } from '../../helpers/free-port';
+import { soloConfig } from '../../helpers/in-process-agent';
 
 describe('agent: stop() after a failed start()', function () {
   this.timeout(30_000);
@@ -31,24 +30,6 @@ describe('agent: stop() after a failed start()', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function config(extra: Record<string, unknown> = {}): Promise<HeptoConfig> {
-    const { config, problems } = validateConfig({
-      node: 'solo',
-      master: 'solo',
-      overlay_key: OVERLAY_KEY,
-      cluster_key: CLUSTER_KEY,
-      runtime: 'none',
-      gossip_listen: ['127.0.0.1'],
-      gossip_port: await freePort(),
-      storage_base: path.join(dir, 'srv'),
-      control_socket: path.join(dir, 'agent.sock'),
-      metrics_listen: '',
-      ...extra,
-    });
-    assert.deepEqual(problems, []);
-    return config!;
-  }
-
   function agentFor(cfg: HeptoConfig): { agent: Agent; notes: string[] } {
     const notes: string[] = [];
     const notifier = { ready: () => notes.push('ready'), status: () => undefined, stopping: () => notes.push('stopping') };
@@ -58,7 +39,7 @@ describe('agent: stop() after a failed start()', function () {
   it('storage dir unusable (start fails before the mesh exists): stop() resolves', async () => {
     // A file where the storage directory should be: the identity cannot be created.
     writeFileSync(path.join(dir, 'srv'), 'not a directory');
-    const { agent, notes } = agentFor(await config());
+    const { agent, notes } = agentFor(await soloConfig(dir));
     await assert.rejects(agent.start());
     await agent.stop({ leave: false });
     await agent.stop({ leave: false });
@@ -71,7 +52,7 @@ describe('agent: stop() after a failed start()', function () {
     const blocker = net.createServer();
     blockers.push(blocker);
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
-    const cfg = await config({ gossip_port: port });
+    const cfg = await soloConfig(dir, { gossip_port: port });
     const { agent, notes } = agentFor(cfg);
     await assert.rejects(agent.start());
     await agent.stop({ leave: false });
@@ -89,7 +70,7 @@ describe('agent: stop() after a failed start()', function () {
 
   it('another agent holds the control socket: stop() leaves that agent and its state files alone', async () => {
     mkdirSync(path.join(dir, 'srv'), { recursive: true });
-    const cfg = await config();
+    const cfg = await soloConfig(dir);
     const first = agentFor(cfg);
     await first.agent.start();
     const second = agentFor({ ...cfg, gossip_port: await freePort() });

@@ -8,12 +8,9 @@ import { mkdtempSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Agent, NO_ADMIN_KEY_PROBLEM } from '../../../agent/daemon/agent';
-import { NoRuntime } from '../../../agent/daemon/runtime-seam';
 import { TEST } from '../../../agent/gossip/timing';
-import { systemClock } from '../../../shared/clock';
-import { validateConfig } from '../../../shared/config/validate';
-import { memoryLogger } from '../../../shared/log';
-import { CLUSTER_KEY, OVERLAY_KEY, waitFor } from '../../helpers/agent-cluster';
+import { waitFor } from '../../helpers/agent-cluster';
+import { inProcessAgent, soloConfig } from '../../helpers/in-process-agent';
 import { freePort } from '../../helpers/free-port';
 
 describe('agent: an isolated node', function () {
@@ -30,32 +27,13 @@ describe('agent: an isolated node', function () {
   });
 
   async function boot(node: string, port: number, anchors: string[]): Promise<Agent> {
-    const { config, problems } = validateConfig({
-      node,
-      master: 'a0',
-      overlay_key: OVERLAY_KEY,
-      cluster_key: CLUSTER_KEY,
-      runtime: 'none',
-      gossip_listen: ['127.0.0.1'],
-      gossip_port: port,
-      anchors,
-      storage_base: path.join(dir, node, 'srv'),
-      control_socket: path.join(dir, node, 'agent.sock'),
-      metrics_listen: '',
-    });
-    assert.deepEqual(problems, []);
-    const agent = new Agent({
-      config: config!,
-      clock: systemClock,
-      logger: memoryLogger('debug', 'plain').logger,
-      runtime: new NoRuntime(),
-      notifier: { ready() {}, status() {}, stopping() {} },
-      timing: TEST,
-    });
+    const config = await soloConfig(path.join(dir, node), { node, master: 'a0', gossip_port: port, anchors });
+    const { agent } = inProcessAgent(config, TEST);
     agents.push(agent);
     await agent.start();
     return agent;
   }
+
 
   it('anchors down: one problem naming the anchor and what to do; none once the anchor is up', async () => {
     const anchorPort = await freePort();

@@ -10,13 +10,9 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Agent } from '../../../agent/daemon/agent';
-import { NoRuntime } from '../../../agent/daemon/runtime-seam';
-import { systemClock } from '../../../shared/clock';
-import { validateConfig } from '../../../shared/config/validate';
-import { memoryLogger } from '../../../shared/log';
-import { CLUSTER_KEY, OVERLAY_KEY } from '../../helpers/agent-cluster';
 import type { GossipMessage } from '../../../agent/gossip/messages';
 import { freePort, request } from './http';
+import { inProcessAgent, soloConfig } from '../../helpers/in-process-agent';
 
 describe('metrics: the endpoint of an agent', function () {
   this.timeout(30_000);
@@ -34,25 +30,12 @@ describe('metrics: the endpoint of an agent', function () {
   });
 
   async function boot(metrics_listen: string): Promise<{ agent: Agent; lines: string[] }> {
-    const { config, problems } = validateConfig({
-      node: 'solo',
-      master: 'solo',
-      overlay_key: OVERLAY_KEY,
-      cluster_key: CLUSTER_KEY,
-      runtime: 'none',
-      gossip_listen: ['127.0.0.1'],
-      gossip_port: await freePort(),
-      storage_base: path.join(dir, 'srv'),
-      control_socket: path.join(dir, 'agent.sock'),
-      metrics_listen,
-    });
-    assert.deepEqual(problems, []);
-    const mem = memoryLogger('debug', 'plain');
-    const agent = new Agent({ config: config!, clock: systemClock, logger: mem.logger, runtime: new NoRuntime(), notifier: { ready() {}, status() {}, stopping() {} } });
-    agents.push(agent);
-    await agent.start();
-    return { agent, lines: mem.lines };
+    const booted = inProcessAgent(await soloConfig(dir, { metrics_listen }));
+    agents.push(booted.agent);
+    await booted.agent.start();
+    return booted;
   }
+
 
   it('serves GET and HEAD /metrics, 404 elsewhere, 405 for other methods, and closes the port on stop', async () => {
     const listen = `127.0.0.1:${await freePort()}`;

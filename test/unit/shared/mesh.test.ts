@@ -10,6 +10,7 @@ import { buildMesh, formatMesh, type MeshInput } from '../../../shared/mesh';
 import { buildStatus, formatMeshStatus, formatStatus, statusJson } from '../../../shared/status';
 import { UNSAFE_CHARS } from '../../../shared/printable';
 import type { MemberRecord, MemberState, PathView } from '../../../shared/member';
+import { record } from '../runtime/fixtures';
 
 const GOLDEN_DIR = path.resolve(__dirname, '../../../../test/unit/shared/golden');
 
@@ -21,18 +22,7 @@ function golden(name: string, text: string): void {
 }
 
 function rec(name: string, paths?: Record<string, PathView>): MemberRecord {
-  return {
-    name,
-    role: 'node',
-    addresses: [],
-    node_ips: [],
-    overlay_ip: null,
-    facts: { cores: 2, memory_mb: 1024, os: 'test', agent_version: '0' },
-    containers: {},
-    id_pub: 'AAAA',
-    created_at: 0,
-    ...(paths ? { paths } : {}),
-  };
+  return record(name, { containers: {}, created_at: 0, ...(paths ? { paths } : {}) });
 }
 
 /** A name no gossip would let through (validate.ts refuses it): status escapes it all the same. */
