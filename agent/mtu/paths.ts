@@ -14,6 +14,9 @@ export const PATHS_PUBLISH_MS = 60_000;
 /** The shortest gap between two publications, even for a change of up or mtu: a flapping link does not flood the cluster. */
 export const PATHS_MIN_GAP_MS = 10_000;
 
+/** Pairs of one member listed one line each; more make one line for that member. */
+export const PAIR_LINES = 3;
+
 /** The smallest cluster `mtu` the config takes (IPv6's minimum link MTU). */
 const MIN_CONFIG_MTU = 1280;
 
@@ -120,7 +123,25 @@ export function pathMtuProblems(members: ProblemMember[], clusterMtu: number): s
       if (!cur || mtu < cur.mtu) pairs.set(key, { a, b, mtu });
     }
   }
+  // A member low with more than PAIR_LINES peers gets one line: its own link is the narrow one
+  // (a home's uplink), and a member reporting low values to everyone cannot flood status.
+  const perMember = new Map<string, Array<{ a: string; b: string; mtu: number }>>();
+  for (const p of pairs.values()) for (const n of [p.a, p.b]) perMember.set(n, [...(perMember.get(n) ?? []), p]);
+  const wide = [...perMember].filter(([, ps]) => ps.length > PAIR_LINES).sort((x, y) => y[1].length - x[1].length || (x[0] < y[0] ? -1 : 1));
+  const lines: string[] = [];
+  const folded = new Set<{ a: string; b: string; mtu: number }>();
+  for (const [name, ps] of wide) {
+    const left = ps.filter((p) => !folded.has(p));
+    if (left.length <= PAIR_LINES) continue;
+    left.forEach((p) => folded.add(p));
+    const low = Math.min(...left.map((p) => p.mtu));
+    lines.push(
+      `path MTU between ${name} and ${left.length} other members is below the cluster mtu ${clusterMtu} (smallest ${low} bytes): ` +
+        `${name}'s own link is likely the narrow one: raise its MTU, or set "mtu" to ${Math.max(low, MIN_CONFIG_MTU)} or less in every machine's config (hepto-agent status --mesh shows each pair)`,
+    );
+  }
   return [...pairs.values()]
+    .filter((p) => !folded.has(p))
     .sort((x, y) => x.mtu - y.mtu || (x.a < y.a ? -1 : x.a > y.a ? 1 : x.b < y.b ? -1 : 1))
     .map((p) => {
       const head = `path MTU between ${p.a} and ${p.b} is ${p.mtu} bytes, below the cluster mtu ${clusterMtu}`;
@@ -130,5 +151,6 @@ export function pathMtuProblems(members: ProblemMember[], clusterMtu: number): s
         `${head}: set "mtu" to ${p.mtu} or less in every machine's config ` +
         `(wesher's interface then gets ${p.mtu} - ${WIREGUARD_OVERHEAD} = ${p.mtu - WIREGUARD_OVERHEAD} bytes), or raise the MTU of the links between them`
       );
-    });
+    })
+    .concat(lines);
 }

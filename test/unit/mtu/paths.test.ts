@@ -5,7 +5,7 @@
  * smaller of the two reports and what to set.
  */
 import assert from 'node:assert/strict';
-import { buildPaths, pathMtuProblems, pathsChange, publishAt, PATHS_MIN_GAP_MS, PATHS_PUBLISH_MS } from '../../../agent/mtu/paths';
+import { buildPaths, pathMtuProblems, pathsChange, publishAt, PAIR_LINES, PATHS_MIN_GAP_MS, PATHS_PUBLISH_MS } from '../../../agent/mtu/paths';
 import { ANSWER_WAIT_MS, PeerLinks } from '../../../agent/mtu/links';
 import { LIMITS } from '../../../agent/gossip/messages';
 import type { MemberState, PathView } from '../../../shared/member';
@@ -86,6 +86,13 @@ describe('mtu/paths', () => {
     ]);
     assert.deepEqual(pathMtuProblems([m('a', 'alive', { b: pv(true, 1, 1400) }), m('b', 'alive')], 1400), [], 'equal to the cluster mtu is fine');
     assert.equal(pathMtuProblems([m('a', 'alive', { b: pv(true, 1, 1300), c: pv(true, 1, 1280) }), m('b', 'alive'), m('c', 'alive')], 1400).length, 2);
+    // A member low with more than PAIR_LINES peers (its own link, or a member reporting low values to all): one line.
+    const many = Array.from({ length: 10 }, (_, i) => m(`p${i}`, 'alive'));
+    const wide = pathMtuProblems([m('home', 'alive', Object.fromEntries(many.map((x, i) => [x.name, pv(true, 1, 1300 - i)]))), ...many], 1400);
+    assert.deepEqual(wide, [
+      'path MTU between home and 10 other members is below the cluster mtu 1400 (smallest 1291 bytes): home\'s own link is likely the narrow one: raise its MTU, or set "mtu" to 1291 or less in every machine\'s config (hepto-agent status --mesh shows each pair)',
+    ]);
+    assert.equal(pathMtuProblems([m('home', 'alive', Object.fromEntries(many.slice(0, PAIR_LINES).map((x) => [x.name, pv(true, 1, 1300)]))), ...many], 1400).length, PAIR_LINES);
     // Below what the config takes (an IPv4 path): only the links can be fixed.
     assert.deepEqual(pathMtuProblems([m('a', 'alive', { b: pv(true, 1, 1000) }), m('b', 'alive')], 1400), [
       'path MTU between a and b is 1000 bytes, below the cluster mtu 1400, and hepto needs at least 1280: raise the MTU of the links between them',
