@@ -76,9 +76,9 @@ export class GossipNode {
     this.anchors = opts.anchors;
     this.transport = opts.transport({
       message: (from, payload) => this.onMessage(from, payload),
-      disconnected: (peer) => {
+      disconnected: (peer, trimmed) => {
         this.links.disconnected(peer.name);
-        this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now()));
+        this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now(), trimmed === true));
       },
       rejected: (info) => this.onRejected(info),
       vet: (peer) => this.membership.checkPeer(peer),
@@ -259,6 +259,7 @@ export class GossipNode {
       }
     }
     if (!this.running) return;
+    for (const name of step.close ?? []) this.transport.disconnect(name, true);
     for (const out of step.send) {
       let bytes: Uint8Array;
       try {

@@ -17,7 +17,8 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
 import type { Ctx, GossipHooks, State, Step } from './state';
-import { MET, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, pickAlive, selfEntry, setWarm } from './state';
+import { MET, activeMode, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, selfEntry, setWarm } from './state';
+import { activeIds, activeTick, pickNeighbours } from './active-view';
 import { describeProblems } from './problems';
 import { forgetForgotten } from './newnames';
 import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
@@ -140,6 +141,7 @@ export class Membership {
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
       timers: new TimerHeap(),
       warm: [],
+      active: { chosen: new Set(), next: now, learntAt: now },
       strangers: new Set(),
       sortedIds: null,
       newNames: new Map(),
@@ -286,10 +288,17 @@ export class Membership {
     });
   }
 
-  /** The connection to a member closed: probe it now rather than at its turn. */
-  disconnected(name: string, now: number): Step {
+  /**
+   * The connection to a member closed: probe it now rather than at its turn.
+   * Not when the member closed it as trimmed (its active view was full,
+   * active-view.ts): it lives, and will be probed by its own neighbours.
+   */
+  disconnected(name: string, now: number, trimmed = false): Step {
     setWarm(this.s, name, false);
-    return this.run(now, undefined, (ctx) => startProbe(this.s, ctx, name));
+    this.s.active.chosen.delete(name);
+    return this.run(now, undefined, (ctx) => {
+      if (!trimmed) startProbe(this.s, ctx, name);
+    });
   }
 
   /** All timer-driven work. */
@@ -298,6 +307,7 @@ export class Membership {
       const s = this.s;
       runTimers(s, ctx);
       probeTick(s, ctx);
+      for (const name of activeTick(s, ctx)) startProbe(s, ctx, name);
       this.gossipTick(ctx);
       this.syncTick(ctx);
       reconnectTick(s, ctx);
@@ -317,6 +327,7 @@ export class Membership {
     let w = Math.min(probeWakeup(s), s.nextSync, s.nextReconnect);
     if (s.queue.size > 0) w = Math.min(w, s.nextGossip);
     if (s.join.active) w = Math.min(w, s.join.next);
+    if (activeMode(s)) w = Math.min(w, s.active.next);
     return Math.min(w, nextTimer(s));
   }
 
@@ -349,6 +360,16 @@ export class Membership {
       emit(ctx, 'left', s.selfName, me.inc);
       s.leftAt = ctx.now;
     });
+  }
+
+  /**
+   * The connections this agent keeps (active-view.ts): `bounded` once more
+   * other members are live than activeMax; `neighbours`, the live members
+   * it holds a connection with; `chosen`, those it picked itself.
+   */
+  activeView(): { bounded: boolean; neighbours: string[]; chosen: string[] } {
+    const s = this.s;
+    return { bounded: activeMode(s), neighbours: activeIds(s).map((id) => s.entries.index.names[id] as string).sort(), chosen: [...s.active.chosen].sort() };
   }
 
   /** Every member, self included. */
@@ -401,12 +422,24 @@ export class Membership {
     if (this.s.leftAt !== null) return { send: [], events: [] };
     try {
       fn(ctx);
-      for (const ev of ctx.events) if (ev.type === 'alive' && ev.name !== this.s.selfName) addToProbeOrder(this.s, ev.name);
+      let learnt = false;
+      for (const ev of ctx.events) {
+        if (ev.type === 'alive' && ev.name !== this.s.selfName) {
+          addToProbeOrder(this.s, ev.name);
+          learnt = true;
+        }
+      }
+      if (learnt) {
+        this.s.active.learntAt = ctx.now;
+        // With bounded connections news comes from a few neighbours, and all of them can miss a
+        // member: while members keep arriving (a join storm, a merge), compare digests sooner.
+        if (activeMode(this.s)) this.s.nextSync = Math.min(this.s.nextSync, ctx.now + Math.round(this.s.t.syncInterval / 4));
+      }
       joinTick(this.s, ctx);
     } catch (e) {
       internalError(this.s, 'step', e);
     }
-    return { send: ctx.send, events: ctx.events };
+    return ctx.close ? { send: ctx.send, events: ctx.events, close: ctx.close } : { send: ctx.send, events: ctx.events };
   }
 
   /** Checks the sender against what we know; false = drop the message. */
@@ -527,7 +560,7 @@ export class Membership {
     const tried = new Set<string>();
     let sent = 0;
     for (let draws = 0; sent < k && draws < 4 * k && s.queue.size > 0; draws++) {
-      const e = drawGossipTarget(s, live);
+      const e = drawGossipTarget(s, live, ctx.now);
       if (!e) continue;
       const name = e.signed.record.name;
       if (tried.has(name)) continue;
@@ -543,7 +576,7 @@ export class Membership {
     const s = this.s;
     if (ctx.now < s.nextSync) return;
     s.nextSync = ctx.now + Math.round(s.t.syncInterval * (0.75 + 0.5 * s.rng()));
-    const [peer] = pickAlive(s, 1);
+    const [peer] = pickNeighbours(s, 1);
     if (peer) ctx.send.push({ to: destOf(peer), msg: syncHashMessage(s) });
   }
 

@@ -1,6 +1,7 @@
 /**
  * SWIM failure detection: one probe per probe period on a shuffled
- * round-robin of the live members; no ack by probeTimeout (or the ping could
+ * round-robin of the live members (of the neighbours, with bounded
+ * connections: active-view.ts); no ack by probeTimeout (or the ping could
  * not even be delivered) → ping-req through indirectChecks other members; no
  * ack by the end of the period → suspect.
  */
@@ -8,7 +9,8 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect, clearSuspicionOnAnswer } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { count, destOf, healthMultiplier, isLive, isMet, liveCount, liveIds, pickAlive, rto, shuffled, worseHealth } from './state';
+import { activeMode, count, destOf, healthMultiplier, isLive, isMet, isProbing, liveCount, liveIds, rto, shuffled, worseHealth } from './state';
+import { activeIds, pickNeighbours } from './active-view';
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -22,12 +24,13 @@ const FIRST_CONTACT_MULT = 2;
 function nextTarget(s: State): string | null {
   const t = s.entries;
   const self = t.index.find(s.selfName);
+  const bounded = activeMode(s);
   for (let tries = 0; tries < 2; tries++) {
     while (s.probeIndex < s.probeOrder.length) {
       const id = s.probeOrder[s.probeIndex++] as number;
-      if (id !== self && t.has(id) && isLive(t.at(id))) return t.index.names[id] as string;
+      if (id !== self && t.has(id) && isLive(t.at(id)) && (!bounded || t.at(id).warmAt >= 0)) return t.index.names[id] as string;
     }
-    const live = liveIds(s);
+    const live = bounded ? activeIds(s) : liveIds(s);
     s.probeRound++;
     for (const id of live) t.roundOf[id] = s.probeRound;
     s.probeOrder = shuffled(live, s.rng);
@@ -50,11 +53,6 @@ export function addToProbeOrder(s: State, name: string): void {
   const at = s.probeIndex + Math.floor(s.rng() * (s.probeOrder.length - s.probeIndex + 1));
   if (at < s.probeOrder.length) s.probeOrder.push(s.probeOrder[at] as number);
   s.probeOrder[at] = e.id;
-}
-
-function isProbing(s: State, name: string): boolean {
-  for (const p of s.probes.values()) if (p.target === name) return true;
-  return false;
 }
 
 export function startProbe(s: State, ctx: Ctx, name: string): void {
@@ -81,7 +79,7 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
   p.indirectSent = true;
   const target = s.entries.get(p.target);
   if (!target) return;
-  const helpers = pickAlive(s, s.t.indirectChecks, target.id);
+  const helpers = pickNeighbours(s, s.t.indirectChecks, target.id);
   p.helpers = helpers.length;
   for (const h of helpers) {
     ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });

@@ -20,7 +20,7 @@ import { startProbe } from './probe';
 import { applyRotation } from './rotations';
 import { addressesOk, mayLearnName, noteForgotten, wasForgotten } from './newnames';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, addEntry, addTimer, count, emit, isLive, isMet, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
+import { NEVER_MET, activeMode, addEntry, addTimer, count, emit, isLive, isMet, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -349,6 +349,11 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   const name = e.signed.record.name;
   emit(ctx, 'suspect', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 's', n: name, i: e.inc, f: from });
+  // With bounded connections (active-view.ts) only the suspect's neighbours see it fail, and a claim
+  // is not passed on: heard two hops away, it would stop there. So probe it now: our own failure
+  // spreads our own suspicion further (applySuspect), and an answer clears it (probe.ts onAck).
+  // The suspect's death still waits for our own deadline.
+  else if (activeMode(s) && e.warmAt < 0) startProbe(s, ctx, name);
   // Tell the suspect directly, whoever suspected it first: if it lives it answers within one round trip,
   // with a refutation, or with the record that already refuted this suspicion while the news of it was
   // still travelling to us (gossip carries both, and the stale suspicion can arrive first).

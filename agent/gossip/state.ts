@@ -22,7 +22,8 @@ export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 export interface Outgoing { to: Destination; msg: GossipMessage }
 export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation' | 'bad-signature';
 export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
-export interface Step { send: Outgoing[]; events: MemberEvent[] }
+/** What one call asks of the shell: messages to send, events to report, and connections to close as trimmed (active-view.ts). */
+export interface Step { send: Outgoing[]; events: MemberEvent[]; close?: string[] }
 
 export interface Conflict {
   name: string;
@@ -120,6 +121,8 @@ export interface State {
   timers: TimerHeap;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and the left-member timer in runTimers() remove them). */
   warm: number[];
+  /** The bounded connections (active-view.ts): neighbours we picked ourselves, when fill and trim next run, and when a member last came alive to us. */
+  active: { chosen: Set<string>; next: number; learntAt: number };
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
   /** Per sender: tokens for names new to us (newnames.ts). */
@@ -142,7 +145,18 @@ export interface GossipHooks {
 }
 
 /** Per-call effects collector. */
-export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; from?: PeerInfo }
+export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; from?: PeerInfo; close?: string[] }
+
+/** Whether the active view applies (active-view.ts): more other members are live than activeMax. */
+export function activeMode(s: State): boolean {
+  return s.t.activeMax > 0 && s.entries.live.length > s.t.activeMax;
+}
+
+/** Whether one of our probes of `name` is under way. */
+export function isProbing(s: State, name: string): boolean {
+  for (const p of s.probes.values()) if (p.target === name) return true;
+  return false;
+}
 
 
 export function count(s: State, what: string): void {
@@ -210,11 +224,6 @@ export function deadIds(s: State): readonly number[] {
   return s.entries.dead;
 }
 
-/** Up to k distinct random alive members other than `except` (an id), drawn from the live list: suspects are few, so no second list is kept. */
-export function pickAlive(s: State, k: number, except = -1): Entry[] {
-  return pickWhere(liveIds(s), k, s.rng, (id) => id !== except && s.entries.stateOf[id] === STATE_CODE.alive).map((id) => s.entries.at(id));
-}
-
 /** The entries of some ids. */
 export function entriesOf(s: State, ids: readonly number[]): Entry[] {
   return ids.map((id) => s.entries.at(id));
@@ -280,14 +289,21 @@ export function removeEntry(s: State, name: string): void {
 }
 
 /**
- * One gossip target: while some live members are still strangers to us (a
+ * One gossip target. With bounded connections, a random neighbour. Otherwise, while some live members are still strangers to us (a
  * join storm), with probability gossipWarmShare a member we already hold a
  * connection with (no handshake on either end), otherwise any member of
  * `live`, uniformly. The uniform draws keep the epidemic reaching members
  * nobody talks to yet. Undefined when the draw lands on a member that is no
  * longer live; the caller draws again.
  */
-export function drawGossipTarget(s: State, live: readonly number[]): Entry | undefined {
+export function drawGossipTarget(s: State, live: readonly number[], now: number): Entry | undefined {
+  // With bounded connections, only neighbours (active-view.ts), once no member has come alive to us
+  // for a sync interval: while they still arrive (a join storm, a merge), the draws below, where some
+  // go to members we hold no connection with, spread the news faster than the neighbours alone.
+  if (activeMode(s) && s.warm.length > 0 && now - s.active.learntAt >= s.t.syncInterval) {
+    const e = s.entries.at(s.warm[Math.floor(s.rng() * s.warm.length)] as number);
+    return isLive(e) ? e : undefined;
+  }
   // Once we talk with (about) everyone, as at rest, every draw is the plain uniform one.
   if (s.warm.length > 0 && s.warm.length < live.length && s.rng() < s.t.gossipWarmShare) {
     const e = s.entries.at(s.warm[Math.floor(s.rng() * s.warm.length)] as number);

@@ -47,6 +47,12 @@ export interface GossipTiming {
    * its name before it refutes.
    */
   takeoverAfter: number;
+  /**
+   * Bounded connections (active-view.ts): with more other live members than
+   * this, hold connections with about log2(n) + 3 chosen neighbours plus
+   * those that dial us, and close the rest above this many. 0 = no bound.
+   */
+  activeMax: number;
   /** Budget for updates piggybacked on a ping or ack, and for one gossip or sync message (JSON bytes). */
   piggybackBytes: number;
   messageBytes: number;
@@ -78,6 +84,7 @@ export const LAN: GossipTiming = Object.freeze({
   leftRetention: 3_600_000,
   conflictMemory: 600_000,
   takeoverAfter: 60_000,
+  activeMax: 24,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });
@@ -101,6 +108,7 @@ export const WAN: GossipTiming = Object.freeze({
   leftRetention: 3_600_000,
   conflictMemory: 600_000,
   takeoverAfter: 300_000,
+  activeMax: 24,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });
@@ -124,6 +132,7 @@ export const TEST: GossipTiming = Object.freeze({
   leftRetention: 60_000,
   conflictMemory: 60_000,
   takeoverAfter: 2000,
+  activeMax: 24,
   piggybackBytes: 1200,
   messageBytes: 60_000,
 });

@@ -110,12 +110,12 @@ export class MemoryNetwork {
   }
 
   /** @internal closes a link and tells each side that still runs. */
-  cut(link: Link): void {
+  cut(link: Link, trimmed = false): void {
     if (!link.open) return;
     link.open = false;
     this.links.delete(link);
-    link.a.linkClosed(link);
-    link.b.linkClosed(link);
+    link.a.linkClosed(link, trimmed);
+    link.b.linkClosed(link, trimmed);
   }
 
   /** @internal */
@@ -218,9 +218,9 @@ export class MemoryTransport implements Transport {
     );
   }
 
-  disconnect(name: string): void {
+  disconnect(name: string, trimmed = false): void {
     const l = this.byName.get(name);
-    if (l) this.net.cut(l);
+    if (l) this.net.cut(l, trimmed);
   }
 
   stats(): { bytesSent: number; bytesReceived: number; connections: number } {
@@ -228,14 +228,14 @@ export class MemoryTransport implements Transport {
   }
 
   /** @internal */
-  linkClosed(link: Link): void {
+  linkClosed(link: Link, trimmed: boolean): void {
     const peer = this.other(link);
     if (this.byName.get(peer.name) === link) this.byName.delete(peer.name);
     for (const [addr, l] of this.byAddress) if (l === link) this.byAddress.delete(addr);
     if (this.state === 'stopped') return;
     const info = peer.info;
     this.net.enqueue(() => {
-      if (this.state !== 'stopped') this.events.disconnected(info);
+      if (this.state !== 'stopped') this.events.disconnected(info, trimmed);
     });
   }
 

@@ -37,8 +37,12 @@ export interface Destination {
 export interface TransportEvents {
   /** An authenticated, decrypted payload from a peer. */
   message(from: PeerInfo, payload: Uint8Array): void;
-  /** An authenticated connection to/from a peer went away (peer crashed, network cut...). */
-  disconnected(peer: PeerInfo): void;
+  /**
+   * An authenticated connection to/from a peer went away (peer crashed,
+   * network cut...). `trimmed`: the peer closed it on purpose, its active view
+   * being full (Transport.disconnect with trimmed): no sign of a failure.
+   */
+  disconnected(peer: PeerInfo, trimmed?: boolean): void;
   /**
    * Something was refused: wrong overlay key, replay, malformed or oversized frame,
    * handshake timeout, too many pending sockets. For logs and status; never contains key material.
@@ -71,8 +75,12 @@ export interface Transport {
   start(): Promise<void>;
   /** Closes the listener and every connection. Idempotent. */
   stop(): Promise<void>;
-  /** Drops the connection to a peer, if any (e.g. after it was declared dead). */
-  disconnect(name: string): void;
+  /**
+   * Drops the connection to a peer, if any (e.g. after it was declared dead).
+   * `trimmed`: this node's active view is full (gossip/active-view.ts); the
+   * peer is told so, and does not take it for a failure.
+   */
+  disconnect(name: string, trimmed?: boolean): void;
   /**
    * After a key rotation: dial with `primary`, take hellos under `primary` or
    * `accepted` (the previous key, during the grace). Transports without

@@ -26,6 +26,8 @@ export const CLOSE_SELF = 4002;
 export const CLOSE_NOT_ADMITTED = 4003;
 /** Close code: the peer is at one of its caps on authenticated connections (limits.ts); try again later. */
 export const CLOSE_BUSY = 4004;
+/** Close code for a connection the peer no longer needs: its active view is full (gossip/active-view.ts). Not a failure. */
+export const CLOSE_TRIMMED = 4005;
 
 export interface ConnHooks {
   /** The handshake completed; the transport registers the connection (and may close it). */
@@ -65,6 +67,8 @@ export class Conn {
   peer: PeerInfo | undefined;
   /** Set when this connection was replaced by another to the same peer (no `disconnected`). */
   superseded = false;
+  /** Closed with CLOSE_TRIMMED, by either side: `disconnected` says so. */
+  trimmed = false;
   /** Why the connection ended before authenticating, for the dialer's error. */
   failure: string | undefined;
   /** The failure is a name conflict (our name is held by another identity, or theirs is here). */
@@ -289,6 +293,7 @@ export class Conn {
     this.state = 'closed';
     this.stopKeepalive();
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
+    if (code === CLOSE_TRIMMED) this.trimmed = true;
     if (this.role === 'client' && before === 'handshake' && !this.helloAnsweredByPeer && code === CLOSE_POLICY) this.helloRefused = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
     if (code === CLOSE_NOT_ADMITTED && !this.closing) {

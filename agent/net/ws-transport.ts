@@ -18,7 +18,7 @@ import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
 import { oversizedError, refusedByReason, stoppedError } from './send-errors';
 import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from './transport';
-import { CLOSE_BUSY, CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import { CLOSE_BUSY, CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, CLOSE_TRIMMED, Conn, ConnHooks, describeSocketError } from './ws-connection';
 import { formatRemote, WsListener, type PendingSource } from './ws-listener';
 
 export interface WsTransportOptions {
@@ -183,8 +183,16 @@ export class WsTransport implements Transport {
     );
   }
 
-  disconnect(name: string): void {
-    for (const c of [...this.conns]) if (c.peer?.name === name) c.close(1000, 'disconnected');
+  disconnect(name: string, trimmed = false): void {
+    for (const c of [...this.conns]) {
+      if (c.peer?.name === name) {
+        if (trimmed) {
+          c.trimmed = true;
+          c.close(CLOSE_TRIMMED, 'trimmed');
+        }
+        else c.close(1000, 'disconnected');
+      }
+    }
   }
 
   stats(): { bytesSent: number; bytesReceived: number; connections: number } {
@@ -377,9 +385,11 @@ export class WsTransport implements Transport {
       }
     }
     if (c.superseded || this.state === 'stopped') return;
+    // Another connection with that peer is still open (a trimmed one closing while a new one opened): still connected.
+    if (this.byName.has(peer.name)) return;
     this.log.debug('peer disconnected', { peer: peer.name, remote: c.remote });
     try {
-      this.opts.events.disconnected(peer);
+      this.opts.events.disconnected(peer, c.trimmed);
     } catch {
       /* listener errors stay with the listener */
     }

@@ -28,7 +28,7 @@ export interface Endpoint {
   readonly addresses: string[];
   message(from: PeerInfo, msg: GossipMessage): void;
   sendFailed(to: Destination, msg: GossipMessage): void;
-  disconnected(peer: PeerInfo): void;
+  disconnected(peer: PeerInfo, trimmed?: boolean): void;
 }
 
 export type HostState = 'up' | 'killed' | 'silent' | 'gone';
@@ -109,7 +109,7 @@ export class SimNetwork {
   readonly dialTimeoutMs: number;
   readonly keepaliveMs: number;
   /** Totals for the report. */
-  readonly totals = { messages: 0, dials: 0, dialFailures: 0, dropped: 0, disconnects: 0 };
+  readonly totals = { messages: 0, dials: 0, dialFailures: 0, dropped: 0, disconnects: 0, trims: 0 };
 
   constructor(opts: NetworkOptions) {
     this.q = opts.queue;
@@ -301,12 +301,23 @@ export class SimNetwork {
   }
 
   /** Tells `to` (if up) that its connection to `gone` went away, at `at`. */
-  private notifyDisconnected(to: number, gone: number, at: number): void {
+  private notifyDisconnected(to: number, gone: number, at: number, trimmed = false): void {
     this.totals.disconnects++;
     const peer = this.eps[gone].peer;
     this.q.at(at, () => {
-      if (this.state[to] === 'up') this.eps[to].disconnected(peer);
+      if (this.state[to] === 'up') this.eps[to].disconnected(peer, trimmed);
     });
+  }
+
+  /** The transport's disconnect(name, trimmed): member `from` closes its connection with `name` (active view full); the peer hears it one latency later. */
+  trim(from: number, name: string): void {
+    const other = this.byName.get(name);
+    if (other === undefined || this.state[from] !== 'up') return;
+    const c = this.conns[from].get(other);
+    if (!c || !c.open) return;
+    this.close(c);
+    this.totals.trims++;
+    if (this.reachable(from, other)) this.notifyDisconnected(other, from, this.q.now() + this.lat.oneWay(from, other, this.rng), true);
   }
 
   /** SIGKILL: the process dies, its kernel closes every connection (FIN), later dials are refused. */

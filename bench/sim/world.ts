@@ -82,8 +82,8 @@ class Member implements Endpoint {
     this.world.step(this, this.m.sendFailed(to, msg, this.world.now()));
   }
 
-  disconnected(peer: PeerInfo): void {
-    this.world.step(this, this.m.disconnected(peer.name, this.world.now()));
+  disconnected(peer: PeerInfo, trimmed?: boolean): void {
+    this.world.step(this, this.m.disconnected(peer.name, this.world.now(), trimmed === true));
   }
 }
 
@@ -209,6 +209,7 @@ export class World {
     this.calls++;
     if (this.members[member.index] !== member) return;
     for (const ev of step.events) this.onEvent(member.index, ev);
+    for (const name of step.close ?? []) this.net.trim(member.index, name);
     for (const out of step.send) this.net.send(member.index, out.to, out.msg);
     this.arm(member);
   }

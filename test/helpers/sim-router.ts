@@ -40,7 +40,7 @@ export interface SimRouterOptions {
 type Pending =
   | { at: number; order: number; kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
   | { at: number; order: number; kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage }
-  | { at: number; order: number; kind: 'disconnect'; node: SimNode; peer: string };
+  | { at: number; order: number; kind: 'disconnect'; node: SimNode; peer: string; trimmed?: boolean };
 
 export class SimRouter {
   now: number;
@@ -113,7 +113,21 @@ export class SimRouter {
   handle(from: SimNode, step: Step): void {
     this.wake.set(from, from.m.nextWakeup());
     for (const ev of step.events) this.events.push({ ...ev, at: this.now, observer: from.name });
+    for (const name of step.close ?? []) this.trim(from, name);
     for (const out of step.send) this.send(from, out.to, out.msg);
+  }
+
+  /** Step.close: `from` closes its connection with `name` as trimmed (active view full); the peer hears it one latency later. */
+  private trim(from: SimNode, name: string): void {
+    if (!this.talked.get(from.name)?.delete(name)) return;
+    this.talked.get(name)?.delete(from.name);
+    const to = this.nodes.get(name);
+    if (to) this.push({ at: this.now + this.o.latency.max, order: this.order++, kind: 'disconnect', node: to, peer: from.name, trimmed: true });
+  }
+
+  /** The members `name` holds a connection with (it talked with them, not closed since). */
+  connected(name: string): string[] {
+    return [...(this.talked.get(name) ?? [])].sort();
   }
 
   /** Crash: the member stops; peers that talked to it see the connection close. */
@@ -126,7 +140,9 @@ export class SimRouter {
     for (const other of this.talked.get(name) ?? []) {
       const o = this.nodes.get(other);
       if (o) this.push({ at, order: this.order++, kind: 'disconnect', node: o, peer: name });
+      this.talked.get(other)?.delete(name);
     }
+    this.talked.delete(name);
   }
 
   /** Members in different groups cannot reach each other until heal(). */
@@ -256,7 +272,9 @@ export class SimRouter {
       return;
     }
     if (p.kind === 'disconnect') {
-      if (p.node.up) this.handle(p.node, p.node.m.disconnected(p.peer, this.now));
+      // A trimmed connection that a later message opened again (a new connection): nothing closed.
+      if (p.trimmed && this.talked.get(p.node.name)?.has(p.peer)) return;
+      if (p.node.up) this.handle(p.node, p.node.m.disconnected(p.peer, this.now, p.trimmed === true));
       return;
     }
     // A message already on the wire is delivered even if its sender crashed since.

@@ -1,0 +1,107 @@
+/**
+ * Bounded connections (issue 16), after HyParView (Leitão, Pereira,
+ * Rodrigues, DSN 2007). Every member still learns every other one (wesher's
+ * join list and status need the whole membership), but once more than
+ * `activeMax` other members are live, this agent holds connections with an
+ * active view only: `s.warm`, the members that talked to us over a
+ * connection not closed since.
+ *
+ * - Fill: below activeTarget(n) neighbours, probe random alive members we
+ *   hold no connection with; their ack makes them warm. Those are `chosen`:
+ *   neighbours this agent picked itself, uniformly from the membership.
+ * - Trim: above activeMax, close connections (CLOSE_TRIMMED: the peer neither
+ *   probes us for it nor counts it as a failure), incoming ones first. The
+ *   chosen neighbours are kept up to the target, so members that keep
+ *   dialling us (one attacker with many identities) can take the other slots
+ *   but never all of them.
+ * - Probes, gossip, syncs and indirect helpers go to the active view
+ *   (probe.ts, state.ts drawGossipTarget); a member is probed by its own
+ *   neighbours. Dead members are still dialled now and then (join.ts
+ *   reconnectTick), which is how a healed partition finds its other half.
+ *
+ * With activeMax other members or fewer, nothing here applies: everyone
+ * talks with everyone, as before.
+ */
+import type { Ctx, Entry, State } from './state';
+import { activeMode, count, isLive, isProbing, liveCount, liveIds, pickWhere, setWarm, STATE_CODE } from './state';
+
+/** New neighbours dialled per fill step at most (a fill step runs every quarter probe period). */
+const FILL_PER_STEP = 2;
+
+/** Neighbours this agent wants: log2(n) + 3, at most half the bound (the other half is for members that dial us). */
+export function activeTarget(s: State): number {
+  const n = Math.max(2, liveCount(s));
+  return Math.min(Math.floor(s.t.activeMax / 2), Math.ceil(Math.log2(n)) + 3);
+}
+
+/** Live members we hold a connection with. */
+export function activeIds(s: State): number[] {
+  return s.warm.filter((id) => isLive(s.entries.at(id)));
+}
+
+/** Up to k random alive members other than `except` (an id): neighbours with bounded connections (anyone when none is left), else any live member. */
+export function pickNeighbours(s: State, k: number, except = -1): Entry[] {
+  const alive = (id: number): boolean => id !== except && s.entries.stateOf[id] === STATE_CODE.alive;
+  let ids = activeMode(s) ? pickWhere(s.warm, k, s.rng, alive) : [];
+  if (ids.length === 0) ids = pickWhere(liveIds(s), k, s.rng, alive);
+  return ids.map((id) => s.entries.at(id));
+}
+
+/**
+ * Fill and trim, every quarter probe period while the active view applies.
+ * Returns the members to probe now (the fill: their acks make them warm).
+ */
+export function activeTick(s: State, ctx: Ctx): string[] {
+  const v = s.active;
+  if (ctx.now < v.next) return [];
+  v.next = ctx.now + Math.max(1, Math.round(s.t.probeInterval / 4));
+  if (!activeMode(s)) {
+    v.chosen.clear();
+    return [];
+  }
+  for (const name of v.chosen) {
+    const e = s.entries.get(name);
+    if (!e || !isLive(e)) v.chosen.delete(name);
+  }
+  trim(s, ctx);
+  return fill(s);
+}
+
+function fill(s: State): string[] {
+  const want = activeTarget(s) - activeIds(s).length;
+  if (want <= 0) return [];
+  const t = s.entries;
+  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_STEP), s.rng, (id) => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string));
+  return picks.map((id) => {
+    const name = t.index.names[id] as string;
+    s.active.chosen.add(name);
+    count(s, 'active-fill');
+    return name;
+  });
+}
+
+/**
+ * Closes connections above activeMax: first those we did not choose, then
+ * chosen ones above the target; never one we are probing (its ack is due).
+ */
+function trim(s: State, ctx: Ctx): void {
+  let over = s.warm.length - s.t.activeMax;
+  if (over <= 0) return;
+  const t = s.entries;
+  const chosen = s.active.chosen;
+  const nameOf = (id: number): string => t.index.names[id] as string;
+  const free = (id: number): boolean => !isProbing(s, nameOf(id));
+  const incoming = pickWhere(s.warm, over, s.rng, (id) => free(id) && !chosen.has(nameOf(id)));
+  over -= incoming.length;
+  const extraChosen = Math.max(0, Math.min(over, chosen.size - activeTarget(s)));
+  const victims = [...incoming, ...pickWhere(s.warm, extraChosen, s.rng, (id) => free(id) && chosen.has(nameOf(id)))];
+  for (const id of victims) closeLink(s, ctx, nameOf(id));
+}
+
+/** Asks the shell to close our connection with `name` as trimmed, and forgets it as a neighbour. */
+function closeLink(s: State, ctx: Ctx, name: string): void {
+  count(s, 'active-trim');
+  s.active.chosen.delete(name);
+  setWarm(s, name, false);
+  (ctx.close ??= []).push(name);
+}

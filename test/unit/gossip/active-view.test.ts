@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { TEST, type GossipTiming } from '../../../agent/gossip/timing';
+import type { SimRouter } from '../../helpers/sim-router';
+import { bootCluster } from './helpers';
+
+/** A small bound, so that 30 members are well past it. */
+const TIMING: GossipTiming = { ...TEST, activeMax: 8 };
+
+function upNames(router: SimRouter): string[] {
+  return [...router.nodes.values()].filter((n) => n.up).map((n) => n.name);
+}
+
+/** The largest number of connections any up member holds (the router's view: who talked, not closed since). */
+function mostConnections(router: SimRouter): { name: string; count: number } {
+  let best = { name: '', count: -1 };
+  for (const name of upNames(router)) {
+    const count = router.connected(name).filter((o) => router.node(o).up).length;
+    if (count > best.count) best = { name, count };
+  }
+  return best;
+}
+
+/** Whether the graph of the members' neighbours (each member's own view) joins every up member. */
+function neighboursConnected(router: SimRouter): boolean {
+  const names = upNames(router);
+  const seen = new Set([names[0]]);
+  const todo = [names[0] as string];
+  while (todo.length > 0) {
+    const n = todo.pop() as string;
+    for (const o of router.node(n).m.activeView().neighbours) {
+      if (!seen.has(o) && router.node(o).up) {
+        seen.add(o);
+        todo.push(o);
+      }
+    }
+  }
+  return names.every((n) => seen.has(n));
+}
+
+describe('gossip: bounded connections (active view)', () => {
+  it('keeps every member between the target and the bound, and everyone sees everyone', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(10_000);
+    assert.ok(router.allSee(names, 'alive'), 'all still see all alive');
+    for (const name of names) {
+      const v = router.node(name).m.activeView();
+      assert.equal(v.bounded, true, `${name} bounds its connections (29 others > 8)`);
+      assert.ok(v.neighbours.length <= TIMING.activeMax, `${name} has ${v.neighbours.length} neighbours, bound ${TIMING.activeMax}`);
+      // The target is min(activeMax / 2, log2(30) + 3) = 4.
+      assert.ok(v.neighbours.length >= 4, `${name} has ${v.neighbours.length} neighbours, target 4`);
+    }
+    const most = mostConnections(router);
+    assert.ok(most.count <= TIMING.activeMax, `${most.name} holds ${most.count} connections, bound ${TIMING.activeMax}`);
+    assert.ok(neighboursConnected(router), 'the neighbour graph joins everyone');
+  });
+
+  it('probes and gossips only to neighbours at rest', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(5000);
+    router.recordSent = true;
+    router.run(3000);
+    const outside = router.sent.filter((m) => (m.msg.t === 'p' || m.msg.t === 'g' || m.msg.t === 'h') && !router.connected(m.from).includes(m.to));
+    // Fills and trims go on at rest, so a few messages may open a connection; most must not.
+    assert.ok(router.sent.length > 100, `${router.sent.length} messages in 3 s`);
+    assert.ok(outside.length * 20 < router.sent.length, `${outside.length} of ${router.sent.length} messages went to a member without a connection`);
+  });
+
+  it('replaces a crashed neighbour, and everyone sees the crash', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(5000);
+    const victim = 'n7';
+    const hadIt = names.filter((n) => n !== victim && router.node(n).m.activeView().neighbours.includes(victim));
+    assert.ok(hadIt.length > 0, 'somebody had the victim as a neighbour');
+    router.crash(victim);
+    const rest = names.filter((n) => n !== victim);
+    router.runUntilTrue(() => router.allSee([victim], 'dead', rest), 30_000, 'all see the victim dead');
+    router.run(3000);
+    for (const name of hadIt) {
+      const v = router.node(name).m.activeView();
+      assert.ok(!v.neighbours.includes(victim), `${name} dropped the dead victim`);
+      assert.ok(v.neighbours.length >= 4, `${name} filled back to ${v.neighbours.length} neighbours`);
+    }
+  });
+
+  it('heals a partition in halves: each side holds the other dead, then all are alive and linked again', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING, partitionMode: 'drop' });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(5000);
+    const left = names.slice(0, 15);
+    const right = names.slice(15);
+    router.partition([left, right]);
+    router.runUntilTrue(() => router.allSee(right, 'dead', left) && router.allSee(left, 'dead', right), 120_000, 'each half holds the other dead');
+    for (const name of left) assert.ok(router.node(name).m.activeView().neighbours.every((n) => left.includes(n)), `${name}'s neighbours are all on its side`);
+    router.heal();
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 120_000, 'all alive after the heal');
+    router.run(10_000);
+    assert.ok(neighboursConnected(router), 'the neighbour graph spans both halves again');
+    const most = mostConnections(router);
+    assert.ok(most.count <= TIMING.activeMax, `${most.name} holds ${most.count} connections (${router.connected(most.name).join(' ')}), neighbours ${router.node(most.name).m.activeView().neighbours.join(' ')}`);
+  });
+
+  it('a trimmed connection is not taken for a failure: no probe, no suspicion', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(5000);
+    const a = router.node('n3');
+    const peer = a.m.activeView().neighbours[0] as string;
+    const trimmed = a.m.disconnected(peer, router.now, true);
+    assert.ok(!trimmed.send.some((o) => o.to.name === peer && o.msg.t === 'p'), 'no probe of a peer that trimmed us');
+    assert.ok(!a.m.activeView().neighbours.includes(peer), 'no longer a neighbour');
+    const lost = router.node('n4').m;
+    const other = lost.activeView().neighbours[0] as string;
+    const step = lost.disconnected(other, router.now, false);
+    assert.ok(step.send.some((o) => o.to.name === other && o.msg.t === 'p'), 'a lost connection is probed at once');
+  });
+
+  it('keeps the neighbours it chose when many members dial it', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(5000);
+    const target = router.node('n5');
+    const chosen = target.m.activeView().chosen.filter((n) => target.m.activeView().neighbours.includes(n));
+    assert.ok(chosen.length > 0, 'n5 chose some neighbours');
+    // Everyone else talks to n5 at once (as members holding the key and many identities could).
+    for (const name of names) {
+      if (name === 'n5' || chosen.includes(name)) continue;
+      router.handle(target, target.m.receive({ name, idPub: router.node(name).idPub, remote: router.node(name).address }, { t: 'g', u: [] }, router.now));
+    }
+    assert.ok(target.m.activeView().neighbours.length > TIMING.activeMax, 'over the bound for a moment');
+    router.handle(target, target.m.tick(router.now + TIMING.probeInterval));
+    const after = target.m.activeView();
+    assert.ok(after.neighbours.length <= TIMING.activeMax, `trimmed to ${after.neighbours.length}`);
+    for (const n of chosen) assert.ok(after.neighbours.includes(n), `kept ${n}, which it chose`);
+  });
+});
