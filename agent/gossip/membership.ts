@@ -17,7 +17,7 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
 import type { Ctx, GossipHooks, State, Step } from './state';
-import { MET, activeMode, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, selfEntry, setWarm } from './state';
+import { MET, activeMode, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, replyDest, selfEntry, setWarm } from './state';
 import { activeIds, activeTick, pickNeighbours } from './active-view';
 import { describeProblems } from './problems';
 import { forgetForgotten } from './newnames';
@@ -294,10 +294,13 @@ export class Membership {
    * active-view.ts): it lives, and will be probed by its own neighbours.
    */
   disconnected(name: string, now: number, trimmed = false): Step {
-    setWarm(this.s, name, false);
-    this.s.active.chosen.delete(name);
+    const s = this.s;
+    setWarm(s, name, false);
+    s.active.chosen.delete(name);
     return this.run(now, undefined, (ctx) => {
-      if (!trimmed) startProbe(this.s, ctx, name);
+      if (!trimmed) return startProbe(s, ctx, name);
+      // Its ack, if it comes at all, would need a new connection: stop waiting for it, blaming nobody.
+      for (const [seq, p] of s.probes) if (p.target === name) s.probes.delete(seq);
     });
   }
 
@@ -491,11 +494,6 @@ export class Membership {
     return true;
   }
 
-  private replyTo(from: PeerInfo): Destination {
-    const e = this.s.entries.get(from.name);
-    return e && e.signed.record.id_pub === from.idPub ? destOf(e) : { name: from.name, addresses: [] };
-  }
-
   private dispatch(ctx: Ctx, from: PeerInfo, msg: GossipMessage): void {
     const s = this.s;
     if (!this.acceptSender(ctx, from, msg)) return count(s, 'sender-refused');
@@ -516,7 +514,7 @@ export class Membership {
         offerRemovals(s, ctx, from, msg.x);
         offerRotation(s, ctx, from, msg.r);
         if (msg.h !== digestHash(s)) {
-          const to = this.replyTo(from);
+          const to = replyDest(this.s, from);
           for (const m of digestMessages(s)) ctx.send.push({ to, msg: m });
         }
         return;
@@ -524,7 +522,7 @@ export class Membership {
         applyAll(s, ctx, msg.u, true);
         const { push, want } = compareDigest(s, ctx, msg.d, msg.b);
         if (push.length > 0 || want.length > 0) {
-          sendChunked(ctx, this.replyTo(from), push, s.t.messageBytes, want);
+          sendChunked(ctx, replyDest(this.s, from), push, s.t.messageBytes, want);
           // Views differ (a join storm, a merge): compare again soon, with someone else.
           s.nextSync = Math.min(s.nextSync, ctx.now + Math.round(s.t.syncInterval / 10));
         }
@@ -537,7 +535,7 @@ export class Membership {
           const e = s.entries.get(name);
           if (e) items.push(...itemsFor(s, e));
         }
-        if (items.length > 0) sendChunked(ctx, this.replyTo(from), items, s.t.messageBytes, []);
+        if (items.length > 0) sendChunked(ctx, replyDest(this.s, from), items, s.t.messageBytes, []);
         return;
       }
       default:

@@ -9,7 +9,7 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect, clearSuspicionOnAnswer } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { activeMode, count, destOf, healthMultiplier, isLive, isMet, isProbing, liveCount, liveIds, rto, shuffled, worseHealth } from './state';
+import { activeMode, count, destOf, healthMultiplier, isLive, isMet, isProbing, liveCount, liveIds, replyDest, rto, shuffled, worseHealth } from './state';
 import { activeIds, pickNeighbours } from './active-view';
 
 /** Updates to piggyback on a ping or an ack. */
@@ -157,10 +157,8 @@ export function probeWakeup(s: State): number {
 }
 
 export function onPing(s: State, ctx: Ctx, from: PeerInfo, seq: number): void {
-  const e = s.entries.get(from.name);
   const u = piggyback(s, from.name);
-  const to = e ? destOf(e) : { name: from.name, addresses: [] };
-  ctx.send.push({ to, msg: u ? { t: 'k', s: seq, u } : { t: 'k', s: seq } });
+  ctx.send.push({ to: replyDest(s, from), msg: u ? { t: 'k', s: seq, u } : { t: 'k', s: seq } });
 }
 
 function sampleRtt(s: State, sample: number): void {

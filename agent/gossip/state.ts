@@ -208,6 +208,18 @@ export function destOf(e: Entry): Destination {
   return { name: e.signed.record.name, addresses: [...e.signed.record.addresses] };
 }
 
+/**
+ * Where a reply (an ack, a digest) to `from` goes: its record's addresses
+ * when we hold its record under that identity, so a reply can dial again if
+ * the connection dropped. With bounded connections, only over an open
+ * connection: one we just closed as trimmed would be dialled again by every
+ * late reply (active-view.ts), and the peer stops waiting for them.
+ */
+export function replyDest(s: State, from: PeerInfo): Destination {
+  const e = s.entries.get(from.name);
+  return e && e.signed.record.id_pub === from.idPub && !activeMode(s) ? destOf(e) : { name: from.name, addresses: [] };
+}
+
 export function selfEntry(s: State): Entry {
   const e = s.entries.get(s.selfName);
   if (!e) throw new Error('membership: self entry missing');

@@ -17,14 +17,15 @@ export class FaultSwitch {
   }
 
   wrapEvents(events: TransportEvents): TransportEvents {
+    // Every other event (vet, admissions, refusals) passes as it is.
     return {
+      ...events,
       message: (from, payload) => {
         if (!this.blackholed) events.message(from, payload);
       },
-      disconnected: (peer) => {
-        if (!this.blackholed) events.disconnected(peer);
+      disconnected: (peer, trimmed) => {
+        if (!this.blackholed) events.disconnected(peer, trimmed);
       },
-      rejected: (info) => events.rejected(info),
     };
   }
 
@@ -45,8 +46,8 @@ export class FaultSwitch {
       },
       start: () => inner.start(),
       stop: () => inner.stop(),
-      disconnect: (name: string) => {
-        if (!this.blackholed) inner.disconnect(name);
+      disconnect: (name: string, trimmed?: boolean) => {
+        if (!this.blackholed) inner.disconnect(name, trimmed);
       },
       stats: () => inner.stats(),
     };
