@@ -66,7 +66,7 @@ function say(line: string): void {
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
   for (const n of sizes) {
-    if (!Number.isInteger(n) || n < 3 || n > 250) throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 250 (e.g. 10,50,100)`);
+    if (!Number.isInteger(n) || n < 3 || n > 1000) throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 1000 (e.g. 10,50,100,300)`);
   }
   return sizes;
 }

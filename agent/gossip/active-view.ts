@@ -14,6 +14,7 @@
  *   chosen neighbours are kept up to the target, so members that keep
  *   dialling us (one attacker with many identities) can take the other slots
  *   but never all of them.
+ * - Check: now and then, probe one member outside the view (check()).
  * - Probes, gossip, syncs and indirect helpers go to the active view
  *   (probe.ts, state.ts drawGossipTarget); a member is probed by its own
  *   neighbours. Dead members are still dialled now and then (join.ts
@@ -27,6 +28,8 @@ import { activeMode, count, isLive, isProbing, liveCount, liveIds, pickWhere, se
 
 /** New neighbours dialled per fill step at most (a fill step runs every quarter probe period). */
 const FILL_PER_STEP = 2;
+/** A member outside the active view is checked every this many reconnect intervals (check()). */
+const CHECK_EVERY = 6;
 
 /** Neighbours this agent wants: log2(n) + 3, at most half the bound (the other half is for members that dial us). */
 export function activeTarget(s: State): number {
@@ -64,7 +67,26 @@ export function activeTick(s: State, ctx: Ctx): string[] {
     if (!e || !isLive(e)) v.chosen.delete(name);
   }
   trim(s, ctx);
-  return fill(s);
+  return [...fill(s), ...check(s, ctx.now)];
+}
+
+/**
+ * One random member we hold no connection with, probed every CHECK_EVERY
+ * reconnect intervals. Nobody holds a connection with a member that never
+ * answers (a machine gone before anyone picked it, or one made up by a member
+ * holding the key): without this it would be held alive forever. Across the
+ * cluster each member is so checked about once per period, for one handshake
+ * per member per period.
+ */
+function check(s: State, now: number): string[] {
+  const v = s.active;
+  if (now < v.nextCheck) return [];
+  v.nextCheck = now + Math.round(CHECK_EVERY * s.t.reconnectInterval * (0.75 + 0.5 * s.rng()));
+  const t = s.entries;
+  const [id] = pickWhere(liveIds(s), 1, s.rng, (x) => t.at(x).warmAt < 0 && !isProbing(s, t.index.names[x] as string));
+  if (id === undefined) return [];
+  count(s, 'active-check');
+  return [t.index.names[id] as string];
 }
 
 function fill(s: State): string[] {

@@ -49,7 +49,7 @@ export interface LoggedEvent {
 export interface ClusterOptions {
   n: number;
   timing: GossipTiming;
-  /** First three octets of the members' loopback addresses, e.g. "127.0.1": member i listens on 127.0.1.(i+1). */
+  /** First three octets of the members' loopback addresses, e.g. "127.0.1": member i listens on 127.0.1.(i+1), past 250 on 127.0.2.x and on (memberHost). */
   subnet: string;
   /** When true, every member listens on 127.0.0.1 (shows the per-source socket cap at work). */
   sameHost?: boolean;
@@ -61,6 +61,12 @@ export interface ClusterOptions {
   anchor?: string;
   /** Called with every member event, time as performance.timeOrigin + performance.now() (comparable across threads). */
   onEvent?: (e: LoggedEvent) => void;
+}
+
+/** Member i's loopback address: `subnet`.(i+1) for the first 250, then on in the next /24s (127.0.1.x, 127.0.2.x...). */
+export function memberHost(subnet: string, index: number): string {
+  const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
+  return `${a}.${b}.${c + Math.floor(index / 250)}.${(index % 250) + 1}`;
 }
 
 /** A free TCP port on `host` (bound and released; a tiny race is acceptable for a bench). */
@@ -110,7 +116,7 @@ export class BenchCluster {
   }
 
   private async addMember(index: number): Promise<void> {
-    const host = this.opts.sameHost ? '127.0.0.1' : `${this.opts.subnet}.${index + 1}`;
+    const host = this.opts.sameHost ? '127.0.0.1' : memberHost(this.opts.subnet, index);
     const port = await freePort(host);
     const name = `m${String(index).padStart(3, '0')}`;
     const identity = generateIdentity(Date.now());

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { TEST, type GossipTiming } from '../../../agent/gossip/timing';
 import type { SimRouter } from '../../helpers/sim-router';
-import { bootCluster } from './helpers';
+import { signRecord } from '../../../agent/gossip/records';
+import { bootCluster, identity, recordFor } from './helpers';
 
 /** A small bound, so that 30 members are well past it. */
 const TIMING: GossipTiming = { ...TEST, activeMax: 8 };
@@ -134,5 +135,21 @@ describe('gossip: bounded connections (active view)', () => {
     const after = target.m.activeView();
     assert.ok(after.neighbours.length <= TIMING.activeMax, `trimmed to ${after.neighbours.length}`);
     for (const n of chosen) assert.ok(after.neighbours.includes(n), `kept ${n}, which it chose`);
+  });
+
+  it('a member nobody holds a connection with is still checked: a made-up one ends dead everywhere', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    // At rest: every view is full, so no fill probe will pick the made-up member.
+    router.run(10_000);
+    // A member holding the key gossips the record of a machine that does not exist.
+    const fake = identity('fake');
+    const record = recordFor('fake', '127.0.0.250:9', fake);
+    const n1 = router.node('n1');
+    router.handle(n1, { send: [{ to: { name: 'n0', addresses: [] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(record, 1, fake.secretKey) }] } }], events: [] });
+    router.runUntilTrue(() => router.allSee(['fake'], 'alive'), 10_000, 'all learn the made-up member');
+    router.runUntilTrue(() => router.allSee(['fake'], 'dead'), 60_000, 'all hold the made-up member dead');
+    const checks = names.reduce((sum, n) => sum + (router.node(n).m.counters()['active-check'] ?? 0), 0);
+    assert.ok(checks > 0, 'members outside the views were checked');
   });
 });
