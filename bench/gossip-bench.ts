@@ -200,12 +200,21 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member (payload by type, B/s: ${byType}), ${res.connections} connections, ${res.openFds} fds`);
     if (!c.allSeeAllAlive()) res.errors.push('the view was not complete after the rest window');
 
-    // Each pair's first contact costs one handshake (~0.8 KB), and the probe round-robin takes about
-    // N probe periods to reach everyone: measure again once the mesh is (nearly) complete.
+    // Each pair's first contact costs one handshake (~0.8 KB), and without a bound on connections the
+    // probe round-robin takes about N probe periods to reach everyone: measure again once the mesh is
+    // (nearly) complete, or, with bounded connections (gossip/active-view.ts), once the number of
+    // connections has held still for 5 s.
     const pairs = (o.n * (o.n - 1)) / 2;
     const meshStart = c.now();
     const meshDeadline = meshStart + 1.5 * o.n * o.timing.probeInterval + 10_000;
-    while ((await c.traffic()).connections / 2 < 0.95 * pairs && c.now() < meshDeadline) await sleep(500);
+    let still = { count: -1, since: c.now() };
+    for (;;) {
+      const open = (await c.traffic()).connections / 2;
+      if (open >= 0.95 * pairs || c.now() >= meshDeadline) break;
+      if (Math.abs(open - still.count) > Math.max(2, 0.01 * still.count)) still = { count: open, since: c.now() };
+      else if (c.now() - still.since >= 5000) break;
+      await sleep(500);
+    }
     res.meshWaitMs = c.now() - meshStart;
     const before2 = (await c.traffic()).bytesSent;
     const rest2 = c.now();

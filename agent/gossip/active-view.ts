@@ -104,11 +104,14 @@ function fill(s: State): string[] {
 
 /**
  * Closes connections above activeMax: first those we did not choose, then
- * chosen ones above the target; never one we are probing (its ack is due).
+ * chosen ones above the target; never one we are probing (its ack is due),
+ * and not while members still come alive to us.
  */
 function trim(s: State, ctx: Ctx): void {
   let over = s.warm.length - s.t.activeMax;
   if (over <= 0) return;
+  // Not while members keep arriving (a join storm, a merge): the connections are carrying their records.
+  if (ctx.now - s.active.learntAt < s.t.syncInterval) return;
   const t = s.entries;
   const chosen = s.active.chosen;
   const nameOf = (id: number): string => t.index.names[id] as string;
