@@ -423,12 +423,16 @@ export class Membership {
     const now = this.mono(raw);
     const ctx: Ctx = from ? { now, send: [], events: [], from } : { now, send: [], events: [] };
     if (this.s.leftAt !== null) return { send: [], events: [] };
-    const live = this.s.entries.live.length;
     try {
       fn(ctx);
-      for (const ev of ctx.events) if (ev.type === 'alive' && ev.name !== this.s.selfName) addToProbeOrder(this.s, ev.name);
-      // A member new to us, or back from the dead (a suspect cleared was live already).
-      if (this.s.entries.live.length > live) {
+      let learnt = false;
+      for (const ev of ctx.events) {
+        if (ev.type === 'alive' && ev.name !== this.s.selfName) {
+          addToProbeOrder(this.s, ev.name);
+          learnt = true;
+        }
+      }
+      if (learnt) {
         this.s.active.learntAt = ctx.now;
         // With bounded connections news comes from a few neighbours, and all of them can miss a
         // member: while members keep arriving (a join storm, a merge), compare digests sooner.
