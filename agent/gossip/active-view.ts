@@ -26,8 +26,12 @@
 import type { Ctx, Entry, State } from './state';
 import { activeMode, count, isLive, isProbing, liveCount, liveIds, pickWhere, setWarm, STATE_CODE } from './state';
 
-/** New neighbours dialled per fill step at most (a fill step runs every quarter probe period). */
-const FILL_PER_STEP = 2;
+/**
+ * New neighbours dialled per probe period at most. Not more: members that
+ * never answer (made up by a member holding the key, issue 14's attack 2)
+ * would otherwise be probed as fast as fills fail.
+ */
+const FILL_PER_PERIOD = 1;
 /** A member outside the active view is checked every this many reconnect intervals (check()). */
 const CHECK_EVERY = 6;
 
@@ -67,7 +71,7 @@ export function activeTick(s: State, ctx: Ctx): string[] {
     if (!e || !isLive(e)) v.chosen.delete(name);
   }
   trim(s, ctx);
-  return [...fill(s), ...check(s, ctx.now)];
+  return [...fill(s, ctx.now), ...check(s, ctx.now)];
 }
 
 /**
@@ -89,11 +93,12 @@ function check(s: State, now: number): string[] {
   return [t.index.names[id] as string];
 }
 
-function fill(s: State): string[] {
+function fill(s: State, now: number): string[] {
   const want = activeTarget(s) - activeIds(s).length;
-  if (want <= 0) return [];
+  if (want <= 0 || now < s.active.nextFill) return [];
+  s.active.nextFill = now + s.t.probeInterval;
   const t = s.entries;
-  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_STEP), s.rng, (id) => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string));
+  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_PERIOD), s.rng, (id) => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string));
   return picks.map((id) => {
     const name = t.index.names[id] as string;
     s.active.chosen.add(name);

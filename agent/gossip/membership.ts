@@ -141,7 +141,7 @@ export class Membership {
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
       timers: new TimerHeap(),
       warm: [],
-      active: { chosen: new Set(), next: now, learntAt: now, nextCheck: now + 6 * t.reconnectInterval },
+      active: { chosen: new Set(), next: now, nextFill: now, learntAt: now, nextCheck: now + 6 * t.reconnectInterval },
       strangers: new Set(),
       sortedIds: null,
       newNames: new Map(),
