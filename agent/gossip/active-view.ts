@@ -98,7 +98,8 @@ function fill(s: State, now: number): string[] {
   if (want <= 0 || now < s.active.nextFill) return [];
   s.active.nextFill = now + s.t.probeInterval;
   const t = s.entries;
-  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_PERIOD), s.rng, (id) => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string));
+  const unconnected = (id: number): boolean => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string);
+  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_PERIOD), s.rng, unconnected);
   return picks.map((id) => {
     const name = t.index.names[id] as string;
     s.active.chosen.add(name);

@@ -121,7 +121,11 @@ export interface State {
   timers: TimerHeap;
   /** Members that talked to us over a connection not reported closed since: gossiping to them costs no handshake. Bounded by the open connections (disconnected() and the left-member timer in runTimers() remove them). */
   warm: number[];
-  /** The bounded connections (active-view.ts): neighbours we picked ourselves, when trims and fills next run, when a member last came alive to us, and when the next member outside the view is checked. */
+  /**
+   * The bounded connections (active-view.ts): neighbours we picked ourselves,
+   * when trims and fills next run, when a member last came alive to us, and
+   * when the next member outside the view is checked.
+   */
   active: { chosen: Set<string>; next: number; nextFill: number; learntAt: number; nextCheck: number };
   /** Names that talked to us, still connected, that we hold no entry for yet: they join `warm` when their entry is made. */
   strangers: Set<string>;
