@@ -35,6 +35,17 @@ const FILL_PER_PERIOD = 1;
 /** A member outside the active view is checked every this many reconnect intervals (check()). */
 const CHECK_EVERY = 6;
 
+/** The active view's state of a new member (State.active): no neighbour chosen yet, the first check a minute or so away. */
+export function newActiveView(now: number, reconnectInterval: number): State['active'] {
+  return { chosen: new Set(), next: now, nextFill: now, learntAt: now, nextCheck: now + CHECK_EVERY * reconnectInterval };
+}
+
+/** Whether `id` is an alive member we hold no connection with and are not probing: one a fill or a check may pick. */
+function unconnected(s: State, id: number): boolean {
+  const t = s.entries;
+  return t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string);
+}
+
 /** Neighbours this agent wants: log2(n) + 3, at most half the bound (the other half is for members that dial us). */
 export function activeTarget(s: State): number {
   const n = Math.max(2, liveCount(s));
@@ -87,7 +98,7 @@ function check(s: State, now: number): string[] {
   if (now < v.nextCheck) return [];
   v.nextCheck = now + Math.round(CHECK_EVERY * s.t.reconnectInterval * (0.75 + 0.5 * s.rng()));
   const t = s.entries;
-  const [id] = pickWhere(liveIds(s), 1, s.rng, (x) => t.at(x).warmAt < 0 && !isProbing(s, t.index.names[x] as string));
+  const [id] = pickWhere(liveIds(s), 1, s.rng, (x) => unconnected(s, x));
   if (id === undefined) return [];
   count(s, 'active-check');
   return [t.index.names[id] as string];
@@ -98,8 +109,7 @@ function fill(s: State, now: number): string[] {
   if (want <= 0 || now < s.active.nextFill) return [];
   s.active.nextFill = now + s.t.probeInterval;
   const t = s.entries;
-  const unconnected = (id: number): boolean => t.stateOf[id] === STATE_CODE.alive && t.at(id).warmAt < 0 && !isProbing(s, t.index.names[id] as string);
-  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_PERIOD), s.rng, unconnected);
+  const picks = pickWhere(liveIds(s), Math.min(want, FILL_PER_PERIOD), s.rng, (id) => unconnected(s, id));
   return picks.map((id) => {
     const name = t.index.names[id] as string;
     s.active.chosen.add(name);

@@ -18,7 +18,7 @@ import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
 import type { Ctx, GossipHooks, State, Step } from './state';
 import { MET, activeMode, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, replyDest, selfEntry, setWarm } from './state';
-import { activeIds, activeTick, pickNeighbours } from './active-view';
+import { activeIds, activeTick, newActiveView, pickNeighbours } from './active-view';
 import { describeProblems } from './problems';
 import { forgetForgotten } from './newnames';
 import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
@@ -141,7 +141,7 @@ export class Membership {
       join: { anchors: [], peers: [], active: false, attempt: 0, next: now, since: now, selfLoop: false },
       timers: new TimerHeap(),
       warm: [],
-      active: { chosen: new Set(), next: now, nextFill: now, learntAt: now, nextCheck: now + 6 * t.reconnectInterval },
+      active: newActiveView(now, t.reconnectInterval),
       strangers: new Set(),
       sortedIds: null,
       newNames: new Map(),
