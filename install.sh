@@ -53,6 +53,10 @@ HEPTO_CONF=/etc/hepto/hepto.json
 HEPTO_JOIN_ENV_FILE=/etc/hepto/join.env
 HEPTO_UNIT=/etc/systemd/system/hepto-agent.service
 HEPTO_SERVICE=hepto-agent
+# Node flags of every agent run (agent/node-flags.ts holds the same, and a unit
+# test the two equal): they keep the agent's memory down (docs/bench/README.md,
+# Memory). A node that refuses them runs the agent without them.
+AGENT_NODE_FLAGS="--max-semi-space-size=1 --lite-mode --no-expose-wasm"
 KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY HEPTO_AGENT_KEY
 HEPTO_INVITE HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
 HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_ADMIN_PUB HEPTO_AGENT_URL
@@ -523,10 +527,16 @@ install_agent_dir() {
 }
 
 write_wrapper() { # $1 = destination
+  ww_flags=$AGENT_NODE_FLAGS
+  # shellcheck disable=SC2086 # the flags are words
+  if ! "$NODE_BIN" $ww_flags -e 0 >/dev/null 2>&1; then
+    warn "$NODE_BIN refuses the node flags $AGENT_NODE_FLAGS; the agent runs without them and uses more memory"
+    ww_flags=
+  fi
   cat >"$1" <<EOF
 #!/bin/sh
 # Written by the hepto installer: runs agent $AGENT_VERSION with $NODE_BIN.
-exec $NODE_BIN $HEPTO_LIB/$AGENT_VERSION/dist/agent/cli.js "\$@"
+exec $NODE_BIN $ww_flags $HEPTO_LIB/$AGENT_VERSION/dist/agent/cli.js "\$@"
 EOF
 }
 

@@ -27,6 +27,8 @@ for a full run with the default LAN timing, redraws docs/bench/*.svg.
   --with-memberlist    install Go + memberlist with apt-get if missing, and run it
   --no-memberlist      print the reference figures instead of running memberlist
   --no-agent-rss       skip the one-agent-process RSS measurement
+  --agent-node PATH    the node binary for that agent process (default: this one), e.g. Debian 12's Node 18
+  --agent-flags FLAGS  its node flags, space-separated (default: the installer's, agent/node-flags.ts; '' for none)
   --no-selfheal        skip the self-heal benchmark
   --timing JSON        experiment: override LAN timing fields, e.g. '{"probeTimeout":600}'
   --same-host          every member on 127.0.0.1 (shows the per-source socket cap)
@@ -158,6 +160,8 @@ export async function main(argv: string[]): Promise<number> {
       'with-memberlist': { type: 'boolean', default: false },
       'no-memberlist': { type: 'boolean', default: false },
       'no-agent-rss': { type: 'boolean', default: false },
+      'agent-node': { type: 'string' },
+      'agent-flags': { type: 'string' },
       'no-selfheal': { type: 'boolean', default: false },
       'same-host': { type: 'boolean', default: false },
       threads: { type: 'string' },
@@ -209,7 +213,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const agentProcess =
-    values['no-agent-rss'] || quick ? null : await measureAgentRss({ peers: Math.max(...sizes), timing, restMs: 10_000, timeoutMs: phaseTimeoutMs, progress: say });
+    values['no-agent-rss'] || quick
+      ? null
+      : await measureAgentRss({
+          peers: Math.max(...sizes),
+          timing,
+          restMs: 10_000,
+          timeoutMs: phaseTimeoutMs,
+          nodeBin: values['agent-node'],
+          nodeArgs: values['agent-flags']?.split(' ').filter(Boolean),
+          progress: say,
+        });
   if (agentProcess) say(formatAgentLine(agentProcess));
 
   const memberlist = await memberlistSource({ want: wantMl, sizes, runs, restMs, timeoutMs: 120_000 });

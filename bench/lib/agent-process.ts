@@ -1,15 +1,19 @@
 /**
- * RSS of ONE real agent process (`node dist/agent/cli.js run`, runtime none)
- * that joins an in-process cluster of N bench members, so it holds N peers:
- * the figure the "< 60 MB with 100 peers" target is about. The process, its
- * temp dir and the cluster are always cleaned up.
+ * RSS of ONE real agent process that joins an in-process cluster of N bench
+ * members, so it holds N peers: the figure the "at most 60 MB with 100 peers"
+ * target is about. The agent is a supervising one (runtime podman), so it
+ * loads dockerode and runs its supervisor; its Podman socket does not exist, so
+ * the supervisor retries and no container runs. It starts with the node flags
+ * the installer's wrapper gives it. The process, its temp dir and the cluster
+ * are always cleaned up.
  */
-import { spawn, type ChildProcess } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { requestStatus } from '../../agent/control/client';
 import type { GossipTiming } from '../../agent/gossip/timing';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 import { BENCH_OVERLAY_KEY, BenchCluster, freePort } from './cluster';
 
 export interface AgentRssResult {
@@ -24,6 +28,13 @@ export interface AgentRssResult {
   anonMiB: number | null;
   fileMiB: number | null;
   nodeArgs: string[];
+  /** The node binary that ran the agent, and its version. */
+  node: { path: string; version: string | null };
+  /** CPU time (user + system) from spawn until joined, and per second over the rest window (ms). */
+  cpuJoinMs: number | null;
+  cpuRestMsPerS: number | null;
+  /** 'podman' (dockerode loaded, supervisor retrying) or 'none' (gossip only). */
+  runtime: 'podman' | 'none';
   error?: string;
 }
 
@@ -40,6 +51,19 @@ function procStatus(pid: number): { rss: number; hwm: number } | null {
   }
 }
 
+/** CPU time (user + system) of a process so far, in ms; null once it is gone. */
+function cpuMs(pid: number): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const after = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
+    return ((Number(after[11]) + Number(after[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: 100 on every Linux that node supports. */
+const CLOCK_TICKS = 100;
+
 function smapsRollup(pid: number): { anon: number; file: number } | null {
   try {
     const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
@@ -50,6 +74,11 @@ function smapsRollup(pid: number): { anon: number; file: number } | null {
   } catch {
     return null;
   }
+}
+
+function nodeVersion(bin: string): string | null {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? r.stdout.trim() : null;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -70,13 +99,32 @@ export interface AgentRssOptions {
   timing: GossipTiming;
   restMs: number;
   timeoutMs: number;
-  /** Extra node flags for the agent process (experiments, e.g. --max-semi-space-size=1). */
+  /** Node flags for the agent process; default: the installer's (AGENT_NODE_FLAGS). */
   nodeArgs?: string[];
+  /** Default 'podman': a supervising agent, as the memory target asks. */
+  runtime?: 'podman' | 'none';
+  /** The node binary for the agent (default: the one running the bench), e.g. Debian 12's. */
+  nodeBin?: string;
   progress: (l: string) => void;
 }
 
 export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResult> {
-  const res: AgentRssResult = { peers: o.peers, joinMs: null, rssMiB: null, hwmMiB: null, anonMiB: null, fileMiB: null, nodeArgs: o.nodeArgs ?? [] };
+  const nodeArgs = o.nodeArgs ?? [...AGENT_NODE_FLAGS];
+  const runtime = o.runtime ?? 'podman';
+  const nodeBin = o.nodeBin ?? process.execPath;
+  const res: AgentRssResult = {
+    peers: o.peers,
+    joinMs: null,
+    rssMiB: null,
+    hwmMiB: null,
+    anonMiB: null,
+    fileMiB: null,
+    nodeArgs,
+    node: { path: nodeBin, version: nodeVersion(nodeBin) },
+    cpuJoinMs: null,
+    cpuRestMsPerS: null,
+    runtime,
+  };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-bench-agent-'));
   // The N peers are scaffolding, not what is measured: they join in batches, so
   // that one process can host them on a busy machine. The agent process under
@@ -99,14 +147,15 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
       gossip_listen: [host],
       storage_base: path.join(dir, 'srv'),
       control_socket: socket,
-      runtime: 'none',
+      runtime,
+      ...(runtime === 'podman' ? { podman_socket: path.join(dir, 'no-podman.sock') } : {}),
       metrics_listen: '',
       log_level: 'warn',
     };
     const file = path.join(dir, 'hepto.json');
     fs.writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
     const started = Date.now();
-    child = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(nodeBin, [...nodeArgs, CLI, 'run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (c: Buffer) => {
       stderr.push(...c.toString('utf8').split('\n').filter(Boolean));
       if (stderr.length > 50) stderr.splice(0, stderr.length - 50);
@@ -125,7 +174,9 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
     if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}: ${stderr.slice(-3).join(' | ')}`);
     if (!(sees && seenByAll())) throw new Error(`the agent and its ${o.peers} peers did not see each other alive within ${o.timeoutMs} ms`);
     res.joinMs = Date.now() - started;
+    res.cpuJoinMs = cpuMs(child.pid!);
     o.progress(`  agent process joined ${o.peers} peers in ${res.joinMs} ms; sampling RSS for ${o.restMs} ms`);
+    const restStart = { at: Date.now(), cpu: cpuMs(child.pid!) };
     const end = Date.now() + o.restMs;
     let max = 0;
     while (Date.now() < end) {
@@ -133,6 +184,8 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
       if (s) max = Math.max(max, s.rss);
       await sleep(500);
     }
+    const restCpu = cpuMs(child.pid!);
+    if (restCpu !== null && restStart.cpu !== null) res.cpuRestMsPerS = ((restCpu - restStart.cpu) * 1000) / (Date.now() - restStart.at);
     const last = procStatus(child.pid!);
     res.rssMiB = max || null;
     res.hwmMiB = last?.hwm ?? null;

@@ -139,7 +139,10 @@ export function formatAgentLine(a: AgentRssResult | null): string {
   if (!a) return 'one agent process: not measured (--quick or --no-agent-rss)';
   if (a.error || a.rssMiB === null) return `one agent process with ${a.peers} peers: not measured: ${a.error ?? 'no sample'}`;
   const mb = (a.rssMiB * 1048576) / 1e6;
-  return `one agent process with ${a.peers} peers: RSS ${a.rssMiB.toFixed(1)} MiB (${mb.toFixed(1)} MB), peak ${a.hwmMiB?.toFixed(1) ?? '?'} MiB; target < 60 MB: ${mb < 60 ? 'met' : 'MISSED'}`;
+  // Older result files lack the runtime, node and CPU fields.
+  const how = `runtime ${a.runtime ?? 'none'}, node ${a.node?.version ?? '?'}${a.nodeArgs.length ? ' ' + a.nodeArgs.join(' ') : ''}`;
+  const cpu = a.cpuJoinMs != null && a.cpuRestMsPerS != null ? `; CPU ${Math.round(a.cpuJoinMs)} ms to join, ${a.cpuRestMsPerS.toFixed(1)} ms/s at rest` : '';
+  return `one agent process with ${a.peers} peers (${how}): RSS ${a.rssMiB.toFixed(1)} MiB (${mb.toFixed(1)} MB), peak ${a.hwmMiB?.toFixed(1) ?? '?'} MiB${cpu}; target at most 60 MB: ${mb <= 60 ? 'met' : 'MISSED'}`;
 }
 
 function seriesFor(rows: SummaryRow[], metric: HeptoMetric, name: string, from: 'hepto' | 'memberlist', dashed = false, scale = 1): ChartSeries {
