@@ -3,7 +3,7 @@
  * touches sockets; it asks a Transport to deliver opaque payloads to a named
  * peer. Two implementations honour the same contract and run the same
  * contract tests: the real WebSocket one (ws-transport.ts) and an in-memory
- * one (memory-transport.ts) for deterministic tests and the simulator.
+ * one (test/helpers/memory-transport.ts) for deterministic tests.
  */
 
 import type { AdmissionProof } from '../../shared/member';
@@ -84,7 +84,7 @@ export interface Transport {
   /**
    * After a key rotation: dial with `primary`, take hellos under `primary` or
    * `accepted` (the previous key, during the grace). Transports without
-   * overlay keys (memory-transport.ts) ignore it.
+   * overlay keys (test/helpers/memory-transport.ts) ignore it.
    */
   setKeys?(keys: { primary: string; accepted: string[] }): void;
   /** Bytes of frames sent and received (after encryption), for benchmarks. */

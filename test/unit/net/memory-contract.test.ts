@@ -1,4 +1,4 @@
-import { MemoryNetwork } from '../../../agent/net/memory-transport';
+import { MemoryNetwork } from '../../helpers/memory-transport';
 import { ContractHarness, Recorder, transportContract } from '../../helpers/transport-contract';
 
 transportContract('MemoryTransport', async (): Promise<ContractHarness> => {

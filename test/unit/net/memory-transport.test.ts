@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { ManualClock } from '../../../shared/clock';
-import { MemoryNetwork, MemoryTransport } from '../../../agent/net/memory-transport';
+import { MemoryNetwork, MemoryTransport } from '../../helpers/memory-transport';
 import { isHeptoError } from '../../../shared/errors';
 import { Recorder } from '../../helpers/transport-contract';
 

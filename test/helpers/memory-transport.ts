@@ -1,20 +1,21 @@
 /**
- * An in-memory Transport for deterministic tests and the simulator. It models
- * channels that are already authenticated (no crypto), but keeps the contract
+ * An in-memory Transport for deterministic tests (only tests use it, so it
+ * lives with them, not in agent/). It models channels that are already
+ * authenticated (no crypto), but keeps the contract
  * of the WebSocket transport: one connection per peer pair reused both ways,
  * peers report their name and identity, unreachable or misnamed destinations
  * reject the send with the same kind of error, `disconnected` fires when a
  * connection goes away. A MemoryNetwork is created per test, never global.
  *
  * Delivery is FIFO over the whole network: after `latencyMs` on the given
- * clock (simulator, virtual time) or, by default, on the next event-loop turn.
+ * clock (virtual time) or, by default, on the next event-loop turn.
  */
 import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
-import { FRAME_OVERHEAD, DEFAULT_LIMITS } from './limits';
-import { oversizedError, refusedByReason, stoppedError } from './send-errors';
-import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from './transport';
+import { FRAME_OVERHEAD, DEFAULT_LIMITS } from '../../agent/net/limits';
+import { oversizedError, refusedByReason, stoppedError } from '../../agent/net/send-errors';
+import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from '../../agent/net/transport';
 
 export interface MemoryNetworkOptions {
   /** With a clock, deliveries happen `latencyMs` later on it; without, on the next setImmediate. */
