@@ -32,22 +32,6 @@ npx tsc -p tsconfig.json
 
 # Every suite: unit (pure, manual clock), integration (real sockets on loopback),
 # podman (real Podman, stand-in images), netns (multi-host), system (systemd
-# container, installer). Two lanes run at once, so that the whole command fits
-# in about 15 minutes on 2 cores: the system suite (systemd containers in
-# Podman's default store, mostly waiting on them) and the unit suite beside
-# the rest. The lanes share no namespace, Podman store, port or file: the
-# podman and netns suites share the test Podman store, so they stay in one
-# lane. The second lane's output follows the first's. Exits non-zero when
-# either lane had a failure.
-lane_log=$(mktemp "${TMPDIR:-/tmp}/hepto-test-lane.XXXXXX")
-trap 'kill "$lane_pid" 2>/dev/null || true; rm -f "$lane_log"' EXIT
-npx mocha --sort 'dist/test/system/**/*.test.js' 'dist/test/unit/**/*.test.js' "$@" >"$lane_log" 2>&1 &
-lane_pid=$!
-rc=0
-npx mocha --sort 'dist/test/integration/**/*.test.js' 'dist/test/podman/**/*.test.js' 'dist/test/netns/**/*.test.js' "$@" || rc=$?
-lane_rc=0
-wait "$lane_pid" || lane_rc=$?
-echo
-echo "=== system and unit suites (ran beside the ones above) ==="
-cat "$lane_log"
-[ "$rc" -eq 0 ] && [ "$lane_rc" -eq 0 ]
+# container, installer). mocha exits non-zero on any failure.
+npx mocha --sort 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' \
+  'dist/test/podman/**/*.test.js' 'dist/test/netns/**/*.test.js' 'dist/test/system/**/*.test.js' "$@"
