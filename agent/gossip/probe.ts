@@ -70,7 +70,12 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   const m = healthMultiplier(s) * (isMet(e) ? 1 : FIRST_CONTACT_MULT);
   const timeout = Math.max(s.t.probeTimeout, r) * m;
   const period = Math.max(s.t.probeInterval, Math.max(s.t.probeTimeout, r) + 2 * r) * m;
-  s.probes.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0 });
+  // A member already suspect (another member's probe failed, indirect stage included) is checked
+  // by our direct ping alone: the indirect stage guards against our own bad link to it, and it is
+  // told of the suspicion and refutes if it lives. The stage cost a whole probe period at each hop
+  // of a suspicion through the cluster, the longest part of a silent failure's detection.
+  const quick = e.state === 'suspect';
+  s.probes.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
@@ -107,11 +112,12 @@ function maybeFailEarly(s: State, ctx: Ctx, p: Probe): void {
   if (p.directFailed && p.indirectSent && p.nacks >= p.helpers) failProbe(s, ctx, p);
 }
 
-/** The transport could not deliver one of our pings: as a prober, go indirect now; as a helper, tell the requester. */
+/** The transport could not deliver one of our pings: as a prober, go indirect now (a quick probe fails); as a helper, tell the requester. */
 export function pingFailed(s: State, ctx: Ctx, seq: number): void {
   const p = s.probes.get(seq);
   if (p) {
     p.directFailed = true;
+    if (p.quick) return failProbe(s, ctx, p);
     if (!p.indirectSent) sendIndirect(s, ctx, p);
     maybeFailEarly(s, ctx, p);
     return;
@@ -133,7 +139,7 @@ export function onNack(s: State, ctx: Ctx, seq: number): void {
 /** Timer-driven probe work: indirect stage, failed probes, the next regular probe, expired relays. */
 export function probeTick(s: State, ctx: Ctx): void {
   for (const p of [...s.probes.values()]) {
-    if (ctx.now >= p.start + p.period) {
+    if (ctx.now >= p.start + p.period || (p.quick && ctx.now >= p.start + p.timeout)) {
       failProbe(s, ctx, p);
     } else if (!p.indirectSent && ctx.now >= p.start + p.timeout) {
       sendIndirect(s, ctx, p);

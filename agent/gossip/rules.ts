@@ -349,11 +349,14 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   const name = e.signed.record.name;
   emit(ctx, 'suspect', name, e.inc, `by ${from}`);
   if (broadcast) s.queue.enqueue(name, { k: 's', n: name, i: e.inc, f: from });
-  // With bounded connections (active-view.ts) only the suspect's neighbours see it fail, and a claim
-  // is not passed on: heard two hops away, it would stop there. So probe it now: our own failure
-  // spreads our own suspicion further (applySuspect), and an answer clears it (probe.ts onAck).
-  // The suspect's death still waits for our own deadline.
-  else if (activeMode(s) && e.warmAt < 0) startProbe(s, ctx, name);
+  // Probe it now: our own failure spreads our own suspicion further (applySuspect) and counts as a
+  // confirmation, and an answer clears it (probe.ts onAck). The suspect's death still waits for our
+  // own deadline. With bounded connections (active-view.ts) only the suspect's neighbours see it
+  // fail, and a claim is not passed on: heard two hops away, it would stop there. Without them, a
+  // hung machine (connections open, no reset) was otherwise confirmed only when other members'
+  // round-robins reached it. Not before we measure round trips, though: until then our timeouts
+  // are the preset's, and on slow links such probes failed and made false deaths.
+  else if (activeMode(s) || s.rtt.srtt !== null) startProbe(s, ctx, name);
   // Tell the suspect directly, whoever suspected it first: if it lives it answers within one round trip,
   // with a refutation, or with the record that already refuted this suspicion while the news of it was
   // still travelling to us (gossip carries both, and the stale suspicion can arrive first).

@@ -45,6 +45,8 @@ export interface Probe {
   /** Helpers asked for an indirect probe, and how many reported they could not reach the target either. */
   helpers: number;
   nacks: number;
+  /** The target was already suspect when the probe started: no indirect stage, it fails at its timeout. */
+  quick: boolean;
 }
 
 export interface Relay {

@@ -11,14 +11,27 @@ function upNames(router: SimRouter): string[] {
   return [...router.nodes.values()].filter((n) => n.up).map((n) => n.name);
 }
 
-/** The largest number of connections any up member holds (the router's view: who talked, not closed since). */
-function mostConnections(router: SimRouter): { name: string; count: number } {
-  let best = { name: '', count: -1 };
-  for (const name of upNames(router)) {
-    const count = router.connected(name).filter((o) => router.node(o).up).length;
-    if (count > best.count) best = { name, count };
+/**
+ * Runs until no up member holds more neighbours or connections than the bound,
+ * for at most a second of virtual time. A dial or a fill can take a member one
+ * over the bound until its next trim (every probeInterval / 4; never a
+ * connection it is probing), so a single instant is not the measure: the
+ * bound must hold again within a few trims.
+ */
+function withinBoundSoon(router: SimRouter): void {
+  const over = (): string | null => {
+    for (const name of upNames(router)) {
+      const v = router.node(name).m.activeView();
+      const conns = router.connected(name).filter((o) => router.node(o).up);
+      if (v.neighbours.length > TIMING.activeMax || conns.length > TIMING.activeMax) return `${name} holds ${conns.length} connections (${conns.join(' ')}), neighbours ${v.neighbours.join(' ')}`;
+    }
+    return null;
+  };
+  try {
+    router.runUntilTrue(() => over() === null, 1000, 'every member within the bound');
+  } catch {
+    assert.fail(`still over the bound of ${TIMING.activeMax} after a second: ${over()}`);
   }
-  return best;
 }
 
 /** Whether the graph of the members' neighbours (each member's own view) joins every up member. */
@@ -44,15 +57,13 @@ describe('gossip: bounded connections (active view)', () => {
     router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
     router.run(10_000);
     assert.ok(router.allSee(names, 'alive'), 'all still see all alive');
+    withinBoundSoon(router);
     for (const name of names) {
       const v = router.node(name).m.activeView();
       assert.equal(v.bounded, true, `${name} bounds its connections (29 others > 8)`);
-      assert.ok(v.neighbours.length <= TIMING.activeMax, `${name} has ${v.neighbours.length} neighbours, bound ${TIMING.activeMax}`);
       // The target is min(activeMax / 2, log2(30) + 3) = 4.
       assert.ok(v.neighbours.length >= 4, `${name} has ${v.neighbours.length} neighbours, target 4`);
     }
-    const most = mostConnections(router);
-    assert.ok(most.count <= TIMING.activeMax, `${most.name} holds ${most.count} connections, bound ${TIMING.activeMax}`);
     assert.ok(neighboursConnected(router), 'the neighbour graph joins everyone');
   });
 
@@ -99,8 +110,7 @@ describe('gossip: bounded connections (active view)', () => {
     router.runUntilTrue(() => router.allSee(names, 'alive'), 120_000, 'all alive after the heal');
     router.run(10_000);
     assert.ok(neighboursConnected(router), 'the neighbour graph spans both halves again');
-    const most = mostConnections(router);
-    assert.ok(most.count <= TIMING.activeMax, `${most.name} holds ${most.count} connections (${router.connected(most.name).join(' ')}), neighbours ${router.node(most.name).m.activeView().neighbours.join(' ')}`);
+    withinBoundSoon(router);
   });
 
   it('a trimmed connection is not taken for a failure: no probe, no suspicion', () => {

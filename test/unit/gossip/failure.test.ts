@@ -114,6 +114,34 @@ describe('gossip: failure detection', () => {
     assert.deepEqual(a.view().map((v) => [v.name, v.state]).sort(), [['a', 'alive'], ['b', 'alive'], ['c', 'alive']]);
   });
 
+  it('a member already held suspect is probed without the indirect stage, and the silent failure still ends dead everywhere', () => {
+    // A hung machine: no connection closes (no disconnect events), it just stops answering.
+    const { router, names } = bootCluster(6, { notifyDisconnect: false });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.run(3000); // every member has measured round trips
+    router.recordSent = true;
+    router.crash('n5');
+    const rest = names.filter((n) => n !== 'n5');
+    router.runUntilTrue(() => router.allSee(['n5'], 'dead', rest), 30_000, 'n5 dead everywhere');
+    const suspectedAt = new Map<string, number>();
+    for (const e of router.events) if (e.type === 'suspect' && e.name === 'n5' && !suspectedAt.has(e.observer)) suspectedAt.set(e.observer, e.at);
+    assert.deepEqual([...suspectedAt.keys()].sort(), rest, 'every other member held n5 suspect before dead');
+    // Each ping-req about n5 belongs to a probe its sender started while it still held n5 alive.
+    let quick = 0;
+    for (const from of rest) {
+      const pings = router.sent.filter((m) => m.from === from && m.to === 'n5' && m.msg.t === 'p');
+      for (const p of pings) {
+        const seq = (p.msg as { s: number }).s;
+        const req = router.sent.some((m) => m.from === from && m.msg.t === 'r' && m.msg.n === 'n5' && m.msg.s === seq);
+        if (p.at > (suspectedAt.get(from) as number)) {
+          assert.ok(!req, `${from} asked helpers about n5 in a probe it started at ${p.at}, with n5 already suspect since ${suspectedAt.get(from)}`);
+          quick++;
+        }
+      }
+    }
+    assert.ok(quick > 0, 'some member probed n5 while it held it suspect');
+  });
+
   it('a helper that cannot reach the target answers the ping-req with a nack', () => {
     const { router, names } = bootCluster(4);
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
