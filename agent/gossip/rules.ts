@@ -439,8 +439,9 @@ export function runTimers(s: State, ctx: Ctx): void {
       if (susp.froms.has(s.selfName)) setDead(s, ctx, e, s.selfName, true);
       else {
         // Only others' word, and no refutation: our own probe decides (a failure counts us in, and
-        // the next due timer makes it dead; an answer clears it: probe.ts onAck). Probing any
-        // earlier made false deaths on slow links, where probes fail before the RTT is learnt.
+        // the next due timer makes it dead; an answer clears it: probe.ts onAck). Usually that probe
+        // ran when the suspicion started (startSuspicion); not before round trips were measured,
+        // where probes on slow links failed before the RTT was learnt, so it runs here.
         startProbe(s, ctx, e.name);
         susp.deadline = ctx.now + s.t.probeInterval;
         addTimer(s, susp.deadline, e);
