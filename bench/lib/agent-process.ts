@@ -125,6 +125,10 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
     cpuRestMsPerS: null,
     runtime,
   };
+  if (res.node.version === null) {
+    res.error = `${nodeBin} does not run (\`${nodeBin} --version\` failed): give --agent-node a node binary, and LD_LIBRARY_PATH if it needs its own libraries`;
+    return res;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-bench-agent-'));
   // The N peers are scaffolding, not what is measured: they join in batches, so
   // that one process can host them on a busy machine. The agent process under
