@@ -5,7 +5,8 @@
  * test/unit/net/curve.test.ts checks both against tweetnacl. tweetnacl's
  * pure-JavaScript versions cost 1–9 ms per operation on these machines, so a
  * handshake took about 17 ms of CPU and a 100-agent join storm at one anchor
- * stalled its event loop. Symmetric crypto (secretbox) stays with tweetnacl.
+ * stalled its event loop. The data frames' AEAD is native too (frames.ts); only
+ * the handshake's few small secretboxes stay with tweetnacl.
  *
  * How keys get in and out of OpenSSL matters as much as the curve arithmetic:
  * - PKCS#8 DER import costs about 0.3 ms, ten times a signature. Private key

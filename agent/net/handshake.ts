@@ -31,7 +31,8 @@ import type { Identity } from './identity';
 import type { AdmissionProof } from '../../shared/member';
 import { admission } from '../gossip/validate';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: data frames are ChaCha20-Poly1305 (frames.ts); 1 sealed them with secretbox. The handshake is the same in both. */
+export const PROTOCOL_VERSION = 2;
 export const MSG_CLIENT_HELLO = 1;
 export const MSG_SERVER_HELLO = 2;
 export const MSG_CLIENT_FINISH = 3;
@@ -88,6 +89,9 @@ function openHello(keys: OverlayKeys, type: number, msg: Uint8Array, who: string
   // A plausible newer version is worth naming; any other first byte is just garbage (reason below).
   if (msg[0] > PROTOCOL_VERSION && msg[0] < 16) {
     throw fail(`${who} speaks protocol version ${msg[0]}, this agent speaks ${PROTOCOL_VERSION}: upgrade this agent`);
+  }
+  if (msg[0] >= 1 && msg[0] < PROTOCOL_VERSION) {
+    throw fail(`${who} speaks protocol version ${msg[0]}, older than this agent's ${PROTOCOL_VERSION}: upgrade the agent on that machine`);
   }
   if (msg[0] === PROTOCOL_VERSION && msg[1] !== type) throw fail(`${who} sent a message of the wrong type where a hello was expected`);
   const plain = nacl.secretbox.open(msg.subarray(2 + NONCE, HELLO_LEN), msg.subarray(2, 2 + NONCE), keys.hello);

@@ -4,6 +4,7 @@ import * as net from 'net';
 import nacl from 'tweetnacl';
 import { waitFor } from '../../helpers/transport-contract';
 import { binaryFrameHeader, Cleanup, rawSession, rawWs, startNode, TestNode, text } from './fixtures';
+import { PROTOCOL_VERSION } from '../../../agent/net/handshake';
 
 describe('WsTransport against garbage and oversized frames (real sockets on loopback)', function () {
   const cleanup = new Cleanup();
@@ -55,8 +56,9 @@ describe('WsTransport against garbage and oversized frames (real sockets on loop
 
   it('refuses random bytes, a text frame and an oversized message instead of a hello', async () => {
     const cases: [Uint8Array | string, RegExp][] = [
-      [Uint8Array.of(1, 1, ...nacl.randomBytes(74)), /probably a different overlay key/],
+      [Uint8Array.of(PROTOCOL_VERSION, 1, ...nacl.randomBytes(74)), /probably a different overlay key/],
       [Uint8Array.of(9, ...nacl.randomBytes(75)), /protocol version 9/],
+      [Uint8Array.of(1, 1, ...nacl.randomBytes(74)), /protocol version 1, older than this agent's 2: upgrade the agent on that machine/],
       [nacl.randomBytes(3), /client hello has the wrong length/],
       ['{"hello":"text"}', /text frame/],
       [new Uint8Array(10 * 1024), /exceeds the pre-auth limit/],

@@ -1,5 +1,6 @@
 import * as assert from 'assert';
 import nacl from 'tweetnacl';
+import { createCipheriv, createDecipheriv } from 'crypto';
 import { FrameOpener, FrameSealer } from '../../../agent/net/frames';
 import { isHeptoError } from '../../../shared/errors';
 
@@ -57,5 +58,34 @@ describe('net/frames', () => {
     const f = new FrameSealer(nacl.randomBytes(32)).seal(text('x'));
     assert.throws(() => new FrameOpener(key).open(f), rejected(/does not authenticate/));
     assert.throws(() => new FrameOpener(key).open(new Uint8Array(5)), rejected(/too short/));
+  });
+  it('is ChaCha20-Poly1305 as docs/protocol.md says: nonce 4 zero bytes and the counter, the 9-byte header as associated data, the tag last, 25 bytes over the payload', () => {
+    const s = new FrameSealer(key);
+    s.seal(text('first'));
+    const f = Buffer.from(s.seal(text('the second frame')));
+    assert.strictEqual(f.length, 'the second frame'.length + 25);
+    assert.strictEqual(f[0], 0x10);
+    assert.strictEqual(f.readBigUInt64BE(1), 2n);
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(2n, 4);
+    const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    d.setAAD(f.subarray(0, 9), { plaintextLength: f.length - 25 });
+    d.setAuthTag(f.subarray(f.length - 16));
+    const plain = Buffer.concat([d.update(f.subarray(9, f.length - 16)), d.final()]);
+    assert.strictEqual(plain.toString(), 'the second frame');
+  });
+
+  it('refuses a key that is not 32 bytes', () => {
+    assert.throws(() => new FrameSealer(new Uint8Array(16)), /frame key is 32 bytes, not 16/);
+    assert.throws(() => new FrameOpener(new Uint8Array(0)), /frame key is 32 bytes, not 0/);
+  });
+  it("node:crypto's chacha20-poly1305 is RFC 8439's AEAD: the test vector of its section 2.8.2", () => {
+    const k = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x80 + i));
+    const c = createCipheriv('chacha20-poly1305', k, Buffer.from('070000004041424344454647', 'hex'), { authTagLength: 16 });
+    const plain = Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+    c.setAAD(Buffer.from('50515253c0c1c2c3c4c5c6c7', 'hex'), { plaintextLength: plain.length });
+    const sealed = Buffer.concat([c.update(plain), c.final()]);
+    assert.strictEqual(sealed.subarray(0, 16).toString('hex'), 'd31a8d34648e60db7b86afbc53ef7ec2');
+    assert.strictEqual(c.getAuthTag().toString('hex'), '1ae10b594f09e26a7e902ecbd0600691');
   });
 });
