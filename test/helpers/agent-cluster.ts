@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { requestStatus } from '../../agent/control/client';
 import type { StatusDoc } from '../../shared/status';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 
 export const CLI = path.resolve(__dirname, '../../agent/cli.js');
 export const OVERLAY_KEY = 'Tst0verlayKey0123456789abcdefXYZ';
@@ -80,8 +81,9 @@ export class AgentCluster {
     return a;
   }
 
+  /** Runs the agent as the installer's wrapper does (agent/node-flags.ts), so tests see the CPU and memory a real node spends. */
   start(a: AgentHandle): void {
-    const proc = spawn(process.execPath, [CLI, 'run', '--config', a.configFile, '--log-format', 'json', '--log-level', 'debug'], {
+    const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, 'run', '--config', a.configFile, '--log-format', 'json', '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     a.proc = proc;

@@ -9,6 +9,7 @@ import { spawn, execFile } from 'child_process';
 import { AgentCluster, CLI, waitFor, type AgentHandle } from '../helpers/agent-cluster';
 import { GOSSIP_PORT, NetnsTopology, type NetnsHost } from '../helpers/netns';
 import type { StatusDoc } from '../../shared/status';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 
 
 export interface HostAgent extends AgentHandle {
@@ -51,7 +52,7 @@ export class NetnsCluster extends AgentCluster {
   override start(a: AgentHandle): void {
     const h = a as HostAgent;
     if (!h.on) throw new Error(`${a.name} was not added with on(): it has no host namespace`);
-    const proc = spawn('ip', ['netns', 'exec', h.on.ns, process.execPath, CLI, 'run', '--config', a.configFile, '--log-format', 'json', '--log-level', this.logLevel], {
+    const proc = spawn('ip', ['netns', 'exec', h.on.ns, process.execPath, ...AGENT_NODE_FLAGS, CLI, 'run', '--config', a.configFile, '--log-format', 'json', '--log-level', this.logLevel], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...h.env },
     });
