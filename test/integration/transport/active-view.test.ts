@@ -47,9 +47,13 @@ describe('bounded connections: 40 agents on loopback', function () {
     await new Promise((r) => setTimeout(r, 3 * TEST.syncInterval));
     for (const m of c.running()) {
       assert.ok(openConnections(m) <= MAX_OPEN, `${m.name} holds ${openConnections(m)} connections: ${widest(c.running())}`);
-      const v = m.node.membership.activeView();
-      assert.equal(v.bounded, true, `${m.name} bounds its connections`);
-      assert.ok(v.neighbours.length <= TEST.activeMax, `${m.name} has ${v.neighbours.length} neighbours`);
+      assert.equal(m.node.membership.activeView().bounded, true, `${m.name} bounds its connections`);
+      // A member that was just dialled sits one neighbour over activeMax until its
+      // next trim (active-view.ts: every quarter probe period, not while a probe of
+      // it is in flight): the bound holds again soon after.
+      const neighbours = (): number => m.node.membership.activeView().neighbours.length;
+      const soon = 2 * Math.max(TEST.probeInterval, TEST.syncInterval);
+      assert.ok(await c.waitFor(() => neighbours() <= TEST.activeMax, soon), `${m.name} still has ${neighbours()} neighbours ${soon} ms later, over ${TEST.activeMax}`);
     }
     assert.ok(c.allSeeAllAlive(), 'everyone still sees everyone alive');
 
