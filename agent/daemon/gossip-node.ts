@@ -136,10 +136,14 @@ export class GossipNode {
     return out;
   }
 
+  /** Waits, on the injected clock, until the sends in flight settle or `maxMs` passed. */
   private async flush(maxMs: number): Promise<void> {
-    const deadline = Date.now() + maxMs;
-    while (this.inflight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 50))]);
+    const deadline = this.clock.now() + maxMs;
+    while (this.inflight.size > 0 && this.clock.now() < deadline) {
+      let tick: TimerHandle | undefined;
+      const slice = new Promise<void>((r) => (tick = this.clock.setTimeout(r, Math.min(50, deadline - this.clock.now()))));
+      await Promise.race([Promise.allSettled([...this.inflight]), slice]);
+      if (tick) this.clock.clearTimeout(tick);
     }
   }
 
