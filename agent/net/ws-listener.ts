@@ -129,7 +129,7 @@ export class WsListener {
     for (const host of this.opts.hosts) {
       const server = http.createServer({ maxHeaderSize: UPGRADE_HEADER_BUDGET });
       server.on('connection', (s: Socket) => this.onConnection(s));
-      server.on('request', (req, res) => {
+      server.on('request', (_req, res) => {
         res.writeHead(426, { 'content-type': 'text/plain', connection: 'close', upgrade: 'websocket' });
         res.end('hepto-agent gossip port: WebSocket only\n');
       });

@@ -197,8 +197,8 @@ function imageReady(image: string, desired: DesiredState, observed: Observed, h:
   return true;
 }
 
-/** Whether a running wesher with weshers to join has gone past the deadline without a membership event. */
-function notJoined(w: DesiredContainer, ow: ObservedContainer, observed: Observed, now: number, deadline: number): number | null {
+/** How long a running wesher with weshers to join has gone without a membership event since it started (ms), or null when that does not apply or is not known. */
+function notJoined(w: DesiredContainer, ow: ObservedContainer, observed: Observed, now: number): number | null {
   if (!w.spec || w.spec.join.length === 0 || ow.startedAt === null) return null;
   const stateAt = observed.wesherStateAt?.[w.node];
   if (stateAt === undefined) return null; // not read: no judgement
@@ -230,7 +230,7 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
 
     let wd = decide(w, ow, history, now, opts);
     if (wd.kind === 'none' && ow && isRunning(ow)) {
-      const waited = notJoined(w, ow, observed, now, deadline);
+      const waited = notJoined(w, ow, observed, now);
       if (waited !== null && waited >= deadline) {
         wd = { kind: 'recreate', reason: `it had not joined the mesh after ${Math.round(waited / 1000)} s; restarted with a fresh join list`, death: null };
       } else if (waited !== null && waited >= deadline / 4) {
