@@ -18,6 +18,7 @@
  */
 import type { MemberRecord, MemberState, PathView } from './member';
 import { printable } from './printable';
+import { byCodePoint as byName } from './order';
 
 export interface MeshPath {
   from: string;
@@ -45,7 +46,6 @@ export interface MeshInput {
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
-const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function buildMesh(input: MeshInput[]): MeshDoc {
   const live = input.filter((m) => m.state !== 'left');

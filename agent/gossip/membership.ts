@@ -32,6 +32,7 @@ import type { RotationBox } from '../admin/rotation';
 import { grantUse, type GrantResult } from './invitations';
 import type { InvitationUse } from '../admin/invitation';
 import type { GossipTiming } from './timing';
+import { byCodePoint } from '../../shared/order';
 
 export type { Outgoing, Step, MemberEvent, GossipHooks } from './state';
 export type { GossipMessage } from './messages';
@@ -389,7 +390,7 @@ export class Membership {
         stateSince: this.toRaw(e.stateSince),
       });
     }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out.sort((a, b) => byCodePoint(a.name, b.name));
   }
 
   /** One operator sentence each, with what to do. */

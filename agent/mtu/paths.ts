@@ -9,6 +9,7 @@ import type { MemberState, PathView } from '../../shared/member';
 import { LIMITS } from '../gossip/messages';
 import { WIREGUARD_OVERHEAD } from '../runtime/specs';
 import type { LinkView } from './links';
+import { byCodePoint } from '../../shared/order';
 
 export const PATHS_PUBLISH_MS = 60_000;
 /** The shortest gap between two publications, even for a change of up or mtu: a flapping link does not flood the cluster. */
@@ -39,9 +40,9 @@ export function buildPaths(self: string, peers: PathsPeer[], link: (name: string
   const rank = (s: MemberState): number => (s === 'alive' || s === 'suspect' ? 0 : 1);
   const chosen = peers
     .filter((p) => p.name !== self && p.state !== 'left' && link(p.name).met)
-    .sort((a, b) => rank(a.state) - rank(b.state) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .sort((a, b) => rank(a.state) - rank(b.state) || byCodePoint(a.name, b.name))
     .slice(0, LIMITS.paths)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort((a, b) => byCodePoint(a.name, b.name));
   const out: Record<string, PathView> = {};
   for (const p of chosen) {
     const l = link(p.name);

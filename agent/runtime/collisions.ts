@@ -23,6 +23,7 @@ import type { HeptoConfig } from '../../shared/config/types';
 import type { MemberState } from '../../shared/member';
 import type { ClusterView } from './desired';
 import { overlayIp } from './overlay-ip';
+import { byCodePoint } from '../../shared/order';
 
 export interface Claim {
   node: string;
@@ -101,7 +102,7 @@ export function overlayCollisions(config: HeptoConfig, view: ClusterView): Array
     const newcomer = all.some((c) => c.hosted && !c.live);
     const list = newcomer ? all : all.filter((c) => c.live);
     if (list.length < 2) continue;
-    list.sort((a, b) => rank(a) - rank(b) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    list.sort((a, b) => rank(a) - rank(b) || byCodePoint(a.node, b.node));
     out.push({ ip, nodes: list });
   }
   return out;

@@ -35,6 +35,7 @@ import type { DesiredLink } from './overlay-link';
 import { containerName, k3sSpec, WESHER_INTERFACE, WIREGUARD_OVERHEAD, wesherSpec, type ContainerSpec, type Role } from './specs';
 import { secureAgentToken, type AgentTokenPlan } from './k3s-token';
 import { inFamily, wesherBindAddress, type BindChoice, type Family } from './wesher-bind';
+import { byCodePoint } from '../../shared/order';
 
 export interface ClusterView {
   /** lastSeen: when gossip last heard from the member (ms), for the join list's order. */
@@ -126,7 +127,7 @@ export function joinList(config: HeptoConfig, view: ClusterView, node: NodeConfi
     if (other.node !== node.node && self && runsWesher(self.record, other.node)) inFamily(other.ip, family).forEach(add);
   }
   const live = view.members.filter((m) => m.name !== config.node && m.state === 'alive' && runsWesher(m.record));
-  live.sort((a, b) => (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || (a.name < b.name ? -1 : 1));
+  live.sort((a, b) => (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || byCodePoint(a.name, b.name));
   for (const m of live) inFamily(m.record.node_ips, family).forEach(add);
   return out;
 }
