@@ -402,8 +402,9 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     this.timeout(5 * 60_000);
     // From the committed tree: the working tree may change under a build while others edit it.
     const checkout = await snapshotCheckout(path.join(work, 'checkout'));
-    const first = await packageFrom(checkout, path.join(work, 'repro-1'));
-    const second = await packageFrom(checkout, path.join(work, 'repro-2'));
+    // At once, each in its own staging directory: half the wall time, and two builds
+    // running side by side must not leak into each other either.
+    const [first, second] = await Promise.all([packageFrom(checkout, path.join(work, 'repro-1')), packageFrom(checkout, path.join(work, 'repro-2'))]);
     assert.equal(second, first);
   });
 
