@@ -30,9 +30,8 @@ function nonceFor(counter: bigint): Buffer {
   return n;
 }
 
-function checkKey(key: Uint8Array): Uint8Array {
+function checkKey(key: Uint8Array): void {
   if (key.length !== KEY) throw new HeptoError('INTERNAL', `a frame key is ${KEY} bytes, not ${key.length}`);
-  return key;
 }
 
 /** Raised for any frame that must end the connection; the message is the reason (no key material). */
@@ -42,9 +41,8 @@ export function frameRejected(reason: string): HeptoError {
 
 export class FrameSealer {
   private counter = 0n;
-  private readonly key: Uint8Array;
-  constructor(key: Uint8Array) {
-    this.key = checkKey(key);
+  constructor(private readonly key: Uint8Array) {
+    checkKey(key);
   }
 
   seal(payload: Uint8Array): Uint8Array {
@@ -71,9 +69,8 @@ export class FrameSealer {
 
 export class FrameOpener {
   private last = 0n;
-  private readonly key: Uint8Array;
-  constructor(key: Uint8Array) {
-    this.key = checkKey(key);
+  constructor(private readonly key: Uint8Array) {
+    checkKey(key);
   }
 
   /** Returns the payload, or throws FRAME_REJECTED with the reason. */
