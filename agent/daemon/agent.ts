@@ -19,6 +19,8 @@ import { LAN } from '../gossip/timing';
 import type { GossipTiming } from '../gossip/timing';
 import { fingerprint, loadOrCreateIdentity, type Identity } from '../net/identity';
 import { WsTransport } from '../net/ws-transport';
+import type { Transport, TransportEvents } from '../net/transport';
+import type { SearchResult } from '../mtu/search';
 import { ControlServer } from '../control/server';
 import { AGENT_VERSION } from '../version';
 import { advertiseAddresses, resolveAdvertised } from './advertise';
@@ -57,6 +59,13 @@ export interface AgentOptions {
   timing?: GossipTiming;
   /** Overlay IP of the main node as wesher computes it (null when unknown). */
   overlayIp?: (name: string, net: string) => string | null;
+  /**
+   * The gossip transport; by default the WebSocket one on `gossip_listen`
+   * (ws-transport.ts). Unit tests pass an in-memory one (test/helpers/memory-transport.ts).
+   */
+  transport?: (o: { events: TransportEvents; identity: Identity; name: string }) => Transport;
+  /** One path MTU measurement towards an address; by default iputils ping (mtu/ping.ts). */
+  measurePath?: (address: string) => Promise<SearchResult>;
 }
 
 /** Anchors as host:port; a bare host means the default gossip port (validated config, so parsing succeeds). */
@@ -191,6 +200,7 @@ export class Agent {
       anchors: anchorEndpoints(config.anchors),
       hooks: this.gossipHooks(),
       transport: (events) =>
+        this.opts.transport?.({ events, identity: this.identity, name: config.node }) ??
         new WsTransport({
           overlayKey: plan.primary,
           identity: this.identity,
@@ -263,7 +273,7 @@ export class Agent {
       members: () => this.node.membership.view(),
       links: this.node.links,
       publish: (paths) => this.node.updateSelf({ paths }),
-      measure: (address) => measureWithPing(address, { waitS: mtuTiming.pingWaitS }),
+      measure: this.opts.measurePath ?? ((address) => measureWithPing(address, { waitS: mtuTiming.pingWaitS })),
       rng: () => randomInt(0, 2 ** 32) / 2 ** 32,
       timing: mtuTiming,
     });

@@ -37,6 +37,12 @@ interface Link {
   a: MemoryTransport;
   b: MemoryTransport;
   open: boolean;
+  /**
+   * Closed by a crash or a partition: what was in flight is lost. A link one
+   * side closed on purpose (stop, disconnect) still delivers what was sent
+   * before, as a WebSocket close frame follows the frames queued before it.
+   */
+  lost?: boolean;
 }
 
 export class MemoryNetwork {
@@ -58,7 +64,11 @@ export class MemoryNetwork {
     const id = this.groups.size === 0 ? 1 : Math.max(...this.groups.values()) + 1;
     for (const n of groupA) this.groups.set(n, id);
     for (const n of groupB) this.groups.set(n, id + 1);
-    for (const l of [...this.links]) if (!this.reachable(l.a.name, l.b.name)) this.cut(l);
+    for (const l of [...this.links]) {
+      if (this.reachable(l.a.name, l.b.name)) continue;
+      l.lost = true;
+      this.cut(l);
+    }
   }
 
   /** Removes every partition. */
@@ -198,6 +208,7 @@ export class MemoryTransport implements Transport {
 
   /** @internal see MemoryNetwork.drop */
   crash(): void {
+    for (const l of this.byName.values()) l.lost = true;
     void this.stop();
   }
 
@@ -299,7 +310,7 @@ export class MemoryTransport implements Transport {
     this.bytesSent += wire;
     const from = this.info;
     this.net.enqueue(() => {
-      if (!link.open || peer.state !== 'running') return;
+      if (link.lost || peer.state !== 'running') return;
       peer.bytesReceived += wire;
       peer.events.message(from, copy);
     });

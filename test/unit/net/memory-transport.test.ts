@@ -87,4 +87,20 @@ describe('MemoryTransport specifics', () => {
     clock.advance(1);
     assert.strictEqual(b.rec.messages.length, 1);
   });
+  it('like a WebSocket close, a stop delivers what was sent before it; a crash or a partition loses what was in flight', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock, latencyMs: 50 });
+    const [a, b, c, d] = await nodes(net, 'a', 'b', 'c', 'd');
+    await a.t.send({ name: 'b', addresses: ['b:7947'] }, text('goodbye'));
+    await a.t.stop();
+    await c.t.send({ name: 'b', addresses: ['b:7947'] }, text('lost in a crash'));
+    net.drop('c');
+    await b.t.send({ name: 'd', addresses: ['d:7947'] }, text('lost in a cut'));
+    net.partition(['b'], ['d']);
+    clock.advance(50);
+    assert.deepStrictEqual(b.rec.messages.map((m) => m.text), ['goodbye']);
+    assert.deepStrictEqual(d.rec.messages.map((m) => m.text), []);
+    // Each of the three closes is seen all the same.
+    assert.deepStrictEqual(b.rec.disconnects.map((p) => p.name).sort(), ['a', 'c', 'd']);
+  });
 });
