@@ -15,8 +15,14 @@ export function oversizedError(bytes: number, limit: number): HeptoError {
   return new HeptoError('FRAME_REJECTED', `payload of ${bytes} bytes exceeds the frame limit of ${limit} bytes`);
 }
 
-/** `problems` holds one "address: what went wrong" entry per address tried. */
-export function unreachableError(to: Destination, problems: string[], nameConflict: boolean, notAdmitted = false): HeptoError {
+/**
+ * `problems` holds one "address: what went wrong" entry per address tried; the
+ * flags say whether any address refused us by name, by admission, or in the
+ * handshake. The code follows the most telling of them: NOT_ADMITTED,
+ * NAME_CONFLICT, PEER_AUTH_FAILED, else PEER_UNREACHABLE.
+ */
+export function unreachableError(to: Destination, problems: string[], why: { nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean } = {}): HeptoError {
+  const { nameConflict = false, notAdmitted = false, authFailed = false } = why;
   const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
   const all = to.addresses.length === 0 ? [...problems, 'no address known'] : problems;
   if (notAdmitted) {
@@ -29,8 +35,13 @@ export function unreachableError(to: Destination, problems: string[], nameConfli
       hint: 'two machines use the same node name with different identities: rename one of them (config field "node")',
     });
   }
-  return new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${all.join('; ')}`, {
-    hint: 'check that the peer runs, that the address and port are right, and that it has the same overlay_key',
+  if (authFailed) {
+    return new HeptoError('PEER_AUTH_FAILED', `cannot reach ${who}: ${all.join('; ')}`, {
+      hint: 'the peer answered but the handshake failed: check that both have the same overlay_key (during a key rotation, that both took it)',
+    });
+  }
+  return new HeptoError('PEER_UNREACHABLE', `cannot reach ${who}: ${all.join('; ')}`, {
+    hint: 'check that the peer runs, that the address and port are right, and that its gossip port is reachable from here (hepto-agent doctor)',
   });
 }
 

@@ -92,7 +92,8 @@ export interface Transport {
 }
 
 /** How dialling one address went: a connection and the name its peer proved, or why not. */
-export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConflict?: boolean; notAdmitted?: boolean };
+/** `authFailed`: the address answered, but the handshake failed (another overlay key, a bad identity proof). */
+export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean };
 
 /**
  * The address-trying part of Transport.send, one for both transports: dials
@@ -105,6 +106,7 @@ export async function sendToAddresses<C>(to: Destination, dial: (addr: string) =
   const problems: string[] = [];
   let conflict = false;
   let notAdmitted = false;
+  let authFailed = false;
   for (const addr of to.addresses) {
     const pending = dial(addr);
     const d = pending instanceof Promise ? await pending : pending;
@@ -112,6 +114,7 @@ export async function sendToAddresses<C>(to: Destination, dial: (addr: string) =
       problems.push(`${addr}: ${d.problem}`);
       conflict ||= d.nameConflict === true;
       notAdmitted ||= d.notAdmitted === true;
+      authFailed ||= d.authFailed === true;
       continue;
     }
     const wrong = wrongPeer(addr, to, d.peer);
@@ -121,5 +124,5 @@ export async function sendToAddresses<C>(to: Destination, dial: (addr: string) =
     }
     return deliver(d.conn);
   }
-  throw unreachableError(to, problems, conflict, notAdmitted);
+  throw unreachableError(to, problems, { nameConflict: conflict, notAdmitted, authFailed });
 }

@@ -6,7 +6,7 @@
  * callback. The transport (ws-transport.ts) owns the registry of connections.
  */
 import type WebSocket from 'ws';
-import { HeptoError, errorMessage } from '../../shared/errors';
+import { HeptoError, errorMessage, isHeptoError } from '../../shared/errors';
 import type { PeerInfo } from './transport';
 import type { OverlayKeys } from './crypto';
 import { ClientHandshake, HandshakeLocal, ServerHandshake, SessionKeys } from './handshake';
@@ -79,6 +79,8 @@ export class Conn {
   notAdmittedWhy = '';
   /** Client: the peer refused our hello (closed with CLOSE_POLICY before answering it), as it does a hello under another overlay key. */
   helloRefused = false;
+  /** The handshake failed, on our side or the peer's (a policy close before open): another overlay key, a bad identity proof. */
+  authFailed = false;
   /** Server: which of our overlay keys the peer's hello opened with (0: the current one). */
   keyIndex = 0;
   private helloAnsweredByPeer = false;
@@ -127,7 +129,7 @@ export class Conn {
 
   /** Seals and hands one payload to the socket. */
   send(payload: Uint8Array): number {
-    if (!this.isOpen || !this.sealer) throw new HeptoError('PEER_AUTH_FAILED', `connection to ${this.remote} is closed`);
+    if (!this.isOpen || !this.sealer) throw new HeptoError('PEER_UNREACHABLE', `connection to ${this.remote} is closed`);
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       throw new HeptoError('FRAME_REJECTED', `peer ${this.peer?.name ?? this.remote} is not reading: ${this.ws.bufferedAmount} bytes already queued; frame dropped`);
     }
@@ -157,6 +159,7 @@ export class Conn {
     try {
       fn();
     } catch (e) {
+      if (this.state !== 'open' && isHeptoError(e) && e.code === 'PEER_AUTH_FAILED') this.authFailed = true;
       this.fail(errorMessage(e));
     }
   }
@@ -295,6 +298,7 @@ export class Conn {
     if (code === CLOSE_SUPERSEDED) this.superseded = true;
     if (code === CLOSE_TRIMMED) this.trimmed = true;
     if (this.role === 'client' && before === 'handshake' && !this.helloAnsweredByPeer && code === CLOSE_POLICY) this.helloRefused = true;
+    if (before !== 'open' && code === CLOSE_POLICY) this.authFailed = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
     if (code === CLOSE_NOT_ADMITTED && !this.closing) {
       this.notAdmitted = true;

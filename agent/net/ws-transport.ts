@@ -176,7 +176,12 @@ export class WsTransport implements Transport {
           const c = await this.connection(addr);
           return { conn: c, peer: c.peer!.name };
         } catch (e) {
-          return { problem: errorMessage(e), nameConflict: isHeptoError(e) && e.code === 'NAME_CONFLICT', notAdmitted: isHeptoError(e) && e.code === 'NOT_ADMITTED' };
+          return {
+            problem: errorMessage(e),
+            nameConflict: isHeptoError(e) && e.code === 'NAME_CONFLICT',
+            notAdmitted: isHeptoError(e) && e.code === 'NOT_ADMITTED',
+            authFailed: (e as { authFailed?: boolean }).authFailed === true,
+          };
         }
       },
       (c) => this.deliver(c, payload),
@@ -448,7 +453,7 @@ export class WsTransport implements Transport {
         if (err === undefined && c) resolve(c);
         else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
         else if (conn.notAdmitted) reject(new HeptoError('NOT_ADMITTED', err ?? 'not admitted'));
-        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused }));
+        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused, authFailed: conn.authFailed }));
       };
       const timer = setTimeout(() => {
         finish(`no authenticated answer within ${this.dialTimeoutMs} ms`);

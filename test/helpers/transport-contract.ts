@@ -168,7 +168,7 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       const dead = h.deadAddress();
       const e = await rejects(a.transport.send({ name: 'ghost', addresses: [dead] }, text('x')), /ghost/);
       assert.ok(e.message.includes(dead), e.message);
-      assert.ok(isHeptoError(e) && e.code === 'PEER_AUTH_FAILED');
+      assert.ok(isHeptoError(e) && e.code === 'PEER_UNREACHABLE', String(e));
       await rejects(a.transport.send({ name: 'ghost', addresses: [] }, text('x')), /no address/);
     });
 
