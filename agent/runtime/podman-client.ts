@@ -230,9 +230,7 @@ export class PodmanClient {
     } catch (e) {
       const h = toHeptoError(e, `pull image ${ref}`, this.socket);
       if (h.code !== 'INTERNAL') throw h;
-      throw new HeptoError('IMAGE_MISSING', `image ${ref} is missing and could not be pulled: ${h.message.replace(/^Podman refused to pull image \S+( \(HTTP \d+\))?: /, '')}`, {
-        hint: `check the reference in config images, the registry and network, or load it by hand (podman load / podman pull ${ref})`,
-      });
+      throw imageMissing(ref, h.message.replace(/^Podman refused to pull image \S+( \(HTTP \d+\))?: /, ''));
     }
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
@@ -240,11 +238,7 @@ export class PodmanClient {
         (err: unknown, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
           const failed = err ? String((err as Error).message ?? err) : output.find((o) => o.error)?.error;
           if (failed) {
-            reject(
-              new HeptoError('IMAGE_MISSING', `image ${ref} is missing and could not be pulled: ${scrub(failed)}`, {
-                hint: `check the reference in config images, the registry and network, or load it by hand (podman load / podman pull ${ref})`,
-              }),
-            );
+            reject(imageMissing(ref, scrub(failed)));
           } else resolve();
         },
         (ev: { status?: string; id?: string; progress?: string; error?: string }) => {
@@ -448,4 +442,11 @@ export class PodmanClient {
       this.fail(e, 'read container logs');
     }
   }
+}
+
+/** An image that could not be pulled: Podman's reason, and what to check. */
+function imageMissing(ref: string, why: string): HeptoError {
+  return new HeptoError('IMAGE_MISSING', `image ${ref} is missing and could not be pulled: ${why}`, {
+    hint: `check the reference in config images, the registry and network, or load it by hand (podman load / podman pull ${ref})`,
+  });
 }

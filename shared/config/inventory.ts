@@ -126,17 +126,21 @@ export function parseInventory(text: string): Inventory {
   return inv;
 }
 
+function badList(where: string, what: string): HeptoError {
+  return new HeptoError('INVENTORY_INVALID', `${where}: ${what}`, { hint: 'write e.g. anchors=["2001:db8::1","2001:db8::2"]' });
+}
+
 /** `["2001:db8::1","host:7947"]`, `'a','b'` or `a,b` -> list. */
 export function parseList(v: string, where: string): string[] {
   const s = v.trim();
   if (!s.startsWith('[')) return splitList(s).map(unquote);
-  if (!s.endsWith(']')) throw new HeptoError('INVENTORY_INVALID', `${where}: list starts with [ but does not end with ]`, { hint: 'write e.g. anchors=["2001:db8::1","2001:db8::2"]' });
+  if (!s.endsWith(']')) throw badList(where, 'list starts with [ but does not end with ]');
   const inner = s.slice(1, -1).trim();
   if (inner === '') return [];
   return inner.split(',').map((item) => {
     const t = item.trim();
     if (!/^(".*"|'.*')$/.test(t)) {
-      throw new HeptoError('INVENTORY_INVALID', `${where}: list items must be quoted`, { hint: 'write e.g. anchors=["2001:db8::1","2001:db8::2"]' });
+      throw badList(where, 'list items must be quoted');
     }
     return t.slice(1, -1);
   });
