@@ -37,7 +37,8 @@ import { byCodePoint } from '../../shared/order';
 export type { Outgoing, Step, MemberEvent, GossipHooks } from './state';
 export type { GossipMessage } from './messages';
 export type { GossipTiming } from './timing';
-export { encodeMessage, decodeMessage } from './messages';
+export { encodeMessage } from './messages';
+export { decodeMessage } from './validate';
 
 export interface MembershipOptions {
   /** This node's record (record.id_pub = its identity). */

@@ -1,6 +1,6 @@
 /**
  * Gossip wire messages: compact JSON with one-letter field names (traffic at
- * rest matters). decodeMessage validates every field and rebuilds a clean
+ * rest matters). decodeMessage (validate.ts) validates every field and rebuilds a clean
  * object; anything malformed is a HeptoError('FRAME_REJECTED').
  *
  * Messages (t):
@@ -30,7 +30,6 @@
  * and r: the id of the newest rotation the sender holds; a peer holding another sends the sender its box.
  */
 import type { InvitedProof, SignedRecord } from '../../shared/member';
-import { validateMessage } from './validate';
 
 export type StateCode = 0 | 1 | 2 | 3; // alive, suspect, dead, left
 export type DigestEntry = [name: string, incarnation: number, state: StateCode];
@@ -55,7 +54,7 @@ export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[]; b?: [st
 export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
 export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
 
-/** Hard limits enforced by decodeMessage. */
+/** Hard limits enforced by decodeMessage (validate.ts). */
 export const LIMITS = Object.freeze({
   messageBytes: 1024 * 1024,
   updates: 2048,
@@ -72,15 +71,10 @@ export const LIMITS = Object.freeze({
 });
 
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
 
+/** The wire form of a message; its reverse, which validates, is validate.ts decodeMessage. */
 export function encodeMessage(msg: GossipMessage): Uint8Array {
   return enc.encode(JSON.stringify(msg));
-}
-
-/** Parses and validates; throws HeptoError('FRAME_REJECTED', reason) on anything malformed, never any other exception. */
-export function decodeMessage(bytes: Uint8Array): GossipMessage {
-  return validateMessage(bytes, dec);
 }
 
 /** JSON length of each signed record, computed once: records are shared and never change. */

@@ -239,7 +239,10 @@ function digest(v: unknown): DigestEntry[] {
   });
 }
 
-export function validateMessage(bytes: Uint8Array, dec: { decode(b: Uint8Array): string }): GossipMessage {
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses and validates a message off the wire; throws HeptoError('FRAME_REJECTED', reason) on anything malformed, never any other exception. */
+export function decodeMessage(bytes: Uint8Array): GossipMessage {
   if (!(bytes instanceof Uint8Array)) reject('payload is not bytes');
   if (bytes.byteLength > LIMITS.messageBytes) reject(`${bytes.byteLength} bytes (at most ${LIMITS.messageBytes})`);
   let text: string;

@@ -13,7 +13,8 @@
  * message. `drop`: the whole message vanishes with probability p (a harsher,
  * datagram-like stress test).
  */
-import { decodeMessage, encodeMessage, type GossipMessage } from '../../agent/gossip/messages';
+import { encodeMessage, type GossipMessage } from '../../agent/gossip/messages';
+import { decodeMessage } from '../../agent/gossip/validate';
 import { DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, FRAME_OVERHEAD } from '../../agent/net/limits';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import type { EventQueue } from './event-queue';

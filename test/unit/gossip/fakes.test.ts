@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import type { MemberRecord, SignedRecord } from '../../../shared/member';
 import type { PeerInfo } from '../../../agent/net/transport';
-import { decodeMessage, encodeMessage, LIMITS, type GossipMessage, type SyncDigestMsg, type Update } from '../../../agent/gossip/messages';
+import { encodeMessage, LIMITS, type GossipMessage, type SyncDigestMsg, type Update } from '../../../agent/gossip/messages';
+import { decodeMessage } from '../../../agent/gossip/validate';
 import type { Membership, Step } from '../../../agent/gossip/membership';
 import { signRecord } from '../../../agent/gossip/records';
 import { NEW_NAMES_PER_MINUTE } from '../../../agent/gossip/newnames';

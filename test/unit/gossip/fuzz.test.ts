@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { DigestEntry, GossipMessage, StateCode, Update } from '../../../agent/gossip/messages';
-import { decodeMessage, encodeMessage } from '../../../agent/gossip/messages';
+import { encodeMessage } from '../../../agent/gossip/messages';
+import { decodeMessage } from '../../../agent/gossip/validate';
 import { signLeft, signRecord } from '../../../agent/gossip/records';
 import { seededRng } from '../../helpers/sim-router';
 import { addressOf, bootCluster, identity, recordFor } from './helpers';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import nacl from 'tweetnacl';
-import { decodeMessage, encodeMessage, updateSize } from '../../../agent/gossip/messages';
+import { encodeMessage, updateSize } from '../../../agent/gossip/messages';
+import { decodeMessage } from '../../../agent/gossip/validate';
 import type { GossipMessage, Update } from '../../../agent/gossip/messages';
 import { signLeft, signRecord, verifyLeft, verifyRecord } from '../../../agent/gossip/records';
 import { canonicalJson } from '../../../shared/canonical-json';

@@ -4,7 +4,8 @@
  * escape whatever reaches them.
  */
 import assert from 'node:assert/strict';
-import { decodeMessage, encodeMessage } from '../../../agent/gossip/messages';
+import { encodeMessage } from '../../../agent/gossip/messages';
+import { decodeMessage } from '../../../agent/gossip/validate';
 import { signRecord } from '../../../agent/gossip/records';
 import { identity, recordFor } from '../gossip/helpers';
 import { isHeptoError } from '../../../shared/errors';
