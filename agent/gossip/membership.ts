@@ -125,14 +125,7 @@ export class Membership {
       verifyBudgets: new Map(),
       leftAt: null,
       seq: 0,
-      probes: new Map(),
-      health: 0,
-      rtt: { srtt: null, rttvar: 0 },
-      lateProbes: new Map(),
-      relays: new Map(),
-      probeOrder: [],
-      probeRound: 0,
-      probeIndex: 0,
+      probe: { active: new Map(), late: new Map(), relays: new Map(), order: [], round: 0, index: 0, health: 0, rtt: { srtt: null, rttvar: 0 } },
       // Start loops at random offsets so members do not probe and sync in lockstep.
       nextProbe: now + Math.floor(opts.rng() * t.probeInterval),
       nextGossip: now,
@@ -302,7 +295,7 @@ export class Membership {
     return this.run(now, undefined, (ctx) => {
       if (!trimmed) return startProbe(s, ctx, name);
       // Its ack, if it comes at all, would need a new connection: stop waiting for it, blaming nobody.
-      for (const [seq, p] of s.probes) if (p.target === name) s.probes.delete(seq);
+      for (const [seq, p] of s.probe.active) if (p.target === name) s.probe.active.delete(seq);
     });
   }
 

@@ -9,8 +9,30 @@ import type { Destination, PeerInfo } from '../net/transport';
 import type { Update } from './messages';
 import { applySuspect, clearSuspicionOnAnswer } from './rules';
 import type { Ctx, Probe, State } from './state';
-import { activeMode, count, destOf, healthMultiplier, isLive, isMet, isProbing, liveCount, liveIds, replyDest, rto, shuffled, worseHealth } from './state';
+import { activeMode, count, destOf, isLive, isMet, isProbing, liveCount, liveIds, replyDest, shuffled } from './state';
 import { activeIds, pickNeighbours } from './active-view';
+
+/**
+ * Lifeguard's local health: failed probes and suspicions of ourselves raise a
+ * score (0..MAX_HEALTH), successful probes lower it, and probe timeouts and
+ * intervals are multiplied by 1 + score. An agent starved of CPU or on a
+ * lossy link then probes less and waits longer instead of accusing healthy
+ * members of its own slowness.
+ */
+export const MAX_HEALTH = 8;
+
+export function healthMultiplier(s: State): number {
+  return 1 + s.probe.health;
+}
+
+export function worseHealth(s: State): void {
+  s.probe.health = Math.min(MAX_HEALTH, s.probe.health + 1);
+}
+
+/** Round-trip estimate, TCP style (srtt + 4 × rttvar), from direct acks; 0 until measured. */
+export function rto(s: State): number {
+  return s.probe.rtt.srtt === null ? 0 : s.probe.rtt.srtt + 4 * s.probe.rtt.rttvar;
+}
 
 /** Updates to piggyback on a ping or an ack. */
 export function piggyback(s: State, target: string): Update[] | undefined {
@@ -26,16 +48,16 @@ function nextTarget(s: State): string | null {
   const self = t.index.find(s.selfName);
   const bounded = activeMode(s);
   for (let tries = 0; tries < 2; tries++) {
-    while (s.probeIndex < s.probeOrder.length) {
-      const id = s.probeOrder[s.probeIndex++] as number;
+    while (s.probe.index < s.probe.order.length) {
+      const id = s.probe.order[s.probe.index++] as number;
       if (id !== self && t.has(id) && isLive(t.at(id)) && (!bounded || t.at(id).warmAt >= 0)) return t.index.names[id] as string;
     }
     const live = bounded ? activeIds(s) : liveIds(s);
-    s.probeRound++;
-    for (const id of live) t.roundOf[id] = s.probeRound;
-    s.probeOrder = shuffled(live, s.rng);
-    s.probeIndex = 0;
-    if (s.probeOrder.length === 0) return null;
+    s.probe.round++;
+    for (const id of live) t.roundOf[id] = s.probe.round;
+    s.probe.order = shuffled(live, s.rng);
+    s.probe.index = 0;
+    if (s.probe.order.length === 0) return null;
   }
   return null;
 }
@@ -48,11 +70,11 @@ function nextTarget(s: State): string | null {
  */
 export function addToProbeOrder(s: State, name: string): void {
   const e = s.entries.get(name);
-  if (!e || e.probeRound === s.probeRound) return;
-  e.probeRound = s.probeRound;
-  const at = s.probeIndex + Math.floor(s.rng() * (s.probeOrder.length - s.probeIndex + 1));
-  if (at < s.probeOrder.length) s.probeOrder.push(s.probeOrder[at] as number);
-  s.probeOrder[at] = e.id;
+  if (!e || e.probeRound === s.probe.round) return;
+  e.probeRound = s.probe.round;
+  const at = s.probe.index + Math.floor(s.rng() * (s.probe.order.length - s.probe.index + 1));
+  if (at < s.probe.order.length) s.probe.order.push(s.probe.order[at] as number);
+  s.probe.order[at] = e.id;
 }
 
 export function startProbe(s: State, ctx: Ctx, name: string): void {
@@ -75,7 +97,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // told of the suspicion and refutes if it lives. The stage cost a whole probe period at each hop
   // of a suspicion through the cluster, the longest part of a silent failure's detection.
   const quick = e.state === 'suspect';
-  s.probes.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
+  s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
@@ -93,9 +115,9 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
 
 function failProbe(s: State, ctx: Ctx, p: Probe): void {
   worseHealth(s);
-  s.probes.delete(p.seq);
-  if (s.lateProbes.size >= MAX_LATE) s.lateProbes.clear();
-  s.lateProbes.set(p.seq, { start: p.start, target: p.target });
+  s.probe.active.delete(p.seq);
+  if (s.probe.late.size >= MAX_LATE) s.probe.late.clear();
+  s.probe.late.set(p.seq, { start: p.start, target: p.target });
   const e = s.entries.get(p.target);
   if (e && isLive(e)) {
     count(s, 'probe-failed');
@@ -114,7 +136,7 @@ function maybeFailEarly(s: State, ctx: Ctx, p: Probe): void {
 
 /** The transport could not deliver one of our pings: as a prober, go indirect now (a quick probe fails); as a helper, tell the requester. */
 export function pingFailed(s: State, ctx: Ctx, seq: number): void {
-  const p = s.probes.get(seq);
+  const p = s.probe.active.get(seq);
   if (p) {
     p.directFailed = true;
     if (p.quick) return failProbe(s, ctx, p);
@@ -122,15 +144,15 @@ export function pingFailed(s: State, ctx: Ctx, seq: number): void {
     maybeFailEarly(s, ctx, p);
     return;
   }
-  const r = s.relays.get(seq);
+  const r = s.probe.relays.get(seq);
   if (r) {
-    s.relays.delete(seq);
+    s.probe.relays.delete(seq);
     ctx.send.push({ to: r.requester, msg: { t: 'n', s: r.origSeq } });
   }
 }
 
 export function onNack(s: State, ctx: Ctx, seq: number): void {
-  const p = s.probes.get(seq);
+  const p = s.probe.active.get(seq);
   if (!p) return;
   p.nacks += 1;
   maybeFailEarly(s, ctx, p);
@@ -138,14 +160,14 @@ export function onNack(s: State, ctx: Ctx, seq: number): void {
 
 /** Timer-driven probe work: indirect stage, failed probes, the next regular probe, expired relays. */
 export function probeTick(s: State, ctx: Ctx): void {
-  for (const p of [...s.probes.values()]) {
+  for (const p of [...s.probe.active.values()]) {
     if (ctx.now >= p.start + p.period || (p.quick && ctx.now >= p.start + p.timeout)) {
       failProbe(s, ctx, p);
     } else if (!p.indirectSent && ctx.now >= p.start + p.timeout) {
       sendIndirect(s, ctx, p);
     }
   }
-  for (const [seq, r] of s.relays) if (ctx.now >= r.deadline) s.relays.delete(seq);
+  for (const [seq, r] of s.probe.relays) if (ctx.now >= r.deadline) s.probe.relays.delete(seq);
   if (ctx.now >= s.nextProbe) {
     const interval = s.t.probeInterval * healthMultiplier(s);
     const next = s.nextProbe + interval;
@@ -157,8 +179,8 @@ export function probeTick(s: State, ctx: Ctx): void {
 
 export function probeWakeup(s: State): number {
   let w = s.nextProbe;
-  for (const p of s.probes.values()) w = Math.min(w, p.indirectSent ? p.start + p.period : p.start + p.timeout);
-  for (const r of s.relays.values()) w = Math.min(w, r.deadline);
+  for (const p of s.probe.active.values()) w = Math.min(w, p.indirectSent ? p.start + p.period : p.start + p.timeout);
+  for (const r of s.probe.relays.values()) w = Math.min(w, r.deadline);
   return w;
 }
 
@@ -168,7 +190,7 @@ export function onPing(s: State, ctx: Ctx, from: PeerInfo, seq: number): void {
 }
 
 function sampleRtt(s: State, sample: number): void {
-  const r = s.rtt;
+  const r = s.probe.rtt;
   if (r.srtt === null) {
     r.srtt = sample;
     r.rttvar = sample / 2;
@@ -181,10 +203,10 @@ function sampleRtt(s: State, sample: number): void {
 const MAX_LATE = 64;
 
 export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
-  const p = s.probes.get(seq);
+  const p = s.probe.active.get(seq);
   if (p) {
-    s.probes.delete(seq);
-    s.health = Math.max(0, s.health - 1);
+    s.probe.active.delete(seq);
+    s.probe.health = Math.max(0, s.probe.health - 1);
     if (from === p.target) {
       sampleRtt(s, ctx.now - p.start);
       s.hooks.probeRtt?.(ctx.now - p.start);
@@ -194,15 +216,15 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
     if (e) clearSuspicionOnAnswer(s, ctx, e);
     return;
   }
-  const late = s.lateProbes.get(seq);
+  const late = s.probe.late.get(seq);
   if (late && late.target === from) {
     // The ack of a probe we already gave up on: our timeouts are too short for this network.
-    s.lateProbes.delete(seq);
+    s.probe.late.delete(seq);
     sampleRtt(s, ctx.now - late.start);
   }
-  const r = s.relays.get(seq);
+  const r = s.probe.relays.get(seq);
   if (r) {
-    s.relays.delete(seq);
+    s.probe.relays.delete(seq);
     ctx.send.push({ to: r.requester, msg: { t: 'k', s: r.origSeq } });
     return;
   }
@@ -223,9 +245,9 @@ export function onPingReq(s: State, ctx: Ctx, from: PeerInfo, origSeq: number, t
   // target yet (a join storm) knows nothing of it; the requester waits for its other helpers.
   const e = s.entries.get(target);
   if (!e || !isLive(e)) return count(s, 'relay-unknown-target');
-  if (s.relays.size >= MAX_RELAYS) return count(s, 'relay-overflow');
+  if (s.probe.relays.size >= MAX_RELAYS) return count(s, 'relay-overflow');
   const seq = ++s.seq;
-  s.relays.set(seq, { requester: requesterDest(s, from), origSeq, deadline: ctx.now + s.t.probeInterval });
+  s.probe.relays.set(seq, { requester: requesterDest(s, from), origSeq, deadline: ctx.now + s.t.probeInterval });
   ctx.send.push({ to: destOf(e), msg: { t: 'p', s: seq } });
 }
 

@@ -5,7 +5,8 @@ import { fingerprint } from '../net/identity';
 import { joinProblem } from './join';
 import { claimProblems } from './claims';
 import type { State } from './state';
-import { MAX_HEALTH, selfEntry } from './state';
+import { selfEntry } from './state';
+import { MAX_HEALTH } from './probe';
 
 function portOf(address: string | undefined): string {
   const m = /:(\d+)$/.exec(address ?? '');
@@ -23,10 +24,10 @@ export function describeProblems(s: State, now: number): string[] {
   out.push(...claimProblems(s, now));
   const j = joinProblem(s);
   if (j) out.push(j);
-  if (s.health >= MAX_HEALTH / 2) {
+  if (s.probe.health >= MAX_HEALTH / 2) {
     const port = portOf(selfEntry(s).signed.record.addresses[0]);
     out.push(
-      `this agent's probes keep failing (local health ${s.health}/${MAX_HEALTH}), so it probes ${1 + s.health}× slower: check its CPU load and its network (packet loss, a firewall dropping port ${port})`,
+      `this agent's probes keep failing (local health ${s.probe.health}/${MAX_HEALTH}), so it probes ${1 + s.probe.health}× slower: check its CPU load and its network (packet loss, a firewall dropping port ${port})`,
     );
   }
   return out;

@@ -16,11 +16,11 @@ import { applyAdmission, noteRefusal, vetIdentity } from './admissions';
 import { applyRemoval } from './removals';
 import { accuserOf, mayConfirm, mayStartSuspicion, noteRefuted } from './claims';
 import { badSignature, spendVerification } from './signatures';
-import { startProbe } from './probe';
+import { rto, startProbe, worseHealth } from './probe';
 import { applyRotation } from './rotations';
 import { addressesOk, mayLearnName, noteForgotten, wasForgotten } from './newnames';
 import type { Ctx, Entry, State } from './state';
-import { NEVER_MET, activeMode, addEntry, addTimer, count, emit, isLive, isMet, liveCount, nudge, removeEntry, rto, selfEntry, setWarm, worseHealth } from './state';
+import { NEVER_MET, activeMode, addEntry, addTimer, count, emit, isLive, isMet, liveCount, nudge, removeEntry, selfEntry, setWarm } from './state';
 import { expectedConfirmations, suspicionMax, suspicionMin, suspicionTimeout } from './timing';
 
 export interface ApplyOptions {
@@ -356,7 +356,7 @@ export function startSuspicion(s: State, ctx: Ctx, e: Entry, from: string, broad
   // hung machine (connections open, no reset) was otherwise confirmed only when other members'
   // round-robins reached it. Not before we measure round trips, though: until then our timeouts
   // are the preset's, and on slow links such probes failed and made false deaths.
-  else if (activeMode(s) || s.rtt.srtt !== null) startProbe(s, ctx, name);
+  else if (activeMode(s) || s.probe.rtt.srtt !== null) startProbe(s, ctx, name);
   // Tell the suspect directly, whoever suspected it first: if it lives it answers within one round trip,
   // with a refutation, or with the record that already refuted this suspicion while the news of it was
   // still travelling to us (gossip carries both, and the stale suspicion can arrive first).

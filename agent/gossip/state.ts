@@ -67,6 +67,26 @@ export interface JoinState {
   selfLoop: boolean;
 }
 
+/** What failure detection holds (probe.ts): probes under way, relays for others, the probing order, local health and round trips. */
+export interface ProbeState {
+  /** Our probes under way, by sequence number. */
+  active: Map<number, Probe>;
+  /** Probes given up on, kept a little so a late ack still teaches the round-trip estimate. */
+  late: Map<number, { start: number; target: string }>;
+  /** Pings we relay for other members' indirect probes, by our sequence number. */
+  relays: Map<number, Relay>;
+  /** Member ids (MemberTable), in probing order. */
+  order: number[];
+  /** Counts the shuffles of `order`; an entry stamped with the current one is in it (no Set of N names per member). */
+  round: number;
+  /** Next position in `order`. */
+  index: number;
+  /** Lifeguard local health score, 0 = healthy (healthMultiplier). */
+  health: number;
+  /** Measured round trip of direct probes (rto()). */
+  rtt: { srtt: number | null; rttvar: number };
+}
+
 export interface State {
   t: GossipTiming;
   rng: () => number;
@@ -95,19 +115,8 @@ export interface State {
   refusals: Map<string, Refusal>;
   leftAt: number | null;
   seq: number;
-  probes: Map<number, Probe>;
-  /** Lifeguard local health score, 0 = healthy (probe.ts). */
-  health: number;
-  /** Measured round trip of direct probes (probe.ts rto()). */
-  rtt: { srtt: number | null; rttvar: number };
-  /** Probes given up on, kept a little so a late ack still teaches the round-trip estimate. */
-  lateProbes: Map<number, { start: number; target: string }>;
-  relays: Map<number, Relay>;
-  /** Member ids (MemberTable), in probing order. */
-  probeOrder: number[];
-  /** Counts the shuffles of probeOrder; an entry stamped with the current one is in it (no Set of N names per member). */
-  probeRound: number;
-  probeIndex: number;
+  /** Failure detection (probe.ts). */
+  probe: ProbeState;
   nextProbe: number;
   nextGossip: number;
   nextSync: number;
@@ -160,7 +169,7 @@ export function activeMode(s: State): boolean {
 
 /** Whether one of our probes of `name` is under way. */
 export function isProbing(s: State, name: string): boolean {
-  for (const p of s.probes.values()) if (p.target === name) return true;
+  for (const p of s.probe.active.values()) if (p.target === name) return true;
   return false;
 }
 
@@ -375,26 +384,4 @@ export function pickWhere<T>(items: readonly T[], k: number, rng: () => number, 
 
 export function emit(ctx: Ctx, type: MemberEventType, name: string, incarnation: number, detail?: string): void {
   ctx.events.push(detail === undefined ? { type, name, incarnation } : { type, name, incarnation, detail });
-}
-
-/**
- * Lifeguard's local health: failed probes and suspicions of ourselves raise a
- * score (0..MAX_HEALTH), successful probes lower it, and probe timeouts and
- * intervals are multiplied by 1 + score. An agent starved of CPU or on a
- * lossy link then probes less and waits longer instead of accusing healthy
- * members of its own slowness.
- */
-export const MAX_HEALTH = 8;
-
-export function healthMultiplier(s: State): number {
-  return 1 + s.health;
-}
-
-export function worseHealth(s: State): void {
-  s.health = Math.min(MAX_HEALTH, s.health + 1);
-}
-
-/** Round-trip estimate, TCP style (srtt + 4 × rttvar), from direct acks; 0 until measured. */
-export function rto(s: State): number {
-  return s.rtt.srtt === null ? 0 : s.rtt.srtt + 4 * s.rtt.rttvar;
 }
