@@ -8,7 +8,7 @@ import fs from 'fs';
 import { errorMessage, HeptoError, isHeptoError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import { backoffDelay, type BackoffPolicy } from './backoff';
+import { backoffDelay, retryAt, type BackoffPolicy } from './backoff';
 import { containerHistory, type Action, type ContainerHistory, type DeathNote, type History } from './planner';
 import type { OverlayLinks } from './overlay-link';
 import { ensureWesherImage } from './wesher-image';
@@ -49,7 +49,7 @@ function noteDeath(ctx: ApplyContext, name: string, death: DeathNote | null): vo
 function noteFailure(ctx: ApplyContext, name: string, e: unknown): void {
   const h = containerHistory(ctx.history, name);
   const failures = h.failures + 1;
-  update(ctx, name, { failures, nextStartAt: ctx.now() + Math.max(ctx.policy.baseMs, backoffDelay(failures, ctx.policy, ctx.random())), lastError: describe(e) });
+  update(ctx, name, { failures, nextStartAt: retryAt(ctx.now(), failures, ctx.policy, ctx.random()), lastError: describe(e) });
 }
 
 function ensureDirs(spec: ContainerSpec): void {
@@ -178,7 +178,7 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
       } else if (a.type === 'ensure-link') {
         const links = (ctx.history.links ??= {});
         const failures = (links[a.node]?.failures ?? 0) + 1;
-        links[a.node] = { failures, nextAt: ctx.now() + Math.max(ctx.policy.baseMs, backoffDelay(failures, ctx.policy, ctx.random())), lastError: describe(e) };
+        links[a.node] = { failures, nextAt: retryAt(ctx.now(), failures, ctx.policy, ctx.random()), lastError: describe(e) };
       } else if (a.type === 'remove-network') {
         // Logged above; tried again at the next full pass.
       } else if (a.type === 'create-network') {

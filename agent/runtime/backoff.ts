@@ -36,3 +36,12 @@ export function backoffDelay(failures: number, policy: BackoffPolicy, random: nu
   if (failures <= 1) return 0;
   return exponentialBackoff(failures - 2, policy, random, policy.capMs * (1 + policy.jitter));
 }
+
+/**
+ * When to try again after the `failures`-th failure of an action that is not a
+ * restart (a start, a link set-up, a node removal): never at once, at least
+ * `baseMs` later, then as backoffDelay.
+ */
+export function retryAt(now: number, failures: number, policy: BackoffPolicy, random: number): number {
+  return now + Math.max(policy.baseMs, backoffDelay(failures, policy, random));
+}

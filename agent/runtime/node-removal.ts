@@ -17,7 +17,7 @@
  */
 import type { HeptoConfig } from '../../shared/config/types';
 import { labelProblem } from '../../shared/config/problems';
-import { backoffDelay, type BackoffPolicy } from './backoff';
+import { retryAt, type BackoffPolicy } from './backoff';
 import { hostedNodes, type ClusterView } from './desired';
 
 export interface RemovalAttempt {
@@ -122,7 +122,7 @@ export function noteDeleted(state: RemovalState, name: string): void {
 /** Records a failed attempt; the next one waits as a container restart would (at least baseMs). */
 export function noteRemovalFailed(state: RemovalState, name: string, error: string, now: number, policy: BackoffPolicy, random: number): RemovalAttempt {
   const failures = (state.failing[name]?.failures ?? 0) + 1;
-  const a = { failures, nextAt: now + Math.max(policy.baseMs, backoffDelay(failures, policy, random)), lastError: error };
+  const a = { failures, nextAt: retryAt(now, failures, policy, random), lastError: error };
   state.failing[name] = a;
   return a;
 }
