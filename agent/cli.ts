@@ -18,19 +18,84 @@ interface CommandEntry {
 }
 
 const COMMANDS: CommandEntry[] = [
-  { words: ['run'], usage: 'run [--config PATH] [--log-format plain|json]', summary: 'run the daemon in the foreground (what systemd runs)', load: async () => (await import('./commands/run')).run },
-  { words: ['status'], usage: 'status [--json] [--mesh] [--config PATH]', summary: 'this node and the whole cluster as this agent sees it; --mesh: connected, RTT and path MTU of every pair', load: async () => (await import('./commands/status')).status },
-  { words: ['kubeconfig'], usage: 'kubeconfig [--config PATH]', summary: "on the master's machine, print the cluster admin's kubeconfig; elsewhere, say where to run it", load: async () => (await import('./commands/kubeconfig')).kubeconfig },
-  { words: ['config', 'validate'], usage: 'config validate [--config PATH]', summary: 'check the config; exit 1 with every problem, one line each', load: async () => (await import('./commands/config-validate')).configValidate },
-  { words: ['keygen'], usage: 'keygen', summary: 'print a fresh 32-character key of letters and digits', load: async () => (await import('./commands/keygen')).keygen },
-  { words: ['import-inventory'], usage: 'import-inventory FILE.ini --node NAME', summary: "turn a hepto Ansible inventory into this node's JSON config", load: async () => (await import('./commands/import-inventory')).importInventory },
-  { words: ['admin', 'init'], usage: 'admin init [--admin-key PATH]', summary: "create the cluster's admin key pair; print its public half for admin_pub", load: async () => (await import('./commands/admin')).adminInit },
-  { words: ['admin', 'pub'], usage: 'admin pub [--admin-key PATH]', summary: 'print the public half of the admin key, for admin_pub', load: async () => (await import('./commands/admin')).adminPub },
-  { words: ['admit'], usage: 'admit NODE [--identity ID] [--admin-key PATH] | admit --all-current', summary: "sign an admission binding a node name to its identity; the local agent spreads it", load: async () => (await import('./commands/admit')).admit },
-  { words: ['invite'], usage: 'invite [--ttl 24h] [--uses 1] [--node NAME] [--admin-key PATH]', summary: 'sign an invitation; print the command that joins a new machine with it', load: async () => (await import('./commands/invite')).invite },
-  { words: ['remove'], usage: 'remove NODE [--identity ID] [--admin-key PATH]', summary: 'sign a removal of a member; every member refuses it from then on, the master deletes the node', load: async () => (await import('./commands/admit')).remove },
-  { words: ['rotate-keys'], usage: 'rotate-keys [--switch-in 60s] [--grace 7d] [--admin-key PATH]', summary: 'new overlay key and k3s agent token, sealed to every admitted member; all switch at once', load: async () => (await import('./commands/rotate-keys')).rotateKeys },
-  { words: ['doctor'], usage: 'doctor [--json] [--config PATH]', summary: 'pre-flight checks, with a fix for each failure', load: async () => (await import('./commands/doctor')).doctor },
+  {
+    words: ['run'],
+    usage: 'run [--config PATH] [--log-format plain|json]',
+    summary: 'run the daemon in the foreground (what systemd runs)',
+    load: async () => (await import('./commands/run')).run,
+  },
+  {
+    words: ['status'],
+    usage: 'status [--json] [--mesh] [--config PATH]',
+    summary: 'this node and the whole cluster as this agent sees it; --mesh: connected, RTT and path MTU of every pair',
+    load: async () => (await import('./commands/status')).status,
+  },
+  {
+    words: ['kubeconfig'],
+    usage: 'kubeconfig [--config PATH]',
+    summary: "on the master's machine, print the cluster admin's kubeconfig; elsewhere, say where to run it",
+    load: async () => (await import('./commands/kubeconfig')).kubeconfig,
+  },
+  {
+    words: ['config', 'validate'],
+    usage: 'config validate [--config PATH]',
+    summary: 'check the config; exit 1 with every problem, one line each',
+    load: async () => (await import('./commands/config-validate')).configValidate,
+  },
+  {
+    words: ['keygen'],
+    usage: 'keygen',
+    summary: 'print a fresh 32-character key of letters and digits',
+    load: async () => (await import('./commands/keygen')).keygen,
+  },
+  {
+    words: ['import-inventory'],
+    usage: 'import-inventory FILE.ini --node NAME',
+    summary: "turn a hepto Ansible inventory into this node's JSON config",
+    load: async () => (await import('./commands/import-inventory')).importInventory,
+  },
+  {
+    words: ['admin', 'init'],
+    usage: 'admin init [--admin-key PATH]',
+    summary: "create the cluster's admin key pair; print its public half for admin_pub",
+    load: async () => (await import('./commands/admin')).adminInit,
+  },
+  {
+    words: ['admin', 'pub'],
+    usage: 'admin pub [--admin-key PATH]',
+    summary: 'print the public half of the admin key, for admin_pub',
+    load: async () => (await import('./commands/admin')).adminPub,
+  },
+  {
+    words: ['admit'],
+    usage: 'admit NODE [--identity ID] [--admin-key PATH] | admit --all-current',
+    summary: 'sign an admission binding a node name to its identity; the local agent spreads it',
+    load: async () => (await import('./commands/admit')).admit,
+  },
+  {
+    words: ['invite'],
+    usage: 'invite [--ttl 24h] [--uses 1] [--node NAME] [--admin-key PATH]',
+    summary: 'sign an invitation; print the command that joins a new machine with it',
+    load: async () => (await import('./commands/invite')).invite,
+  },
+  {
+    words: ['remove'],
+    usage: 'remove NODE [--identity ID] [--admin-key PATH]',
+    summary: 'sign a removal of a member; every member refuses it from then on, the master deletes the node',
+    load: async () => (await import('./commands/admit')).remove,
+  },
+  {
+    words: ['rotate-keys'],
+    usage: 'rotate-keys [--switch-in 60s] [--grace 7d] [--admin-key PATH]',
+    summary: 'new overlay key and k3s agent token, sealed to every admitted member; all switch at once',
+    load: async () => (await import('./commands/rotate-keys')).rotateKeys,
+  },
+  {
+    words: ['doctor'],
+    usage: 'doctor [--json] [--config PATH]',
+    summary: 'pre-flight checks, with a fix for each failure',
+    load: async () => (await import('./commands/doctor')).doctor,
+  },
 ];
 
 const OPTIONS = {

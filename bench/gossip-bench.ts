@@ -197,7 +197,9 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
       .sort((a, b) => b[1].bytesPerSec - a[1].bytesPerSec)
       .map(([t, v]) => `${t} ${v.bytesPerSec.toFixed(0)}`)
       .join(' ');
-    o.progress(`  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member (payload by type, B/s: ${byType}), ${res.connections} connections, ${res.openFds} fds`);
+    o.progress(
+      `  at rest: ${res.bytesPerSecPerMember.toFixed(0)} B/s per member (payload by type, B/s: ${byType}), ${res.connections} connections, ${res.openFds} fds`,
+    );
     if (!c.allSeeAllAlive()) res.errors.push('the view was not complete after the rest window');
 
     // Each pair's first contact costs one handshake (~0.8 KB), and without a bound on connections the
@@ -221,7 +223,9 @@ export async function runGossipCluster(o: GossipRunOptions): Promise<GossipRunRe
     await sleep(o.restMs);
     const after2 = await c.traffic();
     res.bytesPerSecMeshed = (after2.bytesSent - before2) / ((c.now() - rest2) / 1000) / o.n;
-    o.progress(`  at rest with ${(after2.connections / 2 / pairs * 100).toFixed(0)}% of pairs connected (${(res.meshWaitMs / 1000).toFixed(0)} s later): ${res.bytesPerSecMeshed.toFixed(0)} B/s per member`);
+    o.progress(
+      `  at rest with ${((after2.connections / 2 / pairs) * 100).toFixed(0)}% of pairs connected (${(res.meshWaitMs / 1000).toFixed(0)} s later): ${res.bytesPerSecMeshed.toFixed(0)} B/s per member`,
+    );
 
     const victim = pickMember(c, new Set());
     let t = c.now();

@@ -44,7 +44,17 @@ export interface BenchFile {
   machine: { cpus: number; model: string; node: string; loadavgStart: number[]; loadavgEnd: number[]; note: string };
   /** The code measured: commit, and whether agent/ or shared/ had uncommitted changes. */
   code: { commit: string | null; uncommittedAgentChanges: boolean | null };
-  config: { sizes: number[]; runs: number; restMs: number; settleMs: number; timing: GossipTiming; timingPreset: string; sameHost: boolean; /** Worker threads hosting the members (absent in older files: one thread). */ threads?: number; /** Older files: the --native-crypto experiment, before the agent itself went native. */ nativeCrypto?: boolean };
+  config: {
+    sizes: number[];
+    runs: number;
+    restMs: number;
+    settleMs: number;
+    timing: GossipTiming;
+    timingPreset: string;
+    sameHost: boolean;
+    /** Worker threads hosting the members (absent in older files: one thread). */ threads?: number;
+    /** Older files: the --native-crypto experiment, before the agent itself went native. */ nativeCrypto?: boolean;
+  };
   hepto: GossipRunResult[];
   memberlist: MemberlistSource;
   agentProcess: AgentRssResult | null;
@@ -68,7 +78,8 @@ function say(line: string): void {
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
   for (const n of sizes) {
-    if (!Number.isInteger(n) || n < 3 || n > 1000) throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 1000 (e.g. 10,50,100,300)`);
+    if (!Number.isInteger(n) || n < 3 || n > 1000)
+      throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 1000 (e.g. 10,50,100,300)`);
   }
   return sizes;
 }
@@ -106,7 +117,13 @@ function writeCharts(rows: SummaryRow[], src: MemberlistSource, experiment?: Ben
   }
 }
 
-async function memberlistSource(o: { want: 'auto' | 'install' | 'off'; sizes: number[]; runs: number; restMs: number; timeoutMs: number }): Promise<MemberlistSource> {
+async function memberlistSource(o: {
+  want: 'auto' | 'install' | 'off';
+  sizes: number[];
+  runs: number;
+  restMs: number;
+  timeoutMs: number;
+}): Promise<MemberlistSource> {
   if (o.want === 'off') return { kind: 'reference', why: 'skipped (--no-memberlist)' };
   let missing = memberlistMissing();
   if (missing && o.want === 'install') {
@@ -197,15 +214,30 @@ export async function main(argv: string[]): Promise<number> {
   const loadStart = os.loadavg();
   const code = codeVersion();
 
-  say(`hepto gossip bench: N = ${sizes.join(', ')}, ${runs} fresh cluster(s) each, timing ${preset}, rest window ${restMs} ms, members on ${threads} worker thread(s)`);
-  say(`machine: ${os.cpus().length} cores, load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} (other work on this machine makes the figures noisier)`);
+  say(
+    `hepto gossip bench: N = ${sizes.join(', ')}, ${runs} fresh cluster(s) each, timing ${preset}, rest window ${restMs} ms, members on ${threads} worker thread(s)`,
+  );
+  say(
+    `machine: ${os.cpus().length} cores, load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} (other work on this machine makes the figures noisier)`,
+  );
   // Warm-up: load and compile every code path once, so the first measured run's memory and times are not inflated by it.
   await runGossipCluster({ n: 3, run: 0, timing, restMs: 1000, settleMs: 100, phaseTimeoutMs: 30_000, subnet: '127.0.1', threads, progress: () => undefined });
   const hepto: GossipRunResult[] = [];
   for (const n of sizes) {
     for (let run = 1; run <= runs; run++) {
       say(`hepto N=${n} run ${run}/${runs}`);
-      const r = await runGossipCluster({ n, run, timing, restMs, settleMs: SETTLE_MS, phaseTimeoutMs, subnet: '127.0.1', sameHost: values['same-host'], threads, progress: say });
+      const r = await runGossipCluster({
+        n,
+        run,
+        timing,
+        restMs,
+        settleMs: SETTLE_MS,
+        phaseTimeoutMs,
+        subnet: '127.0.1',
+        sameHost: values['same-host'],
+        threads,
+        progress: say,
+      });
       for (const e of r.errors) say(`  ! ${e}`);
       if (r.falseDeaths > 0) say(`  ! ${r.falseDeaths} false death(s), ${r.falseSuspicions} false suspicion(s)`);
       hepto.push(r);

@@ -52,10 +52,13 @@ async function crashOnce(docker: Dockerode, name: string): Promise<number> {
 }
 
 async function upFor(docker: Dockerode, name: string, ms: number): Promise<void> {
-  await waitFor(async () => {
-    const s = await state(docker, name);
-    return s.status === 'running' && Date.now() - Date.parse(s.startedAt) >= ms;
-  }, { what: `${name} up for ${ms} ms`, timeoutMs: 30_000 });
+  await waitFor(
+    async () => {
+      const s = await state(docker, name);
+      return s.status === 'running' && Date.now() - Date.parse(s.startedAt) >= ms;
+    },
+    { what: `${name} up for ${ms} ms`, timeoutMs: 30_000 },
+  );
 }
 
 function procStat(pid: number): { cpuTicks: number; rssKb: number } {
@@ -70,7 +73,17 @@ async function idleAgent(h: PodmanHarness, storage: string, windowMs: number): P
   const cfgFile = path.join(storage, 'idle-agent.json');
   fs.writeFileSync(
     cfgFile,
-    JSON.stringify(testConfig({ node: 'benchidle', master: 'benchidle', ip: [], gw: [], storage_base: storage, podman_socket: h.socket, images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s } })),
+    JSON.stringify(
+      testConfig({
+        node: 'benchidle',
+        master: 'benchidle',
+        ip: [],
+        gw: [],
+        storage_base: storage,
+        podman_socket: h.socket,
+        images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s },
+      }),
+    ),
   );
   const child = spawn(process.execPath, [path.join(__dirname, 'selfheal-agent.js'), cfgFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
@@ -84,7 +97,11 @@ async function idleAgent(h: PodmanHarness, storage: string, windowMs: number): P
     const b = procStat(child.pid!);
     const elapsed = Date.now() - t0;
     const hz = 100; // USER_HZ on Linux
-    return { rssMb: Math.round((b.rssKb / 1024) * 10) / 10, cpuPercent: Math.round((((b.cpuTicks - a.cpuTicks) / hz) * 1000 * 100 * 100) / elapsed) / 100, windowMs: elapsed };
+    return {
+      rssMb: Math.round((b.rssKb / 1024) * 10) / 10,
+      cpuPercent: Math.round((((b.cpuTicks - a.cpuTicks) / hz) * 1000 * 100 * 100) / elapsed) / 100,
+      windowMs: elapsed,
+    };
   } finally {
     const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -102,7 +119,15 @@ export async function main(opts: { quick?: boolean } = {}): Promise<void> {
   const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'hepto-selfheal-'));
   const docker = h.docker();
   const sup = new Supervisor({
-    config: testConfig({ node: 'benchheal', master: 'benchheal', ip: [], gw: [], storage_base: storage, podman_socket: h.socket, images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s } }),
+    config: testConfig({
+      node: 'benchheal',
+      master: 'benchheal',
+      ip: [],
+      gw: [],
+      storage_base: storage,
+      podman_socket: h.socket,
+      images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s },
+    }),
     clock: systemClock,
     logger: createLogger({ level: 'warn' }),
     backoff: { resetAfterMs: RESET_AFTER_MS },
@@ -114,7 +139,22 @@ export async function main(opts: { quick?: boolean } = {}): Promise<void> {
     await sup.start();
     await waitFor(() => sup.status().containers.every((c) => c.state === 'running'), { what: 'agent containers running', timeoutMs: 30_000 });
     // Podman's own policy on the same stand-in, same network mode and ulimits.
-    await h.podman('run', '-d', '--name', podmanName, '--restart=always', '--network', 'host', '--cap-add', 'NET_ADMIN', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', STAND_INS.wesher);
+    await h.podman(
+      'run',
+      '-d',
+      '--name',
+      podmanName,
+      '--restart=always',
+      '--network',
+      'host',
+      '--cap-add',
+      'NET_ADMIN',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=1024:1024',
+      STAND_INS.wesher,
+    );
 
     const agentMs: number[] = [];
     const podmanMs: number[] = [];

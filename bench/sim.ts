@@ -65,7 +65,9 @@ function render(file: string, chart: string): number {
   try {
     f = refresh(JSON.parse(readFileSync(file, 'utf8')) as RunFile);
   } catch (e) {
-    throw new HeptoError('USAGE', `sim: --render ${file}: cannot read a simulator result (${errorMessage(e)})`, { hint: 'pass a bench/results/sim-<seed>.json written by npm run sim' });
+    throw new HeptoError('USAGE', `sim: --render ${file}: cannot read a simulator result (${errorMessage(e)})`, {
+      hint: 'pass a bench/results/sim-<seed>.json written by npm run sim',
+    });
   }
   writeRunFile(file, f);
   if (chart) writeChart(chart, f);
@@ -95,7 +97,9 @@ function main(argv: string[]): number {
     if (args.chart) writeChart(args.chart, f);
     return f;
   };
-  say(`sim: seed ${args.seed}, timing ${args.timing}, latency ${args.latency}, ${args.anchors} anchor(s), N = ${args.ns.join(', ')}${args.quick ? ' (quick)' : ''}`);
+  say(
+    `sim: seed ${args.seed}, timing ${args.timing}, latency ${args.latency}, ${args.anchors} anchor(s), N = ${args.ns.join(', ')}${args.quick ? ' (quick)' : ''}`,
+  );
   try {
     for (const n of [...args.ns].sort((a, b) => a - b)) {
       const why = tooBig(n, args.force);

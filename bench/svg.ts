@@ -86,9 +86,12 @@ export function lineChart(o: ChartOptions): string {
       if (p.lo !== undefined && p.hi !== undefined) {
         const x = X(p.x).toFixed(1);
         out.push(`<line x1="${x}" x2="${x}" y1="${Y(p.hi).toFixed(1)}" y2="${Y(p.lo).toFixed(1)}" stroke="${color}" stroke-width="1.5"/>`);
-        for (const v of [p.lo, p.hi]) out.push(`<line x1="${(X(p.x) - 4).toFixed(1)}" x2="${(X(p.x) + 4).toFixed(1)}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="${color}"/>`);
+        for (const v of [p.lo, p.hi])
+          out.push(`<line x1="${(X(p.x) - 4).toFixed(1)}" x2="${(X(p.x) + 4).toFixed(1)}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="${color}"/>`);
       }
-      out.push(`<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${s.name}: N=${p.x}, median ${fmt(p.y)}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${s.name}: N=${p.x}, median ${fmt(p.y)}`)}</title></circle>`,
+      );
     }
     const ly = H - 26 + (i >= 3 ? 16 : 0);
     const lx = m.l + (i % 3) * (pw / 3);

@@ -46,7 +46,6 @@ export interface MeshInput {
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
-
 export function buildMesh(input: MeshInput[]): MeshDoc {
   const live = input.filter((m) => m.state !== 'left');
   const members = [...new Set(live.map((m) => m.name))].sort(byName);
@@ -64,7 +63,8 @@ export function buildMesh(input: MeshInput[]): MeshDoc {
       const v: PathView = seen[to];
       const p: MeshPath = { from: m.name, to, up: typeof v.up === 'boolean' ? v.up : null, rtt_ms: num(v.rtt_ms), mtu: num(v.mtu) };
       paths.push(p);
-      if (p.mtu !== null && (min === null || p.mtu < min.mtu || (p.mtu === min.mtu && byName(`${p.from}\n${p.to}`, `${min.from}\n${min.to}`) < 0))) min = { mtu: p.mtu, from: p.from, to };
+      if (p.mtu !== null && (min === null || p.mtu < min.mtu || (p.mtu === min.mtu && byName(`${p.from}\n${p.to}`, `${min.from}\n${min.to}`) < 0)))
+        min = { mtu: p.mtu, from: p.from, to };
     }
   }
   paths.sort((a, b) => byName(a.from, b.from) || byName(a.to, b.to));

@@ -163,7 +163,12 @@ function ago(iso: string, now: number): string {
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The human form of the status document. */
@@ -191,7 +196,11 @@ export function formatStatus(doc: StatusDoc, now: number): string {
     out.push('');
     const crow = [['CONTAINER', 'STATE', 'RESTARTS', 'OVERLAY', 'LAST ERROR']];
     const overlay = (c: ContainerStatusDoc): string =>
-      c.overlay ? `${c.overlay.interface} ${c.overlay.addresses.join(',') || 'no address'} mtu ${c.overlay.mtu ?? '?'}${c.overlay.up ? '' : ' down'}` : c.overlay === null ? 'not there yet' : '-';
+      c.overlay
+        ? `${c.overlay.interface} ${c.overlay.addresses.join(',') || 'no address'} mtu ${c.overlay.mtu ?? '?'}${c.overlay.up ? '' : ' down'}`
+        : c.overlay === null
+          ? 'not there yet'
+          : '-';
     for (const c of doc.containers) crow.push([c.name, c.state, String(c.restarts), overlay(c), c.last_error ?? '-']);
     out.push(...table(crow));
   }

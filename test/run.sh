@@ -28,6 +28,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+# One format, 160 columns (.prettierrc.json): `npm run format` rewrites, this only checks.
+npm run --silent format:check
 npx tsc -p tsconfig.json
 
 # Every suite: unit (pure, manual clock), integration (real sockets on loopback),

@@ -103,7 +103,8 @@ export function invitedProblem(adminPub: string, a: Admission & { inv: InvitedPr
   }
   const pub = new Uint8Array(Buffer.from(inv.anchor_id, 'base64'));
   const sig = new Uint8Array(Buffer.from(a.sig, 'base64'));
-  if (pub.length !== 32 || sig.length !== 64 || !ed25519Verify(grantBytes(inv, a.node, a.id_pub, a.at), sig, pub)) return `the grant is not signed by the anchor "${inv.anchor}"`;
+  if (pub.length !== 32 || sig.length !== 64 || !ed25519Verify(grantBytes(inv, a.node, a.id_pub, a.at), sig, pub))
+    return `the grant is not signed by the anchor "${inv.anchor}"`;
   return null;
 }
 

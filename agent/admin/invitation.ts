@@ -53,7 +53,6 @@ export interface InvitationUse {
   use_sig: string;
 }
 
-
 function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
@@ -79,9 +78,11 @@ export interface InviteOptions {
 
 /** A fresh invitation signed by the admin key. Checks the options, naming the flag that is wrong. */
 export function makeInvitation(admin: AdminKey, o: InviteOptions, now: number): Invitation {
-  if (!Number.isSafeInteger(o.ttlMs) || o.ttlMs <= 0 || o.ttlMs > MAX_TTL_MS) throw new HeptoError('USAGE', `--ttl must be more than 0 and at most ${MAX_TTL_MS / 86_400_000} days`);
+  if (!Number.isSafeInteger(o.ttlMs) || o.ttlMs <= 0 || o.ttlMs > MAX_TTL_MS)
+    throw new HeptoError('USAGE', `--ttl must be more than 0 and at most ${MAX_TTL_MS / 86_400_000} days`);
   if (!Number.isSafeInteger(o.uses) || o.uses < 1 || o.uses > MAX_USES) throw new HeptoError('USAGE', `--uses must be a whole number from 1 to ${MAX_USES}`);
-  if (o.node !== undefined && !NODE_RE.test(o.node)) throw new HeptoError('USAGE', `--node "${o.node.slice(0, 64)}" is not a node name (lowercase letters, digits and dashes)`);
+  if (o.node !== undefined && !NODE_RE.test(o.node))
+    throw new HeptoError('USAGE', `--node "${o.node.slice(0, 64)}" is not a node name (lowercase letters, digits and dashes)`);
   if (o.anchors.length === 0) throw new HeptoError('USAGE', 'an invitation needs at least one anchor the new machine can reach');
   const kp = ed25519KeyPair();
   const body: InvitationBody = {
@@ -108,7 +109,12 @@ function checkBody(raw: unknown): InvitationBody {
   const o = raw as Record<string, unknown>;
   if (o.v !== 1) throw bad(`it is of version ${JSON.stringify(o.v)}, this agent reads version 1: upgrade hepto-agent`);
   if (typeof o.id !== 'string' || !/^[0-9a-f]{16}$/.test(o.id)) throw bad('its id is malformed');
-  if (!Array.isArray(o.anchors) || o.anchors.length === 0 || o.anchors.length > 16 || !o.anchors.every((a) => typeof a === 'string' && a.length > 0 && a.length <= 300)) {
+  if (
+    !Array.isArray(o.anchors) ||
+    o.anchors.length === 0 ||
+    o.anchors.length > 16 ||
+    !o.anchors.every((a) => typeof a === 'string' && a.length > 0 && a.length <= 300)
+  ) {
     throw bad('its anchors are malformed');
   }
   if (typeof o.admin_pub !== 'string' || !parsePublicKey(o.admin_pub).ok) throw bad('its admin_pub is malformed');
@@ -116,7 +122,15 @@ function checkBody(raw: unknown): InvitationBody {
   if (!Number.isSafeInteger(o.uses) || (o.uses as number) < 1 || (o.uses as number) > MAX_USES) throw bad('its number of uses is malformed');
   if (o.node !== undefined && (typeof o.node !== 'string' || !NODE_RE.test(o.node))) throw bad('its node name is malformed');
   if (typeof o.inv_pub !== 'string' || !parsePublicKey(PUBLIC_KEY_PREFIX + o.inv_pub).ok) throw bad('its invitation key is malformed');
-  const body: InvitationBody = { v: 1, id: o.id, anchors: o.anchors as string[], admin_pub: o.admin_pub, exp: o.exp as number, uses: o.uses as number, inv_pub: o.inv_pub };
+  const body: InvitationBody = {
+    v: 1,
+    id: o.id,
+    anchors: o.anchors as string[],
+    admin_pub: o.admin_pub,
+    exp: o.exp as number,
+    uses: o.uses as number,
+    inv_pub: o.inv_pub,
+  };
   if (o.node !== undefined) body.node = o.node as string;
   return body;
 }
@@ -182,6 +196,7 @@ export function useProblem(adminPub: string, u: InvitationUse): string | null {
   if (!Number.isSafeInteger(u.at) || u.at >= u.body.exp) return `it was used after its expiry (${new Date(u.body.exp).toISOString()})`;
   const pub = new Uint8Array(Buffer.from(u.body.inv_pub, 'base64'));
   const sig = new Uint8Array(Buffer.from(u.use_sig, 'base64'));
-  if (pub.length !== 32 || sig.length !== 64 || !ed25519Verify(useBytes(u.body.id, u.node, u.id_pub, u.at), sig, pub)) return 'the use is not signed by the invitation key';
+  if (pub.length !== 32 || sig.length !== 64 || !ed25519Verify(useBytes(u.body.id, u.node, u.id_pub, u.at), sig, pub))
+    return 'the use is not signed by the invitation key';
   return null;
 }

@@ -120,8 +120,11 @@ export async function createAdminKey(file: string, now: number): Promise<AdminKe
     if (isHeptoError(e)) throw e;
     const code = errnoCode(e);
     if (code !== 'ENOENT') {
-      const why = code === 'ENOTDIR' ? 'a part of its directory path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'I/O error');
-      throw new HeptoError('ADMIN_KEY', `cannot create the admin key ${file}: ${why}`, { hint: 'run as root, or pass --admin-key with a path in a directory you can write' });
+      const why =
+        code === 'ENOTDIR' ? 'a part of its directory path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'I/O error');
+      throw new HeptoError('ADMIN_KEY', `cannot create the admin key ${file}: ${why}`, {
+        hint: 'run as root, or pass --admin-key with a path in a directory you can write',
+      });
     }
   }
   const key = generateAdminKey(now);
@@ -171,7 +174,9 @@ export async function loadAdminKey(file: string): Promise<LoadedAdminKey> {
       });
     }
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'I/O error');
-    throw new HeptoError('ADMIN_KEY', `cannot read the admin key ${file} (${why})`, { hint: 'run as root, since the key is mode 0600, or pass --admin-key with its path' });
+    throw new HeptoError('ADMIN_KEY', `cannot read the admin key ${file} (${why})`, {
+      hint: 'run as root, since the key is mode 0600, or pass --admin-key with its path',
+    });
   }
   const key = parseAdminKey(file, text);
   const warnings: string[] = [];

@@ -109,7 +109,8 @@ export function rotationBoxFromJson(v: unknown): RotationBox {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad('(whole)', 'is not an object');
   const o = v as Record<string, unknown>;
   if (typeof o.id !== 'string' || !ID_RE.test(o.id)) bad('id', 'is not 12 base64 characters');
-  for (const f of ['at', 'switch_at', 'grace_until']) if (typeof o[f] !== 'number' || !Number.isSafeInteger(o[f]) || (o[f] as number) < 0) bad(f, 'is not a time in ms');
+  for (const f of ['at', 'switch_at', 'grace_until'])
+    if (typeof o[f] !== 'number' || !Number.isSafeInteger(o[f]) || (o[f] as number) < 0) bad(f, 'is not a time in ms');
   if (typeof o.node !== 'string' || !NODE_RE.test(o.node)) bad('node', 'is not a node name (a DNS label)');
   if (typeof o.id_pub !== 'string' || o.id_pub.length !== 44 || !B64_RE.test(o.id_pub)) bad('id_pub', 'is not a base64 ed25519 public key');
   if (typeof o.box !== 'string' || o.box.length > MAX_BOX_CHARS || !B64_RE.test(o.box)) bad('box', `is not base64 of at most ${MAX_BOX_CHARS} characters`);

@@ -10,7 +10,8 @@ export function adminKeyPath(ctx: CommandContext): string {
 }
 
 function noArgs(ctx: CommandContext, usage: string): void {
-  if (ctx.args.length > 0) throw new HeptoError('USAGE', `${usage.split(' [')[0]} takes no arguments, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${usage}` });
+  if (ctx.args.length > 0)
+    throw new HeptoError('USAGE', `${usage.split(' [')[0]} takes no arguments, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${usage}` });
 }
 
 /**
@@ -23,7 +24,9 @@ export const adminInit: Command = async (ctx) => {
   noArgs(ctx, 'admin init [--admin-key PATH]');
   const file = adminKeyPath(ctx);
   const key = await createAdminKey(file, Date.now());
-  ctx.stdout(`created the cluster's admin key in ${file} (mode 0600): keep it secret and keep a copy offline; it admits machines under their names (hepto-agent admit)`);
+  ctx.stdout(
+    `created the cluster's admin key in ${file} (mode 0600): keep it secret and keep a copy offline; it admits machines under their names (hepto-agent admit)`,
+  );
   ctx.stdout('put the next line in every machine\'s config (/etc/hepto/hepto.json) as "admin_pub", then restart hepto-agent there:');
   ctx.stdout(key.pub);
   return 0;

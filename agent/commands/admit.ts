@@ -22,13 +22,15 @@ function usage(message: string): HeptoError {
 }
 
 /** The admin key (checked against this machine's admin_pub), the local agent's socket and the members it knows. */
-export async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey; socket: string; adminPub: string | null; self: string; members: MemberIdentity[] }> {
+export async function adminSession(
+  ctx: CommandContext,
+): Promise<{ key: AdminKey; socket: string; adminPub: string | null; self: string; members: MemberIdentity[] }> {
   const { key, warnings } = await loadAdminKey(adminKeyPath(ctx));
   for (const w of warnings) ctx.stderr(`warning: ${w}`);
   const { config } = await loadConfig(configPath(ctx));
   if (config.admin_pub !== null && config.admin_pub !== key.pub) {
     throw new HeptoError('ADMIN_KEY', `the admin key ${adminKeyPath(ctx)} is not the one this machine's admin_pub names`, {
-      hint: 'pass --admin-key with the key whose public half is admin_pub (hepto-agent admin pub shows a key\'s public half)',
+      hint: "pass --admin-key with the key whose public half is admin_pub (hepto-agent admin pub shows a key's public half)",
     });
   }
   const members = (await request(config.control_socket, { cmd: 'members' })) as MemberIdentity[];
@@ -38,7 +40,8 @@ export async function adminSession(ctx: CommandContext): Promise<{ key: AdminKey
 export const admit: Command = async (ctx) => {
   const all = ctx.flags.allCurrent === true;
   if (all && (ctx.args.length > 0 || ctx.flags.identity !== undefined)) throw usage('admit --all-current takes no NODE and no --identity');
-  if (!all && ctx.args.length !== 1) throw usage(ctx.args.length === 0 ? 'admit needs a NODE name, or --all-current' : `admit takes one NODE, got "${ctx.args.join(' ')}"`);
+  if (!all && ctx.args.length !== 1)
+    throw usage(ctx.args.length === 0 ? 'admit needs a NODE name, or --all-current' : `admit takes one NODE, got "${ctx.args.join(' ')}"`);
   const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
   const { key, socket, members } = await adminSession(ctx);
   let targets: { node: string; idPub: string }[];
@@ -51,7 +54,9 @@ export const admit: Command = async (ctx) => {
     const known = members.find((m) => m.name === node);
     const idPub = identity ?? known?.id_pub;
     if (!idPub) {
-      throw usage(`this agent knows no member "${node}", so admit needs its identity: --identity ed25519:KEY (the refused machine prints it, and so does its status)`);
+      throw usage(
+        `this agent knows no member "${node}", so admit needs its identity: --identity ed25519:KEY (the refused machine prints it, and so does its status)`,
+      );
     }
     if (!identity && known && known.state !== 'alive' && known.state !== 'suspect') {
       throw usage(
@@ -101,20 +106,25 @@ const REMOVE_USAGE = 'remove NODE [--identity ed25519:KEY] [--admin-key PATH]';
 export const remove: Command = async (ctx) => {
   if (ctx.flags.allCurrent) throw new HeptoError('USAGE', 'remove takes one NODE, not --all-current', { hint: `type hepto-agent ${REMOVE_USAGE}` });
   if (ctx.args.length !== 1) {
-    throw new HeptoError('USAGE', ctx.args.length === 0 ? 'remove needs a NODE name' : `remove takes one NODE, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${REMOVE_USAGE}` });
+    throw new HeptoError('USAGE', ctx.args.length === 0 ? 'remove needs a NODE name' : `remove takes one NODE, got "${ctx.args.join(' ')}"`, {
+      hint: `type hepto-agent ${REMOVE_USAGE}`,
+    });
   }
   const node = ctx.args[0] as string;
   const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
   const { key, socket, adminPub, self, members } = await adminSession(ctx);
   if (node === self) ctx.stderr(`warning: "${node}" is this machine: every member will refuse it from now on, this agent included in its peers' eyes`);
   if (adminPub === null) {
-    throw new HeptoError('ADMIN_KEY', 'this machine\'s config has no admin_pub, so its agent cannot check a removal, and nor can the others', {
-      hint: 'put admin_pub in every machine\'s config first (docs/trust.md: pinned names)',
+    throw new HeptoError('ADMIN_KEY', "this machine's config has no admin_pub, so its agent cannot check a removal, and nor can the others", {
+      hint: "put admin_pub in every machine's config first (docs/trust.md: pinned names)",
     });
   }
   const known = members.find((m) => m.name === node);
   const idPub = identity ?? known?.id_pub;
-  if (!idPub) throw new HeptoError('USAGE', `this agent knows no member "${node}": give its identity with --identity ed25519:KEY`, { hint: `type hepto-agent ${REMOVE_USAGE}` });
+  if (!idPub)
+    throw new HeptoError('USAGE', `this agent knows no member "${node}": give its identity with --identity ed25519:KEY`, {
+      hint: `type hepto-agent ${REMOVE_USAGE}`,
+    });
   const r = signRemoval(key, node, idPub, Date.now());
   const answer = (await request(socket, { cmd: 'remove', removal: r })) as AdmitAnswer;
   if (answer.result === 'refused') {

@@ -18,7 +18,11 @@ export const doctor: Command = async (ctx) => {
     for (const r of results) ctx.stdout(formatResult(r));
     const failed = results.filter((r) => r.status === 'fail').length;
     const warned = results.filter((r) => r.status === 'warn').length;
-    ctx.stdout(failed === 0 ? `doctor: all checks passed${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}` : `doctor: ${failed} check${failed > 1 ? 's' : ''} failed`);
+    ctx.stdout(
+      failed === 0
+        ? `doctor: all checks passed${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}`
+        : `doctor: ${failed} check${failed > 1 ? 's' : ''} failed`,
+    );
   }
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 };

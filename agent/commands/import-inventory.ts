@@ -28,10 +28,14 @@ export const importInventory: Command = async (ctx) => {
   const config = inventoryToConfig(parseInventory(text), node);
   const { problems } = validateConfig(config);
   if (problems.length > 0) {
-    throw new HeptoError('CONFIG_INVALID', `inventory ${file} gives node ${node} an invalid config (${problems.length} problem${problems.length === 1 ? '' : 's'})`, {
-      hint: 'fix the inventory, field names as below',
-      details: problems,
-    });
+    throw new HeptoError(
+      'CONFIG_INVALID',
+      `inventory ${file} gives node ${node} an invalid config (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
+      {
+        hint: 'fix the inventory, field names as below',
+        details: problems,
+      },
+    );
   }
   ctx.stdout(JSON.stringify(config, null, 2));
   return 0;

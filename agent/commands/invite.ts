@@ -54,7 +54,10 @@ async function readJoinEnv(file: string): Promise<Map<string, string> | null> {
 }
 
 export const invite: Command = async (ctx) => {
-  if (ctx.args.length > 0) throw new HeptoError('USAGE', `invite takes no arguments, got "${ctx.args.join(' ')}"`, { hint: 'type hepto-agent invite [--ttl 24h] [--uses 1] [--node NAME]' });
+  if (ctx.args.length > 0)
+    throw new HeptoError('USAGE', `invite takes no arguments, got "${ctx.args.join(' ')}"`, {
+      hint: 'type hepto-agent invite [--ttl 24h] [--uses 1] [--node NAME]',
+    });
   const ttlMs = parseDuration(ctx.flags.ttl ?? '24h', '--ttl');
   const usesText = ctx.flags.uses ?? '1';
   if (!/^\d{1,4}$/.test(usesText)) throw new HeptoError('USAGE', `--uses "${usesText.slice(0, 16)}" is not a whole number`);
@@ -62,9 +65,15 @@ export const invite: Command = async (ctx) => {
   for (const w of warnings) ctx.stderr(`warning: ${w}`);
   const { config } = await loadConfig(configPath(ctx));
   if (config.admin_pub !== key.pub) {
-    throw new HeptoError('ADMIN_KEY', config.admin_pub === null ? "this machine's config has no admin_pub: the anchors could not check the invitation" : `the admin key ${adminKeyPath(ctx)} is not the one this machine's admin_pub names`, {
-      hint: 'invite from a machine whose admin_pub is the public half of this admin key',
-    });
+    throw new HeptoError(
+      'ADMIN_KEY',
+      config.admin_pub === null
+        ? "this machine's config has no admin_pub: the anchors could not check the invitation"
+        : `the admin key ${adminKeyPath(ctx)} is not the one this machine's admin_pub names`,
+      {
+        hint: 'invite from a machine whose admin_pub is the public half of this admin key',
+      },
+    );
   }
   const doc = (await requestStatus(config.control_socket)) as StatusDoc;
   const self = doc.members.find((m) => m.self);

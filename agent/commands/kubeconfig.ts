@@ -58,7 +58,9 @@ export async function printKubeconfig(config: HeptoConfig, out: KubeconfigOutput
   const hosted: NodeConfig[] = [config, ...config.nodes];
   const node = hosted.find((n) => n.node === master);
   if (!node) {
-    return fail(`the kubeconfig is on the master's machine: run "hepto-agent kubeconfig" on the machine that hosts node ${master} (this one hosts ${hosted.map((n) => n.node).join(', ')})`);
+    return fail(
+      `the kubeconfig is on the master's machine: run "hepto-agent kubeconfig" on the machine that hosts node ${master} (this one hosts ${hosted.map((n) => n.node).join(', ')})`,
+    );
   }
   if (config.runtime === 'none') return fail(`this agent runs no containers (runtime none), so no k3s server for node ${master} runs here`);
   if (node.network_mode !== 'host') {
@@ -80,12 +82,16 @@ export async function printKubeconfig(config: HeptoConfig, out: KubeconfigOutput
     }
   } catch (e) {
     const code = errnoCode(e);
-    if (code === 'ENOENT') return fail(`no kubeconfig at ${file} yet: the k3s server of node ${master} writes it when it starts (hepto-agent status shows its state)`);
+    if (code === 'ENOENT')
+      return fail(`no kubeconfig at ${file} yet: the k3s server of node ${master} writes it when it starts (hepto-agent status shows its state)`);
     if (code === 'EACCES' || code === 'EPERM') return fail(`cannot read ${file} (permission denied): it is root's, mode 0600; run as root`);
     return fail(`cannot read ${file} (${code ?? 'I/O error'})`);
   }
   const result = withServer(text, kubeconfigServer(config));
-  if (result === null) return fail(`${file} has no server line: it is not the kubeconfig k3s writes; restart the k3s container (${containerName(master, 'k3s')}) to have it written again`);
+  if (result === null)
+    return fail(
+      `${file} has no server line: it is not the kubeconfig k3s writes; restart the k3s container (${containerName(master, 'k3s')}) to have it written again`,
+    );
   if ((mode & 0o077) !== 0) {
     out.stderr(`hepto-agent: warning: ${file} is mode 0${mode.toString(8)}, readable by others than root (k3s writes it 0600): chmod 600 ${file}`);
   }

@@ -30,7 +30,12 @@ function within(ms: number, flag: string, r: { min: number; max: number }, words
 
 export const rotateKeys: Command = async (ctx) => {
   if (ctx.args.length > 0) throw new HeptoError('USAGE', `rotate-keys takes no arguments, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${USAGE}` });
-  const switchIn = within(parseDuration(ctx.flags.switchIn ?? '60s', '--switch-in'), '--switch-in', SWITCH_RANGE, 'between 5s and 1d: long enough for the keys to reach every live member');
+  const switchIn = within(
+    parseDuration(ctx.flags.switchIn ?? '60s', '--switch-in'),
+    '--switch-in',
+    SWITCH_RANGE,
+    'between 5s and 1d: long enough for the keys to reach every live member',
+  );
   const grace = within(parseDuration(ctx.flags.grace ?? '7d', '--grace'), '--grace', GRACE_RANGE, 'between 10s and 90d');
   const { key, socket, adminPub, members } = await adminSession(ctx);
   if (adminPub === null) {
@@ -40,8 +45,12 @@ export const rotateKeys: Command = async (ctx) => {
   }
   const admitted = members.filter((m) => m.admitted_at !== null);
   const unadmitted = members.filter((m) => m.admitted_at === null && (m.state === 'alive' || m.state === 'suspect'));
-  for (const m of unadmitted) ctx.stderr(`warning: "${m.name}" shows no admission, so it gets no new keys: admit it (hepto-agent admit ${m.name}), then rotate again`);
-  if (admitted.length === 0) throw new HeptoError('USAGE', 'the local agent knows no admitted member: nothing to rotate keys for', { hint: 'admit the members first (hepto-agent admit --all-current)' });
+  for (const m of unadmitted)
+    ctx.stderr(`warning: "${m.name}" shows no admission, so it gets no new keys: admit it (hepto-agent admit ${m.name}), then rotate again`);
+  if (admitted.length === 0)
+    throw new HeptoError('USAGE', 'the local agent knows no admitted member: nothing to rotate keys for', {
+      hint: 'admit the members first (hepto-agent admit --all-current)',
+    });
   const keys: RotatedKeys = { overlay_key: generateKey(), agent_key: generateKey() };
   const schedule = newSchedule(Date.now(), switchIn, grace);
   let refused = 0;
@@ -62,9 +71,13 @@ export const rotateKeys: Command = async (ctx) => {
   keys.agent_key = '';
   const sealed = admitted.length - refused;
   const away = admitted.filter((m) => m.state !== 'alive' && m.state !== 'suspect').map((m) => `${m.name} (${m.state})`);
-  ctx.stdout(`rotation ${schedule.id}: new overlay key and k3s agent token sealed to ${sealed} of ${admitted.length} admitted member${admitted.length > 1 ? 's' : ''}`);
+  ctx.stdout(
+    `rotation ${schedule.id}: new overlay key and k3s agent token sealed to ${sealed} of ${admitted.length} admitted member${admitted.length > 1 ? 's' : ''}`,
+  );
   if (away.length > 0) ctx.stdout(`not live now, they get their keys when they return before the end of the grace: ${away.join(', ')}`);
-  ctx.stdout(`every member switches at ${new Date(schedule.switch_at).toISOString()}; the old overlay key is taken from admitted members until ${new Date(schedule.grace_until).toISOString()}`);
+  ctx.stdout(
+    `every member switches at ${new Date(schedule.switch_at).toISOString()}; the old overlay key is taken from admitted members until ${new Date(schedule.grace_until).toISOString()}`,
+  );
   ctx.stdout('hepto-agent status shows, on every member, which ones still use the old keys');
   return refused > 0 ? 1 : 0;
 };

@@ -14,7 +14,11 @@ export function request(socketPath: string, req: ControlRequest, timeoutMs = 500
     let buf = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new HeptoError('AGENT_NOT_RUNNING', `hepto-agent did not answer on ${socketPath} within ${timeoutMs} ms`, { hint: 'check: systemctl status hepto-agent' }));
+      reject(
+        new HeptoError('AGENT_NOT_RUNNING', `hepto-agent did not answer on ${socketPath} within ${timeoutMs} ms`, {
+          hint: 'check: systemctl status hepto-agent',
+        }),
+      );
     }, timeoutMs);
     sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
     sock.on('data', (c) => (buf += c.toString('utf8')));
@@ -22,7 +26,11 @@ export function request(socketPath: string, req: ControlRequest, timeoutMs = 500
       clearTimeout(timer);
       const code = errnoCode(e);
       if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-        reject(new HeptoError('AGENT_NOT_RUNNING', `hepto-agent is not running (nothing answers on ${socketPath})`, { hint: 'start it: systemctl start hepto-agent' }));
+        reject(
+          new HeptoError('AGENT_NOT_RUNNING', `hepto-agent is not running (nothing answers on ${socketPath})`, {
+            hint: 'start it: systemctl start hepto-agent',
+          }),
+        );
       } else if (code === 'EACCES') {
         reject(new HeptoError('AGENT_NOT_RUNNING', `permission denied on ${socketPath}`, { hint: 'the control socket is root only: run with sudo' }));
       } else {

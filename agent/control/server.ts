@@ -90,12 +90,17 @@ export class ControlServer {
       }
       const cmd = (req as { cmd?: unknown } | null)?.cmd;
       const handle: (() => unknown) | undefined =
-        cmd === 'status' ? () => this.handlers.status()
-        : cmd === 'members' && this.handlers.members ? () => this.handlers.members!()
-        : cmd === 'admit' && this.handlers.admit ? () => this.handlers.admit!((req as { admission?: unknown }).admission)
-        : cmd === 'remove' && this.handlers.remove ? () => this.handlers.remove!((req as { removal?: unknown }).removal)
-        : cmd === 'rotate' && this.handlers.rotate ? () => this.handlers.rotate!((req as { box?: unknown }).box)
-        : undefined;
+        cmd === 'status'
+          ? () => this.handlers.status()
+          : cmd === 'members' && this.handlers.members
+            ? () => this.handlers.members!()
+            : cmd === 'admit' && this.handlers.admit
+              ? () => this.handlers.admit!((req as { admission?: unknown }).admission)
+              : cmd === 'remove' && this.handlers.remove
+                ? () => this.handlers.remove!((req as { removal?: unknown }).removal)
+                : cmd === 'rotate' && this.handlers.rotate
+                  ? () => this.handlers.rotate!((req as { box?: unknown }).box)
+                  : undefined;
       if (!handle) {
         this.reply(sock, { ok: false, error: `unknown command ${JSON.stringify(String(cmd)).slice(0, 40)}` });
         return;

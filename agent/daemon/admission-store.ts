@@ -32,7 +32,10 @@ export class AdmissionStore {
   readonly removalsFile: string;
   readonly rotationFile: string;
 
-  constructor(dir: string, private readonly logger: Logger) {
+  constructor(
+    dir: string,
+    private readonly logger: Logger,
+  ) {
     this.file = path.join(dir, ADMISSION_FILE);
     this.removalsFile = path.join(dir, REMOVALS_FILE);
     this.rotationFile = path.join(dir, ROTATION_FILE);
@@ -44,7 +47,7 @@ export class AdmissionStore {
     try {
       text = await fs.readFile(this.file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read this node\'s admission; it starts without one', { file: this.file, error: errorMessage(e) });
+      if (errnoCode(e) !== 'ENOENT') this.logger.warn("cannot read this node's admission; it starts without one", { file: this.file, error: errorMessage(e) });
       return undefined;
     }
     try {
@@ -60,7 +63,7 @@ export class AdmissionStore {
       const proof = admission({ at: o.at, sig: o.sig, ...(o.inv !== undefined ? { inv: o.inv } : {}) }, 'admission.json');
       return { node: o.node, id_pub: o.id_pub, ...proof };
     } catch (e) {
-      this.logger.warn('this node\'s admission file is damaged; ignored (an admin can admit the node again)', { file: this.file, error: errorMessage(e) });
+      this.logger.warn("this node's admission file is damaged; ignored (an admin can admit the node again)", { file: this.file, error: errorMessage(e) });
       return undefined;
     }
   }
@@ -68,7 +71,9 @@ export class AdmissionStore {
   /** The removals kept; the membership checks their signatures. A damaged file is set aside, with a warning. */
   loadRemovals(): Promise<Removal[]> {
     return this.loadList(this.removalsFile, 'removals', 'the removals', (list) =>
-      (list as Array<Partial<Removal> | null>).filter((r): r is Removal => !!r && typeof r.node === 'string' && typeof r.id_pub === 'string' && typeof r.sig === 'string' && Number.isSafeInteger(r.at)),
+      (list as Array<Partial<Removal> | null>).filter(
+        (r): r is Removal => !!r && typeof r.node === 'string' && typeof r.id_pub === 'string' && typeof r.sig === 'string' && Number.isSafeInteger(r.at),
+      ),
     );
   }
 

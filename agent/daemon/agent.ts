@@ -81,7 +81,8 @@ function adviceFor(reason: string): string {
   // Pinned names: the reason already ends with the admit command (agent/gossip/admissions.ts refusalReason).
   if (/the admin runs: hepto-agent admit /.test(reason)) return 'otherwise block that machine';
   if (/name/.test(reason) && /identity/.test(reason)) return 'two machines use the same node name: rename one of them (config field "node")';
-  if (/handshake|overlay key|decrypt|authenticat/i.test(reason)) return "if that machine belongs to the cluster, give it this cluster's overlay key; otherwise block it";
+  if (/handshake|overlay key|decrypt|authenticat/i.test(reason))
+    return "if that machine belongs to the cluster, give it this cluster's overlay key; otherwise block it";
   return 'if that machine belongs to the cluster, check that it runs the same hepto-agent version; otherwise block it';
 }
 
@@ -169,7 +170,10 @@ export class Agent {
       role: config.node === config.master ? 'master' : 'node',
       addresses: advertised,
       // Where peers join this node's wesher: its ip, else the advertised addresses (wesher-bind.ts).
-      node_ips: config.ip.length > 0 ? config.ip.map((c) => parseCidr(c)?.address ?? c.replace(/\/\d+$/, '')) : advertised.map((a) => parseHostPort(a, config.gossip_port).host).slice(0, LIMITS.nodeIps),
+      node_ips:
+        config.ip.length > 0
+          ? config.ip.map((c) => parseCidr(c)?.address ?? c.replace(/\/\d+$/, ''))
+          : advertised.map((a) => parseHostPort(a, config.gossip_port).host).slice(0, LIMITS.nodeIps),
       overlay_ip: this.opts.overlayIp?.(config.node, config.overlay_net) ?? null,
       facts,
       containers: {},
@@ -408,7 +412,10 @@ export class Agent {
       decide: (use, remote): EnrolDecision => {
         if (this.keys.newest().agent_key === null) {
           this.log.warn('refused an enrolment: this anchor has no agent_key to hand over', { remote, node: use.node });
-          return { ok: false, reason: 'this anchor has no agent_key (the k3s agent token) to hand over: enrol through another anchor, or ask the admin to set agent_key' };
+          return {
+            ok: false,
+            reason: 'this anchor has no agent_key (the k3s agent token) to hand over: enrol through another anchor, or ask the admin to set agent_key',
+          };
         }
         const r = this.node.grant(use);
         if (!r.ok) {
@@ -455,7 +462,13 @@ export class Agent {
   rotate(raw: unknown): AdmitAnswer {
     const b = rotationBoxFromJson(raw);
     const answer = this.node.rotate(b);
-    this.log.info('key rotation box received from the control socket', { rotation: b.id, member: b.node, identity: fingerprint(b.id_pub), result: answer.result, why: answer.why });
+    this.log.info('key rotation box received from the control socket', {
+      rotation: b.id,
+      member: b.node,
+      identity: fingerprint(b.id_pub),
+      result: answer.result,
+      why: answer.why,
+    });
     this.schedulePersist();
     return answer;
   }
@@ -472,7 +485,8 @@ export class Agent {
     const boxes = this.node.membership.rotationBoxes();
     if (boxes.length === this.savedBoxes) return;
     this.savedBoxes = boxes.length;
-    if (!(await this.save(this.admissions.rotationFile, 'cannot save the key rotation boxes this node keeps', () => this.admissions.saveRotation(boxes)))) this.savedBoxes = -1;
+    if (!(await this.save(this.admissions.rotationFile, 'cannot save the key rotation boxes this node keeps', () => this.admissions.saveRotation(boxes))))
+      this.savedBoxes = -1;
   }
 
   /** Runs one state file save: a failure is logged and listed in status problems until the next save of that file works. */
@@ -499,7 +513,9 @@ export class Agent {
   private async saveAdmission(): Promise<void> {
     const own = this.node.membership.ownAdmission();
     if (!own) return;
-    const done = await this.save(this.admissions.file, "cannot save this node's admission", () => this.admissions.save({ node: this.opts.config.node, id_pub: this.identity.idPub, ...own }));
+    const done = await this.save(this.admissions.file, "cannot save this node's admission", () =>
+      this.admissions.save({ node: this.opts.config.node, id_pub: this.identity.idPub, ...own }),
+    );
     if (done) this.log.info('this node is admitted; admission saved', { file: this.admissions.file, at: new Date(own.at).toISOString() });
   }
 
@@ -521,10 +537,13 @@ export class Agent {
     );
     if (this.names.changed) void this.saveNames();
     if (recheckAt !== null && !this.namesTimer && this.phase === 'running') {
-      this.namesTimer = this.opts.clock.setTimeout(() => {
-        this.namesTimer = null;
-        this.scheduleViewRefresh();
-      }, Math.max(0, recheckAt - now));
+      this.namesTimer = this.opts.clock.setTimeout(
+        () => {
+          this.namesTimer = null;
+          this.scheduleViewRefresh();
+        },
+        Math.max(0, recheckAt - now),
+      );
     }
     return view;
   }
@@ -553,7 +572,15 @@ export class Agent {
       this.viewRefreshPending = false;
       const alive = this.newlyAlive.splice(0);
       if (alive.length <= ALIVE_LOG_LINES) for (const ev of alive) this.log.info('member alive', { member: ev.name, incarnation: ev.incarnation });
-      else this.log.info('members alive', { count: alive.length, members: alive.slice(0, ALIVE_LOG_LINES).map((ev) => ev.name).join(','), more: alive.length - ALIVE_LOG_LINES });
+      else
+        this.log.info('members alive', {
+          count: alive.length,
+          members: alive
+            .slice(0, ALIVE_LOG_LINES)
+            .map((ev) => ev.name)
+            .join(','),
+          more: alive.length - ALIVE_LOG_LINES,
+        });
       this.opts.runtime.setCluster(this.clusterView());
       this.paths?.membersChanged();
       this.refreshStatusLine();
@@ -566,7 +593,12 @@ export class Agent {
     // for every batch of member events, and sorting and shaping a thousand members was most of it.
     const view = this.node.membership.view();
     const rt = this.opts.runtime.status();
-    const line = statusLine({ node: this.opts.config.node, members: view as unknown as StatusDoc['members'], containers: rt.containers, problems: [...new Set(this.problems(view, rt))] } as StatusDoc);
+    const line = statusLine({
+      node: this.opts.config.node,
+      members: view as unknown as StatusDoc['members'],
+      containers: rt.containers,
+      problems: [...new Set(this.problems(view, rt))],
+    } as StatusDoc);
     if (line === this.lastLine) return;
     this.lastLine = line;
     this.opts.notifier.status(line);
@@ -622,7 +654,9 @@ export class Agent {
 
   private async persist(): Promise<void> {
     const self = this.node.membership.view().find((m) => m.name === this.opts.config.node);
-    await this.save(this.peers.file, 'cannot save known peers', () => this.peers.save({ version: 1, incarnation: self?.incarnation ?? 0, peers: this.node.membership.persistable() }));
+    await this.save(this.peers.file, 'cannot save known peers', () =>
+      this.peers.save({ version: 1, incarnation: self?.incarnation ?? 0, peers: this.node.membership.persistable() }),
+    );
     await this.saveRotation();
   }
 }

@@ -102,14 +102,23 @@ export async function enrolIfInvited(file: string, config: HeptoConfig, logger: 
     }
     await new AdmissionStore(stateDir, logger).save({ node: config.node, id_pub: identity.idPub, ...proof });
     await writeEnrolledConfig(file, done.secrets, inv.body.anchors);
-    logger.info('enrolled: this machine is a member now', { through: done.through.name, anchor: done.anchor, master: done.secrets.master, admitted_at: new Date(proof.at).toISOString() });
+    logger.info('enrolled: this machine is a member now', {
+      through: done.through.name,
+      anchor: done.anchor,
+      master: done.secrets.master,
+      admitted_at: new Date(proof.at).toISOString(),
+    });
     const { config: next } = await loadConfig(file);
     return next;
   }
 }
 
 /** The config file with what enrolment brought, and without the invitation; the rest as the operator wrote it. */
-async function writeEnrolledConfig(file: string, s: { overlay_key: string; agent_key: string | null; cluster_key: string | null; admin_pub: string; master: string; anchors: string[] }, fallbackAnchors: string[]): Promise<void> {
+async function writeEnrolledConfig(
+  file: string,
+  s: { overlay_key: string; agent_key: string | null; cluster_key: string | null; admin_pub: string; master: string; anchors: string[] },
+  fallbackAnchors: string[],
+): Promise<void> {
   const raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
   delete raw.invite;
   raw.master = s.master;

@@ -70,7 +70,10 @@ export class GossipNode {
     this.membership = opts.membership;
     this.hooks = opts.hooks ?? {};
     const hooks = this.hooks;
-    this.membership.setHooks({ internalError: (kind, e) => this.hook(() => hooks.internalError?.(kind, e)), probeRtt: (ms) => this.hook(() => hooks.probeRtt?.(ms)) });
+    this.membership.setHooks({
+      internalError: (kind, e) => this.hook(() => hooks.internalError?.(kind, e)),
+      probeRtt: (ms) => this.hook(() => hooks.probeRtt?.(ms)),
+    });
     this.clock = opts.clock;
     this.log = opts.logger;
     this.anchors = opts.anchors;
@@ -306,9 +309,12 @@ export class GossipNode {
     if (this.timer) this.clock.clearTimeout(this.timer);
     const wake = this.membership.nextWakeup();
     const delay = Number.isFinite(wake) ? Math.max(0, wake - this.clock.now()) : 1000;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.guard('tick', () => this.membership.tick(this.clock.now()));
-    }, Math.min(delay, 1000));
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = null;
+        this.guard('tick', () => this.membership.tick(this.clock.now()));
+      },
+      Math.min(delay, 1000),
+    );
   }
 }

@@ -87,7 +87,10 @@ export class KeyRotation {
     if (this.stopped || (this.stored && this.stored.rotation.at >= box.at)) return;
     const keys = openRotationBox(identitySecret, box);
     if (!keys) {
-      this.log.error("this node's box of a key rotation does not open: it was sealed to another identity or damaged; the admin can run hepto-agent rotate-keys again", { rotation: box.id });
+      this.log.error(
+        "this node's box of a key rotation does not open: it was sealed to another identity or damaged; the admin can run hepto-agent rotate-keys again",
+        { rotation: box.id },
+      );
       return;
     }
     for (const k of [keys.overlay_key, keys.agent_key]) if (k) registerSecret(k);
@@ -100,7 +103,11 @@ export class KeyRotation {
       // Used anyway: refusing them would cut this node off at the switch; a restart falls back to the old keys, taken during the grace.
       this.log.error('cannot save the new keys; they are used until the next restart', { file: this.store.file, error: errorMessage(e) });
     }
-    this.log.info('new keys received', { rotation: box.id, switch_at: new Date(box.switch_at).toISOString(), grace_until: new Date(box.grace_until).toISOString() });
+    this.log.info('new keys received', {
+      rotation: box.id,
+      switch_at: new Date(box.switch_at).toISOString(),
+      grace_until: new Date(box.grace_until).toISOString(),
+    });
     this.apply();
   }
 
@@ -127,10 +134,13 @@ export class KeyRotation {
     this.timer = null;
     const next = this.current.nextChange;
     if (next === null || this.stopped) return;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.apply();
-    }, Math.min(Math.max(0, next - this.clock.now()), MAX_TIMER_MS));
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = null;
+        this.apply();
+      },
+      Math.min(Math.max(0, next - this.clock.now()), MAX_TIMER_MS),
+    );
   }
 
   /** For status: the rotation in force or pending, or null. */

@@ -60,15 +60,32 @@ export function keyBase(overlayKey: string): string {
 }
 
 export function keyPlan(config: { overlay_key: string; agent_key: string | null }, stored: StoredKeys | null, now: number): KeyPlan {
-  if (!stored) return { phase: 'none', rotation: null, primary: config.overlay_key, accepted: [], agentKey: config.agent_key, previousAgentKey: null, nextChange: null };
+  if (!stored)
+    return { phase: 'none', rotation: null, primary: config.overlay_key, accepted: [], agentKey: config.agent_key, previousAgentKey: null, nextChange: null };
   const r = stored.rotation;
   const old = stored.previous;
   const agentKey = stored.agent_key ?? old.agent_key;
   if (now < r.switch_at) {
-    return { phase: 'pending', rotation: r, primary: old.overlay_key, accepted: [stored.overlay_key], agentKey: old.agent_key, previousAgentKey: null, nextChange: r.switch_at };
+    return {
+      phase: 'pending',
+      rotation: r,
+      primary: old.overlay_key,
+      accepted: [stored.overlay_key],
+      agentKey: old.agent_key,
+      previousAgentKey: null,
+      nextChange: r.switch_at,
+    };
   }
   if (now < r.grace_until) {
-    return { phase: 'grace', rotation: r, primary: stored.overlay_key, accepted: [old.overlay_key], agentKey, previousAgentKey: old.agent_key, nextChange: r.grace_until };
+    return {
+      phase: 'grace',
+      rotation: r,
+      primary: stored.overlay_key,
+      accepted: [old.overlay_key],
+      agentKey,
+      previousAgentKey: old.agent_key,
+      nextChange: r.grace_until,
+    };
   }
   return { phase: 'done', rotation: r, primary: stored.overlay_key, accepted: [], agentKey, previousAgentKey: old.agent_key, nextChange: null };
 }
@@ -79,7 +96,10 @@ export function keyPlan(config: { overlay_key: string; agent_key: string | null 
  * machine that enrols then is not left with keys that stop working at the
  * end of the grace (it gets no box of a rotation made before it was admitted).
  */
-export function newestKeys(config: { overlay_key: string; agent_key: string | null }, stored: StoredKeys | null): { overlay_key: string; agent_key: string | null } {
+export function newestKeys(
+  config: { overlay_key: string; agent_key: string | null },
+  stored: StoredKeys | null,
+): { overlay_key: string; agent_key: string | null } {
   if (!stored) return { overlay_key: config.overlay_key, agent_key: config.agent_key };
   return { overlay_key: stored.overlay_key, agent_key: stored.agent_key ?? stored.previous.agent_key };
 }
@@ -101,7 +121,10 @@ const isKey = (k: unknown): k is string => typeof k === 'string' && k.length ===
 export class KeyStore {
   readonly file: string;
 
-  constructor(dir: string, private readonly logger: Logger) {
+  constructor(
+    dir: string,
+    private readonly logger: Logger,
+  ) {
     this.file = path.join(dir, KEYS_FILE);
   }
 
@@ -116,26 +139,33 @@ export class KeyStore {
     try {
       text = await fs.readFile(this.file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the rotated keys; this node uses its config\'s keys', { file: this.file, error: errorMessage(e) });
+      if (errnoCode(e) !== 'ENOENT')
+        this.logger.warn("cannot read the rotated keys; this node uses its config's keys", { file: this.file, error: errorMessage(e) });
       return null;
     }
     let o: StoredKeys;
     try {
       o = JSON.parse(text) as StoredKeys;
       const prev = o?.previous;
-      if (o?.version !== 1 || typeof o.base !== 'string' || !isKey(o.overlay_key) || !(o.agent_key === null || isKey(o.agent_key))) throw new Error('unexpected shape');
+      if (o?.version !== 1 || typeof o.base !== 'string' || !isKey(o.overlay_key) || !(o.agent_key === null || isKey(o.agent_key)))
+        throw new Error('unexpected shape');
       if (!prev || !isKey(prev.overlay_key) || !(prev.agent_key === null || isKey(prev.agent_key))) throw new Error('unexpected shape of "previous"');
       const problem = o.rotation ? scheduleProblem(o.rotation) : 'no rotation';
       if (problem) throw new Error(`rotation: ${problem}`);
     } catch (e) {
       const aside = `${this.file}.corrupt-${Date.now()}`;
       await fs.rename(this.file, aside).catch(() => undefined);
-      this.logger.error('the rotated keys file is damaged; kept aside, this node uses its config\'s keys (an admin can run hepto-agent rotate-keys again)', { file: aside, error: errorMessage(e) });
+      this.logger.error("the rotated keys file is damaged; kept aside, this node uses its config's keys (an admin can run hepto-agent rotate-keys again)", {
+        file: aside,
+        error: errorMessage(e),
+      });
       return null;
     }
     for (const k of [o.overlay_key, o.agent_key, o.previous.overlay_key, o.previous.agent_key]) if (k) registerSecret(k);
     if (o.base !== keyBase(configOverlayKey)) {
-      this.logger.warn('the config\'s overlay_key changed since the last key rotation: the config\'s keys win, the rotated ones are ignored', { file: this.file });
+      this.logger.warn("the config's overlay_key changed since the last key rotation: the config's keys win, the rotated ones are ignored", {
+        file: this.file,
+      });
       return null;
     }
     return o;

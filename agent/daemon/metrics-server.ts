@@ -75,10 +75,13 @@ export class MetricsServer {
   private failed(e: unknown): string {
     const code = errnoCode(e);
     const why =
-      code === 'EADDRINUSE' ? 'another program already uses that port (find it with: ss -ltnp)'
-      : code === 'EADDRNOTAVAIL' ? 'that address is not one of this machine\'s'
-      : code === 'EACCES' ? 'permission denied'
-      : errorMessage(e);
+      code === 'EADDRINUSE'
+        ? 'another program already uses that port (find it with: ss -ltnp)'
+        : code === 'EADDRNOTAVAIL'
+          ? "that address is not one of this machine's"
+          : code === 'EACCES'
+            ? 'permission denied'
+            : errorMessage(e);
     this.log.error('cannot serve metrics', { metrics_listen: this.listen, error: code ?? errorMessage(e) });
     return `the metrics endpoint is off: cannot listen on metrics_listen ${JSON.stringify(this.listen)} (${why}); choose another metrics_listen, or set it to "" to turn metrics off, then restart the agent`;
   }

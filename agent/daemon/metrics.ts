@@ -34,7 +34,19 @@ export const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'dead'
 export const CONTAINER_STATES = ['running', 'restarting', 'exited', 'missing', 'crashloop', 'waiting'] as const;
 
 /** The reason label of refused connections: a few fixed words for the free-text reasons of the transport and the membership. */
-export const REFUSAL_KINDS = ['wrong-key', 'version', 'bad-signature', 'not-admitted', 'removed', 'superseded', 'name-conflict', 'timeout', 'limit', 'malformed', 'other'] as const;
+export const REFUSAL_KINDS = [
+  'wrong-key',
+  'version',
+  'bad-signature',
+  'not-admitted',
+  'removed',
+  'superseded',
+  'name-conflict',
+  'timeout',
+  'limit',
+  'malformed',
+  'other',
+] as const;
 export type RefusalKind = (typeof REFUSAL_KINDS)[number];
 
 /**
@@ -53,7 +65,12 @@ export function reasonKind(reason: string): RefusalKind {
   if (/already held|same name|node name/.test(r)) return 'name-conflict';
   if (/within \d+ ms|no bytes|no answer|timed? ?out/.test(r)) return 'timeout';
   if (/too many|more than|larger than|exceeds|limit/.test(r)) return 'limit';
-  if (/malformed|unexpected|too short|too long|wrong length|wrong type|out of order|text frame|second hello|unknown path|bad websocket|not utf-8|not allowed|degenerate|not a |is not/.test(r)) return 'malformed';
+  if (
+    /malformed|unexpected|too short|too long|wrong length|wrong type|out of order|text frame|second hello|unknown path|bad websocket|not utf-8|not allowed|degenerate|not a |is not/.test(
+      r,
+    )
+  )
+    return 'malformed';
   return 'other';
 }
 
@@ -199,7 +216,7 @@ export class AgentMetrics {
     });
     new Counter({
       name: 'hepto_gossip_dropped_total',
-      help: 'Odd or refused gossip inputs and failed sends, by the gossip core\'s reason (a fixed set of words).',
+      help: "Odd or refused gossip inputs and failed sends, by the gossip core's reason (a fixed set of words).",
       labelNames: ['reason'],
       registers,
       collect() {
@@ -250,7 +267,12 @@ export class AgentMetrics {
     this.buildFailures = new Counter({ name: 'hepto_image_build_failures_total', help: 'Builds of the wesher image that failed.', registers });
     this.reconciles = new Counter({ name: 'hepto_reconcile_runs_total', help: 'Reconcile runs of the supervisor, failed ones included.', registers });
     this.reconcileFailures = new Counter({ name: 'hepto_reconcile_failures_total', help: 'Reconcile runs that ended in an error.', registers });
-    this.reconcileDuration = new Histogram({ name: 'hepto_reconcile_duration_seconds', help: 'How long reconcile runs took.', buckets: RECONCILE_BUCKETS, registers });
+    this.reconcileDuration = new Histogram({
+      name: 'hepto_reconcile_duration_seconds',
+      help: 'How long reconcile runs took.',
+      buckets: RECONCILE_BUCKETS,
+      registers,
+    });
   }
 
   /** A member event from the gossip node (GossipNode.onEvent). */

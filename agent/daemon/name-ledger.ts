@@ -62,7 +62,8 @@ export class NameLedger {
     try {
       text = await fs.readFile(this.file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read the order node names were first seen in; starting a new one', { file: this.file, error: errorMessage(e) });
+      if (errnoCode(e) !== 'ENOENT')
+        this.logger.warn('cannot read the order node names were first seen in; starting a new one', { file: this.file, error: errorMessage(e) });
       return;
     }
     try {
@@ -70,7 +71,8 @@ export class NameLedger {
       if (o?.version !== 1 || !Number.isSafeInteger(o.next) || typeof o.names !== 'object' || o.names === null) throw new Error('unexpected shape');
       const names = new Map<string, Entry>();
       for (const [name, e] of Object.entries(o.names as Record<string, Partial<Entry>>)) {
-        if (!e || !Number.isSafeInteger(e.seq) || (e.seq as number) < 1 || (e.seq as number) >= (o.next as number) || !Number.isFinite(e.at)) throw new Error(`bad entry for "${name}"`);
+        if (!e || !Number.isSafeInteger(e.seq) || (e.seq as number) < 1 || (e.seq as number) >= (o.next as number) || !Number.isFinite(e.at))
+          throw new Error(`bad entry for "${name}"`);
         names.set(name, { seq: e.seq as number, at: e.at as number });
       }
       this.names = names;
@@ -117,7 +119,9 @@ export class NameLedger {
       // The view is the cluster's once another member has been alive a while (the names of a big
       // cluster come in several messages), or, on a first machine with no anchors, once nobody came.
       const settled =
-        this.meshSince !== null ? now - this.meshSince >= this.settleMs : config.anchors.length === 0 && others.length === 0 && now - this.startedAt >= this.settleMs;
+        this.meshSince !== null
+          ? now - this.meshSince >= this.settleMs
+          : config.anchors.length === 0 && others.length === 0 && now - this.startedAt >= this.settleMs;
       if (settled) {
         const losers = new Set(overlayCollisions(config, out).flatMap((c) => c.nodes.slice(1).map((l) => l.node)));
         const pin = unpinned.filter((n) => !losers.has(n) && safeOverlayIp(n, config.overlay_net) !== null);

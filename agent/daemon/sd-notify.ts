@@ -58,7 +58,9 @@ const HELPER_TIMEOUT_MS = 5000;
 /** One printable line: no newlines or control characters, no secrets, bounded length. */
 export function statusText(line: string): string {
   // eslint-disable-next-line no-control-regex
-  const flat = scrub(line).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  const flat = scrub(line)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
   return flat.length > MAX_STATUS_LENGTH ? flat.slice(0, MAX_STATUS_LENGTH - 1) + '…' : flat;
 }
 

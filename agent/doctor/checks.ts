@@ -87,7 +87,11 @@ export async function checkPodman(c: HeptoConfig, p: DoctorProbes): Promise<Chec
       return fail('podman', `nothing listens on ${c.podman_socket}`, 'systemctl enable --now podman.socket (install Podman first if needed)');
     }
     if (code === 'EACCES') return fail('podman', `permission denied on ${c.podman_socket}`, 'run as root (the agent uses the rootful Podman socket)');
-    return fail('podman', `the Podman API on ${c.podman_socket} does not answer: ${code ?? errorMessage(e)}`, 'systemctl restart podman.socket; journalctl -u podman');
+    return fail(
+      'podman',
+      `the Podman API on ${c.podman_socket} does not answer: ${code ?? errorMessage(e)}`,
+      'systemctl restart podman.socket; journalctl -u podman',
+    );
   }
 }
 
@@ -95,21 +99,44 @@ export function checkAddresses(c: HeptoConfig, p: DoctorProbes): CheckResult[] {
   const out: CheckResult[] = [];
   const ifaces = p.interfaces();
   if (c.iface !== null && !ifaces.includes(c.iface)) {
-    out.push(fail('addresses', `interface ${c.iface} does not exist (have: ${ifaces.join(', ')})`, 'set iface to one of those, or remove it to use the default route'));
+    out.push(
+      fail('addresses', `interface ${c.iface} does not exist (have: ${ifaces.join(', ')})`, 'set iface to one of those, or remove it to use the default route'),
+    );
   }
   const host = p.addresses();
   for (const cidr of c.ip) {
     const addr = parseCidr(cidr)?.address ?? cidr.replace(/\/\d+$/, '');
     const on = host.find((h) => h.address.toLowerCase() === addr.toLowerCase());
     if (c.network_mode === 'host') {
-      if (!on) out.push(fail('addresses', `${addr} (ip) is not on any interface of this host`, `add it (ip addr add ${cidr} dev ${c.iface ?? 'IFACE'}) or fix ip in the config`));
-      else if (c.iface !== null && on.iface !== c.iface) out.push(warn('addresses', `${addr} is on ${on.iface}, not on iface ${c.iface}`, 'set iface to the interface that carries the address'));
+      if (!on)
+        out.push(
+          fail(
+            'addresses',
+            `${addr} (ip) is not on any interface of this host`,
+            `add it (ip addr add ${cidr} dev ${c.iface ?? 'IFACE'}) or fix ip in the config`,
+          ),
+        );
+      else if (c.iface !== null && on.iface !== c.iface)
+        out.push(warn('addresses', `${addr} is on ${on.iface}, not on iface ${c.iface}`, 'set iface to the interface that carries the address'));
     } else if (on) {
-      out.push(fail('addresses', `${addr} is on the host (${on.iface}), but ${c.network_mode} gives it to the node's own interface`, `remove it from the host (ip addr del ${cidr} dev ${on.iface})`));
+      out.push(
+        fail(
+          'addresses',
+          `${addr} is on the host (${on.iface}), but ${c.network_mode} gives it to the node's own interface`,
+          `remove it from the host (ip addr del ${cidr} dev ${on.iface})`,
+        ),
+      );
     }
   }
   if (out.length === 0) {
-    out.push(ok('addresses', c.ip.length === 0 ? 'no node addresses configured: the node uses the host\'s' : `${c.ip.length} node address${c.ip.length > 1 ? 'es' : ''} as ${c.network_mode} mode expects`));
+    out.push(
+      ok(
+        'addresses',
+        c.ip.length === 0
+          ? "no node addresses configured: the node uses the host's"
+          : `${c.ip.length} node address${c.ip.length > 1 ? 'es' : ''} as ${c.network_mode} mode expects`,
+      ),
+    );
   }
   return out;
 }
@@ -121,7 +148,8 @@ export async function checkMtu(c: HeptoConfig, p: DoctorProbes): Promise<CheckRe
   if (mtu === undefined) return warn('mtu', `cannot read the MTU of ${iface}`, `check: ip link show ${iface}`);
   // The cluster mtu is the path MTU between nodes (seed 002); wesher's interface gets mtu - 80, so
   // its encapsulated packets are mtu bytes: the link needs mtu, not mtu + 80.
-  if (mtu < c.mtu) return fail('mtu', `${iface} has MTU ${mtu}, below the cluster mtu ${c.mtu}`, `set mtu to ${mtu} or less in every machine's config, or raise the link MTU`);
+  if (mtu < c.mtu)
+    return fail('mtu', `${iface} has MTU ${mtu}, below the cluster mtu ${c.mtu}`, `set mtu to ${mtu} or less in every machine's config, or raise the link MTU`);
   return ok('mtu', `${iface} has MTU ${mtu}, room for the cluster mtu ${c.mtu} (wesher's interface gets ${c.mtu - WIREGUARD_OVERHEAD})`);
 }
 
@@ -130,7 +158,11 @@ export function checkClock(p: DoctorProbes): CheckResult {
   const built = p.buildTime();
   const iso = new Date(now).toISOString();
   if (now < built) {
-    return fail('clock', `the clock says ${iso}, before this agent was built (${new Date(built).toISOString()})`, 'set the time: timedatectl set-ntp true (or date -s)');
+    return fail(
+      'clock',
+      `the clock says ${iso}, before this agent was built (${new Date(built).toISOString()})`,
+      'set the time: timedatectl set-ntp true (or date -s)',
+    );
   }
   if (new Date(now).getUTCFullYear() >= 2100) return fail('clock', `the clock says ${iso}`, 'set the time: timedatectl set-ntp true (or date -s)');
   return ok('clock', `the clock says ${iso}`);
@@ -151,7 +183,11 @@ export async function checkAnchors(c: HeptoConfig, p: DoctorProbes): Promise<Che
         await p.tcpConnect(hp.host, hp.port, CONNECT_TIMEOUT_MS);
         return ok('anchors', `${where} accepts connections`);
       } catch (e) {
-        return fail('anchors', `${where} unreachable: ${errnoCode(e) ?? errorMessage(e)}`, `check that hepto-agent runs there and that ${hp.port}/tcp is open in every firewall between`);
+        return fail(
+          'anchors',
+          `${where} unreachable: ${errnoCode(e) ?? errorMessage(e)}`,
+          `check that hepto-agent runs there and that ${hp.port}/tcp is open in every firewall between`,
+        );
       }
     }),
   );
@@ -194,13 +230,21 @@ export function checkOverlayTools(c: HeptoConfig, p: DoctorProbes): CheckResult[
   const out: CheckResult[] = [
     missing.length === 0
       ? ok('overlay-tools', 'nsenter and ip are installed')
-      : fail('overlay-tools', `${missing.join(' and ')} not found: the agent cannot make wesher's interface`, 'apt-get install util-linux iproute2 (or your distribution\'s packages for nsenter and ip)'),
+      : fail(
+          'overlay-tools',
+          `${missing.join(' and ')} not found: the agent cannot make wesher's interface`,
+          "apt-get install util-linux iproute2 (or your distribution's packages for nsenter and ip)",
+        ),
   ];
   out.push(
     p.wireguard()
       ? ok('wireguard', 'the kernel has WireGuard')
       : // A warning, not a failure: the module may load later, or the link come from elsewhere (a userspace WireGuard).
-        warn('wireguard', 'this kernel has no WireGuard module: wesher cannot make its interface, and k3s will not start', 'use a kernel with WireGuard (Linux >= 5.6 has it built in; Debian: linux-image-amd64), then modprobe wireguard'),
+        warn(
+          'wireguard',
+          'this kernel has no WireGuard module: wesher cannot make its interface, and k3s will not start',
+          'use a kernel with WireGuard (Linux >= 5.6 has it built in; Debian: linux-image-amd64), then modprobe wireguard',
+        ),
   );
   return out;
 }

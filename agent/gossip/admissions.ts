@@ -139,10 +139,13 @@ export function noteRefusal(s: State, ctx: Ctx, name: string, idPub: string, add
 /** The sentence `checkPeer` and the transport give for a refusal. */
 export function refusalReason(name: string, idPub: string, kind: RefusalKind): string {
   const what =
-    kind === 'superseded' ? 'was replaced by a newer admission of another identity'
-    : kind === 'removed' ? 'was removed by the admin'
-    : kind === 'over-used' ? 'came in with an invitation that more machines used than it allows'
-    : 'is not admitted';
+    kind === 'superseded'
+      ? 'was replaced by a newer admission of another identity'
+      : kind === 'removed'
+        ? 'was removed by the admin'
+        : kind === 'over-used'
+          ? 'came in with an invitation that more machines used than it allows'
+          : 'is not admitted';
   return `identity ${fingerprint(idPub)} of "${name}" ${what}; if that machine belongs under this name, the admin runs: ${admitCommand(name, idPub)}`;
 }
 

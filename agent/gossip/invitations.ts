@@ -29,7 +29,9 @@ export function grantUse(s: State, ctx: Ctx, use: InvitationUse): GrantResult {
   if (!own || own.inv) return refuse('this anchor has no admission of its own from the admin key, so its grant would not count: enrol through another anchor');
   const known = s.admissions.get(use.node);
   if (known && known.id_pub !== use.id_pub) {
-    return refuse(`the node name "${use.node}" is already admitted to another identity (${fingerprint(known.id_pub)}): use another node name, or ask the admin to admit this machine`);
+    return refuse(
+      `the node name "${use.node}" is already admitted to another identity (${fingerprint(known.id_pub)}): use another node name, or ask the admin to admit this machine`,
+    );
   }
   const removal = s.removals.get(use.id_pub);
   if (removal && removal.node === use.node) return refuse('the admin removed this identity from the cluster');
@@ -47,7 +49,7 @@ export function grantUse(s: State, ctx: Ctx, use: InvitationUse): GrantResult {
   const at = Math.max(ctx.now, known ? known.at + 1 : 0);
   const a: Admission = { node: use.node, id_pub: use.id_pub, at, sig: signGrant(inv, use.node, use.id_pub, at, s.secretKey), inv };
   const problem = proofProblem(s, a);
-  if (problem) return refuse(problem === 'over-used' ? 'the invitation is spent' : 'the grant does not verify (this anchor\'s own admission?)');
+  if (problem) return refuse(problem === 'over-used' ? 'the invitation is spent' : "the grant does not verify (this anchor's own admission?)");
   remember(s, a);
   s.queue.enqueue(slot(a.node), admissionUpdate(a));
   emit(ctx, 'admission', a.node, 0, `identity ${fingerprint(a.id_pub)} by invitation ${use.body.id}`);

@@ -17,12 +17,41 @@ import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTic
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
 import type { Ctx, GossipHooks, State, Step } from './state';
-import { MET, activeMode, count, deadIds, internalError, destOf, drawGossipTarget, emit, entriesOf, isLive, liveCount, liveIds, nextTimer, nudge, pick, replyDest, selfEntry, setWarm } from './state';
+import {
+  MET,
+  activeMode,
+  count,
+  deadIds,
+  internalError,
+  destOf,
+  drawGossipTarget,
+  emit,
+  entriesOf,
+  isLive,
+  liveCount,
+  liveIds,
+  nextTimer,
+  nudge,
+  pick,
+  replyDest,
+  selfEntry,
+  setWarm,
+} from './state';
 import { activeIds, activeTick, newActiveView, pickNeighbours } from './active-view';
 import { describeProblems } from './problems';
 import { forgetForgotten } from './newnames';
 import { verifyAdmission, verifyProof, verifyRemoval, type Admission, type AdmissionProof, type Removal } from '../admin/admission';
-import { admissionProblems, admissionUpdate, applyAdmission, forgetRefusals, noteRefusal, offerAdmission, ownProof, refusalReason, vetIdentity } from './admissions';
+import {
+  admissionProblems,
+  admissionUpdate,
+  applyAdmission,
+  forgetRefusals,
+  noteRefusal,
+  offerAdmission,
+  ownProof,
+  refusalReason,
+  vetIdentity,
+} from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
 import { applyAll, compareDigest, digestHash, digestMessages, itemsFor, sendChunked, syncHashMessage } from './sync';
@@ -71,7 +100,11 @@ export interface MemberView {
   stateSince: number;
 }
 
-export interface PersistedPeer { name: string; addresses: string[]; id_pub: string }
+export interface PersistedPeer {
+  name: string;
+  addresses: string[];
+  id_pub: string;
+}
 
 const MAX_PERSISTED = 64;
 
@@ -89,7 +122,9 @@ export class Membership {
   constructor(opts: MembershipOptions) {
     const pub = publicKeyOf(opts.secretKey);
     if (pub !== opts.record.id_pub) {
-      throw new HeptoError('INTERNAL', 'membership: record.id_pub does not match the secret key', { hint: 'pass the identity key pair that belongs to this node' });
+      throw new HeptoError('INTERNAL', 'membership: record.id_pub does not match the secret key', {
+        hint: 'pass the identity key pair that belongs to this node',
+      });
     }
     if (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0) {
       throw new HeptoError('INTERNAL', `membership: incarnation ${opts.incarnation} is not a non-negative integer`);
@@ -215,13 +250,26 @@ export class Membership {
   admit(a: Admission, now: number): { step: Step; result: 'admitted' | 'already' | 'refused'; why?: string } {
     const s = this.s;
     if (s.adminPub !== null && !verifyAdmission(s.adminPub, a)) {
-      return { step: { send: [], events: [] }, result: 'refused', why: "the admission does not verify with this agent's admin_pub: sign with the admin key whose public half is admin_pub" };
+      return {
+        step: { send: [], events: [] },
+        result: 'refused',
+        why: "the admission does not verify with this agent's admin_pub: sign with the admin key whose public half is admin_pub",
+      };
     }
     const known = s.admissions.get(a.node);
     if (known && known.id_pub === a.id_pub && known.at >= a.at) return { step: { send: [], events: [] }, result: 'already' };
-    if (known && known.at >= a.at) return { step: { send: [], events: [] }, result: 'refused', why: `a newer admission (${new Date(known.at).toISOString()}) of another identity is already known for "${a.node}"` };
+    if (known && known.at >= a.at)
+      return {
+        step: { send: [], events: [] },
+        result: 'refused',
+        why: `a newer admission (${new Date(known.at).toISOString()}) of another identity is already known for "${a.node}"`,
+      };
     const step = this.run(now, undefined, (ctx) => applyAdmission(s, ctx, admissionUpdate(a)));
-    return { step, result: s.admissions.get(a.node) === undefined ? 'refused' : 'admitted', ...(s.admissions.get(a.node) === undefined ? { why: 'the agent could not keep it' } : {}) };
+    return {
+      step,
+      result: s.admissions.get(a.node) === undefined ? 'refused' : 'admitted',
+      ...(s.admissions.get(a.node) === undefined ? { why: 'the agent could not keep it' } : {}),
+    };
   }
 
   /**
@@ -367,7 +415,13 @@ export class Membership {
    */
   activeView(): { bounded: boolean; neighbours: string[]; chosen: string[] } {
     const s = this.s;
-    return { bounded: activeMode(s), neighbours: activeIds(s).map((id) => s.entries.index.names[id] as string).sort(), chosen: [...s.active.chosen].sort() };
+    return {
+      bounded: activeMode(s),
+      neighbours: activeIds(s)
+        .map((id) => s.entries.index.names[id] as string)
+        .sort(),
+      chosen: [...s.active.chosen].sort(),
+    };
   }
 
   /** Every member, self included. */
@@ -459,7 +513,13 @@ export class Membership {
         if (msg.t === 'd') s.join.selfLoop = true;
         return false;
       }
-      recordConflict(s, ctx, s.selfName, { idPub: s.selfPub, addr: `${selfEntry(s).signed.record.addresses[0] ?? 'no address'} (this agent)` }, { idPub: from.idPub, addr: from.remote });
+      recordConflict(
+        s,
+        ctx,
+        s.selfName,
+        { idPub: s.selfPub, addr: `${selfEntry(s).signed.record.addresses[0] ?? 'no address'} (this agent)` },
+        { idPub: from.idPub, addr: from.remote },
+      );
       return false;
     }
     const e = s.entries.get(from.name);
@@ -475,7 +535,13 @@ export class Membership {
     }
     if (e.signed.record.id_pub !== from.idPub) {
       if (isLive(e)) {
-        recordConflict(s, ctx, from.name, { idPub: e.signed.record.id_pub, addr: e.signed.record.addresses[0] ?? 'no address' }, { idPub: from.idPub, addr: from.remote });
+        recordConflict(
+          s,
+          ctx,
+          from.name,
+          { idPub: e.signed.record.id_pub, addr: e.signed.record.addresses[0] ?? 'no address' },
+          { idPub: from.idPub, addr: from.remote },
+        );
         return false;
       }
       return true; // a new identity taking over a dead or left name: its signed record decides

@@ -34,24 +34,101 @@ import type { InvitedProof, SignedRecord } from '../../shared/member';
 export type StateCode = 0 | 1 | 2 | 3; // alive, suspect, dead, left
 export type DigestEntry = [name: string, incarnation: number, state: StateCode];
 
-export interface AliveUpdate { k: 'a'; r: SignedRecord; o?: 's' | 'd' | 'l'; f?: string; g?: string }
-export interface SuspectUpdate { k: 's'; n: string; i: number; f: string }
-export interface DeadUpdate { k: 'd'; n: string; i: number; f: string }
-export interface LeftUpdate { k: 'l'; n: string; i: number; g: string }
+export interface AliveUpdate {
+  k: 'a';
+  r: SignedRecord;
+  o?: 's' | 'd' | 'l';
+  f?: string;
+  g?: string;
+}
+export interface SuspectUpdate {
+  k: 's';
+  n: string;
+  i: number;
+  f: string;
+}
+export interface DeadUpdate {
+  k: 'd';
+  n: string;
+  i: number;
+  f: string;
+}
+export interface LeftUpdate {
+  k: 'l';
+  n: string;
+  i: number;
+  g: string;
+}
 /** `i`: the invitation part of an admission by invitation (then `g` is the granting anchor's signature). */
-export interface AdmissionUpdate { k: 'm'; n: string; p: string; t: number; g: string; i?: InvitedProof }
-export interface RemovalUpdate { k: 'x'; n: string; p: string; t: number; g: string }
-export interface RotationUpdate { k: 'r'; i: string; t: number; w: number; e: number; n: string; p: string; b: string; g: string }
+export interface AdmissionUpdate {
+  k: 'm';
+  n: string;
+  p: string;
+  t: number;
+  g: string;
+  i?: InvitedProof;
+}
+export interface RemovalUpdate {
+  k: 'x';
+  n: string;
+  p: string;
+  t: number;
+  g: string;
+}
+export interface RotationUpdate {
+  k: 'r';
+  i: string;
+  t: number;
+  w: number;
+  e: number;
+  n: string;
+  p: string;
+  b: string;
+  g: string;
+}
 export type Update = AliveUpdate | SuspectUpdate | DeadUpdate | LeftUpdate | AdmissionUpdate | RemovalUpdate | RotationUpdate;
 
-export interface PingMsg { t: 'p'; s: number; u?: Update[] }
-export interface AckMsg { t: 'k'; s: number; u?: Update[] }
-export interface PingReqMsg { t: 'r'; s: number; n: string; a: string[] }
-export interface NackMsg { t: 'n'; s: number }
-export interface GossipMsg { t: 'g'; u: Update[] }
-export interface SyncHashMsg { t: 'h'; h: string; x?: string; r?: string }
-export interface SyncDigestMsg { t: 'd'; d: DigestEntry[]; u?: Update[]; b?: [string, string] }
-export interface SyncReplyMsg { t: 'y'; u: Update[]; w: string[] }
+export interface PingMsg {
+  t: 'p';
+  s: number;
+  u?: Update[];
+}
+export interface AckMsg {
+  t: 'k';
+  s: number;
+  u?: Update[];
+}
+export interface PingReqMsg {
+  t: 'r';
+  s: number;
+  n: string;
+  a: string[];
+}
+export interface NackMsg {
+  t: 'n';
+  s: number;
+}
+export interface GossipMsg {
+  t: 'g';
+  u: Update[];
+}
+export interface SyncHashMsg {
+  t: 'h';
+  h: string;
+  x?: string;
+  r?: string;
+}
+export interface SyncDigestMsg {
+  t: 'd';
+  d: DigestEntry[];
+  u?: Update[];
+  b?: [string, string];
+}
+export interface SyncReplyMsg {
+  t: 'y';
+  u: Update[];
+  w: string[];
+}
 export type GossipMessage = PingMsg | AckMsg | PingReqMsg | NackMsg | GossipMsg | SyncHashMsg | SyncDigestMsg | SyncReplyMsg;
 
 /** Hard limits enforced by decodeMessage (validate.ts). */

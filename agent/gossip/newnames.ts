@@ -25,7 +25,10 @@ export const NEW_NAMES_PER_MINUTE = 1024;
 /** Senders tracked at most; the oldest ledger goes first. */
 const MAX_LEDGERS = 4096;
 
-export interface NewNameLedger { tokens: number; at: number }
+export interface NewNameLedger {
+  tokens: number;
+  at: number;
+}
 
 /** May the sender of this message introduce one more name? Always for this agent itself (no sender). */
 export function mayLearnName(s: State, ctx: Ctx): boolean {

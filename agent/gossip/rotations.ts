@@ -56,7 +56,12 @@ export function applyRotation(s: State, ctx: Ctx, u: RotationUpdate): RotationRe
   const problem = scheduleProblem(b);
   if (problem !== null || !verifyRotationBox(s.adminPub, b)) {
     count(s, 'bad-rotation');
-    return { result: 'refused', why: problem ? `the rotation is unusable: ${problem}` : "the rotation does not verify with this agent's admin_pub: sign with the admin key whose public half is admin_pub" };
+    return {
+      result: 'refused',
+      why: problem
+        ? `the rotation is unusable: ${problem}`
+        : "the rotation does not verify with this agent's admin_pub: sign with the admin key whose public half is admin_pub",
+    };
   }
   if (s.removals.has(b.id_pub)) {
     count(s, 'rotation-for-removed');

@@ -37,13 +37,32 @@ function wellFormed(u: Update): boolean {
   if (u === null || typeof u !== 'object') return false;
   if (u.k === 'a') {
     const r = u.r as unknown as { record?: { name?: unknown; id_pub?: unknown; addresses?: unknown }; incarnation?: unknown; sig?: unknown } | null;
-    return !!r && typeof r === 'object' && !!r.record && typeof r.record === 'object' && typeof r.record.name === 'string' &&
-      typeof r.record.id_pub === 'string' && Array.isArray(r.record.addresses) && validInc(r.incarnation) && typeof r.sig === 'string';
+    return (
+      !!r &&
+      typeof r === 'object' &&
+      !!r.record &&
+      typeof r.record === 'object' &&
+      typeof r.record.name === 'string' &&
+      typeof r.record.id_pub === 'string' &&
+      Array.isArray(r.record.addresses) &&
+      validInc(r.incarnation) &&
+      typeof r.sig === 'string'
+    );
   }
   if (u.k === 's' || u.k === 'd') return typeof u.n === 'string' && validInc(u.i) && typeof u.f === 'string';
   if (u.k === 'l') return typeof u.n === 'string' && validInc(u.i) && typeof u.g === 'string';
   if (u.k === 'm' || u.k === 'x') return typeof u.n === 'string' && typeof u.p === 'string' && validInc(u.t) && typeof u.g === 'string';
-  if (u.k === 'r') return typeof u.i === 'string' && typeof u.n === 'string' && typeof u.p === 'string' && typeof u.b === 'string' && typeof u.g === 'string' && validInc(u.t) && validInc(u.w) && validInc(u.e);
+  if (u.k === 'r')
+    return (
+      typeof u.i === 'string' &&
+      typeof u.n === 'string' &&
+      typeof u.p === 'string' &&
+      typeof u.b === 'string' &&
+      typeof u.g === 'string' &&
+      validInc(u.t) &&
+      validInc(u.w) &&
+      validInc(u.e)
+    );
   return false;
 }
 
@@ -145,7 +164,15 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     // Without admin_pub, names are free: each sender may introduce only so many a minute (newnames.ts).
     if (s.adminPub === null && !mayLearnName(s, ctx)) return;
     if (!verified(s, ctx, sr)) return;
-    const entry = addEntry(s, name, { signed: sr, state: 'alive', inc: sr.incarnation, stateSince: ctx.now, lastSeen: ctx.now, warmAt: NEVER_MET, probeRound: -1 });
+    const entry = addEntry(s, name, {
+      signed: sr,
+      state: 'alive',
+      inc: sr.incarnation,
+      stateSince: ctx.now,
+      lastSeen: ctx.now,
+      warmAt: NEVER_MET,
+      probeRound: -1,
+    });
     // A member never known alive, learnt dead or suspect: nothing live is taken down.
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
@@ -446,8 +473,7 @@ export function runTimers(s: State, ctx: Ctx): void {
         susp.deadline = ctx.now + s.t.probeInterval;
         addTimer(s, susp.deadline, e);
       }
-    }
-    else if ((e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) || (e.state === 'dead' && ctx.now >= e.stateSince + deadRetention(s, e))) {
+    } else if ((e.state === 'left' && ctx.now >= e.stateSince + s.t.leftRetention) || (e.state === 'dead' && ctx.now >= e.stateSince + deadRetention(s, e))) {
       const name = e.name;
       if (e.state === 'dead') noteForgotten(s, name, e.inc, ctx.now);
       removeEntry(s, name);

@@ -19,11 +19,24 @@ import { CODE_STATE, MET, NEVER_MET, STATE_CODE } from './table';
 export type { Entry, Suspicion } from './table';
 export { CODE_STATE, MET, NEVER_MET, STATE_CODE };
 
-export interface Outgoing { to: Destination; msg: GossipMessage }
-export type MemberEventType = 'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation' | 'bad-signature';
-export interface MemberEvent { type: MemberEventType; name: string; incarnation: number; detail?: string }
+export interface Outgoing {
+  to: Destination;
+  msg: GossipMessage;
+}
+export type MemberEventType =
+  'alive' | 'suspect' | 'dead' | 'left' | 'updated' | 'conflict' | 'refuted' | 'refused' | 'admission' | 'admitted' | 'removed' | 'rotation' | 'bad-signature';
+export interface MemberEvent {
+  type: MemberEventType;
+  name: string;
+  incarnation: number;
+  detail?: string;
+}
 /** What one call asks of the shell: messages to send, events to report, and connections to close as trimmed (active-view.ts). */
-export interface Step { send: Outgoing[]; events: MemberEvent[]; close?: string[] }
+export interface Step {
+  send: Outgoing[];
+  events: MemberEvent[];
+  close?: string[];
+}
 
 export interface Conflict {
   name: string;
@@ -160,7 +173,13 @@ export interface GossipHooks {
 }
 
 /** Per-call effects collector. */
-export interface Ctx { now: number; send: Outgoing[]; events: MemberEvent[]; from?: PeerInfo; close?: string[] }
+export interface Ctx {
+  now: number;
+  send: Outgoing[];
+  events: MemberEvent[];
+  from?: PeerInfo;
+  close?: string[];
+}
 
 /** Whether the active view applies (active-view.ts): more other members are live than activeMax. */
 export function activeMode(s: State): boolean {
@@ -172,7 +191,6 @@ export function isProbing(s: State, name: string): boolean {
   for (const p of s.probe.active.values()) if (p.target === name) return true;
   return false;
 }
-
 
 export function count(s: State, what: string): void {
   s.counters.set(what, (s.counters.get(what) ?? 0) + 1);

@@ -120,7 +120,10 @@ export function itemsFor(s: State, e: Entry): Update[] {
     if (!e.leftSig) return [{ k: 'a', r: e.signed, o: 'd', f: s.selfName }];
     if (e.inc === e.signed.incarnation) return [{ k: 'a', r: e.signed, o: 'l', g: e.leftSig }];
     // Left at an incarnation whose record we never got: the record as dead, then the signed leave.
-    return [{ k: 'a', r: e.signed, o: 'd', f: s.selfName }, { k: 'l', n: name, i: e.inc, g: e.leftSig }];
+    return [
+      { k: 'a', r: e.signed, o: 'd', f: s.selfName },
+      { k: 'l', n: name, i: e.inc, g: e.leftSig },
+    ];
   }
   if (e.state === 'suspect') return [{ k: 'a', r: e.signed, o: 's', f: s.selfName }];
   if (e.state === 'dead') return [{ k: 'a', r: e.signed, o: 'd', f: s.selfName }];

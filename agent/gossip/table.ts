@@ -71,7 +71,9 @@ export class NameIndex {
     for (let k = 2 * id; k < 2 * id + 2; k++) if (this.rowCode[k] === code + 1 && this.rowInc[k] === inc) return k * DIGEST_LANES;
     const k = 2 * id + (this.rowNext[id] as number);
     this.rowNext[id] = 1 - (this.rowNext[id] as number);
-    const h = createHash('sha256').update(`${this.names[id] as string}\n${inc}\n${code}`).digest();
+    const h = createHash('sha256')
+      .update(`${this.names[id] as string}\n${inc}\n${code}`)
+      .digest();
     for (let l = 0; l < DIGEST_LANES; l++) this.rowLanes[k * DIGEST_LANES + l] = h.readUInt32LE(4 * l);
     this.rowInc[k] = inc;
     this.rowCode[k] = code + 1;

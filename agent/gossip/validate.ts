@@ -204,7 +204,13 @@ function update(v: unknown, i: number): Update {
       return { k: 'l', n: name(o.n, `update[${i}].n`), i: int(o.i, `update[${i}].i`), g: b64(o.g, `update[${i}].g`, 88) };
     case 'm':
     case 'x': {
-      const u: Update = { k: o.k, n: name(o.n, `update[${i}].n`), p: b64(o.p, `update[${i}].p`, 44), t: int(o.t, `update[${i}].t`), g: b64(o.g, `update[${i}].g`, 88) };
+      const u: Update = {
+        k: o.k,
+        n: name(o.n, `update[${i}].n`),
+        p: b64(o.p, `update[${i}].p`, 44),
+        t: int(o.t, `update[${i}].t`),
+        g: b64(o.g, `update[${i}].g`, 88),
+      };
       if (o.k === 'm' && o.i !== undefined) (u as AdmissionUpdate).i = invited(o.i, `update[${i}].i`);
       return u;
     }

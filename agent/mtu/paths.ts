@@ -76,7 +76,12 @@ export function pathsChange(prev: Record<string, PathView> | undefined, next: Re
 }
 
 /** When `next` may be published, given the last publication: null for never (nothing changed). */
-export function publishAt(prev: Record<string, PathView> | undefined, lastAt: number | null, next: Record<string, PathView>, gapMs = PATHS_MIN_GAP_MS): number | null {
+export function publishAt(
+  prev: Record<string, PathView> | undefined,
+  lastAt: number | null,
+  next: Record<string, PathView>,
+  gapMs = PATHS_MIN_GAP_MS,
+): number | null {
   const change = pathsChange(prev, next);
   if (change === 'none') return null;
   if (lastAt === null) return 0;

@@ -154,11 +154,14 @@ export class PathMtuProber {
     this.timer = null;
     this.timerAt = at;
     if (!Number.isFinite(at)) return;
-    this.timer = this.o.clock.setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.pump();
-    }, Math.max(0, at - this.o.clock.now()));
+    this.timer = this.o.clock.setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, at - this.o.clock.now()),
+    );
   }
 
   private run(name: string, p: Peer): void {
@@ -179,7 +182,13 @@ export class PathMtuProber {
           cur.mtu = mtu;
         }
         cur.due = this.o.clock.now() + this.nextDelay();
-        this.o.logger?.[level](ok ? 'path MTU measured' : 'path MTU measurement failed', { peer: name, address, mtu, ms: this.o.clock.now() - started, ...detail });
+        this.o.logger?.[level](ok ? 'path MTU measured' : 'path MTU measurement failed', {
+          peer: name,
+          address,
+          mtu,
+          ms: this.o.clock.now() - started,
+          ...detail,
+        });
         if (ok) this.o.onResult?.(name, mtu);
       }
       this.pump();

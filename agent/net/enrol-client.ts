@@ -14,16 +14,7 @@ import WebSocket from 'ws';
 import { HeptoError, errorMessage } from '../../shared/errors';
 import { registerSecret } from '../../shared/log';
 import { useInvitation, useProblem, type Invitation, type InvitationUse } from '../admin/invitation';
-import {
-  decodeEnrolMessage,
-  EnrolClient,
-  encodeEnrolMessage,
-  ENROL_MAX_MESSAGE,
-  ENROL_PATH,
-  oneLine,
-  type EnrolGrant,
-  type EnrolSecrets,
-} from './enrol';
+import { decodeEnrolMessage, EnrolClient, encodeEnrolMessage, ENROL_MAX_MESSAGE, ENROL_PATH, oneLine, type EnrolGrant, type EnrolSecrets } from './enrol';
 import { checkName } from './handshake';
 import type { Identity } from './identity';
 import { describeSocketError } from './ws-connection';
@@ -42,7 +33,8 @@ export interface EnrolOptions {
 
 export const DEFAULT_ENROL_TIMEOUT_MS = 10_000;
 
-const HINT = 'check that the anchors are reachable on their gossip port and run this version of hepto-agent; if they refused the invitation, ask the cluster admin for a new one (hepto-agent invite)';
+const HINT =
+  'check that the anchors are reachable on their gossip port and run this version of hepto-agent; if they refused the invitation, ask the cluster admin for a new one (hepto-agent invite)';
 
 const invalid = invalidInvitation;
 
@@ -56,9 +48,15 @@ const invalid = invalidInvitation;
  * itself; the one-line message lists each anchor's reason.
  */
 /** The anchor that granted the enrolment, as it proved itself: name, identity key and its own admission. */
-export interface EnrolledThrough { name: string; id_pub: string; admission: AdmissionProof }
+export interface EnrolledThrough {
+  name: string;
+  id_pub: string;
+  admission: AdmissionProof;
+}
 
-export async function enrol(o: EnrolOptions): Promise<{ anchor: string; through: EnrolledThrough; secrets: EnrolSecrets; grant: EnrolGrant; use: InvitationUse }> {
+export async function enrol(
+  o: EnrolOptions,
+): Promise<{ anchor: string; through: EnrolledThrough; secrets: EnrolSecrets; grant: EnrolGrant; use: InvitationUse }> {
   checkName(o.node);
   const inv = o.invitation;
   const now = o.now();

@@ -64,7 +64,10 @@ class EnrolServerConnection {
   private stage: Stage = 'hello';
   private anchor: EnrolAnchor | undefined;
 
-  constructor(private readonly ws: WebSocket, private readonly o: EnrolConnectionOptions) {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly o: EnrolConnectionOptions,
+  ) {
     ws.on('message', (data, isBinary) => this.guard(() => this.onMessage(toBytes(data), isBinary)));
     ws.on('error', (err) => this.onError(err));
     ws.on('close', () => this.onClose());
@@ -123,7 +126,13 @@ class EnrolServerConnection {
 
   private decided(use: InvitationUse, d: EnrolDecision): void {
     if (this.stage !== 'deciding') {
-      this.o.logger.info('enrolment decided after the new machine left', { remote: this.o.remote, node: use.node, id: fingerprint(use.id_pub), invitation: use.body.id, granted: d.ok });
+      this.o.logger.info('enrolment decided after the new machine left', {
+        remote: this.o.remote,
+        node: use.node,
+        id: fingerprint(use.id_pub),
+        invitation: use.body.id,
+        granted: d.ok,
+      });
       return;
     }
     if (!d.ok) return this.refuse(oneLine(String(d.reason)) || 'refused by the anchor');

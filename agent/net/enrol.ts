@@ -113,7 +113,10 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** A one-line, bounded text: control characters become spaces. */
 export function oneLine(text: string, max = ENROL_MAX_REASON): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
@@ -147,7 +150,8 @@ function isSafeTime(v: unknown): v is number {
 /** The bytes of one message (JSON, for a binary frame). Throws if it exceeds ENROL_MAX_MESSAGE. */
 export function encodeEnrolMessage(m: EnrolMessage): Uint8Array {
   const bytes = utf8(JSON.stringify(m));
-  if (bytes.length > ENROL_MAX_MESSAGE) throw enrolFailure(`the ${m.t} message has ${bytes.length} bytes, more than the enrolment limit of ${ENROL_MAX_MESSAGE}`);
+  if (bytes.length > ENROL_MAX_MESSAGE)
+    throw enrolFailure(`the ${m.t} message has ${bytes.length} bytes, more than the enrolment limit of ${ENROL_MAX_MESSAGE}`);
   return bytes;
 }
 
@@ -186,7 +190,9 @@ export function decodeEnrolMessage(data: Uint8Array, expected: readonly EnrolMes
       if (typeof raw.v !== 'number' || !Number.isSafeInteger(raw.v)) bad('version', 'is missing');
       const v = raw.v as number;
       if (v !== ENROL_VERSION) {
-        throw enrolFailure(`the client speaks enrolment version ${v}, this anchor speaks ${ENROL_VERSION}: upgrade ${v > ENROL_VERSION ? 'the anchor' : 'the client'}`);
+        throw enrolFailure(
+          `the client speaks enrolment version ${v}, this anchor speaks ${ENROL_VERSION}: upgrade ${v > ENROL_VERSION ? 'the anchor' : 'the client'}`,
+        );
       }
       if (!fromB64(raw.eph, 32)) bad('eph', 'is not a base64 X25519 key');
       return { t: 'hello', v, eph: raw.eph as string };
@@ -291,13 +297,21 @@ export function checkUseShape(v: unknown): InvitationUse {
   const body = v.body;
   if (!isObject(body)) bad('body');
   const b = body as Record<string, unknown>;
-  if (typeof b.id !== 'string' || !/^[0-9a-f]{16}$/.test(b.id) || !isSafeTime(b.exp) || typeof b.admin_pub !== 'string' || typeof b.inv_pub !== 'string') bad('body');
+  if (typeof b.id !== 'string' || !/^[0-9a-f]{16}$/.test(b.id) || !isSafeTime(b.exp) || typeof b.admin_pub !== 'string' || typeof b.inv_pub !== 'string')
+    bad('body');
   if (!fromB64(v.sig, 64)) bad('sig');
   if (typeof v.node !== 'string' || !NAME.test(v.node)) bad('node');
   if (!fromB64(v.id_pub, 32)) bad('id_pub');
   if (!isSafeTime(v.at)) bad('at');
   if (!fromB64(v.use_sig, 64)) bad('use_sig');
-  return { body: body as unknown as InvitationUse['body'], sig: v.sig as string, node: v.node as string, id_pub: v.id_pub as string, at: v.at as number, use_sig: v.use_sig as string };
+  return {
+    body: body as unknown as InvitationUse['body'],
+    sig: v.sig as string,
+    node: v.node as string,
+    id_pub: v.id_pub as string,
+    at: v.at as number,
+    use_sig: v.use_sig as string,
+  };
 }
 
 const MAX_SECRET = 1024;
@@ -429,7 +443,10 @@ export class EnrolAnchor {
   private th2: Uint8Array | undefined;
   private stage: 'new' | 'use' | 'decided' | 'done' = 'new';
 
-  constructor(private readonly self: EnrolAnchorSelf, private readonly adminPub: string) {}
+  constructor(
+    private readonly self: EnrolAnchorSelf,
+    private readonly adminPub: string,
+  ) {}
 
   onHello(m: EnrolHello): EnrolAnchorMessage {
     if (this.stage !== 'new') throw enrolFailure('a second hello arrived');

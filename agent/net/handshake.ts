@@ -43,7 +43,6 @@ const EPH = nacl.box.publicKeyLength; // 32
 const HELLO_LEN = 2 + NONCE + MAC + 2 + EPH; // 76
 const ZERO_NONCE = new Uint8Array(NONCE); // hs keys are used for exactly one message each
 
-
 export interface HandshakeLocal {
   name: string;
   identity: Identity;
@@ -181,7 +180,10 @@ export class ClientHandshake {
   private m1: Uint8Array | undefined;
   private done = false;
 
-  constructor(private readonly keys: OverlayKeys, private readonly local: HandshakeLocal) {
+  constructor(
+    private readonly keys: OverlayKeys,
+    private readonly local: HandshakeLocal,
+  ) {
     checkName(local.name);
   }
 
@@ -214,7 +216,10 @@ export class ClientHandshake {
       wipe(secret);
       wipe(s2c);
       wipe(c2s);
-      return { message: m3, session: { peerName: peer.name, peerIdPub: peer.idPub, ...(peer.admission ? { peerAdmission: peer.admission } : {}), sendKey: k.c2s, recvKey: k.s2c } };
+      return {
+        message: m3,
+        session: { peerName: peer.name, peerIdPub: peer.idPub, ...(peer.admission ? { peerAdmission: peer.admission } : {}), sendKey: k.c2s, recvKey: k.s2c },
+      };
     } finally {
       wipe(this.eph.secretKey);
     }
@@ -236,7 +241,10 @@ export class ServerHandshake {
   /** Which key of the ring opened the client's hello (0: the current one). */
   keyIndex = 0;
 
-  constructor(keys: OverlayKeys | OverlayKeys[], private readonly local: HandshakeLocal) {
+  constructor(
+    keys: OverlayKeys | OverlayKeys[],
+    private readonly local: HandshakeLocal,
+  ) {
     checkName(local.name);
     this.ring = Array.isArray(keys) ? keys : [keys];
     if (this.ring.length === 0) throw new Error('ServerHandshake needs at least one overlay key');

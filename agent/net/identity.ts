@@ -48,7 +48,9 @@ export function fingerprint(idPub: string): string {
   let fp = fingerprints.get(idPub);
   if (fp === undefined) {
     if (fingerprints.size >= 8192) fingerprints.clear();
-    fp = Buffer.from(sha256(Buffer.from(idPub, 'utf8'))).toString('hex').slice(0, 12);
+    fp = Buffer.from(sha256(Buffer.from(idPub, 'utf8')))
+      .toString('hex')
+      .slice(0, 12);
     fingerprints.set(idPub, fp);
   }
   return fp;

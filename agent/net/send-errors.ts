@@ -21,7 +21,11 @@ export function oversizedError(bytes: number, limit: number): HeptoError {
  * handshake. The code follows the most telling of them: NOT_ADMITTED,
  * NAME_CONFLICT, PEER_AUTH_FAILED, else PEER_UNREACHABLE.
  */
-export function unreachableError(to: Destination, problems: string[], why: { nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean } = {}): HeptoError {
+export function unreachableError(
+  to: Destination,
+  problems: string[],
+  why: { nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean } = {},
+): HeptoError {
   const { nameConflict = false, notAdmitted = false, authFailed = false } = why;
   const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
   const all = to.addresses.length === 0 ? [...problems, 'no address known'] : problems;

@@ -102,7 +102,11 @@ export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConf
  * error with one problem per address. A `dial` that answers synchronously
  * keeps the whole send synchronous (the in-memory transport's ordering).
  */
-export async function sendToAddresses<C>(to: Destination, dial: (addr: string) => Dialled<C> | Promise<Dialled<C>>, deliver: (conn: C) => PeerInfo): Promise<PeerInfo> {
+export async function sendToAddresses<C>(
+  to: Destination,
+  dial: (addr: string) => Dialled<C> | Promise<Dialled<C>>,
+  deliver: (conn: C) => PeerInfo,
+): Promise<PeerInfo> {
   const problems: string[] = [];
   let conflict = false;
   let notAdmitted = false;

@@ -102,7 +102,10 @@ export class Conn {
   private readonly hooks: ConnHooks;
   private readonly limits: Limits;
 
-  constructor(private readonly ws: WebSocket, opts: ConnOptions) {
+  constructor(
+    private readonly ws: WebSocket,
+    opts: ConnOptions,
+  ) {
     this.role = opts.role;
     this.remote = opts.remote;
     this.source = opts.source;
@@ -131,7 +134,10 @@ export class Conn {
   send(payload: Uint8Array): number {
     if (!this.isOpen || !this.sealer) throw new HeptoError('PEER_UNREACHABLE', `connection to ${this.remote} is closed`);
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      throw new HeptoError('FRAME_REJECTED', `peer ${this.peer?.name ?? this.remote} is not reading: ${this.ws.bufferedAmount} bytes already queued; frame dropped`);
+      throw new HeptoError(
+        'FRAME_REJECTED',
+        `peer ${this.peer?.name ?? this.remote} is not reading: ${this.ws.bufferedAmount} bytes already queued; frame dropped`,
+      );
     }
     const frame = this.sealer.seal(payload);
     this.ws.send(frame);
@@ -302,9 +308,13 @@ export class Conn {
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
     if (code === CLOSE_NOT_ADMITTED && !this.closing) {
       this.notAdmitted = true;
-      this.notAdmittedWhy = (reason ?? Buffer.alloc(0)).toString('utf8').replace(/[^a-z -]/g, '').slice(0, 40);
+      this.notAdmittedWhy = (reason ?? Buffer.alloc(0))
+        .toString('utf8')
+        .replace(/[^a-z -]/g, '')
+        .slice(0, 40);
     }
-    if (before !== 'open' && this.failure === undefined) this.failure = code === CLOSE_NOT_ADMITTED ? `the peer refused us: ${refusedByReason(this.notAdmittedWhy)}` : closeReason(code, before === 'confirming');
+    if (before !== 'open' && this.failure === undefined)
+      this.failure = code === CLOSE_NOT_ADMITTED ? `the peer refused us: ${refusedByReason(this.notAdmittedWhy)}` : closeReason(code, before === 'confirming');
     this.hooks.closed(this);
   }
 }

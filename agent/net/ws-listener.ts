@@ -186,9 +186,7 @@ export class WsListener {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const s of this.sockets) s.destroy();
-    await Promise.all(
-      this.servers.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-    );
+    await Promise.all(this.servers.splice(0).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 
   private onConnection(socket: Socket): void {

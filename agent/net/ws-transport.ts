@@ -18,7 +18,17 @@ import { fingerprint, Identity } from './identity';
 import { DEFAULT_DIAL_TIMEOUT_MS, FRAME_OVERHEAD, Limits, resolveLimits } from './limits';
 import { oversizedError, refusedByReason, stoppedError } from './send-errors';
 import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from './transport';
-import { CLOSE_BUSY, CLOSE_NAME_CONFLICT, CLOSE_NOT_ADMITTED, CLOSE_SELF, CLOSE_SUPERSEDED, CLOSE_TRIMMED, Conn, ConnHooks, describeSocketError } from './ws-connection';
+import {
+  CLOSE_BUSY,
+  CLOSE_NAME_CONFLICT,
+  CLOSE_NOT_ADMITTED,
+  CLOSE_SELF,
+  CLOSE_SUPERSEDED,
+  CLOSE_TRIMMED,
+  Conn,
+  ConnHooks,
+  describeSocketError,
+} from './ws-connection';
 import { formatRemote, WsListener, type PendingSource } from './ws-listener';
 
 export interface WsTransportOptions {
@@ -194,8 +204,7 @@ export class WsTransport implements Transport {
         if (trimmed) {
           c.trimmed = true;
           c.close(CLOSE_TRIMMED, 'trimmed');
-        }
-        else c.close(1000, 'disconnected');
+        } else c.close(1000, 'disconnected');
       }
     }
   }
@@ -328,7 +337,8 @@ export class WsTransport implements Transport {
       if (current && current.isOpen) {
         // Same direction again, or a stale one: the peer restarted or redialed; the new one wins.
         current.superseded = true;
-        if (stale) current.terminate(); // a dead path would not carry a close frame anyway
+        if (stale)
+          current.terminate(); // a dead path would not carry a close frame anyway
         else current.close(CLOSE_SUPERSEDED, 'replaced');
       }
       this.byName.set(peer.name, c);
@@ -360,13 +370,15 @@ export class WsTransport implements Transport {
       if (src && os && os.key === src.key) fromSource++;
       if (o.peer!.idPub === peer.idPub) sameIdentity++;
     }
-    if (sameIdentity >= L.maxAuthPerIdentity) return `too many authenticated connections for identity ${fingerprint(peer.idPub)} (limit ${L.maxAuthPerIdentity})`;
+    if (sameIdentity >= L.maxAuthPerIdentity)
+      return `too many authenticated connections for identity ${fingerprint(peer.idPub)} (limit ${L.maxAuthPerIdentity})`;
     if (replaces) return undefined;
     if (total >= L.maxAuthTotal) return `too many authenticated connections (limit ${L.maxAuthTotal})`;
     if (src && !src.known && strangers >= L.maxAuthStrangers) {
       return `too many authenticated connections from addresses no member records (limit ${L.maxAuthStrangers})`;
     }
-    if (src && fromSource >= L.maxAuthPerSource) return `too many authenticated connections from ${src.known ? src.host : src.key} (limit ${L.maxAuthPerSource})`;
+    if (src && fromSource >= L.maxAuthPerSource)
+      return `too many authenticated connections from ${src.known ? src.host : src.key} (limit ${L.maxAuthPerSource})`;
     return undefined;
   }
 

@@ -88,7 +88,14 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
       ctx.logger.warn('reconcile run stopped before its remaining actions', { next: a.type, left: actions.length - actions.indexOf(a) });
       break;
     }
-    const name = a.type === 'pull' || a.type === 'build-wesher' ? a.image : a.type === 'create-network' ? a.network.name : a.type === 'remove-network' ? a.network : a.name;
+    const name =
+      a.type === 'pull' || a.type === 'build-wesher'
+        ? a.image
+        : a.type === 'create-network'
+          ? a.network.name
+          : a.type === 'remove-network'
+            ? a.network
+            : a.name;
     const node = a.type === 'pull' || a.type === 'build-wesher' || a.type === 'remove-network' ? null : a.type === 'create-network' ? a.network.node : a.node;
     if (node && failedNodes.has(node) && a.type !== 'backoff') continue;
     if ((a.type === 'create' || a.type === 'recreate') && failedImages.has(a.spec.image)) {
@@ -154,13 +161,25 @@ export async function applyActions(actions: Action[], ctx: ApplyContext): Promis
         case 'ensure-link': {
           const steps = await ctx.links.ensure(a.pid, a.link, a.have);
           if (ctx.history.links) delete ctx.history.links[a.node];
-          ctx.logger.info('overlay link set', { container: a.name, interface: a.link.ifname, address: a.link.address, mtu: a.link.mtu, did: steps.join(', '), had_mtu: a.have.mtu ?? undefined });
+          ctx.logger.info('overlay link set', {
+            container: a.name,
+            interface: a.link.ifname,
+            address: a.link.address,
+            mtu: a.link.mtu,
+            did: steps.join(', '),
+            had_mtu: a.have.mtu ?? undefined,
+          });
           break;
         }
         case 'backoff':
           if (a.death) {
             noteDeath(ctx, a.name, a.death);
-            ctx.logger.warn('container keeps failing, backing off', { container: a.name, exit_code: a.death.exitCode, failures: a.death.failures, retry_in_ms: a.until - ctx.now() });
+            ctx.logger.warn('container keeps failing, backing off', {
+              container: a.name,
+              exit_code: a.death.exitCode,
+              failures: a.death.failures,
+              retry_in_ms: a.until - ctx.now(),
+            });
           }
           if (a.fetchLog) update(ctx, a.name, { lastLog: await ctx.client.logTail(a.id, LOG_LINES) });
           continue;

@@ -108,7 +108,7 @@ function runsWesher(record: MemberRecord, node?: string): boolean {
 /** Where a hosted node's wesher binds: its own ip, else (top-level node) the agent's advertised addresses. */
 export function bindFor(config: HeptoConfig, view: ClusterView, node: NodeConfig): BindChoice {
   const self = view.members.find((m) => m.name === config.node);
-  return wesherBindAddress(node.ip, node.node === config.node ? self?.record.addresses ?? [] : []);
+  return wesherBindAddress(node.ip, node.node === config.node ? (self?.record.addresses ?? []) : []);
 }
 
 /**
@@ -141,11 +141,16 @@ function familyProblems(config: HeptoConfig, view: ClusterView, node: NodeConfig
   if (bind.family === 4) {
     const v6 = others.filter((m) => inFamily(m.record.node_ips, 6).length > 0 && inFamily(m.record.node_ips, 4).length === 0).map((m) => m.name);
     if (v6.length === 0) return [];
-    return [`node ${node.node} can only offer wesher IPv4 (${bind.addr}) while ${v6.join(', ')} use IPv6, and wesher does not gossip across address families; give ${node.node} an IPv6 address (ip or advertise)`];
+    return [
+      `node ${node.node} can only offer wesher IPv4 (${bind.addr}) while ${v6.join(', ')} use IPv6, and wesher does not gossip across address families; give ${node.node} an IPv6 address (ip or advertise)`,
+    ];
   }
   return others
     .filter((m) => inFamily(m.record.node_ips, 6).length === 0)
-    .map((m) => `member ${m.name} offers wesher only IPv4 (${m.record.node_ips.join(', ')}) while this cluster's weshers use IPv6, so it is left out of the join list; give ${m.name} an IPv6 address (ip or advertise)`);
+    .map(
+      (m) =>
+        `member ${m.name} offers wesher only IPv4 (${m.record.node_ips.join(', ')}) while this cluster's weshers use IPv6, so it is left out of the join list; give ${m.name} an IPv6 address (ip or advertise)`,
+    );
 }
 
 /** wesher's address on its interface: the overlay IP as a host address (docs/upstream.md). */
@@ -174,14 +179,19 @@ export const CLUSTER_KEY_JOIN_PROBLEM =
 
 /** In status on a machine that does not host the master, joins with agent_key and still holds cluster_key. */
 export const CLUSTER_KEY_HELD_PROBLEM =
-  "this machine joins k3s with agent_key, but its config still holds cluster_key, the k3s server token, which makes its owner Kubernetes admin: remove cluster_key from its config";
+  'this machine joins k3s with agent_key, but its config still holds cluster_key, the k3s server token, which makes its owner Kubernetes admin: remove cluster_key from its config';
 
 /**
  * What a k3s agent reads from its token file: the agent token pinned to the
  * master's CA (`K10<k3s_ca>::node:<key>`, docs/upstream.md K26), or the
  * server token where the machine has no agent key; or why it must wait.
  */
-function agentJoinToken(config: HeptoConfig, view: ClusterView, node: string, agentTokens: Record<string, AgentTokenPlan>): { token: string } | { waiting: string } {
+function agentJoinToken(
+  config: HeptoConfig,
+  view: ClusterView,
+  node: string,
+  agentTokens: Record<string, AgentTokenPlan>,
+): { token: string } | { waiting: string } {
   const hostsMaster = hostedNodes(config).some((n) => n.node === config.master);
   // On the master's machine its own nodes join the way its server lets agents in.
   const key = hostsMaster ? (agentTokens[config.master] ?? { token: config.agent_key }).token : config.agent_key;
@@ -329,6 +339,7 @@ export function computeDesired(
     containers.push({ name: k3sName, node: node.node, role: 'k3s', spec: k, waiting: null });
   }
   // wesher publishes no image: the default reference is built here from the release binary (wesher-image.ts).
-  const builds: DesiredState['builds'] = config.images.wesher === DEFAULT_WESHER_IMAGE ? { [config.images.wesher]: { baseUrl: config.wesher_download, sha256: config.wesher_sha256 } } : {};
+  const builds: DesiredState['builds'] =
+    config.images.wesher === DEFAULT_WESHER_IMAGE ? { [config.images.wesher]: { baseUrl: config.wesher_download, sha256: config.wesher_sha256 } } : {};
   return { containers, networks, links, builds, problems, overlayIps };
 }

@@ -23,7 +23,15 @@ const KINDS: ContainerEventKind[] = ['die', 'oom', 'stop'];
 /** Parses one JSON event; null when it is not a hepto container event we act on. */
 export function parseEvent(raw: unknown): ContainerEvent | null {
   if (!raw || typeof raw !== 'object') return null;
-  const ev = raw as { Type?: string; Action?: string; status?: string; id?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+  const ev = raw as {
+    Type?: string;
+    Action?: string;
+    status?: string;
+    id?: string;
+    time?: number;
+    timeNano?: number;
+    Actor?: { ID?: string; Attributes?: Record<string, string> };
+  };
   const action = (ev.Action ?? ev.status ?? '') as ContainerEventKind;
   if ((ev.Type ?? 'container') !== 'container' || !KINDS.includes(action)) return null;
   const attrs = ev.Actor?.Attributes ?? {};

@@ -28,7 +28,12 @@ export function defaultRouteIface(read: (p: string) => string = (p) => fs.readFi
   return null;
 }
 
-export const NETAVARK_PATHS = ['/usr/libexec/podman/netavark', '/usr/lib/podman/netavark', '/usr/local/libexec/podman/netavark', '/usr/local/lib/podman/netavark'];
+export const NETAVARK_PATHS = [
+  '/usr/libexec/podman/netavark',
+  '/usr/lib/podman/netavark',
+  '/usr/local/libexec/podman/netavark',
+  '/usr/local/lib/podman/netavark',
+];
 
 /** Runs `netavark --version` from Podman's helper directories; null when none answers. */
 export function probeNetavarkVersion(paths: string[] = NETAVARK_PATHS): Promise<string | null> {

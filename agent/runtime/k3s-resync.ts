@@ -56,7 +56,10 @@ export async function resyncPending(file: string): Promise<boolean> {
 
 export async function markResyncPending(file: string, now: number): Promise<void> {
   if (await resyncPending(file)) return;
-  const text = JSON.stringify({ since: new Date(now).toISOString(), why: 'the k3s server was given a new agent token; its datastore is re-synced once it runs with it (docs/upstream.md K28, K31-K34)' });
+  const text = JSON.stringify({
+    since: new Date(now).toISOString(),
+    why: 'the k3s server was given a new agent token; its datastore is re-synced once it runs with it (docs/upstream.md K28, K31-K34)',
+  });
   await writeFileAtomic(file, `${text}\n`, { mode: 0o600 });
 }
 
@@ -161,7 +164,10 @@ export function putTokenRotate(pid: number, req: TokenRotateRequest, opts: { hos
         if (r.error !== undefined) resolve({ status: null, detail: r.error });
         else resolve({ status: r.status ?? null, detail: (r.body ?? '').trim() });
       } catch {
-        resolve({ status: null, detail: `the request helper exited with code ${code ?? 'unknown'}${err.trim() ? `: ${err.trim().split('\n').slice(-1)[0]}` : ''}` });
+        resolve({
+          status: null,
+          detail: `the request helper exited with code ${code ?? 'unknown'}${err.trim() ? `: ${err.trim().split('\n').slice(-1)[0]}` : ''}`,
+        });
       }
     });
     const q = { host: opts.host, port: opts.port ?? K3S_API_PORT, path: TOKEN_ROTATE_PATH, ca: req.ca, password: req.password, timeoutMs: opts.timeoutMs };

@@ -78,7 +78,10 @@ export async function checkServerTokenFile(dataDir: string, node: string, cluste
   } catch (e) {
     const code = errnoCode(e);
     if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-      return { ok: false, problem: `cannot read ${file} (${code ?? 'I/O error'}) to check that cluster_key still opens the k3s datastore; check the file's permissions and the disk` };
+      return {
+        ok: false,
+        problem: `cannot read ${file} (${code ?? 'I/O error'}) to check that cluster_key still opens the k3s datastore; check the file's permissions and the disk`,
+      };
     }
     text = null;
   }
@@ -213,7 +216,7 @@ export function planAgentToken(
       problem:
         `agent_key is set, but the k3s datastore in ${where.dataDir} was made without an agent token, and ${NEXT_RESTART}: ` +
         'so the server keeps running without it, and the other machines still need cluster_key (the server token) to join k3s; ' +
-        'to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master\'s server takes it (its datastore re-synced)',
+        "to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master's server takes it (its datastore re-synced)",
     };
   }
   // The datastore holds another agent token: the server keeps it.
@@ -222,7 +225,7 @@ export function planAgentToken(
       token: node,
       problem:
         `agent_key is not set, but the k3s datastore in ${where.dataDir} holds an agent token, and ${NEXT_RESTART}: ` +
-        'so the server keeps it; put the agent_key it was made with back in this machine\'s config',
+        "so the server keeps it; put the agent_key it was made with back in this machine's config",
     };
   }
   return {

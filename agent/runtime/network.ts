@@ -37,8 +37,14 @@ export function networkName(node: string): string {
 
 /** Compares dotted versions numerically: <0, 0, >0. Non-numeric parts count as 0. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0);
-  const pb = b.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0);
+  const pa = a
+    .replace(/^v/, '')
+    .split(/[.-]/)
+    .map((x) => parseInt(x, 10) || 0);
+  const pb = b
+    .replace(/^v/, '')
+    .split(/[.-]/)
+    .map((x) => parseInt(x, 10) || 0);
   for (let i = 0; i < Math.max(pa.length, pb.length, 3); i++) {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0);
     if (d !== 0) return d;
@@ -58,10 +64,20 @@ export function planNetwork(node: NodeConfig, mtu: number, facts: NetworkFacts):
   }
   if (mode === 'ipvlan') {
     if (facts.netavarkVersion === null) {
-      throw invalid(node.node, 'network_mode', 'ipvlan needs netavark >= 1.5 and its version could not be determined', 'install netavark >= 1.5, or set network_mode to macvlan (Ethernet) or host');
+      throw invalid(
+        node.node,
+        'network_mode',
+        'ipvlan needs netavark >= 1.5 and its version could not be determined',
+        'install netavark >= 1.5, or set network_mode to macvlan (Ethernet) or host',
+      );
     }
     if (compareVersions(facts.netavarkVersion, MIN_NETAVARK_FOR_IPVLAN) < 0) {
-      throw invalid(node.node, 'network_mode', `ipvlan needs netavark >= ${MIN_NETAVARK_FOR_IPVLAN}, this machine has ${facts.netavarkVersion}`, 'upgrade netavark (and Podman), or set network_mode to macvlan (Ethernet) or host');
+      throw invalid(
+        node.node,
+        'network_mode',
+        `ipvlan needs netavark >= ${MIN_NETAVARK_FOR_IPVLAN}, this machine has ${facts.netavarkVersion}`,
+        'upgrade netavark (and Podman), or set network_mode to macvlan (Ethernet) or host',
+      );
     }
   }
   const iface = node.iface ?? facts.defaultIface;

@@ -58,7 +58,7 @@ export function linkKind(env: NodeJS.ProcessEnv = process.env): string {
 export function realExec(cmd: string, args: string[]): Promise<ExecResult> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0;
       resolve({ code, stdout: String(stdout ?? ''), stderr: String(stderr ?? '') || (err && code === 127 ? err.message : '') });
     });
   });
@@ -118,9 +118,16 @@ export class OverlayLinks {
       const r = await this.ip(pid, args);
       // Another actor (wesher itself) may have created it a moment ago.
       if (r.code !== 0 && !(what === 'created' && /exists/i.test(r.stderr))) {
-        throw new HeptoError('LINK_FAILED', `cannot set up ${want.ifname} in ${want.container}'s network namespace (ip ${args.join(' ')}): ${r.stderr.trim() || `exit ${r.code}`}`, {
-          hint: this.kind === 'wireguard' ? 'the kernel needs WireGuard: modprobe wireguard (Linux >= 5.6 has it built in)' : `link kind ${this.kind} comes from HEPTO_TEST_LINK_KIND`,
-        });
+        throw new HeptoError(
+          'LINK_FAILED',
+          `cannot set up ${want.ifname} in ${want.container}'s network namespace (ip ${args.join(' ')}): ${r.stderr.trim() || `exit ${r.code}`}`,
+          {
+            hint:
+              this.kind === 'wireguard'
+                ? 'the kernel needs WireGuard: modprobe wireguard (Linux >= 5.6 has it built in)'
+                : `link kind ${this.kind} comes from HEPTO_TEST_LINK_KIND`,
+          },
+        );
       }
       done.push(what);
     };

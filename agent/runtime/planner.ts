@@ -234,7 +234,11 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
       if (waited !== null && waited >= deadline) {
         wd = { kind: 'recreate', reason: `it had not joined the mesh after ${Math.round(waited / 1000)} s; restarted with a fresh join list`, death: null };
       } else if (waited !== null && waited >= deadline / 4) {
-        actions.push({ type: 'wait', ...wr, reason: `${w.name} has not joined the mesh for ${Math.round(waited / 1000)} s (join list ${w.spec!.join.join(', ')}); it is restarted with a fresh list at ${Math.round(deadline / 1000)} s` });
+        actions.push({
+          type: 'wait',
+          ...wr,
+          reason: `${w.name} has not joined the mesh for ${Math.round(waited / 1000)} s (join list ${w.spec!.join.join(', ')}); it is restarted with a fresh list at ${Math.round(deadline / 1000)} s`,
+        });
       }
     }
     // wesher runs as it should and is not touched in this pass: its link can be checked.
@@ -283,7 +287,8 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     if (kd.kind === 'none') {
       // flannel does not recover an interface that went away with a wesher restart: restart k3s once the link is back.
       if (k.spec && okEff && isRunning(okEff) && ow && ow.startedAt !== null && okEff.startedAt !== null && okEff.startedAt < ow.startedAt) {
-        if (wesherSteady) actions.push({ type: 'restart', ...kr, id: okEff.id, reason: `${w.name} restarted after it, and flannel does not recover its interface` });
+        if (wesherSteady)
+          actions.push({ type: 'restart', ...kr, id: okEff.id, reason: `${w.name} restarted after it, and flannel does not recover its interface` });
         else if (linkWait) actions.push({ type: 'wait', ...kr, reason: `${linkWait}; then it is restarted, as ${w.name} restarted after it` });
       }
       continue;
@@ -299,7 +304,9 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
     if (kd.kind === 'create' || kd.kind === 'recreate') {
       if (!imageReady(k.spec!.image, desired, observed, history, now, actions, pulled)) continue;
       actions.push(
-        kd.kind === 'create' ? { type: 'create', ...kr, spec: k.spec! } : { type: 'recreate', ...kr, id: okEff!.id, spec: k.spec!, reason: kd.reason, death: kd.death },
+        kd.kind === 'create'
+          ? { type: 'create', ...kr, spec: k.spec! }
+          : { type: 'recreate', ...kr, id: okEff!.id, spec: k.spec!, reason: kd.reason, death: kd.death },
       );
     } else {
       actions.push({ type: 'start', ...kr, id: okEff!.id, death: kd.death });
@@ -311,7 +318,8 @@ export function planReconcile(desired: DesiredState, observed: Observed, history
   const wanted = new Set(desired.containers.map((c) => c.name));
   const stale = observed.containers.filter((o): o is ObservedContainer & { node: string } => o.node !== null && !wanted.has(o.name));
   stale.sort((a, b) => (a.role === 'k3s' ? 0 : 1) - (b.role === 'k3s' ? 0 : 1));
-  for (const o of stale) actions.push({ type: 'remove', name: o.name, node: o.node, role: o.role, id: o.id, reason: `node ${o.node} is no longer configured on this machine` });
+  for (const o of stale)
+    actions.push({ type: 'remove', name: o.name, node: o.node, role: o.role, id: o.id, reason: `node ${o.node} is no longer configured on this machine` });
   // Their networks too, once no container of ours is left on them (the stale ones just went).
   const wantedNets = new Set(desired.networks.map((n) => n.name));
   for (const n of observed.managedNetworks ?? []) {

@@ -53,7 +53,9 @@ export class PodmanClient {
 
   constructor(opts: { socketPath: string; dockerFactory?: (socketPath: string) => Dockerode; requestTimeoutMs?: number }) {
     this.socket = opts.socketPath;
-    this.docker = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new DockerodeClient({ socketPath: opts.socketPath, timeout: opts.requestTimeoutMs ?? 60_000 });
+    this.docker = opts.dockerFactory
+      ? opts.dockerFactory(opts.socketPath)
+      : new DockerodeClient({ socketPath: opts.socketPath, timeout: opts.requestTimeoutMs ?? 60_000 });
     this.streams = opts.dockerFactory ? opts.dockerFactory(opts.socketPath) : new DockerodeClient({ socketPath: opts.socketPath });
   }
 
@@ -394,7 +396,9 @@ export class PodmanClient {
         hint: `it is retried; see podman logs ${name}, or try it by hand: podman exec ${name} ${argv.join(' ')}`,
       });
     try {
-      const ex = await this.docker.getContainer(id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false, abortSignal: abort.signal });
+      const ex = await this.docker
+        .getContainer(id)
+        .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false, abortSignal: abort.signal });
       const s = await ex.start({ hijack: true, stdin: false, abortSignal: abort.signal });
       stream = s;
       const chunks: Buffer[] = [];

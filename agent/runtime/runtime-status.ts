@@ -81,7 +81,7 @@ export function buildSupervisorStatus(input: StatusInput): SupervisorStatus {
     const foreign = o !== undefined && o.node === null;
     const state: ContainerState = foreign ? 'missing' : stateOf(d, o, input);
     const wait = input.waits?.[d.name] ?? null;
-    let lastError = h.lastError ?? (state === 'waiting' ? wait ?? d.waiting : null);
+    let lastError = h.lastError ?? (state === 'waiting' ? (wait ?? d.waiting) : null);
     if (wait) problems.push(wait);
     if (foreign) {
       lastError = `a container named ${d.name} exists that hepto did not create`;
@@ -103,7 +103,9 @@ export function buildSupervisorStatus(input: StatusInput): SupervisorStatus {
     if (state === 'crashloop') {
       const wait = h.nextStartAt > input.now ? `; next try in ${seconds(h.nextStartAt - input.now)}` : '';
       const code = h.lastExitCode !== null ? ` (exit code ${h.lastExitCode})` : '';
-      problems.push(`${d.name} keeps failing${code}, ${h.failures} times in a row${wait}${h.lastError ? `: ${h.lastError}` : ''}; see last_log in status --json or podman logs ${d.name}`);
+      problems.push(
+        `${d.name} keeps failing${code}, ${h.failures} times in a row${wait}${h.lastError ? `: ${h.lastError}` : ''}; see last_log in status --json or podman logs ${d.name}`,
+      );
     } else if (h.lastError && state !== 'running') {
       problems.push(`${d.name}: ${h.lastError}`);
     }

@@ -27,7 +27,11 @@ function sha256(text: string): string {
 }
 
 /** `secretFiles`: path → content of secret files the container reads; only a hash of each enters. */
-export function specHash(create: { Env?: string[]; Labels?: Record<string, string> } & Record<string, unknown>, secretEnv: string[], secretFiles: Record<string, string> = {}): string {
+export function specHash(
+  create: { Env?: string[]; Labels?: Record<string, string> } & Record<string, unknown>,
+  secretEnv: string[],
+  secretFiles: Record<string, string> = {},
+): string {
   const env = (create.Env ?? [])
     .filter((e) => !VOLATILE_ENV.includes(e.slice(0, e.indexOf('='))))
     .map((e) => {

@@ -100,7 +100,9 @@ function seal(spec: Omit<ContainerSpec, 'hash' | 'files' | 'baseHash'> & { files
   const files = spec.files ?? [];
   const hash = specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.content])));
   // The base hash is computed before either label is set, like the hash (both labels are left out of it).
-  const baseHash = files.some((f) => f.live) ? specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.live ? LIVE_CONTENT : f.content]))) : null;
+  const baseHash = files.some((f) => f.live)
+    ? specHash(spec.create as never, spec.secretEnv, Object.fromEntries(files.map((f) => [f.path, f.live ? LIVE_CONTENT : f.content])))
+    : null;
   spec.create.Labels = { ...(spec.create.Labels ?? {}), [HASH_LABEL]: hash, ...(baseHash ? { [BASE_HASH_LABEL]: baseHash } : {}) };
   return { ...spec, files, hash, baseHash };
 }

@@ -18,7 +18,17 @@ import { applyActions } from './apply';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import { exponentialBackoff, type BackoffCurve } from '../../shared/backoff';
 import { computeDesired, type ClusterView, type DesiredState } from './desired';
-import { deleteNodeArgv, emptyRemovalState, forgetRemovals, hostsMaster, noteDeleted, noteRemovalFailed, planRemovals, summarizeOutput, type RemovalPlan } from './node-removal';
+import {
+  deleteNodeArgv,
+  emptyRemovalState,
+  forgetRemovals,
+  hostsMaster,
+  noteDeleted,
+  noteRemovalFailed,
+  planRemovals,
+  summarizeOutput,
+  type RemovalPlan,
+} from './node-removal';
 import { observeLinks, serverAgentTokens, serverCaHash, serverTokenProblems } from './node-observe';
 import { readNodePassword, type AgentTokenPlan, type AgentTokenRotation } from './k3s-token';
 import { clearResync, markResyncPending, putTokenRotate, readTokenRotate, resyncMarkerPath, resyncPending, supervisorLoopback } from './k3s-resync';
@@ -373,8 +383,10 @@ export class Supervisor {
 
   private markUnreachable(e: unknown): void {
     const err = toHeptoError(e, 'reach the Podman API', this.opts.config.podman_socket);
-    const sentence = isHeptoError(err) && err.code === 'PODMAN_UNREACHABLE' ? err.describe() : `Podman API at ${this.opts.config.podman_socket} failed: ${err.describe()}`;
-    if (this.podman === 'connected' || this.podmanProblem !== sentence) this.log.warn('Podman unreachable; containers are left as they are, retrying', { socket: this.opts.config.podman_socket, error: err.message });
+    const sentence =
+      isHeptoError(err) && err.code === 'PODMAN_UNREACHABLE' ? err.describe() : `Podman API at ${this.opts.config.podman_socket} failed: ${err.describe()}`;
+    if (this.podman === 'connected' || this.podmanProblem !== sentence)
+      this.log.warn('Podman unreachable; containers are left as they are, retrying', { socket: this.opts.config.podman_socket, error: err.message });
     this.podman = 'unreachable';
     this.podmanProblem = sentence;
     this.events?.close();
@@ -631,13 +643,23 @@ export class Supervisor {
       }
     }
     const failures = this.resync.failures + 1;
-    this.resync = { failures, nextAt: now + Math.max(this.policy.baseMs, backoffDelay(failures, this.policy, (this.opts.random ?? Math.random)())), lastError: error };
+    this.resync = {
+      failures,
+      nextAt: now + Math.max(this.policy.baseMs, backoffDelay(failures, this.policy, (this.opts.random ?? Math.random)())),
+      lastError: error,
+    };
     this.log.warn('cannot re-sync the k3s datastore yet; retrying', { node: config.master, error, attempt: failures, retry_in_ms: this.resync.nextAt - now });
   }
 
   /** Re-plans the removals: forgets re-admitted names, and keeps what is due and the problems for status. */
   private refreshRemovals(): RemovalPlan {
-    const plan = planRemovals({ config: this.opts.config, view: this.view, state: this.removals, now: this.opts.clock.now(), masterK3sRunning: this.masterK3s() !== null });
+    const plan = planRemovals({
+      config: this.opts.config,
+      view: this.view,
+      state: this.removals,
+      now: this.opts.clock.now(),
+      masterK3sRunning: this.masterK3s() !== null,
+    });
     if (plan.forget.length > 0) {
       forgetRemovals(this.removals, plan.forget);
       this.log.debug('removed nodes re-admitted; forgotten', { nodes: plan.forget.join(', ') });
@@ -671,7 +693,12 @@ export class Supervisor {
         error = isHeptoError(e) ? e.describe() : errorMessage(e);
       }
       const a = noteRemovalFailed(this.removals, node, error, this.opts.clock.now(), this.policy, (this.opts.random ?? Math.random)());
-      this.log.warn('cannot delete removed node from Kubernetes; retrying', { node, error, attempt: a.failures, retry_in_ms: a.nextAt - this.opts.clock.now() });
+      this.log.warn('cannot delete removed node from Kubernetes; retrying', {
+        node,
+        error,
+        attempt: a.failures,
+        retry_in_ms: a.nextAt - this.opts.clock.now(),
+      });
     }
     this.refreshRemovals();
   }
@@ -689,9 +716,12 @@ export class Supervisor {
     if (times.length === 0) return;
     const at = Math.min(...times);
     if (this.wakeTimer) this.opts.clock.clearTimeout(this.wakeTimer);
-    this.wakeTimer = this.opts.clock.setTimeout(() => {
-      this.wakeTimer = null;
-      this.trigger('backoff due', 0);
-    }, at - now + 5);
+    this.wakeTimer = this.opts.clock.setTimeout(
+      () => {
+        this.wakeTimer = null;
+        this.trigger('backoff due', 0);
+      },
+      at - now + 5,
+    );
   }
 }

@@ -54,9 +54,13 @@ export function releaseArch(nodeArch: string = process.arch): string {
     case 'arm':
       return 'arm';
     default:
-      throw new HeptoError('WESHER_DOWNLOAD_FAILED', `wesher publishes no release binary for this machine's architecture (${nodeArch}); there are only amd64, arm64 and arm`, {
-        hint: 'build wesher for this architecture yourself, put it in an image as its entrypoint, and set images.wesher to that image',
-      });
+      throw new HeptoError(
+        'WESHER_DOWNLOAD_FAILED',
+        `wesher publishes no release binary for this machine's architecture (${nodeArch}); there are only amd64, arm64 and arm`,
+        {
+          hint: 'build wesher for this architecture yourself, put it in an image as its entrypoint, and set images.wesher to that image',
+        },
+      );
   }
 }
 
@@ -112,7 +116,8 @@ function joinUrl(base: string, file: string): string {
 
 function downloadFailed(e: unknown, url: string, what: string, timeoutMs: number): HeptoError {
   let reason: string;
-  if (e instanceof DownloadError && e.kind === 'timeout') reason = `not finished within ${timeoutMs < 10_000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`} (the limit for the sums file and binary together)`;
+  if (e instanceof DownloadError && e.kind === 'timeout')
+    reason = `not finished within ${timeoutMs < 10_000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`} (the limit for the sums file and binary together)`;
   else if (e instanceof DownloadError && e.kind === 'too-large') reason = `refused: ${e.message}`;
   else reason = e instanceof Error ? e.message : String(e);
   return new HeptoError('WESHER_DOWNLOAD_FAILED', `could not download ${what} from ${url}: ${reason}`, { hint: DOWNLOAD_HINT, cause: e });
@@ -130,7 +135,9 @@ export async function fetchWesherRelease(opts: FetchWesherOptions): Promise<Wesh
   if (opts.pinnedSha256 !== null && opts.pinnedSha256 !== undefined) {
     pin = opts.pinnedSha256.trim().toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(pin)) {
-      throw new HeptoError('CONFIG_INVALID', `the pinned sha256 for ${file} is not 64 hex digits`, { hint: 'set wesher_sha256 to the output of sha256sum for that binary, or leave it unset' });
+      throw new HeptoError('CONFIG_INVALID', `the pinned sha256 for ${file} is not 64 hex digits`, {
+        hint: 'set wesher_sha256 to the output of sha256sum for that binary, or leave it unset',
+      });
     }
   }
 
@@ -149,7 +156,9 @@ export async function fetchWesherRelease(opts: FetchWesherOptions): Promise<Wesh
   }
   if (listed !== undefined && pin !== null && listed !== pin) {
     // Fail before the big download: one of the two sources is wrong.
-    throw new HeptoError('WESHER_CHECKSUM_MISMATCH', `${sumsUrl} lists sha256 ${listed} for ${file}, but the pinned hash (wesher_sha256) is ${pin}`, { hint: CHECKSUM_HINT });
+    throw new HeptoError('WESHER_CHECKSUM_MISMATCH', `${sumsUrl} lists sha256 ${listed} for ${file}, but the pinned hash (wesher_sha256) is ${pin}`, {
+      hint: CHECKSUM_HINT,
+    });
   }
 
   let binary: Buffer;

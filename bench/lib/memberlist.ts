@@ -46,7 +46,8 @@ function which(cmd: string): string | null {
 /** Why memberlist cannot run here, or null when it can. */
 export function memberlistMissing(): string | null {
   if (!which('go')) return 'no Go toolchain (Debian package golang-go)';
-  if (!fs.existsSync(path.join(MEMBERLIST_SRC, 'memberlist.go'))) return `no memberlist sources in ${MEMBERLIST_SRC} (Debian package golang-github-hashicorp-memberlist-dev)`;
+  if (!fs.existsSync(path.join(MEMBERLIST_SRC, 'memberlist.go')))
+    return `no memberlist sources in ${MEMBERLIST_SRC} (Debian package golang-github-hashicorp-memberlist-dev)`;
   return null;
 }
 

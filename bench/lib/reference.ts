@@ -50,4 +50,5 @@ export const MEMBERLIST_REFERENCE: Readonly<Record<number, Record<Metric, Spread
   },
 });
 
-export const REFERENCE_SOURCE = 'shared/reference/memberlist-bench.md (memberlist 0.2.2, DefaultLANConfig, encryption on, measured earlier on this kind of machine)';
+export const REFERENCE_SOURCE =
+  'shared/reference/memberlist-bench.md (memberlist 0.2.2, DefaultLANConfig, encryption on, measured earlier on this kind of machine)';

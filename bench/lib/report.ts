@@ -50,7 +50,12 @@ export const METRICS: MetricDef[] = [
   { key: 'silentAllMs', label: 'silent failure: all see it dead (ms)', vs: 'crashAllMs', maxRatio: 0.5 },
   { key: 'leaveAllMs', label: 'leave: all see it left (ms)', vs: 'leaveAllMs', maxRatio: 1.0 },
   // Issue 16's targets: in the first minute after a join at most 2× memberlist's traffic, at rest at most 1×.
-  { key: 'bytesPerSecPerMember', label: 'traffic per member right after the join, first contacts still handshaking (B/s)', vs: 'bytesPerSecPerMember', maxRatio: 2.0 },
+  {
+    key: 'bytesPerSecPerMember',
+    label: 'traffic per member right after the join, first contacts still handshaking (B/s)',
+    vs: 'bytesPerSecPerMember',
+    maxRatio: 2.0,
+  },
   { key: 'bytesPerSecMeshed', label: 'traffic per member at rest, every pair connected (B/s)', vs: 'bytesPerSecPerMember', maxRatio: 1.0 },
   { key: 'memPerMemberKiB', label: 'memory per member, one process: RSS delta / N (KiB)', vs: 'memPerMemberKiB' },
   { key: 'heapPerMemberKiB', label: 'memory per member: heap delta / N (KiB)', vs: 'heapPerMemberKiB' },

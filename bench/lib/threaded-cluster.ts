@@ -67,7 +67,6 @@ export class ThreadedCluster {
   private readonly t0 = performance.timeOrigin + performance.now();
   private closed = false;
 
-
   /**
    * Spawns the workers, warms each up, calls `beforeMembers` (the baseline
    * of the memory figures: threads and code, no members), then creates every
@@ -84,9 +83,9 @@ export class ThreadedCluster {
       // Each worker is a fresh V8: compile the code paths once (as the in-process bench always did) before measuring.
       await Promise.all(c.workers.map((_, w) => c.call(w, { op: 'warmup', subnet: `127.2.${w}` })));
       if (beforeMembers) await beforeMembers(c);
-      created[0] = (await c.call(0, { op: 'create', indices: share(0) })) as typeof created[0];
+      created[0] = (await c.call(0, { op: 'create', indices: share(0) })) as (typeof created)[0];
       const anchor = created[0][0].address;
-      for (let w = 1; w < threads; w++) created[w] = (await c.call(w, { op: 'create', indices: share(w), anchor })) as typeof created[0];
+      for (let w = 1; w < threads; w++) created[w] = (await c.call(w, { op: 'create', indices: share(w), anchor })) as (typeof created)[0];
     } catch (e) {
       await c.close();
       throw e;

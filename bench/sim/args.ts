@@ -60,10 +60,15 @@ function bad(flag: string, why: string): HeptoError {
 }
 
 function numbers(flag: string, v: string, int: boolean, min: number, max: number): number[] {
-  const out = v.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
+  const out = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
+    .map(Number);
   if (out.length === 0) throw bad(flag, 'needs at least one number');
   for (const x of out) {
-    if (!Number.isFinite(x) || (int && !Number.isInteger(x)) || x < min || x > max) throw bad(flag, `values must be ${int ? 'integers' : 'numbers'} from ${min} to ${max}, got "${v}"`);
+    if (!Number.isFinite(x) || (int && !Number.isInteger(x)) || x < min || x > max)
+      throw bad(flag, `values must be ${int ? 'integers' : 'numbers'} from ${min} to ${max}, got "${v}"`);
   }
   return out;
 }
@@ -96,16 +101,33 @@ export function parseArgs(argv: string[]): SimArgs {
   let churnGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    if (flag === '--quick') { a.quick = true; continue; }
-    if (flag === '--help' || flag === '-h') { a.help = true; continue; }
-    if (flag === '--converge-only') { a.convergeOnly = true; continue; }
-    if (flag === '--force') { a.force = true; continue; }
+    if (flag === '--quick') {
+      a.quick = true;
+      continue;
+    }
+    if (flag === '--help' || flag === '-h') {
+      a.help = true;
+      continue;
+    }
+    if (flag === '--converge-only') {
+      a.convergeOnly = true;
+      continue;
+    }
+    if (flag === '--force') {
+      a.force = true;
+      continue;
+    }
     const v = argv[i + 1];
     if (v === undefined || (v.startsWith('--') && v !== '')) throw bad(flag, 'needs a value');
     i++;
     switch (flag) {
-      case '--n': a.ns = numbers(flag, v, true, 2, 100_000); nGiven = true; break;
-      case '--seed': a.seed = numbers(flag, v, true, 0, 2 ** 32 - 1)[0]; break;
+      case '--n':
+        a.ns = numbers(flag, v, true, 2, 100_000);
+        nGiven = true;
+        break;
+      case '--seed':
+        a.seed = numbers(flag, v, true, 0, 2 ** 32 - 1)[0];
+        break;
       case '--timing':
         if (!(v in PRESETS)) throw bad(flag, `must be LAN, WAN or TEST, got "${v}"`);
         a.timing = v as SimArgs['timing'];
@@ -114,25 +136,46 @@ export function parseArgs(argv: string[]): SimArgs {
         if (!(v in LATENCY_PRESETS)) throw bad(flag, `must be one of ${Object.keys(LATENCY_PRESETS).join(', ')}, got "${v}"`);
         a.latency = v;
         break;
-      case '--anchors': a.anchors = numbers(flag, v, true, 1, 100)[0]; break;
-      case '--spread': a.spreadMs = numbers(flag, v, false, 0, 3_600_000)[0]; break;
-      case '--loss': a.loss = numbers(flag, v, false, 0, 0.9); break;
+      case '--anchors':
+        a.anchors = numbers(flag, v, true, 1, 100)[0];
+        break;
+      case '--spread':
+        a.spreadMs = numbers(flag, v, false, 0, 3_600_000)[0];
+        break;
+      case '--loss':
+        a.loss = numbers(flag, v, false, 0, 0.9);
+        break;
       case '--loss-model':
         if (!['tcp', 'drop', 'both'].includes(v)) throw bad(flag, `must be tcp, drop or both, got "${v}"`);
         a.lossModels = v === 'both' ? ['tcp', 'drop'] : [v as LossModel];
         modelGiven = true;
         break;
-      case '--member-hours': a.memberHours = numbers(flag, v, false, 0.01, 1e6)[0]; break;
-      case '--churn': a.churn = numbers(flag, v, true, 0, 10_000)[0]; churnGiven = true; break;
+      case '--member-hours':
+        a.memberHours = numbers(flag, v, false, 0.01, 1e6)[0];
+        break;
+      case '--churn':
+        a.churn = numbers(flag, v, true, 0, 10_000)[0];
+        churnGiven = true;
+        break;
       case '--wire':
         if (v !== 'shared' && v !== 'decode') throw bad(flag, `must be shared or decode, got "${v}"`);
         a.wire = v;
         break;
-      case '--heavy-max': a.heavyMax = numbers(flag, v, true, 0, 1_000_000)[0]; break;
-      case '--repeat': a.repeat = numbers(flag, v, true, 1, 100)[0]; break;
-      case '--out': a.out = v; break;
-      case '--render': a.render = v; break;
-      case '--chart': a.chart = v; break;
+      case '--heavy-max':
+        a.heavyMax = numbers(flag, v, true, 0, 1_000_000)[0];
+        break;
+      case '--repeat':
+        a.repeat = numbers(flag, v, true, 1, 100)[0];
+        break;
+      case '--out':
+        a.out = v;
+        break;
+      case '--render':
+        a.render = v;
+        break;
+      case '--chart':
+        a.chart = v;
+        break;
       default:
         throw bad(flag, 'is not a known flag');
     }

@@ -90,7 +90,8 @@ export function installFastCrypto(): FastCrypto {
     let k = pubKeys.get(idPub);
     if (k === undefined) {
       const raw = typeof idPub === 'string' ? Buffer.from(idPub, 'base64') : Buffer.alloc(0);
-      k = raw.length === 32 && raw.toString('base64') === idPub ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' }) : null;
+      k =
+        raw.length === 32 && raw.toString('base64') === idPub ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' }) : null;
       pubKeys.set(idPub, k);
     }
     return k;

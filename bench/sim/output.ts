@@ -38,11 +38,22 @@ export interface RunFile {
 
 function fitsFor(results: SuiteResult[], which: 'ms' | 'p50' | 'p90'): { fits: Fit[]; verdict: string } {
   const rs = results.filter((r) => medianConvergence(r, which) !== null);
-  const fits = growthFits(rs.map((r) => r.n), rs.map((r) => medianConvergence(r, which) as number));
+  const fits = growthFits(
+    rs.map((r) => r.n),
+    rs.map((r) => medianConvergence(r, which) as number),
+  );
   return { fits, verdict: growthVerdict(fits, rs.length) };
 }
 
-export function buildRunFile(o: { args: SimArgs; timing: GossipTiming; latency: LatencySpec; results: SuiteResult[]; skipped: Skipped[]; crypto: CryptoStats; complete: boolean }): RunFile {
+export function buildRunFile(o: {
+  args: SimArgs;
+  timing: GossipTiming;
+  latency: LatencySpec;
+  results: SuiteResult[];
+  skipped: Skipped[];
+  crypto: CryptoStats;
+  complete: boolean;
+}): RunFile {
   const all = fitsFor(o.results, 'ms');
   return {
     tool: 'hepto-agent simulator (npm run sim)',
@@ -70,7 +81,14 @@ export function buildRunFile(o: { args: SimArgs; timing: GossipTiming; latency: 
 /** Recomputes the fits and verdicts of a stored run (after the report logic changed). */
 export function refresh(f: RunFile): RunFile {
   const all = fitsFor(f.results, 'ms');
-  return { ...f, skipped: f.skipped ?? [], convergenceFits: all.fits, verdict: all.verdict, halfComplete: fitsFor(f.results, 'p50'), ninetyComplete: fitsFor(f.results, 'p90') };
+  return {
+    ...f,
+    skipped: f.skipped ?? [],
+    convergenceFits: all.fits,
+    verdict: all.verdict,
+    halfComplete: fitsFor(f.results, 'p50'),
+    ninetyComplete: fitsFor(f.results, 'p90'),
+  };
 }
 
 export function jsonPath(args: Pick<SimArgs, 'out' | 'seed' | 'convergeOnly'>): string {
@@ -84,7 +102,10 @@ export function writeRunFile(file: string, f: RunFile): void {
 
 export function writeChart(file: string, f: RunFile): void {
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, convergenceChart(f.results, f.convergenceFits, `Simulated convergence vs N (${f.args.timing} timing, ${f.args.latency} latency, seed ${f.args.seed})`));
+  writeFileSync(
+    file,
+    convergenceChart(f.results, f.convergenceFits, `Simulated convergence vs N (${f.args.timing} timing, ${f.args.latency} latency, seed ${f.args.seed})`),
+  );
 }
 
 /** The printed summary: table, what was not run, the growth verdicts, the bytes model. */

@@ -79,11 +79,16 @@ function spread(r: SuiteResult): { lo: number; hi: number } {
 
 /** The --converge-only table: one row per N. */
 export function sweepTable(results: SuiteResult[]): string {
-  const out = ['| N | seeds | all complete: median s | min–max s | median gossip rounds | 50% / 90% complete: median s | runtime s |', '|---:|---:|---:|---:|---:|---:|---:|'];
+  const out = [
+    '| N | seeds | all complete: median s | min–max s | median gossip rounds | 50% / 90% complete: median s | runtime s |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const r of results) {
     const m = medianConvergence(r);
     const sp = spread(r);
-    out.push(`| ${r.n.toLocaleString('en-US')} | ${r.convergeRuns.length} | ${s(m, 2)} | ${s(sp.lo, 2)}–${s(sp.hi, 2)} | ${m === null ? '—' : (median(r.convergeRuns.map((c) => c.gossipRounds ?? NaN)) ?? NaN).toFixed(1)} | ${s(medianConvergence(r, 'p50'), 2)} / ${s(medianConvergence(r, 'p90'), 2)} | ${(r.runtime.realMs / 1000).toFixed(0)} |`);
+    out.push(
+      `| ${r.n.toLocaleString('en-US')} | ${r.convergeRuns.length} | ${s(m, 2)} | ${s(sp.lo, 2)}–${s(sp.hi, 2)} | ${m === null ? '—' : (median(r.convergeRuns.map((c) => c.gossipRounds ?? NaN)) ?? NaN).toFixed(1)} | ${s(medianConvergence(r, 'p50'), 2)} / ${s(medianConvergence(r, 'p90'), 2)} | ${(r.runtime.realMs / 1000).toFixed(0)} |`,
+    );
   }
   return out.join('\n');
 }
@@ -100,33 +105,69 @@ export function table(results: SuiteResult[]): string {
   const cols = results.map((r) => `N = ${r.n.toLocaleString('en-US')}`);
   const rows: [string, (r: SuiteResult) => string][] = [
     ['converge: virtual s (all see all alive)', (r) => s(r.converge.ms, 2)],
-    ['converge: gossip rounds / probe periods', (r) => (r.converge.ms === null ? '—' : `${r.converge.gossipRounds?.toFixed(1)} / ${r.converge.probePeriods?.toFixed(1)}`)],
+    [
+      'converge: gossip rounds / probe periods',
+      (r) => (r.converge.ms === null ? '—' : `${r.converge.gossipRounds?.toFixed(1)} / ${r.converge.probePeriods?.toFixed(1)}`),
+    ],
     ['converge: 50% / 90% of members complete, s', (r) => `${s(r.converge.fractions.p50, 2)} / ${s(r.converge.fractions.p90, 2)}`],
   ];
   for (const mode of ['kill', 'power-off'] as const) {
-    rows.push([`crash (${mode}) seen dead: first / all, s`, (r) => {
-      const c = r.crashes.find((x) => x.mode === mode);
-      return c ? `${s(c.firstMs)} / ${s(c.allMs)}` : '—';
-    }]);
+    rows.push([
+      `crash (${mode}) seen dead: first / all, s`,
+      (r) => {
+        const c = r.crashes.find((x) => x.mode === mode);
+        return c ? `${s(c.firstMs)} / ${s(c.allMs)}` : '—';
+      },
+    ]);
   }
   const fpKeys = [...new Set(results.flatMap((r) => r.falsePositives.map((f) => `${f.model}|${f.loss}`)))];
   for (const key of fpKeys) {
     const [model, loss] = key.split('|');
-    rows.push([`false deaths per member-hour, ${(Number(loss) * 100).toFixed(0)}% loss (${model})`, (r) => {
-      const f = r.falsePositives.find((x) => `${x.model}|${x.loss}` === key);
-      return f ? `${f.perMemberHour.toFixed(3)} (${f.deadIncidents} in ${f.memberHours.toFixed(0)} member-h)` : model === 'drop' ? skipped(r) : '—';
-    }]);
+    rows.push([
+      `false deaths per member-hour, ${(Number(loss) * 100).toFixed(0)}% loss (${model})`,
+      (r) => {
+        const f = r.falsePositives.find((x) => `${x.model}|${x.loss}` === key);
+        return f ? `${f.perMemberHour.toFixed(3)} (${f.deadIncidents} in ${f.memberHours.toFixed(0)} member-h)` : model === 'drop' ? skipped(r) : '—';
+      },
+    ]);
   }
   rows.push(
-    ['bytes/member/s at rest: total (of which handshakes)', (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—')],
-    ['  + WebSocket keepalive, B/s (open connections per member)', (r) => (r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})` : '— (not measured by this run)')],
-    ['open connections per member at rest (end of the rest window): mean / max', (r) => (r.connections?.rest ? `${r.connections.rest.openMean.toFixed(0)} / ${r.connections.rest.openMax}` : '— (not measured by this run)')],
-    ['handshakes in the first minute after the start: per member, bytes per member (B/s)', (r) => {
-      const f = r.connections?.firstMinute;
-      return f ? `${f.handshakesPerMember.toFixed(0)}, ${f.handshakeBytesPerMember.toFixed(0)} (${f.handshakeBytesPerMemberPerS.toFixed(0)})` : '— (not measured by this run)';
-    }],
-    ['open connections per member after the loss windows: mean / max (at virtual s)', (r) => (r.connections?.later ? `${r.connections.later.openMean.toFixed(0)} / ${r.connections.later.openMax} (${r.connections.later.atS.toFixed(0)})` : '— (not measured by this run)')],
-    ['one member cut off (a home losing its uplink, healed once the rest holds it dead): seen dead / merged after heal, s', (r) => (r.homeCut ? `${r.homeCut.cutSeenMs == null ? `not in ${s(r.homeCut.holdMs ?? null, 0)}` : s(r.homeCut.cutSeenMs)} / ${s(r.homeCut.mergeMs)}` : '—')],
+    [
+      'bytes/member/s at rest: total (of which handshakes)',
+      (r) => (r.rest ? `${r.rest.bytesPerMemberPerS.toFixed(0)} (${r.rest.handshakeBytesPerMemberPerS.toFixed(0)})` : '—'),
+    ],
+    [
+      '  + WebSocket keepalive, B/s (open connections per member)',
+      (r) =>
+        r.rest && r.rest.keepaliveBytesPerMemberPerS !== undefined
+          ? `${r.rest.keepaliveBytesPerMemberPerS.toFixed(0)} (${r.rest.connectionsPerMember.toFixed(0)})`
+          : '— (not measured by this run)',
+    ],
+    [
+      'open connections per member at rest (end of the rest window): mean / max',
+      (r) => (r.connections?.rest ? `${r.connections.rest.openMean.toFixed(0)} / ${r.connections.rest.openMax}` : '— (not measured by this run)'),
+    ],
+    [
+      'handshakes in the first minute after the start: per member, bytes per member (B/s)',
+      (r) => {
+        const f = r.connections?.firstMinute;
+        return f
+          ? `${f.handshakesPerMember.toFixed(0)}, ${f.handshakeBytesPerMember.toFixed(0)} (${f.handshakeBytesPerMemberPerS.toFixed(0)})`
+          : '— (not measured by this run)';
+      },
+    ],
+    [
+      'open connections per member after the loss windows: mean / max (at virtual s)',
+      (r) =>
+        r.connections?.later
+          ? `${r.connections.later.openMean.toFixed(0)} / ${r.connections.later.openMax} (${r.connections.later.atS.toFixed(0)})`
+          : '— (not measured by this run)',
+    ],
+    [
+      'one member cut off (a home losing its uplink, healed once the rest holds it dead): seen dead / merged after heal, s',
+      (r) =>
+        r.homeCut ? `${r.homeCut.cutSeenMs == null ? `not in ${s(r.homeCut.holdMs ?? null, 0)}` : s(r.homeCut.cutSeenMs)} / ${s(r.homeCut.mergeMs)}` : '—',
+    ],
     ['partition (two halves): split seen / merged after heal, s', (r) => (r.partition ? `${s(r.partition.splitMs)} / ${s(r.partition.mergeMs)}` : skipped(r))],
     ['churn: join / leave seen by all, median s', (r) => (r.churn ? `${s(median(r.churn.joinSeenMs))} / ${s(median(r.churn.leaveSeenMs))}` : skipped(r))],
     ['simulator runtime, s (peak heap MB)', (r) => `${(r.runtime.realMs / 1000).toFixed(0)} (${r.runtime.peakHeapMB})`],
@@ -156,12 +197,18 @@ export function convergenceChart(results: SuiteResult[], fits: Fit[], title: str
   ];
   const log = fits.find((f) => f.model === 'a + b·ln N');
   if (log && ok.length >= 2) {
-    series.push({ name: `fit ${(log.a / 1000).toFixed(2)} + ${(log.b / 1000).toFixed(2)}·ln N (s)`, points: ok.map((r) => ({ x: x(r.n), y: (log.a + log.b * Math.log(r.n)) / 1000, lo: undefined as unknown as number, hi: undefined as unknown as number })) });
+    series.push({
+      name: `fit ${(log.a / 1000).toFixed(2)} + ${(log.b / 1000).toFixed(2)}·ln N (s)`,
+      points: ok.map((r) => ({ x: x(r.n), y: (log.a + log.b * Math.log(r.n)) / 1000, lo: undefined as unknown as number, hi: undefined as unknown as number })),
+    });
     (series[1] as { dashed?: boolean }).dashed = true;
   }
   const crash = ok.map((r) => ({ r, c: r.crashes.find((c) => c.mode === 'kill') })).filter((p) => p.c && p.c.allMs !== null);
   if (crash.length > 0) {
-    series.push({ name: 'crash (kill) seen dead by all (s)', points: crash.map((p) => ({ x: x(p.r.n), y: (p.c?.allMs as number) / 1000, lo: (p.c?.firstMs ?? 0) / 1000, hi: (p.c?.allMs as number) / 1000 })) });
+    series.push({
+      name: 'crash (kill) seen dead by all (s)',
+      points: crash.map((p) => ({ x: x(p.r.n), y: (p.c?.allMs as number) / 1000, lo: (p.c?.firstMs ?? 0) / 1000, hi: (p.c?.allMs as number) / 1000 })),
+    });
   }
   return lineChart({ title, xLabel: 'members N, log10 scale (2 = 100, 3 = 1,000, 4 = 10,000)', yLabel: 'virtual seconds', series });
 }

@@ -48,7 +48,13 @@ export interface ConnectionsResult {
   /** Bytes counted per handshake, each side. */
   handshakeBytes: { dialer: number; listener: number };
   /** From the first start until FIRST_MINUTE_MS later (converge, rest, and the start of the crash phase), over the members up then. */
-  firstMinute: { windowS: number; handshakesPerMember: number; handshakeBytesPerMember: number; handshakeBytesPerMemberPerS: number; maxHandshakeBytesPerMember: number } | null;
+  firstMinute: {
+    windowS: number;
+    handshakesPerMember: number;
+    handshakeBytesPerMember: number;
+    handshakeBytesPerMemberPerS: number;
+    maxHandshakeBytesPerMember: number;
+  } | null;
   /** At the end of the rest window: open connections per member, and handshake bytes per member per second in that window. */
   rest: { atS: number; openMean: number; openMax: number; handshakeBytesPerMemberPerS: number } | null;
   /** After the loss windows, long after the start: open connections per member (toward N-1: the transport never closes an idle one). */
@@ -155,7 +161,12 @@ export function runSuite(o: SuiteOptions): SuiteResult {
     if (converge.ms !== null && !o.convergeOnly) {
       result.rest = phase('rest', () => sc.rest(w, { warmMs: 10 * t.probeInterval, windowMs: 30 * t.probeInterval }));
       const restOpen = ledger.openStats(upMembers());
-      connections.rest = { atS: (w.now() - t0) / 1000, openMean: restOpen.mean, openMax: restOpen.max, handshakeBytesPerMemberPerS: result.rest.handshakeBytesPerMemberPerS };
+      connections.rest = {
+        atS: (w.now() - t0) / 1000,
+        openMean: restOpen.mean,
+        openMax: restOpen.max,
+        handshakeBytesPerMemberPerS: result.rest.handshakeBytesPerMemberPerS,
+      };
       for (const mode of ['kill', 'power-off'] as const) {
         result.crashes.push(phase(`crash-${mode}`, () => sc.crash(w, { mode, anchors: o.anchors, limitMs: limit, rng })));
         w.runFor(2 * t.syncInterval);
@@ -189,7 +200,9 @@ export function runSuite(o: SuiteOptions): SuiteResult {
   for (let k = 1; k < o.repeat; k++) {
     const seed = o.seed + k;
     const wk = new World({ seed, timing: o.timing, latency: o.latency, capacity: o.n, wire: o.wire, countBytes: false });
-    const c = phase(`converge-seed-${seed}`, () => sc.converge(wk, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng: stream(seed, 'scenarios') }));
+    const c = phase(`converge-seed-${seed}`, () =>
+      sc.converge(wk, o.n, { anchors: o.anchors, spreadMs: o.startSpreadMs, limitMs: limit, rng: stream(seed, 'scenarios') }),
+    );
     result.convergeRuns.push({ seed, ms: c.ms, gossipRounds: c.gossipRounds, p50: c.fractions.p50, p90: c.fractions.p90 });
   }
   result.runtime.realMs = Date.now() - t0;

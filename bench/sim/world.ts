@@ -67,7 +67,12 @@ class Member implements Endpoint {
   /** Called leave(): still flushing, but no longer a member. */
   left = false;
 
-  constructor(private readonly world: World, index: number, m: Membership, idPub: string) {
+  constructor(
+    private readonly world: World,
+    index: number,
+    m: Membership,
+    idPub: string,
+  ) {
     this.index = index;
     this.m = m;
     this.addresses = [addressOf(index)];

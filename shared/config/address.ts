@@ -118,7 +118,10 @@ export function parseCidr(s: string): Cidr | null {
 export function cidrProblem(s: string): string | null {
   if (parseCidr(s)) return null;
   const slash = s.lastIndexOf('/');
-  if (slash < 0) return isIp(s) ? 'the prefix length is missing (write address/prefix, e.g. 2001:db8::1/64)' : 'not an address/prefix (e.g. 2001:db8::1/64 or 192.0.2.10/24)';
+  if (slash < 0)
+    return isIp(s)
+      ? 'the prefix length is missing (write address/prefix, e.g. 2001:db8::1/64)'
+      : 'not an address/prefix (e.g. 2001:db8::1/64 or 192.0.2.10/24)';
   const address = s.slice(0, slash);
   const prefixText = s.slice(slash + 1);
   if (!isIp(address) || address.includes('%')) return `${address} is not an IP address`;

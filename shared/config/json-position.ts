@@ -10,7 +10,10 @@ export interface JsonErrorPosition {
 }
 
 class Stop extends Error {
-  constructor(readonly at: number, readonly expected: string) {
+  constructor(
+    readonly at: number,
+    readonly expected: string,
+  ) {
     super(expected);
   }
 }

@@ -20,8 +20,7 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-const CREATE_HINT =
-  'create it with "hepto-agent import-inventory FILE.ini --node NAME > PATH" (then chmod 600), or run the installer';
+const CREATE_HINT = 'create it with "hepto-agent import-inventory FILE.ini --node NAME > PATH" (then chmod 600), or run the installer';
 
 async function readText(path: string): Promise<string> {
   try {

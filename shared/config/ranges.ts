@@ -73,12 +73,16 @@ function kubeRange(field: 'cluster_cidr' | 'service_cidr', input: Obj, overlay: 
 function checkSizes(cluster: Range | null, service: Range | null, problems: string[]): void {
   if (cluster && cluster.cidr.prefix >= NODE_MASK[cluster.cidr.family]) {
     const mask = NODE_MASK[cluster.cidr.family];
-    problems.push(`cluster_cidr: ${describe(cluster)} is not wider than the /${mask} k3s gives each node; use a range of prefix /${mask - 8} (room for 256 nodes)`);
+    problems.push(
+      `cluster_cidr: ${describe(cluster)} is not wider than the /${mask} k3s gives each node; use a range of prefix /${mask - 8} (room for 256 nodes)`,
+    );
   }
   if (service) {
     const f = service.cidr.family;
     if (service.cidr.prefix < WIDEST_SERVICE[f]) {
-      problems.push(`service_cidr: ${describe(service)} is too wide: kube-apiserver accepts at most 2^20 service addresses; use /${WIDEST_SERVICE[f]} or longer`);
+      problems.push(
+        `service_cidr: ${describe(service)} is too wide: kube-apiserver accepts at most 2^20 service addresses; use /${WIDEST_SERVICE[f]} or longer`,
+      );
     } else if (service.cidr.prefix > NARROWEST_SERVICE[f]) {
       problems.push(`service_cidr: ${describe(service)} is too narrow: k3s puts the cluster DNS at its 10th address; use /${NARROWEST_SERVICE[f]} or shorter`);
     }
@@ -128,7 +132,9 @@ export function rangeProblems(input: Obj): string[] {
   for (const own of nodeNetworks(input)) {
     for (const r of ranges) {
       if (!cidrsOverlap(r.cidr, own.cidr)) continue;
-      problems.push(`${r.field}: ${describe(r)} overlaps ${own.path} ${show(own.text)} (a hosted node's own network); ${fix(r)} outside the hosted nodes' networks`);
+      problems.push(
+        `${r.field}: ${describe(r)} overlaps ${own.path} ${show(own.text)} (a hosted node's own network); ${fix(r)} outside the hosted nodes' networks`,
+      );
     }
   }
   return problems;

@@ -73,7 +73,9 @@ function checkAddresses(path: string, own: Obj, eff: Obj, problems: string[]): v
   (Array.isArray(own.gw) ? (own.gw as unknown[]) : []).forEach((s, i) => {
     if (typeof s !== 'string' || isIp(s)) return;
     const slash = s.includes('/') && parseCidr(s) ? ' (a gateway has no prefix length; drop the "/..." part)' : '';
-    problems.push(`${joinPath(joinPath(path, 'gw'), i)}: ${show(s)} is not an IP address${slash}; write the gateway address, e.g. "2001:db8::ffff" or "192.0.2.254"`);
+    problems.push(
+      `${joinPath(joinPath(path, 'gw'), i)}: ${show(s)} is not an IP address${slash}; write the gateway address, e.g. "2001:db8::ffff" or "192.0.2.254"`,
+    );
   });
   const mode = eff.network_mode;
   if (mode === 'ipvlan' || mode === 'macvlan') {
@@ -81,7 +83,9 @@ function checkAddresses(path: string, own: Obj, eff: Obj, problems: string[]): v
       problems.push(`${joinPath(path, 'iface')}: required when network_mode is ${mode}; name the host interface, e.g. "ens1"`);
     }
     if (Array.isArray(eff.ip) && eff.ip.length === 0) {
-      problems.push(`${joinPath(path, 'ip')}: required when network_mode is ${mode}; give the node's addresses with prefix, e.g. ["2001:db8::10/64", "192.0.2.10/24"]`);
+      problems.push(
+        `${joinPath(path, 'ip')}: required when network_mode is ${mode}; give the node's addresses with prefix, e.g. ["2001:db8::10/64", "192.0.2.10/24"]`,
+      );
     }
   }
   if (Array.isArray(own.gw) && Array.isArray(eff.ip)) {
@@ -89,7 +93,9 @@ function checkAddresses(path: string, own: Obj, eff: Obj, problems: string[]): v
     (own.gw as unknown[]).forEach((g, i) => {
       const fam = typeof g === 'string' ? ipFamily(g) : 0;
       if (fam !== 0 && families.size > 0 && !families.has(fam)) {
-        problems.push(`${joinPath(joinPath(path, 'gw'), i)}: IPv${fam} gateway ${show(g)} but ${joinPath(path, 'ip')} has no IPv${fam} address; add one or remove the gateway`);
+        problems.push(
+          `${joinPath(joinPath(path, 'gw'), i)}: IPv${fam} gateway ${show(g)} but ${joinPath(path, 'ip')} has no IPv${fam} address; add one or remove the gateway`,
+        );
       }
     });
   }
@@ -130,9 +136,13 @@ function checkDownload(v: unknown, pinned: unknown, problems: string[]): void {
   } else if (url.username !== '' || url.password !== '') {
     problems.push('wesher_download: must not hold a user name or password (the agent logs the URLs it fetches); serve the files without them');
   } else if (url.search !== '' || url.hash !== '') {
-    problems.push(`wesher_download: has a query or fragment (not shown: it may hold a token), but the agent appends /wesher-<arch> and /wesher.sha256sums to it; give the directory URL only`);
+    problems.push(
+      `wesher_download: has a query or fragment (not shown: it may hold a token), but the agent appends /wesher-<arch> and /wesher.sha256sums to it; give the directory URL only`,
+    );
   } else if (url.protocol === 'http:' && (pinned === null || pinned === undefined)) {
-    problems.push(`wesher_download: ${show(v)} is plain http, so the sums file fetched from it proves nothing; use https://, or pin the binary with wesher_sha256`);
+    problems.push(
+      `wesher_download: ${show(v)} is plain http, so the sums file fetched from it proves nothing; use https://, or pin the binary with wesher_sha256`,
+    );
   }
 }
 
@@ -152,7 +162,8 @@ function checkEndpoints(field: 'anchors' | 'advertise', v: unknown, port: number
 function checkNames(input: Obj, node: string, nodeFromDefault: boolean, hostname: string, problems: string[]): void {
   if (nodeFromDefault) {
     const why = labelProblem(node);
-    if (why) problems.push(`node: not set, and the host name ${show(hostname)} gives ${show(node)}, which is not a DNS label (${why}); set "node" in the config`);
+    if (why)
+      problems.push(`node: not set, and the host name ${show(hostname)} gives ${show(node)}, which is not a DNS label (${why}); set "node" in the config`);
   }
   const seen = new Map<string, string>([[node, 'the top-level node']]);
   if (!Array.isArray(input.nodes)) return;
@@ -214,14 +225,18 @@ function checkK3sKeys(input: Obj, node: string, problems: string[]): void {
     problems.push('agent_key: is the same as overlay_key; the keys must be generated independently (run "hepto-agent keygen" once for each)');
   }
   if (given(ak) && ak === ck) {
-    problems.push('agent_key: is the same as cluster_key, so it would hand the k3s server token to every machine; generate it on its own with "hepto-agent keygen"');
+    problems.push(
+      'agent_key: is the same as cluster_key, so it would hand the k3s server token to every machine; generate it on its own with "hepto-agent keygen"',
+    );
   }
   const master = typeof input.master === 'string' ? input.master : null;
   const hosted = [node, ...(Array.isArray(input.nodes) ? input.nodes.map((n) => (isObj(n) ? n.node : undefined)) : [])];
   const hostsMaster = master !== null && hosted.includes(master);
   if (hostsMaster) {
     if (!given(ck)) {
-      problems.push(`cluster_key: required on the machine that hosts the master node ${show(master)}: it is the k3s server token; for a new cluster, ${KEY_HINT}`);
+      problems.push(
+        `cluster_key: required on the machine that hosts the master node ${show(master)}: it is the k3s server token; for a new cluster, ${KEY_HINT}`,
+      );
     }
   } else if (input.runtime !== 'none' && !given(ck) && !given(ak)) {
     problems.push(
@@ -242,7 +257,8 @@ function semanticProblems(input: Obj, node: string, nodeFromDefault: boolean, ho
   if (pending) {
     // Enrolment brings these: given here, they would be overwritten, or disagree.
     for (const f of ['master', 'cluster_key', 'agent_key', 'admin_pub']) {
-      if (input[f] !== undefined && input[f] !== null) problems.push(`${f}: comes from the enrolment with "invite"; remove it, or remove "invite" and give overlay_key`);
+      if (input[f] !== undefined && input[f] !== null)
+        problems.push(`${f}: comes from the enrolment with "invite"; remove it, or remove "invite" and give overlay_key`);
     }
   }
   checkNames(input, node, nodeFromDefault, hostname, problems);
@@ -281,7 +297,16 @@ function build(input: Obj, node: string): HeptoConfig {
   const kube = kubeCidrDefaults((input.overlay_net as string | undefined) ?? d.overlay_net);
   // cluster_key is left out on machines that do not host the master.
   // A config waiting to enrol has no master or overlay_key yet: empty until the enrolment writes them (pendingEnrolment).
-  const top = { ...d, ...kube, cluster_key: null, master: '', overlay_key: '', ...input, node, images: { ...d.images, ...(input.images as Obj | undefined) } } as HeptoConfig;
+  const top = {
+    ...d,
+    ...kube,
+    cluster_key: null,
+    master: '',
+    overlay_key: '',
+    ...input,
+    node,
+    images: { ...d.images, ...(input.images as Obj | undefined) },
+  } as HeptoConfig;
   // One spelling of each, so the agent can append paths and compare digests as they are.
   top.wesher_download = top.wesher_download.replace(/\/+$/, '');
   if (top.wesher_sha256 !== null) top.wesher_sha256 = top.wesher_sha256.toLowerCase();
@@ -301,7 +326,10 @@ function scrubKeys(lines: string[], raw: Obj): string[] {
  */
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
   if (!isObj(raw)) {
-    return { config: null, problems: [`config: must be a JSON object of fields, got ${raw === undefined ? 'nothing' : Array.isArray(raw) ? 'a list' : typeof raw}`] };
+    return {
+      config: null,
+      problems: [`config: must be a JSON object of fields, got ${raw === undefined ? 'nothing' : Array.isArray(raw) ? 'a list' : typeof raw}`],
+    };
   }
   const input = normalise(raw);
   const validate = schemaValidator();

@@ -97,9 +97,13 @@ export function assertNoSecrets(cluster: AgentCluster, adminKeys: AdminKeyFile[]
   const secrets: Array<[string, string]> = [['overlay key', OVERLAY_KEY]];
   for (const k of adminKeys) secrets.push([`admin key ${k.file}`, k.priv], [`admin key ${k.file} (seed part)`, k.priv.slice(0, 40)]);
   for (const a of cluster.agents) {
-    if (existsSync(identityFile(a))) secrets.push([`identity of ${a.name}`, (JSON.parse(readFileSync(identityFile(a), 'utf8')) as { private: string }).private]);
+    if (existsSync(identityFile(a)))
+      secrets.push([`identity of ${a.name}`, (JSON.parse(readFileSync(identityFile(a), 'utf8')) as { private: string }).private]);
   }
-  const texts: Array<[string, string]> = [['CLI output', cliOutputs.join('\n')], ...cluster.agents.map((a): [string, string] => [`log of ${a.name}`, a.logs.join('\n')])];
+  const texts: Array<[string, string]> = [
+    ['CLI output', cliOutputs.join('\n')],
+    ...cluster.agents.map((a): [string, string] => [`log of ${a.name}`, a.logs.join('\n')]),
+  ];
   for (const [where, text] of texts) {
     for (const [what, secret] of secrets) assert.ok(!text.includes(secret), `${what} appears in ${where}`);
   }

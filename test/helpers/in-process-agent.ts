@@ -36,6 +36,13 @@ export async function soloConfig(dir: string, over: Record<string, unknown> = {}
 /** An Agent for `config` with NoRuntime and a memory log (not started). */
 export function inProcessAgent(config: HeptoConfig, timing?: GossipTiming): { agent: Agent; lines: string[] } {
   const mem = memoryLogger('debug', 'plain');
-  const agent = new Agent({ config, clock: systemClock, logger: mem.logger, runtime: new NoRuntime(), notifier: { ready() {}, status() {}, stopping() {} }, ...(timing ? { timing } : {}) });
+  const agent = new Agent({
+    config,
+    clock: systemClock,
+    logger: mem.logger,
+    runtime: new NoRuntime(),
+    notifier: { ready() {}, status() {}, stopping() {} },
+    ...(timing ? { timing } : {}),
+  });
   return { agent, lines: mem.lines };
 }

@@ -179,7 +179,10 @@ export class MemoryTransport implements Transport {
   private bytesSent = 0;
   private bytesReceived = 0;
 
-  constructor(private readonly net: MemoryNetwork, opts: MemoryTransportOptions) {
+  constructor(
+    private readonly net: MemoryNetwork,
+    opts: MemoryTransportOptions,
+  ) {
     this.name = opts.name;
     this.events = opts.events;
     this.addresses = opts.addresses ?? [`${opts.name}:7947`];

@@ -260,7 +260,17 @@ export class NetnsTopology {
     const br = this.bridgeNs;
     const v6 = `${this.subnet}::fe`;
     const v4 = '192.0.2.254';
-    run('ip', ['netns', 'exec', br, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.br0.accept_dad=0']);
+    run('ip', [
+      'netns',
+      'exec',
+      br,
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv6.conf.default.accept_dad=0',
+      'net.ipv6.conf.all.accept_dad=0',
+      'net.ipv6.conf.br0.accept_dad=0',
+    ]);
     run('ip', ['-n', br, 'link', 'set', 'lo', 'up']);
     run('ip', ['-n', br, 'addr', 'add', `${v6}/64`, 'dev', 'br0', 'nodad']);
     run('ip', ['-n', br, 'addr', 'add', `${v4}/24`, 'dev', 'br0']);
@@ -291,7 +301,8 @@ export class NetnsTopology {
 
   /** Each host drops this fraction of the packets it receives on eth0 (both families). */
   randomLoss(hosts: NetnsHost[], probability: number): void {
-    for (const h of hosts) this.both(h, ['-A', 'INPUT', '-i', 'eth0', '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP']);
+    for (const h of hosts)
+      this.both(h, ['-A', 'INPUT', '-i', 'eth0', '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP']);
   }
 
   /**
@@ -309,7 +320,9 @@ export class NetnsTopology {
 
   /** Rules currently in a host's INPUT chain, for assertions and diagnostics. */
   rules(host: NetnsHost): string[] {
-    return [...this.exec(host, 'ip6tables', ['-S', 'INPUT']).split('\n'), ...this.exec(host, 'iptables', ['-S', 'INPUT']).split('\n')].filter((l) => l && !l.startsWith('-P '));
+    return [...this.exec(host, 'ip6tables', ['-S', 'INPUT']).split('\n'), ...this.exec(host, 'iptables', ['-S', 'INPUT']).split('\n')].filter(
+      (l) => l && !l.startsWith('-P '),
+    );
   }
 
   /** Packets dropped so far by the DROP rules in a host's INPUT chain (both families): proof a fault bit. */

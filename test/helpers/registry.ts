@@ -28,12 +28,22 @@ export const REGISTRY_BIN = '/usr/bin/docker-registry';
 /** The registry hosts a test Podman sends to the local registry. */
 export const MIRRORED_REGISTRIES = ['docker.io', 'ghcr.io'];
 
-
 function get(url: string, netns: string | null, timeoutMs = 2_000, accept = 'application/json'): Promise<{ status: number; body: string }> {
   if (netns) {
     // This process cannot enter the namespace; curl can.
     return new Promise((resolve, reject) => {
-      const args = [`--net=/run/netns/${netns}`, 'curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), '-H', `accept: ${accept}`, '-w', '\n%{http_code}', url];
+      const args = [
+        `--net=/run/netns/${netns}`,
+        'curl',
+        '-sS',
+        '--max-time',
+        String(Math.ceil(timeoutMs / 1000)),
+        '-H',
+        `accept: ${accept}`,
+        '-w',
+        '\n%{http_code}',
+        url,
+      ];
       execFile('nsenter', args, { timeout: timeoutMs + 2_000 }, (err, stdout, stderr) => {
         if (err) return reject(new Error(`curl ${url} in netns ${netns}: ${String(stderr).trim() || err.message}`));
         const text = String(stdout);

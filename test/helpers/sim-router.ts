@@ -20,7 +20,10 @@ export interface SimNode {
   bytesReceived: number;
 }
 
-export interface LoggedEvent extends MemberEvent { at: number; observer: string }
+export interface LoggedEvent extends MemberEvent {
+  at: number;
+  observer: string;
+}
 
 export interface SimRouterOptions {
   rng: () => number;
@@ -299,14 +302,20 @@ export class SimRouter {
 
   /** What `observer` believes about `name`, or undefined. */
   stateOf(observer: string, name: string): string | undefined {
-    return this.node(observer).m.view().find((v) => v.name === name)?.state;
+    return this.node(observer)
+      .m.view()
+      .find((v) => v.name === name)?.state;
   }
 
   /** True when every up member sees exactly the given states for the given names. */
   allSee(names: string[], state: string, observers?: string[]): boolean {
     const obs = observers ?? [...this.nodes.values()].filter((n) => n.up).map((n) => n.name);
     return obs.every((o) => {
-      const seen = new Map(this.node(o).m.view().map((v) => [v.name, v.state]));
+      const seen = new Map(
+        this.node(o)
+          .m.view()
+          .map((v) => [v.name, v.state]),
+      );
       return names.every((n) => seen.get(n) === state);
     });
   }

@@ -127,7 +127,11 @@ export function transportContract(label: string, makeHarness: () => Promise<Cont
       };
       await a.transport.send({ name: 'bravo', addresses: b.addresses }, text('with proof'));
       await waitFor('bravo receives', () => b.rec.messages.length === 1);
-      assert.deepStrictEqual(seen.map((p) => [p.name, p.idPub, p.admission]), [['alpha', a.idPub, proof]], 'vetted once, with the admission');
+      assert.deepStrictEqual(
+        seen.map((p) => [p.name, p.idPub, p.admission]),
+        [['alpha', a.idPub, proof]],
+        'vetted once, with the admission',
+      );
       assert.deepStrictEqual(b.rec.messages[0].from.admission, proof);
 
       // The listener refuses: the dialer gets NOT_ADMITTED and a refusedBy event, the listener a rejection.

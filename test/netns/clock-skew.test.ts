@@ -48,7 +48,11 @@ describe('netns: a host with a skewed clock', function () {
     await cluster.boot(agents);
 
     // The skew really reached the agents: their own start time is off by the offset.
-    for (const [a, off] of [[ahead, SKEW_S], [behind, -SKEW_S], [alpha, 0]] as const) {
+    for (const [a, off] of [
+      [ahead, SKEW_S],
+      [behind, -SKEW_S],
+      [alpha, 0],
+    ] as const) {
       const s = await waitFor(`${a.name} to answer status`, () => cluster.status(a), 20000);
       const drift = (Date.parse(s.started_at) - Date.now()) / 1000;
       assert.ok(Math.abs(drift - off) < 15, `${a.name}'s clock is off by ${drift.toFixed(1)} s, expected about ${off} s`);
@@ -71,7 +75,13 @@ describe('netns: a host with a skewed clock', function () {
         250,
       );
     } catch (e) {
-      assert.fail(`silent split: neither converged nor reported the skew: ${(e as Error).message}\n${JSON.stringify(statuses.map((s) => ({ node: s.node, members: s.members.map((m) => `${m.name}:${m.state}`), problems: s.problems })), null, 1)}`);
+      assert.fail(
+        `silent split: neither converged nor reported the skew: ${(e as Error).message}\n${JSON.stringify(
+          statuses.map((s) => ({ node: s.node, members: s.members.map((m) => `${m.name}:${m.state}`), problems: s.problems })),
+          null,
+          1,
+        )}`,
+      );
     }
     console.log(`      [netns] clock skew ±${SKEW_S} s: ${outcome}`);
 
@@ -98,8 +108,14 @@ describe('netns: a host with a skewed clock', function () {
         assert.ok(clockProblems(s).length > 0, `${a.name} must explain it is refused for its clock: ${JSON.stringify(s.problems)}`);
       }
       const healthy = await Promise.all([alpha, beta].map((a) => cluster.statusCli(a)));
-      assert.ok(healthy.some((s) => clockProblems(s).length > 0), `the healthy side must report the refused skewed peers: ${JSON.stringify(healthy.map((s) => s.problems))}`);
-      assert.deepEqual(everyone([alpha, beta], 'alive'), Object.fromEntries(healthy[0].members.filter((m) => m.name === 'alpha' || m.name === 'beta').map((m) => [m.name, m.state])));
+      assert.ok(
+        healthy.some((s) => clockProblems(s).length > 0),
+        `the healthy side must report the refused skewed peers: ${JSON.stringify(healthy.map((s) => s.problems))}`,
+      );
+      assert.deepEqual(
+        everyone([alpha, beta], 'alive'),
+        Object.fromEntries(healthy[0].members.filter((m) => m.name === 'alpha' || m.name === 'beta').map((m) => [m.name, m.state])),
+      );
     }
   });
 });

@@ -11,7 +11,6 @@ import { GOSSIP_PORT, NetnsTopology, type NetnsHost } from '../helpers/netns';
 import type { StatusDoc } from '../../shared/status';
 import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 
-
 export interface HostAgent extends AgentHandle {
   on: NetnsHost;
   /** Extra environment for the agent process (e.g. libfaketime). */
@@ -52,10 +51,28 @@ export class NetnsCluster extends AgentCluster {
   override start(a: AgentHandle): void {
     const h = a as HostAgent;
     if (!h.on) throw new Error(`${a.name} was not added with on(): it has no host namespace`);
-    const proc = spawn('ip', ['netns', 'exec', h.on.ns, process.execPath, ...AGENT_NODE_FLAGS, CLI, 'run', '--config', a.configFile, '--log-format', 'json', '--log-level', this.logLevel], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...h.env },
-    });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        h.on.ns,
+        process.execPath,
+        ...AGENT_NODE_FLAGS,
+        CLI,
+        'run',
+        '--config',
+        a.configFile,
+        '--log-format',
+        'json',
+        '--log-level',
+        this.logLevel,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...h.env },
+      },
+    );
     a.proc = proc;
     if (proc.pid) h.pids.push(proc.pid);
     const collect = (chunk: Buffer): void => {
@@ -162,7 +179,9 @@ export function useNetns(
       console.error(env.cluster.dump());
       for (const a of env.cluster.running()) {
         const s = await env.cluster.status(a).catch((e: Error) => e.message);
-        console.error(`status of ${a.name}: ${typeof s === 'string' ? s : JSON.stringify({ members: s.members.map((m) => `${m.name}:${m.state}`), problems: s.problems })}`);
+        console.error(
+          `status of ${a.name}: ${typeof s === 'string' ? s : JSON.stringify({ members: s.members.map((m) => `${m.name}:${m.state}`), problems: s.problems })}`,
+        );
       }
     }
     await env.cluster?.cleanup();
@@ -192,7 +211,12 @@ export interface Sighting {
  * observation window, not a wait) and returns every member seen in a state
  * other than alive, plus status requests that failed.
  */
-export async function observe(cluster: NetnsCluster, watchers: AgentHandle[], durationMs: number, everyMs = 500): Promise<{ sightings: Sighting[]; errors: string[]; polls: number }> {
+export async function observe(
+  cluster: NetnsCluster,
+  watchers: AgentHandle[],
+  durationMs: number,
+  everyMs = 500,
+): Promise<{ sightings: Sighting[]; errors: string[]; polls: number }> {
   const start = Date.now();
   const sightings: Sighting[] = [];
   const errors: string[] = [];

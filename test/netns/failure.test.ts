@@ -12,12 +12,17 @@ describe('netns: a host goes away', function () {
   async function boot() {
     const { topo, cluster } = env;
     const [h1, h2, h3, h4] = topo.hosts;
-    const agents = [cluster.on(h1, 'alpha'), cluster.on(h2, 'beta', { anchors: [h1] }), cluster.on(h3, 'gamma', { anchors: [h1] }), cluster.on(h4, 'delta', { anchors: [h1, h2] })];
+    const agents = [
+      cluster.on(h1, 'alpha'),
+      cluster.on(h2, 'beta', { anchors: [h1] }),
+      cluster.on(h3, 'gamma', { anchors: [h1] }),
+      cluster.on(h4, 'delta', { anchors: [h1, h2] }),
+    ];
     await cluster.boot(agents);
     return agents;
   }
 
-  it('SIGKILL of a host\'s agent: every other host declares it dead', async () => {
+  it("SIGKILL of a host's agent: every other host declares it dead", async () => {
     const { cluster } = env;
     const agents = await boot();
     await timed('4 hosts converge', () => cluster.waitAllSee(agents, everyone(agents, 'alive'), 30000));

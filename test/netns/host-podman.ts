@@ -61,10 +61,14 @@ export class HostPodman extends PodmanCli {
 
   private async startService(): Promise<void> {
     rmSync(this.socket, { force: true });
-    const proc = spawn('nsenter', [`--net=/run/netns/${this.host.ns}`, 'podman', ...this.globalArgs, 'system', 'service', '--time=0', `unix://${this.socket}`], {
-      env: this.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.host.ns}`, 'podman', ...this.globalArgs, 'system', 'service', '--time=0', `unix://${this.socket}`],
+      {
+        env: this.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.service = proc;
     proc.stdout?.on('data', (d) => (this.log += d));
     proc.stderr?.on('data', (d) => (this.log += d));
@@ -80,7 +84,6 @@ export class HostPodman extends PodmanCli {
       20_000,
     );
   }
-
 
   /** Removes every container, stops the service, deletes the store. Never throws. */
   async close(): Promise<void> {

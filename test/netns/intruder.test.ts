@@ -27,18 +27,29 @@ describe('netns: an intruder with the wrong key', function () {
       const m = hit ? /refused (\d+) connection/.exec(hit) : null;
       return m ? Number(m[1]) : hit ? 1 : 0;
     };
-    await waitFor('both anchors to report refusing the intruder, repeatedly', async () => {
-      const [sa, sb] = await Promise.all([cluster.status(agents[0]), cluster.status(agents[1])]);
-      return refusals(sa.problems) >= 2 && refusals(sb.problems) >= 1;
-    }, 40000);
+    await waitFor(
+      'both anchors to report refusing the intruder, repeatedly',
+      async () => {
+        const [sa, sb] = await Promise.all([cluster.status(agents[0]), cluster.status(agents[1])]);
+        return refusals(sa.problems) >= 2 && refusals(sb.problems) >= 1;
+      },
+      40000,
+    );
 
     for (const a of agents) {
       const s = await cluster.statusCli(a);
       assert.ok(!s.members.some((m) => m.name === 'mallory'), `${a.name} must not list the intruder: ${JSON.stringify(s.members.map((m) => m.name))}`);
-      assert.ok(s.members.every((m) => m.state === 'alive'), `${a.name}: the cluster is undisturbed`);
+      assert.ok(
+        s.members.every((m) => m.state === 'alive'),
+        `${a.name}: the cluster is undisturbed`,
+      );
     }
     const si = await cluster.statusCli(mallory);
-    assert.deepEqual(si.members.map((m) => m.name), ['mallory'], 'the intruder lists only itself');
+    assert.deepEqual(
+      si.members.map((m) => m.name),
+      ['mallory'],
+      'the intruder lists only itself',
+    );
     for (const a of [...agents, mallory]) {
       for (const l of a.logs) assert.ok(!l.includes(WRONG_KEY) && !l.includes(String(agents[0].config.overlay_key)), `no key in ${a.name}'s logs`);
     }

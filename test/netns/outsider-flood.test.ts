@@ -128,16 +128,23 @@ describe('netns: an outsider flood from many addresses (issue 14, attack 8)', fu
         20,
       );
     } finally {
-      const took = joinedAt ? `${((joinedAt - startedAt) / 1000).toFixed(2)} s after its agent started (${((joinedAt - spawnedAt) / 1000).toFixed(2)} s after spawn)` : 'did not join within 5 s';
+      const took = joinedAt
+        ? `${((joinedAt - startedAt) / 1000).toFixed(2)} s after its agent started (${((joinedAt - spawnedAt) / 1000).toFixed(2)} s after spawn)`
+        : 'did not join within 5 s';
       console.log(`      [netns] newcomer under the flood: ${took}`);
-      console.log(`      [netns] flood during the join: ${stats.opened - before.opened} sockets opened, ${stats.closed - before.closed} closed by the anchor; ${stats.live} held at the end`);
+      console.log(
+        `      [netns] flood during the join: ${stats.opened - before.opened} sockets opened, ${stats.closed - before.closed} closed by the anchor; ${stats.live} held at the end`,
+      );
     }
     assert.ok(stats.live > 200, `the flood still held its sockets: ${JSON.stringify(stats)}`);
 
     // What held the flood back, from the anchor's log: the /64 counted as one source, idle sockets cut at the first-bytes deadline, evictions.
     const refusals = alpha.logs.filter((l) => l.includes('"connection refused"'));
     const has = (re: RegExp): boolean => refusals.some((l) => re.test(l));
-    assert.ok(refusals.some((l) => l.includes(`too many unauthenticated sockets from ${v6Net}::/64 (limit 8)`)), 'the /64 is one source');
+    assert.ok(
+      refusals.some((l) => l.includes(`too many unauthenticated sockets from ${v6Net}::/64 (limit 8)`)),
+      'the /64 is one source',
+    );
     assert.ok(has(/no bytes within 1000 ms of connecting/), 'idle sockets are cut at the first-bytes deadline');
     assert.ok(has(/evicted to make room/), 'the full pool evicts');
     for (const a of [alpha, beta]) for (const l of a.logs) assert.ok(!l.includes(String(alpha.config.overlay_key)), `no key in ${a.name}'s logs`);

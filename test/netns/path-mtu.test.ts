@@ -17,7 +17,13 @@ import { waitFor } from '../helpers/agent-cluster';
 import { NetnsCluster, type HostAgent } from './cluster';
 import type { StatusDoc } from '../../shared/status';
 
-interface MeshPath { from: string; to: string; up: boolean | null; rtt_ms: number | null; mtu: number | null }
+interface MeshPath {
+  from: string;
+  to: string;
+  up: boolean | null;
+  rtt_ms: number | null;
+  mtu: number | null;
+}
 
 function meshOf(s: StatusDoc): MeshPath[] {
   const mesh = (s as unknown as { mesh?: { paths: MeshPath[] } }).mesh;
@@ -25,7 +31,13 @@ function meshOf(s: StatusDoc): MeshPath[] {
   return mesh.paths;
 }
 
-interface Measured { mtu: number | null; how: string; ms: number; probes: number; bytes: number }
+interface Measured {
+  mtu: number | null;
+  how: string;
+  ms: number;
+  probes: number;
+  bytes: number;
+}
 
 /** The measurement lines an agent logged: peer → what it found, how, in how long, with how many probes. */
 function measuredFull(a: HostAgent): Map<string, Measured> {
@@ -42,7 +54,14 @@ function measured(a: HostAgent): Map<string, { mtu: number | null; how: string }
   return new Map([...measuredFull(a)].map(([k, v]) => [k, { mtu: v.mtu, how: v.how }]));
 }
 
-const EXPECTED: Record<string, number> = { 'venus-mars': 1280, 'venus-earth': 1280, 'mars-venus': 1280, 'earth-venus': 1280, 'mars-earth': 1500, 'earth-mars': 1500 };
+const EXPECTED: Record<string, number> = {
+  'venus-mars': 1280,
+  'venus-earth': 1280,
+  'mars-venus': 1280,
+  'earth-venus': 1280,
+  'mars-earth': 1500,
+  'earth-mars': 1500,
+};
 
 for (const mode of ['packet too big', 'black hole'] as const) {
   describe(`path MTU between every pair (netns, routed, ${mode})`, function () {
@@ -80,13 +99,24 @@ for (const mode of ['packet too big', 'black hole'] as const) {
           return p !== undefined && p.mtu !== null && Math.abs(p.mtu - mtu) <= 8;
         });
       };
-      const docs = await Promise.all(agents.map((a) => waitFor(`${a.name} to see every pair's path MTU`, async () => {
-        const s = await cluster.statusCli(a);
-        return complete(s) ? s : undefined;
-      }, 60_000, 250)));
+      const docs = await Promise.all(
+        agents.map((a) =>
+          waitFor(
+            `${a.name} to see every pair's path MTU`,
+            async () => {
+              const s = await cluster.statusCli(a);
+              return complete(s) ? s : undefined;
+            },
+            60_000,
+            250,
+          ),
+        ),
+      );
       const seconds = (Date.now() - t0) / 1000;
       const far = measuredFull(mars).get('venus');
-      console.log(`      [netns] ${mode}: mars measured 1280 to venus in ${far?.ms} ms (${far?.probes} probes, ${far?.bytes} bytes); every agent sees every pair's path MTU ${seconds.toFixed(1)} s after boot`);
+      console.log(
+        `      [netns] ${mode}: mars measured 1280 to venus in ${far?.ms} ms (${far?.probes} probes, ${far?.bytes} bytes); every agent sees every pair's path MTU ${seconds.toFixed(1)} s after boot`,
+      );
 
       for (const s of docs) {
         const paths = meshOf(s);
@@ -98,10 +128,14 @@ for (const mode of ['packet too big', 'black hole'] as const) {
           assert.equal(p.up, true, `${s.node} sees ${pair} up`);
         }
         const mtuProblems = s.problems.filter((p) => p.startsWith('path MTU between'));
-        assert.deepEqual(mtuProblems, [
-          'path MTU between earth and venus is 1280 bytes, below the cluster mtu 1400: set "mtu" to 1280 or less in every machine\'s config (wesher\'s interface then gets 1280 - 80 = 1200 bytes), or raise the MTU of the links between them',
-          'path MTU between mars and venus is 1280 bytes, below the cluster mtu 1400: set "mtu" to 1280 or less in every machine\'s config (wesher\'s interface then gets 1280 - 80 = 1200 bytes), or raise the MTU of the links between them',
-        ], `${s.node}'s problems`);
+        assert.deepEqual(
+          mtuProblems,
+          [
+            'path MTU between earth and venus is 1280 bytes, below the cluster mtu 1400: set "mtu" to 1280 or less in every machine\'s config (wesher\'s interface then gets 1280 - 80 = 1200 bytes), or raise the MTU of the links between them',
+            'path MTU between mars and venus is 1280 bytes, below the cluster mtu 1400: set "mtu" to 1280 or less in every machine\'s config (wesher\'s interface then gets 1280 - 80 = 1200 bytes), or raise the MTU of the links between them',
+          ],
+          `${s.node}'s problems`,
+        );
       }
 
       // How each side found it: venus's own link is 1280 (its first probe fits); the far sides

@@ -64,22 +64,32 @@ describe('netns + podman: container health is visible across hosts', function ()
 
     // Beta, from its own host, sees alpha's wesher and k3s running.
     await timed("alpha's health seen from beta's host", () =>
-      waitFor('beta to see alpha wesher and k3s running', async () => {
-        const h = health(member(await cluster.status(beta), 'alpha'));
-        return h.wesher === 'running' && h.k3s === 'running';
-      }, 60000),
+      waitFor(
+        'beta to see alpha wesher and k3s running',
+        async () => {
+          const h = health(member(await cluster.status(beta), 'alpha'));
+          return h.wesher === 'running' && h.k3s === 'running';
+        },
+        60000,
+      ),
     );
     // Alpha, from its host, sees beta's wesher running and its k3s in crashloop (the stand-in exits with 3),
     // exactly as beta reports its own container at the same moment.
     const seen = await timed("beta's crashlooping k3s seen from alpha's host", () =>
-      waitFor('alpha to see beta wesher running and k3s in crashloop, as beta itself does', async () => {
-        const [sa, sb] = await Promise.all([cluster.status(alpha), cluster.status(beta)]);
-        const h = health(member(sa, 'beta'));
-        const own = sb.containers.find((c) => c.name === 'hepto-beta-k3s');
-        return h.wesher === 'running' && h.k3s === 'crashloop' && own?.state === 'crashloop' ? { remote: h, own } : undefined;
-      }, 60000),
+      waitFor(
+        'alpha to see beta wesher running and k3s in crashloop, as beta itself does',
+        async () => {
+          const [sa, sb] = await Promise.all([cluster.status(alpha), cluster.status(beta)]);
+          const h = health(member(sa, 'beta'));
+          const own = sb.containers.find((c) => c.name === 'hepto-beta-k3s');
+          return h.wesher === 'running' && h.k3s === 'crashloop' && own?.state === 'crashloop' ? { remote: h, own } : undefined;
+        },
+        60000,
+      ),
     );
-    console.log(`      [netns] alpha sees beta's containers as ${JSON.stringify(seen.remote)}; beta's own k3s: ${seen.own.state}, exit code ${seen.own.last_exit_code}, ${seen.own.restarts} restarts`);
+    console.log(
+      `      [netns] alpha sees beta's containers as ${JSON.stringify(seen.remote)}; beta's own k3s: ${seen.own.state}, exit code ${seen.own.last_exit_code}, ${seen.own.restarts} restarts`,
+    );
     assert.equal(seen.own.last_exit_code, 3, 'beta knows why: the stand-in exited with code 3');
     const sb = await cluster.statusCli(beta);
     assert.equal(sb.containers.find((c) => c.name === 'hepto-beta-wesher')?.state, 'running');
@@ -90,7 +100,10 @@ describe('netns + podman: container health is visible across hosts', function ()
     assert.equal(await pods[0].inspect('hepto-beta-k3s'), null, "alpha's Podman never ran beta's containers");
     const sa = await cluster.statusCli(alpha);
     assert.deepEqual(
-      sa.containers.filter((c) => c.node === 'alpha').map((c) => `${c.role}:${c.state}`).sort(),
+      sa.containers
+        .filter((c) => c.node === 'alpha')
+        .map((c) => `${c.role}:${c.state}`)
+        .sort(),
       ['k3s:running', 'wesher:running'],
       'alpha supervises only its own containers, both running',
     );
@@ -98,6 +111,10 @@ describe('netns + podman: container health is visible across hosts', function ()
     // wesher's "host" network is its host's own namespace (its Podman service runs there).
     const w = await pods[0].inspect('hepto-alpha-wesher');
     assert.ok(w && w.State.Pid > 0, 'alpha wesher has a process');
-    assert.equal(execFileSync('ip', ['netns', 'identify', String(w.State.Pid)], { encoding: 'utf8' }).trim(), topo.hosts[0].ns, "alpha's wesher runs in alpha's host network namespace");
+    assert.equal(
+      execFileSync('ip', ['netns', 'identify', String(w.State.Pid)], { encoding: 'utf8' }).trim(),
+      topo.hosts[0].ns,
+      "alpha's wesher runs in alpha's host network namespace",
+    );
   });
 });

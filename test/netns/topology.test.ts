@@ -9,12 +9,15 @@ import { NetnsTopology, cleanupStaleNetns, type NetnsHost } from '../helpers/net
 
 /** Tries a TCP connection from `from` to `to`:port inside the namespaces; resolves 'ok', 'refused' or 'timeout'. */
 function dial(from: NetnsHost, host: string, port: number, timeoutMs = 800): Promise<string> {
-  const script = `const s=require('net').connect({host:${JSON.stringify(host)},port:${port}});` +
+  const script =
+    `const s=require('net').connect({host:${JSON.stringify(host)},port:${port}});` +
     `const t=setTimeout(()=>{console.log('timeout');process.exit(0)},${timeoutMs});` +
     `s.on('connect',()=>{console.log('ok');process.exit(0)});` +
     `s.on('error',(e)=>{console.log(e.code==='ECONNREFUSED'?'refused':e.code);process.exit(0)});`;
   return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', from.ns, process.execPath, '-e', script], { timeout: 10000 }, (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+    execFile('ip', ['netns', 'exec', from.ns, process.execPath, '-e', script], { timeout: 10000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim()),
+    );
   });
 }
 
@@ -58,7 +61,7 @@ describe('netns harness (multi-host topology)', function () {
     assert.equal(topo.rules(b).filter((r) => r.includes('DROP')).length, 2);
   });
 
-  it('destroy() removes every namespace, and a dead run\'s namespaces are swept by the next', () => {
+  it("destroy() removes every namespace, and a dead run's namespaces are swept by the next", () => {
     const extra = NetnsTopology.create(2);
     assert.equal(extra.leftovers().length, 3);
     extra.destroy();

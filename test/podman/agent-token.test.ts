@@ -23,7 +23,6 @@ import { freePort } from '../helpers/free-port';
 
 const KEYS = [OVERLAY_KEY, CLUSTER_KEY, AGENT_KEY];
 
-
 describe('podman: only the master holds the k3s server token (agent_key; real Podman, stand-in k3s)', function () {
   this.timeout(240_000);
   const t = podmanSuite({ perTest: true });
@@ -45,8 +44,11 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
   /** podman in the harness's namespace, with both output streams and the exit code (stand-ins log on stderr). */
   const podmanAll = (...args: string[]): Promise<{ code: number; out: string }> =>
     new Promise((resolve) =>
-      execFile('nsenter', [`--net=/run/netns/${t.h.netns}`, 'podman', ...t.h.globalArgs, ...args], { env: t.h.env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
+      execFile(
+        'nsenter',
+        [`--net=/run/netns/${t.h.netns}`, 'podman', ...t.h.globalArgs, ...args],
+        { env: t.h.env, timeout: 120_000, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
       ),
     );
   const logs = async (name: string): Promise<string> => (await podmanAll('logs', name)).out;
@@ -54,7 +56,11 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
   /** No key, nor a token holding one, in what `podman inspect` shows of any container. */
   async function noKeyInInspect(names: string[]): Promise<void> {
     for (const name of names) {
-      const i = (await t.h.inspect(name)) as unknown as { Path: string; Args: string[]; Config: { Cmd: string[]; Env: string[]; Labels: Record<string, string>; Entrypoint: unknown } };
+      const i = (await t.h.inspect(name)) as unknown as {
+        Path: string;
+        Args: string[];
+        Config: { Cmd: string[]; Env: string[]; Labels: Record<string, string>; Entrypoint: unknown };
+      };
       assert.ok(i, `${name} exists`);
       const shown = JSON.stringify([i.Path, i.Args, i.Config.Cmd, i.Config.Entrypoint, i.Config.Env, i.Config.Labels]);
       for (const k of KEYS) assert.ok(!shown.includes(k), `a key in podman inspect ${name}`);
@@ -80,7 +86,9 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
       await waitFor(() => fs.existsSync(ca), { what: 'the server CA' });
       hash = sha256(ca);
       await waitFor(() => s.status().k3sCa === hash, { what: 'k3sCa in the runtime status', timeoutMs: 20_000 });
-      const self = await waitFor(() => agent.gossip.membership.view().find((m) => m.name === 'patmaster' && m.record.k3s_ca === hash), { what: 'k3s_ca in the master\'s own record' });
+      const self = await waitFor(() => agent.gossip.membership.view().find((m) => m.name === 'patmaster' && m.record.k3s_ca === hash), {
+        what: "k3s_ca in the master's own record",
+      });
       assert.equal(self.record.role, 'master');
 
       // The server got the agent token through a 0600 file, and holds it as the node password (K25, K27).
@@ -105,7 +113,10 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     // Made with the agent token, the datastore stays in sync: restarts keep working (unlike K28's case below).
     for (let i = 0; i < 2; i++) {
       await t.h.podman('restart', '-t', '2', 'hepto-patmaster-k3s');
-      await waitFor(async () => /Starting k3s server/.test(await logs('hepto-patmaster-k3s')) && (await t.h.inspect('hepto-patmaster-k3s'))?.State.Status === 'running', { what: `restart ${i + 1}` });
+      await waitFor(
+        async () => /Starting k3s server/.test(await logs('hepto-patmaster-k3s')) && (await t.h.inspect('hepto-patmaster-k3s'))?.State.Status === 'running',
+        { what: `restart ${i + 1}` },
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await t.h.inspect('hepto-patmaster-k3s'))!.State.Status, 'running');
@@ -118,8 +129,13 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     w.setCluster(view(['patworker', 'alive'], ['patmaster', 'alive', { role: 'master' }]));
     await w.start();
     await waitFor(running(w, 'hepto-patworker-wesher'), { what: 'worker wesher running', timeoutMs: 40_000 });
-    const waiting = await waitFor(() => w.status().containers.find((x) => x.role === 'k3s' && x.state === 'waiting' && x.last_error), { what: 'k3s waiting for k3s_ca' });
-    assert.ok(waiting.last_error!.startsWith('k3s on patworker is waiting for the master "patmaster" to publish its k3s CA hash in gossip; '), waiting.last_error!);
+    const waiting = await waitFor(() => w.status().containers.find((x) => x.role === 'k3s' && x.state === 'waiting' && x.last_error), {
+      what: 'k3s waiting for k3s_ca',
+    });
+    assert.ok(
+      waiting.last_error!.startsWith('k3s on patworker is waiting for the master "patmaster" to publish its k3s CA hash in gossip; '),
+      waiting.last_error!,
+    );
     assert.equal(await t.h.inspect('hepto-patworker-k3s'), null);
 
     w.setCluster(view(['patworker', 'alive'], ['patmaster', 'alive', { role: 'master', k3s_ca: hash }]));
@@ -148,7 +164,9 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     await waitFor(running(s1, 'hepto-pathaz-k3s'), { what: 'master k3s running', timeoutMs: 60_000 });
     const srv = path.join(dataDir('pathaz'), 'server');
     // k3s writes server/token first, then agent-token (K27): wait for both.
-    await waitFor(() => fs.existsSync(path.join(srv, 'token')) && fs.lstatSync(path.join(srv, 'agent-token'), { throwIfNoEntry: false }), { what: 'the server token files' });
+    await waitFor(() => fs.existsSync(path.join(srv, 'token')) && fs.lstatSync(path.join(srv, 'agent-token'), { throwIfNoEntry: false }), {
+      what: 'the server token files',
+    });
     assert.equal(fs.readlinkSync(path.join(srv, 'agent-token')), 'token', 'no agent token: a link to the server token (K27)');
     assert.deepEqual(s1.status().problems, [NO_AGENT_KEY_PROBLEM]);
     const k0 = (await t.h.inspect('hepto-pathaz-k3s'))!;
@@ -157,7 +175,9 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     // agent_key added later: the running server is kept as it is, and status says why and what then.
     const s2 = t.supervisor({ ...cfg, agent_key: AGENT_KEY }, fast);
     await s2.start();
-    const problem = await waitFor(() => s2.status().problems.find((p) => p.startsWith('agent_key is set, but the k3s datastore in ')), { what: 'the datastore problem' });
+    const problem = await waitFor(() => s2.status().problems.find((p) => p.startsWith('agent_key is set, but the k3s datastore in ')), {
+      what: 'the datastore problem',
+    });
     assert.ok(problem.includes(dataDir('pathaz')), problem);
     assert.match(problem, /newer than datastore and could cause a cluster outage" \(docs\/upstream\.md K28\)/);
     assert.match(problem, /the other machines still need cluster_key/);
@@ -179,7 +199,21 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
     // starts once, then fails at its next start.
     try {
       await t.h.podman('rm', '-f', '-t', '2', 'hepto-pathaz-k3s');
-      const server = ['run', '--network', 'none', '-v', `${dataDir('pathaz')}:/var/lib/rancher/k3s`, '-e', `K3S_TOKEN=${CLUSTER_KEY}`, '-e', `K3S_AGENT_TOKEN=${AGENT_KEY}`, STAND_INS.k3s, 'server', '--node-ip', '10.1.2.3'];
+      const server = [
+        'run',
+        '--network',
+        'none',
+        '-v',
+        `${dataDir('pathaz')}:/var/lib/rancher/k3s`,
+        '-e',
+        `K3S_TOKEN=${CLUSTER_KEY}`,
+        '-e',
+        `K3S_AGENT_TOKEN=${AGENT_KEY}`,
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '10.1.2.3',
+      ];
       const [run, ...rest] = server;
       byHand.push('k-hazard1');
       await t.h.podman(run, '-d', '--name', 'k-hazard1', ...rest);
@@ -188,7 +222,10 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
       await podmanAll('rm', '-f', '-v', '-t', '2', 'k-hazard1');
       const second = await podmanAll(run, '--rm', ...rest);
       assert.equal(second.code, 1);
-      assert.match(second.out, /level=fatal msg="\/var\/lib\/rancher\/k3s\/server\/cred\/passwd newer than datastore and could cause a cluster outage\. Remove the file\(s\) from disk and restart to be recreated from datastore\."/);
+      assert.match(
+        second.out,
+        /level=fatal msg="\/var\/lib\/rancher\/k3s\/server\/cred\/passwd newer than datastore and could cause a cluster outage\. Remove the file\(s\) from disk and restart to be recreated from datastore\."/,
+      );
     } finally {
       await removeByHand();
     }
@@ -197,15 +234,42 @@ describe('podman: only the master holds the k3s server token (agent_key; real Po
   it('the stand-in k3s agent reads its token as k3s does: a bad CA hash length is refused and retried; bare tokens pin nothing', async () => {
     try {
       const data = path.join(t.storage, 'tokparse');
-      const agentRun = (name: string, token: string): Promise<string> =>
-        (byHand.push(name), t.h.podman('run', '-d', '--name', name, '--network', 'none', '-v', `${data}-${name}:/var/lib/rancher/k3s`, '-e', `K3S_TOKEN=${token}`, STAND_INS.k3s, 'agent', '--server', 'https://10.0.0.1:6443', '--node-ip', '10.1.2.3'));
+      const agentRun = (name: string, token: string): Promise<string> => (
+        byHand.push(name),
+        t.h.podman(
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          'none',
+          '-v',
+          `${data}-${name}:/var/lib/rancher/k3s`,
+          '-e',
+          `K3S_TOKEN=${token}`,
+          STAND_INS.k3s,
+          'agent',
+          '--server',
+          'https://10.0.0.1:6443',
+          '--node-ip',
+          '10.1.2.3',
+        )
+      );
       for (const name of ['k-badhash', 'k-bare', 'k-user']) fs.mkdirSync(`${data}-${name}`, { recursive: true });
 
       await agentRun('k-badhash', `K10${'e'.repeat(63)}::node:${AGENT_KEY}`);
-      await waitFor(async () => ((await logs('k-badhash')).match(/level=error msg="Failed to validate connection to cluster at https:\/\/10\.0\.0\.1:6443: invalid token CA hash length"/g) ?? []).length >= 2, {
-        what: 'the token error, retried',
-        timeoutMs: 20_000,
-      });
+      await waitFor(
+        async () =>
+          (
+            (await logs('k-badhash')).match(
+              /level=error msg="Failed to validate connection to cluster at https:\/\/10\.0\.0\.1:6443: invalid token CA hash length"/g,
+            ) ?? []
+          ).length >= 2,
+        {
+          what: 'the token error, retried',
+          timeoutMs: 20_000,
+        },
+      );
       assert.equal((await t.h.inspect('k-badhash'))!.State.Status, 'running', 'k3s retries forever; it does not exit');
       assert.ok(!fs.existsSync(path.join(`${data}-k-badhash`, 'agent', 'hepto-standin-ca-hash')));
 

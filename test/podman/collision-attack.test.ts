@@ -29,7 +29,6 @@ import { freePort } from '../helpers/free-port';
 const NET = '10.0.0.0/24';
 const problems = async (socket: string): Promise<string[]> => ((await requestStatus(socket)) as StatusDoc).problems;
 
-
 describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman, stand-ins)', function () {
   this.timeout(240_000);
   const t = podmanSuite({ perTest: true });
@@ -44,12 +43,24 @@ describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman
     const target = overlayIp('venus', NET);
     let fake = '';
     for (let i = 0; !fake; i++) if (overlayIp(`evil${i}`, NET) === target) fake = `evil${i}`;
-    const cfg = t.config('venus', { overlay_net: NET, gossip_port: await freePort(), gossip_listen: ['127.0.0.1'], control_socket: path.join(t.storage, 'venus.sock') });
+    const cfg = t.config('venus', {
+      overlay_net: NET,
+      gossip_port: await freePort(),
+      gossip_listen: ['127.0.0.1'],
+      control_socket: path.join(t.storage, 'venus.sock'),
+    });
     const boot = async (): Promise<{ agent: Agent; s: Supervisor }> => {
       const s = t.supervisor(cfg, fast);
       const mem = memoryLogger('debug', 'plain');
       agentLines = mem.lines;
-      const agent = new Agent({ config: cfg, clock: systemClock, logger: mem.logger, runtime: s, notifier: { ready() {}, status() {}, stopping() {} }, timing: TEST });
+      const agent = new Agent({
+        config: cfg,
+        clock: systemClock,
+        logger: mem.logger,
+        runtime: s,
+        notifier: { ready() {}, status() {}, stopping() {} },
+        timing: TEST,
+      });
       await agent.start();
       return { agent, s };
     };
@@ -62,8 +73,14 @@ describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman
     let inc = 1;
     let attacking = true;
     const announce = async (): Promise<void> => {
-      const r = { ...recordFor('mallory', '127.0.0.79:1', id), created_at: 0, containers: { mallory: { wesher: 'running', k3s: 'running' }, [fake]: { wesher: 'running', k3s: 'running' } } } as ReturnType<typeof recordFor>;
-      await m.send({ addresses: [`127.0.0.1:${cfg.gossip_port}`] }, encodeMessage({ t: 'g', u: [{ k: 'a', r: signRecord(r, inc++, id.secretKey) }] })).catch(() => undefined);
+      const r = {
+        ...recordFor('mallory', '127.0.0.79:1', id),
+        created_at: 0,
+        containers: { mallory: { wesher: 'running', k3s: 'running' }, [fake]: { wesher: 'running', k3s: 'running' } },
+      } as ReturnType<typeof recordFor>;
+      await m
+        .send({ addresses: [`127.0.0.1:${cfg.gossip_port}`] }, encodeMessage({ t: 'g', u: [{ k: 'a', r: signRecord(r, inc++, id.secretKey) }] }))
+        .catch(() => undefined);
     };
     let attack: Promise<void> = Promise.resolve();
     try {
@@ -75,16 +92,22 @@ describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman
           await new Promise((r) => setTimeout(r, 150));
         }
       })();
-      const named = await waitFor(async () => (await problems(cfg.control_socket)).find((p) => p.includes('collision') && p.includes(fake)), { what: 'the collision in status', timeoutMs: 20_000 });
+      const named = await waitFor(async () => (await problems(cfg.control_socket)).find((p) => p.includes('collision') && p.includes(fake)), {
+        what: 'the collision in status',
+        timeoutMs: 20_000,
+      });
       assert.match(named, new RegExp(`node ${fake} of member mallory hashes to ${target.replace(/\./g, '\\.')} like node venus here, which keeps it`));
 
       // A crash: Podman kills wesher; the supervisor starts it again.
       const before = (await t.h.inspect('hepto-venus-wesher'))!.State.StartedAt;
       await t.h.podman('kill', 'hepto-venus-wesher');
-      await waitFor(async () => {
-        const st = (await t.h.inspect('hepto-venus-wesher'))?.State;
-        return st?.Status === 'running' && st.StartedAt !== before;
-      }, { what: 'wesher started again after the crash', timeoutMs: 60_000 });
+      await waitFor(
+        async () => {
+          const st = (await t.h.inspect('hepto-venus-wesher'))?.State;
+          return st?.Status === 'running' && st.StartedAt !== before;
+        },
+        { what: 'wesher started again after the crash', timeoutMs: 60_000 },
+      );
       await waitFor(running(s, 'k3s'), { what: 'k3s running after the crash', timeoutMs: 60_000 });
 
       // A reboot: the agent stops, the containers stop, a new agent starts on the same state while the attack goes on.
@@ -93,7 +116,10 @@ describe('podman: attack 3, a forged overlay-IP collision (real Agent and Podman
       ({ agent, s } = await boot());
       await waitFor(running(s, 'wesher'), { what: 'wesher running after the reboot', timeoutMs: 60_000 });
       await waitFor(running(s, 'k3s'), { what: 'k3s running after the reboot', timeoutMs: 60_000 });
-      assert.ok(agent.gossip.membership.view().some((x) => x.name === 'mallory' && x.state === 'alive'), 'the attacker is in the view while venus runs');
+      assert.ok(
+        agent.gossip.membership.view().some((x) => x.name === 'mallory' && x.state === 'alive'),
+        'the attacker is in the view while venus runs',
+      );
       assert.ok((await problems(cfg.control_socket)).some((p) => p.includes(`node ${fake} of member mallory`)));
     } finally {
       attacking = false;

@@ -165,7 +165,6 @@ export class PodmanHarness extends PodmanCli {
     return new Dockerode({ socketPath: this.socket });
   }
 
-
   async startService(): Promise<void> {
     if (this.service) return;
     fs.rmSync(this.socket, { force: true });

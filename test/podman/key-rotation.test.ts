@@ -19,7 +19,15 @@ import { podmanSuite } from './suite';
 
 const NEW_OVERLAY = 'TESTONLYnewOVERLAYkey0123456789a';
 const NEW_AGENT = 'TESTONLYnewAGENTkey0123456789abc';
-const KEYS = [OVERLAY_KEY, CLUSTER_KEY, AGENT_KEY, NEW_OVERLAY, NEW_AGENT, Buffer.from(NEW_OVERLAY).toString('base64'), Buffer.from(OVERLAY_KEY).toString('base64')];
+const KEYS = [
+  OVERLAY_KEY,
+  CLUSTER_KEY,
+  AGENT_KEY,
+  NEW_OVERLAY,
+  NEW_AGENT,
+  Buffer.from(NEW_OVERLAY).toString('base64'),
+  Buffer.from(OVERLAY_KEY).toString('base64'),
+];
 
 describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wesher and k3s)', function () {
   this.timeout(240_000);
@@ -32,8 +40,11 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
   const read = (file: string): string => fs.readFileSync(file, 'utf8');
   const podmanAll = (...args: string[]): Promise<{ code: number; out: string }> =>
     new Promise((resolve) =>
-      execFile('nsenter', [`--net=/run/netns/${t.h.netns}`, 'podman', ...t.h.globalArgs, ...args], { env: t.h.env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
+      execFile(
+        'nsenter',
+        [`--net=/run/netns/${t.h.netns}`, 'podman', ...t.h.globalArgs, ...args],
+        { env: t.h.env, timeout: 120_000, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
       ),
     );
   const logs = async (name: string): Promise<string> => (await podmanAll('logs', name)).out;
@@ -42,7 +53,11 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
   };
   async function noKeyInInspect(names: string[]): Promise<void> {
     for (const name of names) {
-      const i = (await t.h.inspect(name)) as unknown as { Path: string; Args: string[]; Config: { Cmd: string[]; Env: string[]; Labels: Record<string, string> } };
+      const i = (await t.h.inspect(name)) as unknown as {
+        Path: string;
+        Args: string[];
+        Config: { Cmd: string[]; Env: string[]; Labels: Record<string, string> };
+      };
       const shown = JSON.stringify([i.Path, i.Args, i.Config.Cmd, i.Config.Labels]);
       for (const k of KEYS) assert.ok(!shown.includes(k), `a key in podman inspect ${name}`);
     }
@@ -52,10 +67,13 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
     for (let i = 0; i < times; i++) {
       const before = ((await logs(name)).match(/Starting k3s server/g) ?? []).length;
       await t.h.podman('restart', '-t', '2', name);
-      await waitFor(async () => ((await logs(name)).match(/Starting k3s server/g) ?? []).length > before && (await t.h.inspect(name))?.State.Status === 'running', {
-        what: `${name} restart ${i + 1}`,
-        timeoutMs: 20_000,
-      });
+      await waitFor(
+        async () => ((await logs(name)).match(/Starting k3s server/g) ?? []).length > before && (await t.h.inspect(name))?.State.Status === 'running',
+        {
+          what: `${name} restart ${i + 1}`,
+          timeoutMs: 20_000,
+        },
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await t.h.inspect(name))!.State.Status, 'running');
@@ -78,7 +96,10 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
     const docker = t.h.docker();
     const watcher = (async () => {
       while (watching) {
-        const i = await docker.getContainer('hepto-krwes-wesher').inspect().catch(() => null);
+        const i = await docker
+          .getContainer('hepto-krwes-wesher')
+          .inspect()
+          .catch(() => null);
         const now = Date.now();
         if (i?.Id === old.Id && i.State.Running) oldLastRunning = now;
         if (i && i.Id !== old.Id && i.State.Running && newFirstRunning === null) newFirstRunning = now;
@@ -87,18 +108,27 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
     })();
     const t0 = Date.now();
     s.setKeys({ overlay_key: NEW_OVERLAY, agent_key: AGENT_KEY, previous_agent_key: AGENT_KEY });
-    const w = await waitFor(async () => {
-      const i = await t.h.inspect('hepto-krwes-wesher');
-      return i && i.Id !== old.Id && i.State.Status === 'running' ? i : null;
-    }, { what: 'a new wesher running', timeoutMs: 30_000 });
-    const linkBack = await waitFor(() => {
-      const c = s.status().containers.find((x) => x.name === 'hepto-krwes-wesher');
-      return c?.state === 'running' && c.overlay?.up && (c.overlay.addresses ?? []).length > 0 ? Date.now() : null;
-    }, { what: 'the overlay link back', timeoutMs: 30_000 });
-    const k = await waitFor(async () => {
-      const i = await t.h.inspect('hepto-krwes-k3s');
-      return i && i.Id !== oldK3s.Id && i.State.Status === 'running' ? i : null;
-    }, { what: 'k3s running again', timeoutMs: 60_000 });
+    const w = await waitFor(
+      async () => {
+        const i = await t.h.inspect('hepto-krwes-wesher');
+        return i && i.Id !== old.Id && i.State.Status === 'running' ? i : null;
+      },
+      { what: 'a new wesher running', timeoutMs: 30_000 },
+    );
+    const linkBack = await waitFor(
+      () => {
+        const c = s.status().containers.find((x) => x.name === 'hepto-krwes-wesher');
+        return c?.state === 'running' && c.overlay?.up && (c.overlay.addresses ?? []).length > 0 ? Date.now() : null;
+      },
+      { what: 'the overlay link back', timeoutMs: 30_000 },
+    );
+    const k = await waitFor(
+      async () => {
+        const i = await t.h.inspect('hepto-krwes-k3s');
+        return i && i.Id !== oldK3s.Id && i.State.Status === 'running' ? i : null;
+      },
+      { what: 'k3s running again', timeoutMs: 60_000 },
+    );
     watching = false;
     await watcher;
     console.log(
@@ -132,7 +162,10 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
     const srv = path.join(dataDir('krmas'), 'server');
     const passwd = path.join(srv, 'cred', 'passwd');
     await waitFor(() => fs.existsSync(path.join(srv, 'token')) && read(passwd).includes(`${AGENT_KEY},node,`), { what: 'the datastore with agent_key' });
-    assert.ok(fs.existsSync(path.join(srv, 'tls', 'server-ca.key')), 'the stand-in k3s has its TLS helper (needs libssl-dev where the stand-in images are built)');
+    assert.ok(
+      fs.existsSync(path.join(srv, 'tls', 'server-ca.key')),
+      'the stand-in k3s has its TLS helper (needs libssl-dev where the stand-in images are built)',
+    );
     const serverToken = read(path.join(srv, 'token'));
     const k0 = (await t.h.inspect('hepto-krmas-k3s'))!;
     await s.idle();
@@ -163,8 +196,24 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
     try {
       const data = path.join(t.storage, 'krhazard');
       fs.mkdirSync(data, { recursive: true });
-      const run = (agentKey: string): string[] => ['--network', 'none', '-v', `${data}:/var/lib/rancher/k3s`, '-e', `K3S_TOKEN=${CLUSTER_KEY}`, '-e', `K3S_AGENT_TOKEN=${agentKey}`, STAND_INS.k3s, 'server', '--node-ip', '10.1.2.3'];
-      for (const [name, key] of [['k-rot0', AGENT_KEY], ['k-rot1', NEW_AGENT]]) {
+      const run = (agentKey: string): string[] => [
+        '--network',
+        'none',
+        '-v',
+        `${data}:/var/lib/rancher/k3s`,
+        '-e',
+        `K3S_TOKEN=${CLUSTER_KEY}`,
+        '-e',
+        `K3S_AGENT_TOKEN=${agentKey}`,
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '10.1.2.3',
+      ];
+      for (const [name, key] of [
+        ['k-rot0', AGENT_KEY],
+        ['k-rot1', NEW_AGENT],
+      ]) {
         byHand.push(name);
         await t.h.podman('run', '-d', '--name', name, ...run(key));
         await waitFor(async () => /Starting k3s server/.test(await logs(name)), { what: `${name} started` });
@@ -173,7 +222,9 @@ describe('podman: key rotation, runtime half (setKeys; real Podman, stand-in wes
       const second = await podmanAll('run', '--rm', ...run(NEW_AGENT));
       assert.equal(second.code, 1);
       assert.match(second.out, /passwd newer than datastore and could cause a cluster outage/);
-      console.log('      shown: without the re-sync, the stand-in server given the new agent token starts once, then fails: "…/server/cred/passwd newer than datastore…"');
+      console.log(
+        '      shown: without the re-sync, the stand-in server given the new agent token starts once, then fails: "…/server/cred/passwd newer than datastore…"',
+      );
     } finally {
       for (const name of byHand.splice(0)) await podmanAll('rm', '-f', '-v', '-t', '0', name);
     }

@@ -40,7 +40,15 @@ describe('podman: hepto-agent kubeconfig reads what the (stand-in) k3s server wr
     const onDisk = fs.readFileSync(file, 'utf8');
     assert.match(onDisk, /^ {4}server: https:\/\/127\.0\.0\.1:6443$/m, "the stand-in's server line, as k3s writes it for an IPv4 service range");
 
-    const master = { node: 'kcmaster', master: 'kcmaster', overlay_key: OVERLAY_KEY, cluster_key: CLUSTER_KEY, agent_key: AGENT_KEY, storage_base: t.storage, network_mode: 'host' };
+    const master = {
+      node: 'kcmaster',
+      master: 'kcmaster',
+      overlay_key: OVERLAY_KEY,
+      cluster_key: CLUSTER_KEY,
+      agent_key: AGENT_KEY,
+      storage_base: t.storage,
+      network_mode: 'host',
+    };
     const r = cli(master);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
@@ -48,33 +56,58 @@ describe('podman: hepto-agent kubeconfig reads what the (stand-in) k3s server wr
     assert.match(r.stdout, /^kind: Config$/m);
     assert.match(r.stdout, /^ {4}server: https:\/\/127\.0\.0\.1:6443$/m);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'still 0600 after the command');
-    assert.deepEqual(fs.readdirSync(path.dirname(file)).filter((f) => /yaml/.test(f)), ['k3s.yaml'], 'no copy made');
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(file)).filter((f) => /yaml/.test(f)),
+      ['k3s.yaml'],
+      'no copy made',
+    );
 
     // That address works from this "machine" (the harness's network namespace, shared with
     // wesher in host mode, and so with k3s): the stand-in server's TLS listener answers there.
     await waitFor(
       () => spawnSync('nsenter', [`--net=/run/netns/${t.h.netns}`, 'bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/6443'], { timeout: 5_000 }).status === 0,
-      { what: 'a TCP connection to 127.0.0.1:6443 in the master machine\'s network namespace', timeoutMs: 15_000 },
+      { what: "a TCP connection to 127.0.0.1:6443 in the master machine's network namespace", timeoutMs: 15_000 },
     );
 
     const w = cli({ node: 'kcworker', master: 'kcmaster', overlay_key: OVERLAY_KEY, agent_key: AGENT_KEY, storage_base: t.storage });
     assert.equal(w.code, 1);
     assert.equal(w.stdout, '');
-    assert.equal(w.stderr, 'hepto-agent: the kubeconfig is on the master\'s machine: run "hepto-agent kubeconfig" on the machine that hosts node kcmaster (this one hosts kcworker)\n');
+    assert.equal(
+      w.stderr,
+      'hepto-agent: the kubeconfig is on the master\'s machine: run "hepto-agent kubeconfig" on the machine that hosts node kcmaster (this one hosts kcworker)\n',
+    );
   });
 
   it('the stand-in takes --write-kubeconfig and --write-kubeconfig-mode as k3s does (K36), the server line by service family (K37)', async () => {
     const name = 'hepto-kcflags';
     const runServer = async (...flags: string[]): Promise<void> => {
       await t.h.podman('rm', '-f', '-v', name).catch(() => undefined);
-      await t.h.podman('run', '-d', '--name', name, '--network', 'none', '-e', `K3S_TOKEN=${CLUSTER_KEY}`, STAND_INS.k3s, 'server', '--node-ip', '2001:db8::1', ...flags);
+      await t.h.podman(
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'none',
+        '-e',
+        `K3S_TOKEN=${CLUSTER_KEY}`,
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '2001:db8::1',
+        ...flags,
+      );
     };
     const sh = (cmd: string): Promise<string> => t.h.podman('exec', name, 'sh', '-c', cmd).then((o) => o.trim());
     try {
       await runServer();
       await waitFor(() => sh('test -f /etc/rancher/k3s/k3s.yaml').then(() => true), { what: 'the default kubeconfig' });
       assert.equal(await sh('stat -c %a /etc/rancher/k3s/k3s.yaml'), '600');
-      assert.match(await sh('cat /etc/rancher/k3s/k3s.yaml'), /^ {4}server: https:\/\/\[::1\]:6443$/m, 'an IPv6 service range (the default for an IPv6 node IP): [::1]');
+      assert.match(
+        await sh('cat /etc/rancher/k3s/k3s.yaml'),
+        /^ {4}server: https:\/\/\[::1\]:6443$/m,
+        'an IPv6 service range (the default for an IPv6 node IP): [::1]',
+      );
       await runServer('--write-kubeconfig', '/var/lib/rancher/k3s/admin.yaml', '--write-kubeconfig-mode', '0640');
       await waitFor(() => sh('test -f /var/lib/rancher/k3s/admin.yaml').then(() => true), { what: 'the kubeconfig at --write-kubeconfig' });
       assert.equal(await sh('stat -c %a /var/lib/rancher/k3s/admin.yaml'), '640');

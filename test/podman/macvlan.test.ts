@@ -89,25 +89,38 @@ describe('podman: macvlan network mode (real netavark)', function () {
     const k0 = (await h.inspect('hepto-pmac-k3s'))!;
     const w0 = (await h.inspect('hepto-pmac-wesher'))!;
     process.kill(w0.State.Pid, 'SIGKILL');
-    await waitFor(async () => {
-      const k = await h.inspect('hepto-pmac-k3s');
-      return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
-    }, { what: 'k3s restarted along with wesher' });
+    await waitFor(
+      async () => {
+        const k = await h.inspect('hepto-pmac-k3s');
+        return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
+      },
+      { what: 'k3s restarted along with wesher' },
+    );
     await waitFor(async () => /inet 192\.0\.2\.51\/24/.test(await addr()), { what: 'k3s sees the node address again' });
     await waitFor(async () => (await addr()).includes(overlay), { what: 'the overlay link made again in the new namespace' });
     assert.equal((await h.inspect('hepto-pmac-k3s'))!.Id, k0.Id, 'restarted, not recreated');
   });
 
-  it("a node no longer configured: its containers go, then its network", async () => {
+  it('a node no longer configured: its containers go, then its network', async () => {
     await sup?.stop();
     const mem = memoryLogger('debug', 'plain');
     lines = mem.lines;
-    const other = testConfig({ node: 'pother', master: 'pother', ip: [`${h.hostAddress}/64`], gw: [], storage_base: storage, podman_socket: h.socket, images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s } });
+    const other = testConfig({
+      node: 'pother',
+      master: 'pother',
+      ip: [`${h.hostAddress}/64`],
+      gw: [],
+      storage_base: storage,
+      podman_socket: h.socket,
+      images: { wesher: STAND_INS.wesher, k3s: STAND_INS.k3s },
+    });
     sup = new Supervisor({ config: other, clock: systemClock, logger: mem.logger, cronSchedule: '' });
     sup.setCluster(view(['pother', 'alive']));
     await sup.start();
     await waitFor(async () => !(await h.inspect('hepto-pmac-wesher')) && !(await h.inspect('hepto-pmac-k3s')), { what: 'pmac containers removed' });
-    await waitFor(async () => !(await h.podman('network', 'ls', '--format', '{{.Name}}')).split('\n').includes('hepto-pmac'), { what: 'hepto-pmac network removed' });
+    await waitFor(async () => !(await h.podman('network', 'ls', '--format', '{{.Name}}')).split('\n').includes('hepto-pmac'), {
+      what: 'hepto-pmac network removed',
+    });
     assert.ok(lines.some((l) => /removing network .*hepto-pmac/.test(l)));
   });
 });

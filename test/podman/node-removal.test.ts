@@ -28,7 +28,10 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
   const kubectlLog = (node: string): string => path.join(t.storage, node, 'k3s', 'server', 'hepto-standin-kubectl.log');
   const deletions = (node: string): string[] => {
     try {
-      return fs.readFileSync(kubectlLog(node), 'utf8').split('\n').filter((l) => l.length > 0);
+      return fs
+        .readFileSync(kubectlLog(node), 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0);
     } catch {
       return [];
     }
@@ -48,7 +51,10 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
     await waitFor(() => deletions('prmaster').length > 0, { what: 'delete node ghost in the stand-in log', timeoutMs: 30_000 });
     assert.deepEqual(deletions('prmaster'), ['delete node ghost']);
     await waitFor(() => t.lines.some((l) => /deleted removed node from Kubernetes/.test(l) && /node=ghost/.test(l)), { what: 'the info line' });
-    assert.ok(t.lines.some((l) => /deleted removed node from Kubernetes/.test(l) && /node \\"ghost\\" deleted/.test(l)), 'kubectl output logged');
+    assert.ok(
+      t.lines.some((l) => /deleted removed node from Kubernetes/.test(l) && /node \\"ghost\\" deleted/.test(l)),
+      'kubectl output logged',
+    );
     assert.deepEqual(s.status().problems, [NO_AGENT_KEY_PROBLEM], 'no problem once deleted (but the one of a master without agent_key)');
     const m = (await t.h.inspect('hepto-prmaster-k3s'))! as unknown as { ExecIDs?: string[] | null };
     assert.ok((m.ExecIDs ?? []).length >= 1, 'Podman lists the exec sessions it ran (what the non-master test below checks is empty)');
@@ -75,7 +81,7 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
     assert.deepEqual(deletions('prmaster'), ['delete node ghost', 'delete node ghost']);
   });
 
-  it('the API not up: a problem naming the node and kubectl\'s error, retried with backoff until it works', async () => {
+  it("the API not up: a problem naming the node and kubectl's error, retried with backoff until it works", async () => {
     const s = t.supervisor(t.config('prdown'), fast);
     s.setCluster(removedView('prdown', []));
     await s.start();
@@ -84,8 +90,14 @@ describe('podman: the master deletes removed nodes from Kubernetes (real Podman 
     await waitFor(() => t.h.podman('exec', 'hepto-prdown-k3s', 'sh', '-c', `test -e ${READY}`).then(() => true), { what: 'the stand-in apiserver up' });
     await t.h.podman('exec', 'hepto-prdown-k3s', 'sh', '-c', `rm -f ${READY}`);
     s.setCluster(removedView('prdown', ['ghost2']));
-    const problem = await waitFor(() => s.status().problems.find((p) => p.startsWith('cannot delete removed node ghost2 from Kubernetes: ')), { what: 'the problem', timeoutMs: 20_000 });
-    assert.match(problem, /kubectl exited with code 1: The connection to the server 127\.0\.0\.1:6443 was refused - did you specify the right host or port\?; retrying$/);
+    const problem = await waitFor(() => s.status().problems.find((p) => p.startsWith('cannot delete removed node ghost2 from Kubernetes: ')), {
+      what: 'the problem',
+      timeoutMs: 20_000,
+    });
+    assert.match(
+      problem,
+      /kubectl exited with code 1: The connection to the server 127\.0\.0\.1:6443 was refused - did you specify the right host or port\?; retrying$/,
+    );
     const tries0 = t.lines.filter((l) => /cannot delete removed node from Kubernetes; retrying/.test(l)).length;
     await new Promise((r) => setTimeout(r, 2_500));
     const tries1 = t.lines.filter((l) => /cannot delete removed node from Kubernetes; retrying/.test(l)).length;

@@ -27,7 +27,7 @@ describe('podman: the overlay link before k3s (real nsenter and ip)', function (
 
   const link = async (): Promise<IpLink | null> => {
     const out = await t.h.ip('-j', 'addr', 'show', 'dev', 'wgoverlay').catch(() => null);
-    return out ? (JSON.parse(out) as IpLink[])[0] ?? null : null;
+    return out ? ((JSON.parse(out) as IpLink[])[0] ?? null) : null;
   };
   const started = async (name: string): Promise<number> => Date.parse((await t.h.inspect(name))!.State.StartedAt);
 
@@ -43,7 +43,10 @@ describe('podman: the overlay link before k3s (real nsenter and ip)', function (
     assert.ok(l, 'wgoverlay exists though wesher has no peer');
     assert.equal(l.mtu, 1320);
     assert.ok(l.flags.includes('UP'));
-    assert.deepEqual(l.addr_info.filter((a) => !a.local.startsWith('fe80')).map((a) => `${a.local}/${a.prefixlen}`), [`${ip}/32`]);
+    assert.deepEqual(
+      l.addr_info.filter((a) => !a.local.startsWith('fe80')).map((a) => `${a.local}/${a.prefixlen}`),
+      [`${ip}/32`],
+    );
     assert.ok((await started('hepto-plone-k3s')) >= (await started('hepto-plone-wesher')), 'k3s after wesher');
     const wesher = sup.status().containers.find((c) => c.role === 'wesher')!;
     assert.deepEqual(wesher.overlay, { interface: 'wgoverlay', addresses: [`${ip}/32`], mtu: 1320, up: true }, 'status shows the MTU in force');
@@ -57,7 +60,10 @@ describe('podman: the overlay link before k3s (real nsenter and ip)', function (
     await t.h.ip('link', 'set', 'dev', 'wgoverlay', 'mtu', '1420');
     assert.equal((await link())!.mtu, 1420);
     await waitFor(async () => (await link())?.mtu === 1320, { what: 'MTU set back to 1320', timeoutMs: 10_000 });
-    assert.ok(t.lines.some((x) => /overlay link set/.test(x) && /had_mtu=1420/.test(x)), 'logged with what it was');
+    assert.ok(
+      t.lines.some((x) => /overlay link set/.test(x) && /had_mtu=1420/.test(x)),
+      'logged with what it was',
+    );
   });
 
   it('wesher restarted (its link deleted, as wesher does on SIGTERM): link made again, then k3s restarted once', async () => {
@@ -65,16 +71,22 @@ describe('podman: the overlay link before k3s (real nsenter and ip)', function (
     const w0 = (await t.h.inspect('hepto-plone-wesher'))!;
     await t.h.ip('link', 'del', 'wgoverlay');
     process.kill(w0.State.Pid, 'SIGKILL');
-    await waitFor(async () => {
-      const k = await t.h.inspect('hepto-plone-k3s');
-      return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
-    }, { what: 'k3s restarted after wesher', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const k = await t.h.inspect('hepto-plone-k3s');
+        return k && k.State.Status === 'running' && k.State.StartedAt !== k0.State.StartedAt;
+      },
+      { what: 'k3s restarted after wesher', timeoutMs: 30_000 },
+    );
     assert.ok((await started('hepto-plone-k3s')) >= (await started('hepto-plone-wesher')), 'k3s restarted after the new wesher');
     assert.equal((await link())?.mtu, 1320, 'link back');
     assert.equal((await t.h.inspect('hepto-plone-k3s'))!.Id, k0.Id, 'restarted, not recreated');
     const once = (await t.h.inspect('hepto-plone-k3s'))!.State.StartedAt;
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await t.h.inspect('hepto-plone-k3s'))!.State.StartedAt, once, 'restarted once, not again and again');
-    assert.ok(t.lines.some((x) => /restarting container .*hepto-plone-k3s.*flannel/.test(x)), t.lines.filter((x) => /restart/.test(x)).join('\n'));
+    assert.ok(
+      t.lines.some((x) => /restarting container .*hepto-plone-k3s.*flannel/.test(x)),
+      t.lines.filter((x) => /restart/.test(x)).join('\n'),
+    );
   });
 });

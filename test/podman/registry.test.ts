@@ -56,10 +56,13 @@ describe('podman: real pulls from a local registry (docker-registry, stand-in im
     const local = 'localhost/hepto-registry-test/fresh:1';
     const ref = 'docker.io/hepto-test/fresh:1';
     const blob = randomBytes(512 * 1024);
-    await client.build(tarArchive([
-      { name: 'Dockerfile', data: Buffer.from('FROM scratch\nCOPY blob /blob\n') },
-      { name: 'blob', data: blob },
-    ]), { tag: local });
+    await client.build(
+      tarArchive([
+        { name: 'Dockerfile', data: Buffer.from('FROM scratch\nCOPY blob /blob\n') },
+        { name: 'blob', data: blob },
+      ]),
+      { tag: local },
+    );
     try {
       await m.registry.publish(m.harness, local, ref);
     } finally {
@@ -71,7 +74,10 @@ describe('podman: real pulls from a local registry (docker-registry, stand-in im
       assert.ok(await client.imageExists(ref));
       const layerEvents = events.filter((e) => e.id && !/already exists/i.test(e.status));
       assert.ok(layerEvents.length > 0, `a layer was fetched: ${JSON.stringify(events)}`);
-      assert.ok(events.some((e) => /download complete|pull complete/i.test(e.status)), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => /download complete|pull complete/i.test(e.status)),
+        JSON.stringify(events),
+      );
     } finally {
       await m.harness.podman('rmi', '-f', ref).catch(() => undefined);
     }
@@ -95,29 +101,38 @@ describe('podman: real pulls from a local registry (docker-registry, stand-in im
 
   it('a missing tag fails with IMAGE_MISSING naming the image and the registry answer', async () => {
     const ref = 'docker.io/rancher/k3s:v0.0.0-no-such-tag';
-    await assert.rejects(client.pull(ref, () => undefined), (e: unknown) => {
-      assert.ok(e instanceof HeptoError, String(e));
-      assert.equal(e.code, 'IMAGE_MISSING');
-      assert.ok(e.message.includes(ref), e.message);
-      assert.match(e.message, /manifest unknown|not found|no such/i);
-      assert.ok(e.hint?.includes(ref), e.hint);
-      return true;
-    });
+    await assert.rejects(
+      client.pull(ref, () => undefined),
+      (e: unknown) => {
+        assert.ok(e instanceof HeptoError, String(e));
+        assert.equal(e.code, 'IMAGE_MISSING');
+        assert.ok(e.message.includes(ref), e.message);
+        assert.match(e.message, /manifest unknown|not found|no such/i);
+        assert.ok(e.hint?.includes(ref), e.hint);
+        return true;
+      },
+    );
     assert.equal(await client.imageExists(ref), false);
   });
 
   it('a missing repository fails the same way', async () => {
     const ref = 'ghcr.io/costela/wesher:v0.2.6';
-    await assert.rejects(client.pull(ref, () => undefined), (e: unknown) => e instanceof HeptoError && e.code === 'IMAGE_MISSING' && e.message.includes(ref));
+    await assert.rejects(
+      client.pull(ref, () => undefined),
+      (e: unknown) => e instanceof HeptoError && e.code === 'IMAGE_MISSING' && e.message.includes(ref),
+    );
   });
 
   it('an unreachable registry fails with IMAGE_MISSING naming the image', async () => {
     const ref = '127.0.0.1:1/nothing/here:v1';
-    await assert.rejects(client.pull(ref, () => undefined), (e: unknown) => {
-      assert.ok(e instanceof HeptoError, String(e));
-      assert.equal(e.code, 'IMAGE_MISSING');
-      assert.ok(e.message.includes(ref), e.message);
-      return true;
-    });
+    await assert.rejects(
+      client.pull(ref, () => undefined),
+      (e: unknown) => {
+        assert.ok(e instanceof HeptoError, String(e));
+        assert.equal(e.code, 'IMAGE_MISSING');
+        assert.ok(e.message.includes(ref), e.message);
+        return true;
+      },
+    );
   });
 });

@@ -38,7 +38,7 @@ interface Result {
 function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Result> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -138,8 +138,18 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
     };
     fs.mkdirSync(o.state, { recursive: true });
     await podman(
-      'run', '-d', '--name', name, '--hostname', o.hostname, '--network', `container:${o.holder}`, '--cap-add', 'NET_ADMIN',
-      '-v', `${o.state}:/var/lib/wesher`,
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--hostname',
+      o.hostname,
+      '--network',
+      `container:${o.holder}`,
+      '--cap-add',
+      'NET_ADMIN',
+      '-v',
+      `${o.state}:/var/lib/wesher`,
       ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       o.image ?? STAND_INS.wesher,
     );
@@ -151,8 +161,7 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
     return r.stdout + r.stderr;
   }
 
-  const waitLog = (name: string, re: RegExp, timeoutMs = 15_000) =>
-    waitFor(async () => re.test(await logs(name)), { what: `${name} to log ${re}`, timeoutMs });
+  const waitLog = (name: string, re: RegExp, timeoutMs = 15_000) => waitFor(async () => re.test(await logs(name)), { what: `${name} to log ${re}`, timeoutMs });
 
   async function exitCode(name: string): Promise<number> {
     const i = await h.inspect(name);
@@ -247,8 +256,25 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(r.code, 5);
 
       // A variable wesher does not declare is ignored without a word.
-      await podman('run', '-d', '--name', 'w-env', '--network', 'none', '-e', `WESHER_CLUSTER_KEY=${KEY}`, '-e', 'WESHER_MTU=1300',
-        '-e', 'WESHER_BIND_ADDR=127.0.0.1', '-e', 'WESHER_LOG_LEVEL=info', '-e', 'WESHER_SOMETHING_ELSE=x', SCRATCH);
+      await podman(
+        'run',
+        '-d',
+        '--name',
+        'w-env',
+        '--network',
+        'none',
+        '-e',
+        `WESHER_CLUSTER_KEY=${KEY}`,
+        '-e',
+        'WESHER_MTU=1300',
+        '-e',
+        'WESHER_BIND_ADDR=127.0.0.1',
+        '-e',
+        'WESHER_LOG_LEVEL=info',
+        '-e',
+        'WESHER_SOMETHING_ELSE=x',
+        SCRATCH,
+      );
       started.push('w-env');
       await waitLog('w-env', /waiting alone/);
       assert.doesNotMatch(await logs('w-env'), /MTU|SOMETHING/i);
@@ -273,7 +299,13 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       const stateB = path.join(work, 'state-bravo');
 
       // alpha: the image the agent builds (only the binary); WESHER_MTU must change nothing
-      await wesher('w-alpha', { holder: 'h-alpha', hostname: 'alpha', image: SCRATCH, state: stateA, env: { WESHER_BIND_ADDR: '2001:db8:5::1', WESHER_MTU: '1300' } });
+      await wesher('w-alpha', {
+        holder: 'h-alpha',
+        hostname: 'alpha',
+        image: SCRATCH,
+        state: stateA,
+        env: { WESHER_BIND_ADDR: '2001:db8:5::1', WESHER_MTU: '1300' },
+      });
       await wesher('w-bravo', { holder: 'h-bravo', hostname: 'bravo', state: stateB, env: { WESHER_BIND_ADDR: '2001:db8:5::2' } });
       await waitLog('w-alpha', /waiting alone/);
       await waitLog('w-bravo', /waiting alone/);
@@ -285,14 +317,22 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(untouched.ifindex, premade.ifindex);
       assert.equal(untouched.mtu, 1300);
       assert.ok(!untouched.flags.includes('UP'));
-      assert.deepEqual((await addrs(pa, 'wgoverlay')).filter((a) => a.family === 'inet'), []);
+      assert.deepEqual(
+        (await addrs(pa, 'wgoverlay')).filter((a) => a.family === 'inet'),
+        [],
+      );
       // a lone node stops cleanly at once
       assert.ok((await stop('w-bravo')) < 5_000);
       assert.equal(await exitCode('w-bravo'), 0);
       await podman('rm', 'w-bravo');
 
       // (b) bravo again, joining alpha: both get wgoverlay, overlay IP /32, MTU 1420, up
-      await wesher('w-bravo2', { holder: 'h-bravo', hostname: 'bravo', state: stateB, env: { WESHER_BIND_ADDR: '2001:db8:5::2', WESHER_JOIN: '2001:db8:5::1' } });
+      await wesher('w-bravo2', {
+        holder: 'h-bravo',
+        hostname: 'bravo',
+        state: stateB,
+        env: { WESHER_BIND_ADDR: '2001:db8:5::2', WESHER_JOIN: '2001:db8:5::1' },
+      });
       await waitLog('w-alpha', /node bravo joined/);
       await waitLog('w-bravo2', /node alpha joined/);
       const ipA = overlayIp('alpha', OVERLAY_NET);
@@ -312,8 +352,14 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
         assert.ok(l.flags.includes('UP'), `${who}: up`);
       }
       assert.equal((await link(pa, 'wgoverlay'))!.ifindex, premade.ifindex, 'the pre-made interface was replaced');
-      assert.ok((await routes(pa, 'wgoverlay')).some((r) => r.dst === ipB && r.scope === 'link'), 'route to bravo');
-      assert.ok((await routes(pb, 'wgoverlay')).some((r) => r.dst === ipA && r.scope === 'link'), 'route to alpha');
+      assert.ok(
+        (await routes(pa, 'wgoverlay')).some((r) => r.dst === ipB && r.scope === 'link'),
+        'route to bravo',
+      );
+      assert.ok(
+        (await routes(pb, 'wgoverlay')).some((r) => r.dst === ipA && r.scope === 'link'),
+        'route to alpha',
+      );
       const lines = (await logs('w-alpha')).trim().split('\n');
       assert.match(lines[0], /NOT the real wesher/);
       assert.equal(lines.filter((l) => /node bravo joined/.test(l)).length, 1, 'one line per event');
@@ -324,8 +370,11 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(fs.statSync(stateFile).mode & 0o777, 0o600);
       const text = fs.readFileSync(stateFile, 'utf8');
       const state = JSON.parse(text) as { ClusterKey: string; Nodes: Array<{ Name: string; Addr: string }> };
-      assert.equal(state.ClusterKey, KEY, 'the state holds the cluster key, as wesher\'s does');
-      assert.deepEqual(state.Nodes.map((n) => [n.Name, n.Addr]), [['bravo', '2001:db8:5::2']]);
+      assert.equal(state.ClusterKey, KEY, "the state holds the cluster key, as wesher's does");
+      assert.deepEqual(
+        state.Nodes.map((n) => [n.Name, n.Addr]),
+        [['bravo', '2001:db8:5::2']],
+      );
 
       // (c) someone sets the MTU; nothing changes it back until a membership event
       await ns(pa, 'ip', 'link', 'set', 'wgoverlay', 'mtu', '1300');
@@ -337,7 +386,10 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(await exitCode('w-bravo2'), 0);
       assert.equal(await link(pb, 'wgoverlay'), null, 'bravo left its interface behind');
       const stateBravo = JSON.parse(fs.readFileSync(path.join(stateB, 'state.json'), 'utf8')) as { Nodes: Array<{ Name: string }> };
-      assert.deepEqual(stateBravo.Nodes.map((n) => n.Name), ['alpha']);
+      assert.deepEqual(
+        stateBravo.Nodes.map((n) => n.Name),
+        ['alpha'],
+      );
       // (c) bravo leaving is an event for alpha: MTU back to 1420
       await waitLog('w-alpha', /node bravo left/);
       await waitFor(async () => (await link(pa, 'wgoverlay'))?.mtu === 1420, { what: 'alpha MTU back to 1420' });
@@ -361,7 +413,12 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       const before = fs.statSync(stateFile);
 
       // charlie joins an address where nobody answers (each try costs the timeout)
-      await wesher('w-charlie', { holder: 'h-charlie', hostname: 'charlie', state: stateC, env: { WESHER_BIND_ADDR: '2001:db8:6::1', WESHER_JOIN: '2001:db8:6::99' } });
+      await wesher('w-charlie', {
+        holder: 'h-charlie',
+        hostname: 'charlie',
+        state: stateC,
+        env: { WESHER_BIND_ADDR: '2001:db8:6::1', WESHER_JOIN: '2001:db8:6::99' },
+      });
       // delta joins charlie: charlie answers and lists it, but processes nothing.
       // delta asks for a real WireGuard link, which this kernel cannot make: as
       // wesher, it logs the error and keeps running.
@@ -386,7 +443,10 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       const l = (await link(pc, 'wgoverlay'))!;
       assert.ok(l, 'the interface was deleted');
       assert.equal(l.mtu, 1300);
-      assert.deepEqual((await addrs(pc, 'wgoverlay')).filter((a) => a.family === 'inet').map((a) => a.local), ['10.9.9.9']);
+      assert.deepEqual(
+        (await addrs(pc, 'wgoverlay')).filter((a) => a.family === 'inet').map((a) => a.local),
+        ['10.9.9.9'],
+      );
       assert.equal(fs.readFileSync(stateFile, 'utf8'), '{"kept":"as it was"}\n');
       assert.equal(fs.statSync(stateFile).mtimeMs, before.mtimeMs);
       assert.doesNotMatch(await logs('w-charlie'), /terminating/);
@@ -429,7 +489,20 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(r.code, 1);
       assert.match(r.stderr, /and node-ip: \[10.1.2.3\], must share the same IP version/);
       // an IPv6 node IP with k3s's defaults (which then follow the node IP) is fine
-      await podman('run', '-d', '--name', 'k-v6', '--network', 'none', '-e', `K3S_TOKEN=${TOKEN.K3S_TOKEN}`, STAND_INS.k3s, 'server', '--node-ip', '2001:db8::1');
+      await podman(
+        'run',
+        '-d',
+        '--name',
+        'k-v6',
+        '--network',
+        'none',
+        '-e',
+        `K3S_TOKEN=${TOKEN.K3S_TOKEN}`,
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '2001:db8::1',
+      );
       started.push('k-v6');
       await waitLog('k-v6', /Starting k3s server/);
       assert.equal((await h.inspect('k-v6'))!.State.Status, 'running');
@@ -453,18 +526,52 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.match(r.stderr, /interface wgoverlay does not have a correct global unicast ip: can't find ip for interface wgoverlay/);
       r = await k3s(['server', '--node-name', 'n1', '--node-ip', '10.221.153.165', '--flannel-iface', 'wgoverlay'], quick, net);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /flannel exited: failed to find the interface: failed to find IPv4 address for interface wgoverlay: No IPv4 address found for given interface/);
+      assert.match(
+        r.stderr,
+        /flannel exited: failed to find the interface: failed to find IPv4 address for interface wgoverlay: No IPv4 address found for given interface/,
+      );
       r = await k3s(['agent', '--server', 'https://10.0.0.1:6443', '--node-ip', '10.221.153.165', '--flannel-iface', 'wgoverlay'], quick, net);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /flannel exited: failed to find the interface: failed to find IPv4 address for interface wgoverlay: No IPv4 address found for given interface/);
+      assert.match(
+        r.stderr,
+        /flannel exited: failed to find the interface: failed to find IPv4 address for interface wgoverlay: No IPv4 address found for given interface/,
+      );
 
       // with the overlay address on it, k3s runs (and TERM stops it with 0)
       await ns(pk, 'ip', 'addr', 'add', '10.221.153.165/32', 'dev', 'wgoverlay');
       for (const [name, args] of [
-        ['k-server', ['server', '--node-name', 'n1', '--node-ip', '10.221.153.165', '--flannel-iface', 'wgoverlay', '--cluster-cidr', '10.42.0.0/16', '--service-cidr', '10.43.0.0/16']],
+        [
+          'k-server',
+          [
+            'server',
+            '--node-name',
+            'n1',
+            '--node-ip',
+            '10.221.153.165',
+            '--flannel-iface',
+            'wgoverlay',
+            '--cluster-cidr',
+            '10.42.0.0/16',
+            '--service-cidr',
+            '10.43.0.0/16',
+          ],
+        ],
         ['k-noip', ['server', '--node-name', 'n1', '--flannel-iface', 'wgoverlay']],
       ] as const) {
-        await podman('run', '-d', '--name', name, '--network', net, '-e', `K3S_TOKEN=${TOKEN.K3S_TOKEN}`, '-e', 'HEPTO_STANDIN_FLANNEL_DELAY=1', STAND_INS.k3s, ...args);
+        await podman(
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          net,
+          '-e',
+          `K3S_TOKEN=${TOKEN.K3S_TOKEN}`,
+          '-e',
+          'HEPTO_STANDIN_FLANNEL_DELAY=1',
+          STAND_INS.k3s,
+          ...args,
+        );
         started.push(name);
         await waitLog(name, /Using interface with name wgoverlay and address 10.221.153.165/);
         assert.equal((await h.inspect(name))!.State.Status, 'running');
@@ -477,8 +584,21 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       const data = path.join(work, 'k3s-data');
       fs.mkdirSync(data);
       const server = (token: string | null, name: string) =>
-        podman('run', '-d', '--name', name, '--network', 'none', '-v', `${data}:/var/lib/rancher/k3s`,
-          ...(token ? ['-e', `K3S_TOKEN=${token}`] : []), STAND_INS.k3s, 'server', '--node-ip', '10.1.2.3');
+        podman(
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          'none',
+          '-v',
+          `${data}:/var/lib/rancher/k3s`,
+          ...(token ? ['-e', `K3S_TOKEN=${token}`] : []),
+          STAND_INS.k3s,
+          'server',
+          '--node-ip',
+          '10.1.2.3',
+        );
       await server('TESTONLYfirst', 'k-tok1');
       started.push('k-tok1');
       await waitLog('k-tok1', /Starting k3s server/);
@@ -489,9 +609,25 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       assert.equal(fs.readlinkSync(path.join(data, 'server', 'node-token')), 'token');
       await stop('k-tok1');
 
-      let r = await podmanResult(['run', '--rm', '--network', 'none', '-v', `${data}:/var/lib/rancher/k3s`, '-e', 'K3S_TOKEN=TESTONLYother', STAND_INS.k3s, 'server', '--node-ip', '10.1.2.3']);
+      let r = await podmanResult([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-v',
+        `${data}:/var/lib/rancher/k3s`,
+        '-e',
+        'K3S_TOKEN=TESTONLYother',
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '10.1.2.3',
+      ]);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /level=fatal msg="Error: starting kubernetes: preparing server: failed to bootstrap cluster data: bootstrap data already found and encrypted with different token"/);
+      assert.match(
+        r.stderr,
+        /level=fatal msg="Error: starting kubernetes: preparing server: failed to bootstrap cluster data: bootstrap data already found and encrypted with different token"/,
+      );
       assert.equal(fs.readFileSync(tokenFile, 'utf8'), first, 'the token file was changed');
       // without a token, the one of the data is used; the same token is accepted, in either form
       for (const [name, token] of [
@@ -508,7 +644,20 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       // a first server without a token makes one and runs
       const fresh = path.join(work, 'k3s-fresh');
       fs.mkdirSync(fresh);
-      await podman('run', '-d', '--name', 'k-tok4', '--network', 'none', '-v', `${fresh}:/var/lib/rancher/k3s`, STAND_INS.k3s, 'server', '--node-ip', '10.1.2.3');
+      await podman(
+        'run',
+        '-d',
+        '--name',
+        'k-tok4',
+        '--network',
+        'none',
+        '-v',
+        `${fresh}:/var/lib/rancher/k3s`,
+        STAND_INS.k3s,
+        'server',
+        '--node-ip',
+        '10.1.2.3',
+      );
       started.push('k-tok4');
       await waitLog('k-tok4', /Starting k3s server/);
       assert.match(fs.readFileSync(path.join(fresh, 'server', 'token'), 'utf8'), /^K10[0-9a-f]{64}::server:[0-9a-f]{32}\n$/);
@@ -532,7 +681,8 @@ describe('podman: stand-in images behave like wesher v0.2.6 and k3s', function (
       // a scratch store and a copy of the fixtures, so the test store keeps its images
       const copy = path.join(work, 'fixtures');
       fs.mkdirSync(copy);
-      for (const f of ['stand-in-images.sh', 'standin-wesher.c', 'standin-k3s.sh', 'standin-k3s-tls.c']) fs.copyFileSync(path.join(REPO, 'test/fixtures', f), path.join(copy, f));
+      for (const f of ['stand-in-images.sh', 'standin-wesher.c', 'standin-k3s.sh', 'standin-k3s-tls.c'])
+        fs.copyFileSync(path.join(REPO, 'test/fixtures', f), path.join(copy, f));
       const root = path.join(work, 'store');
       const podmanCmd = ['podman', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'run')].join(' ');
       const build = () => run('bash', [path.join(copy, 'stand-in-images.sh'), 'build'], { ...h.env, PODMAN: podmanCmd }, 300_000);

@@ -26,7 +26,9 @@ export interface PodmanSuite {
   supervisor(cfg: HeptoConfig, extra?: Partial<SupervisorOptions>): Supervisor;
 }
 
-export function podmanSuite(opts: { harness?: () => Promise<PodmanHarness>; closeHarness?: (h: PodmanHarness) => Promise<void>; perTest?: boolean } = {}): PodmanSuite {
+export function podmanSuite(
+  opts: { harness?: () => Promise<PodmanHarness>; closeHarness?: (h: PodmanHarness) => Promise<void>; perTest?: boolean } = {},
+): PodmanSuite {
   const sups: Supervisor[] = [];
   let h: PodmanHarness | null = null;
   let storage = '';

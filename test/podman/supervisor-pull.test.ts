@@ -22,13 +22,23 @@ describe('podman: the supervisor pulls through a real registry', function () {
   const config = (node: string, wesher: string) => t.config(node, { images: { wesher, k3s: MIRRORED_K3S } });
 
   it('the default k3s reference is pulled from the registry, progress logged, and runs', async () => {
-    assert.equal((await m.harness.podman('image', 'exists', MIRRORED_K3S).then(() => 'present', () => 'absent')), 'absent', 'not in the store before');
+    assert.equal(
+      await m.harness.podman('image', 'exists', MIRRORED_K3S).then(
+        () => 'present',
+        () => 'absent',
+      ),
+      'absent',
+      'not in the store before',
+    );
     const sup = t.supervisor(config('ppull', STAND_INS.wesher));
     sup.setCluster(view(['ppull', 'alive']));
     await sup.start();
     await waitFor(() => sup.status().containers.every((c) => c.state === 'running'), { what: 'wesher and pulled k3s running', timeoutMs: 60_000 });
     assert.ok(t.lines.some((l) => /pulling image image=docker\.io\/rancher\/k3s:v1\.33\.5-k3s1/.test(l)));
-    assert.ok(t.lines.some((l) => /pull progress image=docker\.io\/rancher\/k3s/.test(l)), 'progress in the log');
+    assert.ok(
+      t.lines.some((l) => /pull progress image=docker\.io\/rancher\/k3s/.test(l)),
+      'progress in the log',
+    );
     assert.ok(t.lines.some((l) => /image pulled image=docker\.io\/rancher\/k3s/.test(l)));
     assert.ok((await m.registry.tags('rancher/k3s')).includes('v1.33.5-k3s1'));
   });
@@ -38,7 +48,9 @@ describe('podman: the supervisor pulls through a real registry', function () {
     const sup = t.supervisor(config('pown', own), { backoff: { baseMs: 300, capMs: 1_000, resetAfterMs: 5_000 } });
     sup.setCluster(view(['pown', 'alive']));
     await sup.start();
-    const problem = await waitFor(() => sup.status().problems.find((p) => p.includes(own) && /could not be pulled/.test(p)), { what: 'a problem naming the image' });
+    const problem = await waitFor(() => sup.status().problems.find((p) => p.includes(own) && /could not be pulled/.test(p)), {
+      what: 'a problem naming the image',
+    });
     assert.match(problem, /check the reference in config images/);
     await waitFor(() => t.lines.filter((l) => l.includes(`pulling image image=${own}`)).length >= 2, { what: 'the pull retried' });
     const k3s = sup.status().containers.find((c) => c.role === 'k3s')!;

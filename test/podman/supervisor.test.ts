@@ -113,18 +113,24 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     await bothRunning(s, 'pcrash');
     const before = (await h.inspect('hepto-pcrash-k3s'))!;
     process.kill(before.State.Pid, 'SIGKILL');
-    await waitFor(async () => {
-      const i = await h.inspect('hepto-pcrash-k3s');
-      return i && i.State.Status === 'running' && i.State.StartedAt !== before.State.StartedAt && i.Id === before.Id;
-    }, { what: 'k3s restarted after kill -9' });
+    await waitFor(
+      async () => {
+        const i = await h.inspect('hepto-pcrash-k3s');
+        return i && i.State.Status === 'running' && i.State.StartedAt !== before.State.StartedAt && i.Id === before.Id;
+      },
+      { what: 'k3s restarted after kill -9' },
+    );
     await waitFor(() => s.status().containers.find((c) => c.role === 'k3s')?.restarts === 1, { what: 'restart counted' });
 
     const w = (await h.inspect('hepto-pcrash-wesher'))!;
     await h.podman('kill', 'hepto-pcrash-wesher');
-    await waitFor(async () => {
-      const i = await h.inspect('hepto-pcrash-wesher');
-      return i && i.State.Status === 'running' && i.State.StartedAt !== w.State.StartedAt;
-    }, { what: 'wesher running again after podman kill' });
+    await waitFor(
+      async () => {
+        const i = await h.inspect('hepto-pcrash-wesher');
+        return i && i.State.Status === 'running' && i.State.StartedAt !== w.State.StartedAt;
+      },
+      { what: 'wesher running again after podman kill' },
+    );
     await bothRunning(s, 'pcrash');
   });
 
@@ -137,20 +143,31 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     assert.equal(s.status().podman, 'connected');
     const w = (await h.inspect('hepto-pidle-wesher'))!;
     process.kill(w.State.Pid, 'SIGKILL');
-    await waitFor(() => logs.some((l) => /reconciled reason="event exit" actions="start hepto-pidle-wesher"/.test(l)), { what: 'restart through the exit watch' });
+    await waitFor(() => logs.some((l) => /reconciled reason="event exit" actions="start hepto-pidle-wesher"/.test(l)), {
+      what: 'restart through the exit watch',
+    });
     assert.ok(!logs.some((l) => /event stream ended/.test(l)), 'the event stream was not cut');
   });
 
   it('a container that exits at once: backoff, then crashloop in status with its exit code and last lines', async () => {
     const s = supervisor(config('ploop', { images: { wesher: STAND_INS.wesher, k3s: STAND_INS.exits } }));
     await s.start();
-    const st = await waitFor(() => {
-      const c = s.status().containers.find((x) => x.role === 'k3s');
-      return c && c.state === 'crashloop' && c.last_log && c.last_log.length > 0 ? c : null;
-    }, { what: 'k3s in crashloop' });
+    const st = await waitFor(
+      () => {
+        const c = s.status().containers.find((x) => x.role === 'k3s');
+        return c && c.state === 'crashloop' && c.last_log && c.last_log.length > 0 ? c : null;
+      },
+      { what: 'k3s in crashloop' },
+    );
     assert.equal(st.last_exit_code, 3);
-    assert.ok(st.last_log!.some((l) => /exiting at once with code 3/.test(l)), st.last_log!.join('\n'));
-    assert.ok(s.status().problems.some((p) => /hepto-ploop-k3s keeps failing \(exit code 3\)/.test(p)), s.status().problems.join('\n'));
+    assert.ok(
+      st.last_log!.some((l) => /exiting at once with code 3/.test(l)),
+      st.last_log!.join('\n'),
+    );
+    assert.ok(
+      s.status().problems.some((p) => /hepto-ploop-k3s keeps failing \(exit code 3\)/.test(p)),
+      s.status().problems.join('\n'),
+    );
     // Backoff, not a hot loop: over 2.5 s with waits of 0.3, 0.6, 1.2, 1.5 s it restarts only a few times.
     const r0 = s.status().containers.find((x) => x.role === 'k3s')!.restarts;
     await new Promise((r) => setTimeout(r, 2_500));
@@ -183,10 +200,13 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     // The service range only reaches the k3s server: k3s is recreated, wesher keeps its ID.
     const s3 = supervisor({ ...cfg, service_cidr: '172.30.0.0/16' });
     await s3.start();
-    await waitFor(async () => {
-      const k = await h.inspect('hepto-pchange-k3s');
-      return k && k.Id !== k0 && k.State.Status === 'running';
-    }, { what: 'k3s recreated' });
+    await waitFor(
+      async () => {
+        const k = await h.inspect('hepto-pchange-k3s');
+        return k && k.Id !== k0 && k.State.Status === 'running';
+      },
+      { what: 'k3s recreated' },
+    );
     assert.equal((await h.inspect('hepto-pchange-wesher'))!.Id, w0, 'wesher untouched');
     // The image's VOLUMEs are all bound, and removal takes anonymous volumes along: none piles up.
     assert.equal((await h.podman('volume', 'ls', '-q')).trim(), '', 'no anonymous volume left by the recreate');
@@ -218,7 +238,9 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
 
     // Without the agent's check, the stand-in server refuses the datastore as k3s does.
     await s2.stop();
-    const out = await h.podman('run', '--rm', '-e', `K3S_TOKEN=${changed}`, '-v', `${path.join(storage, 'ptoken', 'k3s')}:/var/lib/rancher/k3s`, STAND_INS.k3s, 'server').catch((e: Error) => e.message);
+    const out = await h
+      .podman('run', '--rm', '-e', `K3S_TOKEN=${changed}`, '-v', `${path.join(storage, 'ptoken', 'k3s')}:/var/lib/rancher/k3s`, STAND_INS.k3s, 'server')
+      .catch((e: Error) => e.message);
     assert.match(out, /bootstrap data already found and encrypted with different token/);
   });
 
@@ -228,7 +250,10 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     await bothRunning(s, 'psvc');
     await h.stopService();
     await waitFor(() => s.status().podman === 'unreachable', { what: 'unreachable reported' });
-    assert.ok(s.status().problems.some((p) => p.includes(h.socket) && /unreachable/.test(p)), s.status().problems.join('\n'));
+    assert.ok(
+      s.status().problems.some((p) => p.includes(h.socket) && /unreachable/.test(p)),
+      s.status().problems.join('\n'),
+    );
     // While Podman's API is down, the k3s container dies (CLI works without the service).
     await h.podman('kill', 'hepto-psvc-k3s');
     await h.startService();
@@ -250,7 +275,10 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     const missing = 'localhost/hepto-test-missing:none';
     const s = supervisor(config('pmiss', { images: { wesher: STAND_INS.wesher, k3s: missing } }));
     await s.start();
-    const p = await waitFor(() => s.status().problems.find((x) => x.includes(missing) && /could not be pulled/.test(x)), { what: 'missing image problem', timeoutMs: 60_000 });
+    const p = await waitFor(() => s.status().problems.find((x) => x.includes(missing) && /could not be pulled/.test(x)), {
+      what: 'missing image problem',
+      timeoutMs: 60_000,
+    });
     assert.match(p, /connection refused|pinging container registry/, p);
     await waitFor(running(s, 'hepto-pmiss-wesher'), { what: 'wesher running' });
     assert.equal(s.status().containers.find((c) => c.role === 'k3s')!.state, 'missing');
@@ -299,6 +327,8 @@ describe('podman: supervisor (real Podman, stand-in images)', function () {
     const s2 = supervisor({ ...cfg, nodes: [] });
     await s2.start();
     await bothRunning(s2, 'pmain');
-    await waitFor(async () => (await h.inspect('hepto-pextra-wesher')) === null && (await h.inspect('hepto-pextra-k3s')) === null, { what: 'stale containers removed' });
+    await waitFor(async () => (await h.inspect('hepto-pextra-wesher')) === null && (await h.inspect('hepto-pextra-k3s')) === null, {
+      what: 'stale containers removed',
+    });
   });
 });

@@ -89,7 +89,10 @@ describe('podman: the default wesher image is built from the release binary', fu
     assert.deepEqual(img.Config.Entrypoint, ['/wesher']);
     assert.equal((await t.h.inspect('hepto-pbuild-wesher'))!.Config.Labels['io.hepto.role'], 'wesher');
     assert.ok(!sup.status().problems.some((p) => p.includes(base)), sup.status().problems.join('\n'));
-    assert.ok(t.lines.some((l) => /wesher download progress/.test(l)), 'download progress in the log');
+    assert.ok(
+      t.lines.some((l) => /wesher download progress/.test(l)),
+      'download progress in the log',
+    );
     assert.ok(t.lines.some((l) => /wesher image built/.test(l)));
   });
 });

@@ -43,7 +43,10 @@ async function imageFiles(h: PodmanHarness, ref: string, dir: string): Promise<A
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
   const files: Array<{ name: string; mode: string }> = [];
   for (const layer of manifest[0].Layers) {
-    const listing = execFileSync('tar', ['-tvf', path.join(out, layer)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    const listing = execFileSync('tar', ['-tvf', path.join(out, layer)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     for (const l of listing) {
       const mode = l.split(/\s+/)[0];
       const name = l.split(/\s+/).slice(5).join(' ');
@@ -87,16 +90,25 @@ describe('podman: wesher image build (real Podman, static test binary)', functio
     const { sha256 } = await buildWesherImage(client, REF, binary, (l) => lines.push(l));
     assert.equal(sha256, sha256Hex(binary));
     assert.ok(lines.length > 0, 'build output reported');
-    assert.ok(lines.some((l) => /COPY wesher \/wesher/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /COPY wesher \/wesher/.test(l)),
+      lines.join('\n'),
+    );
 
-    const img = JSON.parse(await h.podman('image', 'inspect', REF))[0] as { Config: { Entrypoint: string[]; Cmd?: string[] | null; Labels: Record<string, string> } };
+    const img = JSON.parse(await h.podman('image', 'inspect', REF))[0] as {
+      Config: { Entrypoint: string[]; Cmd?: string[] | null; Labels: Record<string, string> };
+    };
     assert.deepEqual(img.Config.Entrypoint, ['/wesher']);
     assert.ok(!img.Config.Cmd || img.Config.Cmd.length === 0, `no CMD: ${JSON.stringify(img.Config.Cmd)}`);
     assert.equal(img.Config.Labels[WESHER_SHA_LABEL], sha256);
     assert.equal((await client.imageLabels(REF))?.[WESHER_SHA_LABEL], sha256);
 
     const files = await imageFiles(h, REF, tmp);
-    assert.deepEqual(files.map((f) => f.name), ['wesher'], JSON.stringify(files));
+    assert.deepEqual(
+      files.map((f) => f.name),
+      ['wesher'],
+      JSON.stringify(files),
+    );
     assert.match(files[0].mode, /^-rwxr-xr-x$/);
 
     const out = await h.podman('run', '--rm', '--network', 'none', REF, '--cluster-port', '7946');
@@ -111,13 +123,16 @@ describe('podman: wesher image build (real Podman, static test binary)', functio
   it('a build error in the stream rejects with IMAGE_BUILD_FAILED naming the image', async () => {
     const ctx = tarArchive([{ name: 'Dockerfile', data: Buffer.from('FROM scratch\nCOPY not-in-the-context /x\n') }]);
     const lines: string[] = [];
-    await assert.rejects(client.build(ctx, { tag: REF_BAD }, (l) => lines.push(l)), (e: unknown) => {
-      assert.ok(e instanceof HeptoError, String(e));
-      assert.equal(e.code, 'IMAGE_BUILD_FAILED');
-      assert.ok(e.message.includes(REF_BAD), e.message);
-      assert.match(e.message, /not-in-the-context/);
-      return true;
-    });
+    await assert.rejects(
+      client.build(ctx, { tag: REF_BAD }, (l) => lines.push(l)),
+      (e: unknown) => {
+        assert.ok(e instanceof HeptoError, String(e));
+        assert.equal(e.code, 'IMAGE_BUILD_FAILED');
+        assert.ok(e.message.includes(REF_BAD), e.message);
+        assert.match(e.message, /not-in-the-context/);
+        return true;
+      },
+    );
     assert.equal(await client.imageExists(REF_BAD), false);
   });
 
@@ -147,7 +162,10 @@ describe('podman: wesher image build (real Podman, static test binary)', functio
       const first = await ensureWesherImage({ client, ref: REF_ENSURE, arch: 'amd64', baseUrl, pinnedSha256: null, logger, timeoutMs: 30_000 });
       assert.deepEqual(first, { built: true, sha256: sha });
       assert.deepEqual(served, ['/rel/wesher.sha256sums', '/rel/wesher-amd64']);
-      assert.ok(lines.some((l) => l.includes('wesher image built')), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => l.includes('wesher image built')),
+        lines.join('\n'),
+      );
       const out = await h.podman('run', '--rm', '--network', 'none', REF_ENSURE);
       assert.match(out, /standing in for wesher/);
 

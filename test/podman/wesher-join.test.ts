@@ -23,14 +23,28 @@ describe('podman: a wesher that never joins is recreated with a fresh join list'
     await waitFor(async () => (await t.h.inspect('hepto-pjoin-wesher'))?.State.Status === 'running', { what: 'wesher running' });
     const first = (await t.h.inspect('hepto-pjoin-wesher'))!;
     assert.ok(first.Config.Env.includes('WESHER_JOIN=2001:db8:7e57::99'));
-    await waitFor(() => sup.status().problems.some((p) => /hepto-pjoin-wesher has not joined the mesh for \d+ s \(join list 2001:db8:7e57::99\); it is restarted with a fresh list at 6 s/.test(p)), {
-      what: 'status says wesher has not joined',
-    });
-    await waitFor(async () => {
-      const w = await t.h.inspect('hepto-pjoin-wesher');
-      return w && w.Id !== first.Id && w.State.Status === 'running';
-    }, { what: 'wesher recreated', timeoutMs: 30_000 });
-    assert.ok(t.lines.some((l) => /recreating container .*hepto-pjoin-wesher.*had not joined the mesh after \d+ s; restarted with a fresh join list/.test(l)), 'logged with the reason');
+    await waitFor(
+      () =>
+        sup
+          .status()
+          .problems.some((p) =>
+            /hepto-pjoin-wesher has not joined the mesh for \d+ s \(join list 2001:db8:7e57::99\); it is restarted with a fresh list at 6 s/.test(p),
+          ),
+      {
+        what: 'status says wesher has not joined',
+      },
+    );
+    await waitFor(
+      async () => {
+        const w = await t.h.inspect('hepto-pjoin-wesher');
+        return w && w.Id !== first.Id && w.State.Status === 'running';
+      },
+      { what: 'wesher recreated', timeoutMs: 30_000 },
+    );
+    assert.ok(
+      t.lines.some((l) => /recreating container .*hepto-pjoin-wesher.*had not joined the mesh after \d+ s; restarted with a fresh join list/.test(l)),
+      'logged with the reason',
+    );
     assert.equal(fs.existsSync(path.join(t.storage, 'pjoin', 'wesher', 'state.json')), false, 'the stand-in, like wesher, wrote no state without a peer');
 
     // Nobody left to join: the wesher is left alone past the deadline, and nothing is said.

@@ -33,7 +33,7 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env
       args,
       { timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, encoding: 'utf8' },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
         if (err && code === -1 && (err as { killed?: boolean }).killed) {
           reject(new Error(`${cmd} ${args.join(' ')} timed out after ${opts.timeoutMs ?? 120_000} ms\n${stderr}`));
           return;
@@ -80,7 +80,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -111,7 +112,13 @@ export async function buildRelease(dir: string): Promise<Release> {
  * node_modules: a checkout nobody edits while a test builds from it.
  */
 export async function snapshotCheckout(dir: string): Promise<string> {
-  await check('sh', ['-c', `mkdir -p "$2" && git -C "$1" archive --format=tar HEAD | tar -x -C "$2" && ln -s "$1/node_modules" "$2/node_modules"`, 'sh', ROOT, dir]);
+  await check('sh', [
+    '-c',
+    `mkdir -p "$2" && git -C "$1" archive --format=tar HEAD | tar -x -C "$2" && ln -s "$1/node_modules" "$2/node_modules"`,
+    'sh',
+    ROOT,
+    dir,
+  ]);
   return dir;
 }
 
@@ -208,7 +215,17 @@ export class FileServer {
 }
 
 /** Headers that belong to one hop, never forwarded by a proxy. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 /**
  * A forward HTTP proxy for apt, on a unix socket (exposed in a namespace with
@@ -316,7 +333,9 @@ export class NamespacePort {
 
   /** Listens on `host:port` inside namespace `netns` (/run/netns/<it>) and relays to `socket`. */
   static async open(netns: string, host: string, port: number, socket: string): Promise<NamespacePort> {
-    const proc = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', FORWARDER, host, String(port), socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', FORWARDER, host, String(port), socket], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stderr?.on('data', (d) => (out += d));
     const p = new NamespacePort(proc, host, port);
@@ -348,7 +367,6 @@ export class NamespacePort {
     clearTimeout(t);
   }
 }
-
 
 let seq = 0;
 
@@ -414,7 +432,9 @@ export class SystemdContainer {
 
   /** Writes `text` to `file` inside (mode 0644, directories made). */
   async writeFile(file: string, text: string): Promise<void> {
-    const r = await run('podman', ['exec', '-i', this.name, 'sh', '-c', `mkdir -p "$(dirname "$1")" && cat > "$1" && chmod 0644 "$1"`, 'sh', file], { input: text });
+    const r = await run('podman', ['exec', '-i', this.name, 'sh', '-c', `mkdir -p "$(dirname "$1")" && cat > "$1" && chmod 0644 "$1"`, 'sh', file], {
+      input: text,
+    });
     if (r.code !== 0) throw new Error(`in ${this.name}: cannot write ${file}: ${r.stderr}`);
   }
 

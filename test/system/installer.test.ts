@@ -68,7 +68,13 @@ import {
 } from './harness';
 
 const SERVICE = 'hepto-agent';
-const INSTALLED = ['/usr/local/bin/hepto-agent', '/usr/local/lib/hepto-agent', '/etc/hepto/hepto.json', '/etc/systemd/system/hepto-agent.service', '/usr/local/bin/hepto-uninstall.sh'];
+const INSTALLED = [
+  '/usr/local/bin/hepto-agent',
+  '/usr/local/lib/hepto-agent',
+  '/etc/hepto/hepto.json',
+  '/etc/systemd/system/hepto-agent.service',
+  '/usr/local/bin/hepto-uninstall.sh',
+];
 /** The line `hepto-agent invite` prints, with /etc/hepto/join.env as the installer wrote it (plain http, wesher mirror). */
 const INVITE_LINE =
   /^curl -sfL (?<install>\S+) \| HEPTO_AGENT_URL=(?<agent>\S+) HEPTO_AGENT_SHA256=(?<agentSha>[0-9a-f]{64})(?: HEPTO_WESHER_DOWNLOAD=(?<wesherDownload>\S+))?(?: HEPTO_WESHER_SHA256=(?<wesherSha>\S+))? HEPTO_INVITE=(?<invite>hepto1\.[A-Za-z0-9_.-]+) sh -$/;
@@ -90,7 +96,16 @@ const REGISTRY_PORT = 5000;
 
 interface StatusJson {
   node: string;
-  members: Array<{ name: string; state: string; role: string; overlay_ip: string | null; self?: true; identity_key: string; admitted_at: string | null; keys: string | null }>;
+  members: Array<{
+    name: string;
+    state: string;
+    role: string;
+    overlay_ip: string | null;
+    self?: true;
+    identity_key: string;
+    admitted_at: string | null;
+    keys: string | null;
+  }>;
   containers: Array<{ name: string; role: string; state: string }>;
   problems: string[];
   keys: { rotation: string; phase: string } | null;
@@ -104,7 +119,7 @@ interface StatusJson {
 async function startPsLog(c: SystemdContainer): Promise<void> {
   await c.ok(
     'rm -f /root/.hepto-ps-stop /root/hepto-ps.log; systemd-run --quiet --collect --unit=hepto-test-ps ' +
-      "sh -c 'while [ ! -e /root/.hepto-ps-stop ]; do echo \"T $(date +%s%3N)\"; podman ps --format \"{{.Names}} {{.ID}}\"; sleep 0.2; done >>/root/hepto-ps.log 2>/dev/null'",
+      'sh -c \'while [ ! -e /root/.hepto-ps-stop ]; do echo "T $(date +%s%3N)"; podman ps --format "{{.Names}} {{.ID}}"; sleep 0.2; done >>/root/hepto-ps.log 2>/dev/null\'',
   );
 }
 
@@ -207,7 +222,7 @@ function assertNoKeyInArgv(where: string, s: ArgvSample, secrets: string[], expe
   const caught = new Set(s.cmdlines.flatMap((l) => [...l.matchAll(/^sed s\/x\/hepto-argv-canary-(\d+)\/$/g)].map((m) => m[1]))).size;
   // Stated in the test's output: how many samples this took.
   console.log(
-    `      argv sampler on ${where}: ${s.sweeps} sweeps of /proc/*/cmdline in ${(s.ms / 1000).toFixed(1)} s (${(s.ms * 1000 / Math.max(1, s.sweeps)).toFixed(0)} µs each, longest ${s.maxSweepUs} µs), ` +
+    `      argv sampler on ${where}: ${s.sweeps} sweeps of /proc/*/cmdline in ${(s.ms / 1000).toFixed(1)} s (${((s.ms * 1000) / Math.max(1, s.sweeps)).toFixed(0)} µs each, longest ${s.maxSweepUs} µs), ` +
       `${s.reads} command lines read, ${s.cmdlines.length} distinct; sed canaries caught: ${caught}/${CANARIES}`,
   );
   for (const [i, k] of secrets.entries()) {
@@ -216,7 +231,11 @@ function assertNoKeyInArgv(where: string, s: ArgvSample, secrets: string[], expe
   }
   assert.ok(s.sweeps >= 1000, `only ${s.sweeps} sweeps: too few to mean anything`);
   assert.ok(caught >= CANARIES / 2, `the sampler caught only ${caught} of ${CANARIES} short-lived sed commands`);
-  for (const re of expected) assert.ok(s.cmdlines.some((l) => re.test(l)), `the sampler never saw ${re}: ${s.cmdlines.length} command lines`);
+  for (const re of expected)
+    assert.ok(
+      s.cmdlines.some((l) => re.test(l)),
+      `the sampler never saw ${re}: ${s.cmdlines.length} command lines`,
+    );
 }
 
 /** Nothing of the installer's is left: no file, no unit known to systemd, no temp dir. */
@@ -277,7 +296,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       '# hepto system test only: this kernel has no WireGuard, so the agent makes wgoverlay as a veth.\nHEPTO_TEST_LINK_KIND=veth\n',
     );
     // - docker.io is out of reach: the nested Podman pulls it from the test registry;
-    await c.writeFile('/etc/containers/registries.conf.d/50-hepto-test.conf', `# hepto system test only: docker.io is the test registry.\n${registriesConf(registry.host, ['docker.io'])}`);
+    await c.writeFile(
+      '/etc/containers/registries.conf.d/50-hepto-test.conf',
+      `# hepto system test only: docker.io is the test registry.\n${registriesConf(registry.host, ['docker.io'])}`,
+    );
     // - the namespace has no route out: apt goes through the test's proxy, to the Debian mirrors only.
     await c.writeFile('/etc/apt/apt.conf.d/99hepto-test-proxy', `// hepto system test only\nAcquire::http::Proxy "${aptPort.base}/";\n`);
     aptProxy.allowSources(await c.ok('cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true'));
@@ -334,11 +356,29 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     server.base = ports[0].base;
     // A test CA's certificate for the bridge address; curl in the machines trusts it through CURL_CA_BUNDLE only.
     await check('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=hepto-systest',
-      '-addext', `subjectAltName=IP:${svc.v4}`, '-keyout', path.join(work, 'tls.key'), '-out', path.join(work, 'tls.crt'),
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=hepto-systest',
+      '-addext',
+      `subjectAltName=IP:${svc.v4}`,
+      '-keyout',
+      path.join(work, 'tls.key'),
+      '-out',
+      path.join(work, 'tls.crt'),
     ]);
     caBundle = readFileSync(path.join(work, 'tls.crt'), 'utf8');
-    tlsServer = await FileServer.start(release.dir, { socket: path.join(work, 'files-tls.sock'), tls: { key: readFileSync(path.join(work, 'tls.key'), 'utf8'), cert: caBundle } });
+    tlsServer = await FileServer.start(release.dir, {
+      socket: path.join(work, 'files-tls.sock'),
+      tls: { key: readFileSync(path.join(work, 'tls.key'), 'utf8'), cert: caBundle },
+    });
     const tlsPort = await NamespacePort.open(svc.ns, svc.v4, FILES_TLS_PORT, path.join(work, 'files-tls.sock'));
     ports.push(tlsPort);
     tlsServer.base = tlsPort.base.replace(/^http:/, 'https:');
@@ -359,9 +399,21 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
     // k3s: the stand-in, pushed as rancher/k3s to a registry in the bridge namespace.
     registry = await TestRegistry.start({ netns: svc.ns, address: svc.v4, port: REGISTRY_PORT, accessLog: true });
     await check('bash', [path.join(ROOT, 'test/fixtures/stand-in-images.sh'), 'build'], { timeoutMs: 5 * 60_000 });
-    await check('nsenter', [`--net=/run/netns/${svc.ns}`, 'podman', 'push', '--quiet', '--tls-verify=false', 'localhost/hepto-standin-k3s:test', `docker://${registry.ref(DEFAULT_IMAGES.k3s)}`], {
-      timeoutMs: 120_000,
-    });
+    await check(
+      'nsenter',
+      [
+        `--net=/run/netns/${svc.ns}`,
+        'podman',
+        'push',
+        '--quiet',
+        '--tls-verify=false',
+        'localhost/hepto-standin-k3s:test',
+        `docker://${registry.ref(DEFAULT_IMAGES.k3s)}`,
+      ],
+      {
+        timeoutMs: 120_000,
+      },
+    );
   });
 
   after(async function () {
@@ -457,18 +509,24 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.match(r.stderr, /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture/);
       // All that came from /etc/hepto/join.env, public values only, which the installer wrote for hepto-agent invite.
       assert.equal((await n1.ok('stat -c %a /etc/hepto/join.env')).trim(), '644');
-      assert.deepEqual((await n1.ok('cat /etc/hepto/join.env')).split('\n').filter((l) => l && !l.startsWith('#')), [
-        `HEPTO_INSTALL_URL='${server.url('install.sh')}'`,
-        `HEPTO_AGENT_URL='${agentUrl()}'`,
-        `HEPTO_AGENT_SHA256='${release.sha256}'`,
-        `HEPTO_WESHER_DOWNLOAD='${wesher.url}'`,
-        `HEPTO_WESHER_SHA256='${wesher.sha256}'`,
-      ]);
+      assert.deepEqual(
+        (await n1.ok('cat /etc/hepto/join.env')).split('\n').filter((l) => l && !l.startsWith('#')),
+        [
+          `HEPTO_INSTALL_URL='${server.url('install.sh')}'`,
+          `HEPTO_AGENT_URL='${agentUrl()}'`,
+          `HEPTO_AGENT_SHA256='${release.sha256}'`,
+          `HEPTO_WESHER_DOWNLOAD='${wesher.url}'`,
+          `HEPTO_WESHER_SHA256='${wesher.sha256}'`,
+        ],
+      );
       // install.sh itself comes over plain http here: the installer says what that risks.
       assert.match(r.stderr, /^\[WARN\]  the join line fetches install\.sh over plain http .*passes it the invitation.*serve install\.sh over https/m);
       // Said around the line: one machine, 24 hours, how to make more.
       assert.match(r.stderr, /^\[INFO\]  invitation [0-9a-f]+: 1 use, for any free node name, until \S+, through /m);
-      assert.match(r.stderr, /^\[INFO\]  the line is an invitation for ONE machine, valid for 24 h: share it privately\. For more machines, run here \(it holds the admin key\): hepto-agent invite --uses N/m);
+      assert.match(
+        r.stderr,
+        /^\[INFO\]  the line is an invitation for ONE machine, valid for 24 h: share it privately\. For more machines, run here \(it holds the admin key\): hepto-agent invite --uses N/m,
+      );
       assert.equal((await n1.ok(`systemctl is-active ${SERVICE}`)).trim(), 'active');
       assert.equal((await n1.ok('systemctl is-enabled podman.socket')).trim(), 'enabled');
       // Three keys, generated here: the overlay key, the k3s server token and the k3s agent token.
@@ -499,16 +557,22 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal(me.identity_key, await identityKey(n1, 'n1'));
       assert.ok(me.admitted_at !== null && !Number.isNaN(Date.parse(me.admitted_at)), `n1 shows no admission: ${JSON.stringify(me)}`);
       const admitted = r.stderr.split('\n').filter((l) => /admitted this machine/.test(l));
-      assert.deepEqual(admitted, [`[INFO]  admitted this machine (n1, identity ${me.identity_key}) with the cluster's admin key; its agent spreads the admission`]);
+      assert.deepEqual(admitted, [
+        `[INFO]  admitted this machine (n1, identity ${me.identity_key}) with the cluster's admin key; its agent spreads the admission`,
+      ]);
       assert.doesNotMatch(r.stderr, /must be admitted|could not admit|could not make an invitation|no join line yet/);
       await n1.ok('test -s /srv/n1/admission.json');
     });
 
     it('systemctl status shows the mesh and both containers; status --json has them running', async () => {
-      const line = await waitFor('the STATUS line to show both containers running', async () => {
-        const t = await statusText(n1);
-        return /^mesh 1\/1 alive · wesher running · k3s running$/.test(t) && t;
-      }, 120_000);
+      const line = await waitFor(
+        'the STATUS line to show both containers running',
+        async () => {
+          const t = await statusText(n1);
+          return /^mesh 1\/1 alive · wesher running · k3s running$/.test(t) && t;
+        },
+        120_000,
+      );
       const st = await n1.exec(`systemctl status ${SERVICE} --no-pager`);
       assert.ok(st.stdout.includes(`Status: "${line}"`), st.stdout);
       const doc = await statusJson(n1);
@@ -582,7 +646,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       await n1.ok(`cat > /root/probe.js <<'EOF'\n${probe}\nEOF`);
       await n1.ok('rm -f /run/probe-go; systemd-run --unit hepto-probe -p Type=notify -p NotifyAccess=main --no-block /usr/bin/node /root/probe.js');
       try {
-        await waitFor('the probe to report its first status', async () => (await n1.ok('systemctl show -p StatusText --value hepto-probe')).trim() === 'waiting for the go file', 30_000, 200);
+        await waitFor(
+          'the probe to report its first status',
+          async () => (await n1.ok('systemctl show -p StatusText --value hepto-probe')).trim() === 'waiting for the go file',
+          30_000,
+          200,
+        );
         assert.equal((await n1.exec('systemctl is-active hepto-probe')).stdout.trim(), 'activating');
         await n1.ok('touch /run/probe-go');
         await waitFor('the probe to become active', async () => (await n1.exec('systemctl is-active hepto-probe')).stdout.trim() === 'active', 30_000, 200);
@@ -647,12 +716,19 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         'set -e; d=$(mktemp -d); tar -xzf "$1/$2" -C "$d"; mv "$d/hepto-agent-$3" "$d/hepto-agent-$4"; ' +
           'sed -i "s/\\"version\\": *\\"$3\\"/\\"version\\": \\"$4\\"/" "$d/hepto-agent-$4/package.json"; ' +
           'tar -C "$d" -czf "$1/$5" "hepto-agent-$4"; (cd "$1" && sha256sum "$5" > "$5.sha256"); rm -rf "$d"',
-        'sh', release.dir, release.tarball, release.version, next, name,
+        'sh',
+        release.dir,
+        release.tarball,
+        release.version,
+        next,
+        name,
       ]);
       const confBefore = await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service');
       const pidBefore = (await n1.ok(`systemctl show -p MainPID --value ${SERVICE}`)).trim();
       const sha = readFileSync(path.join(release.dir, `${name}.sha256`), 'utf8').split(' ')[0];
-      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64`, HEPTO_AGENT_URL: server.url(name), HEPTO_AGENT_SHA256: sha }), { timeoutMs: 180_000 });
+      const r = await n1.exec(install({ ...env1, HEPTO_IP: `${h1.v6}/64`, HEPTO_AGENT_URL: server.url(name), HEPTO_AGENT_SHA256: sha }), {
+        timeoutMs: 180_000,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`done: changed /usr/local/lib/hepto-agent/${next.replace(/\./g, '\\.')} /usr/local/bin/hepto-agent$`, 'm'));
       assert.equal(await n1.ok('sha256sum /etc/hepto/hepto.json /etc/systemd/system/hepto-agent.service'), confBefore);
@@ -694,7 +770,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.doesNotMatch(r.stderr, /must be admitted|hepto-agent admit|not enrolled|\[WARN\]/);
         const alive = async (c: SystemdContainer): Promise<boolean> => {
           const doc = await statusJson(c);
-          const names = doc.members.filter((m) => m.state === 'alive').map((m) => m.name).sort();
+          const names = doc.members
+            .filter((m) => m.state === 'alive')
+            .map((m) => m.name)
+            .sort();
           return names.join(',') === 'n1,n2';
         };
         await waitFor('both agents to list n1 and n2 alive', async () => (await alive(n1)) && (await alive(n2)), 60_000);
@@ -706,8 +785,8 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const roles = Object.fromEntries((await statusJson(n2)).members.map((m) => [m.name, m.role]));
         assert.deepEqual(roles, { n1: 'master', n2: 'node' });
         let line2 = '';
-        await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test((line2 = await statusText(n2))), 90_000).catch((e: Error) =>
-          assert.fail(`${e.message}; the line: ${line2}`),
+        await waitFor('n2 STATUS line', async () => /^mesh 2\/2 alive · wesher running · k3s running$/.test((line2 = await statusText(n2))), 90_000).catch(
+          (e: Error) => assert.fail(`${e.message}; the line: ${line2}`),
         );
         // Its agent wrote what it enrolled with into its own config (0600): the overlay key and the k3s
         // agent token, never the server token; admin_pub, the master and the anchors; the invitation gone.
@@ -731,7 +810,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.equal((await n2.ok(`stat -c %a ${tokenFile}`)).trim(), '600');
         const token = (await n2.ok(`cat ${tokenFile}`)).trim();
         const agentKey = conf1.agent_key as string;
-        assert.ok(new RegExp(`^K10[0-9a-f]{64}::node:${agentKey}$`).test(token), `${tokenFile} is not K10<ca hash>::node:<agent_key>: ${masked(token).replace(/^(K10[0-9a-f]{8})[0-9a-f]*/, '$1…')}`);
+        assert.ok(
+          new RegExp(`^K10[0-9a-f]{64}::node:${agentKey}$`).test(token),
+          `${tokenFile} is not K10<ca hash>::node:<agent_key>: ${masked(token).replace(/^(K10[0-9a-f]{8})[0-9a-f]*/, '$1…')}`,
+        );
       });
 
       it('no key and no invitation on any command line while n2 joined, enrolled and started both containers (argv sampled all along)', async () => {
@@ -775,7 +857,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
           const r = await n3.exec(`export HEPTO_NODE=n3 HEPTO_GOSSIP_PORT=7954\n${joinLine}\n`, { timeoutMs: 240_000, stdin: true });
           for (const [i, k] of secrets().entries()) assert.ok(!(r.stderr + r.stdout).includes(k), `secret #${i} is in the installer's output`);
           // A refusal is final: the agent exits before it is ready, and the installer ends with its one line.
-          assertOneError(r, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: cannot enrol: anchor \S+ refused: the invitation is spent: 1 of 1 use taken\b.* \(journalctl -u hepto-agent\)$/);
+          assertOneError(
+            r,
+            /^\[ERROR\] hepto-agent exited while starting: hepto-agent: cannot enrol: anchor \S+ refused: the invitation is spent: 1 of 1 use taken\b.* \(journalctl -u hepto-agent\)$/,
+          );
           // Its agent's log: the refusal, one line (per try: systemd restarts it), never the invitation.
           const journal = await n3.ok(`journalctl --no-pager -o cat -u ${SERVICE}`);
           const refusals = journal.split('\n').filter((l) => /the invitation is spent/.test(l));
@@ -799,7 +884,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
       it('rotate-keys on n1: both machines switch at once, wesher and k3s come back under the new keys, n2 joins k3s with the new agent token, and no new key shows anywhere (interruptions printed)', async function () {
         this.timeout(6 * 60_000);
-        const nodes: Array<[SystemdContainer, string]> = [[n1, 'n1'], [n2, 'n2']];
+        const nodes: Array<[SystemdContainer, string]> = [
+          [n1, 'n1'],
+          [n2, 'n2'],
+        ];
         const samplers = await Promise.all(nodes.map(([c]) => ArgvSampler.start(c, samplerBin)));
         for (const [c] of nodes) await startPsLog(c);
         const r = await n1.exec('hepto-agent rotate-keys --switch-in 15s --grace 1h');
@@ -824,10 +912,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
           1000,
         );
         // The new keys, read where only root reads them (0600): the same on both, wesher's env and n2's k3s token made from them.
-        const newKeys = await Promise.all(nodes.map(async ([c, n]) => {
-          assert.equal((await c.ok(`stat -c %a /srv/${n}/keys.json`)).trim(), '600');
-          return JSON.parse(await c.ok(`cat /srv/${n}/keys.json`)) as { overlay_key: string; agent_key: string; rotation: { id: string; switch_at: number } };
-        }));
+        const newKeys = await Promise.all(
+          nodes.map(async ([c, n]) => {
+            assert.equal((await c.ok(`stat -c %a /srv/${n}/keys.json`)).trim(), '600');
+            return JSON.parse(await c.ok(`cat /srv/${n}/keys.json`)) as { overlay_key: string; agent_key: string; rotation: { id: string; switch_at: number } };
+          }),
+        );
         const [k1, k2] = newKeys as [(typeof newKeys)[0], (typeof newKeys)[0]];
         assert.equal(k1.rotation.id, id);
         assert.ok(k1.overlay_key === k2.overlay_key && k1.agent_key === k2.agent_key, 'n1 and n2 hold different new keys');
@@ -848,7 +938,9 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
             gaps.push(`${name} ${ms} ms`);
           }
         }
-        console.log(`      key rotation: longest time each container was down, at most (podman ps every 200 ms or so; stand-in wesher and k3s): ${gaps.join(', ')}`);
+        console.log(
+          `      key rotation: longest time each container was down, at most (podman ps every 200 ms or so; stand-in wesher and k3s): ${gaps.join(', ')}`,
+        );
         // No new key on a command line (the re-sync's child included), in a journal or in status.
         for (const [i, [c, n]] of nodes.entries()) {
           await c.ok(CANARY_SCRIPT);
@@ -860,7 +952,11 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
             assert.deepEqual(leaks(status, k), [], `new key #${j} is in ${n}'s status`);
           }
         }
-        assert.deepEqual(fresh.flatMap((k) => leaks(r.stdout + r.stderr, k)), [], 'a new key is in the output of rotate-keys');
+        assert.deepEqual(
+          fresh.flatMap((k) => leaks(r.stdout + r.stderr, k)),
+          [],
+          'a new key is in the output of rotate-keys',
+        );
       });
 
       it('hepto-uninstall.sh --purge also removes the containers and the node data', async () => {
@@ -871,7 +967,7 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         assert.equal((await n2.ok("podman ps -a --format '{{.Names}}'")).trim(), '');
         assert.notEqual((await n2.exec('test -e /srv/n2')).code, 0, '/srv/n2 is still there');
         // Given time to stop, wesher left the mesh and deleted its interface (on a host-mode machine's own network).
-        assert.equal(await overlayLink(h2), null, 'wgoverlay is still in n2\'s namespace');
+        assert.equal(await overlayLink(h2), null, "wgoverlay is still in n2's namespace");
       });
     });
 
@@ -908,10 +1004,16 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /installing podman nodejs iputils-ping with apt \(debian\)/);
-      assert.ok(aptProxy.requests.some((l) => / 200$/.test(l)), `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`);
+      assert.ok(
+        aptProxy.requests.some((l) => / 200$/.test(l)),
+        `apt fetched nothing through the test proxy: ${aptProxy.requests.slice(-5).join('; ')}`,
+      );
       // Not started, so no agent to make an invitation: no join line, and what to run once it runs.
       assert.equal(r.stdout, '', 'a join line without a running agent');
-      assert.match(r.stderr, /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m);
+      assert.match(
+        r.stderr,
+        /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m,
+      );
       // ...which will read the rest of its line from join.env, written all the same.
       const joinEnv = await fresh.ok('cat /etc/hepto/join.env');
       assert.ok(joinEnv.includes(`HEPTO_AGENT_SHA256='${release.sha256}'\n`), joinEnv);
@@ -923,7 +1025,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       assert.equal((await fresh.ok(`systemctl is-enabled ${SERVICE}`)).trim(), 'enabled');
       assert.equal((await fresh.exec(`systemctl is-active ${SERVICE}`)).stdout.trim(), 'inactive');
       // Not started, so nothing admitted yet: the last line says what to run once it runs.
-      assert.equal(r.stderr.trimEnd().split('\n').pop(), `[WARN]  once ${SERVICE} runs, admit this machine, or the cluster refuses it: hepto-agent admit fresh --admin-key /etc/hepto/admin.key`);
+      assert.equal(
+        r.stderr.trimEnd().split('\n').pop(),
+        `[WARN]  once ${SERVICE} runs, admit this machine, or the cluster refuses it: hepto-agent admit fresh --admin-key /etc/hepto/admin.key`,
+      );
     });
 
     it('the agent then runs on the Podman and Node it installed, with images it built and pulled itself', async () => {
@@ -931,7 +1036,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       // As the installer said: it holds the admin key, so it admits its own node.
       const before = await statusJson(fresh);
       assert.equal(selfMember(before).admitted_at, null);
-      assert.ok(before.problems.some((p) => p.startsWith('this node has no admission')), before.problems.join('\n'));
+      assert.ok(
+        before.problems.some((p) => p.startsWith('this node has no admission')),
+        before.problems.join('\n'),
+      );
       const admit = await fresh.exec('hepto-agent admit fresh --admin-key /etc/hepto/admin.key');
       assert.equal(admit.code, 0, admit.stderr + admit.stdout);
       await waitFor('both containers running', async () => /^mesh 1\/1 alive · wesher running · k3s running$/.test(await statusText(fresh)), 120_000);
@@ -971,7 +1079,12 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const asked = server.requests.length;
         const r = await fresh.exec(install(unpinned));
         const url = agentUrl().replace(/[.?*+^$()[\]{}|\\/]/g, '\\$&');
-        assertOneError(r, new RegExp(`^\\[ERROR\\] HEPTO_AGENT_URL is plain http \\(${url}\\), so its \\.sha256 from the same server proves nothing: set HEPTO_AGENT_SHA256 .*, or use an https URL; nothing was installed$`));
+        assertOneError(
+          r,
+          new RegExp(
+            `^\\[ERROR\\] HEPTO_AGENT_URL is plain http \\(${url}\\), so its \\.sha256 from the same server proves nothing: set HEPTO_AGENT_SHA256 .*, or use an https URL; nothing was installed$`,
+          ),
+        );
         assert.deepEqual(server.requests.slice(asked), ['install.sh'], 'the installer fetched something');
       });
 
@@ -990,7 +1103,9 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         await fresh.writeFile('/root/test-ca.pem', caBundle);
         tlsServer.redirects.set('moved.tar.gz', agentUrl());
         try {
-          const r = await fresh.exec(install({ HEPTO_AGENT_URL: tlsServer.url('moved.tar.gz'), HEPTO_NODE: 'fresh', HEPTO_DRY_RUN: '1', CURL_CA_BUNDLE: '/root/test-ca.pem' }));
+          const r = await fresh.exec(
+            install({ HEPTO_AGENT_URL: tlsServer.url('moved.tar.gz'), HEPTO_NODE: 'fresh', HEPTO_DRY_RUN: '1', CURL_CA_BUNDLE: '/root/test-ca.pem' }),
+          );
           assertOneError(r, /^\[ERROR\] cannot download https:\S+\/moved\.tar\.gz: curl: \(1\) Protocol "http" not supported/);
         } finally {
           tlsServer.redirects.delete('moved.tar.gz');
@@ -1001,7 +1116,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
       it('an unreachable URL', async () => {
         const closed = await freePort();
         const r = await fresh.exec(install({ ...base(), HEPTO_AGENT_URL: `http://127.0.0.1:${closed}/hepto-agent.tar.gz` }));
-        assertOneError(r, new RegExp(`^\\[ERROR\\] cannot download http://127\\.0\\.0\\.1:${closed}/hepto-agent\\.tar\\.gz: .*(Failed to connect|Couldn't connect)`));
+        assertOneError(
+          r,
+          new RegExp(`^\\[ERROR\\] cannot download http://127\\.0\\.0\\.1:${closed}/hepto-agent\\.tar\\.gz: .*(Failed to connect|Couldn't connect)`),
+        );
       });
 
       it('a bad key length, named by the agent, the key never echoed', async () => {
@@ -1024,14 +1142,20 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
 
       it('anchors without an invitation or keys', async () => {
         const r = await fresh.exec(install({ ...base(), HEPTO_ANCHORS: '127.0.0.1:1' }));
-        assertOneError(r, /^\[ERROR\] joining through HEPTO_ANCHORS needs an invitation \(HEPTO_INVITE: run hepto-agent invite .*\) or the keys \(HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY\)/);
+        assertOneError(
+          r,
+          /^\[ERROR\] joining through HEPTO_ANCHORS needs an invitation \(HEPTO_INVITE: run hepto-agent invite .*\) or the keys \(HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY\)/,
+        );
       });
 
       it('an invitation with keys beside it, and a malformed invitation: refused before anything is downloaded, never shown', async () => {
         const token = `hepto1.${'b'.repeat(20)}.${'s'.repeat(20)}.${'k'.repeat(43)}`;
         const asked = server.requests.length;
         const both = await fresh.exec(install({ ...base(), HEPTO_INVITE: token, HEPTO_OVERLAY_KEY: 'O'.repeat(32), HEPTO_AGENT_KEY: 'A'.repeat(32) }));
-        assertOneError(both, /^\[ERROR\] HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave HEPTO_OVERLAY_KEY HEPTO_AGENT_KEY unset/);
+        assertOneError(
+          both,
+          /^\[ERROR\] HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave HEPTO_OVERLAY_KEY HEPTO_AGENT_KEY unset/,
+        );
         const bad = await fresh.exec(install({ ...base(), HEPTO_INVITE: `${token} extra` }));
         assertOneError(bad, /^\[ERROR\] HEPTO_INVITE is not an invitation/);
         for (const r of [both, bad]) assert.ok(!r.stderr.includes('k'.repeat(43)) && !r.stderr.includes('O'.repeat(32)), 'a secret was shown');
@@ -1053,7 +1177,10 @@ describe('system: installer end to end (systemd container, real Podman, curl | s
         const r = await fresh.exec(install({ ...base(), HEPTO_STORAGE_BASE: '/usr/lib/hepto-data' }), { timeoutMs: 180_000 });
         assertOneError(r, /^\[ERROR\] hepto-agent exited while starting: hepto-agent: .*\/usr\/lib\/hepto-data.* \(journalctl -u hepto-agent\)$/);
         // No agent, no invitation: the keys stay in the config, and the installer says how to make the line later.
-        assert.match(r.stderr, /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m);
+        assert.match(
+          r.stderr,
+          /^\[WARN\]  no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m,
+        );
         const u = await fresh.exec('hepto-uninstall.sh --purge');
         assert.equal(u.code, 0, u.stderr);
       });

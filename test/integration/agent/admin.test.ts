@@ -29,7 +29,9 @@ describe('admin key in status: identity fingerprints and the no-admin problem', 
     cluster.start(b);
     await cluster.waitAllSee([a, b], { alpha: 'alive', beta: 'alive' });
     const doc = await cluster.status(a);
-    const expected = Object.fromEntries(['alpha', 'beta'].map((n) => [n, fingerprint(idPub(String(cluster.agents.find((x) => x.name === n)!.config.storage_base), n))]));
+    const expected = Object.fromEntries(
+      ['alpha', 'beta'].map((n) => [n, fingerprint(idPub(String(cluster.agents.find((x) => x.name === n)!.config.storage_base), n))]),
+    );
     assert.deepEqual(Object.fromEntries(doc.members.map((m) => [m.name, m.identity])), expected);
     for (const fp of Object.values(expected)) assert.match(fp, /^[0-9a-f]{12}$/);
     assert.notEqual(expected.alpha, expected.beta);

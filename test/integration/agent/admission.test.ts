@@ -40,7 +40,9 @@ const JOIN_MS = 45000;
  * daemon/agent.ts). Either must name the fingerprint and the exact admit command.
  */
 function refusalOf(problems: string[], node: string, key: string): string | undefined {
-  const head = new RegExp(`^refused (?:"${node}" at \\S+|\\d+ connections? from \\S+ \\(claiming to be "${node}"\\)): identity ${fpOf(key)} of "${node}" is not admitted; `);
+  const head = new RegExp(
+    `^refused (?:"${node}" at \\S+|\\d+ connections? from \\S+ \\(claiming to be "${node}"\\)): identity ${fpOf(key)} of "${node}" is not admitted; `,
+  );
   return problems.find((p) => head.test(p) && p.includes(admitCmd(node, key)));
 }
 
@@ -57,7 +59,6 @@ function reconfigure(a: AgentHandle, patch: Record<string, unknown>): void {
   Object.assign(a.config, patch);
   writeJson(a.configFile, a.config);
 }
-
 
 /** The admission file exists, is mode 0600, and binds this agent's name to its identity. */
 function checkAdmissionFile(a: AgentHandle): { at: number } {
@@ -122,7 +123,10 @@ describe('pinned names: admissions between real agents', function () {
 
     let doc = await cluster.status(alpha);
     assert.equal(member(doc, 'alpha')!.admitted_at, null);
-    assert.ok(doc.problems.some((p) => p.startsWith('this node has no admission') && p.includes(admitCmd('alpha', alphaKey))), JSON.stringify(doc.problems));
+    assert.ok(
+      doc.problems.some((p) => p.startsWith('this node has no admission') && p.includes(admitCmd('alpha', alphaKey))),
+      JSON.stringify(doc.problems),
+    );
 
     const r = cli(['admit', 'alpha', '--admin-key', key.file, '--config', alpha.configFile]);
     assert.equal(r.code, 0, show(r));
@@ -172,7 +176,9 @@ describe('pinned names: admissions between real agents', function () {
     assert.equal(member(betaDoc, 'beta')!.admitted_at, null);
     assert.notEqual(member(betaDoc, 'alpha')?.state, 'alive');
     const warn = await waitFor('beta to log that a peer refused it', () =>
-      logObjects(beta).find((o) => o.level === 'warn' && o.msg === 'a peer refused this node' && /does not admit our identity under our name/.test(String(o.reason))),
+      logObjects(beta).find(
+        (o) => o.level === 'warn' && o.msg === 'a peer refused this node' && /does not admit our identity under our name/.test(String(o.reason)),
+      ),
     );
     assert.equal(warn.fix, `on the machine with the admin key, run: ${admitCmd('beta', betaKey)}`);
     assert.ok(!existsSync(admissionFile(beta)), 'beta saved an admission it does not have');
@@ -352,7 +358,10 @@ describe('pinned names: admissions between real agents', function () {
     );
     assert.equal(joinedEarly, '', 'alpha took the reinstalled beta before its admission');
     const betaDoc = await cluster.status(beta);
-    assert.ok(betaDoc.problems.some((p) => p.includes(admitCmd('beta', newKey))), JSON.stringify(betaDoc.problems));
+    assert.ok(
+      betaDoc.problems.some((p) => p.includes(admitCmd('beta', newKey))),
+      JSON.stringify(betaDoc.problems),
+    );
 
     const r = cli(['admit', 'beta', '--identity', newKey, '--admin-key', key.file, '--config', alpha.configFile]);
     assert.equal(r.code, 0, show(r));

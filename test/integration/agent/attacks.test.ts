@@ -70,7 +70,11 @@ describe('attacks by a member holding the key (real agents on loopback)', functi
     }
     // The one who sent the claims is named, by name; h3, whom the claims named, is not blamed.
     for (const w of [h1, h3] as AgentHandle[]) {
-      const p = await waitFor(`${w.name} to name mallory`, async () => (await cluster.status(w)).problems.find((x) => x.startsWith('member "mallory" keeps saying')), 10_000);
+      const p = await waitFor(
+        `${w.name} to name mallory`,
+        async () => (await cluster.status(w)).problems.find((x) => x.startsWith('member "mallory" keeps saying')),
+        10_000,
+      );
       assert.match(p, /remove it \(hepto-agent remove\)/);
       assert.ok(!(await cluster.status(w)).problems.some((x) => x.includes('"h3" keeps saying')), 'h3 is blamed');
     }
@@ -85,7 +89,17 @@ describe('attacks by a member holding the key (real agents on loopback)', functi
     const m = await memberAttacker('mallory', '127.0.0.79', (p) => dropped.push(p));
     try {
       const id = generateIdentity(Date.now());
-      const rec = { name: 'forged', role: 'node' as const, addresses: ['127.0.0.80:7947'], node_ips: [], overlay_ip: null, facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' }, containers: {}, id_pub: id.idPub, created_at: 1 };
+      const rec = {
+        name: 'forged',
+        role: 'node' as const,
+        addresses: ['127.0.0.80:7947'],
+        node_ips: [],
+        overlay_ip: null,
+        facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' },
+        containers: {},
+        id_pub: id.idPub,
+        created_at: 1,
+      };
       const signed = signRecord(rec, 1, id.secretKey);
       const forged = { ...signed, incarnation: 2 }; // signed for 1
       await m.send({ addresses: [`${h1.host}:${h1.port}`] }, encodeMessage({ t: 'g', u: [{ k: 'a', r: forged }] }));

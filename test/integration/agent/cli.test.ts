@@ -52,7 +52,12 @@ describe('hepto-agent CLI', function () {
     const doc = JSON.parse(j.out);
     assert.equal(doc.node, 'solo');
     assert.ok(doc.version);
-    assert.deepEqual(Object.keys(doc.members[0]).filter((k) => ['name', 'state', 'role', 'addresses', 'overlay_ip', 'last_seen', 'containers'].includes(k)).sort(), ['addresses', 'containers', 'last_seen', 'name', 'overlay_ip', 'role', 'state']);
+    assert.deepEqual(
+      Object.keys(doc.members[0])
+        .filter((k) => ['name', 'state', 'role', 'addresses', 'overlay_ip', 'last_seen', 'containers'].includes(k))
+        .sort(),
+      ['addresses', 'containers', 'last_seen', 'name', 'overlay_ip', 'role', 'state'],
+    );
     assert.ok(Array.isArray(doc.containers) && Array.isArray(doc.problems));
     assert.ok(!j.out.includes('Tst0verlayKey') && !j.out.includes('Tst1clusterKey'), 'no key in status');
   });

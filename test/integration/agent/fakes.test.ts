@@ -31,7 +31,14 @@ function fakes(batch: number, n: number): Update[] {
   for (let i = 0; i < n; i++) {
     const name = `fake${batch}x${i}`;
     const id = identity(name);
-    u.push({ k: 'a', r: signRecord({ ...recordFor(name, `127.0.9.${1 + (i % 200)}:7947`, id), containers: { [name]: { wesher: 'running', k3s: 'running' } } }, 1, id.secretKey) });
+    u.push({
+      k: 'a',
+      r: signRecord(
+        { ...recordFor(name, `127.0.9.${1 + (i % 200)}:7947`, id), containers: { [name]: { wesher: 'running', k3s: 'running' } } },
+        1,
+        id.secretKey,
+      ),
+    });
   }
   return u;
 }
@@ -90,12 +97,20 @@ describe('attack 2: fake members without limit (real agents on loopback)', funct
     } finally {
       await m.stop();
     }
-    const held = await cluster.status(h1).then((d) => String(d.members.filter((x) => x.name.startsWith('fake')).length), () => '(no answer)');
+    const held = await cluster.status(h1).then(
+      (d) => String(d.members.filter((x) => x.name.startsWith('fake')).length),
+      () => '(no answer)',
+    );
     const sorted = [...latencies].sort((a, b) => a - b);
-    console.log(`      CPU per message (ms, over 4 s each, less ${idle.join(' / ')} ms of the same 4 s without one): ${perMessage.map((p, i) => `#${i + 1} h1 ${p.h1} h2 ${p.h2}`).join('; ')}`);
-    console.log(`      control socket: ${latencies.length} answers, median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms; h1 holds ${held} fakes of ${batches.length * 2048}`);
+    console.log(
+      `      CPU per message (ms, over 4 s each, less ${idle.join(' / ')} ms of the same 4 s without one): ${perMessage.map((p, i) => `#${i + 1} h1 ${p.h1} h2 ${p.h2}`).join('; ')}`,
+    );
+    console.log(
+      `      control socket: ${latencies.length} answers, median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms; h1 holds ${held} fakes of ${batches.length * 2048}`,
+    );
     assert.deepEqual(unsent, [], 'the attack messages were not all taken');
-    for (const [i, p] of perMessage.entries()) for (const [name, ms] of Object.entries(p)) assert.ok(ms <= 1000, `${name} spent ${ms} ms of CPU on message ${i + 1}`);
+    for (const [i, p] of perMessage.entries())
+      for (const [name, ms] of Object.entries(p)) assert.ok(ms <= 1000, `${name} spent ${ms} ms of CPU on message ${i + 1}`);
     assert.ok(latencies.length >= 20, `only ${latencies.length} status answers`);
     assert.ok(sorted[sorted.length - 1]! < 200, `the control socket took ${sorted[sorted.length - 1]!.toFixed(1)} ms to answer`);
   });

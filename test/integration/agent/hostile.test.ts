@@ -72,11 +72,7 @@ describe('agent under hostile input (real processes on loopback)', function () {
     const impostor = cluster.add('beta-2', { anchors: [a], extra: { node: 'beta' } });
     rmSync(path.join(impostor.dir, 'srv'), { recursive: true, force: true });
     cluster.start(impostor);
-    await waitFor(
-      'the conflict under problems',
-      async () => (await cluster.status(a)).problems.find((p) => p.includes('"beta"') && /rename/.test(p)),
-      15000,
-    );
+    await waitFor('the conflict under problems', async () => (await cluster.status(a)).problems.find((p) => p.includes('"beta"') && /rename/.test(p)), 15000);
     const after = (await cluster.status(a)).members.find((m) => m.name === 'beta')!;
     assert.equal(after.state, 'alive');
     assert.deepEqual(after.addresses, before.addresses, 'the record of the first machine is kept');

@@ -132,7 +132,12 @@ describe('invitations: enrolling real agents', function () {
     assert.match(delta.logs.join('\n'), /expired on/);
 
     const parts = invite(alpha, key).split('.');
-    const forged = [parts[0], Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString()), uses: 50 })).toString('base64url'), parts[2], parts[3]].join('.');
+    const forged = [
+      parts[0],
+      Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(parts[1] as string, 'base64url').toString()), uses: 50 })).toString('base64url'),
+      parts[2],
+      parts[3],
+    ].join('.');
     tokens.push(forged);
     const eps = invited(cluster, 'epsilon', forged);
     start(eps);
@@ -148,7 +153,19 @@ describe('invitations: enrolling real agents', function () {
     // omega is not the master, so it needs a k3s key: it holds only the server token.
     cluster.start(bare);
     await cluster.waitStates(bare, { omega: 'alive' });
-    assert.equal(cli(['admit', 'omega', '--admin-key', key.file, '--config', alpha.configFile, '--identity', `ed25519:${(JSON.parse(readFileSync(path.join(String(bare.config.storage_base), 'omega', 'identity.json'), 'utf8')) as { public: string }).public}`]).code, 0);
+    assert.equal(
+      cli([
+        'admit',
+        'omega',
+        '--admin-key',
+        key.file,
+        '--config',
+        alpha.configFile,
+        '--identity',
+        `ed25519:${(JSON.parse(readFileSync(path.join(String(bare.config.storage_base), 'omega', 'identity.json'), 'utf8')) as { public: string }).public}`,
+      ]).code,
+      0,
+    );
     await waitFor('omega admitted', async () => member(await cluster.status(bare), 'omega')?.admitted_at, 30000);
     // Made on omega: its first anchor is omega itself, then omega's anchor alpha.
     const token = invite(bare, key);
@@ -156,8 +173,14 @@ describe('invitations: enrolling real agents', function () {
     const beta = invited(cluster, 'beta', token);
     start(beta);
     await cluster.waitAllSee([alpha, beta], { alpha: 'alive', beta: 'alive' }, 30000);
-    assert.ok(logObjects(bare).some((o) => o.msg === 'refused an enrolment: this anchor has no agent_key to hand over' && o.node === 'beta'), 'omega refused');
-    assert.ok(logObjects(beta).some((o) => o.msg === 'enrolled: this machine is a member now' && o.through === 'alpha'), 'alpha granted it');
+    assert.ok(
+      logObjects(bare).some((o) => o.msg === 'refused an enrolment: this anchor has no agent_key to hand over' && o.node === 'beta'),
+      'omega refused',
+    );
+    assert.ok(
+      logObjects(beta).some((o) => o.msg === 'enrolled: this machine is a member now' && o.through === 'alpha'),
+      'alpha granted it',
+    );
     assert.equal(configOf(beta).cluster_key, undefined);
   });
 });

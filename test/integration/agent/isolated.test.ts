@@ -34,7 +34,6 @@ describe('agent: an isolated node', function () {
     return agent;
   }
 
-
   it('anchors down: one problem naming the anchor and what to do; none once the anchor is up', async () => {
     const anchorPort = await freePort();
     const anchor = `127.0.0.1:${anchorPort}`;
@@ -42,7 +41,10 @@ describe('agent: an isolated node', function () {
     const isolated = (): string[] => joiner.status().problems.filter((p) => p !== NO_ADMIN_KEY_PROBLEM);
     const [problem] = await waitFor('the isolation problem', () => (isolated().length > 0 ? isolated() : undefined), 10_000, 50);
     assert.deepEqual(isolated(), [problem], 'one problem for one cause');
-    assert.match(problem as string, new RegExp(`^cannot reach any anchor or known peer \\(${anchor.replace(/\./g, '\\.')}\\) after \\d+ attempts: .*\\(hepto-agent doctor\\)`));
+    assert.match(
+      problem as string,
+      new RegExp(`^cannot reach any anchor or known peer \\(${anchor.replace(/\./g, '\\.')}\\) after \\d+ attempts: .*\\(hepto-agent doctor\\)`),
+    );
     // Later rounds still give that one sentence, not a second one.
     await waitFor('a later round', () => /after ([3-9]|\d\d+) attempts/.test(isolated()[0] ?? ''), 10_000, 50);
     assert.equal(isolated().length, 1, JSON.stringify(isolated()));

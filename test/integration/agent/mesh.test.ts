@@ -84,7 +84,11 @@ describe('agent mesh (real processes on loopback)', function () {
       assert.ok(!st.members.some((m) => m.name === 'mallory'), `${a.name} must not list the intruder`);
     }
     const si = await cluster.status(intruder);
-    assert.deepEqual(si.members.map((m) => m.name), ['mallory'], 'the intruder learns no member');
+    assert.deepEqual(
+      si.members.map((m) => m.name),
+      ['mallory'],
+      'the intruder learns no member',
+    );
     assert.deepEqual(
       anchorStatus.members.map((m) => [m.name, m.state]),
       agents.map((a) => [a.name, 'alive']),
@@ -116,6 +120,10 @@ describe('agent mesh (real processes on loopback)', function () {
     await cluster.waitAllSee(right, all(left, 'dead'), 30000);
     cluster.heal();
     await cluster.waitAllSee(agents, all(agents, 'alive'), 30000);
-    assert.deepEqual(agents.map((a) => a.proc?.pid), pids, 'no agent restarted');
+    assert.deepEqual(
+      agents.map((a) => a.proc?.pid),
+      pids,
+      'no agent restarted',
+    );
   });
 });

@@ -83,7 +83,9 @@ function removedByProblem(problems: string[], peer: string, node: string, key: s
 
 /** The problem in which a member lists `node` (identity `key`) as refused because the admin removed it (either form, see admission.test.ts). */
 function refusedAsRemoved(problems: string[], node: string, key: string): string | undefined {
-  const head = new RegExp(`^refused (?:"${node}" at \\S+|\\d+ connections? from \\S+ \\(claiming to be "${node}"\\)): identity ${fpOf(key)} of "${node}" was removed by the admin; `);
+  const head = new RegExp(
+    `^refused (?:"${node}" at \\S+|\\d+ connections? from \\S+ \\(claiming to be "${node}"\\)): identity ${fpOf(key)} of "${node}" was removed by the admin; `,
+  );
   return problems.find((p) => head.test(p) && p.includes(admitCmd(node, key)));
 }
 
@@ -97,7 +99,11 @@ class AbsenceWatch {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(private readonly cluster: AgentCluster, private readonly watchers: AgentHandle[], private readonly name: string) {
+  constructor(
+    private readonly cluster: AgentCluster,
+    private readonly watchers: AgentHandle[],
+    private readonly name: string,
+  ) {
     this.loop = this.run();
   }
 
@@ -128,7 +134,11 @@ class AbsenceWatch {
  * does: what does `target` answer? (The real agent keeps running; a second
  * connection under its identity changes nothing for a member that refuses it.)
  */
-async function dialAs(node: AgentHandle, target: AgentHandle, host: string): Promise<{ err: unknown; refusedBy: Array<{ remote: string; reason: string; peer?: string }> }> {
+async function dialAs(
+  node: AgentHandle,
+  target: AgentHandle,
+  host: string,
+): Promise<{ err: unknown; refusedBy: Array<{ remote: string; reason: string; peer?: string }> }> {
   const identity = await loadOrCreateIdentity(stateDir(node), Date.now());
   const saved = JSON.parse(readFileSync(admissionFile(node), 'utf8')) as { at: number; sig: string };
   const proof: AdmissionProof = { at: saved.at, sig: saved.sig };
@@ -218,7 +228,11 @@ describe('removals: hepto-agent remove between real agents', function () {
     );
     assert.notEqual(member(gammaDoc, 'alpha')?.state, 'alive');
     assert.notEqual(member(gammaDoc, 'beta')?.state, 'alive');
-    await waitFor('alpha to list gamma as refused because it was removed', async () => refusedAsRemoved((await cluster.status(alpha)).problems, 'gamma', gammaKey), JOIN_MS);
+    await waitFor(
+      'alpha to list gamma as refused because it was removed',
+      async () => refusedAsRemoved((await cluster.status(alpha)).problems, 'gamma', gammaKey),
+      JOIN_MS,
+    );
     await waitFor('alpha to log the removal it got from the CLI', () =>
       logObjects(alpha).some((o) => o.msg === 'removal received from the control socket' && o.member === 'gamma' && o.result === 'removed'),
     );
@@ -239,7 +253,11 @@ describe('removals: hepto-agent remove between real agents', function () {
       'restarted beta did not close with 4003 "removed"',
     );
     assert.equal(probe.refusedBy[0]!.peer, 'beta');
-    await waitFor('restarted beta to list gamma as refused because it was removed', async () => refusedAsRemoved((await cluster.status(beta)).problems, 'gamma', gammaKey), 10000);
+    await waitFor(
+      'restarted beta to list gamma as refused because it was removed',
+      async () => refusedAsRemoved((await cluster.status(beta)).problems, 'gamma', gammaKey),
+      10000,
+    );
     checkRemovalsFile(beta, 'gamma', gammaKey);
 
     // Watch while gamma keeps retrying (join backoff 1, 2, 4, 8 s...): both refuse it again and again.
@@ -247,7 +265,9 @@ describe('removals: hepto-agent remove between real agents', function () {
       'gamma to be refused by alpha and by the restarted beta at least 4 times each',
       async () => {
         const problems = (await cluster.status(gamma)).problems;
-        return ['alpha', 'beta'].every((peer) => Number(/refused this node (\d+) time/.exec(removedByProblem(problems, peer, 'gamma', gammaKey) ?? '')?.[1]) >= 4);
+        return ['alpha', 'beta'].every(
+          (peer) => Number(/refused this node (\d+) time/.exec(removedByProblem(problems, peer, 'gamma', gammaKey) ?? '')?.[1]) >= 4,
+        );
       },
       JOIN_MS,
     );
@@ -306,7 +326,10 @@ describe('removals: hepto-agent remove between real agents', function () {
 
     // gamma still shows its old admission (older than the removal): it could learn the new one only from a member that accepts it.
     const probe = await dialAs(gamma, alpha, '127.0.0.26');
-    const refusedAfterAdmit = probe.err === undefined ? '' : `alpha still refuses gamma's identity, shown with its saved admission, after the new admission: ${String(probe.err)}; ${JSON.stringify(probe.refusedBy)}`;
+    const refusedAfterAdmit =
+      probe.err === undefined
+        ? ''
+        : `alpha still refuses gamma's identity, shown with its saved admission, after the new admission: ${String(probe.err)}; ${JSON.stringify(probe.refusedBy)}`;
     await cluster.waitAllSee([alpha, beta, gamma], { alpha: 'alive', beta: 'alive', gamma: 'alive' }, 60000).catch((e: Error) => {
       throw new Error(`${e.message}${refusedAfterAdmit ? `\n${refusedAfterAdmit}` : ''}`);
     });

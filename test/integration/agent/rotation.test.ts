@@ -60,7 +60,10 @@ class SilenceWatch {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(private readonly cluster: AgentCluster, private readonly watchers: AgentHandle[]) {
+  constructor(
+    private readonly cluster: AgentCluster,
+    private readonly watchers: AgentHandle[],
+  ) {
     this.loop = this.run();
   }
 
@@ -180,7 +183,9 @@ describe('key rotation: hepto-agent rotate-keys between real agents', function (
     await new Promise((res) => setTimeout(res, 3000));
     await cluster.waitAllSee([alpha, beta], { alpha: 'alive', beta: 'alive' }, 5000);
     const longest = await silence.stop();
-    console.log(`      key rotation: longest gossip silence between live members around the switch: ${[...longest].map(([p, ms]) => `${p} ${ms} ms`).join(', ')}`);
+    console.log(
+      `      key rotation: longest gossip silence between live members around the switch: ${[...longest].map(([p, ms]) => `${p} ${ms} ms`).join(', ')}`,
+    );
     for (const [pair, ms] of longest) assert.ok(Number.isFinite(ms), `${pair}: a member lost the other (dead or gone) during the rotation`);
 
     // A member that holds the new key is accepted under it; alpha's keys are never in a log.
@@ -219,7 +224,11 @@ describe('key rotation: hepto-agent rotate-keys between real agents', function (
     let r = cli(['remove', 'gamma', '--admin-key', key.file, '--config', alpha.configFile]);
     assert.equal(r.code, 0, show(r));
     assert.match(r.out, /hepto-agent rotate-keys/);
-    await waitFor('alpha and beta to drop gamma', async () => !member(await cluster.status(alpha), 'gamma') && !member(await cluster.status(beta), 'gamma'), 10000);
+    await waitFor(
+      'alpha and beta to drop gamma',
+      async () => !member(await cluster.status(alpha), 'gamma') && !member(await cluster.status(beta), 'gamma'),
+      10000,
+    );
 
     r = rotateKeys(key, alpha, '--switch-in', '5s', '--grace', '10s');
     assert.equal(r.code, 0, show(r));

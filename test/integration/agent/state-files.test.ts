@@ -28,11 +28,7 @@ describe('state files: failed saves in status (real agent, tmpfs)', function () 
     await cluster.waitStates(a, { alpha: 'alive' });
     fs.readOnly();
     cluster.start(b);
-    const problem = await waitFor(
-      'a problem about peers.json',
-      async () => (await cluster.status(a)).problems.find((p) => p.includes('peers.json')),
-      20_000,
-    );
+    const problem = await waitFor('a problem about peers.json', async () => (await cluster.status(a)).problems.find((p) => p.includes('peers.json')), 20_000);
     assert.match(problem, /read-only/i, problem);
     assert.ok(a.proc, 'the agent keeps running');
     execFileSync('mount', ['-o', 'remount,rw', fs.dir]);

@@ -36,7 +36,6 @@ describe('metrics: the endpoint of an agent', function () {
     return booted;
   }
 
-
   it('serves GET and HEAD /metrics, 404 elsewhere, 405 for other methods, and closes the port on stop', async () => {
     const listen = `127.0.0.1:${await freePort()}`;
     const { agent } = await boot(listen);
@@ -65,7 +64,10 @@ describe('metrics: the endpoint of an agent', function () {
     const p = problems.find((x) => x.includes('metrics_listen'));
     assert.ok(p, JSON.stringify(problems));
     assert.ok(p.includes(`"${listen}"`) && p.includes('another program already uses that port') && p.includes('set it to "" to turn metrics off'), p);
-    assert.ok(lines.some((l) => l.startsWith('error agent.metrics: cannot serve metrics') && l.includes('EADDRINUSE')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('error agent.metrics: cannot serve metrics') && l.includes('EADDRINUSE')),
+      lines.join('\n'),
+    );
     assert.equal(agent.status().members.find((m) => m.name === 'solo')?.state, 'alive', 'the agent runs');
   });
 

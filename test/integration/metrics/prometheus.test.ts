@@ -81,9 +81,13 @@ describe('metrics: a real Prometheus scrapes three agents', function () {
         '',
       ].join('\n'),
     );
-    const p = spawn(PROMETHEUS, [`--config.file=${cfg}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = spawn(
+      PROMETHEUS,
+      [`--config.file=${cfg}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     prom = p;
     p.stdout?.on('data', (c: Buffer) => promLog.push(c.toString()));
     p.stderr?.on('data', (c: Buffer) => promLog.push(c.toString()));
@@ -131,7 +135,12 @@ describe('metrics: a real Prometheus scrapes three agents', function () {
     const tAlive = Date.now();
     // Events counted as they happen reach Prometheus too: probe round trips and frames, from every agent.
     await waitForInstances('probe round trips from each agent', 'hepto_probe_rtt_seconds_count > 0', instances, 10_000);
-    await waitForInstances('frames received by each agent', 'hepto_transport_received_frames_total > 0 and hepto_transport_received_bytes_total > 0', instances, 5_000);
+    await waitForInstances(
+      'frames received by each agent',
+      'hepto_transport_received_frames_total > 0 and hepto_transport_received_bytes_total > 0',
+      instances,
+      5_000,
+    );
 
     // The exposition as an agent serves it: promtool's lint, and no key in any form.
     const scrape = await request(`http://${endpoint(beta)}/metrics`);
@@ -143,7 +152,13 @@ describe('metrics: a real Prometheus scrapes three agents', function () {
     const identity = JSON.parse(readFileSync(path.join(beta.dir, 'srv', 'beta', 'identity.json'), 'utf8')) as { private: string };
     const secrets = [OVERLAY_KEY, CLUSTER_KEY, identity.private];
     for (const s of secrets) {
-      for (const form of [s, Buffer.from(s).toString('base64'), Buffer.from(s).toString('hex'), createHash('sha256').update(s).digest('hex'), createHash('sha256').update(s).digest('base64')]) {
+      for (const form of [
+        s,
+        Buffer.from(s).toString('base64'),
+        Buffer.from(s).toString('hex'),
+        createHash('sha256').update(s).digest('hex'),
+        createHash('sha256').update(s).digest('base64'),
+      ]) {
         assert.ok(!scrape.body.includes(form), 'a key, or a hash of it, is in the metrics');
       }
     }
@@ -158,6 +173,8 @@ describe('metrics: a real Prometheus scrapes three agents', function () {
     assert.equal(deaths.length, 2);
     const tDead = Date.now();
     const size = Buffer.byteLength(scrape.body);
-    console.log(`      measured: scrape ${size} bytes in ${scrape.ms.toFixed(1)} ms; alive in Prometheus after ${tAlive - t0} ms, dead ${tDead - tAlive} ms after`);
+    console.log(
+      `      measured: scrape ${size} bytes in ${scrape.ms.toFixed(1)} ms; alive in Prometheus after ${tAlive - t0} ms, dead ${tDead - tAlive} ms after`,
+    );
   });
 });

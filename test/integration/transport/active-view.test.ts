@@ -53,7 +53,10 @@ describe('bounded connections: 40 agents on loopback', function () {
       // it is in flight): the bound holds again soon after.
       const neighbours = (): number => m.node.membership.activeView().neighbours.length;
       const soon = 2 * Math.max(TEST.probeInterval, TEST.syncInterval);
-      assert.ok(await c.waitFor(() => neighbours() <= TEST.activeMax, soon), `${m.name} still has ${neighbours()} neighbours ${soon} ms later, over ${TEST.activeMax}`);
+      assert.ok(
+        await c.waitFor(() => neighbours() <= TEST.activeMax, soon),
+        `${m.name} still has ${neighbours()} neighbours ${soon} ms later, over ${TEST.activeMax}`,
+      );
     }
     assert.ok(c.allSeeAllAlive(), 'everyone still sees everyone alive');
 

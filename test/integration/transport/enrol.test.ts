@@ -131,7 +131,13 @@ function rawEnrol(cleanup: Cleanup, addr: string, client: EnrolClient): Promise<
 function httpUpgrade(addr: string, path: string): Promise<number> {
   const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path, agent: false, headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    const req = http.request({
+      host,
+      port,
+      path,
+      agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
     req.on('response', (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
@@ -170,11 +176,14 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     assert.ok(use.at >= before && use.at <= Date.now());
     assert.match(remote, /^127\.0\.0\.1:\d+$/);
     assert.deepStrictEqual(anchor.rec.rejections, []);
-    assert.ok(anchor.logLines.some((l) => l.includes('enrolment granted') && l.includes('venus')), anchor.logLines.join('\n'));
+    assert.ok(
+      anchor.logLines.some((l) => l.includes('enrolment granted') && l.includes('venus')),
+      anchor.logLines.join('\n'),
+    );
     await waitFor('the enrolment socket is gone', () => (anchor.t as unknown as { listener: { pendingCount(): number } }).listener.pendingCount() === 0);
   });
 
-  it('tries the anchors in order: past a dead one and one the invitation\'s admin never admitted', async () => {
+  it("tries the anchors in order: past a dead one and one the invitation's admin never admitted", async () => {
     const dead = await deadLoopbackAddress();
     const stranger = await startAnchor(cleanup, { name: 'stranger', admittedBy: otherAdmin, adminPub: otherAdmin.pub });
     const good = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub });
@@ -187,12 +196,19 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     const inv2 = invite(admin, [dead, stranger.addr]);
     const e = await refusal(enrol({ invitation: inv2, node: 'venus', identity: generateIdentity(Date.now()), now: Date.now, timeoutMs: 2_000 }));
     assert.strictEqual(e.code, 'PEER_AUTH_FAILED');
-    assert.match(e.message, new RegExp(`^cannot enrol: anchor ${dead}: connection refused .*; anchor ${stranger.addr} is not an admitted member of the invitation's cluster$`));
+    assert.match(
+      e.message,
+      new RegExp(`^cannot enrol: anchor ${dead}: connection refused .*; anchor ${stranger.addr} is not an admitted member of the invitation's cluster$`),
+    );
     assert.strictEqual(stranger.decided.length, 0);
   });
 
   it('a policy refusal reaches the client as its one-line reason', async () => {
-    const anchor = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub, decide: () => ({ ok: false, reason: 'invitation 0123 is used up\n(2 of 1 uses)' }) });
+    const anchor = await startAnchor(cleanup, {
+      admittedBy: admin,
+      adminPub: admin.pub,
+      decide: () => ({ ok: false, reason: 'invitation 0123 is used up\n(2 of 1 uses)' }),
+    });
     const inv = invite(admin, [anchor.addr]);
     const e = await refusal(enrol({ invitation: inv, node: 'venus', identity: generateIdentity(Date.now()), now: Date.now }));
     assert.strictEqual(e.code, 'NOT_ADMITTED');
@@ -203,7 +219,13 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
   });
 
   it('a policy that throws or is too slow never hangs the client', async () => {
-    const throwing = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub, decide: () => { throw new Error('db down'); } });
+    const throwing = await startAnchor(cleanup, {
+      admittedBy: admin,
+      adminPub: admin.pub,
+      decide: () => {
+        throw new Error('db down');
+      },
+    });
     const e1 = await refusal(enrol({ invitation: invite(admin, [throwing.addr]), node: 'venus', identity: generateIdentity(Date.now()), now: Date.now }));
     assert.match(e1.message, /refused: the anchor could not decide on this enrolment \(internal error; see its log\)/);
     assert.ok(throwing.logLines.some((l) => l.includes('enrolment policy failed') && l.includes('db down')));
@@ -252,7 +274,8 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     const anchor = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub });
     const id = generateIdentity(Date.now());
     const inv = invite(admin, [anchor.addr]);
-    const run = (use: InvitationUse, invitation = inv) => rawEnrol(cleanup, anchor.addr, new EnrolClient({ invitation, identity: id, use, anchor: anchor.addr }));
+    const run = (use: InvitationUse, invitation = inv) =>
+      rawEnrol(cleanup, anchor.addr, new EnrolClient({ invitation, identity: id, use, anchor: anchor.addr }));
 
     // Used "after" its expiry.
     const late = await run({ ...useInvitation(inv, 'venus', id.idPub, Date.now()), at: inv.body.exp });
@@ -304,7 +327,7 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     assert.strictEqual(await httpUpgrade(plain.addr, '/?x=1'), 101);
   });
 
-  it('the listener\'s guards hold enrolment sockets: deadline, size, per-source cap', async () => {
+  it("the listener's guards hold enrolment sockets: deadline, size, per-source cap", async () => {
     const anchor = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub, limits: { handshakeTimeoutMs: 400, maxPendingPerSource: 3 } });
     const [host, port] = [anchor.addr.split(':')[0], Number(anchor.addr.split(':')[1])];
     const open = (): Promise<{ ws: WebSocket; closed: Promise<number> }> =>
@@ -320,7 +343,12 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     // A client that says hello and then stalls is cut at the handshake timeout.
     const started = Date.now();
     const stalled = await open();
-    const c = new EnrolClient({ invitation: invite(admin, [anchor.addr]), identity: generateIdentity(Date.now()), use: useInvitation(invite(admin, [anchor.addr]), 'venus', generateIdentity(Date.now()).idPub, Date.now()), anchor: anchor.addr });
+    const c = new EnrolClient({
+      invitation: invite(admin, [anchor.addr]),
+      identity: generateIdentity(Date.now()),
+      use: useInvitation(invite(admin, [anchor.addr]), 'venus', generateIdentity(Date.now()).idPub, Date.now()),
+      anchor: anchor.addr,
+    });
     const gotAnchor = new Promise<void>((r) => stalled.ws.once('message', () => r()));
     stalled.ws.send(encodeEnrolMessage(c.hello()));
     await gotAnchor;
@@ -365,14 +393,22 @@ describe('Enrolment over the gossip port (real sockets on loopback)', function (
     await peer.t.send({ name: 'anchor-1', addresses: [anchor.addr] }, text('after'));
     await anchor.t.send({ name: 'peer-1', addresses: [] }, text('reply'));
     await waitFor('gossip both ways', () => anchor.rec.messages.length === 3 && peer.rec.messages.length === 1);
-    assert.deepStrictEqual(anchor.rec.messages.map((m) => m.text), ['before', 'during', 'after']);
+    assert.deepStrictEqual(
+      anchor.rec.messages.map((m) => m.text),
+      ['before', 'during', 'after'],
+    );
     assert.strictEqual(anchor.t.stats().connections, 1, 'the enrolment never became a peer');
     assert.deepStrictEqual([...anchor.rec.disconnects, ...peer.rec.disconnects], []);
   });
 
   it('no secret on the wire in clear, nor in any log line, reason or error of either side', async () => {
     const anchor = await startAnchor(cleanup, { admittedBy: admin, adminPub: admin.pub });
-    const refusing = await startAnchor(cleanup, { name: 'anchor-2', admittedBy: admin, adminPub: admin.pub, decide: () => ({ ok: false, reason: 'no more uses' }) });
+    const refusing = await startAnchor(cleanup, {
+      name: 'anchor-2',
+      admittedBy: admin,
+      adminPub: admin.pub,
+      decide: () => ({ ok: false, reason: 'no more uses' }),
+    });
     const proxy = new TcpProxy(anchor.addr);
     const via = await proxy.start(cleanup);
     const newcomer = generateIdentity(Date.now());

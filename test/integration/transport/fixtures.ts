@@ -155,7 +155,11 @@ export interface RawSession {
   closed: Promise<number>;
 }
 
-export function rawWs(cleanup: Cleanup, addr: string, opts: { localAddress?: string } = {}): Promise<{ ws: WebSocket; socket: net.Socket; closed: Promise<number> }> {
+export function rawWs(
+  cleanup: Cleanup,
+  addr: string,
+  opts: { localAddress?: string } = {},
+): Promise<{ ws: WebSocket; socket: net.Socket; closed: Promise<number> }> {
   const ws = new WebSocket(`ws://${addr}/`, { perMessageDeflate: false, localAddress: opts.localAddress });
   cleanup.add(() => ws.terminate());
   ws.on('error', () => undefined);

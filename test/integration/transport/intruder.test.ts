@@ -71,14 +71,17 @@ describe('WsTransport against an intruder (real sockets on loopback)', function 
     assert.match(bravo.rec.rejections[0].reason, /does not authenticate/);
     assert.strictEqual(bravo.rec.rejections[0].peer, 'alpha');
     await waitFor('the session is dropped on both sides', () => alpha.rec.disconnects.length === 1 && bravo.rec.disconnects.length === 1);
-    assert.deepStrictEqual(bravo.rec.messages.map((m) => m.text), ['first']);
+    assert.deepStrictEqual(
+      bravo.rec.messages.map((m) => m.text),
+      ['first'],
+    );
     proxy.tamper = undefined;
     await alpha.t.send({ name: 'bravo', addresses: [via] }, text('third'));
     await waitFor('a new session works', () => bravo.rec.messages.length === 2);
     assert.strictEqual(bravo.rec.messages[1].text, 'third');
   });
 
-  it('a member that knows the key cannot take a connected member\'s name with another identity', async () => {
+  it("a member that knows the key cannot take a connected member's name with another identity", async () => {
     const alpha = await startNode(cleanup, 'alpha');
     const bravo = await startNode(cleanup, 'bravo');
     await bravo.t.send({ name: 'alpha', addresses: [alpha.addr] }, text('I am bravo'));

@@ -37,7 +37,10 @@ describe('WsTransport key ring (key rotation, real sockets on loopback)', functi
     await waitFor('late to get it', () => late.rec.messages.some((m) => m.from.name === 'switched'));
     await waitFor('the dialer to log the fallback', () => switched.logLines.some((l) => l.includes('peer took only a previous overlay key')));
     // The late listener saw one refused hello (the new key) before the old one worked.
-    assert.ok(late.rec.rejections.some((r) => /probably a different overlay key/.test(r.reason)), JSON.stringify(late.rec.rejections));
+    assert.ok(
+      late.rec.rejections.some((r) => /probably a different overlay key/.test(r.reason)),
+      JSON.stringify(late.rec.rejections),
+    );
 
     for (const line of [...switched.logLines, ...late.logLines, ...fresh.logLines]) {
       assert.ok(!line.includes(OLD) && !line.includes(NEW), `a key in a log line: ${line}`);

@@ -31,13 +31,18 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
       assert.match(e.message, /"1\.2\.3\.4:99999"/);
       return true;
     });
-    assert.throws(() => parseEndpoint('no-port-here'), (e: unknown) => isHeptoError(e) && e.code === 'ADDRESS_INVALID');
+    assert.throws(
+      () => parseEndpoint('no-port-here'),
+      (e: unknown) => isHeptoError(e) && e.code === 'ADDRESS_INVALID',
+    );
     const got = await alpha.t.send({ addresses: ['bad', bravo.addr] }, text('x'));
     assert.strictEqual(got.name, 'bravo');
   });
 
   /** alpha dialed bravo through a TCP proxy (which records and can swallow the bytes), one message delivered. */
-  async function pairThroughProxy(keepaliveMs: number): Promise<{ alpha: Awaited<ReturnType<typeof startNode>>; bravo: Awaited<ReturnType<typeof startNode>>; proxy: TcpProxy }> {
+  async function pairThroughProxy(
+    keepaliveMs: number,
+  ): Promise<{ alpha: Awaited<ReturnType<typeof startNode>>; bravo: Awaited<ReturnType<typeof startNode>>; proxy: TcpProxy }> {
     const limits = { keepaliveMs };
     const alpha = await startNode(cleanup, 'alpha', { limits });
     const bravo = await startNode(cleanup, 'bravo', { limits });
@@ -58,7 +63,10 @@ describe('WsTransport on the network (real sockets on loopback)', function () {
     await waitFor('both sides notice', () => alpha.rec.disconnects.length === 1 && bravo.rec.disconnects.length === 1, 3_000);
     // Whichever side gives up first cuts its socket; the proxy passes that close on to the other.
     const reasons = [...alpha.rec.rejections, ...bravo.rec.rejections].map((r) => r.reason);
-    assert.ok(reasons.some((r) => /no answer to keepalive within 400 ms/.test(r)), JSON.stringify(reasons));
+    assert.ok(
+      reasons.some((r) => /no answer to keepalive within 400 ms/.test(r)),
+      JSON.stringify(reasons),
+    );
     assert.strictEqual(alpha.t.stats().connections, 0);
   });
 

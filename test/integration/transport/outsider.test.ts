@@ -97,7 +97,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const third = await hold(cleanup, v6, '::1', PARTIAL);
       await waitFor('the third from the /64 refused', () => third.closed);
       assert.ok(six.every((h) => !h.closed));
-      assert.ok(v6.rec.rejections.some((r) => r.reason === 'too many unauthenticated sockets from ::/64 (limit 2)'), JSON.stringify(v6.rec.rejections));
+      assert.ok(
+        v6.rec.rejections.some((r) => r.reason === 'too many unauthenticated sockets from ::/64 (limit 2)'),
+        JSON.stringify(v6.rec.rejections),
+      );
 
       const v4 = await startNode(cleanup, 'charlie', { limits });
       const held = await Promise.all(['127.0.0.3', '127.0.0.3', '127.0.0.4', '127.0.0.4'].map((f) => hold(cleanup, v4, f, PARTIAL)));
@@ -114,7 +117,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const talking = await hold(cleanup, bravo, '127.0.0.3', PARTIAL);
       await waitFor('the idle socket closed', () => idle.closed, 3_000);
       console.log(`      idle socket closed after ${idle.closedAfterMs} ms (firstBytesMs 300)`);
-      assert.ok(bravo.rec.rejections.some((r) => /^no bytes within 300 ms of connecting$/.test(r.reason)), JSON.stringify(bravo.rec.rejections));
+      assert.ok(
+        bravo.rec.rejections.some((r) => /^no bytes within 300 ms of connecting$/.test(r.reason)),
+        JSON.stringify(bravo.rec.rejections),
+      );
       await sleep(500);
       assert.ok(!talking.closed, 'a socket that sent its first bytes waits for the handshake deadline');
       await waitFor('the stalled socket cut by the handshake deadline', () => talking.closed, 6_000);
@@ -147,7 +153,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const newcomer = await hold(cleanup, bravo, '127.0.0.6', PARTIAL);
       await waitFor('the oldest evicted', () => held[0].closed);
       await sleep(100);
-      assert.deepStrictEqual(held.map((h) => h.closed), [true, false, false, false]);
+      assert.deepStrictEqual(
+        held.map((h) => h.closed),
+        [true, false, false, false],
+      );
       assert.ok(!newcomer.closed, 'the newest is not refused');
       assert.deepStrictEqual(bravo.t.pending(), { strangers: 4, known: 0 });
     });
@@ -165,7 +174,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const member = await startNode(cleanup, 'member', { bind: '127.0.0.9', limits });
       await member.t.send({ name: 'bravo', addresses: [bravo.addr] }, text('known member'));
       await waitFor('the known member delivered', () => bravo.rec.messages.length === 1);
-      assert.ok(strangers.every((h) => !h.closed), 'no stranger evicted for a known member');
+      assert.ok(
+        strangers.every((h) => !h.closed),
+        'no stranger evicted for a known member',
+      );
       assert.ok(!bravo.rec.rejections.some((r) => /evicted/.test(r.reason)));
 
       // A fourth stranger does not spill into the known pool: it evicts a stranger.
@@ -194,7 +206,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const one = await rawSession(cleanup, bravo.addr, 'm1', { identity });
       await rawSession(cleanup, bravo.addr, 'm2', { identity });
       await assert.rejects(rawSession(cleanup, bravo.addr, 'm3', { identity }), /closed before confirming \(code 4004\)/);
-      assert.ok(bravo.rec.rejections.some((r) => /^too many authenticated connections for identity [0-9a-f]+ \(limit 2\)$/.test(r.reason) && r.peer === 'm3'), JSON.stringify(bravo.rec.rejections));
+      assert.ok(
+        bravo.rec.rejections.some((r) => /^too many authenticated connections for identity [0-9a-f]+ \(limit 2\)$/.test(r.reason) && r.peer === 'm3'),
+        JSON.stringify(bravo.rec.rejections),
+      );
       // Another identity is not affected, and the first connections stay.
       await rawSession(cleanup, bravo.addr, 'other');
       one.ws.send(one.sealer.seal(text('still here')));
@@ -216,7 +231,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       await rawSession(cleanup, bravo.addr, 'a1', { localAddress: '127.0.0.3' });
       await rawSession(cleanup, bravo.addr, 'a2', { localAddress: '127.0.0.3' });
       await assert.rejects(rawSession(cleanup, bravo.addr, 'a3', { localAddress: '127.0.0.3' }), /code 4004/);
-      assert.ok(bravo.rec.rejections.some((r) => r.reason === 'too many authenticated connections from 127.0.0.3 (limit 2)'), JSON.stringify(bravo.rec.rejections));
+      assert.ok(
+        bravo.rec.rejections.some((r) => r.reason === 'too many authenticated connections from 127.0.0.3 (limit 2)'),
+        JSON.stringify(bravo.rec.rejections),
+      );
       await rawSession(cleanup, bravo.addr, 'b1', { localAddress: '127.0.0.4' });
 
       const six = await startNode(cleanup, 'six', { host: '::1', limits: { maxAuthPerSource: 1 } });
@@ -231,7 +249,9 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       const s1 = await rawSession(cleanup, bravo.addr, 's1', { localAddress: '127.0.0.3' });
       await rawSession(cleanup, bravo.addr, 's2', { localAddress: '127.0.0.4' });
       await assert.rejects(rawSession(cleanup, bravo.addr, 's3', { localAddress: '127.0.0.5' }), /code 4004/);
-      assert.ok(bravo.rec.rejections.some((r) => r.reason === 'too many authenticated connections from addresses no member records (limit 2)' && r.peer === 's3'));
+      assert.ok(
+        bravo.rec.rejections.some((r) => r.reason === 'too many authenticated connections from addresses no member records (limit 2)' && r.peer === 's3'),
+      );
 
       // A known member still gets in, and so does bravo's own dial, up to the total.
       const k1 = await rawSession(cleanup, bravo.addr, 'k1', { localAddress: '127.0.0.9' });
@@ -247,7 +267,10 @@ describe('outsiders and connection caps (issue 14: items 5 and 8)', function () 
       await assert.rejects(member.t.send({ name: 'bravo', addresses: [bravo.addr] }, text('x')), /too many connections/);
 
       // Nobody was dropped to make room.
-      for (const [s, name] of [[s1, 's1'], [k1, 'k1']] as const) {
+      for (const [s, name] of [
+        [s1, 's1'],
+        [k1, 'k1'],
+      ] as const) {
         s.ws.send(s.sealer.seal(text(`${name} still here`)));
         await waitFor(`${name} still delivers`, () => bravo.rec.messages.some((m) => m.from.name === name));
       }

@@ -24,7 +24,7 @@ describe('admin: invitation tokens', () => {
   const token = encodeInvitation(inv);
   const seed = Buffer.from(inv.secretKey.subarray(0, 32)).toString('base64url');
 
-  it('round-trips: one string, the admin\'s signature checks, the key comes back', () => {
+  it("round-trips: one string, the admin's signature checks, the key comes back", () => {
     assert.match(token, /^hepto1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     assert.ok(token.length < 600, `${token.length} characters`);
     const back = decodeInvitation(token, NOW + 1000, admin.pub);
@@ -53,7 +53,11 @@ describe('admin: invitation tokens', () => {
       ['body not JSON', () => decodeInvitation([p, 'bm90IGpzb24', sig, key].join('.'), NOW), /body is not JSON/],
       ['bad characters', () => decodeInvitation([p, body, 'a+b/c', key].join('.'), NOW), /signature is not base64url/],
       ['short signature', () => decodeInvitation([p, body, 'AAAA', key].join('.'), NOW), /signature has the wrong length/],
-      ['newer version', () => decodeInvitation([p, Buffer.from(JSON.stringify({ ...inv.body, v: 2 })).toString('base64url'), sig, key].join('.'), NOW), /version 2.*upgrade hepto-agent/],
+      [
+        'newer version',
+        () => decodeInvitation([p, Buffer.from(JSON.stringify({ ...inv.body, v: 2 })).toString('base64url'), sig, key].join('.'), NOW),
+        /version 2.*upgrade hepto-agent/,
+      ],
     ];
     for (const [why, fn, re] of cases) {
       const msg = reason(fn);
@@ -63,11 +67,26 @@ describe('admin: invitation tokens', () => {
   });
 
   it('checks the options, naming the flag', () => {
-    assert.match(reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: 0, uses: 1 }, NOW)), /--ttl/);
-    assert.match(reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: 31 * DAY, uses: 1 }, NOW)), /--ttl .* at most 30 days/);
-    assert.match(reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: DAY, uses: 0 }, NOW)), /--uses/);
-    assert.match(reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: DAY, uses: 1, node: 'Bad Name' }, NOW)), /--node "Bad Name"/);
-    assert.match(reason(() => makeInvitation(admin, { anchors: [], ttlMs: DAY, uses: 1 }, NOW)), /at least one anchor/);
+    assert.match(
+      reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: 0, uses: 1 }, NOW)),
+      /--ttl/,
+    );
+    assert.match(
+      reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: 31 * DAY, uses: 1 }, NOW)),
+      /--ttl .* at most 30 days/,
+    );
+    assert.match(
+      reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: DAY, uses: 0 }, NOW)),
+      /--uses/,
+    );
+    assert.match(
+      reason(() => makeInvitation(admin, { anchors: ['a:1'], ttlMs: DAY, uses: 1, node: 'Bad Name' }, NOW)),
+      /--node "Bad Name"/,
+    );
+    assert.match(
+      reason(() => makeInvitation(admin, { anchors: [], ttlMs: DAY, uses: 1 }, NOW)),
+      /at least one anchor/,
+    );
   });
 
   it('a use binds name and identity with the invitation key; members check it with admin_pub alone', () => {
@@ -79,6 +98,9 @@ describe('admin: invitation tokens', () => {
     assert.match(useProblem(admin.pub, { ...use, node: 'mars' }) ?? '', /for node "venus", not "mars"/);
     assert.match(useProblem(admin.pub, { ...use, at: NOW + DAY }) ?? '', /after its expiry/);
     assert.match(useProblem(admin.pub, { ...use, body: { ...use.body, uses: 5 } }) ?? '', /signature does not verify/);
-    assert.match(reason(() => useInvitation(inv, 'mars', id, NOW)), /for node "venus", and this machine is "mars"/);
+    assert.match(
+      reason(() => useInvitation(inv, 'mars', id, NOW)),
+      /for node "venus", and this machine is "mars"/,
+    );
   });
 });

@@ -125,7 +125,7 @@ describe('admin key file', () => {
     assert.deepEqual((await fs.readdir(dir)).sort(), ['admin.key', 'd', 'link']);
   });
 
-  it('of two racing creations, exactly one wins and the file is the winner\'s', async () => {
+  it("of two racing creations, exactly one wins and the file is the winner's", async () => {
     for (let round = 0; round < 5; round++) {
       const file = path.join(dir, `race${round}.key`);
       const results = await Promise.allSettled([createAdminKey(file, 1), createAdminKey(file, 2), createAdminKey(file, 3)]);
@@ -133,12 +133,18 @@ describe('admin key file', () => {
       assert.equal(won.length, 1, JSON.stringify(results.map((r) => r.status)));
       assert.equal((await loadAdminKey(file)).key.pub, won[0].value.pub);
     }
-    assert.ok((await fs.readdir(dir)).every((f) => !f.startsWith('.')), 'no staging file left');
+    assert.ok(
+      (await fs.readdir(dir)).every((f) => !f.startsWith('.')),
+      'no staging file left',
+    );
   });
 
   it('says in one line why it cannot create the key where asked', async () => {
     await fs.writeFile(path.join(dir, 'plain'), 'x');
-    await rejectsWith(createAdminKey(path.join(dir, 'plain', 'admin.key'), 0), /cannot create the admin key .*plain\/admin\.key: a part of its directory path is a file/);
+    await rejectsWith(
+      createAdminKey(path.join(dir, 'plain', 'admin.key'), 0),
+      /cannot create the admin key .*plain\/admin\.key: a part of its directory path is a file/,
+    );
   });
 
   it('says how to make one when there is none', async () => {
@@ -180,7 +186,11 @@ describe('admin key file', () => {
 
   it('refuses a node identity file given as the admin key', () => {
     const text = serializeIdentity(generateIdentity(0));
-    assert.throws(() => parseAdminKey('/srv/venus/identity.json', text), (e: unknown) => isHeptoError(e) && /not a hepto admin key \(it looks like a node identity file\)/.test(e.message) && !e.describe().includes(JSON.parse(text).private));
+    assert.throws(
+      () => parseAdminKey('/srv/venus/identity.json', text),
+      (e: unknown) =>
+        isHeptoError(e) && /not a hepto admin key \(it looks like a node identity file\)/.test(e.message) && !e.describe().includes(JSON.parse(text).private),
+    );
   });
 });
 

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'crypto';
 import { generateAdminKey } from '../../../agent/admin/key';
 import { montgomeryPublic, montgomerySecret, openSealed, sealTo } from '../../../agent/admin/seal';
-import { newSchedule, openRotationBox, rotationBoxFromJson, scheduleProblem, signRotationBox, verifyRotationBox, type RotationBox } from '../../../agent/admin/rotation';
+import {
+  newSchedule,
+  openRotationBox,
+  rotationBoxFromJson,
+  scheduleProblem,
+  signRotationBox,
+  verifyRotationBox,
+  type RotationBox,
+} from '../../../agent/admin/rotation';
 import { x25519 } from '../../../agent/net/curve';
 import { generateIdentity } from '../../../agent/net/identity';
 import { isHeptoError } from '../../../shared/errors';
@@ -97,7 +105,11 @@ describe('rotation boxes', () => {
       [{ ...b, switch_at: b.at - 1 }, /times are out of order/],
     ];
     for (const [v, re] of cases) {
-      assert.throws(() => rotationBoxFromJson(v), (e: unknown) => isHeptoError(e) && e.code === 'USAGE' && re.test(e.message), String(re));
+      assert.throws(
+        () => rotationBoxFromJson(v),
+        (e: unknown) => isHeptoError(e) && e.code === 'USAGE' && re.test(e.message),
+        String(re),
+      );
     }
   });
 

@@ -20,7 +20,24 @@ describe('config/address', () => {
   });
 
   it('parseHostPort: refuses with CONFIG_INVALID naming the input', () => {
-    for (const bad of ['', 'a b', '2001:db8::1:7947:x', '[2001:db8::1]:', '[2001:db8::1]x', '[::1', '[192.0.2.1]:80', 'h:0', 'h:65536', 'h:+80', 'h:8o', ':80', '1.2.3', '256.0.0.1', '-bad', 'a..b']) {
+    for (const bad of [
+      '',
+      'a b',
+      '2001:db8::1:7947:x',
+      '[2001:db8::1]:',
+      '[2001:db8::1]x',
+      '[::1',
+      '[192.0.2.1]:80',
+      'h:0',
+      'h:65536',
+      'h:+80',
+      'h:8o',
+      ':80',
+      '1.2.3',
+      '256.0.0.1',
+      '-bad',
+      'a..b',
+    ]) {
       assert.throws(
         () => parseHostPort(bad, 7947),
         (e: unknown) => e instanceof HeptoError && e.code === 'CONFIG_INVALID' && e.message.includes(JSON.stringify(bad)),
@@ -42,7 +59,18 @@ describe('config/address', () => {
     assert.deepEqual(parseCidr('10.0.0.0/8'), { address: '10.0.0.0', prefix: 8, family: 4 });
     assert.deepEqual(parseCidr('2001:db8::1/64'), { address: '2001:db8::1', prefix: 64, family: 6 });
     assert.deepEqual(parseCidr('::/0'), { address: '::', prefix: 0, family: 6 });
-    for (const bad of ['10.0.0.0', '10.0.0.0/33', '2001:db8::/129', '10.0.0.0/', '/8', '10.0.0.0/-1', '10.0.0.0/8/8', 'fe80::1%eth0/64', 'x/8', '10.0.0.0/ 8']) {
+    for (const bad of [
+      '10.0.0.0',
+      '10.0.0.0/33',
+      '2001:db8::/129',
+      '10.0.0.0/',
+      '/8',
+      '10.0.0.0/-1',
+      '10.0.0.0/8/8',
+      'fe80::1%eth0/64',
+      'x/8',
+      '10.0.0.0/ 8',
+    ]) {
       assert.equal(parseCidr(bad), null, bad);
       assert.ok(cidrProblem(bad), bad);
     }

@@ -80,8 +80,14 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
     assert.equal(r.code, 1);
     const lines = r.stderr.trim().split('\n');
     assert.match(lines[0], /has 2 problems/);
-    assert.ok(lines.some((l) => l.startsWith('agent_key: is the same as overlay_key')), r.stderr);
-    assert.ok(lines.some((l) => l.startsWith('cluster_key: required on the machine that hosts the master node "mercury"')), r.stderr);
+    assert.ok(
+      lines.some((l) => l.startsWith('agent_key: is the same as overlay_key')),
+      r.stderr,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('cluster_key: required on the machine that hosts the master node "mercury"')),
+      r.stderr,
+    );
     noKeys(r);
     const good = await write('agent-ok.json', { ...baseConfig(), cluster_key: undefined, agent_key: AGENT_KEY });
     const ok = await cli(['config', 'validate', '--config', good]);
@@ -127,7 +133,11 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
   });
 
   it('import-inventory: usage errors say what to type (exit 2)', async () => {
-    for (const args of [['import-inventory'], ['import-inventory', path.join(FIXTURES, 'cluster.ini')], ['import-inventory', path.join(dir, 'none.ini'), '--node', 'a']]) {
+    for (const args of [
+      ['import-inventory'],
+      ['import-inventory', path.join(FIXTURES, 'cluster.ini')],
+      ['import-inventory', path.join(dir, 'none.ini'), '--node', 'a'],
+    ]) {
       const r = await cli(args);
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, /hepto-agent import-inventory FILE\.ini --node NAME/);
@@ -200,7 +210,7 @@ describe('config CLI (spawns dist/agent/cli.js)', () => {
     const h = await cli(['--help']);
     for (const w of ['admin init [--admin-key PATH]', 'admin pub [--admin-key PATH]', '--admin-key PATH']) assert.ok(h.stdout.includes(w), w);
     assert.match(h.stdout, /import-inventory FILE\.ini --node NAME +turn a hepto Ansible inventory into this node's JSON config/);
-    assert.doesNotMatch(h.stdout, /seed/i, 'the seeds are our sources, not the users\' vocabulary');
+    assert.doesNotMatch(h.stdout, /seed/i, "the seeds are our sources, not the users' vocabulary");
   });
 
   it('config validate: a bad admin_pub is one line naming the field and where to copy it from, without the value', async () => {

@@ -54,13 +54,20 @@ describe('config/inventory', () => {
     });
     // The seed's placeholders are exactly what validation must refuse.
     const { problems } = validateConfig(config);
-    for (const f of ['anchors[1]', 'overlay_key', 'cluster_key']) assert.ok(problems.some((p) => p.startsWith(`${f}: `)), f);
+    for (const f of ['anchors[1]', 'overlay_key', 'cluster_key'])
+      assert.ok(
+        problems.some((p) => p.startsWith(`${f}: `)),
+        f,
+      );
     assert.ok(!problems.join('\n').includes('SECRETKEY'));
   });
 
   it('turns a real inventory into valid configs for each node (round trip through validateConfig)', () => {
     const inv = parseInventory(fixture('cluster.ini'));
-    assert.deepEqual(inv.hosts.map((h) => h.name), ['mercury', 'venus', 'mars']);
+    assert.deepEqual(
+      inv.hosts.map((h) => h.name),
+      ['mercury', 'venus', 'mars'],
+    );
     for (const name of ['mercury', 'venus', 'mars']) {
       const raw = inventoryToConfig(inv, name);
       assert.ok(!Object.keys(raw).some((k) => k.startsWith('ansible_')), name);

@@ -71,7 +71,9 @@ describe('config/load', () => {
     const overlay = 'LoadTestOverlayKey00000000000001';
     const cluster = 'LoadTestClusterKey00000000000002';
     const agent = 'LoadTestAgentKey0000000000000003';
-    await loadConfig(await write('k.json', JSON.stringify({ ...baseConfig(), overlay_key: overlay, cluster_key: cluster, agent_key: agent })), { hostname: 'x' });
+    await loadConfig(await write('k.json', JSON.stringify({ ...baseConfig(), overlay_key: overlay, cluster_key: cluster, agent_key: agent })), {
+      hostname: 'x',
+    });
     assert.equal(scrub(`a ${overlay} b ${cluster} c ${agent}`), 'a [redacted] b [redacted] c [redacted]');
   });
 

@@ -40,6 +40,9 @@ describe('config/validate: metrics_listen', () => {
     }
     const r = check(9947);
     assert.ok(!r.ok);
-    assert.ok(r.problems.some((p) => p.startsWith('metrics_listen: ')), r.problems.join('; '));
+    assert.ok(
+      r.problems.some((p) => p.startsWith('metrics_listen: ')),
+      r.problems.join('; '),
+    );
   });
 });

@@ -145,7 +145,11 @@ describe('config/validate: rejects, naming the field', () => {
   });
   it('every required field that is missing', () => {
     const problems = problemsOf({ master: undefined, overlay_key: undefined, cluster_key: undefined });
-    for (const f of ['master', 'overlay_key']) assert.ok(problems.some((p) => p.startsWith(`${f}: required`)), f);
+    for (const f of ['master', 'overlay_key'])
+      assert.ok(
+        problems.some((p) => p.startsWith(`${f}: required`)),
+        f,
+      );
     assert.ok(problems.find((p) => p.startsWith('overlay_key'))!.includes('hepto-agent keygen'));
     // Without a master name this machine is taken for a non-master: it needs one of the k3s keys.
     const k3s = problems.find((p) => p.startsWith('agent_key: required'))!;
@@ -169,7 +173,12 @@ describe('config/validate: rejects, naming the field', () => {
     expectProblem({ cluster_key: OVERLAY_KEY }, 'cluster_key', 'same as overlay_key', 'independently');
   });
   it('agent_key: the same form as the other keys, checked the same way, never echoed', () => {
-    assert.equal(expectProblem({ agent_key: SHORT_SECRET }, 'agent_key', 'exactly 32 characters', `got ${SHORT_SECRET.length}`, 'hepto-agent keygen').includes(SHORT_SECRET), false);
+    assert.equal(
+      expectProblem({ agent_key: SHORT_SECRET }, 'agent_key', 'exactly 32 characters', `got ${SHORT_SECRET.length}`, 'hepto-agent keygen').includes(
+        SHORT_SECRET,
+      ),
+      false,
+    );
     expectProblem({ agent_key: LONG_SECRET }, 'agent_key', 'exactly 32');
     expectProblem({ agent_key: 'Ag3nt KeyForTestsOnly01234567890' }, 'agent_key', 'printable ASCII');
     expectProblem({ agent_key: 42 }, 'agent_key', 'a string or null', 'got a number');
@@ -177,10 +186,27 @@ describe('config/validate: rejects, naming the field', () => {
     expectProblem({ agent_key: CLUSTER_KEY }, 'agent_key', 'same as cluster_key', 'hepto-agent keygen');
   });
   it('cluster_key is required on the machine that hosts the master, named in the line', () => {
-    const line = expectProblem({ node: 'mercury', cluster_key: undefined, agent_key: AGENT_KEY }, 'cluster_key', 'required', '"mercury"', 'k3s server token', 'hepto-agent keygen');
+    const line = expectProblem(
+      { node: 'mercury', cluster_key: undefined, agent_key: AGENT_KEY },
+      'cluster_key',
+      'required',
+      '"mercury"',
+      'k3s server token',
+      'hepto-agent keygen',
+    );
     assert.ok(line.startsWith('cluster_key: required on the machine that hosts the master node'), line);
     // ... also when the master is one of its extra nodes, and when it is given as null.
-    expectProblem({ cluster_key: null, nodes: [{ node: 'mercury', network_mode: 'macvlan', iface: 'ens1', ip: ['2001:db8::9/64'] }], network_mode: 'macvlan', iface: 'ens1', ip: ['2001:db8::8/64'] }, 'cluster_key', 'required on the machine that hosts the master');
+    expectProblem(
+      {
+        cluster_key: null,
+        nodes: [{ node: 'mercury', network_mode: 'macvlan', iface: 'ens1', ip: ['2001:db8::9/64'] }],
+        network_mode: 'macvlan',
+        iface: 'ens1',
+        ip: ['2001:db8::8/64'],
+      },
+      'cluster_key',
+      'required on the machine that hosts the master',
+    );
     expectProblem({ node: 'mercury', cluster_key: null }, 'cluster_key', 'required');
   });
   it('a machine that does not host the master needs agent_key or cluster_key: one line naming both', () => {
@@ -281,7 +307,10 @@ describe('config/validate: rejects, naming the field', () => {
   it('lists every problem at once, one line each', () => {
     const problems = problemsOf({ master: 'X', mtu: 1, overlay_net: 'x', anchors: ['a b'], network_mode: 'nope', extra: true });
     for (const f of ['master', 'mtu', 'overlay_net', 'anchors[0]', 'network_mode', 'extra']) {
-      assert.ok(problems.some((p) => p.startsWith(`${f}: `)), `missing ${f} in\n${problems.join('\n')}`);
+      assert.ok(
+        problems.some((p) => p.startsWith(`${f}: `)),
+        `missing ${f} in\n${problems.join('\n')}`,
+      );
     }
     for (const p of problems) assert.ok(!p.includes('\n'), p);
   });
@@ -343,7 +372,12 @@ describe('config/validate: k3s ranges (cluster_cidr, service_cidr)', () => {
 
   it('refuses a default that the configured overlay_net covers, saying it is the default', () => {
     const problems = problemsOf({ overlay_net: '172.0.0.0/8' });
-    assert.ok(problems.includes('cluster_cidr: not set, and its default "172.28.0.0/16" overlaps overlay_net "172.0.0.0/8"; set cluster_cidr to a range outside the overlay'), problems.join('\n'));
+    assert.ok(
+      problems.includes(
+        'cluster_cidr: not set, and its default "172.28.0.0/16" overlaps overlay_net "172.0.0.0/8"; set cluster_cidr to a range outside the overlay',
+      ),
+      problems.join('\n'),
+    );
     assert.ok(problems.some((p) => p.startsWith('service_cidr: not set, and its default')));
   });
 
@@ -428,7 +462,10 @@ describe('config/validate: admin_pub', () => {
   });
 
   it('refuses a wrong length, saying how many bytes', () => {
-    assert.match(expectProblem({ admin_pub: 'ed25519:' + Buffer.alloc(31, 1).toString('base64') }, 'admin_pub', hint), /holds 31 bytes, an ed25519 public key has 32/);
+    assert.match(
+      expectProblem({ admin_pub: 'ed25519:' + Buffer.alloc(31, 1).toString('base64') }, 'admin_pub', hint),
+      /holds 31 bytes, an ed25519 public key has 32/,
+    );
     assert.match(expectProblem({ admin_pub: 'ed25519:' + Buffer.alloc(64, 1).toString('base64') }, 'admin_pub', hint), /holds 64 bytes/);
     expectProblem({ admin_pub: 'ed25519:' }, 'admin_pub', 'nothing after', hint);
   });
@@ -495,9 +532,16 @@ describe('config/validate: a config waiting to enrol with an invitation', () => 
   });
 
   it('refuses what the enrolment brings, naming each field, and never repeats the token', () => {
-    const { config, problems } = validateConfig({ ...pending, master: 'mercury', agent_key: AGENT_KEY, admin_pub: 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' }, { hostname: 'venus' });
+    const { config, problems } = validateConfig(
+      { ...pending, master: 'mercury', agent_key: AGENT_KEY, admin_pub: 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' },
+      { hostname: 'venus' },
+    );
     assert.equal(config, null);
-    for (const f of ['master', 'agent_key', 'admin_pub']) assert.ok(problems.some((p) => p.startsWith(`${f}: comes from the enrolment with "invite"`)), `${f}: ${problems.join('\n')}`);
+    for (const f of ['master', 'agent_key', 'admin_pub'])
+      assert.ok(
+        problems.some((p) => p.startsWith(`${f}: comes from the enrolment with "invite"`)),
+        `${f}: ${problems.join('\n')}`,
+      );
     for (const p of problems) assert.ok(!p.includes(TOKEN) && !p.includes(AGENT_KEY));
   });
 
@@ -506,8 +550,14 @@ describe('config/validate: a config waiting to enrol with an invitation', () => 
     delete raw.master;
     delete raw.overlay_key;
     const { problems } = validateConfig(raw, { hostname: 'venus' });
-    assert.ok(problems.some((p) => p.startsWith('master: required;') && p.includes('"invite"')), problems.join('\n'));
-    assert.ok(problems.some((p) => p.startsWith('overlay_key: required;') && p.includes('"invite"')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('master: required;') && p.includes('"invite"')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith('overlay_key: required;') && p.includes('"invite"')),
+      problems.join('\n'),
+    );
     assert.match(expectProblem({ invite: 'not-a-token-at-all-xx' }, 'invite'), /invite/);
   });
 });

@@ -42,7 +42,9 @@ describe('daemon: admission store lists', () => {
     writeFileSync(store.rotationFile, JSON.stringify({ version: 1, boxes: [{ id: 'short' }] }));
     assert.deepEqual(await store.loadRemovals(), []);
     assert.deepEqual(await store.loadRotation(), []);
-    const aside = readdirSync(dir).filter((f) => f.includes('.corrupt-')).sort();
+    const aside = readdirSync(dir)
+      .filter((f) => f.includes('.corrupt-'))
+      .sort();
     assert.equal(aside.length, 2, aside.join(', '));
     assert.ok(lines.some((l) => l.includes('the file of the removals is damaged')));
     assert.ok(lines.some((l) => l.includes('the file of the key rotation boxes is damaged')));

@@ -113,7 +113,10 @@ describe('Agent over the in-memory network, manual clock', function () {
     assert.ok(await run(10_000, both), `alpha sees beta ${stateIn(alpha.agent.status(), 'beta')}, beta sees alpha ${stateIn(beta.agent.status(), 'alpha')}`);
     // The systemd status line counts live members once the view refresh ran (on the clock too).
     assert.ok(await run(5_000, () => /^mesh 2\/2 alive/.test(beta.statusLines.at(-1) ?? '')), `beta's last status line: ${beta.statusLines.at(-1)}`);
-    assert.ok(beta.lines.some((l) => l.includes('alpha') && l.includes('alive')), 'beta logged nothing about alpha coming alive');
+    assert.ok(
+      beta.lines.some((l) => l.includes('alpha') && l.includes('alive')),
+      'beta logged nothing about alpha coming alive',
+    );
   });
 
   it('known peers are saved on the clock; a peer that leaves is seen left and dropped from them', async () => {
@@ -123,7 +126,8 @@ describe('Agent over the in-memory network, manual clock', function () {
     await beta.agent.start();
     assert.ok(await run(10_000, () => stateIn(alpha.agent.status(), 'beta') === 'alive'));
     const peers = path.join(dir, 'alpha', 'srv', 'alpha', 'peers.json');
-    const known = (): string[] => (existsSync(peers) ? (JSON.parse(readFileSync(peers, 'utf8')) as { peers: { name: string }[] }).peers.map((p) => p.name) : []);
+    const known = (): string[] =>
+      existsSync(peers) ? (JSON.parse(readFileSync(peers, 'utf8')) as { peers: { name: string }[] }).peers.map((p) => p.name) : [];
     // Saved a couple of seconds of virtual time after a member event, not at once.
     assert.ok(await run(5_000, () => known().includes('beta')), `no beta in ${peers}: ${JSON.stringify(known())}`);
     agents.splice(agents.indexOf(beta), 1);

@@ -70,8 +70,15 @@ describe('GossipNode over the in-memory network, manual clock', () => {
     assert.equal(allAlive(nodes), false, 'met without any virtual time passing');
     assert.ok(await run(clock, 5_000, () => allAlive(nodes)), 'never all alive');
     for (const n of nodes) {
-      const seen = n.events.filter((e) => e.type === 'alive').map((e) => e.name).sort();
-      assert.deepEqual(seen, nodes.filter((o) => o !== n).map((o) => o.name), `${n.name}'s alive events`);
+      const seen = n.events
+        .filter((e) => e.type === 'alive')
+        .map((e) => e.name)
+        .sort();
+      assert.deepEqual(
+        seen,
+        nodes.filter((o) => o !== n).map((o) => o.name),
+        `${n.name}'s alive events`,
+      );
     }
   });
 
@@ -85,7 +92,10 @@ describe('GossipNode over the in-memory network, manual clock', () => {
     await run(clock, 200, () => stopped);
     assert.ok(stopped, 'stop() did not return within 200 ms of virtual time');
     await stopping;
-    assert.ok(await run(clock, 2_000, () => stateOf(a, 'c') === 'left' && stateOf(b, 'c') === 'left'), `a sees c ${stateOf(a, 'c')}, b sees c ${stateOf(b, 'c')}`);
+    assert.ok(
+      await run(clock, 2_000, () => stateOf(a, 'c') === 'left' && stateOf(b, 'c') === 'left'),
+      `a sees c ${stateOf(a, 'c')}, b sees c ${stateOf(b, 'c')}`,
+    );
     assert.ok(a.events.some((e) => e.type === 'left' && e.name === 'c'));
   });
 
@@ -115,7 +125,10 @@ describe('GossipNode over the in-memory network, manual clock', () => {
     assert.ok(await run(clock, 5_000, () => allAlive(nodes)));
     const [a, b] = nodes as [Node, Node, Node];
     net.drop('c');
-    assert.ok(await run(clock, 30_000, () => stateOf(a, 'c') === 'dead' && stateOf(b, 'c') === 'dead'), `a sees c ${stateOf(a, 'c')}, b sees c ${stateOf(b, 'c')}`);
+    assert.ok(
+      await run(clock, 30_000, () => stateOf(a, 'c') === 'dead' && stateOf(b, 'c') === 'dead'),
+      `a sees c ${stateOf(a, 'c')}, b sees c ${stateOf(b, 'c')}`,
+    );
     assert.ok(b.events.some((e) => e.type === 'dead' && e.name === 'c'));
   });
 
@@ -124,11 +137,19 @@ describe('GossipNode over the in-memory network, manual clock', () => {
     for (const n of nodes) await n.node.start();
     assert.ok(await run(clock, 5_000, () => allAlive(nodes)));
     const [a] = nodes as [Node, Node];
-    const rogue = net.transport({ name: 'rogue', idPub: identity('rogue').idPub, addresses: [addressOf(9)], events: { message: () => undefined, disconnected: () => undefined, rejected: () => undefined } });
+    const rogue = net.transport({
+      name: 'rogue',
+      idPub: identity('rogue').idPub,
+      addresses: [addressOf(9)],
+      events: { message: () => undefined, disconnected: () => undefined, rejected: () => undefined },
+    });
     await rogue.start();
     await rogue.send({ name: 'a', addresses: [addressOf(0)] }, new TextEncoder().encode('{"t":"nonsense"}'));
     await run(clock, 50);
-    assert.ok(a.lines.some((l) => l.includes('rogue')), `nothing logged about the rogue payload:\n${a.lines.slice(-5).join('\n')}`);
+    assert.ok(
+      a.lines.some((l) => l.includes('rogue')),
+      `nothing logged about the rogue payload:\n${a.lines.slice(-5).join('\n')}`,
+    );
     assert.equal(stateOf(a, 'b'), 'alive');
     assert.equal(stateOf(a, 'rogue'), undefined, 'a learnt a member from a malformed payload');
   });

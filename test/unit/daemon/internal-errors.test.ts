@@ -106,14 +106,31 @@ describe('daemon/internal-errors: logged once, rate-limited, a burst in status',
 
   it('the gossip core hands every error it catches to its hook, by kind, and still counts internal-error', () => {
     const id = generateIdentity(1_000);
-    const record: MemberRecord = { name: 'alpha', role: 'node', addresses: ['127.0.0.1:7947'], node_ips: [], overlay_ip: null, facts: {}, containers: {}, id_pub: id.idPub, created_at: 1 } as unknown as MemberRecord;
+    const record: MemberRecord = {
+      name: 'alpha',
+      role: 'node',
+      addresses: ['127.0.0.1:7947'],
+      node_ips: [],
+      overlay_ip: null,
+      facts: {},
+      containers: {},
+      id_pub: id.idPub,
+      created_at: 1,
+    } as unknown as MemberRecord;
     const m = new Membership({ record, secretKey: id.secretKey, incarnation: 1, timing: LAN, now: 1_000, rng: () => 0.5 });
     const got: Array<[string, string]> = [];
     m.setHooks({ internalError: (kind, e) => got.push([kind, String(e)]) });
     const peer = { name: 'beta', idPub: id.idPub, remote: '127.0.0.2:4000' };
     // Messages reach the core validated (gossip/validate.ts); these stand for a bug letting a bad one through.
     m.receive(peer, { t: 'g', u: 5 } as unknown as GossipMessage, 2_000);
-    const throwing = new Proxy({}, { get: () => { throw new Error('update blew up'); } });
+    const throwing = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('update blew up');
+        },
+      },
+    );
     m.receive(peer, { t: 'y', u: [throwing], w: [] } as unknown as GossipMessage, 3_000);
     assert.deepEqual(got.map(([k]) => k).sort(), ['apply-update', 'step'], JSON.stringify(got));
     assert.ok(got.some(([k, e]) => k === 'apply-update' && e.includes('update blew up')));

@@ -87,7 +87,10 @@ describe('daemon: key rotation on a manual clock', () => {
     assert.deepEqual(k.problems(view), [], 'not in the first minute after the switch');
     clock.advance(BEHIND_AFTER_MS);
     const [p] = k.problems(view);
-    assert.match(p ?? '', /^2 live members still use the keys from before rotation RotId0123456: late, older; each switches when it gets its box; after \S+ the old overlay key is refused: run hepto-agent rotate-keys again/);
+    assert.match(
+      p ?? '',
+      /^2 live members still use the keys from before rotation RotId0123456: late, older; each switches when it gets its box; after \S+ the old overlay key is refused: run hepto-agent rotate-keys again/,
+    );
 
     clock.advance(60_000);
     assert.deepEqual(calls.transport.at(-1), { primary: NEW.overlay_key, accepted: [] }, 'after the grace: the new key only');

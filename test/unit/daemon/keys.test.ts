@@ -18,8 +18,16 @@ function stored(): StoredKeys {
 }
 
 describe('keys: the plan around a rotation', () => {
-  it('without a rotation: the config\'s keys, nothing scheduled', () => {
-    assert.deepEqual(keyPlan(OLD, null, 123), { phase: 'none', rotation: null, primary: OLD.overlay_key, accepted: [], agentKey: OLD.agent_key, previousAgentKey: null, nextChange: null });
+  it("without a rotation: the config's keys, nothing scheduled", () => {
+    assert.deepEqual(keyPlan(OLD, null, 123), {
+      phase: 'none',
+      rotation: null,
+      primary: OLD.overlay_key,
+      accepted: [],
+      agentKey: OLD.agent_key,
+      previousAgentKey: null,
+      nextChange: null,
+    });
   });
 
   it('pending, then grace, then done, each with its keys and its next change', () => {
@@ -27,9 +35,15 @@ describe('keys: the plan around a rotation', () => {
     assert.deepEqual(k.previous, OLD);
     assert.equal(k.base, keyBase(OLD.overlay_key));
     const pending = keyPlan(OLD, k, 4999);
-    assert.deepEqual([pending.phase, pending.primary, pending.accepted, pending.agentKey, pending.nextChange], ['pending', OLD.overlay_key, [NEW.overlay_key], OLD.agent_key, 5000]);
+    assert.deepEqual(
+      [pending.phase, pending.primary, pending.accepted, pending.agentKey, pending.nextChange],
+      ['pending', OLD.overlay_key, [NEW.overlay_key], OLD.agent_key, 5000],
+    );
     const grace = keyPlan(OLD, k, 5000);
-    assert.deepEqual([grace.phase, grace.primary, grace.accepted, grace.agentKey, grace.previousAgentKey, grace.nextChange], ['grace', NEW.overlay_key, [OLD.overlay_key], NEW.agent_key, OLD.agent_key, 9000]);
+    assert.deepEqual(
+      [grace.phase, grace.primary, grace.accepted, grace.agentKey, grace.previousAgentKey, grace.nextChange],
+      ['grace', NEW.overlay_key, [OLD.overlay_key], NEW.agent_key, OLD.agent_key, 9000],
+    );
     const done = keyPlan(OLD, k, 9000);
     assert.deepEqual([done.phase, done.primary, done.accepted, done.agentKey, done.nextChange], ['done', NEW.overlay_key, [], NEW.agent_key, null]);
   });
@@ -73,14 +87,21 @@ describe('keys: keys.json', () => {
     const store = new KeyStore(dir, logger);
     await store.save(stored());
     assert.equal(await store.load('HandOverlayKey0123456789abcdefgh'), null);
-    assert.ok(lines.some((l) => l.includes("overlay_key changed since the last key rotation")), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('overlay_key changed since the last key rotation')),
+      lines.join('\n'),
+    );
     for (const l of lines) for (const k of [OLD.overlay_key, NEW.overlay_key, NEW.agent_key]) assert.ok(!l.includes(k), l);
   });
 
   it('a damaged file is set aside and said, never thrown', async () => {
     const { logger, lines } = memoryLogger('debug');
     const store = new KeyStore(dir, logger);
-    for (const text of ['{not json', JSON.stringify({ ...stored(), overlay_key: 'short' }), JSON.stringify({ ...stored(), rotation: { ...R, grace_until: 1 } })]) {
+    for (const text of [
+      '{not json',
+      JSON.stringify({ ...stored(), overlay_key: 'short' }),
+      JSON.stringify({ ...stored(), rotation: { ...R, grace_until: 1 } }),
+    ]) {
       writeFileSync(store.file, text);
       assert.equal(await store.load(OLD.overlay_key), null);
     }

@@ -10,7 +10,18 @@ import type { MemberRecord, MemberState } from '../../../shared/member';
 import type { RuntimeStatus } from '../../../agent/daemon/runtime-seam';
 
 function record(name: string, paths?: MemberRecord['paths']): MemberRecord {
-  return { name, role: 'node', addresses: [], node_ips: [], overlay_ip: null, facts: {}, containers: {}, id_pub: 'pub', created_at: 0, ...(paths ? { paths } : {}) } as unknown as MemberRecord;
+  return {
+    name,
+    role: 'node',
+    addresses: [],
+    node_ips: [],
+    overlay_ip: null,
+    facts: {},
+    containers: {},
+    id_pub: 'pub',
+    created_at: 0,
+    ...(paths ? { paths } : {}),
+  } as unknown as MemberRecord;
 }
 
 function sources(over: Partial<MetricsSources> = {}): MetricsSources {
@@ -119,7 +130,8 @@ describe('daemon/metrics: names, labels and values', () => {
     assert.equal(sample(body, 'hepto_gossip_dropped_total{reason="bad-signature"}'), 3);
     assert.ok(!body.includes('reason="internal-error"'), 'internal errors have their own metric');
     assert.equal(sample(body, 'hepto_internal_errors_total{component="gossip",kind="apply-update"}'), 1);
-    for (const k of KNOWN_INTERNAL_ERRORS) assert.notEqual(sample(body, `hepto_internal_errors_total{component="${k.component}",kind="${k.kind}"}`), undefined, `${k.kind} shown before it happens`);
+    for (const k of KNOWN_INTERNAL_ERRORS)
+      assert.notEqual(sample(body, `hepto_internal_errors_total{component="${k.component}",kind="${k.kind}"}`), undefined, `${k.kind} shown before it happens`);
     // A member dies: the next scrape says so, nothing had to be told.
     members = members.map((x) => (x.name === 'beta' ? { ...x, state: 'dead' as MemberState } : x));
     body = (await m.scrape()).body;
@@ -175,8 +187,14 @@ describe('daemon/metrics: names, labels and values', () => {
       ['server hello does not open: probably a different overlay key', 'wrong-key'],
       ['client speaks protocol version 9, this agent speaks 1: upgrade this agent', 'version'],
       ['client "mallory" did not prove its identity (bad signature)', 'bad-signature'],
-      ['identity 0123456789ab of "beta" is not admitted; if that machine belongs under this name, the admin runs: hepto-agent admit beta --identity x', 'not-admitted'],
-      ['identity 0123456789ab of "beta" was removed by the admin; if that machine belongs under this name, the admin runs: hepto-agent admit beta --identity x', 'removed'],
+      [
+        'identity 0123456789ab of "beta" is not admitted; if that machine belongs under this name, the admin runs: hepto-agent admit beta --identity x',
+        'not-admitted',
+      ],
+      [
+        'identity 0123456789ab of "beta" was removed by the admin; if that machine belongs under this name, the admin runs: hepto-agent admit beta --identity x',
+        'removed',
+      ],
       ['identity 0123456789ab of "beta" was replaced by a newer admission of another identity; the admin runs: hepto-agent admit', 'superseded'],
       ['it says a newer admission gave this node name to another identity', 'superseded'],
       ['it does not admit our identity under our name', 'not-admitted'],

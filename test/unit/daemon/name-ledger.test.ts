@@ -38,7 +38,10 @@ describe('daemon/name-ledger', () => {
     const first = l.observe(cfg, view(['venus', 'alive']), 10_000);
     assert.deepEqual(Object.keys(first.view.firstSeen!), []);
     assert.equal(first.recheckAt, 10_000 + SETTLE);
-    assert.ok(computeDesired(cfg, first.view, FACTS).containers.every((c) => c.spec === null), 'wesher waits until pinned');
+    assert.ok(
+      computeDesired(cfg, first.view, FACTS).containers.every((c) => c.spec === null),
+      'wesher waits until pinned',
+    );
     const later = l.observe(cfg, view(['venus', 'alive']), 10_000 + SETTLE);
     assert.ok('venus' in later.view.firstSeen!);
     assert.equal(later.recheckAt, null);
@@ -63,7 +66,10 @@ describe('daemon/name-ledger', () => {
     assert.ok(!(bad in after.view.firstSeen!));
     const d = computeDesired(cfg2, after.view, FACTS);
     assert.ok(d.containers.every((c) => c.spec === null));
-    assert.ok(d.problems.some((p) => p.includes(`rename ${bad}`)), d.problems.join('\n'));
+    assert.ok(
+      d.problems.some((p) => p.includes(`rename ${bad}`)),
+      d.problems.join('\n'),
+    );
   });
 
   it('attack 3: a forged colliding name with created_at 0 never demotes a pinned node, before or after a restart', async () => {
@@ -72,10 +78,16 @@ describe('daemon/name-ledger', () => {
     const l = ledger();
     l.observe(cfg, view(['venus', 'alive']), 0);
     l.observe(cfg, view(['venus', 'alive']), SETTLE);
-    const attacked = view(['venus', 'alive'], ['evil', 'alive', { created_at: 0, containers: { evil: { wesher: 'running', k3s: 'running' }, [fake]: { wesher: 'running', k3s: 'running' } } }]);
+    const attacked = view(
+      ['venus', 'alive'],
+      ['evil', 'alive', { created_at: 0, containers: { evil: { wesher: 'running', k3s: 'running' }, [fake]: { wesher: 'running', k3s: 'running' } } }],
+    );
     const v = l.observe(cfg, attacked, 2 * SETTLE).view;
     assert.equal(overlayCollisions(cfg, v)[0].nodes[0].node, 'venus');
-    assert.ok(computeDesired(cfg, v, FACTS).containers.every((c) => c.spec !== null), "venus's wesher and k3s still start");
+    assert.ok(
+      computeDesired(cfg, v, FACTS).containers.every((c) => c.spec !== null),
+      "venus's wesher and k3s still start",
+    );
     await l.save();
     assert.equal(statSync(l.file).mode & 0o777, 0o600);
 
@@ -122,7 +134,10 @@ describe('daemon/name-ledger', () => {
     const { logger, lines } = memoryLogger();
     const l = new NameLedger(dir, logger, SETTLE);
     await l.load();
-    assert.ok(lines.some((x) => /damaged/.test(x) && /seq|bad entry/.test(x)), lines.join('\n'));
+    assert.ok(
+      lines.some((x) => /damaged/.test(x) && /seq|bad entry/.test(x)),
+      lines.join('\n'),
+    );
     assert.ok(readdirSync(dir).some((f) => f.startsWith('names.json.corrupt-')));
     const cfg = testConfig({ node: 'x', master: 'x', overlay_net: NET });
     l.observe(cfg, view(['x', 'alive'], ['a', 'alive']), 0);

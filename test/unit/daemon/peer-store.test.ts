@@ -31,6 +31,9 @@ describe('peer store', () => {
   it('drops malformed entries but keeps the good ones', async () => {
     const store = new PeerStore(dir, memoryLogger().logger);
     writeFileSync(store.file, JSON.stringify({ version: 1, incarnation: 3, peers: [{ name: 'ok', addresses: ['h:1'], id_pub: 'x' }, { name: 5 }, null] }));
-    assert.deepEqual((await store.load()).peers.map((p) => p.name), ['ok']);
+    assert.deepEqual(
+      (await store.load()).peers.map((p) => p.name),
+      ['ok'],
+    );
   });
 });

@@ -17,7 +17,9 @@ describe('daemon/save-problems (issue 14 item 9)', () => {
     const p = new SaveProblems(() => now);
     p.failed(
       '/srv/n/peers.json',
-      new HeptoError('DISK_FULL', 'cannot write /srv/n/peers.json: the disk is full', { hint: 'free space on that filesystem; the previous version of the file is kept' }),
+      new HeptoError('DISK_FULL', 'cannot write /srv/n/peers.json: the disk is full', {
+        hint: 'free space on that filesystem; the previous version of the file is kept',
+      }),
     );
     now += 60_000;
     p.failed('/srv/n/keys.json', Object.assign(new Error('EROFS: read-only file system, open ...'), { code: 'EROFS', syscall: 'open' }));

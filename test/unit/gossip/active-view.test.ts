@@ -23,7 +23,8 @@ function withinBoundSoon(router: SimRouter): void {
     for (const name of upNames(router)) {
       const v = router.node(name).m.activeView();
       const conns = router.connected(name).filter((o) => router.node(o).up);
-      if (v.neighbours.length > TIMING.activeMax || conns.length > TIMING.activeMax) return `${name} holds ${conns.length} connections (${conns.join(' ')}), neighbours ${v.neighbours.join(' ')}`;
+      if (v.neighbours.length > TIMING.activeMax || conns.length > TIMING.activeMax)
+        return `${name} holds ${conns.length} connections (${conns.join(' ')}), neighbours ${v.neighbours.join(' ')}`;
     }
     return null;
   };
@@ -105,7 +106,14 @@ describe('gossip: bounded connections (active view)', () => {
     const right = names.slice(15);
     router.partition([left, right]);
     router.runUntilTrue(() => router.allSee(right, 'dead', left) && router.allSee(left, 'dead', right), 120_000, 'each half holds the other dead');
-    for (const name of left) assert.ok(router.node(name).m.activeView().neighbours.every((n) => left.includes(n)), `${name}'s neighbours are all on its side`);
+    for (const name of left)
+      assert.ok(
+        router
+          .node(name)
+          .m.activeView()
+          .neighbours.every((n) => left.includes(n)),
+        `${name}'s neighbours are all on its side`,
+      );
     router.heal();
     router.runUntilTrue(() => router.allSee(names, 'alive'), 120_000, 'all alive after the heal');
     router.run(10_000);
@@ -125,7 +133,10 @@ describe('gossip: bounded connections (active view)', () => {
     const lost = router.node('n4').m;
     const other = lost.activeView().neighbours[0] as string;
     const step = lost.disconnected(other, router.now, false);
-    assert.ok(step.send.some((o) => o.to.name === other && o.msg.t === 'p'), 'a lost connection is probed at once');
+    assert.ok(
+      step.send.some((o) => o.to.name === other && o.msg.t === 'p'),
+      'a lost connection is probed at once',
+    );
   });
 
   it('keeps the neighbours it chose when many members dial it', () => {
@@ -156,7 +167,10 @@ describe('gossip: bounded connections (active view)', () => {
     const fake = identity('fake');
     const record = recordFor('fake', '127.0.0.250:9', fake);
     const n1 = router.node('n1');
-    router.handle(n1, { send: [{ to: { name: 'n0', addresses: [] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(record, 1, fake.secretKey) }] } }], events: [] });
+    router.handle(n1, {
+      send: [{ to: { name: 'n0', addresses: [] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(record, 1, fake.secretKey) }] } }],
+      events: [],
+    });
     router.runUntilTrue(() => router.allSee(['fake'], 'alive'), 10_000, 'all learn the made-up member');
     router.runUntilTrue(() => router.allSee(['fake'], 'dead'), 60_000, 'all hold the made-up member dead');
     const checks = names.reduce((sum, n) => sum + (router.node(n).m.counters()['active-check'] ?? 0), 0);

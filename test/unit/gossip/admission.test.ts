@@ -73,7 +73,10 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
     router.handle(n1, r.step);
     router.runUntilTrue(() => router.allSee(['n0', 'n1', 'n2'], 'alive'), 20_000, 'n2 admitted and alive everywhere');
     assert.deepEqual(n2.m.ownAdmission(), { at: a.at, sig: a.sig });
-    assert.ok(router.events.some((e) => e.type === 'admitted' && e.observer === 'n2'), 'n2 emits admitted (the daemon saves it)');
+    assert.ok(
+      router.events.some((e) => e.type === 'admitted' && e.observer === 'n2'),
+      'n2 emits admitted (the daemon saves it)',
+    );
     assert.equal(n2.m.problems().filter((p) => p.startsWith('this node has no admission')).length, 0);
     // The same admission again changes nothing.
     assert.equal(n1.m.admit(a, router.now).result, 'already');
@@ -95,8 +98,19 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
       assert.equal(idOf(router.node(o), 'n1'), identity('n1').idPub, `${o} keeps n1's identity`);
       assert.equal(router.stateOf(o, 'n1'), 'left');
     }
-    assert.ok(router.node('n0').m.problems().some((p) => p.startsWith('refused "n1"') && p.includes('was replaced by a newer admission')), 'the older admission is superseded');
-    assert.ok(router.node('n0').m.problems().some((p) => p.startsWith('refused "n1"') && p.includes('is not admitted')));
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => p.startsWith('refused "n1"') && p.includes('was replaced by a newer admission')),
+      'the older admission is superseded',
+    );
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => p.startsWith('refused "n1"') && p.includes('is not admitted')),
+    );
     assert.equal(bare.m.view().filter((v) => v.state === 'alive').length, 1, 'the bare impostor learns no member: n0 refuses it');
     assert.equal(older.m.view().filter((v) => v.state === 'alive').length, 1, 'the superseded impostor learns no member either');
     // The real n1 comes back with its own identity and admission.
@@ -116,13 +130,23 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
     router.run(4000);
     assert.equal(idOf(router.node('n0'), 'n2'), identity('n2').idPub, 'still the old identity');
     const cmd = admitCommand('n2', identity('n2-new').idPub);
-    assert.ok(router.node('n0').m.problems().some((p) => p.startsWith('refused "n2"') && p.endsWith(cmd)), JSON.stringify(router.node('n0').m.problems()));
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => p.startsWith('refused "n2"') && p.endsWith(cmd)),
+      JSON.stringify(router.node('n0').m.problems()),
+    );
     assert.ok(fresh.problems().some((p) => p.endsWith(cmd)));
 
     const r = router.node('n0').m.admit(signAdmission(admin, 'n2', identity('n2-new').idPub, T0 + 5000), router.now);
     assert.equal(r.result, 'admitted');
     router.handle(router.node('n0'), r.step);
-    router.runUntilTrue(() => ['n0', 'n1'].every((o) => idOf(router.node(o), 'n2') === identity('n2-new').idPub && router.stateOf(o, 'n2') === 'alive'), 20_000, 'the new identity admitted');
+    router.runUntilTrue(
+      () => ['n0', 'n1'].every((o) => idOf(router.node(o), 'n2') === identity('n2-new').idPub && router.stateOf(o, 'n2') === 'alive'),
+      20_000,
+      'the new identity admitted',
+    );
 
     // The old machine (stolen, say) comes back with its old, older admission: refused everywhere.
     const old = makeMember('n2', addressOf(9), router.now, { adminPub: admin.pub, admission: proof(admission('n2')), incarnation: 99 });
@@ -132,7 +156,12 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
     for (const o of ['n0', 'n1']) assert.equal(idOf(router.node(o), 'n2'), identity('n2-new').idPub);
     assert.ok((router.node('n0').m.counters()['superseded'] ?? 0) > 0);
     assert.equal(old.view().filter((v) => v.state === 'alive').length, 1, 'the old identity learns no member');
-    assert.ok(router.node('n0').m.problems().some((p) => p.startsWith('refused "n2"') && p.includes('was replaced by a newer admission')));
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => p.startsWith('refused "n2"') && p.includes('was replaced by a newer admission')),
+    );
   });
 
   it('refuses forged admissions: another admin key, a tampered binding, a relayed record carrying one', () => {
@@ -147,13 +176,24 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
     assert.match(r.why ?? '', /does not verify with this agent's admin_pub/);
     // The same, gossiped by a member; and a genuine admission re-bound to another identity.
     const genuine = signAdmission(admin, 'n1', identity('n1').idPub, T0 + 20);
-    router.handle(n1, { send: [{ to: { name: 'n0', addresses: [addressOf(0)] }, msg: { t: 'g', u: [admissionUpdate(forged), admissionUpdate({ ...genuine, id_pub: identity('evil').idPub })] } }], events: [] });
+    router.handle(n1, {
+      send: [
+        {
+          to: { name: 'n0', addresses: [addressOf(0)] },
+          msg: { t: 'g', u: [admissionUpdate(forged), admissionUpdate({ ...genuine, id_pub: identity('evil').idPub })] },
+        },
+      ],
+      events: [],
+    });
     router.run(100);
     assert.equal(n0.m.counters()['bad-admission'], 2);
     // A record of "evil" with the forged admission, relayed by n1.
     const evil = identity('evil');
     const rec = { ...recordFor('evil', addressOf(8), evil), admission: { at: forged.at, sig: forged.sig } };
-    router.handle(n1, { send: [{ to: { name: 'n0', addresses: [addressOf(0)] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(rec, 1, evil.secretKey) }] } }], events: [] });
+    router.handle(n1, {
+      send: [{ to: { name: 'n0', addresses: [addressOf(0)] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(rec, 1, evil.secretKey) }] } }],
+      events: [],
+    });
     router.run(100);
     assert.equal(idOf(n0, 'evil'), undefined);
     assert.ok((n0.m.counters()['not-admitted'] ?? 0) >= 1);
@@ -185,4 +225,3 @@ describe('gossip: pinned names (admin_pub and admissions)', () => {
 function proof(a: Admission): { at: number; sig: string } {
   return { at: a.at, sig: a.sig };
 }
-

@@ -42,6 +42,9 @@ describe('gossip: local clock steps', () => {
     // And the cluster is fine: a crash is still detected by n4.
     router.crash('n2');
     router.runUntilTrue(() => router.stateOf('n4', 'n2') === 'dead', 5000, 'n4 sees n2 dead');
-    assert.deepEqual(router.events.filter((e) => e.type === 'dead' && e.name !== 'n2'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'dead' && e.name !== 'n2'),
+      [],
+    );
   });
 });

@@ -41,7 +41,10 @@ describe('gossip: failure detection', () => {
     assert.ok(pings.length >= 10, `n0 probed n1 ${pings.length} times in 3 s`);
     const ackSeqs = new Set(acks.map((a) => (a.msg as { s: number }).s));
     for (const p of pings) assert.ok(ackSeqs.has((p.msg as { s: number }).s), 'every ping got its ack');
-    assert.deepEqual(router.events.filter((e) => e.type === 'suspect'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'suspect'),
+      [],
+    );
   });
 
   it('a member cut off briefly is suspected, then refutes with a higher incarnation: no death', () => {
@@ -51,11 +54,21 @@ describe('gossip: failure detection', () => {
     router.runUntilTrue(() => router.events.some((e) => e.type === 'suspect' && e.name === 'n2'), 5000, 'n2 suspected');
     router.heal();
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000, 'all alive again');
-    assert.ok(router.events.some((e) => e.type === 'refuted' && e.observer === 'n2'), 'n2 refuted');
-    const inc = router.node('n0').m.view().find((v) => v.name === 'n2')?.incarnation ?? 0;
+    assert.ok(
+      router.events.some((e) => e.type === 'refuted' && e.observer === 'n2'),
+      'n2 refuted',
+    );
+    const inc =
+      router
+        .node('n0')
+        .m.view()
+        .find((v) => v.name === 'n2')?.incarnation ?? 0;
     assert.ok(inc > 1, `n2 is alive at incarnation ${inc}`);
     router.run(5000);
-    assert.deepEqual(router.events.filter((e) => e.type === 'dead'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'dead'),
+      [],
+    );
   });
 
   it('a crashed member is suspected, then declared dead by all once the suspicion times out', () => {
@@ -70,7 +83,10 @@ describe('gossip: failure detection', () => {
     assert.ok(firstSuspect && firstDead);
     assert.ok(firstDead.at - firstSuspect.at >= suspicionMin(TEST, 5), 'not before the minimum suspicion timeout');
     assert.ok(took < 3000, `dead everywhere after ${took} ms`);
-    assert.deepEqual(router.events.filter((e) => (e.type === 'dead' || e.type === 'suspect') && e.name !== 'n3'), []);
+    assert.deepEqual(
+      router.events.filter((e) => (e.type === 'dead' || e.type === 'suspect') && e.name !== 'n3'),
+      [],
+    );
   });
 
   it('a closed connection gets the member probed at once', () => {
@@ -92,13 +108,17 @@ describe('gossip: failure detection', () => {
     const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
     const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
     // a learns b and c from c's gossip: b has never talked to a.
-    a.receive(c, {
-      t: 'g',
-      u: [
-        { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
-        { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
-      ],
-    }, T0);
+    a.receive(
+      c,
+      {
+        t: 'g',
+        u: [
+          { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
+          { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
+        ],
+      },
+      T0,
+    );
     const cold = timeToIndirect(a, 'b', T0, c);
     assert.equal(cold.indirectAt - cold.pingAt, 2 * TEST.probeTimeout, 'first contact: twice the timeout');
     // b talks to a: the next probe has the plain timeout.
@@ -108,10 +128,23 @@ describe('gossip: failure detection', () => {
     // Its connection closes: b is probed at once, with the plain timeout (we met it: a vanished
     // machine is not detected any later).
     const closed = a.disconnected('b', warm.end);
-    assert.ok(closed.send.some((o) => o.to.name === 'b' && o.msg.t === 'p'), 'probed at once');
+    assert.ok(
+      closed.send.some((o) => o.to.name === 'b' && o.msg.t === 'p'),
+      'probed at once',
+    );
     const again = timeToIndirect(a, 'b', warm.end, c, closed);
     assert.equal(again.indirectAt - again.pingAt, TEST.probeTimeout, 'after a disconnect: still the plain timeout');
-    assert.deepEqual(a.view().map((v) => [v.name, v.state]).sort(), [['a', 'alive'], ['b', 'alive'], ['c', 'alive']]);
+    assert.deepEqual(
+      a
+        .view()
+        .map((v) => [v.name, v.state])
+        .sort(),
+      [
+        ['a', 'alive'],
+        ['b', 'alive'],
+        ['c', 'alive'],
+      ],
+    );
   });
 
   it('a member already held suspect is probed without the indirect stage, and the silent failure still ends dead everywhere', () => {
@@ -164,7 +197,10 @@ describe('gossip: failure detection', () => {
     router.run(10_000);
     const pingReqs = router.sent.filter((m) => m.from === 'n1' && m.msg.t === 'r' && m.msg.n === 'n2');
     assert.ok(pingReqs.length > 0, 'n1 asked others to probe n2');
-    assert.deepEqual(router.events.filter((e) => e.type === 'suspect' || e.type === 'dead'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'suspect' || e.type === 'dead'),
+      [],
+    );
     assert.equal(router.node('n1').m.counters()['probe-failed'], undefined);
   });
 
@@ -180,8 +216,15 @@ describe('gossip: failure detection', () => {
     router.recordSent = true;
     router.run(10_000);
     assert.ok(router.allSee(['n3'], 'left', rest));
-    assert.deepEqual(router.events.filter((e) => e.name === 'n3' && (e.type === 'suspect' || e.type === 'dead')), []);
-    assert.deepEqual(router.sent.filter((m) => m.to === 'n3'), [], 'nobody probes or syncs with a left member');
+    assert.deepEqual(
+      router.events.filter((e) => e.name === 'n3' && (e.type === 'suspect' || e.type === 'dead')),
+      [],
+    );
+    assert.deepEqual(
+      router.sent.filter((m) => m.to === 'n3'),
+      [],
+      'nobody probes or syncs with a left member',
+    );
     assert.deepEqual(n3.m.view().find((v) => v.name === 'n3')?.state, 'left');
   });
 });

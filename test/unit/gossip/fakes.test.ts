@@ -60,7 +60,7 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
     assert.equal(held(m, 'fake-d'), NEW_NAMES_PER_MINUTE);
   });
 
-  it('a record whose addresses are not IP literals with a port is dropped (no DNS lookups on a peer\'s word)', () => {
+  it("a record whose addresses are not IP literals with a port is dropped (no DNS lookups on a peer's word)", () => {
     const m = makeMember('n0', addressOf(0), T0);
     const cases: [string, string[], boolean][] = [
       ['h-name', ['evil.example:7947'], false],
@@ -72,7 +72,12 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
       ['h-mixed', ['[2001:db8::1]:7947', 'localhost:7947'], false],
     ];
     m.receive(peer('mallory'), { t: 'g', u: cases.map(([n, addresses]) => ({ k: 'a', r: fake(n, { addresses }) })) }, T0);
-    for (const [n, addresses, ok] of cases) assert.equal(m.view().some((v) => v.name === n), ok, `${n} ${addresses.join(' ')}`);
+    for (const [n, addresses, ok] of cases)
+      assert.equal(
+        m.view().some((v) => v.name === n),
+        ok,
+        `${n} ${addresses.join(' ')}`,
+      );
     assert.equal(m.counters()['bad-address'], 5);
   });
 
@@ -100,11 +105,23 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
     router.crash('n3');
     router.runUntilTrue(() => router.allSee(['n3'], 'dead', ['n0', 'n1', 'n2']), 60_000, 'n3 seen dead');
     router.run(TEST.leftRetention * 20);
-    assert.deepEqual(['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')), ['dead', 'dead', 'dead'], 'still held (and retried) well after it died');
+    assert.deepEqual(
+      ['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')),
+      ['dead', 'dead', 'dead'],
+      'still held (and retried) well after it died',
+    );
     router.run(TEST.leftRetention * 5);
-    assert.deepEqual(['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')), [undefined, undefined, undefined], 'forgotten');
+    assert.deepEqual(
+      ['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')),
+      [undefined, undefined, undefined],
+      'forgotten',
+    );
     router.run(TEST.leftRetention * 3);
-    assert.deepEqual(['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')), [undefined, undefined, undefined], 'not handed back and forth');
+    assert.deepEqual(
+      ['n0', 'n1', 'n2'].map((o) => router.stateOf(o, 'n3')),
+      [undefined, undefined, undefined],
+      'not handed back and forth',
+    );
     assert.ok(router.allSee(['n0', 'n1', 'n2'], 'alive'));
   });
 
@@ -126,7 +143,10 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
     console.log(`      ${digests.length} digest chunks, largest ${Math.max(...sizes)} bytes (frame: ${LIMITS.messageBytes})`);
     assert.ok(digests.length > 1);
     for (const d of digests) assert.deepEqual(decodeMessage(encodeMessage(d)), d);
-    assert.equal(digests.reduce((n, d) => n + d.d.length, 0), 16_001);
+    assert.equal(
+      digests.reduce((n, d) => n + d.d.length, 0),
+      16_001,
+    );
     // b answers each chunk: what it wants (every name but its own), and its own record pushed once.
     const wanted: string[] = [];
     let pushedSelf = 0;
@@ -157,7 +177,12 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
     const members: ClusterView['members'] = [{ name: 'w1', state: 'alive', record: runtimeRecord('w1', { node_ips: ['2001:db8::21'] }), lastSeen: 1 }];
     for (let i = 0; i < 2048; i++) {
       const ips = Array.from({ length: LIMITS.nodeIps }, (_, j) => `2001:db8:${i.toString(16)}::${(j + 1).toString(16)}`);
-      members.push({ name: `f${i}`, state: 'alive', record: runtimeRecord(`f${i}`, { node_ips: ips, containers: { [`f${i}`]: { wesher: 'running', k3s: 'running' } } }), lastSeen: 2 + i });
+      members.push({
+        name: `f${i}`,
+        state: 'alive',
+        record: runtimeRecord(`f${i}`, { node_ips: ips, containers: { [`f${i}`]: { wesher: 'running', k3s: 'running' } } }),
+        lastSeen: 2 + i,
+      });
     }
     const node = { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' as const };
     const join = joinList(cfg, { members }, node);

@@ -23,7 +23,13 @@ describe('gossip: hostile but well-formed traffic', () => {
         case 'a':
           return { k: 'a', r: signRecord(recordFor(n, addressOf(7), id), i, id.secretKey) };
         case 'ao':
-          return { k: 'a', r: signRecord(recordFor(n, addressOf(7), id), i, id.secretKey), o: pickOf(['s', 'd', 'l'] as const), f: pickOf(pool), g: signLeft(n, i, id.secretKey) };
+          return {
+            k: 'a',
+            r: signRecord(recordFor(n, addressOf(7), id), i, id.secretKey),
+            o: pickOf(['s', 'd', 'l'] as const),
+            f: pickOf(pool),
+            g: signLeft(n, i, id.secretKey),
+          };
         case 's':
           return { k: 's', n, i, f: pickOf(pool) };
         case 'd':
@@ -32,18 +38,27 @@ describe('gossip: hostile but well-formed traffic', () => {
           return { k: 'l', n, i, g: signLeft(n, i, id.secretKey) };
       }
     };
-    const digest = (): DigestEntry[] => Array.from({ length: 1 + Math.floor(rng() * 6) }, () => [pickOf(pool), pickOf(incs), Math.floor(rng() * 4) as StateCode]);
+    const digest = (): DigestEntry[] =>
+      Array.from({ length: 1 + Math.floor(rng() * 6) }, () => [pickOf(pool), pickOf(incs), Math.floor(rng() * 4) as StateCode]);
     const message = (): GossipMessage => {
       const u = Array.from({ length: Math.floor(rng() * 4) }, update);
       switch (pickOf(['p', 'k', 'r', 'n', 'g', 'h', 'd', 'y'])) {
-        case 'p': return { t: 'p', s: Math.floor(rng() * 100), u };
-        case 'k': return { t: 'k', s: Math.floor(rng() * 100), u };
-        case 'r': return { t: 'r', s: Math.floor(rng() * 100), n: pickOf(pool), a: [addressOf(Math.floor(rng() * 9))] };
-        case 'n': return { t: 'n', s: Math.floor(rng() * 100) };
-        case 'g': return { t: 'g', u };
-        case 'h': return { t: 'h', h: 'AAAAAAAAAAAAAAAA' };
-        case 'd': return { t: 'd', d: digest(), u };
-        default: return { t: 'y', u, w: [pickOf(pool)] };
+        case 'p':
+          return { t: 'p', s: Math.floor(rng() * 100), u };
+        case 'k':
+          return { t: 'k', s: Math.floor(rng() * 100), u };
+        case 'r':
+          return { t: 'r', s: Math.floor(rng() * 100), n: pickOf(pool), a: [addressOf(Math.floor(rng() * 9))] };
+        case 'n':
+          return { t: 'n', s: Math.floor(rng() * 100) };
+        case 'g':
+          return { t: 'g', u };
+        case 'h':
+          return { t: 'h', h: 'AAAAAAAAAAAAAAAA' };
+        case 'd':
+          return { t: 'd', d: digest(), u };
+        default:
+          return { t: 'y', u, w: [pickOf(pool)] };
       }
     };
     const victim = router.node('n0');

@@ -18,11 +18,17 @@ describe('gossip: healing', () => {
     const took = router.runUntilTrue(() => router.allSee(names, 'alive'), 3 * TEST.reconnectInterval + 2000, 'merge');
     assert.ok(took <= 2 * TEST.reconnectInterval, `merged ${took} ms after the heal`);
     // Same state machines all along, and the merge holds.
-    assert.deepEqual(nodes.map((n) => n.m), names.map((n) => router.node(n).m));
+    assert.deepEqual(
+      nodes.map((n) => n.m),
+      names.map((n) => router.node(n).m),
+    );
     const t = router.now;
     router.run(10_000);
     assert.ok(router.allSee(names, 'alive'));
-    assert.deepEqual(router.events.filter((e) => e.at >= t && (e.type === 'dead' || e.type === 'suspect')), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.at >= t && (e.type === 'dead' || e.type === 'suspect')),
+      [],
+    );
   });
 
   it('with every anchor down it retries with growing, capped backoff, and joins once an anchor comes up', () => {
@@ -37,8 +43,14 @@ describe('gossip: healing', () => {
     const gaps = tries.slice(1).map((t, i) => t - (tries[i] as number));
     assert.ok((gaps[1] as number) > (gaps[0] as number) * 1.1, `backoff grows: ${gaps.join(', ')}`);
     for (const g of gaps) assert.ok(g <= TEST.joinRetryMax, `capped: ${g}`);
-    assert.ok(gaps.slice(-3).every((g) => g >= TEST.joinRetryMax * 0.75), 'reached the cap');
-    assert.ok(joiner.m.problems().some((p) => /cannot reach any anchor/.test(p)), 'the operator is told');
+    assert.ok(
+      gaps.slice(-3).every((g) => g >= TEST.joinRetryMax * 0.75),
+      'reached the cap',
+    );
+    assert.ok(
+      joiner.m.problems().some((p) => /cannot reach any anchor/.test(p)),
+      'the operator is told',
+    );
     // The anchor comes up.
     const anchor = router.add(makeMember('a0', anchorAddr, router.now), anchorAddr);
     router.handle(anchor, anchor.m.bootstrap([], router.now));
@@ -86,8 +98,14 @@ describe('gossip: healing', () => {
     // Counted by the table at every write, and found by a scan of the live records (and ours), they agree.
     const unmet = (): readonly string[] => {
       const kept = unmetAnchorAddresses(s);
-      const met = new Set([...s.entries.values()].filter((e) => e.name === 'a1' || e.state === 'alive' || e.state === 'suspect').flatMap((e) => e.signed.record.addresses));
-      assert.deepEqual(kept, [a0, far].filter((a) => !met.has(a)), 'counted = scanned');
+      const met = new Set(
+        [...s.entries.values()].filter((e) => e.name === 'a1' || e.state === 'alive' || e.state === 'suspect').flatMap((e) => e.signed.record.addresses),
+      );
+      assert.deepEqual(
+        kept,
+        [a0, far].filter((a) => !met.has(a)),
+        'counted = scanned',
+      );
       return kept;
     };
     assert.deepEqual(unmet(), [far], 'nobody advertises the second anchor yet');
@@ -149,9 +167,27 @@ describe('gossip: healing', () => {
     };
     const n2 = router.node('n2');
     router.handle(n2, n2.m.updateSelf({ overlay_ip: '10.1.2.3' }, router.now));
-    router.runUntilTrue(() => ['n0', 'n1', 'n3'].every((o) => router.node(o).m.view().find((v) => v.name === 'n2')?.record.overlay_ip === '10.1.2.3'), 2000);
+    router.runUntilTrue(
+      () =>
+        ['n0', 'n1', 'n3'].every(
+          (o) =>
+            router
+              .node(o)
+              .m.view()
+              .find((v) => v.name === 'n2')?.record.overlay_ip === '10.1.2.3',
+        ),
+      2000,
+    );
     const t0 = router.now;
-    const took = router.runUntilTrue(() => router.node('n7').m.view().find((v) => v.name === 'n2')?.record.overlay_ip === '10.1.2.3', 3 * TEST.syncInterval, 'straggler updated');
+    const took = router.runUntilTrue(
+      () =>
+        router
+          .node('n7')
+          .m.view()
+          .find((v) => v.name === 'n2')?.record.overlay_ip === '10.1.2.3',
+      3 * TEST.syncInterval,
+      'straggler updated',
+    );
     assert.ok(router.now - t0 <= TEST.syncInterval * 1.3, `took ${took} ms`);
   });
 
@@ -166,7 +202,10 @@ describe('gossip: healing', () => {
     const t0 = router.now;
     router.runUntilTrue(() => router.stateOf('n5', 'n2') === 'left', 3 * TEST.syncInterval, 'n5 sees n2 left');
     assert.ok(router.now - t0 <= TEST.syncInterval * 1.3);
-    assert.deepEqual(router.events.filter((e) => e.name === 'n2' && (e.type === 'alive' || e.type === 'conflict') && e.at >= t0), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.name === 'n2' && (e.type === 'alive' || e.type === 'conflict') && e.at >= t0),
+      [],
+    );
   });
 });
 
@@ -187,7 +226,10 @@ describe('gossip: scale and loss', function () {
     router.run(120_000);
     const suspicions = router.events.filter((e) => e.at >= t0 && e.type === 'suspect');
     assert.ok(suspicions.length > 0, 'loss did cause suspicions (the test exercises refutation)');
-    assert.deepEqual(router.events.filter((e) => e.type === 'dead'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'dead'),
+      [],
+    );
     router.setLoss(0);
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
   });

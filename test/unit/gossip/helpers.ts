@@ -13,7 +13,10 @@ import type { SimNode } from '../../helpers/sim-router';
 import { signAdmission } from '../../../agent/admin/admission';
 import type { AdminKey } from '../../../agent/admin/key';
 
-export interface Identity { secretKey: Uint8Array; idPub: string }
+export interface Identity {
+  secretKey: Uint8Array;
+  idPub: string;
+}
 
 /** A deterministic identity derived from a label (tests only). */
 const identities = new Map<string, Identity>();

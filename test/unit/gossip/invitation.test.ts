@@ -29,11 +29,17 @@ describe('gossip: admission by invitation', () => {
     router.run(2000);
     const again = router.node('n2').m.grant(useInvitation(inv, 'venus', identity('mars').idPub, router.now), router.now);
     assert.match(again.ok ? 'granted' : again.reason, /already admitted to another identity|spent/);
-    const venus = makeMember('venus', addressOf(5), router.now, { adminPub: admin.pub, admission: { at: g.admission.at, sig: g.admission.sig, inv: g.admission.inv! } });
+    const venus = makeMember('venus', addressOf(5), router.now, {
+      adminPub: admin.pub,
+      admission: { at: g.admission.at, sig: g.admission.sig, inv: g.admission.inv! },
+    });
     router.handle(router.add(venus, addressOf(5)), venus.bootstrap([addressOf(1)], router.now));
     router.runUntilTrue(() => router.allSee(['venus'], 'alive'), 10_000, 'venus alive everywhere');
     assert.equal(venus.ownAdmission()?.inv?.body.id, inv.body.id);
-    assert.deepEqual(venus.problems().filter((p) => p.includes('admission')), []);
+    assert.deepEqual(
+      venus.problems().filter((p) => p.includes('admission')),
+      [],
+    );
   });
 
   it('refuses with one line: spent, expired, wrong name, a name held by another identity, a forged use', () => {
@@ -51,8 +57,14 @@ describe('gossip: admission by invitation', () => {
     const late = useInvitation(short, 'mars', identity('mars').idPub, router.now);
     assert.match(reason(n0.grant(late, router.now + 2000)), /^the invitation expired on /);
     const named = invite(router, { node: 'saturn' });
-    assert.match(reason(n0.grant({ ...useInvitation(named, 'saturn', identity('mars').idPub, router.now), node: 'mars' }, router.now)), /is for node "saturn", not "mars"/);
-    assert.match(reason(n0.grant(useInvitation(invite(router), 'n1', identity('intruder').idPub, router.now), router.now)), /node name "n1" is already admitted to another identity/);
+    assert.match(
+      reason(n0.grant({ ...useInvitation(named, 'saturn', identity('mars').idPub, router.now), node: 'mars' }, router.now)),
+      /is for node "saturn", not "mars"/,
+    );
+    assert.match(
+      reason(n0.grant(useInvitation(invite(router), 'n1', identity('intruder').idPub, router.now), router.now)),
+      /node name "n1" is already admitted to another identity/,
+    );
     const forged = { ...useInvitation(invite(router), 'pluto', identity('pluto').idPub, router.now), id_pub: identity('other').idPub };
     assert.match(reason(n0.grant(forged, router.now)), /not signed by the invitation key/);
     const foreign = makeInvitation(generateAdminKey(T0), { anchors: ['a:1'], ttlMs: HOUR, uses: 1 }, router.now);
@@ -68,8 +80,14 @@ describe('gossip: admission by invitation', () => {
     assert.ok(a.ok && b.ok);
     router.handle(router.node('n0'), a.step);
     router.handle(router.node('n1'), b.step);
-    const venus = makeMember('venus', addressOf(5), router.now, { adminPub: admin.pub, admission: { at: a.admission.at, sig: a.admission.sig, inv: a.admission.inv! } });
-    const mars = makeMember('mars', addressOf(6), router.now, { adminPub: admin.pub, admission: { at: b.admission.at, sig: b.admission.sig, inv: b.admission.inv! } });
+    const venus = makeMember('venus', addressOf(5), router.now, {
+      adminPub: admin.pub,
+      admission: { at: a.admission.at, sig: a.admission.sig, inv: a.admission.inv! },
+    });
+    const mars = makeMember('mars', addressOf(6), router.now, {
+      adminPub: admin.pub,
+      admission: { at: b.admission.at, sig: b.admission.sig, inv: b.admission.inv! },
+    });
     router.handle(router.add(venus, addressOf(5)), venus.bootstrap([addressOf(2)], router.now));
     router.handle(router.add(mars, addressOf(6)), mars.bootstrap([addressOf(2)], router.now));
     router.run(10_000);
@@ -77,7 +95,12 @@ describe('gossip: admission by invitation', () => {
       assert.equal(router.stateOf(o, 'venus'), 'alive', `${o} keeps the earlier grant`);
       assert.equal(router.stateOf(o, 'mars'), undefined, `${o} refuses the later one`);
     }
-    assert.ok(router.node('n2').m.problems().some((p) => p.startsWith('refused "mars"') && p.includes('more machines used than it allows')));
+    assert.ok(
+      router
+        .node('n2')
+        .m.problems()
+        .some((p) => p.startsWith('refused "mars"') && p.includes('more machines used than it allows')),
+    );
   });
 
   it('an anchor that itself came in by invitation cannot grant', () => {
@@ -85,7 +108,10 @@ describe('gossip: admission by invitation', () => {
     const inv = invite(router, { uses: 2 });
     const g = router.node('n0').m.grant(useInvitation(inv, 'venus', identity('venus').idPub, router.now), router.now);
     assert.ok(g.ok);
-    const venus = makeMember('venus', addressOf(5), router.now, { adminPub: admin.pub, admission: { at: g.admission.at, sig: g.admission.sig, inv: g.admission.inv! } });
+    const venus = makeMember('venus', addressOf(5), router.now, {
+      adminPub: admin.pub,
+      admission: { at: g.admission.at, sig: g.admission.sig, inv: g.admission.inv! },
+    });
     const r = venus.grant(useInvitation(inv, 'mars', identity('mars').idPub, router.now), router.now);
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : r.reason, /no admission of its own from the admin key/);

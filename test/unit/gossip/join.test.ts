@@ -46,10 +46,13 @@ describe('gossip: join', () => {
     // And it stays that way: no member is suspected while nothing fails.
     router.run(10_000);
     assert.ok(router.allSee(names, 'alive'));
-    assert.deepEqual(router.events.filter((e) => e.type === 'suspect' || e.type === 'dead'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'suspect' || e.type === 'dead'),
+      [],
+    );
   });
 
-  it('with the LAN preset, 50 members converge within memberlist\'s time and stay quiet at rest', () => {
+  it("with the LAN preset, 50 members converge within memberlist's time and stay quiet at rest", () => {
     const { router, names, nodes } = bootCluster(50, { timing: LAN, seed: 50 });
     const took = router.runUntilTrue(() => router.allSee(names, 'alive'), 30_000, 'full convergence');
     assert.ok(took <= 1300, `converged in ${took} ms (memberlist median at N=50: 1228 ms)`);

@@ -70,19 +70,51 @@ describe('gossip: message codec', () => {
   it('round-trips every message type', () => {
     const msgs: GossipMessage[] = [
       { t: 'p', s: 1 },
-      { t: 'p', s: 2, u: [{ k: 'a', r: signed }, { k: 's', n: 'alpha', i: 7, f: 'beta' }] },
-      { t: 'k', s: 3, u: [{ k: 'd', n: 'alpha', i: 7, f: 'beta' }, { k: 'l', n: 'alpha', i: 7, g: signLeft('alpha', 7, id.secretKey) }] },
+      {
+        t: 'p',
+        s: 2,
+        u: [
+          { k: 'a', r: signed },
+          { k: 's', n: 'alpha', i: 7, f: 'beta' },
+        ],
+      },
+      {
+        t: 'k',
+        s: 3,
+        u: [
+          { k: 'd', n: 'alpha', i: 7, f: 'beta' },
+          { k: 'l', n: 'alpha', i: 7, g: signLeft('alpha', 7, id.secretKey) },
+        ],
+      },
       { t: 'r', s: 4, n: 'alpha', a: ['127.0.0.1:7947', '[2001:db8::1]:7947'] },
       { t: 'n', s: 4 },
       { t: 'g', u: [{ k: 'a', r: signed, o: 'l', g: signLeft('alpha', 7, id.secretKey) }] },
       { t: 'g', u: [{ k: 'a', r: signed, o: 'd', f: 'beta' }] },
       { t: 'h', h: 'AAAAAAAAAAAAAAAA' },
-      { t: 'd', d: [['alpha', 7, 0], ['beta', 1, 3]], u: [{ k: 'a', r: signed }] },
+      {
+        t: 'd',
+        d: [
+          ['alpha', 7, 0],
+          ['beta', 1, 3],
+        ],
+        u: [{ k: 'a', r: signed }],
+      },
       { t: 'y', u: [], w: ['alpha'] },
-      { t: 'g', u: [{ k: 'm', n: 'alpha', p: id.idPub, t: 1_765_000_000_000, g: 'A'.repeat(86) + '==' }, { k: 'x', n: 'alpha', p: id.idPub, t: 5, g: 'B'.repeat(86) + '==' }] },
+      {
+        t: 'g',
+        u: [
+          { k: 'm', n: 'alpha', p: id.idPub, t: 1_765_000_000_000, g: 'A'.repeat(86) + '==' },
+          { k: 'x', n: 'alpha', p: id.idPub, t: 5, g: 'B'.repeat(86) + '==' },
+        ],
+      },
       { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'AAAAAAAAAAAA' },
       { t: 'g', u: [{ k: 'a', r: { ...signed, record: { ...rec, admission: { at: 7, sig: 'C'.repeat(86) + '==' }, k3s_ca: 'ab'.repeat(32) } } }] },
-      { t: 'g', u: [{ k: 'a', r: { ...signed, record: { ...rec, paths: { beta: { up: true, rtt_ms: 12, mtu: 1280 }, gamma: { up: false, rtt_ms: null, mtu: null } } } } }] },
+      {
+        t: 'g',
+        u: [
+          { k: 'a', r: { ...signed, record: { ...rec, paths: { beta: { up: true, rtt_ms: 12, mtu: 1280 }, gamma: { up: false, rtt_ms: null, mtu: null } } } } },
+        ],
+      },
     ];
     for (const m of msgs) assert.deepEqual(decodeMessage(encodeMessage(m)), m);
     const back = decodeMessage(encodeMessage(msgs[1] as GossipMessage));
@@ -125,7 +157,10 @@ describe('gossip: message codec', () => {
       ['record with a path without up', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { rtt_ms: 1, mtu: 1400 } } }) }] }],
       ['record with a negative path MTU', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { up: true, rtt_ms: 1, mtu: -1 } } }) }] }],
       ['record with a fractional RTT', { t: 'g', u: [{ k: 'a', r: r({ paths: { beta: { up: true, rtt_ms: 1.5, mtu: 1400 } } }) }] }],
-      ['record with too many paths', { t: 'g', u: [{ k: 'a', r: r({ paths: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`p${i}`, { up: true, rtt_ms: 1, mtu: 1400 }])) }) }] }],
+      [
+        'record with too many paths',
+        { t: 'g', u: [{ k: 'a', r: r({ paths: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`p${i}`, { up: true, rtt_ms: 1, mtu: 1400 }])) }) }] },
+      ],
       ['hash with a bad removals hash', { t: 'h', h: 'AAAAAAAAAAAAAAAA', x: 'short' }],
       ['suspect without name', { t: 'g', u: [{ k: 's', i: 1, f: 'b' }] }],
       ['suspect with a bad name', { t: 'g', u: [{ k: 's', n: 'bad name!', i: 1, f: 'b' }] }],
@@ -150,7 +185,10 @@ describe('gossip: message codec', () => {
       ['record with negative cores', { t: 'g', u: [{ k: 'a', r: r({ facts: { ...rec.facts, cores: -1 } }) }] }],
       ['record with a huge os string', { t: 'g', u: [{ k: 'a', r: r({ facts: { ...rec.facts, os: 'x'.repeat(300) } }) }] }],
       ['record with containers an array', { t: 'g', u: [{ k: 'a', r: r({ containers: [] }) }] }],
-      ['record with too many containers', { t: 'g', u: [{ k: 'a', r: r({ containers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`n${i}`, { wesher: 'x', k3s: 'y' }])) }) }] }],
+      [
+        'record with too many containers',
+        { t: 'g', u: [{ k: 'a', r: r({ containers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`n${i}`, { wesher: 'x', k3s: 'y' }])) }) }] },
+      ],
       ['record with a bad container name', { t: 'g', u: [{ k: 'a', r: r({ containers: { 'a b': { wesher: 'x', k3s: 'y' } } }) }] }],
       ['record with container health not strings', { t: 'g', u: [{ k: 'a', r: r({ containers: { a: { wesher: 1, k3s: 'y' } } }) }] }],
       ['record with a short id_pub', { t: 'g', u: [{ k: 'a', r: r({ id_pub: 'abc' }) }] }],

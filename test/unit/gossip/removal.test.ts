@@ -26,9 +26,27 @@ describe('gossip: removals', () => {
     const r = router.node('n0').m.remove(removal, router.now);
     assert.equal(r.result, 'removed');
     router.handle(router.node('n0'), r.step);
-    router.runUntilTrue(() => ['n0', 'n1'].every((o) => !router.node(o).m.view().some((v) => v.name === 'n2')), 10_000, 'n2 dropped');
+    router.runUntilTrue(
+      () =>
+        ['n0', 'n1'].every(
+          (o) =>
+            !router
+              .node(o)
+              .m.view()
+              .some((v) => v.name === 'n2'),
+        ),
+      10_000,
+      'n2 dropped',
+    );
     assert.deepEqual(router.node('n1').m.removedNames(), ['n2']);
-    assert.deepEqual(router.node('n1').m.removals().map((x) => x.node), ['n2'], 'kept, for the daemon to persist');
+    assert.deepEqual(
+      router
+        .node('n1')
+        .m.removals()
+        .map((x) => x.node),
+      ['n2'],
+      'kept, for the daemon to persist',
+    );
     assert.ok(router.events.some((e) => e.type === 'removed' && e.name === 'n2' && e.observer === 'n1'));
     assert.equal(router.node('n0').m.remove(removal, router.now).result, 'already');
 
@@ -36,13 +54,29 @@ describe('gossip: removals', () => {
     router.run(5000);
     for (const o of ['n0', 'n1']) assert.equal(router.stateOf(o, 'n2'), undefined, `${o} holds no n2`);
     assert.ok((router.node('n0').m.counters()['removed'] ?? 0) > 0);
-    assert.ok(router.node('n0').m.problems().some((p) => p.startsWith('refused "n2"') && p.includes('was removed by the admin')));
-    assert.equal(router.node('n2').m.view().filter((v) => v.state === 'alive').length, 1, 'n2 hears from nobody');
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => p.startsWith('refused "n2"') && p.includes('was removed by the admin')),
+    );
+    assert.equal(
+      router
+        .node('n2')
+        .m.view()
+        .filter((v) => v.state === 'alive').length,
+      1,
+      'n2 hears from nobody',
+    );
 
     // n3 comes back (same identity, restarted): it learns the removal by anti-entropy, then drops n2 too.
     const back = makeMember('n3', addressOf(3), router.now, { adminPub: admin.pub, admission: proof('n3'), incarnation: 40 });
     router.handle(router.replace('n3', back), back.bootstrap([addressOf(0)], router.now));
-    router.runUntilTrue(() => back.removedNames().includes('n2') && !back.view().some((v) => v.name === 'n2' && v.state === 'alive'), 20_000, 'n3 learns the removal');
+    router.runUntilTrue(
+      () => back.removedNames().includes('n2') && !back.view().some((v) => v.name === 'n2' && v.state === 'alive'),
+      20_000,
+      'n3 learns the removal',
+    );
 
     // The admin puts a new machine under the name: a newer admission of another identity.
     const fresh = makeMember('n2', addressOf(2), router.now, { idLabel: 'n2-new', adminPub: admin.pub, admission: proof('n2', 'n2-new', T0 + 200) });

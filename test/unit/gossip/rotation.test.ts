@@ -40,7 +40,10 @@ describe('gossip: key rotations', () => {
     const own = router.node('n1').m.ownRotationBox();
     assert.ok(own && own.node === 'n1');
     assert.deepEqual(openRotationBox(identity('n1').secretKey, own), KEYS);
-    assert.ok(router.events.some((e) => e.type === 'rotation' && e.observer === 'n1' && e.name === 'n1'), 'n1 told the daemon');
+    assert.ok(
+      router.events.some((e) => e.type === 'rotation' && e.observer === 'n1' && e.name === 'n1'),
+      'n1 told the daemon',
+    );
     assert.ok(!router.events.some((e) => e.type === 'rotation' && e.observer === 'n1' && e.name !== 'n1'), 'only for its own box');
 
     // n3 restarts (its earlier run never saw the rotation): its first syncs bring its box.
@@ -59,7 +62,14 @@ describe('gossip: key rotations', () => {
     assert.equal(router.node('n0').m.ownRotationBox()?.id, second.id);
     const third = newSchedule(router.now + 20, 60_000, 600_000);
     hand(router, 'n0', boxes(third, ['n1']));
-    assert.deepEqual(router.node('n0').m.rotationBoxes().map((b) => b.id), [third.id], 'the older rotation\'s boxes are dropped');
+    assert.deepEqual(
+      router
+        .node('n0')
+        .m.rotationBoxes()
+        .map((b) => b.id),
+      [third.id],
+      "the older rotation's boxes are dropped",
+    );
     assert.equal(router.node('n0').m.ownRotationBox(), undefined, 'no box for n0 in the newest rotation');
   });
 
@@ -90,10 +100,18 @@ describe('gossip: key rotations', () => {
     const router = boot(['n0', 'n1']);
     const s = newSchedule(router.now, 60_000, 600_000);
     hand(router, 'n0', boxes(s, ['n0', 'n1']));
-    const from = (n: string): { name: string; idPub: string; remote: string; admission: { at: number; sig: string } } => ({ name: n, idPub: identity(n).idPub, remote: addressOf(1), admission: proof(n) });
+    const from = (n: string): { name: string; idPub: string; remote: string; admission: { at: number; sig: string } } => ({
+      name: n,
+      idPub: identity(n).idPub,
+      remote: addressOf(1),
+      admission: proof(n),
+    });
     const offered = (n: string, r?: string): RotationBox[] => {
       const step = router.node('n0').m.receive(from(n), r === undefined ? { t: 'h', h: 'AAAAAAAAAAAAAAAA' } : { t: 'h', h: 'AAAAAAAAAAAAAAAA', r }, router.now);
-      return step.send.flatMap((o) => (o.msg.t === 'g' ? o.msg.u : [])).filter((u) => u.k === 'r').map((u) => u as never);
+      return step.send
+        .flatMap((o) => (o.msg.t === 'g' ? o.msg.u : []))
+        .filter((u) => u.k === 'r')
+        .map((u) => u as never);
     };
     const sent = offered('n1');
     assert.equal(sent.length, 1);

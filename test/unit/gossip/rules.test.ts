@@ -13,7 +13,10 @@ import { DISTRUST_AFTER } from '../../../agent/gossip/claims';
 const T0 = 1_000_000;
 const B = identity('subject-b');
 const bRecord = recordFor('b', '127.0.0.2:7947', B);
-const alive = (i: number, id = B, name = 'b'): Update => ({ k: 'a', r: signRecord(name === 'b' && id === B ? bRecord : recordFor(name, '127.0.0.9:7947', id), i, id.secretKey) });
+const alive = (i: number, id = B, name = 'b'): Update => ({
+  k: 'a',
+  r: signRecord(name === 'b' && id === B ? bRecord : recordFor(name, '127.0.0.9:7947', id), i, id.secretKey),
+});
 const suspect = (i: number, n = 'b'): Update => ({ k: 's', n, i, f: 'c' });
 const dead = (i: number, n = 'b'): Update => ({ k: 'd', n, i, f: 'c' });
 const left = (i: number, id = B, n = 'b'): Update => ({ k: 'l', n, i, g: signLeft(n, i, id.secretKey) });
@@ -132,7 +135,10 @@ describe('gossip: incarnation and state precedence', () => {
   it('counts confirmations once per sender (whatever the claim names), only up to the expected number, and spreads none of them', () => {
     const a = observerWith('alive');
     const others = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
-    gossip(a, others.map((n) => alive(1, identity(n), n)));
+    gossip(
+      a,
+      others.map((n) => alive(1, identity(n), n)),
+    );
     gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c6' }], peer('c1'));
     const s = (a as unknown as { s: State }).s;
     const susp = (): Suspicion => s.entries.get('b')?.susp as Suspicion;
@@ -140,14 +146,24 @@ describe('gossip: incarnation and state precedence', () => {
     assert.deepEqual([...susp().froms], ['c1'], 'the accuser is the sender, not the f field');
     const deadlines = [susp().deadline];
     // The same sender again, naming others: no confirmation.
-    gossip(a, [{ k: 's', n: 'b', i: 5, f: 'c2' }, { k: 'd', n: 'b', i: 5, f: 'c3' }], peer('c1'));
+    gossip(
+      a,
+      [
+        { k: 's', n: 'b', i: 5, f: 'c2' },
+        { k: 'd', n: 'b', i: 5, f: 'c3' },
+      ],
+      peer('c1'),
+    );
     assert.deepEqual([...susp().froms], ['c1']);
     for (const f of others.slice(1)) {
       gossip(a, [{ k: 's', n: 'b', i: 5, f: 'zz' }], peer(f));
       deadlines.push(susp().deadline);
     }
     assert.deepEqual([...susp().froms], ['c1', 'c2', 'c3', 'c4'], 'the first suspecter and three confirmations');
-    assert.ok(deadlines[3] < deadlines[2] && deadlines[2] < deadlines[1] && deadlines[1] < deadlines[0], `each counted confirmation brings the deadline nearer: ${deadlines.join(', ')}`);
+    assert.ok(
+      deadlines[3] < deadlines[2] && deadlines[2] < deadlines[1] && deadlines[1] < deadlines[0],
+      `each counted confirmation brings the deadline nearer: ${deadlines.join(', ')}`,
+    );
     assert.deepEqual(deadlines.slice(3), [deadlines[3], deadlines[3], deadlines[3]], 'later ones change nothing');
     const queued = s.queue.take(10_000, liveCount(s), 'c6').filter((u) => u.k === 's' || u.k === 'd');
     assert.deepEqual(queued, [], "others' claims are not passed on: only our own failed probe spreads a suspicion");

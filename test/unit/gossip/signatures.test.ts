@@ -18,12 +18,17 @@ describe('gossip: signature checks per sender', () => {
   it('a sender gets a budget of checks per sync interval; past it, its records wait', () => {
     const a = makeMember('a', '127.0.0.1:7947', T0);
     const names = Array.from({ length: 50 }, (_, i) => `m${i}`);
-    a.receive(peer, { t: 'g', u: names.map((n): Update => ({ k: 'a', r: signRecord(recordFor(n, '127.0.0.9:7947', identity(n)), 1, identity(n).secretKey) })) }, T0);
+    a.receive(
+      peer,
+      { t: 'g', u: names.map((n): Update => ({ k: 'a', r: signRecord(recordFor(n, '127.0.0.9:7947', identity(n)), 1, identity(n).secretKey) })) },
+      T0,
+    );
     const s = (a as unknown as { s: State }).s;
     const cap = verifyCapacity(s);
     // Newer incarnations of known members: each one is a signature to check.
     const updates: Update[] = [];
-    for (let inc = 2; updates.length < cap + 100; inc++) for (const n of names) updates.push({ k: 'a', r: signRecord(recordFor(n, '127.0.0.9:7947', identity(n)), inc, identity(n).secretKey) });
+    for (let inc = 2; updates.length < cap + 100; inc++)
+      for (const n of names) updates.push({ k: 'a', r: signRecord(recordFor(n, '127.0.0.9:7947', identity(n)), inc, identity(n).secretKey) });
     a.receive(peer, { t: 'g', u: updates.slice(0, cap + 100) }, T0 + 1);
     const spent = a.counters()['verify-budget-spent'] ?? 0;
     // 50 checks went on the first message, the budget holds `cap`: 150 of these `cap + 100` wait.

@@ -9,13 +9,25 @@ describe('gossip: slow networks and overloaded agents', () => {
     router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'convergence on a slow network');
     const t0 = router.now;
     router.run(60_000);
-    assert.deepEqual(router.events.filter((e) => e.type === 'dead'), []);
+    assert.deepEqual(
+      router.events.filter((e) => e.type === 'dead'),
+      [],
+    );
     const early = router.events.filter((e) => e.at < t0 && e.type === 'suspect').length;
     const later = router.events.filter((e) => e.at >= t0 + 10_000 && e.type === 'suspect').length;
     assert.ok(later <= 20, `suspicions settle once the RTT is learnt (${early} while joining, ${later} in the last 50 s)`);
     // And a real crash is still detected on that network.
     router.crash('n4');
-    router.runUntilTrue(() => router.allSee(['n4'], 'dead', names.filter((n) => n !== 'n4')), 30_000, 'crash detected');
+    router.runUntilTrue(
+      () =>
+        router.allSee(
+          ['n4'],
+          'dead',
+          names.filter((n) => n !== 'n4'),
+        ),
+      30_000,
+      'crash detected',
+    );
   });
 
   it('an agent whose probes keep failing slows its own probing down (local health)', () => {
@@ -28,15 +40,21 @@ describe('gossip: slow networks and overloaded agents', () => {
     const early = router.sent.filter((m) => m.from === 'n0' && m.msg.t === 'p' && m.at < router.now - 2000).length;
     const late = router.sent.filter((m) => m.from === 'n0' && m.msg.t === 'p' && m.at >= router.now - 2000).length;
     assert.ok(late < early, `fewer probes once unhealthy: ${early} then ${late} per 2 s`);
-    assert.ok(late <= (2000 / TEST.probeInterval) / 2, `probing at most half as often: ${late}`);
-    assert.ok(router.node('n0').m.problems().some((p) => /probes keep failing .* check its CPU load and its network/.test(p)), 'the operator is told');
+    assert.ok(late <= 2000 / TEST.probeInterval / 2, `probing at most half as often: ${late}`);
+    assert.ok(
+      router
+        .node('n0')
+        .m.problems()
+        .some((p) => /probes keep failing .* check its CPU load and its network/.test(p)),
+      'the operator is told',
+    );
     // Acks flow again: it recovers its normal pace.
     router.filter = null;
     router.run(10_000);
     router.sent.length = 0;
     router.run(2000);
     const healed = router.sent.filter((m) => m.from === 'n0' && m.msg.t === 'p').length;
-    assert.ok(healed >= (2000 / TEST.probeInterval) - 2, `back to normal: ${healed}`);
+    assert.ok(healed >= 2000 / TEST.probeInterval - 2, `back to normal: ${healed}`);
     assert.deepEqual(router.node('n0').m.problems(), []);
   });
 });

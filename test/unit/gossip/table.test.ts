@@ -90,8 +90,17 @@ describe('gossip: member table', () => {
     assert.equal(back.id, id);
     assert.equal(back.susp, undefined);
     const names = [...t.values()].map((e) => e.name);
-    assert.deepEqual(names, Array.from({ length: 100 }, (_, i) => `m${i}`));
-    assert.deepEqual([...t].slice(0, 2).map(([n, e]) => [n, e.inc]), [['m0', 0], ['m1', 1]]);
+    assert.deepEqual(
+      names,
+      Array.from({ length: 100 }, (_, i) => `m${i}`),
+    );
+    assert.deepEqual(
+      [...t].slice(0, 2).map(([n, e]) => [n, e.inc]),
+      [
+        ['m0', 0],
+        ['m1', 1],
+      ],
+    );
   });
 
   it('tables sharing an index line up by id, each with its own rows', () => {
@@ -128,15 +137,25 @@ describe('gossip: member lists kept by the table', function () {
         if (!m) continue;
         const s = (m as unknown as { s: State }).s;
         // The lists the table keeps at every write hold exactly the ids a scan finds, self excluded.
-        const scan = (codes: number[]): number[] => [...s.entries.values()].filter((e) => e.name !== s.selfName && codes.includes(STATE_CODE[e.state])).map((e) => e.id);
-        for (const [kept, codes, what] of [[liveIds(s), [0, 1], 'live'], [deadIds(s), [2], 'dead']] as const) {
+        const scan = (codes: number[]): number[] =>
+          [...s.entries.values()].filter((e) => e.name !== s.selfName && codes.includes(STATE_CODE[e.state])).map((e) => e.id);
+        for (const [kept, codes, what] of [
+          [liveIds(s), [0, 1], 'live'],
+          [deadIds(s), [2], 'dead'],
+        ] as const) {
           const rebuilt = scan([...codes]);
-          assert.deepEqual([...kept].sort((x, y) => x - y), rebuilt, `${when}: member ${i}, ${what}`);
+          assert.deepEqual(
+            [...kept].sort((x, y) => x - y),
+            rebuilt,
+            `${when}: member ${i}, ${what}`,
+          );
           compared += rebuilt.length;
         }
         // The anchor's address is counted once per live record (and ours) that advertises it (the anchor itself watches none).
         for (const anchorAddr of s.join.anchors) {
-          const holders = [...s.entries.values()].filter((e) => (e.name === s.selfName || e.state === 'alive' || e.state === 'suspect') && e.signed.record.addresses.includes(anchorAddr)).length;
+          const holders = [...s.entries.values()].filter(
+            (e) => (e.name === s.selfName || e.state === 'alive' || e.state === 'suspect') && e.signed.record.addresses.includes(anchorAddr),
+          ).length;
           assert.equal(s.entries.held.get(anchorAddr) ?? 0, holders, `${when}: member ${i}, anchor address held`);
           anchorChecks += holders;
         }
@@ -150,7 +169,8 @@ describe('gossip: member lists kept by the table', function () {
         assert.deepEqual(digest, fresh, `${when}: member ${i}, digest`);
         // A table holding the same rows, added in reverse order under other ids, has the same hash.
         const copy = new MemberTable(new NameIndex());
-        for (const [name, e] of [...s.entries].reverse()) copy.add(name, { signed: e.signed, state: e.state, inc: e.inc, stateSince: 0, lastSeen: 0, warmAt: -1, probeRound: -1 });
+        for (const [name, e] of [...s.entries].reverse())
+          copy.add(name, { signed: e.signed, state: e.state, inc: e.inc, stateSince: 0, lastSeen: 0, warmAt: -1, probeRound: -1 });
         assert.equal(digestHash({ entries: copy } as State), hash, `${when}: member ${i}, digest hash`);
       }
       return compared;

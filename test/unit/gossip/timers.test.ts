@@ -23,8 +23,16 @@ describe('gossip: member timers', () => {
       assert.ok(h.next() > now, 'everything due was handed out');
     }
     assert.equal(h.size, 0);
-    assert.deepEqual(got.map((g) => g[0]), pushed.map((p) => p[0]).sort((a, b) => a - b), 'in time order');
-    assert.deepEqual(got.map((g) => g[1]).sort((a, b) => a - b), pushed.map((p) => p[1]), 'each timer once, with its id');
+    assert.deepEqual(
+      got.map((g) => g[0]),
+      pushed.map((p) => p[0]).sort((a, b) => a - b),
+      'in time order',
+    );
+    assert.deepEqual(
+      got.map((g) => g[1]).sort((a, b) => a - b),
+      pushed.map((p) => p[1]),
+      'each timer once, with its id',
+    );
     assert.equal(h.next(), Number.POSITIVE_INFINITY);
   });
 });

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import {
-  LAN, TEST, WAN, backoffDelay, expectedConfirmations, retransmitLimit, suspicionMax, suspicionMin, suspicionTimeout,
+  LAN,
+  TEST,
+  WAN,
+  backoffDelay,
+  expectedConfirmations,
+  retransmitLimit,
+  suspicionMax,
+  suspicionMin,
+  suspicionTimeout,
 } from '../../../agent/gossip/timing';
 import { BroadcastQueue } from '../../../agent/gossip/dissemination';
 import type { Update } from '../../../agent/gossip/messages';
@@ -11,7 +19,14 @@ describe('gossip: timing math', () => {
   it('suspicion minimum scales with log10 N, never below one probe multiple', () => {
     const t = { suspicionMult: 4, probeInterval: 1000 };
     // memberlist-bench.md: 4.0 s, 6.8 s, 8.0 s, 9.2 s at N = 10, 50, 100, 200.
-    const table: [number, number][] = [[1, 4000], [3, 4000], [10, 4000], [50, 6796], [100, 8000], [200, 9204]];
+    const table: [number, number][] = [
+      [1, 4000],
+      [3, 4000],
+      [10, 4000],
+      [50, 6796],
+      [100, 8000],
+      [200, 9204],
+    ];
     for (const [n, want] of table) assert.equal(suspicionMin(t, n), want, `N=${n}`);
   });
 
@@ -38,11 +53,17 @@ describe('gossip: timing math', () => {
   });
 
   it('expected confirmations are capped by the members who could confirm', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 100].map((n) => expectedConfirmations(3, n)), [0, 0, 1, 2, 3, 3]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 100].map((n) => expectedConfirmations(3, n)),
+      [0, 0, 1, 2, 3, 3],
+    );
   });
 
   it('retransmit limit follows the current cluster size', () => {
-    assert.deepEqual([0, 1, 9, 10, 99, 100, 1000].map((n) => retransmitLimit(4, n)), [4, 4, 4, 8, 8, 12, 16]);
+    assert.deepEqual(
+      [0, 1, 9, 10, 99, 100, 1000].map((n) => retransmitLimit(4, n)),
+      [4, 4, 4, 8, 8, 12, 16],
+    );
   });
 
   it('backoff doubles, is jittered within ±25 % and capped', () => {
@@ -118,7 +139,13 @@ describe('gossip: dissemination queue', () => {
   it('takes exactly what a plain sorted walk would, through thousands of enqueues, replacements, drops and takes', () => {
     // The reference: each bucket (updates sent k times) found afresh and sorted newest first, walked
     // with the queue's own rules: budget, at most 256 looked at, stop once less room than the smallest.
-    interface Ref { name: string; update: Update; size: number; sentTo: string[]; order: number }
+    interface Ref {
+      name: string;
+      update: Update;
+      size: number;
+      sentTo: string[];
+      order: number;
+    }
     let ref: Ref[] = [];
     let order = 0;
     let smallest = Infinity;

@@ -117,10 +117,13 @@ describe('install/admission of this machine (pinned names)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.calls, ['status --json']);
     assert.equal(r.stderr, '');
-    assert.equal(r.stdout, `this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit n1 --identity ${IDENTITY}`);
+    assert.equal(
+      r.stdout,
+      `this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit n1 --identity ${IDENTITY}`,
+    );
   });
 
-  it("an admin key of another cluster (kept by the uninstaller) is not used: the machine is a joiner", () => {
+  it('an admin key of another cluster (kept by the uninstaller) is not used: the machine is a joiner', () => {
     const r = admitSelf({ adminKey: true, env: { STUB_PUB: OTHER_PUB } });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.calls.some((c) => c.startsWith('admit')), r.calls.join('\n'));
@@ -160,16 +163,30 @@ describe('install/admission of this machine (pinned names)', () => {
   it('an agent that does not answer status: the identity comes from <storage_base>/<node>/identity.json, its public half only', () => {
     const work = mkdtempSync(path.join(dir, 'state-'));
     mkdirSync(path.join(work, 'n1'));
-    writeFileSync(path.join(work, 'n1', 'identity.json'), JSON.stringify({ version: 1, public: 'D'.repeat(43) + '=', private: 'SECRET'.repeat(10), created_at: 1 }));
+    writeFileSync(
+      path.join(work, 'n1', 'identity.json'),
+      JSON.stringify({ version: 1, public: 'D'.repeat(43) + '=', private: 'SECRET'.repeat(10), created_at: 1 }),
+    );
     const conf = path.join(work, 'hepto.json');
     writeFileSync(conf, JSON.stringify({ node: 'n1', storage_base: work }));
     const script = `. "$0"; HEPTO_BIN=${bin}/hepto-agent; HEPTO_ETC=${work}/etc; HEPTO_CONF=${conf}; TMP_DIR=${work}; ADMIT_WAIT=1; admit_self; printf '%s' "$ADMIT_NOTE"`;
     const r = spawnSync('/bin/sh', ['-c', script, lib], {
       encoding: 'utf8',
-      env: { PATH: `${bin}:${process.env.PATH}`, STUB_DIR: work, STUB_ACTIVE: '1', STUB_ADMITTED: 'down', NODE_BIN: process.execPath, NODE_NAME: 'n1', CONF_ADMIN_PUB: ADMIN_PUB },
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        STUB_DIR: work,
+        STUB_ACTIVE: '1',
+        STUB_ADMITTED: 'down',
+        NODE_BIN: process.execPath,
+        NODE_NAME: 'n1',
+        CONF_ADMIN_PUB: ADMIN_PUB,
+      },
     });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, `this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit n1 --identity ed25519:${'D'.repeat(43)}=`);
+    assert.equal(
+      r.stdout,
+      `this machine must be admitted before the cluster accepts it: on the machine with the admin key, run: hepto-agent admit n1 --identity ed25519:${'D'.repeat(43)}=`,
+    );
     assert.ok(!(r.stdout + r.stderr).includes('SECRET'), 'the private key was shown');
   });
 

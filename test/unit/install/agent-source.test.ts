@@ -82,7 +82,10 @@ describe('install/agent source and join.env', () => {
       ['https without a pin (its .sha256 is fetched over https)', { HEPTO_AGENT_URL: 'https://releases.example/a.tar.gz' }],
       ['a local path', { HEPTO_AGENT_URL: '/root/hepto-agent-0.1.0.tar.gz' }],
       ['no HEPTO_AGENT_URL (a checkout finds its own tarball)', {}],
-      ['a plain http HEPTO_INSTALL_URL (never fetched by the installer)', { HEPTO_AGENT_URL: 'https://releases.example/a.tar.gz', HEPTO_INSTALL_URL: 'http://x.example/install.sh' }],
+      [
+        'a plain http HEPTO_INSTALL_URL (never fetched by the installer)',
+        { HEPTO_AGENT_URL: 'https://releases.example/a.tar.gz', HEPTO_INSTALL_URL: 'http://x.example/install.sh' },
+      ],
     ] as Array<[string, Record<string, string>]>) {
       it(`lets through ${what}`, () => {
         const r = sh('check_agent_source && echo ok', env);
@@ -193,8 +196,15 @@ describe('install/agent source and join.env', () => {
     chmodSync(dir, 0o755);
     chmodSync(lib, 0o644);
     const asRoot = process.getuid?.() === 0;
-    const r = spawnSync('/bin/sh', ['-c', '. "$0"; check_root', lib], { encoding: 'utf8', env: { PATH: process.env.PATH }, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    const r = spawnSync('/bin/sh', ['-c', '. "$0"; check_root', lib], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /^\[ERROR\] the installer needs root: run it again from a root shell \(sudo -i\), with the same HEPTO_\* variables \(not as 'sudo HEPTO_\.\.\.=\.\.\.': /);
+    assert.match(
+      r.stderr,
+      /^\[ERROR\] the installer needs root: run it again from a root shell \(sudo -i\), with the same HEPTO_\* variables \(not as 'sudo HEPTO_\.\.\.=\.\.\.': /,
+    );
   });
 });

@@ -54,7 +54,7 @@ function probes(over: Partial<DoctorProbes> = {}): DoctorProbes {
 const statuses = (rs: CheckResult[]): string[] => rs.map((r) => `${r.check}:${r.status}`);
 
 describe('install/doctor checks', () => {
-  it("the overlay tools: nsenter, ip and WireGuard, each failing with its fix; not checked for a gossip-only anchor", () => {
+  it('the overlay tools: nsenter, ip and WireGuard, each failing with its fix; not checked for a gossip-only anchor', () => {
     assert.deepEqual(statuses(checkOverlayTools(config(), probes())), ['overlay-tools:ok', 'wireguard:ok']);
     const noIp = checkOverlayTools(config(), probes({ hasCommand: (n) => n !== 'ip' }));
     assert.equal(noIp[0].status, 'fail');
@@ -67,11 +67,19 @@ describe('install/doctor checks', () => {
   it('a healthy machine passes every check, and no line carries a key', async () => {
     const c = config({ anchors: ['[2001:db8::1]:7947', 'anchor.example.org'], ip: ['2001:db8::10/64'] });
     const rs = await runChecks(c, '/etc/hepto/hepto.json', probes());
-    assert.deepEqual(
-      rs.filter((r) => r.status !== 'ok').map(formatResult),
-      [],
-    );
-    assert.deepEqual(statuses(rs), ['config-mode:ok', 'podman:ok', 'overlay-tools:ok', 'wireguard:ok', 'addresses:ok', 'mtu:ok', 'clock:ok', 'anchors:ok', 'anchors:ok', 'gossip-port:ok']);
+    assert.deepEqual(rs.filter((r) => r.status !== 'ok').map(formatResult), []);
+    assert.deepEqual(statuses(rs), [
+      'config-mode:ok',
+      'podman:ok',
+      'overlay-tools:ok',
+      'wireguard:ok',
+      'addresses:ok',
+      'mtu:ok',
+      'clock:ok',
+      'anchors:ok',
+      'anchors:ok',
+      'gossip-port:ok',
+    ]);
     const text = rs.map(formatResult).join('\n');
     assert.ok(!text.includes(KEY_A) && !text.includes(KEY_B));
   });
@@ -166,7 +174,10 @@ describe('install/doctor checks', () => {
       '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     wan6',
       '00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo',
     ].join('\n');
-    const v4 = ['Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT', 'eth1\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0'].join('\n');
+    const v4 = [
+      'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT',
+      'eth1\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+    ].join('\n');
     assert.equal(defaultRouteIface(v6, v4), 'wan6');
     assert.equal(defaultRouteIface('', v4), 'eth1');
     assert.equal(defaultRouteIface('', ''), undefined);

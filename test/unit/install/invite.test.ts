@@ -96,28 +96,33 @@ describe('install/invitations', () => {
   /** Runs `script` after sourcing install.sh's functions, with the stand-ins first on PATH and only `env` set. */
   const sh = (script: string, env: Record<string, string>): Run => {
     const work = mkdtempSync(path.join(dir, 'run-'));
-    const r = spawnSync('/bin/sh', ['-c', `. "$0"; HEPTO_BIN=${bin}/hepto-agent; TMP_DIR=${work}; HEPTO_ETC=${work}/etc; HEPTO_CONF=${work}/hepto.json; ${script}`, lib], {
-      encoding: 'utf8',
-      env: {
-        PATH: `${bin}:${process.env.PATH}`,
-        STUB_DIR: work,
-        STUB_ACTIVE: '1',
-        STUB_INVITE_RCS: '0',
-        STUB_ADMITTED_AT: '1',
-        STUB_PROBLEM: '',
-        STUB_IDENTITY: IDENTITY,
-        NODE_BIN: process.execPath,
-        NODE_NAME: 'n1',
-        ...env,
+    const r = spawnSync(
+      '/bin/sh',
+      ['-c', `. "$0"; HEPTO_BIN=${bin}/hepto-agent; TMP_DIR=${work}; HEPTO_ETC=${work}/etc; HEPTO_CONF=${work}/hepto.json; ${script}`, lib],
+      {
+        encoding: 'utf8',
+        env: {
+          PATH: `${bin}:${process.env.PATH}`,
+          STUB_DIR: work,
+          STUB_ACTIVE: '1',
+          STUB_INVITE_RCS: '0',
+          STUB_ADMITTED_AT: '1',
+          STUB_PROBLEM: '',
+          STUB_IDENTITY: IDENTITY,
+          NODE_BIN: process.execPath,
+          NODE_NAME: 'n1',
+          ...env,
+        },
       },
-    });
+    );
     const calls = existsSync(path.join(work, 'calls')) ? readFileSync(path.join(work, 'calls'), 'utf8').split('\n').filter(Boolean) : [];
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, calls: calls.map((c) => c.split(work).join('<work>')) };
   };
 
   /** Neither the invitation nor any part of it, nor a key, in `text`. */
   const assertNoSecret = (text: string): void => {
-    for (const s of [TOKEN, 'bodypart', 'sigpart', 'seedpart', OVERLAY, AGENT]) assert.ok(!text.includes(s), `a secret (${s.slice(0, 8)}…) was shown:\n${text.split(s).join('[SECRET]')}`);
+    for (const s of [TOKEN, 'bodypart', 'sigpart', 'seedpart', OVERLAY, AGENT])
+      assert.ok(!text.includes(s), `a secret (${s.slice(0, 8)}…) was shown:\n${text.split(s).join('[SECRET]')}`);
   };
 
   describe('check_cluster_inputs', () => {
@@ -145,11 +150,20 @@ describe('install/invitations', () => {
     });
 
     it('HEPTO_INVITE with what it brings itself: one [ERROR] line naming those variables, no secret shown', () => {
-      const r = decide({ HEPTO_INVITE: TOKEN, HEPTO_ANCHORS: '[2001:db8::1]:7947', HEPTO_OVERLAY_KEY: OVERLAY, HEPTO_AGENT_KEY: AGENT, HEPTO_ADMIN_PUB: IDENTITY });
+      const r = decide({
+        HEPTO_INVITE: TOKEN,
+        HEPTO_ANCHORS: '[2001:db8::1]:7947',
+        HEPTO_OVERLAY_KEY: OVERLAY,
+        HEPTO_AGENT_KEY: AGENT,
+        HEPTO_ADMIN_PUB: IDENTITY,
+      });
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr.trim(), /^\[ERROR\] HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_AGENT_KEY HEPTO_ADMIN_PUB unset .*nothing was installed$/);
+      assert.match(
+        r.stderr.trim(),
+        /^\[ERROR\] HEPTO_INVITE brings the anchors, the keys, admin_pub and the master from the cluster: leave HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_AGENT_KEY HEPTO_ADMIN_PUB unset .*nothing was installed$/,
+      );
       assertNoSecret(r.stderr);
     });
 
@@ -176,11 +190,17 @@ describe('install/invitations', () => {
       const r = decide({ HEPTO_INVITE: TOKEN }, { node: 'n2', master: 'n1', overlay_key: OVERLAY, agent_key: AGENT });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'new=0 invited=0 invite=\n', 'HEPTO_INVITE is still set for the config merge');
-      assert.match(r.stderr, /^\[INFO\] {2}this machine is already a member \(its config holds the cluster's keys\): HEPTO_INVITE is not used, and the invitation is not spent\n$/);
+      assert.match(
+        r.stderr,
+        /^\[INFO\] {2}this machine is already a member \(its config holds the cluster's keys\): HEPTO_INVITE is not used, and the invitation is not spent\n$/,
+      );
     });
 
     it('a config still waiting to enrol: a re-run without HEPTO_INVITE is no new cluster', () => {
-      for (const conf of [{ node: 'n2', invite: TOKEN }, { node: 'n2', invite: TOKEN, overlay_key: null }]) {
+      for (const conf of [
+        { node: 'n2', invite: TOKEN },
+        { node: 'n2', invite: TOKEN, overlay_key: null },
+      ]) {
         const r = decide({}, conf);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, 'new=0 invited=1 invite=\n');
@@ -202,8 +222,16 @@ describe('install/invitations', () => {
     });
 
     for (const [what, env, re] of [
-      ['anchors without an invitation or keys', { HEPTO_ANCHORS: '[2001:db8::1]:7947' }, /^\[ERROR\] joining through HEPTO_ANCHORS needs an invitation \(HEPTO_INVITE: run hepto-agent invite .*\) or the keys \(HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY\)/],
-      ['the overlay key alone', { HEPTO_OVERLAY_KEY: OVERLAY }, /^\[ERROR\] HEPTO_OVERLAY_KEY is set but HEPTO_AGENT_KEY is not: .*join with an invitation instead/],
+      [
+        'anchors without an invitation or keys',
+        { HEPTO_ANCHORS: '[2001:db8::1]:7947' },
+        /^\[ERROR\] joining through HEPTO_ANCHORS needs an invitation \(HEPTO_INVITE: run hepto-agent invite .*\) or the keys \(HEPTO_OVERLAY_KEY and HEPTO_AGENT_KEY\)/,
+      ],
+      [
+        'the overlay key alone',
+        { HEPTO_OVERLAY_KEY: OVERLAY },
+        /^\[ERROR\] HEPTO_OVERLAY_KEY is set but HEPTO_AGENT_KEY is not: .*join with an invitation instead/,
+      ],
       ['the agent key alone', { HEPTO_AGENT_KEY: AGENT }, /^\[ERROR\] HEPTO_AGENT_KEY or HEPTO_CLUSTER_KEY is set but HEPTO_OVERLAY_KEY is not/],
     ] as Array<[string, Record<string, string>, RegExp]>) {
       it(`${what}: one [ERROR] line, no key shown`, () => {
@@ -227,12 +255,29 @@ describe('install/invitations', () => {
       assert.deepEqual(r.calls, ['invite --ttl 24h --uses 1 --admin-key <work>/etc/admin.key --config <work>/hepto.json HEPTO_JOIN_ENV=/etc/hepto/join.env']);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines[0], '[INFO]  new cluster created; this machine (n1) is its master and first anchor');
-      assert.ok(lines.includes('[INFO]  invitation 0123456789abcdef: 1 use, for any free node name, until 2026-12-07T17:00:00.000Z, through [2001:db8::1]:7951'), r.stderr);
-      assert.ok(lines.some((l) => /^\[WARN\] {2}the join line fetches install\.sh over plain http \(http:\/\/192\.0\.2\.254:8080\/install\.sh\), and passes it the invitation/.test(l)), r.stderr);
-      assert.ok(lines.some((l) => /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture, x86_64/.test(l)), r.stderr);
-      assert.ok(lines.some((l) => /from a root shell \(sudo -i; not 'sudo HEPTO_\.\.\.=\.\.\.', which shows the invitation to every user\)/.test(l)), r.stderr);
+      assert.ok(
+        lines.includes('[INFO]  invitation 0123456789abcdef: 1 use, for any free node name, until 2026-12-07T17:00:00.000Z, through [2001:db8::1]:7951'),
+        r.stderr,
+      );
+      assert.ok(
+        lines.some((l) =>
+          /^\[WARN\] {2}the join line fetches install\.sh over plain http \(http:\/\/192\.0\.2\.254:8080\/install\.sh\), and passes it the invitation/.test(l),
+        ),
+        r.stderr,
+      );
+      assert.ok(
+        lines.some((l) => /HEPTO_WESHER_SHA256 pins the wesher binary for this machine's architecture, x86_64/.test(l)),
+        r.stderr,
+      );
+      assert.ok(
+        lines.some((l) => /from a root shell \(sudo -i; not 'sudo HEPTO_\.\.\.=\.\.\.', which shows the invitation to every user\)/.test(l)),
+        r.stderr,
+      );
       // Said in so many words: one machine, 24 hours, and how to make more.
-      assert.equal(lines[lines.length - 1], '[INFO]  the line is an invitation for ONE machine, valid for 24 h: share it privately. For more machines, run here (it holds the admin key): hepto-agent invite --uses N [--ttl 24h]');
+      assert.equal(
+        lines[lines.length - 1],
+        '[INFO]  the line is an invitation for ONE machine, valid for 24 h: share it privately. For more machines, run here (it holds the admin key): hepto-agent invite --uses N [--ttl 24h]',
+      );
       assertNoSecret(r.stderr);
     });
 
@@ -260,17 +305,24 @@ describe('install/invitations', () => {
         assert.equal(r.stdout, '');
         assert.equal(r.calls.length, env.STUB_INVITE_RCS === '3' ? 4 : 1);
         const warns = r.stderr.split('\n').filter((l) => l.startsWith('[WARN]'));
-        assert.deepEqual(warns, [`[WARN]  could not make an invitation for the next machine: ${why}; make one here with: hepto-agent invite --ttl 24h --uses 1 (its last line joins the next machine)`]);
+        assert.deepEqual(warns, [
+          `[WARN]  could not make an invitation for the next machine: ${why}; make one here with: hepto-agent invite --ttl 24h --uses 1 (its last line joins the next machine)`,
+        ]);
       });
     }
 
     it('HEPTO_SKIP_START=1, a failed start or a service that is not active: the agent is not asked; the warning says what to run once it runs', () => {
-      for (const env of [{ HEPTO_SKIP_START: '1' }, { START_FAILED: 'hepto-agent exited while starting' }, { STUB_ACTIVE: '0' }] as Array<Record<string, string>>) {
+      for (const env of [{ HEPTO_SKIP_START: '1' }, { START_FAILED: 'hepto-agent exited while starting' }, { STUB_ACTIVE: '0' }] as Array<
+        Record<string, string>
+      >) {
         const r = invite(env);
         assert.equal(r.code, 0, r.stderr);
         assert.deepEqual(r.calls, []);
         assert.equal(r.stdout, '');
-        assert.match(r.stderr, /^\[WARN\] {2}no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m);
+        assert.match(
+          r.stderr,
+          /^\[WARN\] {2}no join line yet: an invitation needs the running agent; once hepto-agent runs, make one here with: hepto-agent invite --ttl 24h --uses 1 /m,
+        );
       }
     });
   });
@@ -290,7 +342,10 @@ describe('install/invitations', () => {
       const r = enrol({ STUB_ADMITTED_AT: '0', STUB_PROBLEM: 'enrolment refused by [2001:db8::1]:7951: the invitation is spent' });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '');
-      assert.equal(r.stdout, 'this machine has not enrolled with its invitation yet (after 3s): enrolment refused by [2001:db8::1]:7951: the invitation is spent; see hepto-agent status and journalctl -u hepto-agent');
+      assert.equal(
+        r.stdout,
+        'this machine has not enrolled with its invitation yet (after 3s): enrolment refused by [2001:db8::1]:7951: the invitation is spent; see hepto-agent status and journalctl -u hepto-agent',
+      );
     });
 
     it('not enrolled and no problem shown: the note gives the service status line', () => {

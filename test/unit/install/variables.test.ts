@@ -83,7 +83,9 @@ describe('install/variables', () => {
 
   it('every variable the merge reads is known to the typo check, in the header, in docs/install.md and in the README', () => {
     const known = knownVars();
-    const header = INSTALL.split('\n').filter((l) => l.startsWith('#')).join('\n');
+    const header = INSTALL.split('\n')
+      .filter((l) => l.startsWith('#'))
+      .join('\n');
     const docs = readFileSync(path.join(ROOT, 'docs/install.md'), 'utf8');
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     for (const v of mappedVars().keys()) {
@@ -155,7 +157,12 @@ describe('install/variables', () => {
 
     it('joining with the keys after all drops the invitation; the master defaults as before', () => {
       const existing = JSON.stringify({ node: 'n2', invite: TOKEN }, null, 2) + '\n';
-      const r = merge(dir, existing, { HEPTO_OVERLAY_KEY: 'O'.repeat(32), HEPTO_AGENT_KEY: 'A'.repeat(32), HEPTO_ANCHORS: '[2001:db8::1]:7947', HEPTO_MASTER: 'n1' });
+      const r = merge(dir, existing, {
+        HEPTO_OVERLAY_KEY: 'O'.repeat(32),
+        HEPTO_AGENT_KEY: 'A'.repeat(32),
+        HEPTO_ANCHORS: '[2001:db8::1]:7947',
+        HEPTO_MASTER: 'n1',
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(r.conf, { node: 'n2', master: 'n1', anchors: ['[2001:db8::1]:7947'], overlay_key: 'O'.repeat(32), agent_key: 'A'.repeat(32) });
       assert.ok(r.changes.includes('agent_key (a key: not shown)'), r.changes.join('\n'));

@@ -63,7 +63,11 @@ console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slic
   it('runs the agent without them, saying so, on a node that refuses them', () => {
     // A node that knows no --no-opt, as a future V8 might not (V8 11 made it an alias of --no-turbofan): it refuses to start with it.
     const picky = path.join(box.dir, 'picky-node');
-    writeFileSync(picky, `#!/bin/sh\nfor a in "$@"; do [ "$a" = --no-opt ] && { echo "$0: bad option: $a" >&2; exit 9; }; done\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      picky,
+      `#!/bin/sh\nfor a in "$@"; do [ "$a" = --no-opt ] && { echo "$0: bad option: $a" >&2; exit 9; }; done\nexec ${process.execPath} "$@"\n`,
+      { mode: 0o755 },
+    );
     const { out, stderr } = wrapAndRun(picky);
     assert.deepEqual(out.execArgv, []);
     assert.deepEqual(out.argv, ['status', '--json', 'a b']);

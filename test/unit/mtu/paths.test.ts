@@ -24,10 +24,16 @@ describe('mtu/paths', () => {
       { name: 'fake', state: 'alive' }, // never talked to us: a made-up member (issue 14) gets no entry
     ];
     assert.deepEqual(buildPaths('self', peers, link, new Map([['a', 1280]])), { a: pv(true, 3, 1280), b: pv(false, null, null), c: pv(false, null, null) });
-    const many = Array.from({ length: LIMITS.paths + 10 }, (_, i) => ({ name: `m${String(i).padStart(4, '0')}`, state: (i < 20 ? 'dead' : 'alive') as MemberState }));
+    const many = Array.from({ length: LIMITS.paths + 10 }, (_, i) => ({
+      name: `m${String(i).padStart(4, '0')}`,
+      state: (i < 20 ? 'dead' : 'alive') as MemberState,
+    }));
     const out = buildPaths('self', many, () => ({ up: true, rtt_ms: 1, met: true }), new Map());
     assert.equal(Object.keys(out).length, LIMITS.paths);
-    assert.ok(many.filter((p) => p.state === 'alive').every((p) => p.name in out), 'every live member is kept');
+    assert.ok(
+      many.filter((p) => p.state === 'alive').every((p) => p.name in out),
+      'every live member is kept',
+    );
     assert.ok('m0000' in out && !('m0019' in out), 'the dead fill what is left, by name');
   });
 
@@ -92,7 +98,10 @@ describe('mtu/paths', () => {
     assert.deepEqual(wide, [
       'path MTU between home and 10 other members is below the cluster mtu 1400 (smallest 1291 bytes): home\'s own link is likely the narrow one: raise its MTU, or set "mtu" to 1291 or less in every machine\'s config (hepto-agent status --mesh shows each pair)',
     ]);
-    assert.equal(pathMtuProblems([m('home', 'alive', Object.fromEntries(many.slice(0, PAIR_LINES).map((x) => [x.name, pv(true, 1, 1300)]))), ...many], 1400).length, PAIR_LINES);
+    assert.equal(
+      pathMtuProblems([m('home', 'alive', Object.fromEntries(many.slice(0, PAIR_LINES).map((x) => [x.name, pv(true, 1, 1300)]))), ...many], 1400).length,
+      PAIR_LINES,
+    );
     // Below what the config takes (an IPv4 path): only the links can be fixed.
     assert.deepEqual(pathMtuProblems([m('a', 'alive', { b: pv(true, 1, 1000) }), m('b', 'alive')], 1400), [
       'path MTU between a and b is 1000 bytes, below the cluster mtu 1400, and hepto needs at least 1280: raise the MTU of the links between them',

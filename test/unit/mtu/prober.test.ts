@@ -18,8 +18,7 @@ import type { MemberRecord, MemberState, PathView } from '../../../shared/member
 class Manual {
   readonly calls: { address: string; at: number; resolve: (r: SearchResult) => void }[] = [];
   constructor(private readonly clock: ManualClock) {}
-  readonly measure = (address: string): Promise<SearchResult> =>
-    new Promise((resolve) => this.calls.push({ address, at: this.clock.now(), resolve }));
+  readonly measure = (address: string): Promise<SearchResult> => new Promise((resolve) => this.calls.push({ address, at: this.clock.now(), resolve }));
   finish(i: number, mtu: number | null): void {
     this.calls[i].resolve({ mtu, how: 'first', probes: 1, bytes: mtu ?? 0 });
   }
@@ -63,7 +62,10 @@ describe('mtu/prober', () => {
     p.setTargets(['a', 'b', 'c', 'd', 'e'].map((n, k) => ({ name: n, address: `2001:db8::${k + 1}` })));
     clock.advance(FIRST_DELAY_MS + FIRST_JITTER_MS);
     assert.equal(m.calls.length, 2, 'two at once');
-    assert.deepEqual(m.calls.map((c) => c.address), ['2001:db8::1', '2001:db8::2']);
+    assert.deepEqual(
+      m.calls.map((c) => c.address),
+      ['2001:db8::1', '2001:db8::2'],
+    );
     m.finish(0, 1500);
     await flush();
     assert.equal(m.calls.length, 3, 'the next starts when one ends');
@@ -88,7 +90,7 @@ describe('mtu/prober', () => {
     m.finish(0, 1500);
     await flush();
     p.setTargets([{ name: 'a', address: '2001:db8::9' }]);
-    assert.equal(p.results().size, 0, 'the old address\'s value is not this address\'s');
+    assert.equal(p.results().size, 0, "the old address's value is not this address's");
     clock.advance(FIRST_DELAY_MS);
     assert.equal(m.calls[1].address, '2001:db8::9');
     p.setTargets([]);
@@ -114,14 +116,21 @@ describe('mtu/prober', () => {
     p.stop();
   });
 
-  it('the test hook shortens the schedule, a ping\'s wait and the publication gap, and only that', () => {
+  it("the test hook shortens the schedule, a ping's wait and the publication gap, and only that", () => {
     assert.equal(timingFromEnv({}), DEFAULT_TIMING);
     assert.equal(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: 'x' }), DEFAULT_TIMING);
     assert.deepEqual([DEFAULT_TIMING.pingWaitS, DEFAULT_TIMING.publishGapMs], [1, PATHS_MIN_GAP_MS]);
-    assert.deepEqual(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: '10000' }), { ...DEFAULT_TIMING, intervalMs: 10000, firstDelayMs: 500, firstJitterMs: 500, pingWaitS: 0.3, publishGapMs: 1000 });
+    assert.deepEqual(timingFromEnv({ HEPTO_PATH_MTU_INTERVAL_MS: '10000' }), {
+      ...DEFAULT_TIMING,
+      intervalMs: 10000,
+      firstDelayMs: 500,
+      firstJitterMs: 500,
+      pingWaitS: 0.3,
+      publishGapMs: 1000,
+    });
   });
 
-  it('probes the peer address in the family of this node\'s own', () => {
+  it("probes the peer address in the family of this node's own", () => {
     assert.equal(targetAddress(['2001:db8::1'], ['192.0.2.2', '2001:db8::2']), '2001:db8::2');
     assert.equal(targetAddress(['192.0.2.1'], ['2001:db8::2', '192.0.2.2']), '192.0.2.2');
     assert.equal(targetAddress(['2001:db8::1'], ['192.0.2.2']), '192.0.2.2');
@@ -130,7 +139,18 @@ describe('mtu/prober', () => {
 });
 
 function rec(name: string, ip: string, paths?: Record<string, PathView>): MemberRecord {
-  return { name, role: 'node', addresses: [`[${ip}]:7947`], node_ips: [ip], overlay_ip: null, facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' }, containers: {}, id_pub: 'x', created_at: 0, ...(paths ? { paths } : {}) };
+  return {
+    name,
+    role: 'node',
+    addresses: [`[${ip}]:7947`],
+    node_ips: [ip],
+    overlay_ip: null,
+    facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' },
+    containers: {},
+    id_pub: 'x',
+    created_at: 0,
+    ...(paths ? { paths } : {}),
+  };
 }
 
 describe('mtu/service (publication of paths)', () => {
@@ -163,7 +183,10 @@ describe('mtu/service (publication of paths)', () => {
     links.heard('mars');
     svc.start();
     clock.advance(FIRST_DELAY_MS + 10 * FIRST_JITTER_MS);
-    assert.deepEqual(m.calls.map((c) => c.address), ['2001:db8::2']);
+    assert.deepEqual(
+      m.calls.map((c) => c.address),
+      ['2001:db8::2'],
+    );
     // Once it talks to us itself (a real member), it is measured, without waiting for a member event.
     links.heard('fake');
     clock.advance(PATHS_CHECK_MS + FIRST_DELAY_MS + 10 * FIRST_JITTER_MS);
@@ -175,7 +198,10 @@ describe('mtu/service (publication of paths)', () => {
     const { clock, m, links, members, published, svc } = setup();
     links.heard('mars');
     svc.start();
-    assert.deepEqual(published.map((p) => p.paths), [{ mars: { up: true, rtt_ms: null, mtu: null } }]);
+    assert.deepEqual(
+      published.map((p) => p.paths),
+      [{ mars: { up: true, rtt_ms: null, mtu: null } }],
+    );
     const t0 = clock.now();
     clock.advance(FIRST_DELAY_MS);
     m.finish(0, 1280);

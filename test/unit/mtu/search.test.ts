@@ -41,18 +41,40 @@ describe('mtu/search', () => {
   });
 
   it('packet too big comes back: the reported MTU is taken at once (IPv6 and IPv4)', async () => {
-    const r6 = await search([{ mtu: 1500, ptb: true }, { mtu: 1280, ptb: true }], 6, 1500);
+    const r6 = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1280, ptb: true },
+      ],
+      6,
+      1500,
+    );
     assert.equal(r6.mtu, 1280);
     assert.equal(r6.how, 'too-big');
     assert.deepEqual(r6.sent, [1500, 1280]);
-    const r4 = await search([{ mtu: 1500, ptb: true }, { mtu: 1400, ptb: true }, { mtu: 1300, ptb: true }], 4, 1500);
+    const r4 = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1400, ptb: true },
+        { mtu: 1300, ptb: true },
+      ],
+      4,
+      1500,
+    );
     assert.equal(r4.mtu, 1300);
     assert.deepEqual(r4.sent, [1500, 1400, 1300]);
   });
 
   it('a black hole (too big dropped silently): the floor, then a binary search down to the exact MTU', async () => {
     for (const mtu of [1280, 1281, 1333, 1420, 1499]) {
-      const r = await search([{ mtu: 1500, ptb: true }, { mtu, ptb: false }], 6, 1500);
+      const r = await search(
+        [
+          { mtu: 1500, ptb: true },
+          { mtu, ptb: false },
+        ],
+        6,
+        1500,
+      );
       assert.equal(r.mtu, mtu, `path ${mtu}`);
       assert.equal(r.how, 'search');
       assert.equal(r.sent[1], 1500, 'a lost probe is sent twice');
@@ -60,13 +82,28 @@ describe('mtu/search', () => {
       // 220 sizes between the floor and the local MTU: about log2(220) steps, lost ones twice.
       assert.ok(r.probes <= 2 + 1 + 2 * 8, `${r.probes} probes for ${mtu}`);
     }
-    const v4 = await search([{ mtu: 1500, ptb: true }, { mtu: 1000, ptb: false }], 4, 1500);
+    const v4 = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1000, ptb: false },
+      ],
+      4,
+      1500,
+    );
     assert.equal(v4.mtu, 1000);
     assert.equal(v4.sent[2], 576, 'the IPv4 floor');
   });
 
   it('a too-big answer, then a black hole further on: searches below the reported MTU', async () => {
-    const r = await search([{ mtu: 1500, ptb: true }, { mtu: 1400, ptb: true }, { mtu: 1350, ptb: false }], 6, 1500);
+    const r = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1400, ptb: true },
+        { mtu: 1350, ptb: false },
+      ],
+      6,
+      1500,
+    );
     assert.equal(r.mtu, 1350);
   });
 
@@ -75,19 +112,47 @@ describe('mtu/search', () => {
     assert.equal(r.mtu, null);
     assert.equal(r.how, 'unreachable');
     assert.deepEqual(r.sent, [1500, 1500, 1280, 1280]);
-    const r4 = await search([{ mtu: 1500, ptb: true }, { mtu: 1280, ptb: true }], 4, 1500, { answers: false });
+    const r4 = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1280, ptb: true },
+      ],
+      4,
+      1500,
+      { answers: false },
+    );
     assert.equal(r4.mtu, null);
   });
 
   it('one lost packet does not halve the estimate (a lost probe is retried)', async () => {
     const r = await search([{ mtu: 1500, ptb: true }], 6, 1500, { loseEvery: 1_000_000 });
     assert.equal(r.mtu, 1500);
-    const lossy = await search([{ mtu: 1500, ptb: true }, { mtu: 1400, ptb: false }], 6, 1500, { loseEvery: 5 });
+    const lossy = await search(
+      [
+        { mtu: 1500, ptb: true },
+        { mtu: 1400, ptb: false },
+      ],
+      6,
+      1500,
+      { loseEvery: 5 },
+    );
     assert.equal(lossy.mtu, 1400);
   });
 
   it('starts at the local route MTU (a jumbo link, a small one) and ignores nonsense "too big" values', async () => {
-    assert.equal((await search([{ mtu: 9000, ptb: true }, { mtu: 1500, ptb: true }], 6, 9000)).mtu, 1500);
+    assert.equal(
+      (
+        await search(
+          [
+            { mtu: 9000, ptb: true },
+            { mtu: 1500, ptb: true },
+          ],
+          6,
+          9000,
+        )
+      ).mtu,
+      1500,
+    );
     assert.equal((await search([{ mtu: 1280, ptb: true }], 6, 1280)).probes, 1);
     // An IPv6 "too big" below 1280 is not believed (RFC 8201): treated as lost.
     const liar = async (size: number): Promise<ProbeOutcome> => (size > 1400 ? { tooBig: 600 } : 'ok');

@@ -83,7 +83,14 @@ describe('net/enrol (pure protocol)', () => {
   it('round-trips every message through the codec', () => {
     const msgs: EnrolMessage[] = [
       { t: 'hello', v: 1, eph: Buffer.alloc(32, 1).toString('base64') },
-      { t: 'anchor', eph: Buffer.alloc(32, 2).toString('base64'), name: 'a-1', id_pub: anchorIdentity.idPub, admission: self.admission, sig: Buffer.alloc(64, 3).toString('base64') },
+      {
+        t: 'anchor',
+        eph: Buffer.alloc(32, 2).toString('base64'),
+        name: 'a-1',
+        id_pub: anchorIdentity.idPub,
+        admission: self.admission,
+        sig: Buffer.alloc(64, 3).toString('base64'),
+      },
       { t: 'use', box: Buffer.alloc(40, 4).toString('base64') },
       { t: 'welcome', box: Buffer.alloc(40, 5).toString('base64') },
       { t: 'refused', reason: 'the invitation is used up' },
@@ -112,28 +119,37 @@ describe('net/enrol (pure protocol)', () => {
   });
 
   describe('a man in the middle', () => {
-    it('who swaps the client\'s ephemeral key makes the anchor\'s signature fail: the use never leaves', () => {
+    it("who swaps the client's ephemeral key makes the anchor's signature fail: the use never leaves", () => {
       const c = client();
       const a = new EnrolAnchor(self, admin.pub);
       const hello = c.hello();
       const mitm = client();
       const anchorMsg = a.onHello({ ...hello, eph: mitm.hello().eph });
-      assert.match(reason(() => c.onAnchor(anchorMsg)), new RegExp(`anchor ${ANCHOR_ADDR} did not prove its identity \\(bad signature over the transcript`));
+      assert.match(
+        reason(() => c.onAnchor(anchorMsg)),
+        new RegExp(`anchor ${ANCHOR_ADDR} did not prove its identity \\(bad signature over the transcript`),
+      );
     });
 
-    it('who swaps the anchor\'s ephemeral key fails the same way', () => {
+    it("who swaps the anchor's ephemeral key fails the same way", () => {
       const c = client();
       const a = new EnrolAnchor(self, admin.pub);
       const anchorMsg = a.onHello(c.hello());
       const other = new EnrolAnchor(self, admin.pub).onHello(client().hello());
-      assert.match(reason(() => c.onAnchor({ ...anchorMsg, eph: other.eph })), /did not prove its identity/);
+      assert.match(
+        reason(() => c.onAnchor({ ...anchorMsg, eph: other.eph })),
+        /did not prove its identity/,
+      );
     });
 
-    it('who signs the transcript with its own identity is not admitted, even with the anchor\'s name and admission', () => {
+    it("who signs the transcript with its own identity is not admitted, even with the anchor's name and admission", () => {
       const c = client();
       const mitmSelf: EnrolAnchorSelf = { ...self, identity: generateIdentity(NOW) };
       const anchorMsg = new EnrolAnchor(mitmSelf, admin.pub).onHello(c.hello());
-      assert.strictEqual(reason(() => c.onAnchor(anchorMsg)), `anchor ${ANCHOR_ADDR} is not an admitted member of the invitation's cluster`);
+      assert.strictEqual(
+        reason(() => c.onAnchor(anchorMsg)),
+        `anchor ${ANCHOR_ADDR} is not an admitted member of the invitation's cluster`,
+      );
     });
 
     it('who flips a bit of the use, or replays it on another connection, gets nothing opened', () => {
@@ -142,12 +158,18 @@ describe('net/enrol (pure protocol)', () => {
       const useMsg = c.onAnchor(a.onHello(c.hello()));
       const raw = Buffer.from(useMsg.box, 'base64');
       raw[raw.length - 1] ^= 1;
-      assert.match(reason(() => a.openUse({ t: 'use', box: raw.toString('base64') }, NOW)), /the use does not open: tampered with, or sealed for another connection/);
+      assert.match(
+        reason(() => a.openUse({ t: 'use', box: raw.toString('base64') }, NOW)),
+        /the use does not open: tampered with, or sealed for another connection/,
+      );
 
       const c2 = client();
       const a2 = new EnrolAnchor(self, admin.pub);
       c2.onAnchor(a2.onHello(c2.hello()));
-      assert.match(reason(() => a2.openUse(useMsg, NOW)), /the use does not open/);
+      assert.match(
+        reason(() => a2.openUse(useMsg, NOW)),
+        /the use does not open/,
+      );
     });
 
     it('who tampers with the welcome gets it refused by the client', () => {
@@ -157,7 +179,10 @@ describe('net/enrol (pure protocol)', () => {
       const w = a.welcome(secrets, grant);
       const raw = Buffer.from(w.box, 'base64');
       raw[0] ^= 0x80;
-      assert.match(reason(() => c.onWelcome({ t: 'welcome', box: raw.toString('base64') })), /the welcome does not open/);
+      assert.match(
+        reason(() => c.onWelcome({ t: 'welcome', box: raw.toString('base64') })),
+        /the welcome does not open/,
+      );
     });
   });
 
@@ -167,15 +192,28 @@ describe('net/enrol (pure protocol)', () => {
     assert.notDeepStrictEqual(k1.c2s, k1.s2c, 'one key per direction');
     const box = sealEnrolBox(k1.c2s, { x: 1 });
     assert.deepStrictEqual(openEnrolBox(k1.c2s, box, 'use'), { x: 1 });
-    assert.match(reason(() => openEnrolBox(k2.c2s, box, 'use')), /the use does not open/);
-    assert.match(reason(() => openEnrolBox(k1.s2c, box, 'welcome')), /the welcome does not open/);
-    assert.match(reason(() => openEnrolBox(k1.c2s, 'not base64!', 'use')), /does not open/);
+    assert.match(
+      reason(() => openEnrolBox(k2.c2s, box, 'use')),
+      /the use does not open/,
+    );
+    assert.match(
+      reason(() => openEnrolBox(k1.s2c, box, 'welcome')),
+      /the welcome does not open/,
+    );
+    assert.match(
+      reason(() => openEnrolBox(k1.c2s, 'not base64!', 'use')),
+      /does not open/,
+    );
   });
 
   describe('the client refuses an anchor that is not an admitted member', () => {
     const cases: [string, (m: ReturnType<EnrolAnchor['onHello']>) => ReturnType<EnrolAnchor['onHello']>, EnrolAnchorSelf?][] = [
       ['missing admission', (m) => ({ ...m, admission: undefined })],
-      ['admission by another admin key', (m) => m, { ...self, admission: { at: NOW, sig: signAdmission(otherAdmin, 'anchor-1', anchorIdentity.idPub, NOW).sig } }],
+      [
+        'admission by another admin key',
+        (m) => m,
+        { ...self, admission: { at: NOW, sig: signAdmission(otherAdmin, 'anchor-1', anchorIdentity.idPub, NOW).sig } },
+      ],
       ['admission forged (its time changed)', (m) => ({ ...m, admission: { ...m.admission!, at: m.admission!.at + 1 } })],
       ['admission for another name', (m) => m, { ...self, name: 'anchor-2' }],
     ];
@@ -184,17 +222,23 @@ describe('net/enrol (pure protocol)', () => {
         const c = client();
         const a = new EnrolAnchor(who ?? self, admin.pub);
         const m = wire(change(a.onHello(c.hello())));
-        assert.strictEqual(reason(() => c.onAnchor(m)), `anchor ${ANCHOR_ADDR} is not an admitted member of the invitation's cluster`);
+        assert.strictEqual(
+          reason(() => c.onAnchor(m)),
+          `anchor ${ANCHOR_ADDR} is not an admitted member of the invitation's cluster`,
+        );
       });
     }
   });
 
-  it('the anchor refuses a client whose identity signature does not cover the use\'s id_pub', () => {
+  it("the anchor refuses a client whose identity signature does not cover the use's id_pub", () => {
     // The use names `newcomer`, but this client holds (and signs with) another identity.
     const c = client({ identity: generateIdentity(NOW) });
     const a = new EnrolAnchor(self, admin.pub);
     const useMsg = c.onAnchor(a.onHello(c.hello()));
-    assert.match(reason(() => a.openUse(useMsg, NOW)), /the client did not prove it holds the identity key it enrols \(bad identity signature\)/);
+    assert.match(
+      reason(() => a.openUse(useMsg, NOW)),
+      /the client did not prove it holds the identity key it enrols \(bad identity signature\)/,
+    );
   });
 
   it('the anchor refuses a use that useProblem refuses, and one expired by its own clock', () => {
@@ -229,14 +273,29 @@ describe('net/enrol (pure protocol)', () => {
   it('refuses out-of-order steps', () => {
     const c = client();
     const a = new EnrolAnchor(self, admin.pub);
-    assert.match(reason(() => a.openUse({ t: 'use', box: 'AAAA' }, NOW)), /out of order/);
+    assert.match(
+      reason(() => a.openUse({ t: 'use', box: 'AAAA' }, NOW)),
+      /out of order/,
+    );
     const hello = c.hello();
     const m = a.onHello(hello);
-    assert.match(reason(() => a.onHello(hello)), /a second hello/);
-    assert.match(reason(() => c.onWelcome({ t: 'welcome', box: 'AAAA' })), /out of order/);
+    assert.match(
+      reason(() => a.onHello(hello)),
+      /a second hello/,
+    );
+    assert.match(
+      reason(() => c.onWelcome({ t: 'welcome', box: 'AAAA' })),
+      /out of order/,
+    );
     c.onAnchor(m);
-    assert.match(reason(() => c.onAnchor(m)), /out of order/);
-    assert.match(reason(() => new EnrolAnchor(self, admin.pub).onHello({ t: 'hello', v: 1, eph: Buffer.alloc(32).toString('base64') })), /degenerate ephemeral key/);
+    assert.match(
+      reason(() => c.onAnchor(m)),
+      /out of order/,
+    );
+    assert.match(
+      reason(() => new EnrolAnchor(self, admin.pub).onHello({ t: 'hello', v: 1, eph: Buffer.alloc(32).toString('base64') })),
+      /degenerate ephemeral key/,
+    );
   });
 
   it('gives malformed messages of each kind a one-line reason that does not echo them', () => {
@@ -276,6 +335,9 @@ describe('net/enrol (pure protocol)', () => {
   });
 
   it('refuses to encode a message over the limit', () => {
-    assert.match(reason(() => encodeEnrolMessage({ t: 'refused', reason: 'x'.repeat(ENROL_MAX_MESSAGE) })), /more than the enrolment limit/);
+    assert.match(
+      reason(() => encodeEnrolMessage({ t: 'refused', reason: 'x'.repeat(ENROL_MAX_MESSAGE) })),
+      /more than the enrolment limit/,
+    );
   });
 });

@@ -39,7 +39,10 @@ describe('net/handshake', () => {
 
   it('a server with a key ring (key rotation) takes a hello under any of its keys and runs the handshake under that one', () => {
     const other = deriveOverlayKeys(OTHER);
-    for (const [clientKeys, index] of [[keys, 0], [other, 1]] as const) {
+    for (const [clientKeys, index] of [
+      [keys, 0],
+      [other, 1],
+    ] as const) {
       const c = new ClientHandshake(clientKeys, alice);
       const s = new ServerHandshake([keys, other], bob);
       const m2 = s.respond(c.hello());
@@ -134,7 +137,7 @@ describe('net/handshake', () => {
     assert.throws(() => s2.respond(m1), authFailed(/second hello/));
   });
 
-  it('carries each side\'s admission, when it has one, and nothing when it has none', () => {
+  it("carries each side's admission, when it has one, and nothing when it has none", () => {
     const proofA = { at: 1_765_000_000_001, sig: Buffer.alloc(64, 1).toString('base64') };
     const proofB = { at: 2 ** 52, sig: Buffer.alloc(64, 2).toString('base64') };
     const c = new ClientHandshake(keys, { ...alice, admission: proofA });
@@ -155,7 +158,16 @@ describe('net/handshake', () => {
   it('carries an admission by invitation as JSON, and drops a malformed one', () => {
     const sig = Buffer.alloc(64, 3).toString('base64');
     const inv = {
-      body: { v: 1 as const, id: '0123456789abcdef', anchors: ['[2001:db8::1]:7947'], admin_pub: 'ed25519:' + Buffer.alloc(32, 1).toString('base64'), exp: 9e12, uses: 1, node: 'alice', inv_pub: Buffer.alloc(32, 2).toString('base64') },
+      body: {
+        v: 1 as const,
+        id: '0123456789abcdef',
+        anchors: ['[2001:db8::1]:7947'],
+        admin_pub: 'ed25519:' + Buffer.alloc(32, 1).toString('base64'),
+        exp: 9e12,
+        uses: 1,
+        node: 'alice',
+        inv_pub: Buffer.alloc(32, 2).toString('base64'),
+      },
       body_sig: sig,
       use_at: 5,
       use_sig: sig,

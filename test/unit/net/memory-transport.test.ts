@@ -27,15 +27,24 @@ describe('MemoryTransport specifics', () => {
     net.partition(['a'], ['b', 'c']);
     await net.flush();
     assert.deepStrictEqual(a.rec.disconnects.map((p) => p.name).sort(), ['b', 'c']);
-    assert.deepStrictEqual(b.rec.disconnects.map((p) => p.name), ['a']);
+    assert.deepStrictEqual(
+      b.rec.disconnects.map((p) => p.name),
+      ['a'],
+    );
     await assert.rejects(a.t.send({ name: 'b', addresses: ['b:7947'] }, text('2')), /partitioned/);
     await b.t.send({ name: 'c', addresses: ['c:7947'] }, text('same side'));
     await net.flush();
-    assert.deepStrictEqual(c.rec.messages.map((m) => m.text), ['1', 'same side']);
+    assert.deepStrictEqual(
+      c.rec.messages.map((m) => m.text),
+      ['1', 'same side'],
+    );
     net.heal();
     await a.t.send({ name: 'b', addresses: ['b:7947'] }, text('3'));
     await net.flush();
-    assert.deepStrictEqual(b.rec.messages.map((m) => m.text), ['1', '3']);
+    assert.deepStrictEqual(
+      b.rec.messages.map((m) => m.text),
+      ['1', '3'],
+    );
   });
 
   it('drop() crashes a node: peers see disconnected, its address stops answering', async () => {
@@ -45,14 +54,20 @@ describe('MemoryTransport specifics', () => {
     await net.flush();
     net.drop('b');
     await net.flush();
-    assert.deepStrictEqual(a.rec.disconnects.map((p) => p.name), ['b']);
+    assert.deepStrictEqual(
+      a.rec.disconnects.map((p) => p.name),
+      ['b'],
+    );
     await assert.rejects(a.t.send({ name: 'b', addresses: ['b:7947'] }, text('2')), /connection refused/);
     assert.strictEqual(b.rec.disconnects.length, 0, 'a crashed node reports nothing');
     // The same name can come back (a restart) on the same address.
     const [b2] = await nodes(net, 'b');
     await a.t.send({ name: 'b', addresses: ['b:7947'] }, text('again'));
     await net.flush();
-    assert.deepStrictEqual(b2.rec.messages.map((m) => m.text), ['again']);
+    assert.deepStrictEqual(
+      b2.rec.messages.map((m) => m.text),
+      ['again'],
+    );
   });
 
   it('refuses a second node claiming a connected name with another identity', async () => {
@@ -68,7 +83,10 @@ describe('MemoryTransport specifics', () => {
     await net.flush();
     assert.strictEqual(a.rec.rejections.length, 1);
     assert.strictEqual(a.rec.rejections[0].peer, 'b');
-    assert.deepStrictEqual(a.rec.messages.map((m) => m.from.idPub), [b.t.idPub]);
+    assert.deepStrictEqual(
+      a.rec.messages.map((m) => m.from.idPub),
+      [b.t.idPub],
+    );
   });
 
   it('refuses to dial itself', async () => {
@@ -98,8 +116,14 @@ describe('MemoryTransport specifics', () => {
     await b.t.send({ name: 'd', addresses: ['d:7947'] }, text('lost in a cut'));
     net.partition(['b'], ['d']);
     clock.advance(50);
-    assert.deepStrictEqual(b.rec.messages.map((m) => m.text), ['goodbye']);
-    assert.deepStrictEqual(d.rec.messages.map((m) => m.text), []);
+    assert.deepStrictEqual(
+      b.rec.messages.map((m) => m.text),
+      ['goodbye'],
+    );
+    assert.deepStrictEqual(
+      d.rec.messages.map((m) => m.text),
+      [],
+    );
     // Each of the three closes is seen all the same.
     assert.deepStrictEqual(b.rec.disconnects.map((p) => p.name).sort(), ['a', 'c', 'd']);
   });

@@ -58,7 +58,7 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
     }
   });
 
-  it("an existing datastore whose node password is agent_key: agent_key (steady state of one made with it)", () => {
+  it('an existing datastore whose node password is agent_key: agent_key (steady state of one made with it)', () => {
     assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), AGENT_KEY, WHERE), { token: AGENT_KEY, problem: null });
   });
 
@@ -70,7 +70,7 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
       'agent_key is set, but the k3s datastore in /srv/master1/k3s was made without an agent token, and k3s saves its passwords in the datastore only when it makes it, ' +
         'so a server whose agent token changes starts once, then fails at its next restart with "…/server/cred/passwd newer than datastore and could cause a cluster outage" (docs/upstream.md K28): ' +
         'so the server keeps running without it, and the other machines still need cluster_key (the server token) to join k3s; ' +
-        'to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master\'s server takes it (its datastore re-synced)',
+        "to give it one, run hepto-agent rotate-keys on the machine with the admin key: every member gets a new agent_key, and the master's server takes it (its datastore re-synced)",
     );
     // Without agent_key the same datastore is as it always was: nothing to say here (desired.ts says the rest).
     assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), null, WHERE), { token: null, problem: null });
@@ -79,10 +79,16 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
   it('a datastore holding another agent token keeps it (a change would fail the next restart too), with a problem', () => {
     const changed = planAgentToken(TOKEN_FILE, passwd(OLD_AGENT), AGENT_KEY, WHERE);
     assert.equal(changed.token, OLD_AGENT);
-    assert.match(changed.problem!, /^agent_key changed, but the k3s datastore in \/srv\/master1\/k3s holds another agent token, .*newer than datastore.*: so the server keeps the old one, .*put the old agent_key back on every machine/);
+    assert.match(
+      changed.problem!,
+      /^agent_key changed, but the k3s datastore in \/srv\/master1\/k3s holds another agent token, .*newer than datastore.*: so the server keeps the old one, .*put the old agent_key back on every machine/,
+    );
     const removed = planAgentToken(TOKEN_FILE, passwd(OLD_AGENT), null, WHERE);
     assert.equal(removed.token, OLD_AGENT, 'dropping the flag would change the node password as well');
-    assert.match(removed.problem!, /^agent_key is not set, but the k3s datastore in \/srv\/master1\/k3s holds an agent token, .*so the server keeps it; put the agent_key it was made with back/);
+    assert.match(
+      removed.problem!,
+      /^agent_key is not set, but the k3s datastore in \/srv\/master1\/k3s holds an agent token, .*so the server keeps it; put the agent_key it was made with back/,
+    );
   });
 
   it('a passwd that is missing, unreadable or has no node user: no flag; with agent_key a problem naming the file', () => {
@@ -110,7 +116,7 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
     noSecretIn(problems);
   });
 
-  it('parsePasswd reads k3s\'s CSV (Go encoding/csv quoting) in any order', () => {
+  it("parsePasswd reads k3s's CSV (Go encoding/csv quoting) in any order", () => {
     const users = parsePasswd('"pw,with ""quotes""",node,node,k3s:agent\r\nS3rv3r,server,server,k3s:server\n\n');
     assert.equal(users.get('node'), 'pw,with "quotes"');
     assert.equal(users.get('server'), 'S3rv3r');
@@ -135,7 +141,11 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
     const eacces = async (): Promise<string> => {
       throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
     };
-    assert.deepEqual(await planAgentTokenFile(dir, 'master1', AGENT_KEY, eacces), { token: null, problem: null }, 'an unreadable token file: no flag (the token check reports it)');
+    assert.deepEqual(
+      await planAgentTokenFile(dir, 'master1', AGENT_KEY, eacces),
+      { token: null, problem: null },
+      'an unreadable token file: no flag (the token check reports it)',
+    );
   });
 
   it('readServerCaHash: sha256 of the CA file bytes, lowercase hex (K26); null while missing or empty', async () => {
@@ -154,14 +164,19 @@ describe('runtime/k3s-token: the server agent token and its datastore (K25, K28)
   });
 });
 
-describe('runtime/desired: the master\'s k3s server and its agent token', () => {
+describe("runtime/desired: the master's k3s server and its agent token", () => {
   const master = (over: Partial<HeptoConfig> = {}) => testConfig(over);
 
   it('with agent_key on a new datastore: --agent-token-file, a 0600 file holding agent_key, and no problem', () => {
     const d = computeDesired(master({ agent_key: AGENT_KEY }), view(['master1', 'alive']), FACTS);
     const s = k3s(d).spec!;
     const c = cmd(s);
-    assert.deepEqual(c.slice(c.indexOf('--token-file'), c.indexOf('--token-file') + 4), ['--token-file', K3S_TOKEN_FILE, '--agent-token-file', K3S_AGENT_TOKEN_FILE]);
+    assert.deepEqual(c.slice(c.indexOf('--token-file'), c.indexOf('--token-file') + 4), [
+      '--token-file',
+      K3S_TOKEN_FILE,
+      '--agent-token-file',
+      K3S_AGENT_TOKEN_FILE,
+    ]);
     assert.equal(c[0], 'server');
     assert.deepEqual(s.files, [
       { path: '/srv/master1/rancher-k3s/hepto-token', content: CLUSTER_KEY },
@@ -176,7 +191,10 @@ describe('runtime/desired: the master\'s k3s server and its agent token', () => 
     const d = computeDesired(master({ agent_key: AGENT_KEY }), view(['master1', 'alive']), FACTS, {}, { master1: plan });
     const s = k3s(d).spec!;
     assert.ok(!cmd(s).includes('--agent-token-file'));
-    assert.deepEqual(s.files.map((f) => f.content), [CLUSTER_KEY]);
+    assert.deepEqual(
+      s.files.map((f) => f.content),
+      [CLUSTER_KEY],
+    );
     const today = k3s(computeDesired(master(), view(['master1', 'alive']), FACTS)).spec!;
     assert.equal(s.hash, today.hash, 'the very spec of a master without agent_key: the running server is not recreated');
     assert.deepEqual(d.problems, [plan.problem]);
@@ -185,7 +203,13 @@ describe('runtime/desired: the master\'s k3s server and its agent token', () => 
 
   it('with agent_key matching the datastore: the flag (same spec as on the new datastore, so no recreate)', () => {
     const fresh = k3s(computeDesired(master({ agent_key: AGENT_KEY }), view(['master1', 'alive']), FACTS)).spec!;
-    const d = computeDesired(master({ agent_key: AGENT_KEY }), view(['master1', 'alive']), FACTS, {}, { master1: planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), AGENT_KEY, WHERE) });
+    const d = computeDesired(
+      master({ agent_key: AGENT_KEY }),
+      view(['master1', 'alive']),
+      FACTS,
+      {},
+      { master1: planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), AGENT_KEY, WHERE) },
+    );
     assert.equal(k3s(d).spec!.hash, fresh.hash);
     assert.deepEqual(d.problems, []);
   });
@@ -212,10 +236,10 @@ describe('runtime/desired: the master\'s k3s server and its agent token', () => 
   });
 });
 
-describe('runtime/desired: a non-master joins with the agent token pinned to the master\'s CA', () => {
+describe("runtime/desired: a non-master joins with the agent token pinned to the master's CA", () => {
   const node = (over: Partial<HeptoConfig> = {}) => testConfig({ node: 'w1', master: 'm1', agent_key: AGENT_KEY, cluster_key: null, ...over });
 
-  it('waits, with one sentence, until the master\'s record carries k3s_ca; wesher runs meanwhile; no key problem', () => {
+  it("waits, with one sentence, until the master's record carries k3s_ca; wesher runs meanwhile; no key problem", () => {
     const d = computeDesired(node(), view(['w1', 'alive'], ['m1', 'alive', { role: 'master' }]), FACTS);
     const k = k3s(d);
     assert.equal(k.spec, null);
@@ -245,7 +269,7 @@ describe('runtime/desired: a non-master joins with the agent token pinned to the
     assert.equal(moved.files[0].content, `K10${OTHER_CA}::node:${AGENT_KEY}`);
   });
 
-  it('the master\'s own record gives the hash; a member hosting the master as an extra node does when no member has its name', () => {
+  it("the master's own record gives the hash; a member hosting the master as an extra node does when no member has its name", () => {
     const hosted = view(['w1', 'alive'], ['box', 'alive', { containers: { m1: { wesher: 'running', k3s: 'running' } }, k3s_ca: CA }]);
     assert.equal(masterCaHash(node(), hosted), CA);
     assert.equal(k3s(computeDesired(node(), hosted, FACTS)).spec!.files[0].content, `K10${CA}::node:${AGENT_KEY}`);
@@ -256,7 +280,10 @@ describe('runtime/desired: a non-master joins with the agent token pinned to the
 
   it('with cluster_key only (an older config): as today, the server token, and a problem saying how to remove it', () => {
     const d = computeDesired(node({ agent_key: null, cluster_key: CLUSTER_KEY }), view(['w1', 'alive'], ['m1', 'alive', { k3s_ca: CA }]), FACTS);
-    assert.deepEqual(k3s(d).spec!.files.map((f) => f.content), [CLUSTER_KEY]);
+    assert.deepEqual(
+      k3s(d).spec!.files.map((f) => f.content),
+      [CLUSTER_KEY],
+    );
     assert.deepEqual(d.problems, [CLUSTER_KEY_JOIN_PROBLEM]);
     assert.equal(
       CLUSTER_KEY_JOIN_PROBLEM,
@@ -268,7 +295,10 @@ describe('runtime/desired: a non-master joins with the agent token pinned to the
 
   it('with both: joins with agent_key, and a problem telling to remove cluster_key', () => {
     const d = computeDesired(node({ cluster_key: CLUSTER_KEY }), view(['w1', 'alive'], ['m1', 'alive', { k3s_ca: CA }]), FACTS);
-    assert.deepEqual(k3s(d).spec!.files.map((f) => f.content), [`K10${CA}::node:${AGENT_KEY}`]);
+    assert.deepEqual(
+      k3s(d).spec!.files.map((f) => f.content),
+      [`K10${CA}::node:${AGENT_KEY}`],
+    );
     assert.deepEqual(d.problems, [CLUSTER_KEY_HELD_PROBLEM]);
     assert.match(CLUSTER_KEY_HELD_PROBLEM, /remove cluster_key from its config$/);
   });
@@ -279,14 +309,18 @@ describe('runtime/desired: a non-master joins with the agent token pinned to the
     assert.match(k.waiting!, /waits for the master node m1 to be seen alive/);
   });
 
-  it('on the master\'s machine, an extra node joins the way the local server lets agents in', () => {
+  it("on the master's machine, an extra node joins the way the local server lets agents in", () => {
     const extra = { node: 'w2', iface: 'eth0', ip: ['2001:db8::22/64'], gw: [], network_mode: 'macvlan' as const };
     const cfg = testConfig({ agent_key: AGENT_KEY, nodes: [extra] });
-    const self = view(['master1', 'alive', { role: 'master', k3s_ca: CA, containers: { master1: { wesher: 'running', k3s: 'running' }, w2: { wesher: 'running', k3s: 'waiting' } } }]);
+    const self = view([
+      'master1',
+      'alive',
+      { role: 'master', k3s_ca: CA, containers: { master1: { wesher: 'running', k3s: 'running' }, w2: { wesher: 'running', k3s: 'waiting' } } },
+    ]);
     // The server has the agent token: K10 form with the master's own published hash.
     const d = computeDesired(cfg, self, FACTS);
     assert.equal(k3s(d, 'w2').spec!.files[0].content, `K10${CA}::node:${AGENT_KEY}`);
-    assert.deepEqual(d.problems, [], 'the master\'s own machine holds cluster_key rightly');
+    assert.deepEqual(d.problems, [], "the master's own machine holds cluster_key rightly");
     // Its datastore refused the agent token: the server token, as today.
     const plan = planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), AGENT_KEY, WHERE);
     assert.equal(k3s(computeDesired(cfg, self, FACTS, {}, { master1: plan }), 'w2').spec!.files[0].content, CLUSTER_KEY);

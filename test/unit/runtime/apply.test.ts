@@ -19,7 +19,16 @@ function fakes(calls: string[]): { client: PodmanClient; links: OverlayLinks } {
 
 function ctx(calls: string[], aborted?: () => boolean): ApplyContext {
   const { client, links } = fakes(calls);
-  return { client, links, history: emptyHistory(), logger: memoryLogger('debug', 'plain').logger, now: () => 0, policy: DEFAULT_BACKOFF, random: () => 0.5, aborted };
+  return {
+    client,
+    links,
+    history: emptyHistory(),
+    logger: memoryLogger('debug', 'plain').logger,
+    now: () => 0,
+    policy: DEFAULT_BACKOFF,
+    random: () => 0.5,
+    aborted,
+  };
 }
 
 const LINK = { node: 'n1', container: 'hepto-n1-wesher', ifname: 'wgoverlay', address: '10.1.2.3/32', mtu: 1320 };
@@ -41,7 +50,10 @@ describe('runtime/apply', () => {
 
   it('a run told to stop (it outlived its timeout) stops between two actions', async () => {
     const calls: string[] = [];
-    const done = await applyActions(ACTIONS, ctx(calls, () => calls.length >= 2));
+    const done = await applyActions(
+      ACTIONS,
+      ctx(calls, () => calls.length >= 2),
+    );
     assert.deepEqual(calls, ['ensure-link', 'restart hepto-n1-k3s'], 'nothing after the stop');
     assert.equal(done.length, 2);
   });

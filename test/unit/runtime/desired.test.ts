@@ -48,16 +48,38 @@ describe('runtime/desired', () => {
         { name: 'x', state: 'dead', record: record('x', { node_ips: ['2001:db8::99'] }), lastSeen: 9 },
         { name: 'y', state: 'suspect', record: record('y', { node_ips: ['2001:db8::33/64'] }), lastSeen: 9 },
         { name: 'anchor', state: 'alive', record: record('anchor', { node_ips: ['2001:db8::7'], containers: {} }), lastSeen: 9 },
-        { name: 'down', state: 'alive', record: record('down', { node_ips: ['2001:db8::8'], containers: { down: { wesher: 'crashloop', k3s: 'waiting' } } }), lastSeen: 9 },
+        {
+          name: 'down',
+          state: 'alive',
+          record: record('down', { node_ips: ['2001:db8::8'], containers: { down: { wesher: 'crashloop', k3s: 'waiting' } } }),
+          lastSeen: 9,
+        },
       ],
     };
     const node = { node: 'w1', iface: null, ip: cfg.ip, gw: [], network_mode: 'host' as const };
-    assert.deepEqual(joinList(cfg, v, node), ['2001:db8::5', '2001:db8::1'], 'gossip-only anchor, dead, suspect, no wesher and other-family addresses left out');
+    assert.deepEqual(
+      joinList(cfg, v, node),
+      ['2001:db8::5', '2001:db8::1'],
+      'gossip-only anchor, dead, suspect, no wesher and other-family addresses left out',
+    );
     // A member's record is its own word: only IP literals reach WESHER_JOIN (no DNS lookups, no comma injection).
-    const odd: ClusterView = { members: [{ name: 'odd', state: 'alive', record: record('odd', { node_ips: ['victim.example.invalid', '2001:db8::6,2001:db8::7', '2001:db8::8'] }) }] };
+    const odd: ClusterView = {
+      members: [{ name: 'odd', state: 'alive', record: record('odd', { node_ips: ['victim.example.invalid', '2001:db8::6,2001:db8::7', '2001:db8::8'] }) }],
+    };
     assert.deepEqual(joinList(cfg, odd, node), ['2001:db8::8']);
-    assert.deepEqual(joinList(testConfig({ node: 'w1', ip: ['192.0.2.21/24'] }), odd, { ...node, ip: ['192.0.2.21/24'] }), [], 'a name is not an IPv4 address either');
-    const many: ClusterView = { members: Array.from({ length: 20 }, (_, i) => ({ name: `n${i}`, state: 'alive' as const, record: record(`n${i}`, { node_ips: [`2001:db8::1:${i}`] }), lastSeen: i })) };
+    assert.deepEqual(
+      joinList(testConfig({ node: 'w1', ip: ['192.0.2.21/24'] }), odd, { ...node, ip: ['192.0.2.21/24'] }),
+      [],
+      'a name is not an IPv4 address either',
+    );
+    const many: ClusterView = {
+      members: Array.from({ length: 20 }, (_, i) => ({
+        name: `n${i}`,
+        state: 'alive' as const,
+        record: record(`n${i}`, { node_ips: [`2001:db8::1:${i}`] }),
+        lastSeen: i,
+      })),
+    };
     const capped = joinList(cfg, many, node);
     assert.equal(capped.length, JOIN_CAP);
     assert.equal(capped[0], '2001:db8::1:19', 'most recently seen first');
@@ -67,15 +89,25 @@ describe('runtime/desired', () => {
     const v6 = computeDesired(testConfig({ ip: ['192.0.2.1/24', '2001:db8::1/64'] }), view(['master1', 'alive']), FACTS);
     assert.ok(v6.containers[0].spec!.create.Env!.includes('WESHER_BIND_ADDR=2001:db8::1'));
     // Host mode without ip: the agent's advertised address, IPv6 included (wesher alone would pick only IPv4, or exit).
-    const adv = computeDesired(testConfig({ ip: [] }), view(['master1', 'alive', { addresses: ['127.0.0.1:7947', '192.0.2.9:7947', '[2001:db8::9]:7947'] }]), FACTS);
+    const adv = computeDesired(
+      testConfig({ ip: [] }),
+      view(['master1', 'alive', { addresses: ['127.0.0.1:7947', '192.0.2.9:7947', '[2001:db8::9]:7947'] }]),
+      FACTS,
+    );
     assert.ok(adv.containers[0].spec!.create.Env!.includes('WESHER_BIND_ADDR=2001:db8::9'), adv.containers[0].spec!.create.Env!.join(' '));
     // An IPv4-only node among IPv6 weshers.
     const only4 = computeDesired(testConfig({ ip: ['192.0.2.1/24'] }), view(['master1', 'alive'], ['w2', 'alive', { node_ips: ['2001:db8::2'] }]), FACTS);
-    assert.ok(only4.problems.some((p) => /node master1 can only offer wesher IPv4 \(192\.0\.2\.1\) while w2 use IPv6/.test(p)), only4.problems.join('\n'));
+    assert.ok(
+      only4.problems.some((p) => /node master1 can only offer wesher IPv4 \(192\.0\.2\.1\) while w2 use IPv6/.test(p)),
+      only4.problems.join('\n'),
+    );
     assert.equal(only4.containers[0].spec!.join.length, 0, 'no join address across families');
     // An IPv4-only member seen from an IPv6 node.
     const seen = computeDesired(testConfig(), view(['master1', 'alive'], ['w3', 'alive', { node_ips: ['192.0.2.3'] }]), FACTS);
-    assert.ok(seen.problems.some((p) => /member w3 offers wesher only IPv4 \(192\.0\.2\.3\)/.test(p)), seen.problems.join('\n'));
+    assert.ok(
+      seen.problems.some((p) => /member w3 offers wesher only IPv4 \(192\.0\.2\.3\)/.test(p)),
+      seen.problems.join('\n'),
+    );
   });
 
   it('a master whose datastore the cluster_key cannot open: k3s waits with the problem, wesher runs', () => {
@@ -106,7 +138,10 @@ describe('runtime/desired', () => {
     const cfg = testConfig({ node: b, master: a, overlay_net: net });
     const v: ClusterView = { ...view([a, 'alive', { created_at: 9_999 }], [b, 'alive', { created_at: 0 }]), firstSeen: { [a]: 1 } };
     const d = computeDesired(cfg, v, FACTS);
-    assert.ok(d.containers.every((c) => c.spec === null), 'neither wesher nor k3s starts on the newcomer');
+    assert.ok(
+      d.containers.every((c) => c.spec === null),
+      'neither wesher nor k3s starts on the newcomer',
+    );
     const p = d.problems.find((x) => x.includes('collision'))!;
     assert.ok(p.includes(a) && p.includes(b) && /rename/.test(p), p);
     assert.equal(overlayCollisions(cfg, v)[0].nodes[0].node, a);
@@ -124,7 +159,7 @@ describe('runtime/desired', () => {
     assert.equal(overlayCollisions(third, { ...both, firstSeen: { x: 1, [a]: 2, [b]: 2 } })[0].nodes[0].node, [a, b].sort()[0]);
   });
 
-  it('a hosted node not pinned yet waits, and yields to a dead member\'s name too', () => {
+  it("a hosted node not pinned yet waits, and yields to a dead member's name too", () => {
     const net = '10.0.0.0/24';
     const [a, b] = collidingPair(net);
     const cfg = testConfig({ node: b, master: 'm', overlay_net: net });
@@ -150,7 +185,10 @@ describe('runtime/desired', () => {
     const d = computeDesired(cfg, view(['master1', 'alive']), FACTS);
     const names = d.containers.filter((c) => c.spec).map((c) => c.name);
     assert.deepEqual(names, ['hepto-master1-wesher', 'hepto-master1-k3s', 'hepto-extra1-wesher', 'hepto-extra1-k3s']);
-    assert.deepEqual(d.networks.map((n) => n.name), ['hepto-extra1']);
+    assert.deepEqual(
+      d.networks.map((n) => n.name),
+      ['hepto-extra1'],
+    );
     assert.ok(d.problems.some((p) => /extra2 cannot use network_mode host/.test(p)));
     // extra1's wesher joins master1's address (same machine, another node).
     assert.match(d.containers[2].spec!.create.Env!.join(' '), /WESHER_JOIN=2001:db8::1/);
@@ -159,7 +197,10 @@ describe('runtime/desired', () => {
   it('ipvlan is refused with the reason on netavark 1.4.0; macvlan without an address is refused naming the field', () => {
     const d = computeDesired(testConfig({ network_mode: 'ipvlan', iface: 'eth0' }), view(['master1', 'alive']), FACTS);
     assert.ok(d.containers.every((c) => c.spec === null));
-    assert.ok(d.problems.some((p) => /ipvlan needs netavark >= 1\.5\.0, this machine has 1\.4\.0/.test(p)), d.problems.join('\n'));
+    assert.ok(
+      d.problems.some((p) => /ipvlan needs netavark >= 1\.5\.0, this machine has 1\.4\.0/.test(p)),
+      d.problems.join('\n'),
+    );
     const unknown = computeDesired(testConfig({ network_mode: 'ipvlan', iface: 'eth0' }), view(), { defaultIface: null, netavarkVersion: null });
     assert.ok(unknown.problems.some((p) => /could not be determined/.test(p)));
     const noIp = computeDesired(testConfig({ network_mode: 'macvlan', ip: [] }), view(), FACTS);

@@ -16,7 +16,7 @@ function inFreshNode(script: string): Record<string, unknown> {
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
-const HEAVY = "Object.keys(require.cache).filter((k) => /node_modules\\/(@grpc|protobufjs|ssh2)\\//.test(k))";
+const HEAVY = 'Object.keys(require.cache).filter((k) => /node_modules\\/(@grpc|protobufjs|ssh2)\\//.test(k))';
 
 describe('runtime/dockerode: dockerode without its BuildKit and SSH stacks', () => {
   it('the Podman client loads no gRPC, protobuf or ssh2, and still talks to a Docker-API socket', () => {

@@ -9,7 +9,10 @@ const attrs = { 'io.hepto.node': 'n1', name: 'hepto-n1-k3s' };
 
 describe('runtime/events', () => {
   it('accepts both exit code spellings and Podman/Docker field names', () => {
-    assert.equal(parseEvent({ Type: 'container', Action: 'die', Actor: { ID: 'a', Attributes: { ...attrs, containerExitCode: '137' } }, timeNano: 2e15 })!.exitCode, 137);
+    assert.equal(
+      parseEvent({ Type: 'container', Action: 'die', Actor: { ID: 'a', Attributes: { ...attrs, containerExitCode: '137' } }, timeNano: 2e15 })!.exitCode,
+      137,
+    );
     assert.equal(parseEvent({ Type: 'container', Action: 'die', Actor: { ID: 'a', Attributes: { ...attrs, exitCode: '3' } }, time: 5 })!.exitCode, 3);
     const e = parseEvent({ status: 'oom', id: 'b', Actor: { Attributes: attrs } })!;
     assert.deepEqual([e.kind, e.id, e.exitCode, e.name], ['oom', 'b', null, 'hepto-n1-k3s']);
@@ -31,7 +34,8 @@ describe('runtime/events', () => {
 });
 
 describe('runtime/podman-errors', () => {
-  const http = (statusCode: number, message: string) => Object.assign(new Error(`(HTTP code ${statusCode}) unexpected - ${message}`), { statusCode, json: { message } });
+  const http = (statusCode: number, message: string) =>
+    Object.assign(new Error(`(HTTP code ${statusCode}) unexpected - ${message}`), { statusCode, json: { message } });
   it('maps adapter quirks to typed outcomes', () => {
     assert.ok(isNotModified(http(304, 'container already started')));
     assert.ok(isNotFound(http(404, 'no such container')));
@@ -46,7 +50,8 @@ describe('runtime/podman-errors', () => {
     const r = toHeptoError(http(500, 'runc: container_linux.go: setrlimit `RLIMIT_NOFILE`: operation not permitted'), 'start container hepto-a-k3s', '/s');
     assert.equal(r.code, 'RLIMIT_DENIED');
     assert.match(r.describe(), /"ulimits".*nofile/);
-    const runc = 'runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted';
+    const runc =
+      'runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted';
     assert.equal(toHeptoError(http(500, runc), 'start container x', '/s').code, 'RLIMIT_DENIED');
     assert.equal(toHeptoError(http(500, 'write /var/lib/containers/x: no space left on device'), 'create', '/s').code, 'DISK_FULL');
     const other = toHeptoError(http(409, 'name in use'), 'create container x', '/s');
@@ -68,11 +73,26 @@ describe('runtime edges', () => {
     assert.equal(demuxLogs(Buffer.from('plain line\n')), 'plain line\n');
   });
   it('finds the default route interface (IPv4, else IPv6)', () => {
-    const v4 = 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n' + 'eth1\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n' + 'eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\n';
-    assert.equal(defaultRouteIface((p) => (p.endsWith('route') ? v4 : '')), 'eth0');
-    const v6 = '00000000000000000000000000000000 00 00000000000000000000000000000000 00 20010db8000000000000000000000001 00000400 00000001 00000000 00000003 wlan0\n';
-    assert.equal(defaultRouteIface((p) => (p.endsWith('ipv6_route') ? v6 : 'Iface\n')), 'wlan0');
-    assert.equal(defaultRouteIface(() => { throw new Error('no /proc'); }), null);
+    const v4 =
+      'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n' +
+      'eth1\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n' +
+      'eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\n';
+    assert.equal(
+      defaultRouteIface((p) => (p.endsWith('route') ? v4 : '')),
+      'eth0',
+    );
+    const v6 =
+      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 20010db8000000000000000000000001 00000400 00000001 00000000 00000003 wlan0\n';
+    assert.equal(
+      defaultRouteIface((p) => (p.endsWith('ipv6_route') ? v6 : 'Iface\n')),
+      'wlan0',
+    );
+    assert.equal(
+      defaultRouteIface(() => {
+        throw new Error('no /proc');
+      }),
+      null,
+    );
   });
   it('compares netavark versions numerically', () => {
     assert.ok(compareVersions('1.4.0', '1.5.0') < 0);

@@ -88,9 +88,15 @@ describe('runtime/key rotation (pure)', () => {
       assert.ok(specMatches(old, before.containers.find((c) => c.role === 'k3s')!.spec!), 'the same spec still matches by its hash');
     });
 
-    it('the master\'s server token and agent token files are not live: a change recreates the server (k3s reads them at start)', () => {
+    it("the master's server token and agent token files are not live: a change recreates the server (k3s reads them at start)", () => {
       const m = (agentToken: string) =>
-        computeDesired(testConfig({ agent_key: agentToken }), view(['master1', 'alive']), FACTS, {}, { master1: { token: agentToken, problem: null } }).containers.find((c) => c.role === 'k3s')!.spec!;
+        computeDesired(
+          testConfig({ agent_key: agentToken }),
+          view(['master1', 'alive']),
+          FACTS,
+          {},
+          { master1: { token: agentToken, problem: null } },
+        ).containers.find((c) => c.role === 'k3s')!.spec!;
       assert.equal(m(AGENT_KEY).baseHash, null);
       assert.ok(m(AGENT_KEY).files.every((f) => !f.live));
       assert.notEqual(m(AGENT_KEY).hash, m(NEW_AGENT).hash);
@@ -106,11 +112,19 @@ describe('runtime/key rotation (pure)', () => {
     });
 
     it('with a rotation from that token, the server moves to the new agent_key and owes a re-sync', () => {
-      assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), NEW_AGENT, WHERE, { previous: AGENT_KEY }), { token: NEW_AGENT, problem: null, rotating: true });
+      assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(AGENT_KEY), NEW_AGENT, WHERE, { previous: AGENT_KEY }), {
+        token: NEW_AGENT,
+        problem: null,
+        rotating: true,
+      });
     });
 
-    it('a datastore made without an agent token (node password = the server\'s) moves too under a rotation', () => {
-      assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), NEW_AGENT, WHERE, { previous: null }), { token: NEW_AGENT, problem: null, rotating: true });
+    it("a datastore made without an agent token (node password = the server's) moves too under a rotation", () => {
+      assert.deepEqual(planAgentToken(TOKEN_FILE, passwd(CLUSTER_KEY), NEW_AGENT, WHERE, { previous: null }), {
+        token: NEW_AGENT,
+        problem: null,
+        rotating: true,
+      });
     });
 
     it('once the server runs with the new agent token, no move (the re-sync marker, not the plan, says whether one is owed)', () => {
@@ -152,7 +166,7 @@ describe('runtime/key rotation (pure)', () => {
       }
     });
 
-    it('talks to the loopback of the service range\'s family (as k3s\'s own kubeconfig, K21)', () => {
+    it("talks to the loopback of the service range's family (as k3s's own kubeconfig, K21)", () => {
       assert.equal(supervisorLoopback('172.29.0.0/16'), '127.0.0.1');
       assert.equal(supervisorLoopback('fd42:4865:7074:7000::/112'), '::1');
     });

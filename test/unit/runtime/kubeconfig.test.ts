@@ -62,7 +62,10 @@ describe('hepto-agent kubeconfig', () => {
     const spec = k3sSpec({ config, node: config, overlayIp: '10.1.2.3', masterOverlayIp: null });
     assert.ok(spec.create.HostConfig?.Binds?.includes(`${path.join(storage, 'master1', 'rancher-k3s')}:${path.dirname(K3S_KUBECONFIG)}:Z`));
     const cmd = spec.create.Cmd as string[];
-    assert.ok(!cmd.some((a) => a.startsWith('--write-kubeconfig') || a === '-o' || a === '--bind-address'), "k3s's defaults hold: path, mode 0600, loopback server (K36, K37)");
+    assert.ok(
+      !cmd.some((a) => a.startsWith('--write-kubeconfig') || a === '-o' || a === '--bind-address'),
+      "k3s's defaults hold: path, mode 0600, loopback server (K36, K37)",
+    );
   });
 
   it('on the master (host mode): prints the kubeconfig, server on the loopback of the service range; the file stays 0600', async () => {
@@ -86,7 +89,12 @@ describe('hepto-agent kubeconfig', () => {
   });
 
   it('the master as another hosted node (nodes[]): its own node directory', async () => {
-    const config = testConfig({ storage_base: storage, node: 'front', master: 'back', nodes: [{ node: 'back', iface: null, ip: [], gw: [], network_mode: 'host' }] });
+    const config = testConfig({
+      storage_base: storage,
+      node: 'front',
+      master: 'back',
+      nodes: [{ node: 'back', iface: null, ip: [], gw: [], network_mode: 'host' }],
+    });
     place(config, 'back');
     const r = await run(config);
     assert.equal(r.code, 0, r.err.join('\n'));
@@ -99,7 +107,10 @@ describe('hepto-agent kubeconfig', () => {
     assert.equal(r.code, 1);
     assert.deepEqual(r.out, []);
     assert.equal(r.err.length, 1);
-    assert.equal(r.err[0], 'hepto-agent: the kubeconfig is on the master\'s machine: run "hepto-agent kubeconfig" on the machine that hosts node mercury (this one hosts venus)');
+    assert.equal(
+      r.err[0],
+      'hepto-agent: the kubeconfig is on the master\'s machine: run "hepto-agent kubeconfig" on the machine that hosts node mercury (this one hosts venus)',
+    );
   });
 
   it('macvlan/ipvlan: one line on why no address works from this machine, and what does', async () => {
@@ -110,7 +121,10 @@ describe('hepto-agent kubeconfig', () => {
       assert.equal(r.code, 1);
       assert.deepEqual(r.out, [], 'no secret printed that would not work here');
       assert.equal(r.err.length, 1);
-      assert.match(r.err[0], new RegExp(`node master1 uses network_mode ${mode}: this machine cannot reach its own k3s .*podman exec -it hepto-master1-k3s kubectl get nodes$`));
+      assert.match(
+        r.err[0],
+        new RegExp(`node master1 uses network_mode ${mode}: this machine cannot reach its own k3s .*podman exec -it hepto-master1-k3s kubectl get nodes$`),
+      );
     }
   });
 

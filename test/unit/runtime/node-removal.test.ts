@@ -18,7 +18,11 @@ import { testConfig, view } from './fixtures';
 const master = testConfig({ node: 'master1', master: 'master1' });
 const worker = testConfig({ node: 'worker1', master: 'master1' });
 /** One machine hosting the master and a second node. */
-const twoNodes = testConfig({ node: 'master1', master: 'master1', nodes: [{ node: 'extra1', iface: null, ip: ['2001:db8::2/64'], gw: [], network_mode: 'host' }] });
+const twoNodes = testConfig({
+  node: 'master1',
+  master: 'master1',
+  nodes: [{ node: 'extra1', iface: null, ip: ['2001:db8::2/64'], gw: [], network_mode: 'host' }],
+});
 
 function removed(...names: string[]): ClusterView {
   return { ...view(['master1', 'alive']), removed: names };
@@ -36,7 +40,10 @@ describe('runtime/node-removal', () => {
   it('only the agent hosting the master acts (also as one of its extra nodes)', () => {
     assert.equal(hostsMaster(master), true);
     assert.equal(hostsMaster(worker), false);
-    assert.equal(hostsMaster(testConfig({ node: 'a1', master: 'extra1', nodes: [{ node: 'extra1', iface: null, ip: [], gw: [], network_mode: 'host' }] })), true);
+    assert.equal(
+      hostsMaster(testConfig({ node: 'a1', master: 'extra1', nodes: [{ node: 'extra1', iface: null, ip: [], gw: [], network_mode: 'host' }] })),
+      true,
+    );
     assert.deepEqual(plan(worker).due, []);
     assert.deepEqual(removalTargets(worker, removed('ghost')), { names: [], problems: [] });
   });
@@ -60,7 +67,10 @@ describe('runtime/node-removal', () => {
     const p = plan(master, removed('--all', 'Ghost', 'ok-name'));
     assert.deepEqual(p.due, ['ok-name']);
     assert.equal(p.problems.length, 2);
-    assert.match(p.problems.find((x) => x.includes('"--all"'))!, /not deleted from Kubernetes: it is not a node name \(it must not start or end with "-"\)/);
+    assert.match(
+      p.problems.find((x) => x.includes('"--all"'))!,
+      /not deleted from Kubernetes: it is not a node name \(it must not start or end with "-"\)/,
+    );
   });
 
   it('deleted once per agent run: not due again after further views', () => {
@@ -72,13 +82,22 @@ describe('runtime/node-removal', () => {
 
   it('a failure backs off as a container restart would, and status says which node and why', () => {
     const s = emptyRemovalState();
-    const a1 = noteRemovalFailed(s, 'ghost', 'kubectl exited with code 1: The connection to the server 127.0.0.1:6443 was refused', 10_000, DEFAULT_BACKOFF, 0.5);
+    const a1 = noteRemovalFailed(
+      s,
+      'ghost',
+      'kubectl exited with code 1: The connection to the server 127.0.0.1:6443 was refused',
+      10_000,
+      DEFAULT_BACKOFF,
+      0.5,
+    );
     assert.equal(a1.failures, 1);
     assert.equal(a1.nextAt, 11_000, 'at least baseMs');
     let p = plan(master, removed('ghost'), s, 10_500);
     assert.deepEqual(p.due, []);
     assert.equal(p.nextAt, 11_000);
-    assert.deepEqual(p.problems, ['cannot delete removed node ghost from Kubernetes: kubectl exited with code 1: The connection to the server 127.0.0.1:6443 was refused; retrying']);
+    assert.deepEqual(p.problems, [
+      'cannot delete removed node ghost from Kubernetes: kubectl exited with code 1: The connection to the server 127.0.0.1:6443 was refused; retrying',
+    ]);
     p = plan(master, removed('ghost'), s, 11_000);
     assert.deepEqual(p.due, ['ghost'], 'due again once the wait is over');
     assert.equal(p.nextAt, null);

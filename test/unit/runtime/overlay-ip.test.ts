@@ -22,8 +22,14 @@ describe('runtime/overlay-ip', () => {
   });
 
   it('refuses a prefix that is not a multiple of 8, naming the field', () => {
-    assert.throws(() => overlayIp('x', '10.0.0.0/12'), (e: unknown) => e instanceof HeptoError && /overlay_net.*multiple of 8/.test(e.message));
-    assert.throws(() => overlayIp('x', 'nonsense'), (e: unknown) => e instanceof HeptoError && e.code === 'CONFIG_INVALID');
+    assert.throws(
+      () => overlayIp('x', '10.0.0.0/12'),
+      (e: unknown) => e instanceof HeptoError && /overlay_net.*multiple of 8/.test(e.message),
+    );
+    assert.throws(
+      () => overlayIp('x', 'nonsense'),
+      (e: unknown) => e instanceof HeptoError && e.code === 'CONFIG_INVALID',
+    );
   });
 });
 

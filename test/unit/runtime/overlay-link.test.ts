@@ -40,7 +40,11 @@ describe('runtime/overlay-link', () => {
   });
 
   it('inspect runs ip inside the namespace of the wesher process; a missing device is absent, other failures throw', async () => {
-    const r = recorder([{ stdout: SHOWN }, { code: 1, stderr: 'Device "wgoverlay" does not exist.' }, { code: 1, stderr: 'nsenter: cannot open /proc/9/ns/net: No such file' }]);
+    const r = recorder([
+      { stdout: SHOWN },
+      { code: 1, stderr: 'Device "wgoverlay" does not exist.' },
+      { code: 1, stderr: 'nsenter: cannot open /proc/9/ns/net: No such file' },
+    ]);
     const links = new OverlayLinks(r.exec, 'wireguard');
     assert.equal((await links.inspect(4242, 'wgoverlay')).mtu, 1420);
     assert.deepEqual(r.calls[0], ['nsenter', '--target=4242', '--net', '--', 'ip', '-j', 'addr', 'show', 'dev', 'wgoverlay']);
@@ -57,18 +61,32 @@ describe('runtime/overlay-link', () => {
       ['ip link add wgoverlay type wireguard', 'ip link set dev wgoverlay mtu 1320 up', 'ip addr replace 10.1.2.3/32 dev wgoverlay'],
     );
     const again = recorder([]);
-    assert.deepEqual(await new OverlayLinks(again.exec, 'wireguard').ensure(7, WANT, parseIpJson(SHOWN)), ['mtu 1320 up'], 'wesher reset the MTU: only the MTU is set back');
+    assert.deepEqual(
+      await new OverlayLinks(again.exec, 'wireguard').ensure(7, WANT, parseIpJson(SHOWN)),
+      ['mtu 1320 up'],
+      'wesher reset the MTU: only the MTU is set back',
+    );
   });
 
   it('a link created meanwhile (by wesher) is fine; any other failure names the interface, container and command', async () => {
     const raced = recorder([{ code: 2, stderr: 'RTNETLINK answers: File exists' }]);
-    assert.deepEqual(await new OverlayLinks(raced.exec, 'wireguard').ensure(7, WANT, { exists: false, mtu: null, up: false, addresses: [] }), ['created', 'mtu 1320 up', 'address 10.1.2.3/32']);
+    assert.deepEqual(await new OverlayLinks(raced.exec, 'wireguard').ensure(7, WANT, { exists: false, mtu: null, up: false, addresses: [] }), [
+      'created',
+      'mtu 1320 up',
+      'address 10.1.2.3/32',
+    ]);
     const nomod = recorder([{ code: 2, stderr: 'Error: Unknown device type.' }]);
-    await assert.rejects(new OverlayLinks(nomod.exec, 'wireguard').ensure(7, WANT, { exists: false, mtu: null, up: false, addresses: [] }), (e: Error & { hint?: string }) => {
-      assert.match(e.message, /cannot set up wgoverlay in hepto-n1-wesher's network namespace \(ip link add wgoverlay type wireguard\): Error: Unknown device type/);
-      assert.match(e.hint ?? '', /modprobe wireguard/);
-      return true;
-    });
+    await assert.rejects(
+      new OverlayLinks(nomod.exec, 'wireguard').ensure(7, WANT, { exists: false, mtu: null, up: false, addresses: [] }),
+      (e: Error & { hint?: string }) => {
+        assert.match(
+          e.message,
+          /cannot set up wgoverlay in hepto-n1-wesher's network namespace \(ip link add wgoverlay type wireguard\): Error: Unknown device type/,
+        );
+        assert.match(e.hint ?? '', /modprobe wireguard/);
+        return true;
+      },
+    );
   });
 
   it('the test hook swaps only the link kind, and only for a plain word', () => {

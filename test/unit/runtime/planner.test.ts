@@ -3,7 +3,15 @@ import { backoffDelay, DEFAULT_BACKOFF } from '../../../agent/runtime/backoff';
 import { computeDesired, type DesiredState } from '../../../agent/runtime/desired';
 import { overlayAddress } from '../../../agent/runtime/desired';
 import { DEFAULT_WESHER_IMAGE } from '../../../shared/config/images';
-import { emptyHistory, JOIN_DEADLINE_MS, planReconcile, type Action, type History, type Observed, type ObservedContainer } from '../../../agent/runtime/planner';
+import {
+  emptyHistory,
+  JOIN_DEADLINE_MS,
+  planReconcile,
+  type Action,
+  type History,
+  type Observed,
+  type ObservedContainer,
+} from '../../../agent/runtime/planner';
 import type { LinkState } from '../../../agent/runtime/overlay-link';
 import { runningAsDesired, testConfig, view } from './fixtures';
 
@@ -28,7 +36,11 @@ function readyLink(d: DesiredState, node = 'master1'): LinkState {
 }
 
 /** Podman's view; every running wesher's link is as wanted and it has had a membership event, unless `links` says otherwise. */
-function observed(containers: ObservedContainer[], images = ['example.invalid/wesher:pinned', 'example.invalid/k3s:pinned'], links?: Record<string, LinkState>): Observed {
+function observed(
+  containers: ObservedContainer[],
+  images = ['example.invalid/wesher:pinned', 'example.invalid/k3s:pinned'],
+  links?: Record<string, LinkState>,
+): Observed {
   const running = containers.filter((c) => c.role === 'wesher' && c.state === 'running' && c.node);
   const ds = new Map(running.map((c) => [c.node!, c]));
   return {
@@ -53,14 +65,22 @@ describe('runtime/planner', () => {
   const table: Array<{ name: string; observed: () => Observed; history?: () => History; now?: number; want: string[] }> = [
     { name: 'nothing there: creates wesher; k3s waits for it', observed: () => observed([]), want: [`create ${W}`, `wait ${K}`] },
     { name: 'all running with matching hashes: nothing to do (adopts after an agent restart)', observed: () => observed([obs(d, W), obs(d, K)]), want: [] },
-    { name: 'missing images: pulls each before creating', observed: () => observed([], []), want: ['pull example.invalid/wesher:pinned', `create ${W}`, `wait ${K}`] },
+    {
+      name: 'missing images: pulls each before creating',
+      observed: () => observed([], []),
+      want: ['pull example.invalid/wesher:pinned', `create ${W}`, `wait ${K}`],
+    },
     {
       name: 'failed pull in backoff: neither pulls nor creates; k3s waits for wesher',
       observed: () => observed([], []),
       history: () => ({ containers: {}, images: { 'example.invalid/wesher:pinned': { failures: 1, nextPullAt: NOW + 5_000, lastError: 'x' } } }),
       want: [`wait ${K}`],
     },
-    { name: 'k3s died once: started at once', observed: () => observed([obs(d, W), obs(d, K, { state: 'exited', finishedAt: NOW - 10, exitCode: 137 })]), want: [`start ${K}`] },
+    {
+      name: 'k3s died once: started at once',
+      observed: () => observed([obs(d, W), obs(d, K, { state: 'exited', finishedAt: NOW - 10, exitCode: 137 })]),
+      want: [`start ${K}`],
+    },
     {
       name: 'k3s spec changed: only k3s recreated',
       observed: () => observed([obs(d, W), obs(d, K, { hash: 'old' })]),
@@ -74,7 +94,12 @@ describe('runtime/planner', () => {
     {
       name: 'stale containers of a node no longer configured: removed, k3s first',
       observed: () =>
-        observed([obs(d, W), obs(d, K), { ...obs(d, W), id: 'o1', name: 'hepto-old-wesher', node: 'old' }, { ...obs(d, K), id: 'o2', name: 'hepto-old-k3s', node: 'old' }]),
+        observed([
+          obs(d, W),
+          obs(d, K),
+          { ...obs(d, W), id: 'o1', name: 'hepto-old-wesher', node: 'old' },
+          { ...obs(d, K), id: 'o2', name: 'hepto-old-k3s', node: 'old' },
+        ]),
       want: ['remove hepto-old-k3s', 'remove hepto-old-wesher'],
     },
     {
@@ -113,7 +138,11 @@ describe('runtime/planner', () => {
     // A failed build backs off like a failed pull.
     const h: History = { ...emptyHistory(), images: { [DEFAULT_WESHER_IMAGE]: { failures: 1, nextPullAt: NOW + 5_000, lastError: 'x' } } };
     assert.deepEqual(brief(planReconcile(db, observed([], ['example.invalid/k3s:pinned']), h, NOW, OPTS)), [`wait ${K}`]);
-    assert.deepEqual(brief(planReconcile(d, observed([], ['example.invalid/k3s:pinned']), emptyHistory(), NOW, OPTS)), ['pull example.invalid/wesher:pinned', `create ${W}`, `wait ${K}`]);
+    assert.deepEqual(brief(planReconcile(d, observed([], ['example.invalid/k3s:pinned']), emptyHistory(), NOW, OPTS)), [
+      'pull example.invalid/wesher:pinned',
+      `create ${W}`,
+      `wait ${K}`,
+    ]);
   });
 
   it('macvlan: creates the node network before the containers', () => {
@@ -130,11 +159,18 @@ describe('runtime/planner', () => {
       assert.deepEqual(brief(planReconcile(dm, died, emptyHistory(), NOW, OPTS)), [`start ${W}`], 'wesher first');
       const back = obs(dm, W, { startedAt: NOW + 10 });
       const noLink = { ...observed([back, k], undefined, { master1: { exists: false, mtu: null, up: false, addresses: [] } }), networks: ['hepto-master1'] };
-      assert.deepEqual(brief(planReconcile(dm, noLink, emptyHistory(), NOW + 20, OPTS)), [`ensure-link ${W}`, `wait ${K}`], 'k3s keeps running until the link is back');
+      assert.deepEqual(
+        brief(planReconcile(dm, noLink, emptyHistory(), NOW + 20, OPTS)),
+        [`ensure-link ${W}`, `wait ${K}`],
+        'k3s keeps running until the link is back',
+      );
       const linked = { ...observed([back, k]), networks: ['hepto-master1'] };
       assert.deepEqual(brief(planReconcile(dm, linked, emptyHistory(), NOW + 30, OPTS)), [`restart ${K}`]);
       // Restarted: k3s started after wesher, nothing more.
-      assert.deepEqual(brief(planReconcile(dm, { ...observed([back, obs(dm, K, { startedAt: NOW + 40 })]), networks: ['hepto-master1'] }, emptyHistory(), NOW + 50, OPTS)), []);
+      assert.deepEqual(
+        brief(planReconcile(dm, { ...observed([back, obs(dm, K, { startedAt: NOW + 40 })]), networks: ['hepto-master1'] }, emptyHistory(), NOW + 50, OPTS)),
+        [],
+      );
     });
   }
 
@@ -152,7 +188,11 @@ describe('runtime/planner', () => {
     const wait = first[1] as Extract<Action, { type: 'wait' }>;
     assert.match(wait.reason, /wgoverlay .* to carry 10\.\d+\.\d+\.\d+\/32 at MTU 1320/);
     // wesher reset the MTU to its own 1420, or the address is missing: set again.
-    for (const have of [{ ...readyLink(d), mtu: 1420 }, { ...readyLink(d), addresses: [] }, { ...readyLink(d), up: false }]) {
+    for (const have of [
+      { ...readyLink(d), mtu: 1420 },
+      { ...readyLink(d), addresses: [] },
+      { ...readyLink(d), up: false },
+    ]) {
       assert.deepEqual(brief(planReconcile(d, observed([w], undefined, { master1: have }), emptyHistory(), NOW, OPTS)), [`ensure-link ${W}`, `wait ${K}`]);
     }
     // Not read yet (no pid, or the read failed): k3s waits, nothing is attempted blind.
@@ -173,15 +213,36 @@ describe('runtime/planner', () => {
     const dj = computeDesired(testConfig(), view(['master1', 'alive'], ['w2', 'alive', { node_ips: ['2001:db8::2'] }]), FACTS);
     assert.deepEqual(dj.containers.find((c) => c.name === W)!.spec!.join, ['2001:db8::2']);
     const started = NOW - JOIN_DEADLINE_MS;
-    const stuck = (stateAt: number | null, startedAt = started): Observed => ({ ...observed([obs(dj, W, { startedAt }), obs(dj, K, { startedAt })]), wesherStateAt: { master1: stateAt } });
+    const stuck = (stateAt: number | null, startedAt = started): Observed => ({
+      ...observed([obs(dj, W, { startedAt }), obs(dj, K, { startedAt })]),
+      wesherStateAt: { master1: stateAt },
+    });
     assert.deepEqual(brief(planReconcile(dj, stuck(null), emptyHistory(), NOW, OPTS)), [`remove ${K}`, `recreate ${W}`, `wait ${K}`]);
-    assert.deepEqual(brief(planReconcile(dj, stuck(started - 1), emptyHistory(), NOW, OPTS)), [`remove ${K}`, `recreate ${W}`, `wait ${K}`], 'a state file from before this start does not count');
+    assert.deepEqual(
+      brief(planReconcile(dj, stuck(started - 1), emptyHistory(), NOW, OPTS)),
+      [`remove ${K}`, `recreate ${W}`, `wait ${K}`],
+      'a state file from before this start does not count',
+    );
     assert.deepEqual(brief(planReconcile(dj, stuck(started + 5), emptyHistory(), NOW, OPTS)), [], 'joined: a membership event since it started');
     const soon = planReconcile(dj, stuck(null, NOW - JOIN_DEADLINE_MS / 2), emptyHistory(), NOW, OPTS);
     assert.deepEqual(brief(soon), [`wait ${W}`], 'before the deadline: only said');
-    assert.match((soon[0] as Extract<Action, { type: 'wait' }>).reason, /has not joined the mesh for 60 s .*2001:db8::2.* restarted with a fresh list at 120 s/);
+    assert.match(
+      (soon[0] as Extract<Action, { type: 'wait' }>).reason,
+      /has not joined the mesh for 60 s .*2001:db8::2.* restarted with a fresh list at 120 s/,
+    );
     // Nobody to join (a lone master): never restarted for it.
-    assert.deepEqual(brief(planReconcile(d, { ...observed([obs(d, W, { startedAt: started }), obs(d, K, { startedAt: started })]), wesherStateAt: { master1: null } }, emptyHistory(), NOW, OPTS)), []);
+    assert.deepEqual(
+      brief(
+        planReconcile(
+          d,
+          { ...observed([obs(d, W, { startedAt: started }), obs(d, K, { startedAt: started })]), wesherStateAt: { master1: null } },
+          emptyHistory(),
+          NOW,
+          OPTS,
+        ),
+      ),
+      [],
+    );
   });
 
   it('a waiting k3s is neither created nor removed', () => {
@@ -203,12 +264,19 @@ describe('runtime/planner', () => {
       assert.ok(death, `death ${i} noted`);
       assert.equal(death.failures, i + 1);
       assert.equal(death.exitCode, 3);
-      h.containers[K] = { restarts: i, failures: death.failures, lastDeath: death.key, nextStartAt: death.nextStartAt, lastExitCode: 3, lastError: null, lastLog: [] };
+      h.containers[K] = {
+        restarts: i,
+        failures: death.failures,
+        lastDeath: death.key,
+        nextStartAt: death.nextStartAt,
+        lastExitCode: 3,
+        lastError: null,
+        lastLog: [],
+      };
       if (i === 0) {
         assert.equal(a.type, 'start', 'the first death restarts at once');
         t += 100;
-      }
-      else {
+      } else {
         assert.equal(a.type, 'backoff');
         if (a.type === 'backoff') assert.equal(a.fetchLog, true);
         waits.push(death.nextStartAt - t);

@@ -29,7 +29,12 @@ const agentNode = (mode: NodeConfig['network_mode']): Partial<HeptoConfig> => ({
   anchors: ['[2001:db8::1]:7947', 'anchor.example.invalid'],
 });
 
-const masterNode = (mode: NodeConfig['network_mode']): Partial<HeptoConfig> => ({ network_mode: mode, iface: 'eth0', ip: ['2001:db8::1/64'], gw: ['2001:db8::ffff'] });
+const masterNode = (mode: NodeConfig['network_mode']): Partial<HeptoConfig> => ({
+  network_mode: mode,
+  iface: 'eth0',
+  ip: ['2001:db8::1/64'],
+  gw: ['2001:db8::ffff'],
+});
 
 function topNode(c: HeptoConfig): NodeConfig {
   return { node: c.node, iface: c.iface, ip: c.ip, gw: c.gw, network_mode: c.network_mode };
@@ -80,7 +85,11 @@ describe('runtime/specs', () => {
       assert.ok(!visible.includes(OVERLAY_KEY) && !visible.includes(CLUSTER_KEY));
       assert.ok(!visible.includes(Buffer.from(OVERLAY_KEY).toString('base64')));
     }
-    const key = env(w).find((e) => e.startsWith('WESHER_CLUSTER_KEY='))!.split('=').slice(1).join('=');
+    const key = env(w)
+      .find((e) => e.startsWith('WESHER_CLUSTER_KEY='))!
+      .split('=')
+      .slice(1)
+      .join('=');
     assert.equal(Buffer.from(key, 'base64').length, 32);
     assert.equal(Buffer.from(key, 'base64').toString(), OVERLAY_KEY);
     // k3s reads its token from a 0600 file in its bound /etc/rancher/k3s, not from an env that podman inspect shows.
@@ -105,7 +114,10 @@ describe('runtime/specs', () => {
     const node = topNode(config);
     const net = planNetwork(node, config.mtu, FACTS);
     const bound = wesherSpec({ config, node, net, join: [], bindAddr: '192.0.2.21' });
-    assert.deepEqual(env(bound).filter((e) => e.startsWith('WESHER_BIND_ADDR=')), ['WESHER_BIND_ADDR=192.0.2.21']);
+    assert.deepEqual(
+      env(bound).filter((e) => e.startsWith('WESHER_BIND_ADDR=')),
+      ['WESHER_BIND_ADDR=192.0.2.21'],
+    );
     const free = wesherSpec({ config, node, net, join: [], bindAddr: null });
     assert.ok(!env(free).some((e) => e.startsWith('WESHER_BIND_ADDR')));
     assert.notEqual(bound.hash, free.hash);

@@ -23,14 +23,29 @@ const o = (name: string, over: Partial<ObservedContainer> = {}): ObservedContain
 
 describe('runtime/status', () => {
   it('running containers give running health and no problems', () => {
-    const s = buildSupervisorStatus({ desired: d, observed: [o('hepto-master1-wesher'), o('hepto-master1-k3s')], history: emptyHistory(), podman: 'connected', podmanProblem: null, now: NOW });
+    const s = buildSupervisorStatus({
+      desired: d,
+      observed: [o('hepto-master1-wesher'), o('hepto-master1-k3s')],
+      history: emptyHistory(),
+      podman: 'connected',
+      podmanProblem: null,
+      now: NOW,
+    });
     assert.deepEqual(s.health, { master1: { wesher: 'running', k3s: 'running' } });
     assert.deepEqual(s.problems, []);
     assert.equal(s.containers[0].name, 'hepto-master1-wesher');
   });
   it('crashloop shows exit code, log lines and a problem with what to do; missing and unreachable are reported', () => {
     const h = emptyHistory();
-    h.containers['hepto-master1-k3s'] = { restarts: 4, failures: 5, lastDeath: 'x', nextStartAt: NOW + 8000, lastExitCode: 3, lastError: null, lastLog: ['boom'] };
+    h.containers['hepto-master1-k3s'] = {
+      restarts: 4,
+      failures: 5,
+      lastDeath: 'x',
+      nextStartAt: NOW + 8000,
+      lastExitCode: 3,
+      lastError: null,
+      lastLog: ['boom'],
+    };
     const s = buildSupervisorStatus({
       desired: d,
       observed: [o('hepto-master1-k3s', { state: 'exited', exitCode: 3 })],
@@ -47,7 +62,14 @@ describe('runtime/status', () => {
     assert.equal(s.podman, 'unreachable');
   });
   it('a foreign container with our name is reported, not touched', () => {
-    const s = buildSupervisorStatus({ desired: d, observed: [o('hepto-master1-wesher', { node: null })], history: emptyHistory(), podman: 'connected', podmanProblem: null, now: NOW });
+    const s = buildSupervisorStatus({
+      desired: d,
+      observed: [o('hepto-master1-wesher', { node: null })],
+      history: emptyHistory(),
+      podman: 'connected',
+      podmanProblem: null,
+      now: NOW,
+    });
     assert.ok(s.problems.some((p) => /hepto did not create.*podman rm -f hepto-master1-wesher/.test(p)));
   });
 });

@@ -13,14 +13,7 @@ import path from 'path';
 import { HeptoError } from '../../../shared/errors';
 import { httpGet } from '../../../agent/runtime/download';
 import { tarArchive } from '../../../agent/runtime/tar';
-import {
-  fetchWesherRelease,
-  parseSha256Sums,
-  releaseArch,
-  WESHER_SHA_LABEL,
-  wesherBuildContext,
-  wesherDockerfile,
-} from '../../../agent/runtime/wesher-image';
+import { fetchWesherRelease, parseSha256Sums, releaseArch, WESHER_SHA_LABEL, wesherBuildContext, wesherDockerfile } from '../../../agent/runtime/wesher-image';
 
 const BINARY = Buffer.concat([Buffer.from('\x7fELF fake wesher for tests, not the real one\n'), Buffer.alloc(70_000, 7)]);
 const SHA = createHash('sha256').update(BINARY).digest('hex');
@@ -35,17 +28,19 @@ describe('runtime: wesher release download (local HTTP server)', function () {
   let routes: Record<string, Handler> = {};
   const hits: string[] = [];
 
-  const send = (body: string | Buffer, opts: { chunked?: boolean } = {}): Handler => (_req, res) => {
-    if (opts.chunked) {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const b = Buffer.from(body);
-      res.write(b.subarray(0, b.length >> 1));
-      res.end(b.subarray(b.length >> 1));
-    } else {
-      res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    }
-  };
+  const send =
+    (body: string | Buffer, opts: { chunked?: boolean } = {}): Handler =>
+    (_req, res) => {
+      if (opts.chunked) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const b = Buffer.from(body);
+        res.write(b.subarray(0, b.length >> 1));
+        res.end(b.subarray(b.length >> 1));
+      } else {
+        res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      }
+    };
   const sums = (lines: string[]): Handler => send(lines.join('\n') + '\n');
   const release = (sumsLines: string[] = [`${OTHER}  wesher-arm64`, `${SHA}  wesher-amd64`, `${OTHER}  wesher-arm`]): void => {
     routes['/rel/wesher.sha256sums'] = sums(sumsLines);

@@ -12,7 +12,10 @@ describe('ManualClock', () => {
     c.advance(99);
     assert.deepEqual(fired, []);
     c.advance(200);
-    assert.deepEqual(fired, [['a', 1100], ['b', 1200]]);
+    assert.deepEqual(fired, [
+      ['a', 1100],
+      ['b', 1200],
+    ]);
     assert.equal(c.now(), 1299);
   });
 

@@ -31,7 +31,15 @@ const HOSTILE = 'ch\u001b[2J\u001b]0;owned\u0007rlie\u202e';
 function three(): Array<MeshInput & { record: MemberRecord }> {
   return [
     // alpha: bravo up, the hostile one down (its last RTT is kept, no MTU yet), a name that is no member (ignored)
-    { name: 'alpha', state: 'alive', record: rec('alpha', { bravo: { up: true, rtt_ms: 12, mtu: 1400 }, [HOSTILE]: { up: false, rtt_ms: 340, mtu: null }, ghost: { up: true, rtt_ms: 1, mtu: 1000 } }) },
+    {
+      name: 'alpha',
+      state: 'alive',
+      record: rec('alpha', {
+        bravo: { up: true, rtt_ms: 12, mtu: 1400 },
+        [HOSTILE]: { up: false, rtt_ms: 340, mtu: null },
+        ghost: { up: true, rtt_ms: 1, mtu: 1000 },
+      }),
+    },
     // bravo: alpha at 0 ms (a real value, shown), nothing on the hostile one
     { name: 'bravo', state: 'alive', record: rec('bravo', { alpha: { up: true, rtt_ms: 0, mtu: 1280 } }) },
     // the hostile one: no paths at all (an agent older than issue 15, or not measured yet)
@@ -80,15 +88,25 @@ describe('status --mesh: the pair matrix', () => {
     for (const l of statusJson(mesh).split('\n')) assert.doesNotMatch(l, UNSAFE_CHARS);
     assert.deepEqual(mesh.members, ['alpha', 'bravo', HOSTILE]);
     assert.equal(mesh.paths.length, 3, 'only the pairs a member reports on: no self pair, no made-up row');
-    assert.equal(mesh.paths.find((p) => p.from === 'bravo' && p.to === HOSTILE), undefined, 'bravo says nothing of it: absent, shown as ?');
-    assert.deepEqual(mesh.paths.find((p) => p.from === 'alpha' && p.to === HOSTILE), { from: 'alpha', to: HOSTILE, up: false, rtt_ms: 340, mtu: null });
+    assert.equal(
+      mesh.paths.find((p) => p.from === 'bravo' && p.to === HOSTILE),
+      undefined,
+      'bravo says nothing of it: absent, shown as ?',
+    );
+    assert.deepEqual(
+      mesh.paths.find((p) => p.from === 'alpha' && p.to === HOSTILE),
+      { from: 'alpha', to: HOSTILE, up: false, rtt_ms: 340, mtu: null },
+    );
     assert.deepEqual(mesh.min_mtu, { mtu: 1280, from: 'bravo', to: 'alpha' });
   });
 
   it('30 members: golden table that fits 160 columns, every reported pair in it once', () => {
     const input = thirty();
     const mesh = buildMesh(input);
-    const reported = input.reduce((n, m) => n + Object.keys(m.record.paths ?? {}).filter((to) => to !== m.name && input.some((x) => x.name === to && x.state !== 'left')).length, 0);
+    const reported = input.reduce(
+      (n, m) => n + Object.keys(m.record.paths ?? {}).filter((to) => to !== m.name && input.some((x) => x.name === to && x.state !== 'left')).length,
+      0,
+    );
     assert.equal(mesh.paths.length, reported, 'one entry per reported pair');
     const text = formatMesh(mesh, { self: 'm01', states: states(input) });
     golden('mesh-30.txt', text + '\n');
@@ -120,7 +138,14 @@ describe('status --mesh: the pair matrix', () => {
       runtime: 'podman',
       startedAt: 0,
       members: [
-        { name: 'solo', state: 'alive', incarnation: 1, record: rec('solo', { other: { up: true, rtt_ms: 3, mtu: null } }), lastSeen: 0, identity: 'aaaaaaaaaaaa' },
+        {
+          name: 'solo',
+          state: 'alive',
+          incarnation: 1,
+          record: rec('solo', { other: { up: true, rtt_ms: 3, mtu: null } }),
+          lastSeen: 0,
+          identity: 'aaaaaaaaaaaa',
+        },
         { name: 'other', state: 'alive', incarnation: 1, record: rec('other'), lastSeen: 0, identity: 'bbbbbbbbbbbb' },
       ],
       containers: [],

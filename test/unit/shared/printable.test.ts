@@ -28,7 +28,11 @@ describe('peer strings on the terminal', () => {
       const rec = recordFor('evil', '127.0.0.9:7947', id);
       rec.addresses = [bad];
       const bytes = encodeMessage({ t: 'g', u: [{ k: 'a', r: signRecord(rec, 1, id.secretKey) }] });
-      assert.throws(() => decodeMessage(bytes), (e: unknown) => isHeptoError(e) && e.code === 'FRAME_REJECTED' && /addresses\[0\] holds a control character/.test(e.message), JSON.stringify(bad));
+      assert.throws(
+        () => decodeMessage(bytes),
+        (e: unknown) => isHeptoError(e) && e.code === 'FRAME_REJECTED' && /addresses\[0\] holds a control character/.test(e.message),
+        JSON.stringify(bad),
+      );
       const health = recordFor('evil', '127.0.0.9:7947', id);
       health.facts.os = bad;
       assert.throws(() => decodeMessage(encodeMessage({ t: 'g', u: [{ k: 'a', r: signRecord(health, 1, id.secretKey) }] })), /control character/);

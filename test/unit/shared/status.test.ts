@@ -25,18 +25,36 @@ describe('status document', () => {
     startedAt: now - 60000,
     members: [
       { name: 'zeta', state: 'dead', incarnation: 4, record: rec('zeta', 'node'), lastSeen: now - 120000, identity: 'ffffffffffff' },
-      { name: 'alpha', state: 'alive', incarnation: 9, record: rec('alpha', 'master', { alpha: { wesher: 'running', k3s: 'running' }, beta2: { wesher: 'running', k3s: 'crashloop' } }), lastSeen: now, identity: '0123456789ab' },
+      {
+        name: 'alpha',
+        state: 'alive',
+        incarnation: 9,
+        record: rec('alpha', 'master', { alpha: { wesher: 'running', k3s: 'running' }, beta2: { wesher: 'running', k3s: 'crashloop' } }),
+        lastSeen: now,
+        identity: '0123456789ab',
+      },
       { name: 'beta', state: 'alive', incarnation: 2, record: rec('beta', 'node'), lastSeen: now - 1000, identity: 'abcdef012345' },
     ],
     containers: [
-      { name: 'hepto-alpha-wesher', node: 'alpha', role: 'wesher', state: 'running', restarts: 0, last_error: null, overlay: { interface: 'wgoverlay', addresses: ['10.1.2.3/32'], mtu: 1320, up: true } },
+      {
+        name: 'hepto-alpha-wesher',
+        node: 'alpha',
+        role: 'wesher',
+        state: 'running',
+        restarts: 0,
+        last_error: null,
+        overlay: { interface: 'wgoverlay', addresses: ['10.1.2.3/32'], mtu: 1320, up: true },
+      },
       { name: 'hepto-alpha-k3s', node: 'alpha', role: 'k3s', state: 'running', restarts: 1, last_error: null },
     ],
     problems: ['p1', 'p1', 'p2'],
   });
 
   it('sorts members alive first, marks self, splits own and hosted containers, dedupes problems', () => {
-    assert.deepEqual(doc.members.map((m) => m.name), ['alpha', 'beta', 'zeta']);
+    assert.deepEqual(
+      doc.members.map((m) => m.name),
+      ['alpha', 'beta', 'zeta'],
+    );
     assert.equal(doc.members[0].self, true);
     assert.deepEqual(doc.members[0].containers, { wesher: 'running', k3s: 'running' });
     assert.deepEqual(doc.members[0].hosted, { beta2: { wesher: 'running', k3s: 'crashloop' } });
@@ -60,10 +78,23 @@ describe('status document', () => {
   });
 
   it("each member carries its identity fingerprint, in the JSON and in the table's last column", () => {
-    assert.deepEqual(doc.members.map((m) => [m.name, m.identity]), [['alpha', '0123456789ab'], ['beta', 'abcdef012345'], ['zeta', 'ffffffffffff']]);
+    assert.deepEqual(
+      doc.members.map((m) => [m.name, m.identity]),
+      [
+        ['alpha', '0123456789ab'],
+        ['beta', 'abcdef012345'],
+        ['zeta', 'ffffffffffff'],
+      ],
+    );
     const lines = formatStatus(doc, now).split('\n');
     assert.match(lines[2], /^MEMBER\s+STATE\s+ROLE\s+.*K3S\s+IDENTITY$/);
-    assert.match(lines.find((l) => l.startsWith('alpha (this)'))!, /running\s+0123456789ab$/);
-    assert.match(lines.find((l) => l.startsWith('zeta'))!, /-\s+ffffffffffff$/);
+    assert.match(
+      lines.find((l) => l.startsWith('alpha (this)'))!,
+      /running\s+0123456789ab$/,
+    );
+    assert.match(
+      lines.find((l) => l.startsWith('zeta'))!,
+      /-\s+ffffffffffff$/,
+    );
   });
 });

@@ -49,7 +49,7 @@ describe('sim: connection costs', () => {
     assert.deepEqual(c.openStats([0, 1, 2]), { members: 3, mean: 2, max: 2 });
   });
 
-  it('a crash closes the crashed member\'s connections; a new one costs a new handshake', () => {
+  it("a crash closes the crashed member's connections; a new one costs a new handshake", () => {
     const { q, nw } = net(3);
     const c = nw.connections;
     send(nw, 0, 1);
@@ -65,14 +65,21 @@ describe('sim: connection costs', () => {
     assert.equal(c.openCount(0), 0);
     // A restarted member 2 dials again: a new handshake.
     nw.remove(2);
-    nw.attach({ index: 2, peer: { name: 'm2', idPub: 'id2', remote: 'r2' }, addresses: ['h2:1'], message: () => undefined, sendFailed: () => undefined, disconnected: () => undefined });
+    nw.attach({
+      index: 2,
+      peer: { name: 'm2', idPub: 'id2', remote: 'r2' },
+      addresses: ['h2:1'],
+      message: () => undefined,
+      sendFailed: () => undefined,
+      disconnected: () => undefined,
+    });
     send(nw, 0, 2);
     q.runUntil(2000);
     assert.equal(c.openCount(0), 1);
     assert.equal(c.totals.opened, 4);
   });
 
-  it('a power cut closes its connections only when the peers\' keepalive gives up', () => {
+  it("a power cut closes its connections only when the peers' keepalive gives up", () => {
     const { q, nw } = net(3);
     const c = nw.connections;
     send(nw, 0, 1);

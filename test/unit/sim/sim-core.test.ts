@@ -26,7 +26,10 @@ describe('sim: rng and event queue', () => {
     assert.ok(a.every((x) => x >= 0 && x < 1));
     assert.notDeepEqual(Array.from({ length: 3 }, stream(1, 'x')), Array.from({ length: 3 }, stream(1, 'y')));
     const s = sample(mulberry32(1), 10, 10);
-    assert.deepEqual([...s].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...s].sort((x, y) => x - y),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 
   it('runs events in time order, ties in scheduling order, and stops on request', () => {
@@ -43,7 +46,10 @@ describe('sim: rng and event queue', () => {
     assert.equal(q.runUntil(50), false);
     assert.deepEqual(seen, ['a1', 'a2', 'b', 'b+5', 'c']);
     assert.equal(q.now(), 50);
-    assert.equal(q.runUntil(1000, () => seen.length === 6), true);
+    assert.equal(
+      q.runUntil(1000, () => seen.length === 6),
+      true,
+    );
     assert.equal(q.now(), 100);
   });
 
@@ -86,7 +92,15 @@ describe('sim: latency', () => {
   });
 
   it('refuses a malformed geography', () => {
-    assert.throws(() => new LatencyModel({ name: 'bad', geography: { regions: [{ name: 'a', weight: 1 }], oneWayMs: [] }, jitter: { kind: 'constant', ms: 1 } }, 1, mulberry32(1)), /1×1/);
+    assert.throws(
+      () =>
+        new LatencyModel(
+          { name: 'bad', geography: { regions: [{ name: 'a', weight: 1 }], oneWayMs: [] }, jitter: { kind: 'constant', ms: 1 } },
+          1,
+          mulberry32(1),
+        ),
+      /1×1/,
+    );
   });
 });
 
@@ -122,7 +136,10 @@ describe('sim: network model', () => {
     const { q, net: nw, got } = net(2, 0.3);
     for (let s = 1; s <= 50; s++) nw.send(0, { name: 'm1', addresses: ['h1:1'] }, { t: 'p', s });
     q.runUntil(Infinity);
-    assert.deepEqual(got[1].messages.map((m) => m.s), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      got[1].messages.map((m) => m.s),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     assert.ok(got[1].messages[0].at >= 30, 'handshake (1 RTT) + one way at 10 ms');
     assert.equal(nw.connectionCount(0), 1);
     assert.equal(nw.totals.dials, 1);
@@ -136,7 +153,10 @@ describe('sim: network model', () => {
     q.runUntil(100);
     nw.kill(1);
     q.runUntil(200);
-    assert.deepEqual(got[0].disconnected.map((d) => d.peer), ['m1']);
+    assert.deepEqual(
+      got[0].disconnected.map((d) => d.peer),
+      ['m1'],
+    );
     nw.send(2, { name: 'm1', addresses: ['h1:1'] }, { t: 'p', s: 2 });
     q.runUntil(Infinity);
     assert.equal(got[2].failed.length, 1);
@@ -160,7 +180,10 @@ describe('sim: network model', () => {
     nw.heal();
     nw.send(0, { name: 'm1', addresses: ['h1:1'] }, { t: 'p', s: 4 });
     q.runUntil(Infinity);
-    assert.deepEqual(got[1].messages.map((m) => m.s), [1, 4]);
+    assert.deepEqual(
+      got[1].messages.map((m) => m.s),
+      [1, 4],
+    );
   });
 
   it('a dial to the wrong name is refused, the next address is tried', () => {
@@ -168,7 +191,10 @@ describe('sim: network model', () => {
     nw.send(0, { name: 'm2', addresses: ['h1:1', 'h2:1'] }, { t: 'p', s: 9 });
     q.runUntil(Infinity);
     assert.equal(got[1].messages.length, 0);
-    assert.deepEqual(got[2].messages.map((m) => m.s), [9]);
+    assert.deepEqual(
+      got[2].messages.map((m) => m.s),
+      [9],
+    );
   });
 
   it('counts frame overhead: sealed frame 25 B plus the WebSocket header', () => {
@@ -181,11 +207,23 @@ describe('sim: network model', () => {
 describe('sim: report and flags', () => {
   it('fits a log curve to log data and says so; flags a linear one', () => {
     const ns = [100, 1000, 10000, 100000];
-    const logFits = growthFits(ns, ns.map((n) => 500 + 300 * Math.log(n)));
+    const logFits = growthFits(
+      ns,
+      ns.map((n) => 500 + 300 * Math.log(n)),
+    );
     assert.ok(logFits[0].r2 > 0.999);
     assert.ok(Math.abs(logFits[0].b - 300) < 1e-6);
     assert.match(growthVerdict(logFits, 4), /^consistent with log N/);
-    assert.match(growthVerdict(growthFits(ns, ns.map((n) => 2 * n)), 4), /^NOT like log N/);
+    assert.match(
+      growthVerdict(
+        growthFits(
+          ns,
+          ns.map((n) => 2 * n),
+        ),
+        4,
+      ),
+      /^NOT like log N/,
+    );
   });
 
   it('parses flags and names the bad one', () => {
@@ -206,24 +244,43 @@ describe('sim: report and flags', () => {
     const fast = installFastCrypto();
     try {
       const base = {
-        seed: 3, timing: LAN, timingName: 'LAN', latency: LATENCY_PRESETS.lan, anchors: 1, startSpreadMs: 100,
-        lossRates: [0.05], lossModels: ['tcp', 'drop'] as ('tcp' | 'drop')[], memberHours: 0.2, churnPairs: 1,
-        wire: 'shared' as const, repeat: 1, convergeOnly: false,
+        seed: 3,
+        timing: LAN,
+        timingName: 'LAN',
+        latency: LATENCY_PRESETS.lan,
+        anchors: 1,
+        startSpreadMs: 100,
+        lossRates: [0.05],
+        lossModels: ['tcp', 'drop'] as ('tcp' | 'drop')[],
+        memberHours: 0.2,
+        churnPairs: 1,
+        wire: 'shared' as const,
+        repeat: 1,
+        convergeOnly: false,
       };
       const light = runSuite({ ...base, n: 12, heavy: false });
       assert.notEqual(light.converge.ms, null);
       assert.equal(light.crashes.length, 2);
       assert.ok(light.rest);
-      assert.deepEqual(light.falsePositives.map((f) => f.model), ['tcp']);
+      assert.deepEqual(
+        light.falsePositives.map((f) => f.model),
+        ['tcp'],
+      );
       assert.equal(light.partition, null);
       assert.equal(light.churn, null);
       assert.ok(light.homeCut && light.homeCut.mergeMs !== null, 'the home cut runs at every size');
       const full = runSuite({ ...base, n: 12, heavy: true });
-      assert.deepEqual(full.falsePositives.map((f) => f.model), ['tcp', 'drop']);
+      assert.deepEqual(
+        full.falsePositives.map((f) => f.model),
+        ['tcp', 'drop'],
+      );
       assert.ok(full.partition && full.churn);
       const md = table([full, light]);
       assert.match(md, /partition \(two halves\): split seen \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| not run \(N > --heavy-max\) \|/);
-      assert.match(md, /one member cut off \(a home losing its uplink, healed once the rest holds it dead\): seen dead \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| [0-9.]+ \/ [0-9.]+ \|/);
+      assert.match(
+        md,
+        /one member cut off \(a home losing its uplink, healed once the rest holds it dead\): seen dead \/ merged after heal, s \| [0-9.]+ \/ [0-9.]+ \| [0-9.]+ \/ [0-9.]+ \|/,
+      );
       assert.match(md, /5% loss \(drop\) \| [0-9.]+ .* \| not run \(N > --heavy-max\) \|/);
     } finally {
       fast.uninstall();

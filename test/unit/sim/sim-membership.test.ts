@@ -89,7 +89,17 @@ describe('sim: the real Membership in virtual time', function () {
     const id = simIdentity(1, 2);
     const kp = nacl.sign.keyPair.fromSeed(id.secretKey.subarray(0, 32));
     assert.equal(Buffer.from(kp.publicKey).toString('base64'), id.idPub);
-    const record = { name: 'm2', role: 'node' as const, addresses: ['[2001:db8::3]:7947'], node_ips: [], overlay_ip: null, facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' }, containers: {}, id_pub: id.idPub, created_at: 1 };
+    const record = {
+      name: 'm2',
+      role: 'node' as const,
+      addresses: ['[2001:db8::3]:7947'],
+      node_ips: [],
+      overlay_ip: null,
+      facts: { cores: 1, memory_mb: 1, os: 'x', agent_version: '0' },
+      containers: {},
+      id_pub: id.idPub,
+      created_at: 1,
+    };
     const viaPatch = signRecord(record, 5, id.secretKey);
     const naclSig = nacl.sign.detached(new TextEncoder().encode(canonicalJson({ record, incarnation: 5 })), kp.secretKey);
     assert.equal(viaPatch.sig, Buffer.from(naclSig).toString('base64'), 'byte-identical to tweetnacl');
