@@ -307,14 +307,13 @@ export class GossipNode {
   private arm(): void {
     if (!this.running) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
-    const wake = this.membership.nextWakeup();
-    const delay = Number.isFinite(wake) ? Math.max(0, wake - this.clock.now()) : 1000;
+    const now = this.clock.now();
     this.timer = this.clock.setTimeout(
       () => {
         this.timer = null;
         this.guard('tick', () => this.membership.tick(this.clock.now()));
       },
-      Math.min(delay, 1000),
+      this.membership.nextTickAt(now) - now,
     );
   }
 }

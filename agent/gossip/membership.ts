@@ -63,6 +63,9 @@ import type { InvitationUse } from '../admin/invitation';
 import type { GossipTiming } from './timing';
 import { byCodePoint } from '../../shared/order';
 
+/** The longest a driver waits between two ticks (nextTickAt). */
+export const TICK_CAP_MS = 1000;
+
 export type { Outgoing, Step, MemberEvent, GossipHooks } from './state';
 export type { GossipMessage } from './messages';
 export type { GossipTiming } from './timing';
@@ -359,6 +362,16 @@ export class Membership {
       reconnectTick(s, ctx);
       this.forgetOld(ctx.now);
     });
+  }
+
+  /**
+   * When a driver (GossipNode, the simulator's World) calls tick() next: at
+   * nextWakeup(), and at least every TICK_CAP_MS, so that a clock that jumps
+   * or a wakeup computed before a change costs at most a second.
+   */
+  nextTickAt(now: number): number {
+    const wake = this.nextWakeup();
+    return now + Math.min(Number.isFinite(wake) ? Math.max(0, wake - now) : TICK_CAP_MS, TICK_CAP_MS);
   }
 
   /** Absolute ms when tick() next has something to do. */

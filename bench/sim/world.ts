@@ -2,7 +2,7 @@
  * The simulated cluster: one real Membership per member, driven exactly like
  * the daemon's shell (agent/daemon/gossip-node.ts) drives it: bootstrap,
  * receive, sendFailed, disconnected, and one timer re-armed after every call
- * at min(nextWakeup, now + 1 s). Steps' messages go to the SimNetwork; steps'
+ * at Membership.nextTickAt (min(nextWakeup, now + 1 s)). Steps' messages go to the SimNetwork; steps'
  * events feed the Observer, which keeps who-sees-whom for the scenarios.
  */
 import { Membership, type MemberEvent, type Step } from '../../agent/gossip/membership';
@@ -21,7 +21,6 @@ import { stream, type Rng } from './rng';
 /** Virtual time starts here (like ManualClock): incarnations are wall-clock seconds in the agent. */
 export const EPOCH = 1_700_000_000_000;
 /** The shell never sleeps longer than this between ticks. */
-const TICK_CAP_MS = 1000;
 
 export interface WorldOptions {
   seed: number;
@@ -224,9 +223,7 @@ export class World {
   }
 
   private arm(member: Member): void {
-    const now = this.now();
-    const wake = member.m.nextWakeup();
-    const at = now + Math.min(Number.isFinite(wake) ? Math.max(0, wake - now) : TICK_CAP_MS, TICK_CAP_MS);
+    const at = member.m.nextTickAt(this.now());
     if (at === member.timerAt) return; // the armed timer already fires then
     const gen = ++member.timerGen;
     member.timerAt = at;
