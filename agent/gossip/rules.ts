@@ -203,6 +203,14 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (was !== 'alive') {
       e.state = 'alive';
       e.stateSince = ctx.now;
+      // Back from the dead (a healed partition), heard from others: a connection to it
+      // that lived through the cut may wait seconds in TCP's retransmission backoff, and
+      // probes over it fail. Closed (as trimmed: not a failure), the next message dials anew.
+      if (was === 'dead' && ctx.from?.name !== name && e.warmAt >= 0) {
+        count(s, 'stale-link-closed');
+        setWarm(s, name, false);
+        (ctx.close ??= []).push(name);
+      }
       emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
       if (blamed !== undefined) noteRefuted(s, ctx, blamed);
     } else {

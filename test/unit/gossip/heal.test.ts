@@ -31,6 +31,22 @@ describe('gossip: healing', () => {
     );
   });
 
+  it('after a heal, a member heard of from others as back from the dead gets a fresh connection, not the one that lived through the cut', () => {
+    const { router, names } = bootCluster(10);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    const a = names.slice(0, 5);
+    const b = names.slice(5);
+    router.partition([a, b]);
+    router.runUntilTrue(() => router.allSee(b, 'dead', a) && router.allSee(a, 'dead', b), 20_000, 'each side sees the other dead');
+    // The cut dropped messages but closed no connection, as a real one does for a while.
+    const stale = names.filter((n) => router.connected(n).some((o) => a.includes(n) !== a.includes(o)));
+    assert.ok(stale.length > 0, 'no connection across the cut survived it');
+    router.heal();
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 3 * TEST.reconnectInterval + 2000, 'merge');
+    const closed = names.reduce((sum, n) => sum + ((router.node(n).m.counters() as Record<string, number>)['stale-link-closed'] ?? 0), 0);
+    assert.ok(closed > 0, 'no member closed a connection that lived through the cut');
+  });
+
   it('with every anchor down it retries with growing, capped backoff, and joins once an anchor comes up', () => {
     const router = new SimRouter({ rng: seededRng(3) });
     const anchorAddr = addressOf(0);
