@@ -18,6 +18,7 @@ import { memoryLogger } from '../../../shared/log';
 import type { StatusDoc } from '../../../shared/status';
 import { CLUSTER_KEY, OVERLAY_KEY } from '../../helpers/agent-cluster';
 import { MemoryNetwork } from '../../helpers/memory-transport';
+import { stepClock } from '../../helpers/virtual-time';
 
 const PORT = 7947;
 const LATENCY_MS = 5;
@@ -82,14 +83,7 @@ describe('Agent over the in-memory network, manual clock', function () {
   }
 
   /** Advances virtual time in small steps, letting promise chains (sends, file writes) run between them. */
-  async function run(ms: number, until?: () => boolean): Promise<boolean> {
-    for (let t = 0; t < ms; t += LATENCY_MS) {
-      if (until?.()) return true;
-      clock.advance(LATENCY_MS);
-      await new Promise((r) => setImmediate(r));
-    }
-    return until?.() ?? true;
-  }
+  const run = (ms: number, until?: () => boolean): Promise<boolean> => stepClock(clock, LATENCY_MS, ms, until);
 
   /**
    * For what also waits on the disk (a state file's write, fsync and rename):

@@ -9,6 +9,7 @@ import type { MemberEvent } from '../../../agent/gossip/membership';
 import { ManualClock } from '../../../shared/clock';
 import { memoryLogger } from '../../../shared/log';
 import { MemoryNetwork } from '../../helpers/memory-transport';
+import { stepClock } from '../../helpers/virtual-time';
 import { addressOf, identity, makeMember } from '../gossip/helpers';
 
 const LATENCY_MS = 5;
@@ -50,14 +51,7 @@ function cluster(names: string[]): { clock: ManualClock; net: MemoryNetwork; nod
 }
 
 /** Advances virtual time in small steps, letting promise chains (sends) run between them. */
-async function run(clock: ManualClock, ms: number, until?: () => boolean): Promise<boolean> {
-  for (let t = 0; t < ms; t += LATENCY_MS) {
-    if (until?.()) return true;
-    clock.advance(LATENCY_MS);
-    await new Promise((r) => setImmediate(r));
-  }
-  return until?.() ?? true;
-}
+const run = (clock: ManualClock, ms: number, until?: () => boolean): Promise<boolean> => stepClock(clock, LATENCY_MS, ms, until);
 
 const stateOf = (n: Node, name: string): string | undefined => n.node.membership.view().find((m) => m.name === name)?.state;
 const allAlive = (nodes: Node[]): boolean => nodes.every((n) => nodes.every((o) => stateOf(n, o.name) === 'alive'));
