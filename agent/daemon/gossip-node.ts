@@ -6,7 +6,8 @@
 import type { Clock, TimerHandle } from '../../shared/clock';
 import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
-import { Membership, decodeMessage, encodeMessage, type GossipHooks, type MemberEvent, type Step } from '../gossip/membership';
+import { Membership, decodeMessage, encodeMessage, type GossipHooks, type MemberEvent, type Outgoing, type Step } from '../gossip/membership';
+import { MembershipDriver } from '../gossip/driver';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
 import { admitCommand, type Admission, type Removal } from '../admin/admission';
 import type { InvitationUse } from '../admin/invitation';
@@ -56,7 +57,7 @@ export class GossipNode {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly anchors: string[];
-  private timer: TimerHandle | null = null;
+  private readonly driver: MembershipDriver;
   private running = false;
   private readonly listeners: Array<(e: MemberEvent) => void> = [];
   private readonly rejections = new Map<string, Rejection>();
@@ -76,6 +77,20 @@ export class GossipNode {
     });
     this.clock = opts.clock;
     this.log = opts.logger;
+    this.driver = new MembershipDriver(
+      this.membership,
+      this.clock,
+      {
+        event: (ev) => this.onMemberEvent(ev),
+        close: (name) => {
+          if (this.running) this.transport.disconnect(name, true);
+        },
+        send: (out) => this.send(out),
+      },
+      {
+        onError: (what, e) => this.internalError('node-step', e, () => this.log.error('membership step failed', { step: what, error: errorMessage(e) })),
+      },
+    );
     this.anchors = opts.anchors;
     this.transport = opts.transport({
       message: (from, payload) => this.onMessage(from, payload),
@@ -98,6 +113,7 @@ export class GossipNode {
     if (this.running) return;
     await this.transport.start();
     this.running = true;
+    this.driver.start();
     this.guard('bootstrap', () => this.membership.bootstrap(this.anchors, this.clock.now()));
   }
 
@@ -109,8 +125,7 @@ export class GossipNode {
       await this.flush(opts.flushMs ?? 1500);
     }
     this.running = false;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = null;
+    this.driver.stop();
     await this.transport.stop();
   }
 
@@ -201,7 +216,7 @@ export class GossipNode {
   private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {
     this.hook(() => this.hooks.refusedBy?.(info.reason));
     this.membership.refusedByPeer(this.clock.now());
-    this.arm();
+    this.driver.arm();
     const host = info.remote.replace(/:\d+$/, '');
     const prev = this.refusedBy.get(host);
     const n = (prev?.count ?? 0) + 1;
@@ -235,58 +250,47 @@ export class GossipNode {
     if (n === 1 || n % 100 === 0) this.log.warn('refused a peer', { remote: info.remote, peer: info.peer, reason: info.reason, times: n });
   }
 
-  /** Runs one state-machine call, performs its effects, and re-arms the timer. A bug never kills the agent. */
+  /** Runs one state-machine call through the driver: effects performed, timer re-armed, a bug never kills the agent. */
   private guard(what: string, fn: () => Step): void {
-    let step: Step;
-    try {
-      step = fn();
-    } catch (e) {
-      this.internalError('node-step', e, () => this.log.error('membership step failed', { step: what, error: errorMessage(e) }));
-      this.arm();
-      return;
-    }
-    this.perform(step);
-    this.arm();
+    this.driver.run(what, fn);
   }
 
-  private perform(step: Step): void {
-    for (const ev of step.events) {
-      if (ev.type === 'bad-signature' && this.running) {
-        // Never an honest mistake (gossip/signatures.ts): cut the sender off, and say so in status.
-        const [remote = 'unknown', ...rest] = (ev.detail ?? '').split(' ');
-        this.transport.disconnect(ev.name);
-        this.onRejected({ remote, peer: ev.name, reason: rest.join(' ') || 'sent a bad signature' });
-      }
-      for (const l of this.listeners) {
-        try {
-          l(ev);
-        } catch (e) {
-          this.internalError('event-listener', e, () => this.log.error('member event listener failed', { event: ev.type, error: errorMessage(e) }));
-        }
-      }
+  private onMemberEvent(ev: MemberEvent): void {
+    if (ev.type === 'bad-signature' && this.running) {
+      // Never an honest mistake (gossip/signatures.ts): cut the sender off, and say so in status.
+      const [remote = 'unknown', ...rest] = (ev.detail ?? '').split(' ');
+      this.transport.disconnect(ev.name);
+      this.onRejected({ remote, peer: ev.name, reason: rest.join(' ') || 'sent a bad signature' });
     }
-    if (!this.running) return;
-    for (const name of step.close ?? []) this.transport.disconnect(name, true);
-    for (const out of step.send) {
-      let bytes: Uint8Array;
+    for (const l of this.listeners) {
       try {
-        bytes = encodeMessage(out.msg);
+        l(ev);
       } catch (e) {
-        this.internalError('encode', e, () => this.log.error('cannot encode gossip message', { error: errorMessage(e) }));
-        continue;
+        this.internalError('event-listener', e, () => this.log.error('member event listener failed', { event: ev.type, error: errorMessage(e) }));
       }
-      const size = bytes.byteLength;
-      if (out.msg.t === 'p' && out.to.name !== undefined) this.links.pingSent(out.to.name, out.msg.s, this.clock.now());
-      const p = this.transport.send(out.to, bytes).then(
-        () => this.hook(() => this.hooks.frameSent?.(size)),
-        (e) => {
-          this.log.debug('send failed', { to: out.to.name ?? out.to.addresses.join(','), error: errorMessage(e) });
-          if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now()));
-        },
-      );
-      this.inflight.add(p);
-      void p.finally(() => this.inflight.delete(p));
     }
+  }
+
+  private send(out: Outgoing): void {
+    if (!this.running) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(out.msg);
+    } catch (e) {
+      this.internalError('encode', e, () => this.log.error('cannot encode gossip message', { error: errorMessage(e) }));
+      return;
+    }
+    const size = bytes.byteLength;
+    if (out.msg.t === 'p' && out.to.name !== undefined) this.links.pingSent(out.to.name, out.msg.s, this.clock.now());
+    const p = this.transport.send(out.to, bytes).then(
+      () => this.hook(() => this.hooks.frameSent?.(size)),
+      (e) => {
+        this.log.debug('send failed', { to: out.to.name ?? out.to.addresses.join(','), error: errorMessage(e) });
+        if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now()));
+      },
+    );
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
   }
 
   /** An error this shell caught: to the internal error hook (which logs it, rate-limited), else logged here. */
@@ -302,18 +306,5 @@ export class GossipNode {
     } catch {
       // metrics only
     }
-  }
-
-  private arm(): void {
-    if (!this.running) return;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    const now = this.clock.now();
-    this.timer = this.clock.setTimeout(
-      () => {
-        this.timer = null;
-        this.guard('tick', () => this.membership.tick(this.clock.now()));
-      },
-      this.membership.nextTickAt(now) - now,
-    );
   }
 }

@@ -17,7 +17,7 @@ import { encodeMessage, type GossipMessage } from '../../agent/gossip/messages';
 import { decodeMessage } from '../../agent/gossip/validate';
 import { DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, FRAME_OVERHEAD } from '../../agent/net/limits';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
-import type { EventQueue } from './event-queue';
+import type { ManualClock } from '../../shared/clock';
 import type { LatencyModel } from './latency';
 import type { Rng } from './rng';
 import { ConnectionLedger, HANDSHAKE_BYTES } from './connections';
@@ -36,7 +36,7 @@ export type HostState = 'up' | 'killed' | 'silent' | 'gone';
 export type LossModel = 'tcp' | 'drop';
 
 export interface NetworkOptions {
-  queue: EventQueue;
+  queue: ManualClock;
   latency: LatencyModel;
   rng: Rng;
   /** Per-packet (tcp) or per-message (drop) loss probability. */
@@ -91,7 +91,7 @@ export interface HostStats {
 }
 
 export class SimNetwork {
-  private readonly q: EventQueue;
+  private readonly q: ManualClock;
   private readonly lat: LatencyModel;
   private readonly rng: Rng;
   private readonly eps: Endpoint[] = [];

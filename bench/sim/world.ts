@@ -1,18 +1,19 @@
 /**
- * The simulated cluster: one real Membership per member, driven exactly like
- * the daemon's shell (agent/daemon/gossip-node.ts) drives it: bootstrap,
- * receive, sendFailed, disconnected, and one timer re-armed after every call
- * at Membership.nextTickAt (min(nextWakeup, now + 1 s)). Steps' messages go to the SimNetwork; steps'
- * events feed the Observer, which keeps who-sees-whom for the scenarios.
+ * The simulated cluster: one real Membership per member, driven by the
+ * daemon's own driver (agent/gossip/driver.ts): bootstrap, receive,
+ * sendFailed, disconnected, and one timer re-armed after every call at
+ * Membership.nextTickAt. Steps' messages go to the SimNetwork; steps' events
+ * feed the Observer, which keeps who-sees-whom for the scenarios.
  */
-import { Membership, type MemberEvent, type Step } from '../../agent/gossip/membership';
+import { Membership } from '../../agent/gossip/membership';
+import { MembershipDriver } from '../../agent/gossip/driver';
 import type { GossipMessage } from '../../agent/gossip/messages';
 import { NameIndex } from '../../agent/gossip/table';
 import type { GossipTiming } from '../../agent/gossip/timing';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import type { MemberRecord } from '../../shared/member';
 import { simIdentity } from './crypto';
-import { EventQueue } from './event-queue';
+import { ManualClock } from '../../shared/clock';
 import { LatencyModel, type LatencySpec } from './latency';
 import { SimNetwork, type Endpoint, type LossModel } from './network';
 import { Observer } from './observer';
@@ -20,7 +21,6 @@ import { stream, type Rng } from './rng';
 
 /** Virtual time starts here (like ManualClock): incarnations are wall-clock seconds in the agent. */
 export const EPOCH = 1_700_000_000_000;
-/** The shell never sleeps longer than this between ticks. */
 
 export interface WorldOptions {
   seed: number;
@@ -60,39 +60,43 @@ class Member implements Endpoint {
   readonly index: number;
   readonly peer: PeerInfo;
   readonly addresses: string[];
-  m: Membership;
-  timerAt = Infinity;
-  timerGen = 0;
+  readonly m: Membership;
+  readonly driver: MembershipDriver;
   /** Called leave(): still flushing, but no longer a member. */
   left = false;
 
-  constructor(
-    private readonly world: World,
-    index: number,
-    m: Membership,
-    idPub: string,
-  ) {
+  constructor(world: World, index: number, m: Membership, idPub: string) {
     this.index = index;
     this.m = m;
     this.addresses = [addressOf(index)];
     this.peer = { name: nameOf(index), idPub, remote: `[2001:db8::${(index + 1).toString(16)}]:${40000 + (index % 20000)}` };
+    this.driver = new MembershipDriver(
+      m,
+      world.q,
+      {
+        event: (ev) => world.obs.event(index, ev, world.now()),
+        close: (name) => world.net.trim(index, name),
+        send: (out) => world.net.send(index, out.to, out.msg),
+      },
+      { onCall: () => world.calls++ },
+    );
   }
 
   message(from: PeerInfo, msg: GossipMessage): void {
-    this.world.step(this, this.m.receive(from, msg, this.world.now()));
+    this.driver.run('receive', (now) => this.m.receive(from, msg, now));
   }
 
   sendFailed(to: Destination, msg: GossipMessage): void {
-    this.world.step(this, this.m.sendFailed(to, msg, this.world.now()));
+    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now));
   }
 
   disconnected(peer: PeerInfo, trimmed?: boolean): void {
-    this.world.step(this, this.m.disconnected(peer.name, this.world.now(), trimmed === true));
+    this.driver.run('disconnected', (now) => this.m.disconnected(peer.name, now, trimmed === true));
   }
 }
 
 export class World {
-  readonly q: EventQueue;
+  readonly q: ManualClock;
   readonly net: SimNetwork;
   readonly obs: Observer;
   readonly latency: LatencyModel;
@@ -111,7 +115,7 @@ export class World {
   constructor(opts: WorldOptions) {
     this.seed = opts.seed;
     this.timing = opts.timing;
-    this.q = new EventQueue(EPOCH);
+    this.q = new ManualClock(EPOCH);
     this.latency = new LatencyModel(opts.latency, opts.capacity, stream(opts.seed, 'regions'));
     this.rngNet = stream(opts.seed, 'network');
     this.net = new SimNetwork({
@@ -167,7 +171,8 @@ export class World {
     this.members[i] = member;
     this.net.attach(member);
     this.obs.started(i);
-    this.step(member, m.bootstrap(anchors.filter((a) => a !== i).map(addressOf), now));
+    member.driver.start();
+    member.driver.run('bootstrap', (t) => m.bootstrap(anchors.filter((a) => a !== i).map(addressOf), t));
   }
 
   /** Starts member i at virtual time `at`. */
@@ -192,46 +197,19 @@ export class World {
     const member = this.members[i];
     if (!member || member.left) return;
     member.left = true;
-    this.step(member, member.m.leave(this.now()));
+    member.driver.run('leave', (now) => member.m.leave(now));
     this.obs.stopped(i); // no longer a member: its view stops counting at once
-    this.q.after(flushMs, () => {
+    this.q.setTimeout(() => {
       if (this.members[i] === member) this.kill(i);
-    });
+    }, flushMs);
   }
 
   private stopMember(i: number): void {
     const member = this.members[i];
     if (!member) return;
-    member.timerGen++;
-    member.timerAt = Infinity;
+    member.driver.stop();
     this.members[i] = undefined;
     this.obs.stopped(i);
-  }
-
-  /** Performs one Step of member `from`, then re-arms its timer, like GossipNode.guard. */
-  step(member: Member, step: Step): void {
-    this.calls++;
-    if (this.members[member.index] !== member) return;
-    for (const ev of step.events) this.onEvent(member.index, ev);
-    for (const name of step.close ?? []) this.net.trim(member.index, name);
-    for (const out of step.send) this.net.send(member.index, out.to, out.msg);
-    this.arm(member);
-  }
-
-  private onEvent(observer: number, ev: MemberEvent): void {
-    this.obs.event(observer, ev, this.now());
-  }
-
-  private arm(member: Member): void {
-    const at = member.m.nextTickAt(this.now());
-    if (at === member.timerAt) return; // the armed timer already fires then
-    const gen = ++member.timerGen;
-    member.timerAt = at;
-    this.q.at(at, () => {
-      if (member.timerGen !== gen || this.members[member.index] !== member) return;
-      member.timerAt = Infinity;
-      this.step(member, member.m.tick(this.now()));
-    });
   }
 
   /** Runs until virtual `ms` from now, or until `stop()` holds (checked after each event). Returns true if stopped. */

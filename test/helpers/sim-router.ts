@@ -1,12 +1,14 @@
 /**
- * A tiny discrete-event network for Membership instances, in virtual time:
- * delivers Step.send between members with latency, random loss, crashes and
- * partitions, calls tick() at each member's nextWakeup(), and records every
- * event. Used by the gossip unit tests and reusable by the simulator.
+ * A tiny discrete-event network for Membership instances, in virtual time
+ * (ManualClock): delivers Step.send between members with latency, random
+ * loss, crashes and partitions, and records every event. Each member is driven
+ * by the daemon's own MembershipDriver, so it ticks as an agent does.
  * Messages go through encodeMessage/decodeMessage, so the codec is exercised.
  */
 import { Membership, decodeMessage, encodeMessage } from '../../agent/gossip/membership';
 import type { GossipMessage, MemberEvent, Step } from '../../agent/gossip/membership';
+import { MembershipDriver } from '../../agent/gossip/driver';
+import { ManualClock } from '../../shared/clock';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import { mulberry32 } from '../../bench/sim/rng';
 
@@ -15,6 +17,7 @@ export interface SimNode {
   address: string;
   idPub: string;
   m: Membership;
+  readonly driver: MembershipDriver;
   up: boolean;
   bytesSent: number;
   bytesReceived: number;
@@ -41,22 +44,18 @@ export interface SimRouterOptions {
 }
 
 type Pending =
-  | { at: number; order: number; kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
-  | { at: number; order: number; kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage }
-  | { at: number; order: number; kind: 'disconnect'; node: SimNode; peer: string; trimmed?: boolean };
+  | { kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
+  | { kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage }
+  | { kind: 'disconnect'; node: SimNode; peer: string; trimmed?: boolean };
 
 export class SimRouter {
-  now: number;
+  readonly clock: ManualClock;
   readonly nodes = new Map<string, SimNode>();
   readonly events: LoggedEvent[] = [];
   private readonly byAddress = new Map<string, SimNode>();
-  private queue: Pending[] = [];
-  private order = 0;
   private groups: Map<string, number> | null = null;
   private readonly talked = new Map<string, Set<string>>();
   private readonly cuts = new Set<string>();
-  /** Cached nextWakeup() per member: only the member just called can have changed its own. */
-  private readonly wake = new Map<SimNode, number>();
   /** Optional tap: return the message to deliver (possibly changed), or null to drop it silently. */
   filter: ((from: SimNode, to: SimNode, msg: GossipMessage) => GossipMessage | null) | null = null;
   /** Every message handed to the network, for assertions. */
@@ -66,7 +65,7 @@ export class SimRouter {
   private readonly o: Required<Omit<SimRouterOptions, 'start'>>;
 
   constructor(opts: SimRouterOptions) {
-    this.now = opts.start ?? 1_000_000;
+    this.clock = new ManualClock(opts.start ?? 1_000_000);
     this.o = {
       rng: opts.rng,
       latency: opts.latency ?? { min: 1, max: 5 },
@@ -84,10 +83,33 @@ export class SimRouter {
   add(m: Membership, address: string, key?: string): SimNode {
     const self = m.view().find((v) => v.state === 'alive' && v.record.addresses.includes(address)) ?? m.view()[0];
     if (!self) throw new Error('sim-router: membership has no self entry');
-    const node: SimNode = { name: self.name, address, idPub: self.record.id_pub, m, up: true, bytesSent: 0, bytesReceived: 0 };
+    const node: SimNode = {
+      name: self.name,
+      address,
+      idPub: self.record.id_pub,
+      m,
+      driver: this.driverOf(m, () => node),
+      up: true,
+      bytesSent: 0,
+      bytesReceived: 0,
+    };
     this.nodes.set(key ?? node.name, node);
     this.byAddress.set(address, node);
+    node.driver.start();
     return node;
+  }
+
+  /** Virtual now. */
+  get now(): number {
+    return this.clock.now();
+  }
+
+  private driverOf(m: Membership, node: () => SimNode): MembershipDriver {
+    return new MembershipDriver(m, this.clock, {
+      event: (ev) => this.events.push({ ...ev, at: this.now, observer: node().name }),
+      close: (name) => this.trim(node(), name),
+      send: (out) => this.send(node(), out.to, out.msg),
+    });
   }
 
   /** Replaces a member's state machine (a restart), keeping its address. */
@@ -95,7 +117,9 @@ export class SimRouter {
     const old = this.nodes.get(name);
     if (!old) throw new Error(`sim-router: no node ${name}`);
     old.m = m;
+    old.driver.membership = m;
     old.up = true;
+    old.driver.start();
     const self = m.view().find((v) => v.name === old.name);
     if (self) old.idPub = self.record.id_pub;
     return old;
@@ -114,10 +138,7 @@ export class SimRouter {
 
   /** Applies a Step returned by a direct call on a member (bootstrap, leave, updateSelf...). */
   handle(from: SimNode, step: Step): void {
-    this.wake.set(from, from.m.nextWakeup());
-    for (const ev of step.events) this.events.push({ ...ev, at: this.now, observer: from.name });
-    for (const name of step.close ?? []) this.trim(from, name);
-    for (const out of step.send) this.send(from, out.to, out.msg);
+    from.driver.apply(step);
   }
 
   /** Step.close: `from` closes its connection with `name` as trimmed (active view full); the peer hears it one latency later. */
@@ -125,7 +146,7 @@ export class SimRouter {
     if (!this.talked.get(from.name)?.delete(name)) return;
     this.talked.get(name)?.delete(from.name);
     const to = this.nodes.get(name);
-    if (to) this.push({ at: this.now + this.o.latency.max, order: this.order++, kind: 'disconnect', node: to, peer: from.name, trimmed: true });
+    if (to) this.push(this.now + this.o.latency.max, { kind: 'disconnect', node: to, peer: from.name, trimmed: true });
   }
 
   /** The members `name` holds a connection with (it talked with them, not closed since). */
@@ -137,12 +158,13 @@ export class SimRouter {
   crash(name: string): void {
     const n = this.node(name);
     n.up = false;
+    n.driver.stop();
     if (!this.o.notifyDisconnect) return;
     // Peers see the connection close after whatever it had already sent (same stream).
     const at = this.now + this.o.latency.max + 1;
     for (const other of this.talked.get(name) ?? []) {
       const o = this.nodes.get(other);
-      if (o) this.push({ at, order: this.order++, kind: 'disconnect', node: o, peer: name });
+      if (o) this.push(at, { kind: 'disconnect', node: o, peer: name });
       this.talked.get(other)?.delete(name);
     }
     this.talked.delete(name);
@@ -190,27 +212,19 @@ export class SimRouter {
     return dest.name !== undefined ? this.nodes.get(dest.name) : undefined;
   }
 
-  private push(p: Pending): void {
-    // Queue kept sorted by (at, order); inserts are near the end, so a backwards scan is cheap.
-    let i = this.queue.length;
-    while (i > 0) {
-      const q = this.queue[i - 1] as Pending;
-      if (q.at < p.at || (q.at === p.at && q.order < p.order)) break;
-      i--;
-    }
-    this.queue.splice(i, 0, p);
+  private push(at: number, p: Pending): void {
+    this.clock.at(at, () => this.process(p));
   }
 
   private send(from: SimNode, dest: Destination, msg: GossipMessage): void {
     const to = this.resolve(dest);
-    const order = this.order++;
     if (this.recordSent && (!to || !to.up)) this.sent.push({ at: this.now, from: from.name, to: dest.name ?? dest.addresses.join(','), msg });
     if (!to || !to.up) {
-      this.push({ at: this.now + 1, order, kind: 'failed', from, dest, msg });
+      this.push(this.now + 1, { kind: 'failed', from, dest, msg });
       return;
     }
     if (!this.reachable(from, to)) {
-      if (this.o.partitionMode === 'fail') this.push({ at: this.now + this.o.failDelay, order, kind: 'failed', from, dest, msg });
+      if (this.o.partitionMode === 'fail') this.push(this.now + this.o.failDelay, { kind: 'failed', from, dest, msg });
       return;
     }
     if (this.recordSent) this.sent.push({ at: this.now, from: from.name, to: to.name, msg });
@@ -221,37 +235,14 @@ export class SimRouter {
     if (this.o.rng() < this.o.loss) return;
     const { min, max } = this.o.latency;
     const at = this.now + min + Math.floor(this.o.rng() * (max - min + 1));
-    this.push({ at, order, kind: 'deliver', from, to, bytes });
-  }
-
-  private nextNodeWakeup(): { at: number; node: SimNode | null } {
-    let best: { at: number; node: SimNode | null } = { at: Number.POSITIVE_INFINITY, node: null };
-    for (const n of this.nodes.values()) {
-      if (!n.up) continue;
-      const w = this.wake.get(n) ?? n.m.nextWakeup();
-      if (w < best.at) best = { at: w, node: n };
-    }
-    return best;
+    this.push(at, { kind: 'deliver', from, to, bytes });
   }
 
   /** Runs the network until virtual time `until` (inclusive). */
   runUntil(until: number): void {
-    // Members may have been called directly since (restorePeers...): refresh once.
-    for (const n of this.nodes.values()) this.wake.set(n, n.m.nextWakeup());
-    for (;;) {
-      const head = this.queue[0];
-      const wake = this.nextNodeWakeup();
-      const at = Math.min(head ? head.at : Number.POSITIVE_INFINITY, wake.at);
-      if (at > until) break;
-      this.now = Math.max(this.now, at);
-      if (head && head.at <= wake.at) {
-        this.queue.shift();
-        this.process(head);
-      } else if (wake.node) {
-        this.handle(wake.node, wake.node.m.tick(this.now));
-      }
-    }
-    this.now = Math.max(this.now, until);
+    // Members may have been called directly since (restorePeers...): re-arm their timers.
+    for (const n of this.nodes.values()) if (n.up) n.driver.arm();
+    this.clock.runUntil(until);
   }
 
   run(ms: number): void {

@@ -9,6 +9,7 @@ function skewed(m: Membership, skew: { ms: number }): Membership {
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       if (prop === 'nextWakeup') return () => (target.nextWakeup() as number) - skew.ms;
+      if (prop === 'nextTickAt') return (now: number) => (target.nextTickAt(now + skew.ms) as number) - skew.ms;
       if (prop === 'view') return () => target.view();
       return (...args: unknown[]) => {
         // The last argument of every time-driven method is `now`.

@@ -102,6 +102,7 @@ describe('gossip: fake members (issue 14, attack 2) and bounds', function () {
   it('a crashed member every agent had met is forgotten by all after 24 × leftRetention, and stays forgotten', () => {
     const { router } = bootCluster(4, { seed: 3 });
     router.runUntilTrue(() => router.allSee(['n0', 'n1', 'n2', 'n3'], 'alive'), 30_000, 'converged');
+    router.run(TEST.probeInterval * 6); // a few probe rounds: every agent has now met n3 (heard it over a connection)
     router.crash('n3');
     router.runUntilTrue(() => router.allSee(['n3'], 'dead', ['n0', 'n1', 'n2']), 60_000, 'n3 seen dead');
     router.run(TEST.leftRetention * 20);

@@ -106,8 +106,9 @@ describe('gossip: key rotations', () => {
       remote: addressOf(1),
       admission: proof(n),
     });
+    let now = router.now; // hashes handed straight to n0, at times of the test's choosing
     const offered = (n: string, r?: string): RotationBox[] => {
-      const step = router.node('n0').m.receive(from(n), r === undefined ? { t: 'h', h: 'AAAAAAAAAAAAAAAA' } : { t: 'h', h: 'AAAAAAAAAAAAAAAA', r }, router.now);
+      const step = router.node('n0').m.receive(from(n), r === undefined ? { t: 'h', h: 'AAAAAAAAAAAAAAAA' } : { t: 'h', h: 'AAAAAAAAAAAAAAAA', r }, now);
       return step.send
         .flatMap((o) => (o.msg.t === 'g' ? o.msg.u : []))
         .filter((u) => u.k === 'r')
@@ -117,7 +118,7 @@ describe('gossip: key rotations', () => {
     assert.equal(sent.length, 1);
     assert.equal((sent[0] as unknown as { n: string }).n, 'n1');
     for (let i = 0; i < 10; i++) assert.equal(offered('n1').length, 0, 'limited');
-    router.now += TEST.syncInterval;
+    now += TEST.syncInterval;
     assert.equal(offered('n1', s.id).length, 0, 'it holds this rotation already');
     // The sync hashes members send carry their rotation.
     router.recordSent = true;

@@ -9,6 +9,8 @@ describe('ManualClock', () => {
     c.setTimeout(() => fired.push(['a', c.now()]), 100);
     const h = c.setTimeout(() => fired.push(['never', c.now()]), 150);
     c.clearTimeout(h);
+    c.clearTimeout(h);
+    assert.equal(c.pendingCount(), 2, 'a cleared timer is no longer pending, cleared twice or not');
     c.advance(99);
     assert.deepEqual(fired, []);
     c.advance(200);
@@ -17,6 +19,20 @@ describe('ManualClock', () => {
       ['b', 1200],
     ]);
     assert.equal(c.now(), 1299);
+    assert.equal(c.pendingCount(), 0);
+    assert.equal(c.peekTime(), Infinity);
+  });
+
+  it('clearing a timer that already fired changes nothing', () => {
+    const c = new ManualClock(0);
+    let n = 0;
+    const h = c.setTimeout(() => n++, 5);
+    c.setTimeout(() => n++, 50);
+    c.advance(10);
+    c.clearTimeout(h);
+    assert.equal(c.pendingCount(), 1);
+    c.advance(100);
+    assert.equal(n, 2);
   });
 
   it('runs timers scheduled by timers within the same advance', () => {

@@ -5,13 +5,13 @@
  */
 import { strict as assert } from 'assert';
 import { ConnectionLedger, HANDSHAKE_BYTES, handshakeBytes } from '../../../bench/sim/connections';
-import { EventQueue } from '../../../bench/sim/event-queue';
+import { ManualClock } from '../../../shared/clock';
 import { LatencyModel, LATENCY_PRESETS } from '../../../bench/sim/latency';
 import { SimNetwork, type Endpoint } from '../../../bench/sim/network';
 import { mulberry32 } from '../../../bench/sim/rng';
 
-function net(n: number): { q: EventQueue; nw: SimNetwork } {
-  const q = new EventQueue(0);
+function net(n: number): { q: ManualClock; nw: SimNetwork } {
+  const q = new ManualClock(0);
   const nw = new SimNetwork({ queue: q, latency: new LatencyModel(LATENCY_PRESETS.constant, n, mulberry32(1)), rng: mulberry32(2), wire: 'shared' });
   for (let i = 0; i < n; i++) {
     const ep: Endpoint = {

@@ -4,7 +4,7 @@
  * growth fits and the command-line flags.
  */
 import { strict as assert } from 'assert';
-import { EventQueue } from '../../../bench/sim/event-queue';
+import { ManualClock } from '../../../shared/clock';
 import { LatencyModel, LATENCY_PRESETS, sampleJitter } from '../../../bench/sim/latency';
 import { SimNetwork, type Endpoint, frameBytes } from '../../../bench/sim/network';
 import { growthFits, growthVerdict, table } from '../../../bench/sim/report';
@@ -16,7 +16,7 @@ import { parseArgs } from '../../../bench/sim/args';
 import type { GossipMessage } from '../../../agent/gossip/messages';
 import type { Destination, PeerInfo } from '../../../agent/net/transport';
 
-describe('sim: rng and event queue', () => {
+describe('sim: rng and the virtual clock', () => {
   it('a seed replays the same stream; another seed does not', () => {
     const a = Array.from({ length: 5 }, mulberry32(42));
     const b = Array.from({ length: 5 }, mulberry32(42));
@@ -33,14 +33,14 @@ describe('sim: rng and event queue', () => {
   });
 
   it('runs events in time order, ties in scheduling order, and stops on request', () => {
-    const q = new EventQueue(0);
+    const q = new ManualClock(0);
     const seen: string[] = [];
     q.at(30, () => seen.push('c'));
     q.at(10, () => seen.push('a1'));
     q.at(10, () => seen.push('a2'));
     q.at(20, () => {
       seen.push('b');
-      q.after(5, () => seen.push('b+5'));
+      q.setTimeout(() => seen.push('b+5'), 5);
     });
     q.at(100, () => seen.push('late'));
     assert.equal(q.runUntil(50), false);
@@ -54,7 +54,7 @@ describe('sim: rng and event queue', () => {
   });
 
   it('keeps a heap order over many random events', () => {
-    const q = new EventQueue(0);
+    const q = new ManualClock(0);
     const rng = mulberry32(5);
     const got: number[] = [];
     for (let i = 0; i < 2000; i++) {
@@ -110,8 +110,8 @@ interface Got {
   disconnected: { at: number; peer: string }[];
 }
 
-function net(n: number, loss = 0): { q: EventQueue; net: SimNetwork; got: Got[] } {
-  const q = new EventQueue(0);
+function net(n: number, loss = 0): { q: ManualClock; net: SimNetwork; got: Got[] } {
+  const q = new ManualClock(0);
   const lat = new LatencyModel(LATENCY_PRESETS.constant, n, mulberry32(1));
   const network = new SimNetwork({ queue: q, latency: lat, rng: mulberry32(2), loss, lossModel: 'tcp', wire: 'decode' });
   const got: Got[] = [];
