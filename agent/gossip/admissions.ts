@@ -75,11 +75,38 @@ export function withinUses(s: State, id: string, uses: number, idPub: string, at
     s.invUses.set(id, seen);
   }
   const prev = seen.get(idPub);
-  if ((prev === undefined && seen.size < 4 * uses) || (prev !== undefined && at < prev)) seen.set(idPub, at);
+  if ((prev === undefined && seen.size < 4 * uses) || (prev !== undefined && at < prev)) {
+    seen.set(idPub, at);
+    s.invChanged.add(id);
+  }
   const rank = (p: string): string => createHash('sha256').update(p).digest('hex');
   const order = [...seen.entries()].sort(([pa, ta], [pb, tb]) => ta - tb || (rank(pa) < rank(pb) ? -1 : 1)).map(([p]) => p);
   const i = order.indexOf(idPub);
   return i >= 0 && i < uses;
+}
+
+/**
+ * Members that came in by an invitation whose uses just changed, and are no
+ * longer among its first: an earlier grant of a single-use invitation became
+ * known after the later one was let in (two anchors granting at once). They
+ * go, as a replaced identity does, so every member ends with the same machine
+ * whatever order it heard the grants in.
+ */
+export function evictOverUsed(s: State, ctx: Ctx): void {
+  if (s.invChanged.size === 0) return;
+  const changed = s.invChanged;
+  s.invChanged = new Set();
+  const viaChanged = (a: AdmissionProof | Admission | undefined): boolean => a?.inv !== undefined && changed.has(a.inv.body.id);
+  for (const [name, e] of s.entries) {
+    if (name === s.selfName) continue;
+    const record = e.signed.record;
+    if (!viaChanged(record.admission) && !viaChanged(s.admissions.get(name))) continue;
+    if (vetIdentity(s, name, record.id_pub, record.admission) !== 'over-used') continue;
+    count(s, 'over-used');
+    removeEntry(s, name);
+    s.queue.drop(name);
+    emit(ctx, 'left', name, e.inc, `identity ${fingerprint(record.id_pub)} came in with an invitation that an earlier grant used up`);
+  }
 }
 
 export function remember(s: State, a: Admission): void {

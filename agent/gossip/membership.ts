@@ -51,6 +51,7 @@ import {
   ownProof,
   refusalReason,
   vetIdentity,
+  evictOverUsed,
 } from './admissions';
 import { MemberTable, NameIndex } from './table';
 import { TimerHeap } from './timers';
@@ -156,6 +157,7 @@ export class Membership {
       adminPub,
       admissions: new Map(record.admission && own ? [[record.name, own]] : []),
       invUses: new Map(),
+      invChanged: new Set(),
       removals: new Map((adminPub === null ? [] : (opts.removals ?? []).filter((r) => verifyRemoval(adminPub, r))).map((r) => [r.id_pub, r])),
       refusals: new Map(),
       rotation: null,
@@ -487,6 +489,7 @@ export class Membership {
     if (this.s.leftAt !== null) return { send: [], events: [] };
     try {
       fn(ctx);
+      evictOverUsed(this.s, ctx);
       let learnt = false;
       for (const ev of ctx.events) {
         if (ev.type === 'alive' && ev.name !== this.s.selfName) {

@@ -116,6 +116,8 @@ export interface State {
   admissions: Map<string, Admission>;
   /** Granted uses seen per invitation id: identity → grant time (admissions.ts withinUses). */
   invUses: Map<string, Map<string, number>>;
+  /** Invitations whose order of uses changed since members were last checked against it (admissions.ts evictOverUsed). */
+  invChanged: Set<string>;
   /** Removals signed by the admin, by the removed identity (removals.ts). */
   removals: Map<string, Admission>;
   /** Per sender: signature checks left this sync interval (signatures.ts). */

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { generateAdminKey } from '../../../agent/admin/key';
 import { makeInvitation, useInvitation, type Invitation } from '../../../agent/admin/invitation';
 import { SimRouter } from '../../helpers/sim-router';
-import { addressOf, bootAdmitted, identity, makeMember } from './helpers';
+import { addressOf, bootAdmitted, identity, makeMember, recordFor } from './helpers';
+import { signRecord } from '../../../agent/gossip/records';
+import { admissionUpdate } from '../../../agent/gossip/admissions';
 
 const T0 = 1_000_000;
 const HOUR = 3_600_000;
@@ -101,6 +103,25 @@ describe('gossip: admission by invitation', () => {
         .m.problems()
         .some((p) => p.startsWith('refused "mars"') && p.includes('more machines used than it allows')),
     );
+  });
+
+  it('a member let in by the later grant is evicted once the earlier grant is heard of', () => {
+    const router = boot(['n0', 'n1', 'n2']);
+    const inv = invite(router, { uses: 1 });
+    const a = router.node('n0').m.grant(useInvitation(inv, 'venus', identity('venus').idPub, router.now), router.now);
+    const b = router.node('n1').m.grant(useInvitation(inv, 'mars', identity('mars').idPub, router.now), router.now + 5);
+    assert.ok(a.ok && b.ok);
+    // n2 hears of mars (the later grant) first, from n1, and takes it in.
+    const n2 = router.node('n2').m;
+    const n1 = router.node('n1');
+    const from = { name: 'n1', idPub: n1.idPub, remote: addressOf(1), admission: n1.m.ownAdmission()! };
+    const mars = { ...recordFor('mars', addressOf(6), identity('mars')), admission: { at: b.admission.at, sig: b.admission.sig, inv: b.admission.inv! } };
+    n2.receive(from, { t: 'g', u: [{ k: 'a', r: signRecord(mars, 1, identity('mars').secretKey) }] }, router.now + 10);
+    assert.equal(router.stateOf('n2', 'mars'), 'alive', 'let in while no other grant is known');
+    // Then the earlier grant: mars is no longer among the invitation's first uses.
+    const step = n2.receive(from, { t: 'g', u: [admissionUpdate(a.admission)] }, router.now + 20);
+    assert.equal(router.stateOf('n2', 'mars'), undefined, 'evicted');
+    assert.ok(step.events.some((e) => e.type === 'left' && e.name === 'mars' && /earlier grant/.test(e.detail ?? '')));
   });
 
   it('an anchor that itself came in by invitation cannot grant', () => {
