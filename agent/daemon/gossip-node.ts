@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { Membership, decodeMessage, encodeMessage, type GossipHooks, type MemberEvent, type Outgoing, type Step } from '../gossip/membership';
 import { MembershipDriver } from '../gossip/driver';
+import { isSelfLoop } from '../net/send-errors';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
 import { admitCommand, type Admission, type Removal } from '../admin/admission';
 import type { InvitationUse } from '../admin/invitation';
@@ -286,7 +287,7 @@ export class GossipNode {
       () => this.hook(() => this.hooks.frameSent?.(size)),
       (e) => {
         this.log.debug('send failed', { to: out.to.name ?? out.to.addresses.join(','), error: errorMessage(e) });
-        if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now()));
+        if (this.running) this.guard('sendFailed', () => this.membership.sendFailed(out.to, out.msg, this.clock.now(), { selfLoop: isSelfLoop(e) }));
       },
     );
     this.inflight.add(p);

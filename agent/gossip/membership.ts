@@ -329,9 +329,11 @@ export class Membership {
   }
 
   /** The transport could not deliver (connection refused, auth failed, timeout). */
-  sendFailed(_to: Destination, msg: GossipMessage, now: number): Step {
+  sendFailed(_to: Destination, msg: GossipMessage, now: number, why: { selfLoop?: boolean } = {}): Step {
     return this.run(now, undefined, (ctx) => {
       count(this.s, 'send-failed');
+      // A join that reached this very agent: an anchor address (a hostname, say) is one of ours.
+      if (why.selfLoop && msg.t === 'd') this.s.join.selfLoop = true;
       if (msg.t === 'p') pingFailed(this.s, ctx, msg.s);
     });
   }

@@ -76,7 +76,7 @@ export interface JoinState {
   attempt: number;
   next: number;
   since: number;
-  /** One of our join messages came back to us: some anchor address is this very agent. */
+  /** A join message reached this very agent (the transport said so): some anchor address is one of ours. */
   selfLoop: boolean;
 }
 

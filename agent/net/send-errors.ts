@@ -24,9 +24,9 @@ export function oversizedError(bytes: number, limit: number): HeptoError {
 export function unreachableError(
   to: Destination,
   problems: string[],
-  why: { nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean } = {},
+  why: { nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean; selfLoop?: boolean } = {},
 ): HeptoError {
-  const { nameConflict = false, notAdmitted = false, authFailed = false } = why;
+  const { nameConflict = false, notAdmitted = false, authFailed = false, selfLoop = false } = why;
   const who = to.name !== undefined ? `peer "${to.name}"` : 'anchor';
   const all = to.addresses.length === 0 ? [...problems, 'no address known'] : problems;
   if (notAdmitted) {
@@ -44,9 +44,18 @@ export function unreachableError(
       hint: 'the peer answered but the handshake failed: check that both have the same overlay_key (during a key rotation, that both took it)',
     });
   }
-  return new HeptoError('PEER_UNREACHABLE', `cannot reach ${who}: ${all.join('; ')}`, {
+  const e = new HeptoError('PEER_UNREACHABLE', `cannot reach ${who}: ${all.join('; ')}`, {
     hint: 'check that the peer runs, that the address and port are right, and that its gossip port is reachable from here (hepto-agent doctor)',
   });
+  if (selfLoop) SELF_LOOPS.add(e);
+  return e;
+}
+
+const SELF_LOOPS = new WeakSet<Error>();
+
+/** A send whose every address led back to this agent: an anchor listed under one of this machine's own names. */
+export function isSelfLoop(e: unknown): boolean {
+  return e instanceof Error && SELF_LOOPS.has(e);
 }
 
 /** The answer at an address was somebody else than the peer we meant. */

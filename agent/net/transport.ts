@@ -91,9 +91,12 @@ export interface Transport {
   stats(): { bytesSent: number; bytesReceived: number; connections: number };
 }
 
-/** How dialling one address went: a connection and the name its peer proved, or why not. */
-/** `authFailed`: the address answered, but the handshake failed (another overlay key, a bad identity proof). */
-export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean };
+/**
+ * How dialling one address went: a connection and the name its peer proved, or why not.
+ * `authFailed`: the address answered, but the handshake failed (another overlay key, a bad identity proof).
+ * `self`: the address is this agent itself (one of this machine's names).
+ */
+export type Dialled<C> = { conn: C; peer: string } | { problem: string; nameConflict?: boolean; notAdmitted?: boolean; authFailed?: boolean; self?: boolean };
 
 /**
  * The address-trying part of Transport.send, one for both transports: dials
@@ -111,6 +114,7 @@ export async function sendToAddresses<C>(
   let conflict = false;
   let notAdmitted = false;
   let authFailed = false;
+  let selfOnly = to.addresses.length > 0;
   for (const addr of to.addresses) {
     const pending = dial(addr);
     const d = pending instanceof Promise ? await pending : pending;
@@ -119,14 +123,16 @@ export async function sendToAddresses<C>(
       conflict ||= d.nameConflict === true;
       notAdmitted ||= d.notAdmitted === true;
       authFailed ||= d.authFailed === true;
+      selfOnly &&= d.self === true;
       continue;
     }
     const wrong = wrongPeer(addr, to, d.peer);
     if (wrong) {
       problems.push(wrong);
+      selfOnly = false;
       continue;
     }
     return deliver(d.conn);
   }
-  throw unreachableError(to, problems, { nameConflict: conflict, notAdmitted, authFailed });
+  throw unreachableError(to, problems, { nameConflict: conflict, notAdmitted, authFailed, selfLoop: selfOnly });
 }

@@ -81,6 +81,8 @@ export class Conn {
   helloRefused = false;
   /** The handshake failed, on our side or the peer's (a policy close before open): another overlay key, a bad identity proof. */
   authFailed = false;
+  /** Closed in the handshake because the peer is this very agent (CLOSE_SELF). */
+  self = false;
   /** Server: which of our overlay keys the peer's hello opened with (0: the current one). */
   keyIndex = 0;
   private helloAnsweredByPeer = false;
@@ -306,6 +308,7 @@ export class Conn {
     if (this.role === 'client' && before === 'handshake' && !this.helloAnsweredByPeer && code === CLOSE_POLICY) this.helloRefused = true;
     if (before !== 'open' && code === CLOSE_POLICY) this.authFailed = true;
     if (code === CLOSE_NAME_CONFLICT && before !== 'open') this.nameConflict = true;
+    if (code === CLOSE_SELF && before !== 'open') this.self = true;
     if (code === CLOSE_NOT_ADMITTED && !this.closing) {
       this.notAdmitted = true;
       this.notAdmittedWhy = (reason ?? Buffer.alloc(0))

@@ -191,6 +191,7 @@ export class WsTransport implements Transport {
             nameConflict: isHeptoError(e) && e.code === 'NAME_CONFLICT',
             notAdmitted: isHeptoError(e) && e.code === 'NOT_ADMITTED',
             authFailed: (e as { authFailed?: boolean }).authFailed === true,
+            self: (e as { self?: boolean }).self === true,
           };
         }
       },
@@ -289,6 +290,7 @@ export class WsTransport implements Transport {
     }
     if (peer.idPub === this.opts.identity.idPub) {
       c.failure = 'that address is this agent itself';
+      c.self = true;
       c.close(CLOSE_SELF, 'self');
       return;
     }
@@ -465,7 +467,7 @@ export class WsTransport implements Transport {
         if (err === undefined && c) resolve(c);
         else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
         else if (conn.notAdmitted) reject(new HeptoError('NOT_ADMITTED', err ?? 'not admitted'));
-        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused, authFailed: conn.authFailed }));
+        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused, authFailed: conn.authFailed, self: conn.self }));
       };
       const timer = setTimeout(() => {
         finish(`no authenticated answer within ${this.dialTimeoutMs} ms`);

@@ -160,6 +160,9 @@ function run(fn: () => void): void {
   }
 }
 
+/** How a dial that reached this very agent reads, as the WebSocket transport words it (ws-connection.ts closeReason). */
+const SELF = 'that address is this agent itself';
+
 /** How a refusal by the vet hook reads, as the WebSocket transport words it (ws-connection.ts, send-errors.ts refusedByReason). */
 const NOT_ADMITTED_RE = /^the peer refused us: it (says|does not admit)/;
 
@@ -227,7 +230,7 @@ export class MemoryTransport implements Transport {
       (addr) => {
         const result = this.linkTo(addr);
         if (typeof result !== 'string') return { conn: result, peer: this.other(result).name };
-        return { problem: result, nameConflict: result.includes('(name conflict)'), notAdmitted: NOT_ADMITTED_RE.test(result) };
+        return { problem: result, nameConflict: result.includes('(name conflict)'), notAdmitted: NOT_ADMITTED_RE.test(result), self: result === SELF };
       },
       (l) => this.deliver(l, payload),
     );
@@ -264,7 +267,7 @@ export class MemoryTransport implements Transport {
     const target = this.net.at(addr);
     if (!target || target.state !== 'running') return 'connection refused (nothing listening there)';
     if (!this.net.reachable(this.name, target.name)) return `no authenticated answer (network partitioned)`;
-    if (target === this || target.idPub === this.idPub) return 'that address is this agent itself';
+    if (target === this || target.idPub === this.idPub) return SELF;
     const already = this.byName.get(target.name);
     if (already && already.open) {
       this.byAddress.set(addr, already);

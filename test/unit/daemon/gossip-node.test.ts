@@ -148,3 +148,35 @@ describe('GossipNode over the in-memory network, manual clock', () => {
     assert.equal(stateOf(a, 'rogue'), undefined, 'a learnt a member from a malformed payload');
   });
 });
+
+describe('GossipNode: an anchor address that is this very agent', () => {
+  /** One node whose transport also listens on anchor.example:7947, joining through `anchor`. */
+  async function alone(anchor: string): Promise<string[]> {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock, latencyMs: LATENCY_MS });
+    const node = new GossipNode({
+      membership: makeMember('a0', addressOf(0), clock.now()),
+      transport: (events) => net.transport({ name: 'a0', events, idPub: identity('a0').idPub, addresses: [addressOf(0), 'anchor.example:7947'] }),
+      clock,
+      logger: memoryLogger('debug').logger,
+      anchors: [anchor],
+    });
+    await node.start();
+    await run(clock, 60_000);
+    const problems = node.membership.problems();
+    await node.stop({ leave: false });
+    return problems;
+  }
+
+  it('the first anchor of a new cluster, listed under another of its names, starts alone without a join problem', async () => {
+    assert.deepEqual(await alone('anchor.example:7947'), []);
+  });
+
+  it('an anchor nobody answers at is a join problem (the same set-up can fail)', async () => {
+    const problems = await alone('nobody.example:7947');
+    assert.ok(
+      problems.some((p) => p.startsWith('cannot reach any anchor')),
+      JSON.stringify(problems),
+    );
+  });
+});
