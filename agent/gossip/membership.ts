@@ -526,11 +526,7 @@ export class Membership {
     }
     offerAdmission(s, ctx, from);
     if (from.name === s.selfName) {
-      if (from.idPub === s.selfPub) {
-        // Our own message looped back: an anchor address (a hostname, say) is this very agent.
-        if (msg.t === 'd') s.join.selfLoop = true;
-        return false;
-      }
+      if (from.idPub === s.selfPub) return false; // our own message: transports refuse a connection to themselves
       recordConflict(
         s,
         ctx,

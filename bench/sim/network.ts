@@ -28,7 +28,8 @@ export interface Endpoint {
   readonly peer: PeerInfo;
   readonly addresses: string[];
   message(from: PeerInfo, msg: GossipMessage): void;
-  sendFailed(to: Destination, msg: GossipMessage): void;
+  /** `selfLoop`: every address tried was this member itself (the transports' isSelfLoop). */
+  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void;
   disconnected(peer: PeerInfo, trimmed?: boolean): void;
 }
 
@@ -54,6 +55,9 @@ export interface NetworkOptions {
   countBytes?: boolean;
 }
 
+/** A test's tap on every frame about to go out: the message to deliver instead, or null to lose it. */
+export type FrameFilter = (from: number, to: number, msg: GossipMessage) => GossipMessage | null;
+
 /**
  * Bytes on the wire besides the gossip JSON, per frame: the sealed frame
  * header (type, counter, MAC = 25) plus a WebSocket binary frame header
@@ -76,6 +80,8 @@ interface Conn {
   a: number; // dialer
   b: number; // listener
   open: boolean;
+  /** A clean close (FIN): frames sent before it still arrive, and before the close is seen. */
+  finAt?: number;
   readyAt: number;
   lastAB: number;
   lastBA: number;
@@ -100,6 +106,8 @@ export class SimNetwork {
   private readonly conns: Map<number, Conn>[] = [];
   private readonly byAddress = new Map<string, number>();
   private readonly byName = new Map<string, number>();
+  /** Names two endpoints claim (a test's impostor): connections to them are looked up one by one. */
+  private readonly sharedNames = new Set<string>();
   readonly stats: HostStats[] = [];
   /** Open connections and handshakes per member (counted whether or not bytes are). */
   readonly connections = new ConnectionLedger(HANDSHAKE_BYTES);
@@ -111,6 +119,10 @@ export class SimNetwork {
   readonly keepaliveMs: number;
   /** Totals for the report. */
   readonly totals = { messages: 0, dials: 0, dialFailures: 0, dropped: 0, disconnects: 0, trims: 0 };
+  /** See FrameFilter (tests only; null in simulations). */
+  filter: FrameFilter | null = null;
+  /** Links cut one by one (`${a}|${b}`, both ways), on top of the partition groups. */
+  private readonly cuts = new Set<string>();
 
   constructor(opts: NetworkOptions) {
     this.q = opts.queue;
@@ -135,7 +147,14 @@ export class SimNetwork {
     this.conns[i] = this.conns[i] ?? new Map();
     this.stats[i] = this.stats[i] ?? { bytesSent: 0, bytesReceived: 0, framesSent: 0, handshakeBytesSent: 0 };
     for (const a of ep.addresses) this.byAddress.set(a, i);
+    const holder = this.byName.get(ep.peer.name);
+    if (holder !== undefined && holder !== i) this.sharedNames.add(ep.peer.name);
     this.byName.set(ep.peer.name, i);
+  }
+
+  /** Another address reaching member i (a hostname, a second interface). */
+  alias(address: string, i: number): void {
+    this.byAddress.set(address, i);
   }
 
   hostState(i: number): HostState {
@@ -148,7 +167,17 @@ export class SimNetwork {
 
   /** True when frames can flow between a and b right now. */
   reachable(a: number, b: number): boolean {
-    return this.state[a] === 'up' && this.state[b] === 'up' && this.group[a] === this.group[b];
+    return this.state[a] === 'up' && this.state[b] === 'up' && this.linked(a, b);
+  }
+
+  /** No partition or cut between a and b (whether they run or not). */
+  private linked(a: number, b: number): boolean {
+    return this.group[a] === this.group[b] && (this.cuts.size === 0 || !this.cuts.has(`${a}|${b}`));
+  }
+
+  /** Members i holds an open connection with. */
+  peersOf(i: number): number[] {
+    return [...(this.conns[i]?.keys() ?? [])];
   }
 
   connectionCount(i: number): number {
@@ -171,29 +200,39 @@ export class SimNetwork {
   send(from: number, to: Destination, msg: GossipMessage): void {
     if (this.state[from] !== 'up') return;
     this.totals.messages++;
-    const target = to.name !== undefined ? this.byName.get(to.name) : undefined;
-    if (target !== undefined && target !== from) {
-      const c = this.conns[from].get(target);
-      if (c && c.open) {
-        this.transmit(c, from, target, msg, this.q.now());
-        return;
-      }
+    const target = this.connectedTo(from, to);
+    if (target !== undefined) {
+      this.transmit(this.conns[from].get(target) as Conn, from, target, msg, this.q.now());
+      return;
     }
     this.dial(from, to, msg);
+  }
+
+  /** The peer `from` holds an open connection with under the name `to.name` (the one at `to.addresses` if two claim it). */
+  private connectedTo(from: number, to: Destination): number | undefined {
+    if (to.name === undefined) return undefined;
+    if (!this.sharedNames.has(to.name)) {
+      const i = this.byName.get(to.name);
+      return i !== undefined && i !== from && this.conns[from].get(i)?.open === true ? i : undefined;
+    }
+    const named = [...this.conns[from].entries()].filter(([i, c]) => i !== from && c.open && this.eps[i].peer.name === to.name).map(([i]) => i);
+    return named.find((i) => to.addresses.some((a) => this.byAddress.get(a) === i)) ?? named[0];
   }
 
   private dial(from: number, to: Destination, msg: GossipMessage): void {
     const now = this.q.now();
     let t = now;
     this.totals.dials++;
+    let selfLoop = to.addresses.length > 0;
     for (const addr of to.addresses) {
       const h = this.byAddress.get(addr);
+      selfLoop &&= h === from;
       if (h === undefined || h === from || this.state[h] === 'gone') {
         // Nothing (or ourselves) at that address: a refused or self-closed connection, one local round trip.
         t += 1;
         continue;
       }
-      if (this.group[h] !== this.group[from] || this.state[h] === 'silent') {
+      if (!this.linked(h, from) || this.state[h] === 'silent') {
         // SYNs vanish: the send waits out the whole dial timeout.
         t = now + this.dialTimeoutMs;
         break;
@@ -229,11 +268,16 @@ export class SimNetwork {
     this.totals.dialFailures++;
     const at = Math.min(t, now + this.dialTimeoutMs);
     this.q.at(at, () => {
-      if (this.state[from] === 'up') this.eps[from].sendFailed(to, msg);
+      if (this.state[from] === 'up') this.eps[from].sendFailed(to, msg, { selfLoop });
     });
   }
 
-  private transmit(c: Conn, from: number, to: number, msg: GossipMessage, start: number): void {
+  private transmit(c: Conn, from: number, to: number, sent: GossipMessage, start: number): void {
+    const msg = this.filter ? this.filter(from, to, sent) : sent;
+    if (!msg) {
+      this.totals.dropped++;
+      return;
+    }
     let bytes: Uint8Array | null = null;
     let size = 0;
     if (this.countBytes || this.wire === 'decode') {
@@ -272,8 +316,10 @@ export class SimNetwork {
     }
     const delivered = this.wire === 'decode' && bytes ? decodeMessage(bytes) : msg;
     const peer = this.eps[from].peer;
+    const sentAt = this.q.now();
     this.q.at(at, () => {
-      if (c.open && this.state[to] === 'up' && this.eps[to]) this.eps[to].message(peer, delivered);
+      const live = c.open || (c.finAt !== undefined && sentAt <= c.finAt);
+      if (live && this.state[to] === 'up' && this.eps[to]) this.eps[to].message(peer, delivered);
     });
   }
 
@@ -293,9 +339,10 @@ export class SimNetwork {
     return worst;
   }
 
-  private close(c: Conn): void {
+  private close(c: Conn, fin = false): void {
     if (!c.open) return;
     c.open = false;
+    if (fin) c.finAt = this.q.now();
     this.connections.closed(c.a, c.b);
     if (this.conns[c.a]?.get(c.b) === c) this.conns[c.a].delete(c.b);
     if (this.conns[c.b]?.get(c.a) === c) this.conns[c.b].delete(c.a);
@@ -316,9 +363,9 @@ export class SimNetwork {
     if (other === undefined || this.state[from] !== 'up') return;
     const c = this.conns[from].get(other);
     if (!c || !c.open) return;
-    this.close(c);
+    this.close(c, true);
     this.totals.trims++;
-    if (this.reachable(from, other)) this.notifyDisconnected(other, from, this.q.now() + this.lat.oneWay(from, other, this.rng), true);
+    if (this.reachable(from, other)) this.notifyDisconnected(other, from, this.finArrival(c, from, other), true);
   }
 
   /** SIGKILL: the process dies, its kernel closes every connection (FIN), later dials are refused. */
@@ -347,13 +394,19 @@ export class SimNetwork {
   private closeAll(i: number, fin: boolean): void {
     for (const c of [...this.conns[i].values()]) {
       const other = c.a === i ? c.b : c.a;
-      if (fin && this.state[other] === 'up' && this.group[other] === this.group[i]) {
-        this.close(c);
-        this.notifyDisconnected(other, i, this.q.now() + this.lat.oneWay(i, other, this.rng));
+      if (fin && this.state[other] === 'up' && this.linked(other, i)) {
+        this.close(c, true);
+        this.notifyDisconnected(other, i, this.finArrival(c, i, other));
       } else {
         this.keepaliveCheck(c, other, i);
       }
     }
+  }
+
+  /** When `to` sees the FIN that `from` sends now: one latency, and never before the frames sent ahead of it (TCP). */
+  private finArrival(c: Conn, from: number, to: number): number {
+    const at = this.q.now() + this.lat.oneWay(from, to, this.rng);
+    return Math.max(at, from === c.a ? c.lastAB : c.lastBA);
   }
 
   /** The side `alive` of connection c notices by keepalive that `lost` is unreachable, unless it came back. */
@@ -384,6 +437,23 @@ export class SimNetwork {
         this.keepaliveCheck(c, c.b, c.a);
       }
     }
+  }
+
+  /** Cuts the link between a and b, both ways: like a partition between the two alone. */
+  cut(a: number, b: number): void {
+    this.cuts.add(`${a}|${b}`);
+    this.cuts.add(`${b}|${a}`);
+    const c = this.conns[a]?.get(b);
+    if (c) {
+      this.keepaliveCheck(c, a, b);
+      this.keepaliveCheck(c, b, a);
+    }
+  }
+
+  /** The link between a and b carries frames again. */
+  uncut(a: number, b: number): void {
+    this.cuts.delete(`${a}|${b}`);
+    this.cuts.delete(`${b}|${a}`);
   }
 
   /** A silent host (cable cut) is reachable again; its surviving connections carry on. */

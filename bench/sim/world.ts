@@ -86,8 +86,8 @@ class Member implements Endpoint {
     this.driver.run('receive', (now) => this.m.receive(from, msg, now));
   }
 
-  sendFailed(to: Destination, msg: GossipMessage): void {
-    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now));
+  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void {
+    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now, why));
   }
 
   disconnected(peer: PeerInfo, trimmed?: boolean): void {

@@ -1,26 +1,33 @@
 /**
- * A tiny discrete-event network for Membership instances, in virtual time
- * (ManualClock): delivers Step.send between members with latency, random
- * loss, crashes and partitions, and records every event. Each member is driven
- * by the daemon's own MembershipDriver, so it ticks as an agent does.
- * Messages go through encodeMessage/decodeMessage, so the codec is exercised.
+ * The gossip unit tests' cluster: real Membership instances in virtual time
+ * (ManualClock), each driven by the daemon's own MembershipDriver, over the
+ * simulator's network (bench/sim/network.ts: one connection per pair, FIFO,
+ * FIN after the frames sent before it, dial timeouts across a partition,
+ * keepalive). A thin layer of names over indices, with the taps the tests use:
+ * every member event logged, sends recorded, frames filtered.
+ * Messages are encoded and decoded as on the wire, so the codec is exercised.
  */
-import { Membership, decodeMessage, encodeMessage } from '../../agent/gossip/membership';
+import type { Membership } from '../../agent/gossip/membership';
 import type { GossipMessage, MemberEvent, Step } from '../../agent/gossip/membership';
 import { MembershipDriver } from '../../agent/gossip/driver';
-import { ManualClock } from '../../shared/clock';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
+import { ManualClock } from '../../shared/clock';
+import { LatencyModel } from '../../bench/sim/latency';
+import { SimNetwork, type Endpoint } from '../../bench/sim/network';
 import { mulberry32 } from '../../bench/sim/rng';
 
+/** Most members one router holds (the latency model's capacity). */
+const CAPACITY = 1024;
+
 export interface SimNode {
-  name: string;
-  address: string;
+  readonly name: string;
+  readonly address: string;
   idPub: string;
   m: Membership;
   readonly driver: MembershipDriver;
   up: boolean;
-  bytesSent: number;
-  bytesReceived: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
 }
 
 export interface LoggedEvent extends MemberEvent {
@@ -32,48 +39,117 @@ export interface SimRouterOptions {
   rng: () => number;
   /** One-way latency in ms, uniform in [min, max]. */
   latency?: { min: number; max: number };
-  /** Probability that a message is silently lost. */
+  /** Probability that a whole message is silently lost. */
   loss?: number;
-  /** How a send across a partition ends: 'fail' = sendFailed after failDelay (TCP dial timeout), 'drop' = silently lost. */
+  /**
+   * A dial across a partition: 'fail' = it times out after failDelay (the
+   * default, a quick 50 ms), 'drop' = only after the transport's own dial
+   * timeout (5 s). Frames on a connection opened before the cut are lost
+   * either way, until keepalive closes it.
+   */
   partitionMode?: 'fail' | 'drop';
-  /** Delay before sendFailed is reported for a crashed or partitioned peer (ms). */
+  /** The dial timeout across a partition in 'fail' mode (ms). */
   failDelay?: number;
-  /** Tell members that had talked with a crashed member that the connection closed. */
+  /**
+   * true (default): crash() kills the process, its kernel closes the
+   * connections and refuses dials. false: crash() is a power cut, nothing
+   * answers and peers find out by timeouts and keepalive.
+   */
   notifyDisconnect?: boolean;
   start?: number;
 }
 
-type Pending =
-  | { kind: 'deliver'; from: SimNode; to: SimNode; bytes: Uint8Array }
-  | { kind: 'failed'; from: SimNode; dest: Destination; msg: GossipMessage }
-  | { kind: 'disconnect'; node: SimNode; peer: string; trimmed?: boolean };
+class Node implements SimNode, Endpoint {
+  m: Membership;
+  readonly driver: MembershipDriver;
+  up = true;
+
+  constructor(
+    private readonly router: SimRouter,
+    readonly index: number,
+    readonly name: string,
+    readonly address: string,
+    public idPub: string,
+    m: Membership,
+  ) {
+    this.m = m;
+    this.driver = new MembershipDriver(m, router.clock, {
+      event: (ev) => router.events.push({ ...ev, at: router.now, observer: this.name }),
+      close: (peer) => router.net.trim(this.index, peer),
+      send: (out) => router.send(this, out.to, out.msg),
+    });
+  }
+
+  get addresses(): string[] {
+    return [this.address];
+  }
+
+  get peer(): PeerInfo {
+    const admission = this.m.ownAdmission();
+    const info: PeerInfo = { name: this.name, idPub: this.idPub, remote: this.address };
+    return admission ? { ...info, admission } : info;
+  }
+
+  get bytesSent(): number {
+    return this.router.net.stats[this.index]?.bytesSent ?? 0;
+  }
+
+  get bytesReceived(): number {
+    return this.router.net.stats[this.index]?.bytesReceived ?? 0;
+  }
+
+  message(from: PeerInfo, msg: GossipMessage): void {
+    this.driver.run('receive', (now) => this.m.receive(from, msg, now));
+  }
+
+  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void {
+    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now, why));
+  }
+
+  disconnected(peer: PeerInfo, trimmed?: boolean): void {
+    this.driver.run('disconnected', (now) => this.m.disconnected(peer.name, now, trimmed === true));
+  }
+}
 
 export class SimRouter {
   readonly clock: ManualClock;
+  readonly net: SimNetwork;
   readonly nodes = new Map<string, SimNode>();
   readonly events: LoggedEvent[] = [];
-  private readonly byAddress = new Map<string, SimNode>();
-  private groups: Map<string, number> | null = null;
-  private readonly talked = new Map<string, Set<string>>();
-  private readonly cuts = new Set<string>();
+  private readonly byIndex: Node[] = [];
+  private readonly byAddress = new Map<string, Node>();
   /** Optional tap: return the message to deliver (possibly changed), or null to drop it silently. */
   filter: ((from: SimNode, to: SimNode, msg: GossipMessage) => GossipMessage | null) | null = null;
   /** Every message handed to the network, for assertions. */
   readonly sent: { at: number; from: string; to: string; msg: GossipMessage }[] = [];
   /** Set to record into `sent` (off by default: long runs would keep millions). */
   recordSent = false;
-  private readonly o: Required<Omit<SimRouterOptions, 'start'>>;
+  private readonly powerCut: boolean;
 
   constructor(opts: SimRouterOptions) {
     this.clock = new ManualClock(opts.start ?? 1_000_000);
-    this.o = {
+    const latency = opts.latency ?? { min: 1, max: 5 };
+    const model = new LatencyModel(
+      { name: 'router', geography: { regions: [{ name: 'lan', weight: 1 }], oneWayMs: [[0]] }, jitter: { kind: 'uniform', ...latency } },
+      CAPACITY,
+      mulberry32(1),
+    );
+    this.net = new SimNetwork({
+      queue: this.clock,
+      latency: model,
       rng: opts.rng,
-      latency: opts.latency ?? { min: 1, max: 5 },
       loss: opts.loss ?? 0,
-      partitionMode: opts.partitionMode ?? 'fail',
-      failDelay: opts.failDelay ?? 50,
-      notifyDisconnect: opts.notifyDisconnect ?? true,
-    };
+      lossModel: 'drop',
+      dialTimeoutMs: (opts.partitionMode ?? 'fail') === 'fail' ? (opts.failDelay ?? 50) : undefined,
+      wire: 'decode',
+    });
+    this.net.filter = (from, to, msg) => (this.filter ? this.filter(this.at(from), this.at(to), msg) : msg);
+    this.powerCut = opts.notifyDisconnect === false;
+  }
+
+  /** Virtual now. */
+  get now(): number {
+    return this.clock.now();
   }
 
   /**
@@ -83,57 +159,48 @@ export class SimRouter {
   add(m: Membership, address: string, key?: string): SimNode {
     const self = m.view().find((v) => v.state === 'alive' && v.record.addresses.includes(address)) ?? m.view()[0];
     if (!self) throw new Error('sim-router: membership has no self entry');
-    const node: SimNode = {
-      name: self.name,
-      address,
-      idPub: self.record.id_pub,
-      m,
-      driver: this.driverOf(m, () => node),
-      up: true,
-      bytesSent: 0,
-      bytesReceived: 0,
-    };
+    if (this.byIndex.length >= CAPACITY) throw new Error(`sim-router: at most ${CAPACITY} members`);
+    const node = new Node(this, this.byIndex.length, self.name, address, self.record.id_pub, m);
+    this.byIndex.push(node);
     this.nodes.set(key ?? node.name, node);
     this.byAddress.set(address, node);
+    this.net.attach(node);
     node.driver.start();
     return node;
   }
 
-  /** Virtual now. */
-  get now(): number {
-    return this.clock.now();
-  }
-
-  private driverOf(m: Membership, node: () => SimNode): MembershipDriver {
-    return new MembershipDriver(m, this.clock, {
-      event: (ev) => this.events.push({ ...ev, at: this.now, observer: node().name }),
-      close: (name) => this.trim(node(), name),
-      send: (out) => this.send(node(), out.to, out.msg),
-    });
-  }
-
   /** Replaces a member's state machine (a restart), keeping its address. */
   replace(name: string, m: Membership): SimNode {
-    const old = this.nodes.get(name);
-    if (!old) throw new Error(`sim-router: no node ${name}`);
+    const old = this.own(name);
     old.m = m;
     old.driver.membership = m;
-    old.up = true;
-    old.driver.start();
     const self = m.view().find((v) => v.name === old.name);
     if (self) old.idPub = self.record.id_pub;
+    if (!old.up) this.net.attach(old); // a crashed process starts again: reachable, with no connections
+    old.up = true;
+    old.driver.start();
     return old;
   }
 
   /** Another address reaching the same member (a hostname, a second interface). */
   alias(address: string, name: string): void {
-    this.byAddress.set(address, this.node(name));
+    const n = this.own(name);
+    this.byAddress.set(address, n);
+    this.net.alias(address, n.index);
   }
 
   node(name: string): SimNode {
+    return this.own(name);
+  }
+
+  private own(name: string): Node {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`sim-router: no node ${name}`);
-    return n;
+    return n as Node;
+  }
+
+  private at(i: number): Node {
+    return this.byIndex[i] as Node;
   }
 
   /** Applies a Step returned by a direct call on a member (bootstrap, leave, updateSelf...). */
@@ -141,107 +208,58 @@ export class SimRouter {
     from.driver.apply(step);
   }
 
-  /** Step.close: `from` closes its connection with `name` as trimmed (active view full); the peer hears it one latency later. */
-  private trim(from: SimNode, name: string): void {
-    if (!this.talked.get(from.name)?.delete(name)) return;
-    this.talked.get(name)?.delete(from.name);
-    const to = this.nodes.get(name);
-    if (to) this.push(this.now + this.o.latency.max, { kind: 'disconnect', node: to, peer: from.name, trimmed: true });
-  }
-
-  /** The members `name` holds a connection with (it talked with them, not closed since). */
+  /** The members `name` holds a connection with. */
   connected(name: string): string[] {
-    return [...(this.talked.get(name) ?? [])].sort();
+    return this.net
+      .peersOf(this.own(name).index)
+      .map((i) => this.at(i).name)
+      .sort();
   }
 
-  /** Crash: the member stops; peers that talked to it see the connection close. */
+  /** Crash: the member stops (see notifyDisconnect for what its peers see). */
   crash(name: string): void {
-    const n = this.node(name);
+    const n = this.own(name);
     n.up = false;
     n.driver.stop();
-    if (!this.o.notifyDisconnect) return;
-    // Peers see the connection close after whatever it had already sent (same stream).
-    const at = this.now + this.o.latency.max + 1;
-    for (const other of this.talked.get(name) ?? []) {
-      const o = this.nodes.get(other);
-      if (o) this.push(at, { kind: 'disconnect', node: o, peer: name });
-      this.talked.get(other)?.delete(name);
-    }
-    this.talked.delete(name);
+    if (this.powerCut) this.net.silence(n.index);
+    else this.net.kill(n.index);
   }
 
   /** Members in different groups cannot reach each other until heal(). */
   partition(groups: string[][]): void {
-    this.groups = new Map();
-    groups.forEach((g, i) => g.forEach((name) => this.groups?.set(name, i)));
+    this.net.partition(groups.map((g) => g.map((name) => this.own(name).index)));
   }
 
   heal(): void {
-    this.groups = null;
+    this.net.heal();
   }
 
   setLoss(loss: number): void {
-    this.o.loss = loss;
+    this.net.loss = loss;
   }
 
   /** Cuts the link between two members, both ways (behaves like a partition). */
   cut(a: string, b: string): void {
-    this.cuts.add(`${a}|${b}`);
-    this.cuts.add(`${b}|${a}`);
+    this.net.cut(this.own(a).index, this.own(b).index);
   }
 
   restore(a: string, b: string): void {
-    this.cuts.delete(`${a}|${b}`);
-    this.cuts.delete(`${b}|${a}`);
+    this.net.uncut(this.own(a).index, this.own(b).index);
   }
 
-  private reachable(a: SimNode, b: SimNode): boolean {
-    if (!b.up) return false;
-    if (this.cuts.has(`${a.name}|${b.name}`)) return false;
-    if (!this.groups) return true;
-    const ga = this.groups.get(a.name);
-    const gb = this.groups.get(b.name);
-    return ga === undefined || gb === undefined || ga === gb;
-  }
-
-  private resolve(dest: Destination): SimNode | undefined {
-    for (const a of dest.addresses) {
-      const n = this.byAddress.get(a);
-      if (n) return n;
+  /** @internal a member's Step.send. */
+  send(from: Node, dest: Destination, msg: GossipMessage): void {
+    if (this.recordSent) {
+      const to = (dest.name !== undefined ? this.nodes.get(dest.name) : undefined) ?? dest.addresses.map((a) => this.byAddress.get(a)).find((n) => n);
+      this.sent.push({ at: this.now, from: from.name, to: to?.name ?? dest.name ?? dest.addresses.join(','), msg });
     }
-    return dest.name !== undefined ? this.nodes.get(dest.name) : undefined;
-  }
-
-  private push(at: number, p: Pending): void {
-    this.clock.at(at, () => this.process(p));
-  }
-
-  private send(from: SimNode, dest: Destination, msg: GossipMessage): void {
-    const to = this.resolve(dest);
-    if (this.recordSent && (!to || !to.up)) this.sent.push({ at: this.now, from: from.name, to: dest.name ?? dest.addresses.join(','), msg });
-    if (!to || !to.up) {
-      this.push(this.now + 1, { kind: 'failed', from, dest, msg });
-      return;
-    }
-    if (!this.reachable(from, to)) {
-      if (this.o.partitionMode === 'fail') this.push(this.now + this.o.failDelay, { kind: 'failed', from, dest, msg });
-      return;
-    }
-    if (this.recordSent) this.sent.push({ at: this.now, from: from.name, to: to.name, msg });
-    const kept = this.filter ? this.filter(from, to, msg) : msg;
-    if (!kept) return;
-    const bytes = encodeMessage(kept);
-    from.bytesSent += bytes.byteLength;
-    if (this.o.rng() < this.o.loss) return;
-    const { min, max } = this.o.latency;
-    const at = this.now + min + Math.floor(this.o.rng() * (max - min + 1));
-    this.push(at, { kind: 'deliver', from, to, bytes });
+    this.net.send(from.index, dest, msg);
   }
 
   /** Runs the network until virtual time `until` (inclusive). */
   runUntil(until: number): void {
     // Members may have been called directly since (restorePeers...): re-arm their timers.
-    for (const n of this.nodes.values()) if (n.up) n.driver.arm();
+    for (const n of this.byIndex) if (n.up) n.driver.arm();
     this.clock.runUntil(until);
   }
 
@@ -258,37 +276,6 @@ export class SimRouter {
       this.runUntil(Math.min(deadline, this.now + 10));
     }
     return this.now - start;
-  }
-
-  private process(p: Pending): void {
-    if (p.kind === 'failed') {
-      if (p.from.up) this.handle(p.from, p.from.m.sendFailed(p.dest, p.msg, this.now));
-      return;
-    }
-    if (p.kind === 'disconnect') {
-      // A trimmed connection that a later message opened again (a new connection): nothing closed.
-      if (p.trimmed && this.talked.get(p.node.name)?.has(p.peer)) return;
-      if (p.node.up) this.handle(p.node, p.node.m.disconnected(p.peer, this.now, p.trimmed === true));
-      return;
-    }
-    // A message already on the wire is delivered even if its sender crashed since.
-    if (!p.to.up) return;
-    if (!this.reachable(p.from, p.to)) return;
-    p.to.bytesReceived += p.bytes.byteLength;
-    this.noteTalk(p.from.name, p.to.name);
-    const msg = decodeMessage(p.bytes);
-    const admission = p.from.m.ownAdmission();
-    const info: PeerInfo = admission
-      ? { name: p.from.name, idPub: p.from.idPub, remote: p.from.address, admission }
-      : { name: p.from.name, idPub: p.from.idPub, remote: p.from.address };
-    this.handle(p.to, p.to.m.receive(info, msg, this.now));
-  }
-
-  private noteTalk(a: string, b: string): void {
-    if (!this.talked.has(a)) this.talked.set(a, new Set());
-    if (!this.talked.has(b)) this.talked.set(b, new Set());
-    this.talked.get(a)?.add(b);
-    this.talked.get(b)?.add(a);
   }
 
   /** What `observer` believes about `name`, or undefined. */
