@@ -1,6 +1,6 @@
 import { createAdminKey, loadAdminKey, DEFAULT_ADMIN_KEY_FILE } from '../admin/key';
 import { HeptoError } from '../../shared/errors';
-import type { Command, CommandContext } from './types';
+import { usageError, type Command, type CommandContext } from './types';
 
 /** --admin-key, else /etc/hepto/admin.key. */
 export function adminKeyPath(ctx: CommandContext): string {
@@ -10,8 +10,7 @@ export function adminKeyPath(ctx: CommandContext): string {
 }
 
 function noArgs(ctx: CommandContext, usage: string): void {
-  if (ctx.args.length > 0)
-    throw new HeptoError('USAGE', `${usage.split(' [')[0]} takes no arguments, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${usage}` });
+  if (ctx.args.length > 0) throw usageError(`${usage.split(' [')[0]} takes no arguments, got "${ctx.args.join(' ')}"`, usage);
 }
 
 /**

@@ -13,12 +13,12 @@ import { loadConfig } from '../../shared/config/load';
 import { HeptoError } from '../../shared/errors';
 import { fingerprint } from '../net/identity';
 import { adminKeyPath } from './admin';
-import { configPath, type Command, type CommandContext } from './types';
+import { configPath, noAdminPubError, usageError, type Command, type CommandContext } from './types';
 
 const USAGE = 'admit NODE [--identity ed25519:KEY] [--admin-key PATH] | admit --all-current [--admin-key PATH]';
 
 function usage(message: string): HeptoError {
-  return new HeptoError('USAGE', message, { hint: `type hepto-agent ${USAGE}` });
+  return usageError(message, USAGE);
 }
 
 /** The admin key (checked against this machine's admin_pub), the local agent's socket and the members it knows. */
@@ -104,27 +104,17 @@ const REMOVE_USAGE = 'remove NODE [--identity ed25519:KEY] [--admin-key PATH]';
  * node from Kubernetes.
  */
 export const remove: Command = async (ctx) => {
-  if (ctx.flags.allCurrent) throw new HeptoError('USAGE', 'remove takes one NODE, not --all-current', { hint: `type hepto-agent ${REMOVE_USAGE}` });
-  if (ctx.args.length !== 1) {
-    throw new HeptoError('USAGE', ctx.args.length === 0 ? 'remove needs a NODE name' : `remove takes one NODE, got "${ctx.args.join(' ')}"`, {
-      hint: `type hepto-agent ${REMOVE_USAGE}`,
-    });
-  }
+  if (ctx.flags.allCurrent) throw usageError('remove takes one NODE, not --all-current', REMOVE_USAGE);
+  if (ctx.args.length !== 1)
+    throw usageError(ctx.args.length === 0 ? 'remove needs a NODE name' : `remove takes one NODE, got "${ctx.args.join(' ')}"`, REMOVE_USAGE);
   const node = ctx.args[0] as string;
   const identity = ctx.flags.identity === undefined ? undefined : parseIdentityText(ctx.flags.identity);
   const { key, socket, adminPub, self, members } = await adminSession(ctx);
   if (node === self) ctx.stderr(`warning: "${node}" is this machine: every member will refuse it from now on, this agent included in its peers' eyes`);
-  if (adminPub === null) {
-    throw new HeptoError('ADMIN_KEY', "this machine's config has no admin_pub, so its agent cannot check a removal, and nor can the others", {
-      hint: "put admin_pub in every machine's config first (docs/trust.md: pinned names)",
-    });
-  }
+  if (adminPub === null) throw noAdminPubError('so its agent cannot check a removal, and nor can the others');
   const known = members.find((m) => m.name === node);
   const idPub = identity ?? known?.id_pub;
-  if (!idPub)
-    throw new HeptoError('USAGE', `this agent knows no member "${node}": give its identity with --identity ed25519:KEY`, {
-      hint: `type hepto-agent ${REMOVE_USAGE}`,
-    });
+  if (!idPub) throw usageError(`this agent knows no member "${node}": give its identity with --identity ed25519:KEY`, REMOVE_USAGE);
   const r = signRemoval(key, node, idPub, Date.now());
   const answer = (await request(socket, { cmd: 'remove', removal: r })) as AdmitAnswer;
   if (answer.result === 'refused') {

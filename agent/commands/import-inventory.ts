@@ -2,9 +2,9 @@ import { promises as fs } from 'fs';
 import { inventoryToConfig, parseInventory } from '../../shared/config/inventory';
 import { validateConfig } from '../../shared/config/validate';
 import { HeptoError, errnoCode } from '../../shared/errors';
-import type { Command } from './types';
+import { usageError, type Command } from './types';
 
-const USAGE = 'hepto-agent import-inventory FILE.ini --node NAME > /etc/hepto/hepto.json';
+const USAGE = 'import-inventory FILE.ini --node NAME > /etc/hepto/hepto.json';
 
 /**
  * `hepto-agent import-inventory FILE.ini --node NAME`: prints that node's
@@ -13,17 +13,17 @@ const USAGE = 'hepto-agent import-inventory FILE.ini --node NAME > /etc/hepto/he
  */
 export const importInventory: Command = async (ctx) => {
   const [file, ...extra] = ctx.args;
-  if (!file) throw new HeptoError('USAGE', 'import-inventory needs the inventory file', { hint: `type ${USAGE}` });
-  if (extra.length > 0) throw new HeptoError('USAGE', `import-inventory takes one file, got ${ctx.args.length}`, { hint: `type ${USAGE}` });
+  if (!file) throw usageError('import-inventory needs the inventory file', USAGE);
+  if (extra.length > 0) throw usageError(`import-inventory takes one file, got ${ctx.args.length}`, USAGE);
   const node = ctx.flags.node;
-  if (!node) throw new HeptoError('USAGE', 'import-inventory needs --node NAME (the node this machine runs)', { hint: `type ${USAGE}` });
+  if (!node) throw usageError('import-inventory needs --node NAME (the node this machine runs)', USAGE);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
     const code = errnoCode(e);
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code ?? 'I/O error'})`;
-    throw new HeptoError('USAGE', `inventory ${file} ${why}`, { hint: `type ${USAGE} with the path of your inventory.ini` });
+    throw new HeptoError('USAGE', `inventory ${file} ${why}`, { hint: `type hepto-agent ${USAGE} with the path of your inventory.ini` });
   }
   const config = inventoryToConfig(parseInventory(text), node);
   const { problems } = validateConfig(config);

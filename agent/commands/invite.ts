@@ -17,7 +17,7 @@ import { HeptoError, errnoCode } from '../../shared/errors';
 import type { StatusDoc } from '../../shared/status';
 import { anchorEndpoints } from '../daemon/agent';
 import { adminKeyPath } from './admin';
-import { configPath, type Command } from './types';
+import { configPath, usageError, type Command } from './types';
 
 export const JOIN_ENV_FILE = '/etc/hepto/join.env';
 /** What join.env may set, in the order the join line gives them. */
@@ -54,10 +54,7 @@ async function readJoinEnv(file: string): Promise<Map<string, string> | null> {
 }
 
 export const invite: Command = async (ctx) => {
-  if (ctx.args.length > 0)
-    throw new HeptoError('USAGE', `invite takes no arguments, got "${ctx.args.join(' ')}"`, {
-      hint: 'type hepto-agent invite [--ttl 24h] [--uses 1] [--node NAME]',
-    });
+  if (ctx.args.length > 0) throw usageError(`invite takes no arguments, got "${ctx.args.join(' ')}"`, 'invite [--ttl 24h] [--uses 1] [--node NAME]');
   const ttlMs = parseDuration(ctx.flags.ttl ?? '24h', '--ttl');
   const usesText = ctx.flags.uses ?? '1';
   if (!/^\d{1,4}$/.test(usesText)) throw new HeptoError('USAGE', `--uses "${usesText.slice(0, 16)}" is not a whole number`);

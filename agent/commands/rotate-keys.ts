@@ -17,19 +17,19 @@ import type { AdmitAnswer } from '../control/protocol';
 import { fingerprint } from '../net/identity';
 import { adminSession } from './admit';
 import { parseDuration } from './invite';
-import type { Command } from './types';
+import { noAdminPubError, usageError, type Command } from './types';
 
 const USAGE = 'rotate-keys [--switch-in 60s] [--grace 7d] [--admin-key PATH]';
 const SWITCH_RANGE = { min: 5_000, max: 86_400_000 };
 const GRACE_RANGE = { min: 10_000, max: 90 * 86_400_000 };
 
 function within(ms: number, flag: string, r: { min: number; max: number }, words: string): number {
-  if (ms < r.min || ms > r.max) throw new HeptoError('USAGE', `${flag} must be ${words}`, { hint: `type hepto-agent ${USAGE}` });
+  if (ms < r.min || ms > r.max) throw usageError(`${flag} must be ${words}`, USAGE);
   return ms;
 }
 
 export const rotateKeys: Command = async (ctx) => {
-  if (ctx.args.length > 0) throw new HeptoError('USAGE', `rotate-keys takes no arguments, got "${ctx.args.join(' ')}"`, { hint: `type hepto-agent ${USAGE}` });
+  if (ctx.args.length > 0) throw usageError(`rotate-keys takes no arguments, got "${ctx.args.join(' ')}"`, USAGE);
   const switchIn = within(
     parseDuration(ctx.flags.switchIn ?? '60s', '--switch-in'),
     '--switch-in',
@@ -38,11 +38,7 @@ export const rotateKeys: Command = async (ctx) => {
   );
   const grace = within(parseDuration(ctx.flags.grace ?? '7d', '--grace'), '--grace', GRACE_RANGE, 'between 10s and 90d');
   const { key, socket, adminPub, members } = await adminSession(ctx);
-  if (adminPub === null) {
-    throw new HeptoError('ADMIN_KEY', "this machine's config has no admin_pub, so no agent could check a rotation", {
-      hint: "put admin_pub in every machine's config first (docs/trust.md: pinned names)",
-    });
-  }
+  if (adminPub === null) throw noAdminPubError('so no agent could check a rotation');
   const admitted = members.filter((m) => m.admitted_at !== null);
   const unadmitted = members.filter((m) => m.admitted_at === null && (m.state === 'alive' || m.state === 'suspect'));
   for (const m of unadmitted)
