@@ -17,6 +17,7 @@ import { encodeMessage, type GossipMessage } from '../../agent/gossip/messages';
 import { decodeMessage } from '../../agent/gossip/validate';
 import { DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, FRAME_OVERHEAD } from '../../agent/net/limits';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
+import type { MembershipDriver } from '../../agent/gossip/driver';
 import type { ManualClock } from '../../shared/clock';
 import type { LatencyModel } from './latency';
 import type { Rng } from './rng';
@@ -31,6 +32,26 @@ export interface Endpoint {
   /** `selfLoop`: every address tried was this member itself (the transports' isSelfLoop). */
   sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void;
   disconnected(peer: PeerInfo, trimmed?: boolean): void;
+}
+
+/** An Endpoint whose member a MembershipDriver runs: the network's three calls go through it. */
+export abstract class DrivenEndpoint implements Endpoint {
+  abstract readonly index: number;
+  abstract readonly peer: PeerInfo;
+  abstract readonly addresses: string[];
+  abstract readonly driver: MembershipDriver;
+
+  message(from: PeerInfo, msg: GossipMessage): void {
+    this.driver.run('receive', (now) => this.driver.membership.receive(from, msg, now));
+  }
+
+  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void {
+    this.driver.run('sendFailed', (now) => this.driver.membership.sendFailed(to, msg, now, why));
+  }
+
+  disconnected(peer: PeerInfo, trimmed?: boolean): void {
+    this.driver.run('disconnected', (now) => this.driver.membership.disconnected(peer.name, now, trimmed === true));
+  }
 }
 
 export type HostState = 'up' | 'killed' | 'silent' | 'gone';

@@ -7,15 +7,14 @@
  */
 import { Membership } from '../../agent/gossip/membership';
 import { MembershipDriver } from '../../agent/gossip/driver';
-import type { GossipMessage } from '../../agent/gossip/messages';
 import { NameIndex } from '../../agent/gossip/table';
 import type { GossipTiming } from '../../agent/gossip/timing';
-import type { Destination, PeerInfo } from '../../agent/net/transport';
+import type { PeerInfo } from '../../agent/net/transport';
 import type { MemberRecord } from '../../shared/member';
 import { simIdentity } from './crypto';
 import { ManualClock } from '../../shared/clock';
 import { LatencyModel, type LatencySpec } from './latency';
-import { SimNetwork, type Endpoint, type LossModel } from './network';
+import { DrivenEndpoint, SimNetwork, type LossModel } from './network';
 import { Observer } from './observer';
 import { stream, type Rng } from './rng';
 
@@ -56,7 +55,7 @@ function recordOf(i: number, idPub: string): MemberRecord {
   };
 }
 
-class Member implements Endpoint {
+class Member extends DrivenEndpoint {
   readonly index: number;
   readonly peer: PeerInfo;
   readonly addresses: string[];
@@ -66,6 +65,7 @@ class Member implements Endpoint {
   left = false;
 
   constructor(world: World, index: number, m: Membership, idPub: string) {
+    super();
     this.index = index;
     this.m = m;
     this.addresses = [addressOf(index)];
@@ -80,18 +80,6 @@ class Member implements Endpoint {
       },
       { onCall: () => world.calls++ },
     );
-  }
-
-  message(from: PeerInfo, msg: GossipMessage): void {
-    this.driver.run('receive', (now) => this.m.receive(from, msg, now));
-  }
-
-  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void {
-    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now, why));
-  }
-
-  disconnected(peer: PeerInfo, trimmed?: boolean): void {
-    this.driver.run('disconnected', (now) => this.m.disconnected(peer.name, now, trimmed === true));
   }
 }
 

@@ -13,7 +13,7 @@ import { MembershipDriver } from '../../agent/gossip/driver';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import { ManualClock } from '../../shared/clock';
 import { LatencyModel } from '../../bench/sim/latency';
-import { SimNetwork, type Endpoint } from '../../bench/sim/network';
+import { DrivenEndpoint, SimNetwork } from '../../bench/sim/network';
 import { mulberry32 } from '../../bench/sim/rng';
 
 /** Most members one router holds (the latency model's capacity). */
@@ -59,7 +59,7 @@ export interface SimRouterOptions {
   start?: number;
 }
 
-class Node implements SimNode, Endpoint {
+class Node extends DrivenEndpoint implements SimNode {
   m: Membership;
   readonly driver: MembershipDriver;
   up = true;
@@ -72,6 +72,7 @@ class Node implements SimNode, Endpoint {
     public idPub: string,
     m: Membership,
   ) {
+    super();
     this.m = m;
     this.driver = new MembershipDriver(m, router.clock, {
       event: (ev) => router.events.push({ ...ev, at: router.now, observer: this.name }),
@@ -96,18 +97,6 @@ class Node implements SimNode, Endpoint {
 
   get bytesReceived(): number {
     return this.router.net.stats[this.index]?.bytesReceived ?? 0;
-  }
-
-  message(from: PeerInfo, msg: GossipMessage): void {
-    this.driver.run('receive', (now) => this.m.receive(from, msg, now));
-  }
-
-  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void {
-    this.driver.run('sendFailed', (now) => this.m.sendFailed(to, msg, now, why));
-  }
-
-  disconnected(peer: PeerInfo, trimmed?: boolean): void {
-    this.driver.run('disconnected', (now) => this.m.disconnected(peer.name, now, trimmed === true));
   }
 }
 
