@@ -7,6 +7,11 @@
  * goes silent (power cut) or a partition makes frames vanish, dials time out,
  * and open connections die by keepalive (two to four intervals later).
  *
+ * The one in-memory network of the project: the simulator runs on it, and so
+ * do the gossip unit tests (test/helpers/sim-router.ts) and the Transport fake
+ * the daemon tests use (test/helpers/memory-transport.ts, which carries bytes
+ * and tries addresses itself, through peerNamed/openTo/deliver/closeTo).
+ *
  * Loss has two models. `tcp` (the real transport): each packet is lost with
  * probability p and retransmitted after an RTO (200 ms minimum, doubling), so
  * loss shows up as delay and head-of-line blocking, never as a missing
@@ -18,19 +23,32 @@ import { decodeMessage } from '../../agent/gossip/validate';
 import { DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, FRAME_OVERHEAD } from '../../agent/net/limits';
 import type { Destination, PeerInfo } from '../../agent/net/transport';
 import type { MembershipDriver } from '../../agent/gossip/driver';
-import type { ManualClock } from '../../shared/clock';
 import type { LatencyModel } from './latency';
 import type { Rng } from './rng';
 import { ConnectionLedger, HANDSHAKE_BYTES } from './connections';
 
+/** What the network schedules on: virtual time (ManualClock) or, for a transport fake on real time, timers. */
+export interface Agenda {
+  now(): number;
+  at(at: number, fn: () => void): unknown;
+}
+
+/** How a payload goes on the wire: gossip messages by default, bytes for a transport fake. */
+export interface Codec<P> {
+  encode(p: P): Uint8Array;
+  decode(b: Uint8Array): P;
+}
+
+export const GOSSIP_CODEC: Codec<GossipMessage> = { encode: encodeMessage, decode: decodeMessage };
+
 /** What the network calls on a member (the simulated transport events). */
-export interface Endpoint {
+export interface Endpoint<P = GossipMessage> {
   readonly index: number;
   readonly peer: PeerInfo;
   readonly addresses: string[];
-  message(from: PeerInfo, msg: GossipMessage): void;
+  message(from: PeerInfo, msg: P): void;
   /** `selfLoop`: every address tried was this member itself (the transports' isSelfLoop). */
-  sendFailed(to: Destination, msg: GossipMessage, why: { selfLoop: boolean }): void;
+  sendFailed(to: Destination, msg: P, why: { selfLoop: boolean }): void;
   disconnected(peer: PeerInfo, trimmed?: boolean): void;
 }
 
@@ -57,8 +75,17 @@ export abstract class DrivenEndpoint implements Endpoint {
 export type HostState = 'up' | 'killed' | 'silent' | 'gone';
 export type LossModel = 'tcp' | 'drop';
 
-export interface NetworkOptions {
-  queue: ManualClock;
+export interface NetworkOptions<P = GossipMessage> {
+  queue: Agenda;
+  /** How payloads are encoded (bytes counted, `decode` wire). Default: gossip messages. */
+  codec?: Codec<P>;
+  /** A new connection carries data one round trip after the dial (the handshake). Default true. */
+  handshake?: boolean;
+  /**
+   * A partition's connections: 'keepalive' (default), they die when keepalive
+   * gives up; 'at-once', they are cut at once, frames in flight lost, both ends told.
+   */
+  partitionCloses?: 'keepalive' | 'at-once';
   latency: LatencyModel;
   rng: Rng;
   /** Per-packet (tcp) or per-message (drop) loss probability. */
@@ -77,7 +104,7 @@ export interface NetworkOptions {
 }
 
 /** A test's tap on every frame about to go out: the message to deliver instead, or null to lose it. */
-export type FrameFilter = (from: number, to: number, msg: GossipMessage) => GossipMessage | null;
+export type FrameFilter<P = GossipMessage> = (from: number, to: number, msg: P) => P | null;
 
 /**
  * Bytes on the wire besides the gossip JSON, per frame: the sealed frame
@@ -117,11 +144,14 @@ export interface HostStats {
   handshakeBytesSent: number;
 }
 
-export class SimNetwork {
-  private readonly q: ManualClock;
+export class SimNetwork<P = GossipMessage> {
+  private readonly q: Agenda;
+  private readonly codec: Codec<P>;
+  private readonly handshake: boolean;
+  private readonly partitionCloses: 'keepalive' | 'at-once';
   private readonly lat: LatencyModel;
   private readonly rng: Rng;
-  private readonly eps: Endpoint[] = [];
+  private readonly eps: Endpoint<P>[] = [];
   private readonly state: HostState[] = [];
   private readonly group: number[] = [];
   private readonly conns: Map<number, Conn>[] = [];
@@ -141,12 +171,15 @@ export class SimNetwork {
   /** Totals for the report. */
   readonly totals = { messages: 0, dials: 0, dialFailures: 0, dropped: 0, disconnects: 0, trims: 0 };
   /** See FrameFilter (tests only; null in simulations). */
-  filter: FrameFilter | null = null;
+  filter: FrameFilter<P> | null = null;
   /** Links cut one by one (`${a}|${b}`, both ways), on top of the partition groups. */
   private readonly cuts = new Set<string>();
 
-  constructor(opts: NetworkOptions) {
+  constructor(opts: NetworkOptions<P>) {
     this.q = opts.queue;
+    this.codec = opts.codec ?? (GOSSIP_CODEC as unknown as Codec<P>);
+    this.handshake = opts.handshake ?? true;
+    this.partitionCloses = opts.partitionCloses ?? 'keepalive';
     this.lat = opts.latency;
     this.rng = opts.rng;
     this.loss = opts.loss ?? 0;
@@ -158,7 +191,7 @@ export class SimNetwork {
   }
 
   /** Adds (or, after a restart, replaces) the member at ep.index; it starts up. */
-  attach(ep: Endpoint): void {
+  attach(ep: Endpoint<P>): void {
     const i = ep.index;
     const old = this.eps[i];
     if (old) for (const a of old.addresses) this.byAddress.delete(a);
@@ -218,7 +251,7 @@ export class SimNetwork {
   }
 
   /** The transport's send: reuse the connection to `to.name`, else dial `to.addresses` in order. */
-  send(from: number, to: Destination, msg: GossipMessage): void {
+  send(from: number, to: Destination, msg: P): void {
     if (this.state[from] !== 'up') return;
     this.totals.messages++;
     const target = this.connectedTo(from, to);
@@ -240,7 +273,7 @@ export class SimNetwork {
     return named.find((i) => to.addresses.some((a) => this.byAddress.get(a) === i)) ?? named[0];
   }
 
-  private dial(from: number, to: Destination, msg: GossipMessage): void {
+  private dial(from: number, to: Destination, msg: P): void {
     const now = this.q.now();
     let t = now;
     this.totals.dials++;
@@ -270,18 +303,7 @@ export class SimNetwork {
       if (t - now >= this.dialTimeoutMs) break;
       let c = this.conns[from].get(h);
       if (!c || !c.open) {
-        c = { a: from, b: h, open: true, readyAt: t + rtt, lastAB: 0, lastBA: 0 };
-        this.conns[from].set(h, c);
-        this.conns[h].set(from, c);
-        this.connections.opened(from, h);
-        if (this.countBytes) {
-          this.stats[from].bytesSent += HANDSHAKE_BYTES.dialer;
-          this.stats[from].handshakeBytesSent += HANDSHAKE_BYTES.dialer;
-          this.stats[from].bytesReceived += HANDSHAKE_BYTES.listener;
-          this.stats[h].bytesSent += HANDSHAKE_BYTES.listener;
-          this.stats[h].handshakeBytesSent += HANDSHAKE_BYTES.listener;
-          this.stats[h].bytesReceived += HANDSHAKE_BYTES.dialer;
-        }
+        c = this.connect(from, h, t + (this.handshake ? rtt : 0));
       }
       this.transmit(c, from, h, msg, t);
       return;
@@ -293,7 +315,24 @@ export class SimNetwork {
     });
   }
 
-  private transmit(c: Conn, from: number, to: number, sent: GossipMessage, start: number): void {
+  /** A new connection from `from` to `h`, ready for data at `readyAt`; its handshake is counted. */
+  private connect(from: number, h: number, readyAt: number): Conn {
+    const c: Conn = { a: from, b: h, open: true, readyAt, lastAB: 0, lastBA: 0 };
+    this.conns[from].set(h, c);
+    this.conns[h].set(from, c);
+    this.connections.opened(from, h);
+    if (this.countBytes) {
+      this.stats[from].bytesSent += HANDSHAKE_BYTES.dialer;
+      this.stats[from].handshakeBytesSent += HANDSHAKE_BYTES.dialer;
+      this.stats[from].bytesReceived += HANDSHAKE_BYTES.listener;
+      this.stats[h].bytesSent += HANDSHAKE_BYTES.listener;
+      this.stats[h].handshakeBytesSent += HANDSHAKE_BYTES.listener;
+      this.stats[h].bytesReceived += HANDSHAKE_BYTES.dialer;
+    }
+    return c;
+  }
+
+  private transmit(c: Conn, from: number, to: number, sent: P, start: number): void {
     const msg = this.filter ? this.filter(from, to, sent) : sent;
     if (!msg) {
       this.totals.dropped++;
@@ -302,7 +341,7 @@ export class SimNetwork {
     let bytes: Uint8Array | null = null;
     let size = 0;
     if (this.countBytes || this.wire === 'decode') {
-      bytes = encodeMessage(msg);
+      bytes = this.codec.encode(msg);
       size = bytes.length;
     }
     if (this.countBytes) {
@@ -335,7 +374,7 @@ export class SimNetwork {
       at = Math.max(at, c.lastBA);
       c.lastBA = at;
     }
-    const delivered = this.wire === 'decode' && bytes ? decodeMessage(bytes) : msg;
+    const delivered = this.wire === 'decode' && bytes ? this.codec.decode(bytes) : msg;
     const peer = this.eps[from].peer;
     const sentAt = this.q.now();
     this.q.at(at, () => {
@@ -387,6 +426,56 @@ export class SimNetwork {
     this.close(c, true);
     this.totals.trims++;
     if (this.reachable(from, other)) this.notifyDisconnected(other, from, this.finArrival(c, from, other), true);
+  }
+
+  /**
+   * A connection reset, no FIN: frames in flight are lost, and each end in
+   * `told` that still runs hears of it one latency later.
+   */
+  private resetConnection(c: Conn, told: number[]): void {
+    this.close(c);
+    for (const end of told) {
+      const other = end === c.a ? c.b : c.a;
+      if (this.state[end] === 'up') this.notifyDisconnected(end, other, this.q.now() + this.lat.oneWay(other, end, this.rng));
+    }
+  }
+
+  /** The process is gone at once and its connections reset (RST): frames in flight are lost, peers told, dials refused. */
+  reset(i: number): void {
+    this.state[i] = 'killed';
+    for (const c of [...this.conns[i].values()]) this.resetConnection(c, [c.a === i ? c.b : c.a]);
+  }
+
+  // The calls a Transport fake makes (test/helpers/memory-transport.ts): it tries addresses itself.
+
+  /** The peer `from` holds an open connection with under the name `to.name`, if any. */
+  peerNamed(from: number, to: Destination): number | undefined {
+    return this.connectedTo(from, to);
+  }
+
+  /** Opens a connection from `from` to `h` unless one is open (a dial whose handshake succeeded). */
+  openTo(from: number, h: number): void {
+    const c = this.conns[from].get(h);
+    if (c?.open) return;
+    this.totals.dials++;
+    this.connect(from, h, this.q.now() + (this.handshake ? this.lat.rtt(from, h, this.rng) : 0));
+  }
+
+  /** Sends `msg` on the open connection from `from` to `h`. */
+  deliver(from: number, h: number, msg: P): void {
+    const c = this.conns[from].get(h);
+    if (!c?.open) throw new Error(`sim-network: no open connection from ${from} to ${h}`);
+    this.totals.messages++;
+    this.transmit(c, from, h, msg, this.q.now());
+  }
+
+  /** `from` closes its connection to `h` (a clean close: what was sent first arrives, then `h` hears of it). */
+  closeTo(from: number, h: number, trimmed: boolean): void {
+    const c = this.conns[from].get(h);
+    if (!c?.open) return;
+    this.close(c, true);
+    if (trimmed) this.totals.trims++;
+    if (this.reachable(from, h)) this.notifyDisconnected(h, from, this.finArrival(c, from, h), trimmed);
   }
 
   /** SIGKILL: the process dies, its kernel closes every connection (FIN), later dials are refused. */
@@ -452,8 +541,12 @@ export class SimNetwork {
       for (const m of g) this.group[m] = k + 1;
     });
     for (let i = 0; i < this.conns.length; i++) {
-      for (const c of this.conns[i]?.values() ?? []) {
+      for (const c of [...(this.conns[i]?.values() ?? [])]) {
         if (c.a !== i || this.group[c.a] === this.group[c.b]) continue;
+        if (this.partitionCloses === 'at-once') {
+          this.resetConnection(c, [c.a, c.b]);
+          continue;
+        }
         this.keepaliveCheck(c, c.a, c.b);
         this.keepaliveCheck(c, c.b, c.a);
       }

@@ -1,21 +1,26 @@
 /**
  * An in-memory Transport for deterministic tests (only tests use it, so it
- * lives with them, not in agent/). It models channels that are already
- * authenticated (no crypto), but keeps the contract
- * of the WebSocket transport: one connection per peer pair reused both ways,
- * peers report their name and identity, unreachable or misnamed destinations
- * reject the send with the same kind of error, `disconnected` fires when a
- * connection goes away. A MemoryNetwork is created per test, never global.
+ * lives with them, not in agent/). It keeps the contract of the WebSocket
+ * transport (one connection per peer pair reused both ways, peers report
+ * their name and identity, unreachable or misnamed destinations reject the
+ * send with the same kind of error, `disconnected` fires when a connection
+ * goes away) over the simulator's network model (bench/sim/network.ts): the
+ * same connections, FIFO delivery, clean closes and resets as the simulator
+ * and the gossip tests. Channels are already authenticated (no crypto). A
+ * MemoryNetwork is created per test, never global.
  *
- * Delivery is FIFO over the whole network: after `latencyMs` on the given
- * clock (virtual time) or, by default, on the next event-loop turn.
+ * Delivery takes `latencyMs` on the given clock (virtual time) or, by
+ * default, the next event-loop turn.
  */
 import { createHash } from 'crypto';
 import type { Clock } from '../../shared/clock';
 import { HeptoError } from '../../shared/errors';
-import { FRAME_OVERHEAD, DEFAULT_LIMITS } from '../../agent/net/limits';
+import { DEFAULT_LIMITS } from '../../agent/net/limits';
 import { oversizedError, refusedByReason, stoppedError } from '../../agent/net/send-errors';
 import { sendToAddresses, type Destination, type PeerInfo, type Transport, type TransportEvents, type VetRefusal } from '../../agent/net/transport';
+import { LatencyModel } from '../../bench/sim/latency';
+import { SimNetwork, type Agenda, type Codec, type Endpoint } from '../../bench/sim/network';
+import { mulberry32 } from '../../bench/sim/rng';
 
 export interface MemoryNetworkOptions {
   /** With a clock, deliveries happen `latencyMs` later on it; without, on the next setImmediate. */
@@ -33,74 +38,95 @@ export interface MemoryTransportOptions {
   maxFrameBytes?: number;
 }
 
-interface Link {
-  a: MemoryTransport;
-  b: MemoryTransport;
-  open: boolean;
-  /**
-   * Closed by a crash or a partition: what was in flight is lost. A link one
-   * side closed on purpose (stop, disconnect) still delivers what was sent
-   * before, as a WebSocket close frame follows the frames queued before it.
-   */
-  lost?: boolean;
-}
+/** Most transports one network ever starts (the latency model's capacity). */
+const CAPACITY = 1024;
+
+/** Frames are bytes; each delivery gets its own copy, as off a socket. */
+const BYTES: Codec<Uint8Array> = { encode: (b) => b, decode: (b) => new Uint8Array(b) };
 
 export class MemoryNetwork {
+  /** The connections, their delivery and their ends, as the simulator models them. */
+  readonly sim: SimNetwork<Uint8Array>;
   private readonly listening = new Map<string, MemoryTransport>();
-  private readonly groups = new Map<string, number>();
-  private readonly links = new Set<Link>();
-  private queue: (() => void)[] = [];
-  private scheduled = false;
+  private readonly byIndex: MemoryTransport[] = [];
+  private readonly agenda: Agenda;
   private inFlight = 0;
 
-  constructor(private readonly opts: MemoryNetworkOptions = {}) {}
+  constructor(opts: MemoryNetworkOptions = {}) {
+    const clock = opts.clock;
+    this.agenda = clock
+      ? { now: () => clock.now(), at: (at, fn) => this.track(fn, (f) => clock.setTimeout(f, at - clock.now())) }
+      : { now: () => 0, at: (_at, fn) => this.track(fn, (f) => setImmediate(f)) };
+    const latency = new LatencyModel(
+      {
+        name: 'memory',
+        geography: { regions: [{ name: 'lan', weight: 1 }], oneWayMs: [[0]] },
+        jitter: { kind: 'constant', ms: clock ? (opts.latencyMs ?? 0) : 0 },
+      },
+      CAPACITY,
+      mulberry32(1),
+    );
+    this.sim = new SimNetwork<Uint8Array>({
+      queue: this.agenda,
+      latency,
+      rng: mulberry32(2),
+      codec: BYTES,
+      wire: 'decode',
+      handshake: false,
+      partitionCloses: 'at-once',
+    });
+  }
+
+  /** Counts what is scheduled, for flush(); a throwing event handler never takes the network down. */
+  private track(fn: () => void, schedule: (f: () => void) => unknown): unknown {
+    this.inFlight++;
+    return schedule(() => {
+      this.inFlight--;
+      try {
+        fn();
+      } catch {
+        /* the handler's problem, as with the WebSocket transport */
+      }
+    });
+  }
 
   transport(opts: MemoryTransportOptions): MemoryTransport {
     return new MemoryTransport(this, opts);
   }
 
-  /** Cuts every path between the two groups of node names (existing connections close). */
+  /** Cuts every path between the two groups of node names: their connections reset, both ends told. */
   partition(groupA: string[], groupB: string[]): void {
-    const id = this.groups.size === 0 ? 1 : Math.max(...this.groups.values()) + 1;
-    for (const n of groupA) this.groups.set(n, id);
-    for (const n of groupB) this.groups.set(n, id + 1);
-    for (const l of [...this.links]) {
-      if (this.reachable(l.a.name, l.b.name)) continue;
-      l.lost = true;
-      this.cut(l);
-    }
+    const indices = (names: string[]): number[] => this.byIndex.filter((t) => names.includes(t.name)).map((t) => t.index);
+    this.sim.partition([indices(groupA), indices(groupB)]);
   }
 
   /** Removes every partition. */
   heal(): void {
-    this.groups.clear();
+    this.sim.heal();
   }
 
-  /** The node crashes: no goodbye, its connections vanish, peers see `disconnected`. */
+  /** The node crashes: no goodbye, its connections reset, what was in flight is lost, peers see `disconnected`. */
   drop(name: string): void {
     for (const t of new Set(this.listening.values())) if (t.name === name) t.crash();
   }
 
   /** Resolves once every queued delivery (and those they cause) has run. */
   async flush(): Promise<void> {
-    for (let i = 0; i < 10_000 && (this.queue.length > 0 || this.inFlight > 0); i++) {
+    for (let i = 0; i < 10_000 && this.inFlight > 0; i++) {
       await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  reachable(a: string, b: string): boolean {
-    const ga = this.groups.get(a);
-    const gb = this.groups.get(b);
-    return ga === undefined || gb === undefined || ga === gb;
-  }
-
   /** @internal */
-  listen(t: MemoryTransport): void {
+  listen(t: MemoryTransport, ep: Endpoint<Uint8Array>): number {
     for (const addr of t.addresses) {
       const other = this.listening.get(addr);
       if (other && other !== t) throw new HeptoError('CONFIG_INVALID', `cannot listen on ${addr}: address in use by "${other.name}"`);
     }
     for (const addr of t.addresses) this.listening.set(addr, t);
+    this.byIndex[ep.index] = t;
+    this.sim.attach(ep);
+    return ep.index;
   }
 
   /** @internal */
@@ -109,54 +135,24 @@ export class MemoryNetwork {
   }
 
   /** @internal */
+  nextIndex(): number {
+    if (this.byIndex.length >= CAPACITY) throw new Error(`memory network: at most ${CAPACITY} transports`);
+    return this.byIndex.length;
+  }
+
+  /** @internal the running transport listening at `addr`. */
   at(addr: string): MemoryTransport | undefined {
     return this.listening.get(addr);
   }
 
   /** @internal */
-  connect(a: MemoryTransport, b: MemoryTransport): Link {
-    const link: Link = { a, b, open: true };
-    this.links.add(link);
-    return link;
+  transportAt(index: number): MemoryTransport {
+    return this.byIndex[index] as MemoryTransport;
   }
 
-  /** @internal closes a link and tells each side that still runs. */
-  cut(link: Link, trimmed = false): void {
-    if (!link.open) return;
-    link.open = false;
-    this.links.delete(link);
-    link.a.linkClosed(link, trimmed);
-    link.b.linkClosed(link, trimmed);
-  }
-
-  /** @internal */
-  enqueue(fn: () => void): void {
-    if (this.opts.clock) {
-      this.inFlight++;
-      this.opts.clock.setTimeout(() => {
-        this.inFlight--;
-        run(fn);
-      }, this.opts.latencyMs ?? 0);
-      return;
-    }
-    this.queue.push(fn);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      const batch = this.queue;
-      this.queue = [];
-      for (const f of batch) run(f);
-    });
-  }
-}
-
-/** Runs one delivery; a throwing event handler must not take the network (or the process) down. */
-function run(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    /* the handler's problem, as with the WebSocket transport */
+  /** @internal runs `fn` on the agenda, after the current step (how the transport reports events of its own). */
+  later(fn: () => void): void {
+    this.agenda.at(this.agenda.now(), fn);
   }
 }
 
@@ -174,13 +170,10 @@ export class MemoryTransport implements Transport {
   readonly name: string;
   readonly idPub: string;
   readonly addresses: string[];
+  index = -1;
   private readonly events: TransportEvents;
   private readonly maxFrameBytes: number;
   private state: 'new' | 'running' | 'stopped' = 'new';
-  private readonly byName = new Map<string, Link>();
-  private readonly byAddress = new Map<string, Link>();
-  private bytesSent = 0;
-  private bytesReceived = 0;
 
   constructor(
     private readonly net: MemoryNetwork,
@@ -201,82 +194,86 @@ export class MemoryTransport implements Transport {
 
   async start(): Promise<void> {
     if (this.state !== 'new') return;
-    this.net.listen(this);
+    const t = this;
+    const ep: Endpoint<Uint8Array> = {
+      index: this.net.nextIndex(),
+      get peer() {
+        return t.info;
+      },
+      addresses: this.addresses,
+      message: (from, payload) => {
+        if (t.state === 'running') t.events.message(from, payload);
+      },
+      sendFailed: () => undefined, // this transport tries addresses itself (send)
+      disconnected: (peer, trimmed) => {
+        if (t.state === 'running') t.events.disconnected(peer, trimmed === true);
+      },
+    };
+    this.index = this.net.listen(this, ep);
     this.state = 'running';
   }
 
+  /** A clean stop: what was sent first still arrives, then each peer sees `disconnected`. */
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
+    const was = this.state;
     this.state = 'stopped';
     this.net.unlisten(this);
-    for (const l of new Set(this.byName.values())) this.net.cut(l);
+    if (was === 'running') this.net.sim.stop(this.index);
   }
 
   /** @internal see MemoryNetwork.drop */
   crash(): void {
-    for (const l of this.byName.values()) l.lost = true;
-    void this.stop();
+    if (this.state !== 'running') return;
+    this.state = 'stopped';
+    this.net.unlisten(this);
+    this.net.sim.reset(this.index);
   }
 
   async send(to: Destination, payload: Uint8Array): Promise<PeerInfo> {
-    if (this.state === 'stopped') throw stoppedError();
+    if (this.state !== 'running') throw stoppedError();
     if (payload.length > this.maxFrameBytes) throw oversizedError(payload.length, this.maxFrameBytes);
-    if (to.name !== undefined) {
-      const l = this.byName.get(to.name);
-      if (l && l.open) return this.deliver(l, payload);
-    }
-    return sendToAddresses<Link>(
+    const held = this.net.sim.peerNamed(this.index, to);
+    if (held !== undefined) return this.deliver(held, payload);
+    return sendToAddresses<number>(
       to,
       (addr) => {
-        const result = this.linkTo(addr);
-        if (typeof result !== 'string') return { conn: result, peer: this.other(result).name };
+        const result = this.dial(addr);
+        if (typeof result !== 'string') return { conn: result, peer: this.net.transportAt(result).name };
         return { problem: result, nameConflict: result.includes('(name conflict)'), notAdmitted: NOT_ADMITTED_RE.test(result), self: result === SELF };
       },
-      (l) => this.deliver(l, payload),
+      (h) => this.deliver(h, payload),
     );
   }
 
   disconnect(name: string, trimmed = false): void {
-    const l = this.byName.get(name);
-    if (l) this.net.cut(l, trimmed);
-  }
-
-  stats(): { bytesSent: number; bytesReceived: number; connections: number } {
-    return { bytesSent: this.bytesSent, bytesReceived: this.bytesReceived, connections: new Set(this.byName.values()).size };
-  }
-
-  /** @internal */
-  linkClosed(link: Link, trimmed: boolean): void {
-    const peer = this.other(link);
-    if (this.byName.get(peer.name) === link) this.byName.delete(peer.name);
-    for (const [addr, l] of this.byAddress) if (l === link) this.byAddress.delete(addr);
-    if (this.state === 'stopped') return;
-    const info = peer.info;
-    this.net.enqueue(() => {
-      if (this.state !== 'stopped') this.events.disconnected(info, trimmed);
+    const h = this.net.sim.peerNamed(this.index, { name, addresses: [] });
+    if (h === undefined) return;
+    const peer = this.net.transportAt(h).info;
+    this.net.sim.closeTo(this.index, h, trimmed);
+    // Our own side of the close, as the WebSocket transport reports it.
+    this.net.later(() => {
+      if (this.state === 'running') this.events.disconnected(peer, trimmed);
     });
   }
 
-  private other(link: Link): MemoryTransport {
-    return link.a === this ? link.b : link.a;
+  stats(): { bytesSent: number; bytesReceived: number; connections: number } {
+    const s = this.net.sim.stats[this.index];
+    return { bytesSent: s?.bytesSent ?? 0, bytesReceived: s?.bytesReceived ?? 0, connections: this.index < 0 ? 0 : this.net.sim.peersOf(this.index).length };
   }
 
-  private linkTo(addr: string): Link | string {
-    const existing = this.byAddress.get(addr);
-    if (existing && existing.open) return existing;
+  /** A connection to whoever listens at `addr` (opened now, the handshake done), or why not. */
+  private dial(addr: string): number | string {
     const target = this.net.at(addr);
-    if (!target || target.state !== 'running') return 'connection refused (nothing listening there)';
-    if (!this.net.reachable(this.name, target.name)) return `no authenticated answer (network partitioned)`;
+    if (!target) return 'connection refused (nothing listening there)';
+    if (!this.net.sim.reachable(this.index, target.index)) return 'no authenticated answer (network partitioned)';
     if (target === this || target.idPub === this.idPub) return SELF;
-    const already = this.byName.get(target.name);
-    if (already && already.open) {
-      this.byAddress.set(addr, already);
-      return already;
-    }
-    const held = target.byName.get(this.name);
-    if (held && held.open && target.other(held).idPub !== this.idPub) {
+    if (this.net.sim.peersOf(this.index).includes(target.index)) return target.index;
+    const held = this.net.sim.peerNamed(target.index, { name: this.name, addresses: [] });
+    if (held !== undefined && this.net.transportAt(held).idPub !== this.idPub) {
       const reason = `claims the name "${this.name}" already held by a connected peer with another identity`;
-      target.net.enqueue(() => target.events.rejected({ remote: this.info.remote, reason, peer: this.name }));
+      const remote = this.info.remote;
+      this.net.later(() => target.events.rejected({ remote, reason, peer: this.name }));
       return `the peer refused us: it has a connected peer with our name and another identity (name conflict)`;
     }
     // Both ends vet each other as the WebSocket transport does once the handshake completes.
@@ -284,20 +281,17 @@ export class MemoryTransport implements Transport {
     const theirs = target.info;
     const theyRefuse = target.vetPeer(mine);
     if (theyRefuse !== undefined) {
-      target.net.enqueue(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse.reason, peer: this.name }));
-      this.net.enqueue(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(theyRefuse.tell), peer: target.name }));
+      this.net.later(() => target.events.rejected({ remote: mine.remote, reason: theyRefuse.reason, peer: this.name }));
+      this.net.later(() => this.events.refusedBy?.({ remote: addr, reason: refusedByReason(theyRefuse.tell), peer: target.name }));
       return `the peer refused us: ${refusedByReason(theyRefuse.tell)}`;
     }
     const weRefuse = this.vetPeer(theirs);
     if (weRefuse !== undefined) {
-      this.net.enqueue(() => this.events.rejected({ remote: addr, reason: weRefuse.reason, peer: target.name }));
+      this.net.later(() => this.events.rejected({ remote: addr, reason: weRefuse.reason, peer: target.name }));
       return `refused the peer: ${weRefuse.reason}`;
     }
-    const link = this.net.connect(this, target);
-    this.byName.set(target.name, link);
-    this.byAddress.set(addr, link);
-    target.byName.set(this.name, link);
-    return link;
+    this.net.sim.openTo(this.index, target.index);
+    return target.index;
   }
 
   /** @internal the `vet` hook, a throwing one refusing. */
@@ -309,17 +303,8 @@ export class MemoryTransport implements Transport {
     }
   }
 
-  private deliver(link: Link, payload: Uint8Array): PeerInfo {
-    const peer = this.other(link);
-    const copy = new Uint8Array(payload);
-    const wire = copy.length + FRAME_OVERHEAD;
-    this.bytesSent += wire;
-    const from = this.info;
-    this.net.enqueue(() => {
-      if (link.lost || peer.state !== 'running') return;
-      peer.bytesReceived += wire;
-      peer.events.message(from, copy);
-    });
-    return peer.info;
+  private deliver(h: number, payload: Uint8Array): PeerInfo {
+    this.net.sim.deliver(this.index, h, payload);
+    return this.net.transportAt(h).info;
   }
 }
