@@ -20,7 +20,8 @@
 import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { ed25519KeyPair, ed25519PairProblem, ed25519Sign, ed25519Verify } from '../net/curve';
+import { ed25519KeyPair, ed25519Sign, ed25519Verify } from '../net/curve';
+import { parseKeyPairFile } from '../net/key-pair-file';
 import { writeFileAtomic } from '../../shared/atomic-write';
 import { canonicalJson } from '../../shared/canonical-json';
 import { HeptoError, errnoCode, isHeptoError } from '../../shared/errors';
@@ -72,30 +73,22 @@ function corrupt(file: string, why: string): HeptoError {
 
 /** Parses and checks an admin key file's text; errors name `file`, never its content. */
 export function parseAdminKey(file: string, text: string): AdminKey {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw corrupt(file, 'not valid JSON');
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 'not a JSON object');
-  const o = raw as Partial<AdminKeyFileV1> & { kind?: unknown };
-  if (o.kind !== ADMIN_KEY_KIND) {
-    const identity = o.kind === undefined && 'public' in o && 'private' in o;
-    throw new HeptoError('ADMIN_KEY', `${file} is not a hepto admin key${identity ? ' (it looks like a node identity file)' : ''}`, {
-      hint: `pass --admin-key with the file that "hepto-agent admin init" wrote; the default is ${DEFAULT_ADMIN_KEY_FILE}`,
-    });
-  }
-  if (o.version !== 1) throw corrupt(file, `unsupported version ${typeof o.version === 'number' ? o.version : 'field'}`);
-  const pub = typeof o.public === 'string' ? parsePublicKey(o.public) : null;
-  if (!pub || !pub.ok) throw corrupt(file, `field "public" ${pub && !pub.ok ? pub.why : 'is missing'}`);
-  if (typeof o.private !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(o.private)) throw corrupt(file, 'field "private" is not base64');
-  const secretKey = new Uint8Array(Buffer.from(o.private, 'base64'));
-  if (secretKey.length !== 64) throw corrupt(file, `field "private" has ${secretKey.length} bytes, expected 64`);
-  if (typeof o.created_at !== 'number' || !Number.isFinite(o.created_at) || o.created_at < 0) throw corrupt(file, 'field "created_at" is not a timestamp');
-  const problem = ed25519PairProblem(pub.key, secretKey);
-  if (problem) throw corrupt(file, problem);
-  return { publicKey: pub.key, secretKey, pub: formatPublicKey(pub.key), createdAt: o.created_at };
+  const { publicKey, secretKey, createdAt } = parseKeyPairFile(text, {
+    corrupt: (why) => corrupt(file, why),
+    first: (o) => {
+      if (o.kind === ADMIN_KEY_KIND) return;
+      const identity = o.kind === undefined && 'public' in o && 'private' in o;
+      throw new HeptoError('ADMIN_KEY', `${file} is not a hepto admin key${identity ? ' (it looks like a node identity file)' : ''}`, {
+        hint: `pass --admin-key with the file that "hepto-agent admin init" wrote; the default is ${DEFAULT_ADMIN_KEY_FILE}`,
+      });
+    },
+    publicKey: (v) => {
+      const pub = typeof v === 'string' ? parsePublicKey(v) : null;
+      if (!pub || !pub.ok) throw corrupt(file, `field "public" ${pub && !pub.ok ? pub.why : 'is missing'}`);
+      return pub.key;
+    },
+  });
+  return { publicKey, secretKey, pub: formatPublicKey(publicKey), createdAt };
 }
 
 const PUB_HINT = (file: string): string => `see its public half with "hepto-agent admin pub${file === DEFAULT_ADMIN_KEY_FILE ? '' : ` --admin-key ${file}`}"`;

@@ -7,7 +7,8 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { ed25519KeyPair, ed25519PairProblem } from './curve';
+import { ed25519KeyPair } from './curve';
+import { base64Field, parseKeyPairFile } from './key-pair-file';
 import { makeDir, sweepTempFiles, writeFileAtomic } from '../../shared/atomic-write';
 import { HeptoError, errnoCode } from '../../shared/errors';
 import { sha256 } from './crypto';
@@ -68,32 +69,11 @@ function corrupt(file: string, why: string): HeptoError {
   });
 }
 
-function decodeB64(file: string, field: string, v: unknown, len: number): Uint8Array {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) throw corrupt(file, `field "${field}" is not base64`);
-  const bytes = new Uint8Array(Buffer.from(v, 'base64'));
-  if (bytes.length !== len) throw corrupt(file, `field "${field}" has ${bytes.length} bytes, expected ${len}`);
-  return bytes;
-}
-
 /** Parses and checks an identity file's text; throws a HeptoError naming `file`. */
 export function parseIdentity(file: string, text: string): Identity {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw corrupt(file, 'not valid JSON');
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 'not a JSON object');
-  const o = raw as Partial<IdentityFileV1>;
-  if (o.version !== 1) throw corrupt(file, `unsupported version ${JSON.stringify(o.version)}`);
-  const publicKey = decodeB64(file, 'public', o.public, 32);
-  const secretKey = decodeB64(file, 'private', o.private, 64);
-  if (typeof o.created_at !== 'number' || !Number.isFinite(o.created_at) || o.created_at < 0) {
-    throw corrupt(file, 'field "created_at" is not a timestamp');
-  }
-  const problem = ed25519PairProblem(publicKey, secretKey);
-  if (problem) throw corrupt(file, problem);
-  return { publicKey, secretKey, idPub: b64(publicKey), createdAt: o.created_at };
+  const rules = { corrupt: (why: string) => corrupt(file, why), publicKey: (v: unknown) => base64Field(rules, 'public', v, 32) };
+  const { publicKey, secretKey, createdAt } = parseKeyPairFile(text, rules);
+  return { publicKey, secretKey, idPub: b64(publicKey), createdAt };
 }
 
 export function serializeIdentity(id: Identity): string {
