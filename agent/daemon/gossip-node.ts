@@ -52,6 +52,12 @@ export interface Rejection {
   count: number;
 }
 
+/** What a call returns besides its Step (each member of a union on its own). */
+type Answer<R> = R extends unknown ? Omit<R, 'step'> : never;
+
+/** The answer of admit, remove and rotate when the call could not run. */
+const NOT_RUNNING = { result: 'refused', why: 'the agent is not running' } as const;
+
 export class GossipNode {
   readonly membership: Membership;
   readonly transport: Transport;
@@ -146,11 +152,16 @@ export class GossipNode {
 
   /** An admission from `hepto-agent admit`: checked, adopted or spread (Membership.admit). */
   admit(a: Admission): { result: 'admitted' | 'already' | 'refused'; why?: string } {
-    let out: { result: 'admitted' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
-    this.guard('admit', () => {
-      const r = this.membership.admit(a, this.clock.now());
-      out = r.why === undefined ? { result: r.result } : { result: r.result, why: r.why };
-      return r.step;
+    return this.ask('admit', NOT_RUNNING, (now) => this.membership.admit(a, now));
+  }
+
+  /** A call that answers besides its Step (admit, grant, remove, rotate): the answer, or `idle` when the call failed. */
+  private ask<R extends { step: Step }>(what: string, idle: Answer<R>, call: (now: number) => R): Answer<R> {
+    let out = idle;
+    this.guard(what, () => {
+      const { step, ...answer } = call(this.clock.now());
+      out = answer as Answer<R>;
+      return step;
     });
     return out;
   }
@@ -183,35 +194,17 @@ export class GossipNode {
 
   /** An enrolling machine's use of an invitation (Membership.grant): the admission, or why not. */
   grant(use: InvitationUse): GrantResult {
-    let out: GrantResult = { ok: false, reason: 'the anchor is not running' };
-    this.guard('grant', () => {
-      const r = this.membership.grant(use, this.clock.now());
-      out = r.ok ? { ok: true, admission: r.admission } : { ok: false, reason: r.reason };
-      return r.step;
-    });
-    return out;
+    return this.ask('grant', { ok: false, reason: 'the anchor is not running' }, (now) => this.membership.grant(use, now));
   }
 
   /** A removal from `hepto-agent remove` (Membership.remove). */
   remove(r: Removal): { result: 'removed' | 'already' | 'refused'; why?: string } {
-    let out: { result: 'removed' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
-    this.guard('remove', () => {
-      const x = this.membership.remove(r, this.clock.now());
-      out = x.result === 'refused' ? { result: 'refused', why: x.why } : { result: x.result };
-      return x.step;
-    });
-    return out;
+    return this.ask('remove', NOT_RUNNING, (now) => this.membership.remove(r, now));
   }
 
   /** A rotation box from `hepto-agent rotate-keys` (Membership.rotate). */
   rotate(b: RotationBox): { result: 'kept' | 'already' | 'refused'; why?: string } {
-    let out: { result: 'kept' | 'already' | 'refused'; why?: string } = { result: 'refused', why: 'the agent is not running' };
-    this.guard('rotate', () => {
-      const x = this.membership.rotate(b, this.clock.now());
-      out = x.result === 'refused' ? { result: 'refused', why: x.why } : { result: x.result };
-      return x.step;
-    });
-    return out;
+    return this.ask('rotate', NOT_RUNNING, (now) => this.membership.rotate(b, now));
   }
 
   private onRefusedBy(info: { remote: string; reason: string; peer?: string }): void {
