@@ -10,10 +10,9 @@
  * (admin-signed, public), but it is written like the rest of the state:
  * atomically, mode 0600.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import { errnoCode, errorMessage } from '../../shared/errors';
+import { loadStateFile } from './state-file';
 import type { Logger } from '../../shared/log';
 import type { Admission, Removal } from '../admin/admission';
 import { admission } from '../gossip/validate';
@@ -43,14 +42,12 @@ export class AdmissionStore {
 
   /** The stored admission when it is this node's (name and identity); otherwise undefined, with a warning saying why. */
   async load(node: string, idPub: string): Promise<Admission | undefined> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn("cannot read this node's admission; it starts without one", { file: this.file, error: errorMessage(e) });
-      return undefined;
-    }
-    try {
+    const words = {
+      unreadable: "cannot read this node's admission; it starts without one",
+      damaged: "this node's admission file is damaged; ignored (an admin can admit the node again)",
+      keepDamaged: true,
+    };
+    return loadStateFile(this.file, this.logger, words, (text) => {
       const o = JSON.parse(text) as Partial<AdmissionFileV1>;
       if (o?.version !== 1 || typeof o.node !== 'string' || typeof o.id_pub !== 'string' || typeof o.sig !== 'string' || !Number.isSafeInteger(o.at)) {
         throw new Error('unexpected shape');
@@ -62,10 +59,7 @@ export class AdmissionStore {
       // The shape of the proof as the wire checks it (an admission by invitation carries more); the membership verifies it.
       const proof = admission({ at: o.at, sig: o.sig, ...(o.inv !== undefined ? { inv: o.inv } : {}) }, 'admission.json');
       return { node: o.node, id_pub: o.id_pub, ...proof };
-    } catch (e) {
-      this.logger.warn("this node's admission file is damaged; ignored (an admin can admit the node again)", { file: this.file, error: errorMessage(e) });
-      return undefined;
-    }
+    });
   }
 
   /** The removals kept; the membership checks their signatures. A damaged file is set aside, with a warning. */
@@ -94,24 +88,17 @@ export class AdmissionStore {
    * relearns what it held from its peers.
    */
   private async loadList<T>(file: string, field: string, what: string, check: (list: unknown[]) => T[]): Promise<T[]> {
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn(`cannot read ${what} this node keeps; it relearns them from its peers`, { file, error: errorMessage(e) });
-      return [];
-    }
-    try {
+    const words = {
+      unreadable: `cannot read ${what} this node keeps; it relearns them from its peers`,
+      damaged: `the file of ${what} is damaged; kept aside, relearning them from peers`,
+    };
+    const list = await loadStateFile(file, this.logger, words, (text) => {
       const o = JSON.parse(text) as Record<string, unknown>;
-      const list = o?.[field];
-      if (o?.version !== 1 || !Array.isArray(list)) throw new Error('unexpected shape');
-      return check(list);
-    } catch (e) {
-      const aside = `${file}.corrupt-${Date.now()}`;
-      await fs.rename(file, aside).catch(() => undefined);
-      this.logger.warn(`the file of ${what} is damaged; kept aside, relearning them from peers`, { file: aside, error: errorMessage(e) });
-      return [];
-    }
+      const items = o?.[field];
+      if (o?.version !== 1 || !Array.isArray(items)) throw new Error('unexpected shape');
+      return check(items);
+    });
+    return list ?? [];
   }
 
   async saveRotation(boxes: RotationBox[]): Promise<void> {

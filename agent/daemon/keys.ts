@@ -13,11 +13,10 @@
  * `base` ties keys.json to the config it grew from: a config whose
  * overlay_key was changed by hand since (a manual re-key) wins over it.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { createHash } from 'crypto';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import { errnoCode, errorMessage } from '../../shared/errors';
+import { loadStateFile } from './state-file';
 import { registerSecret, type Logger } from '../../shared/log';
 import type { RotatedKeys, RotationSchedule } from '../admin/rotation';
 import { scheduleProblem } from '../admin/rotation';
@@ -135,32 +134,22 @@ export class KeyStore {
    * then uses the config's keys, and an admin can run rotate-keys again).
    */
   async load(configOverlayKey: string): Promise<StoredKeys | null> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT')
-        this.logger.warn("cannot read the rotated keys; this node uses its config's keys", { file: this.file, error: errorMessage(e) });
-      return null;
-    }
-    let o: StoredKeys;
-    try {
-      o = JSON.parse(text) as StoredKeys;
+    const words = {
+      unreadable: "cannot read the rotated keys; this node uses its config's keys",
+      damaged: "the rotated keys file is damaged; kept aside, this node uses its config's keys (an admin can run hepto-agent rotate-keys again)",
+      damagedIsError: true,
+    };
+    const o = await loadStateFile(this.file, this.logger, words, (text) => {
+      const o = JSON.parse(text) as StoredKeys;
       const prev = o?.previous;
       if (o?.version !== 1 || typeof o.base !== 'string' || !isKey(o.overlay_key) || !(o.agent_key === null || isKey(o.agent_key)))
         throw new Error('unexpected shape');
       if (!prev || !isKey(prev.overlay_key) || !(prev.agent_key === null || isKey(prev.agent_key))) throw new Error('unexpected shape of "previous"');
       const problem = o.rotation ? scheduleProblem(o.rotation) : 'no rotation';
       if (problem) throw new Error(`rotation: ${problem}`);
-    } catch (e) {
-      const aside = `${this.file}.corrupt-${Date.now()}`;
-      await fs.rename(this.file, aside).catch(() => undefined);
-      this.logger.error("the rotated keys file is damaged; kept aside, this node uses its config's keys (an admin can run hepto-agent rotate-keys again)", {
-        file: aside,
-        error: errorMessage(e),
-      });
-      return null;
-    }
+      return o;
+    });
+    if (!o) return null;
     for (const k of [o.overlay_key, o.agent_key, o.previous.overlay_key, o.previous.agent_key]) if (k) registerSecret(k);
     if (o.base !== keyBase(configOverlayKey)) {
       this.logger.warn("the config's overlay_key changed since the last key rotation: the config's keys win, the rotated ones are ignored", {

@@ -15,11 +15,10 @@
  * Nothing here is secret; it is written like the rest of the state
  * (atomically, 0600).
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { HeptoConfig } from '../../shared/config/types';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import { errnoCode, errorMessage } from '../../shared/errors';
+import { loadStateFile } from './state-file';
 import type { Logger } from '../../shared/log';
 import { overlayCollisions, safeOverlayIp } from '../runtime/collisions';
 import { hostedNodes, type ClusterView } from '../runtime/desired';
@@ -58,15 +57,11 @@ export class NameLedger {
 
   /** A missing file is a first start; a damaged one is set aside and said: hosted nodes are then pinned again. */
   async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT')
-        this.logger.warn('cannot read the order node names were first seen in; starting a new one', { file: this.file, error: errorMessage(e) });
-      return;
-    }
-    try {
+    const words = {
+      unreadable: 'cannot read the order node names were first seen in; starting a new one',
+      damaged: 'the file of the order node names were first seen in is damaged; kept aside, starting a new one (hosted nodes are pinned again)',
+    };
+    await loadStateFile(this.file, this.logger, words, (text) => {
       const o = JSON.parse(text) as { version?: unknown; next?: unknown; names?: unknown };
       if (o?.version !== 1 || !Number.isSafeInteger(o.next) || typeof o.names !== 'object' || o.names === null) throw new Error('unexpected shape');
       const names = new Map<string, Entry>();
@@ -77,14 +72,7 @@ export class NameLedger {
       }
       this.names = names;
       this.next = o.next as number;
-    } catch (e) {
-      const aside = `${this.file}.corrupt-${Date.now()}`;
-      await fs.rename(this.file, aside).catch(() => undefined);
-      this.logger.warn('the file of the order node names were first seen in is damaged; kept aside, starting a new one (hosted nodes are pinned again)', {
-        file: aside,
-        error: errorMessage(e),
-      });
-    }
+    });
   }
 
   /**

@@ -1,7 +1,6 @@
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../shared/atomic-write';
-import { errnoCode, errorMessage } from '../../shared/errors';
+import { loadStateFile } from './state-file';
 import type { Logger } from '../../shared/log';
 import type { PersistedPeer } from '../gossip/membership';
 
@@ -25,26 +24,19 @@ export class PeerStore {
 
   /** A missing or unreadable file is not fatal: the agent starts from its anchors and says so. */
   async load(): Promise<PeerState> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.logger.warn('cannot read known peers; starting from anchors only', { file: this.file, error: errorMessage(e) });
-      return EMPTY;
-    }
-    try {
+    const words = {
+      unreadable: 'cannot read known peers; starting from anchors only',
+      damaged: 'known peers file is corrupt; kept aside, starting from anchors only',
+    };
+    const state = await loadStateFile(this.file, this.logger, words, (text): PeerState => {
       const data = JSON.parse(text) as PeerState;
       if (data?.version !== 1 || !Array.isArray(data.peers) || typeof data.incarnation !== 'number') throw new Error('unexpected shape');
       const peers = data.peers.filter(
         (p) => p && typeof p.name === 'string' && typeof p.id_pub === 'string' && Array.isArray(p.addresses) && p.addresses.every((a) => typeof a === 'string'),
       );
       return { version: 1, incarnation: data.incarnation, peers };
-    } catch (e) {
-      const aside = `${this.file}.corrupt-${Date.now()}`;
-      await fs.rename(this.file, aside).catch(() => undefined);
-      this.logger.warn('known peers file is corrupt; kept aside, starting from anchors only', { file: aside, error: errorMessage(e) });
-      return EMPTY;
-    }
+    });
+    return state ?? EMPTY;
   }
 
   async save(state: PeerState): Promise<void> {
