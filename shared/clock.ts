@@ -42,6 +42,32 @@ class SystemClock implements Clock {
 
 export const systemClock: Clock = new SystemClock();
 
+/** One timer that fires at the earliest time asked of it: a later request merges into an earlier one. */
+export class EarliestTimer {
+  private handle: TimerHandle | null = null;
+  private at = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Runs `fn` at `at`, unless the timer is already due by then (its own `fn` then stands). */
+  request(at: number, fn: () => void): void {
+    if (this.handle && this.at <= at) return;
+    this.clear();
+    this.at = at;
+    this.handle = this.clock.setTimeout(() => {
+      this.handle = null;
+      this.at = Number.POSITIVE_INFINITY;
+      fn();
+    }, at - this.clock.now());
+  }
+
+  clear(): void {
+    if (this.handle) this.clock.clearTimeout(this.handle);
+    this.handle = null;
+    this.at = Number.POSITIVE_INFINITY;
+  }
+}
+
 /**
  * Virtual time: a clock that only moves when told to, and the agenda of what
  * runs when. Timers are kept in a binary min-heap ordered by (deadline,

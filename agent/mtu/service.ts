@@ -5,7 +5,7 @@
  * field up to date within the publication throttle (paths.ts).
  */
 import { isIP } from 'net';
-import type { Clock, TimerHandle } from '../../shared/clock';
+import { EarliestTimer, type Clock, type TimerHandle } from '../../shared/clock';
 import type { Logger } from '../../shared/log';
 import type { MemberRecord, MemberState, PathView } from '../../shared/member';
 import type { PeerLinks } from './links';
@@ -45,13 +45,13 @@ export function targetAddress(own: string[], peer: string[]): string | null {
 export class PathsService {
   private readonly prober: PathMtuProber;
   private timer: TimerHandle | null = null;
-  private publishTimer: TimerHandle | null = null;
-  private publishTimerAt = Infinity;
+  private readonly publishTimer: EarliestTimer;
   private published: Record<string, PathView> | undefined;
   private publishedAt: number | null = null;
   private running = false;
 
   constructor(private readonly o: PathsServiceOptions) {
+    this.publishTimer = new EarliestTimer(o.clock);
     this.prober = new PathMtuProber({
       clock: o.clock,
       measure: o.measure,
@@ -73,8 +73,8 @@ export class PathsService {
     this.running = false;
     this.prober.stop();
     if (this.timer) this.o.clock.clearTimeout(this.timer);
-    if (this.publishTimer) this.o.clock.clearTimeout(this.publishTimer);
-    this.timer = this.publishTimer = null;
+    this.timer = null;
+    this.publishTimer.clear();
   }
 
   /** Members came, went or changed: new targets, and maybe new paths. */
@@ -124,14 +124,7 @@ export class PathsService {
       this.o.publish(next);
       return;
     }
-    if (this.publishTimer && this.publishTimerAt <= at) return;
-    if (this.publishTimer) this.o.clock.clearTimeout(this.publishTimer);
-    this.publishTimerAt = at;
-    this.publishTimer = this.o.clock.setTimeout(() => {
-      this.publishTimer = null;
-      this.publishTimerAt = Infinity;
-      this.check();
-    }, at - now);
+    this.publishTimer.request(at, () => this.check());
   }
 
   private current(now: number): Record<string, PathView> {

@@ -10,7 +10,7 @@
  */
 import type Dockerode from 'dockerode';
 import cron from 'node-cron';
-import type { Clock, TimerHandle } from '../../shared/clock';
+import { EarliestTimer, type Clock, type TimerHandle } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { registerSecret, type Logger } from '../../shared/log';
@@ -111,8 +111,7 @@ export class Supervisor {
   private connecting = false;
   private reconnectAttempts = 0;
   private reconnectTimer: TimerHandle | null = null;
-  private debounceTimer: TimerHandle | null = null;
-  private debounceAt = Infinity;
+  private readonly debounce: EarliestTimer;
   private wakeTimer: TimerHandle | null = null;
   private inFlight: Promise<void> | null = null;
   private pending = false;
@@ -147,6 +146,7 @@ export class Supervisor {
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
+    this.debounce = new EarliestTimer(opts.clock);
     this.log = opts.logger;
     this.policy = { ...DEFAULT_BACKOFF, ...(opts.backoff ?? {}) };
     this.links = opts.links ?? new OverlayLinks();
@@ -199,8 +199,9 @@ export class Supervisor {
     this.started = false;
     this.cronTask?.stop();
     this.cronTask = null;
-    for (const t of [this.reconnectTimer, this.debounceTimer, this.wakeTimer, this.linkTimer]) if (t) this.opts.clock.clearTimeout(t);
-    this.reconnectTimer = this.debounceTimer = this.wakeTimer = this.linkTimer = null;
+    for (const t of [this.reconnectTimer, this.wakeTimer, this.linkTimer]) if (t) this.opts.clock.clearTimeout(t);
+    this.reconnectTimer = this.wakeTimer = this.linkTimer = null;
+    this.debounce.clear();
     this.events?.close();
     this.events = null;
     if (this.inFlight) await this.inFlight.catch(() => undefined);
@@ -406,15 +407,7 @@ export class Supervisor {
   /** Asks for a reconcile in `delayMs`; an earlier request wins, later ones merge into it. */
   private trigger(reason: string, delayMs: number): void {
     if (!this.started) return;
-    const at = this.opts.clock.now() + delayMs;
-    if (this.debounceTimer && this.debounceAt <= at) return;
-    if (this.debounceTimer) this.opts.clock.clearTimeout(this.debounceTimer);
-    this.debounceAt = at;
-    this.debounceTimer = this.opts.clock.setTimeout(() => {
-      this.debounceTimer = null;
-      this.debounceAt = Infinity;
-      this.run(reason);
-    }, delayMs);
+    this.debounce.request(this.opts.clock.now() + delayMs, () => this.run(reason));
   }
 
   private run(reason: string): void {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { ManualClock } from '../../../shared/clock';
+import { EarliestTimer, ManualClock } from '../../../shared/clock';
 
 describe('ManualClock', () => {
   it('fires timers in deadline order, at their time, only when advanced', () => {
@@ -45,5 +45,23 @@ describe('ManualClock', () => {
     c.setTimeout(tick, 10);
     c.advance(100);
     assert.deepEqual(seen, [10, 20, 30]);
+  });
+});
+
+describe('EarliestTimer', () => {
+  it('fires once, at the earliest time asked; later requests merge into it, an earlier one replaces it', () => {
+    const c = new ManualClock(0);
+    const t = new EarliestTimer(c);
+    const fired: Array<[string, number]> = [];
+    t.request(100, () => fired.push(['first', c.now()]));
+    t.request(150, () => fired.push(['later', c.now()]));
+    t.request(60, () => fired.push(['earlier', c.now()]));
+    c.advance(200);
+    assert.deepEqual(fired, [['earlier', 60]]);
+    t.request(300, () => fired.push(['again', c.now()]));
+    t.clear();
+    c.advance(200);
+    assert.equal(fired.length, 1, 'a cleared timer does not fire');
+    assert.equal(c.pendingCount(), 0);
   });
 });
