@@ -79,20 +79,24 @@ function facts(v: unknown): HostFacts {
   };
 }
 
-function containers(v: unknown): Record<string, NodeHealth> {
-  const o = obj(v, 'record.containers');
+/** A map from member names to objects, at most `limit` entries; `each` reads one value (an object at `where.<name>`). */
+function byName<T>(v: unknown, where: string, limit: number, each: (o: Record<string, unknown>, at: string) => T): Record<string, T> {
+  const o = obj(v, where);
   const keys = Object.keys(o);
-  if (keys.length > LIMITS.containers) reject(`record.containers has ${keys.length} entries (at most ${LIMITS.containers})`);
-  const out: Record<string, NodeHealth> = Object.create(null) as Record<string, NodeHealth>;
+  if (keys.length > limit) reject(`${where} has ${keys.length} entries (at most ${limit})`);
+  const out: Record<string, T> = Object.create(null) as Record<string, T>;
   for (const k of keys) {
-    name(k, 'record.containers key');
-    const h = obj(o[k], `record.containers.${k}`);
-    out[k] = {
-      wesher: str(h.wesher, `record.containers.${k}.wesher`, LIMITS.shortString),
-      k3s: str(h.k3s, `record.containers.${k}.k3s`, LIMITS.shortString),
-    };
+    name(k, `${where} key`);
+    out[k] = each(obj(o[k], `${where}.${k}`), `${where}.${k}`);
   }
   return { ...out };
+}
+
+function containers(v: unknown): Record<string, NodeHealth> {
+  return byName(v, 'record.containers', LIMITS.containers, (h, at) => ({
+    wesher: str(h.wesher, `${at}.wesher`, LIMITS.shortString),
+    k3s: str(h.k3s, `${at}.k3s`, LIMITS.shortString),
+  }));
 }
 
 function record(v: unknown): MemberRecord {
@@ -119,21 +123,14 @@ function record(v: unknown): MemberRecord {
 
 /** A record's `paths` (issue 15): member names to {up, rtt_ms, mtu}, bounded. */
 function paths(v: unknown): Record<string, PathView> {
-  const o = obj(v, 'record.paths');
-  const keys = Object.keys(o);
-  if (keys.length > LIMITS.paths) reject(`record.paths has ${keys.length} entries (at most ${LIMITS.paths})`);
-  const out: Record<string, PathView> = Object.create(null) as Record<string, PathView>;
-  for (const k of keys) {
-    name(k, 'record.paths key');
-    const p = obj(o[k], `record.paths.${k}`);
-    if (typeof p.up !== 'boolean') reject(`record.paths.${k}.up must be true or false`);
-    out[k] = {
+  return byName(v, 'record.paths', LIMITS.paths, (p, at) => {
+    if (typeof p.up !== 'boolean') reject(`${at}.up must be true or false`);
+    return {
       up: p.up,
-      rtt_ms: p.rtt_ms === null ? null : int(p.rtt_ms, `record.paths.${k}.rtt_ms`, 600_000),
-      mtu: p.mtu === null ? null : int(p.mtu, `record.paths.${k}.mtu`, 65_535),
+      rtt_ms: p.rtt_ms === null ? null : int(p.rtt_ms, `${at}.rtt_ms`, 600_000),
+      mtu: p.mtu === null ? null : int(p.mtu, `${at}.mtu`, 65_535),
     };
-  }
-  return { ...out };
+  });
 }
 
 function hex64(v: unknown, where: string): string {
