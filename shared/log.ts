@@ -102,9 +102,3 @@ export function createLogger(opts: LoggerOptions = {}, module = 'agent'): Logger
     child: (name: string) => createLogger(opts, `${module}.${name}`),
   };
 }
-
-/** A logger that keeps lines in memory, for tests. */
-export function memoryLogger(level: LogLevel = 'debug', format: LogFormat = 'json'): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { logger: createLogger({ format, level, sink: (l) => lines.push(l), now: () => 0 }), lines };
-}

@@ -6,7 +6,3 @@
  * authenticate under a name its own records would then fail.
  */
 export const NODE_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export function isNodeName(v: unknown): v is string {
-  return typeof v === 'string' && NODE_NAME_RE.test(v);
-}

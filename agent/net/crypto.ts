@@ -84,13 +84,6 @@ export function utf8(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'utf8'));
 }
 
-/** Constant-time-ish equality is not needed here (no secret comparisons); plain byte equality. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export function isAllZero(a: Uint8Array): boolean {
   let acc = 0;
   for (const x of a) acc |= x;

@@ -10,7 +10,7 @@ import type { GossipTiming } from '../../agent/gossip/timing';
 import { systemClock } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { validateConfig } from '../../shared/config/validate';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { CLUSTER_KEY, OVERLAY_KEY } from './agent-cluster';
 import { freePort } from './free-port';
 

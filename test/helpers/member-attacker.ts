@@ -6,7 +6,7 @@
 import { OVERLAY_KEY } from './agent-cluster';
 import { generateIdentity, type Identity } from '../../agent/net/identity';
 import { WsTransport } from '../../agent/net/ws-transport';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 
 /** `opts.identity`: the attacker's own (to sign its own record with), fresh by default; `opts.overlayKey`: AgentCluster's by default. */
 export async function memberAttacker(

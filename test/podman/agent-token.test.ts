@@ -15,7 +15,7 @@ import { NO_AGENT_KEY_PROBLEM } from '../../agent/runtime/desired';
 import { K3S_AGENT_TOKEN_FILE } from '../../agent/runtime/specs';
 import type { Supervisor } from '../../agent/runtime/supervisor';
 import { systemClock } from '../../shared/clock';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { AGENT_KEY, CLUSTER_KEY, OVERLAY_KEY, view } from '../unit/runtime/fixtures';
 import { STAND_INS, waitFor } from './harness';
 import { podmanSuite } from './suite';

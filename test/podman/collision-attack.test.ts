@@ -17,7 +17,7 @@ import { TEST } from '../../agent/gossip/timing';
 import { overlayIp } from '../../agent/runtime/overlay-ip';
 import type { Supervisor } from '../../agent/runtime/supervisor';
 import { systemClock } from '../../shared/clock';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { memberAttacker } from '../helpers/member-attacker';
 import { generateIdentity } from '../../agent/net/identity';
 import type { StatusDoc } from '../../shared/status';

@@ -10,7 +10,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { systemClock } from '../../shared/clock';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { overlayIp, Supervisor } from '../../agent/runtime/supervisor';
 import { testConfig, view } from '../unit/runtime/fixtures';
 import { PodmanHarness, STAND_INS, waitFor } from './harness';

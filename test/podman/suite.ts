@@ -10,7 +10,7 @@ import os from 'os';
 import path from 'path';
 import { systemClock } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { Supervisor, type SupervisorOptions } from '../../agent/runtime/supervisor';
 import { testConfig } from '../unit/runtime/fixtures';
 import { PodmanHarness, STAND_INS } from './harness';

@@ -8,7 +8,7 @@ import os from 'os';
 import path from 'path';
 import { systemClock } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { Supervisor } from '../../agent/runtime/supervisor';
 import { NO_AGENT_KEY_PROBLEM } from '../../agent/runtime/desired';
 import { CLUSTER_KEY, OVERLAY_KEY, testConfig, view } from '../unit/runtime/fixtures';

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'net';
 import os from 'os';
 import path from 'path';
 import { HeptoError } from '../../shared/errors';
-import { memoryLogger } from '../../shared/log';
+import { memoryLogger } from '../helpers/memory-logger';
 import { PodmanClient } from '../../agent/runtime/podman-client';
 import { tarArchive } from '../../agent/runtime/tar';
 import { buildWesherImage, ensureWesherImage, sha256Hex, WESHER_SHA_LABEL } from '../../agent/runtime/wesher-image';

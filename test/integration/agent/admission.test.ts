@@ -27,7 +27,7 @@ import { generateIdentity, loadOrCreateIdentity } from '../../../agent/net/ident
 import { WsTransport } from '../../../agent/net/ws-transport';
 import { CLOSE_NOT_ADMITTED } from '../../../agent/net/ws-connection';
 import { isHeptoError } from '../../../shared/errors';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import type { StatusDoc } from '../../../shared/status';
 
 const JOIN_MS = 45000;

@@ -13,7 +13,7 @@ import { Agent } from '../../../agent/daemon/agent';
 import { NoRuntime } from '../../../agent/daemon/runtime-seam';
 import { systemClock } from '../../../shared/clock';
 import type { HeptoConfig } from '../../../shared/config/types';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { freePort } from '../../helpers/free-port';
 import { soloConfig } from '../../helpers/in-process-agent';
 

@@ -27,7 +27,7 @@ import {
 import { loadOrCreateIdentity } from '../../../agent/net/identity';
 import { WsTransport } from '../../../agent/net/ws-transport';
 import { isHeptoError } from '../../../shared/errors';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import type { AdmissionProof } from '../../../shared/member';
 
 const JOIN_MS = 45000;

@@ -13,7 +13,7 @@ import { AgentCluster, OVERLAY_KEY, waitFor, type AgentHandle } from '../../help
 import { adminInit, admittedTrio, assertNoSecrets, cli, cliOutputs, member, show, stateDir, type AdminKeyFile } from '../../helpers/admin-cli';
 import { loadOrCreateIdentity } from '../../../agent/net/identity';
 import { WsTransport } from '../../../agent/net/ws-transport';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import type { AdmissionProof } from '../../../shared/member';
 import type { StatusDoc } from '../../../shared/status';
 

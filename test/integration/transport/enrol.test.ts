@@ -19,7 +19,7 @@ import { generateIdentity, type Identity } from '../../../agent/net/identity';
 import type { Limits } from '../../../agent/net/limits';
 import { WsTransport } from '../../../agent/net/ws-transport';
 import { isHeptoError, type HeptoError } from '../../../shared/errors';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { Recorder, waitFor } from '../../helpers/transport-contract';
 import { Cleanup, deadLoopbackAddress, startNode, TcpProxy, TEST_OVERLAY_KEY, text } from './fixtures';
 

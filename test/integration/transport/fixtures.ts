@@ -11,7 +11,7 @@ import { ClientHandshake } from '../../../agent/net/handshake';
 import { generateIdentity, Identity } from '../../../agent/net/identity';
 import type { Limits } from '../../../agent/net/limits';
 import { WsTransport } from '../../../agent/net/ws-transport';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { Recorder } from '../../helpers/transport-contract';
 
 /** A fixed test key (32 letters and digits); never a real cluster's key. */

@@ -1,6 +1,6 @@
 import { generateIdentity } from '../../../agent/net/identity';
 import { WsTransport } from '../../../agent/net/ws-transport';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { ContractHarness, Recorder, transportContract } from '../../helpers/transport-contract';
 import { deadLoopbackAddress, TEST_OVERLAY_KEY } from './fixtures';
 

@@ -11,7 +11,7 @@ import { signRemoval } from '../../../agent/admin/admission';
 import { newSchedule, signRotationBox } from '../../../agent/admin/rotation';
 import { AdmissionStore } from '../../../agent/daemon/admission-store';
 import { generateIdentity } from '../../../agent/net/identity';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 describe('daemon: admission store lists', () => {
   let dir: string;

@@ -14,7 +14,7 @@ import { TEST } from '../../../agent/gossip/timing';
 import { ManualClock } from '../../../shared/clock';
 import type { HeptoConfig } from '../../../shared/config/types';
 import { validateConfig } from '../../../shared/config/validate';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import type { StatusDoc } from '../../../shared/status';
 import { CLUSTER_KEY, OVERLAY_KEY } from '../../helpers/agent-cluster';
 import { MemoryNetwork } from '../../helpers/memory-transport';

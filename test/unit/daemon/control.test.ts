@@ -6,7 +6,7 @@ import * as path from 'path';
 import { ControlServer } from '../../../agent/control/server';
 import { requestStatus } from '../../../agent/control/client';
 import { HeptoError } from '../../../shared/errors';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 function raw(sock: string, data: string): Promise<string> {
   return new Promise((resolve, reject) => {

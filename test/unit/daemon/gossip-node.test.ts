@@ -7,7 +7,7 @@ import { strict as assert } from 'assert';
 import { GossipNode } from '../../../agent/daemon/gossip-node';
 import type { MemberEvent } from '../../../agent/gossip/membership';
 import { ManualClock } from '../../../shared/clock';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { MemoryNetwork } from '../../helpers/memory-transport';
 import { stepClock } from '../../helpers/virtual-time';
 import { addressOf, identity, makeMember } from '../gossip/helpers';

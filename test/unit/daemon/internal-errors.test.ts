@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../../shared/clock';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { BURST_COUNT, BURST_SHOWN_MS, InternalErrors, LOG_EVERY_MS } from '../../../agent/daemon/internal-errors';
 import { Membership } from '../../../agent/gossip/membership';
 import { generateIdentity } from '../../../agent/net/identity';

@@ -15,7 +15,7 @@ import type { ClusterKeys } from '../../../agent/daemon/runtime-seam';
 import type { MemberView } from '../../../agent/gossip/membership';
 import { generateIdentity } from '../../../agent/net/identity';
 import { ManualClock } from '../../../shared/clock';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import type { MemberRecord } from '../../../shared/member';
 
 const CONFIG = { overlay_key: 'CfgOverlayKey0123456789abcdefghi', agent_key: 'CfgAgentKey0123456789abcdefghijk' };

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { keyBase, keyPlan, KeyStore, newestKeys, nextStoredKeys, type StoredKeys } from '../../../agent/daemon/keys';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 const OLD = { overlay_key: 'OldOverlayKey0123456789abcdefghi', agent_key: 'OldAgentKey0123456789abcdefghijk' };
 const NEW = { overlay_key: 'NewOverlayKey0123456789abcdefghi', agent_key: 'NewAgentKey0123456789abcdefghijk' };

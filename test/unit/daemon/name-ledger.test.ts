@@ -12,7 +12,7 @@ import { LEDGER_SLACK, NAME_RETENTION_MS, NameLedger } from '../../../agent/daem
 import { overlayCollisions } from '../../../agent/runtime/collisions';
 import { computeDesired, type ClusterView } from '../../../agent/runtime/desired';
 import { overlayIp } from '../../../agent/runtime/overlay-ip';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { testConfig, view } from '../runtime/fixtures';
 
 const NET = '10.0.0.0/24';

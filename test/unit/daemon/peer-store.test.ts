@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PeerStore } from '../../../agent/daemon/peer-store';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 describe('peer store', () => {
   let dir: string;

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'fs
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { createNotifier, statusText, watchdogPeriodMs, MAX_STATUS_LENGTH, type NotifySender } from '../../../agent/daemon/sd-notify';
-import { memoryLogger, registerSecret } from '../../../shared/log';
+import { registerSecret } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 /** A stand-in systemd-notify: a real executable that records each call's arguments, one line per call. */
 function fakeHelper(dir: string): { command: string; calls: () => string[][] } {

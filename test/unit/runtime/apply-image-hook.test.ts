@@ -8,7 +8,7 @@ import { DEFAULT_BACKOFF } from '../../../agent/runtime/backoff';
 import type { OverlayLinks } from '../../../agent/runtime/overlay-link';
 import { emptyHistory } from '../../../agent/runtime/planner';
 import type { PodmanClient } from '../../../agent/runtime/podman-client';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 describe('runtime/apply: image hook', () => {
   it('tells each pull, ok or failed', async () => {

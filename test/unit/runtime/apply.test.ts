@@ -4,7 +4,7 @@ import { DEFAULT_BACKOFF } from '../../../agent/runtime/backoff';
 import type { OverlayLinks } from '../../../agent/runtime/overlay-link';
 import { emptyHistory, type Action } from '../../../agent/runtime/planner';
 import type { PodmanClient } from '../../../agent/runtime/podman-client';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 /** A Podman client that records what it is asked, and the one link set-up. */
 function fakes(calls: string[]): { client: PodmanClient; links: OverlayLinks } {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
-import { createLogger, memoryLogger, registerSecret } from '../../../shared/log';
+import { createLogger, registerSecret } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 
 describe('logger', () => {
   it('json: one object per line with level, module and context', () => {

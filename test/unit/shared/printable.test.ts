@@ -9,7 +9,7 @@ import { decodeMessage } from '../../../agent/gossip/validate';
 import { signRecord } from '../../../agent/gossip/records';
 import { identity, recordFor } from '../gossip/helpers';
 import { isHeptoError } from '../../../shared/errors';
-import { memoryLogger } from '../../../shared/log';
+import { memoryLogger } from '../../helpers/memory-logger';
 import { printable } from '../../../shared/printable';
 import { buildStatus, formatStatus, statusLine } from '../../../shared/status';
 
