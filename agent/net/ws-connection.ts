@@ -81,7 +81,7 @@ export class Conn {
   helloRefused = false;
   /** The handshake failed, on our side or the peer's (a policy close before open): another overlay key, a bad identity proof. */
   authFailed = false;
-  /** Closed in the handshake because the peer is this very agent (CLOSE_SELF). */
+  /** Closed in the handshake as this very agent (CLOSE_SELF); the transport trusts it only with the peer's proven identity. */
   self = false;
   /** Server: which of our overlay keys the peer's hello opened with (0: the current one). */
   keyIndex = 0;

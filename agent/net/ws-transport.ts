@@ -467,7 +467,11 @@ export class WsTransport implements Transport {
         if (err === undefined && c) resolve(c);
         else if (conn.nameConflict) reject(new HeptoError('NAME_CONFLICT', err ?? 'name conflict'));
         else if (conn.notAdmitted) reject(new HeptoError('NOT_ADMITTED', err ?? 'not admitted'));
-        else reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused, authFailed: conn.authFailed, self: conn.self }));
+        else {
+          // A self-loop only when the peer proved our own identity in the handshake: a close code alone is anyone's word.
+          const self = conn.self && conn.peer?.idPub === this.opts.identity.idPub;
+          reject(Object.assign(new Error(err ?? 'handshake failed'), { helloRefused: conn.helloRefused, authFailed: conn.authFailed, self }));
+        }
       };
       const timer = setTimeout(() => {
         finish(`no authenticated answer within ${this.dialTimeoutMs} ms`);

@@ -1,4 +1,6 @@
 import * as assert from 'assert';
+import type { AddressInfo } from 'net';
+import { WebSocketServer } from 'ws';
 import { errorMessage, isHeptoError } from '../../../shared/errors';
 import { isSelfLoop } from '../../../agent/net/send-errors';
 import { waitFor } from '../../helpers/transport-contract';
@@ -109,6 +111,18 @@ describe('WsTransport against an intruder (real sockets on loopback)', function 
     const both = await alpha.t.send({ addresses: [alpha.addr, '127.0.0.1:1'] }, text('me?')).catch((e: unknown) => e);
     assert.ok(both instanceof Error && !isSelfLoop(both), 'an address that is not this agent makes it a plain failure');
     assert.strictEqual(alpha.t.stats().connections, 0);
+  });
+
+  it('a listener that closes with "self" (4002) without proving our identity is no self-loop', async () => {
+    const alpha = await startNode(cleanup, 'alpha');
+    const liar = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    cleanup.add(() => new Promise<void>((r) => liar.close(() => r())));
+    await new Promise<void>((r) => liar.once('listening', () => r()));
+    liar.on('connection', (ws) => ws.close(4002, 'self'));
+    const addr = `127.0.0.1:${(liar.address() as AddressInfo).port}`;
+    const e = await alpha.t.send({ addresses: [addr] }, text('hello?')).catch((x: unknown) => x);
+    assert.ok(e instanceof Error, 'the send fails');
+    assert.ok(!isSelfLoop(e), `a close code alone made it a self-loop: ${errorMessage(e)}`);
   });
 
   it('an overlay-key holder speaking raw frames reaches the agent only through the handshake', async () => {
