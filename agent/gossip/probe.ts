@@ -42,6 +42,8 @@ export function piggyback(s: State, target: string): Update[] | undefined {
 
 /** Probe timeout and period multiplier for a target that has never talked to us. */
 const FIRST_CONTACT_MULT = 2;
+/** A quick probe's timeout (a member already suspect), as a share of the regular one. */
+export const QUICK_TIMEOUT_SHARE = 0.25;
 
 function nextTarget(s: State): string | null {
   const t = s.entries;
@@ -96,8 +98,12 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // by our direct ping alone: the indirect stage guards against our own bad link to it, and it is
   // told of the suspicion and refutes if it lives. The stage cost a whole probe period at each hop
   // of a suspicion through the cluster, the longest part of a silent failure's detection.
+  // Its timeout is shorter too (a quarter, never under four retransmission timeouts): a claim
+  // travels on only with the failure of a probe of our own, so this timeout is paid at every hop;
+  // a failure only adds our confirmation, and the death still waits for our own suspicion deadline.
   const quick = e.state === 'suspect';
-  s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
+  const wait = quick ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r) : timeout;
+  s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout: wait, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }

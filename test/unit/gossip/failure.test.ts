@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Membership, Step } from '../../../agent/gossip/membership';
 import { signRecord } from '../../../agent/gossip/records';
+import { QUICK_TIMEOUT_SHARE } from '../../../agent/gossip/probe';
 import { TEST, suspicionMin } from '../../../agent/gossip/timing';
 import { bootCluster, identity, makeMember, recordFor } from './helpers';
 
@@ -174,6 +175,49 @@ describe('gossip: failure detection', () => {
       }
     }
     assert.ok(quick > 0, 'some member probed n5 while it held it suspect');
+  });
+
+  it("a member held suspect on another's word is probed with a quarter of the timeout, and only then does the suspicion travel on", () => {
+    const T0 = 1_000_000;
+    const a = makeMember('a', '127.0.0.1:7947', T0);
+    const [B, C] = [identity('qp-b'), identity('qp-c')];
+    const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
+    const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
+    a.receive(
+      c,
+      {
+        t: 'g',
+        u: [
+          { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
+          { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
+        ],
+      },
+      T0,
+    );
+    a.receive(b, { t: 'p', s: 1 }, T0); // b has talked to a: no first-contact doubling
+    // A few probe periods with every ping acked within 1 ms: a has measured round trips.
+    let t = T0;
+    for (; t < T0 + 3 * TEST.probeInterval; t++) {
+      for (const o of a.tick(t).send) if (o.msg.t === 'p') a.receive(o.to.name === 'b' ? b : c, { t: 'k', s: o.msg.s }, t + 1);
+    }
+    // c says b is suspect: a probes b at once, directly only.
+    const claim = a.receive(c, { t: 'g', u: [{ k: 's', n: 'b', i: 1, f: 'c' }] }, t + 1);
+    const ping = claim.send.find((o) => o.to.name === 'b' && o.msg.t === 'p');
+    assert.ok(ping, 'probed at once');
+    const ownClaim = (sent: Step['send']): boolean =>
+      sent.some((o) => o.msg.t === 'g' && o.to.name !== 'b' && (o.msg.u ?? []).some((u) => u.k === 's' && u.n === 'b' && u.f === 'a'));
+    assert.ok(!ownClaim(claim.send), "c's claim is not passed on as a's own");
+    let failedAt = -1;
+    let spread = false;
+    for (let now = t + 2; now < t + 2 * TEST.probeInterval && failedAt < 0; now++) {
+      const step = a.tick(now);
+      assert.ok(!step.send.some((o) => o.msg.t === 'r'), 'no ping-req about a member held suspect');
+      if (a.counters()['probe-failed'] === 1) [failedAt, spread] = [now, ownClaim(step.send)];
+      else assert.ok(!ownClaim(step.send), 'no suspicion of its own before its probe failed');
+    }
+    assert.equal(failedAt - (t + 1), TEST.probeTimeout * QUICK_TIMEOUT_SHARE, 'the quick probe failed at a quarter of the timeout');
+    for (let now = failedAt + 1; now < failedAt + 5 * TEST.gossipInterval && !spread; now++) spread = ownClaim(a.tick(now).send);
+    assert.ok(spread, "once a's own probe failed, a gossips the suspicion as its own");
   });
 
   it('a helper that cannot reach the target answers the ping-req with a nack', () => {
