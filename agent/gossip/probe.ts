@@ -101,8 +101,9 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // Its timeout is shorter too (a quarter, never under four retransmission timeouts): a claim
   // travels on only with the failure of a probe of our own, so this timeout is paid at every hop;
   // a failure only adds our confirmation, and the death still waits for our own suspicion deadline.
+  // Not before round trips are measured: the floor is what keeps it above the network's.
   const quick = e.state === 'suspect';
-  const wait = quick ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r) : timeout;
+  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r) : timeout;
   s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout: wait, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
