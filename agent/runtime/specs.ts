@@ -19,6 +19,7 @@
 import type Dockerode from 'dockerode';
 import path from 'path';
 import type { HeptoConfig, NodeConfig } from '../../shared/config/types';
+import { byCodePoint } from '../../shared/order';
 import type { NetworkPlan } from './network';
 import { BASE_HASH_LABEL, HASH_LABEL, specHash } from './spec-hash';
 
@@ -85,7 +86,7 @@ export function wesherStateFile(config: HeptoConfig, node: string): string {
 
 function ulimits(config: HeptoConfig): Array<{ Name: string; Soft: number; Hard: number }> {
   return Object.entries(config.ulimits)
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byCodePoint(a, b))
     .map(([name, u]) => ({ Name: name, Soft: u.soft, Hard: u.hard }));
 }
 
