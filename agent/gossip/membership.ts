@@ -165,7 +165,17 @@ export class Membership {
       verifyBudgets: new Map(),
       leftAt: null,
       seq: 0,
-      probe: { active: new Map(), late: new Map(), relays: new Map(), order: [], round: 0, index: 0, health: 0, rtt: { srtt: null, rttvar: 0 } },
+      probe: {
+        active: new Map(),
+        late: new Map(),
+        relays: new Map(),
+        order: [],
+        round: 0,
+        index: 0,
+        health: 0,
+        rtt: { srtt: null, rttvar: 0 },
+        lastRtt: new Map(),
+      },
       // Start loops at random offsets so members do not probe and sync in lockstep.
       nextProbe: now + Math.floor(opts.rng() * t.probeInterval),
       nextGossip: now,

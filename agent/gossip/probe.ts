@@ -101,9 +101,12 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // Its timeout is shorter too (a quarter, never under four retransmission timeouts): a claim
   // travels on only with the failure of a probe of our own, so this timeout is paid at every hop;
   // a failure only adds our confirmation, and the death still waits for our own suspicion deadline.
-  // Not before round trips are measured: the floor is what keeps it above the network's.
+  // Not before round trips are measured: the floor is what keeps it above the network's. Nor
+  // under twice the last round trip to this very member: the estimate above follows the members
+  // probed most, and a home across an ocean among neighbours on one LAN is probed seldom.
   const quick = e.state === 'suspect';
-  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r) : timeout;
+  const floor = Math.max(4 * r, 2 * (s.probe.lastRtt.get(name) ?? 0));
+  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, floor) : timeout;
   s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout: wait, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
@@ -121,7 +124,13 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
 }
 
 function failProbe(s: State, ctx: Ctx, p: Probe): void {
-  worseHealth(s);
+  // Our own health suffers only when the failure may be ours, as in Lifeguard: not when every
+  // helper reported that it could not reach the target either (a crash: its connections are
+  // closed), nor for a quick probe of a member others already hold suspect. Counting those made
+  // every member that saw a crash probe at half speed for seconds after it: a silent failure
+  // right after a crash took twice as long to suspect.
+  const targetsFault = p.quick || (p.helpers > 0 && p.nacks >= p.helpers);
+  if (!targetsFault) worseHealth(s);
   s.probe.active.delete(p.seq);
   if (s.probe.late.size >= MAX_LATE) s.probe.late.clear();
   s.probe.late.set(p.seq, { start: p.start, target: p.target });
@@ -208,6 +217,15 @@ function sampleRtt(s: State, sample: number): void {
 }
 
 const MAX_LATE = 64;
+/** Members whose last round trip is kept: the active view and then some; without bounded connections, the members probed last. */
+const MAX_LAST_RTT = 256;
+
+function noteLastRtt(s: State, name: string, ms: number): void {
+  const m = s.probe.lastRtt;
+  m.delete(name);
+  if (m.size >= MAX_LAST_RTT) m.delete(m.keys().next().value as string);
+  m.set(name, ms);
+}
 
 export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
   const p = s.probe.active.get(seq);
@@ -216,6 +234,7 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
     s.probe.health = Math.max(0, s.probe.health - 1);
     if (from === p.target) {
       sampleRtt(s, ctx.now - p.start);
+      noteLastRtt(s, from, ctx.now - p.start);
       s.hooks.probeRtt?.(ctx.now - p.start);
     }
     // It answered (directly, or through a helper): it lives (claims.ts).
@@ -228,6 +247,7 @@ export function onAck(s: State, ctx: Ctx, seq: number, from: string): void {
     // The ack of a probe we already gave up on: our timeouts are too short for this network.
     s.probe.late.delete(seq);
     sampleRtt(s, ctx.now - late.start);
+    noteLastRtt(s, from, ctx.now - late.start);
   }
   const r = s.probe.relays.get(seq);
   if (r) {

@@ -98,6 +98,8 @@ export interface ProbeState {
   health: number;
   /** Measured round trip of direct probes (rto()). */
   rtt: { srtt: number | null; rttvar: number };
+  /** The last direct round trip to each member probed (at most MAX_LAST_RTT, the oldest dropped first): a quick probe waits for it. */
+  lastRtt: Map<string, number>;
 }
 
 export interface State {

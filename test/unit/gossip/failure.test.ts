@@ -220,6 +220,50 @@ describe('gossip: failure detection', () => {
     assert.ok(spread, "once a's own probe failed, a gossips the suspicion as its own");
   });
 
+  it('a quick probe waits at least twice the last round trip to that member, however fast the others answer', () => {
+    // a's neighbours answer in 1 ms, except b, across an ocean: 150 ms. Probed once per round of
+    // 13, b weighs little in a's round-trip estimate, which a few fast answers bring back down.
+    const T0 = 1_000_000;
+    const a = makeMember('a', '127.0.0.1:7947', T0);
+    const names = ['b', ...Array.from({ length: 12 }, (_, i) => `f${i}`)];
+    const peers = new Map(
+      names.map((n, i) => {
+        const id = identity(`lr-${n}`);
+        return [
+          n,
+          {
+            peer: { name: n, idPub: id.idPub, remote: `127.0.1.${i + 2}:40000` },
+            record: signRecord(recordFor(n, `127.0.1.${i + 2}:7947`, id), 1, id.secretKey),
+          },
+        ];
+      }),
+    );
+    const f0 = peers.get('f0')!.peer;
+    a.receive(f0, { t: 'g', u: [...peers.values()].map((p) => ({ k: 'a' as const, r: p.record })) }, T0);
+    for (const p of peers.values()) a.receive(p.peer, { t: 'p', s: 1 }, T0); // all met
+    const acks: { at: number; from: string; seq: number }[] = [];
+    let sinceB = 0;
+    const tickAt = (now: number): void => {
+      for (const k of acks.filter((x) => x.at === now)) a.receive(peers.get(k.from)!.peer, { t: 'k', s: k.seq }, now);
+      for (const o of a.tick(now).send) {
+        if (o.msg.t !== 'p' || !o.to.name || !peers.has(o.to.name)) continue;
+        acks.push({ at: now + (o.to.name === 'b' ? 150 : 1), from: o.to.name, seq: o.msg.s });
+        sinceB = o.to.name === 'b' ? 0 : sinceB + 1;
+      }
+    };
+    let t = T0 + 1;
+    // Warm up, then wait until b's last answer lies a dozen fast ones back.
+    for (; t < T0 + 40 * TEST.probeInterval || sinceB < 12; t++) tickAt(t);
+    const failedBefore = a.counters()['probe-failed'] ?? 0;
+    // f0 says b is suspect: a probes b at once, and b answers in its usual 150 ms.
+    for (const o of a.receive(f0, { t: 'g', u: [{ k: 's', n: 'b', i: 1, f: 'f0' }] }, t).send) {
+      if (o.msg.t === 'p' && o.to.name === 'b') acks.push({ at: t + 150, from: 'b', seq: o.msg.s });
+    }
+    for (const end = t + 400; t < end; t++) tickAt(t + 1);
+    assert.equal(a.counters()['probe-failed'] ?? 0, failedBefore, 'the quick probe of b did not fail');
+    assert.equal(a.view().find((v) => v.name === 'b')?.state, 'alive', 'its answer cleared the suspicion');
+  });
+
   it('a helper that cannot reach the target answers the ping-req with a nack', () => {
     const { router, names } = bootCluster(4);
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);

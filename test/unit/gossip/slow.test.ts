@@ -57,4 +57,21 @@ describe('gossip: slow networks and overloaded agents', () => {
     assert.ok(healed >= 2000 / TEST.probeInterval - 2, `back to normal: ${healed}`);
     assert.deepEqual(router.node('n0').m.problems(), []);
   });
+
+  it('a crash seen through closed connections leaves the survivors probing at full speed', () => {
+    const { router, names } = bootCluster(6);
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.run(3000);
+    router.recordSent = true;
+    router.crash('n5');
+    const rest = names.filter((n) => n !== 'n5');
+    router.runUntilTrue(() => router.allSee(['n5'], 'dead', rest), 10_000, 'n5 dead everywhere');
+    const from = router.now;
+    router.run(2000);
+    for (const n of rest) {
+      const pings = router.sent.filter((m) => m.from === n && m.msg.t === 'p' && m.to !== 'n5' && m.at >= from).length;
+      // Every helper said it could not reach n5 (nacks): the failure was n5's, not this agent's.
+      assert.ok(pings >= 2000 / TEST.probeInterval - 2, `${n} sent ${pings} probes in 2 s, as many as a healthy agent`);
+    }
+  });
 });
