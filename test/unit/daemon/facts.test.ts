@@ -6,16 +6,8 @@
  * fifteen, and still gives the host's facts.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'child_process';
+import { inFreshNode } from '../../helpers/fresh-node';
 import * as os from 'os';
-import * as path from 'path';
-
-const DIST = path.resolve(__dirname, '../../..');
-
-function inFreshNode(script: string): Record<string, unknown> {
-  const out = execFileSync(process.execPath, ['-e', script], { cwd: DIST, encoding: 'utf8', timeout: 30_000 });
-  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-}
 
 const LOADED = "Object.keys(require.cache).filter((k) => k.includes('/systeminformation/lib/')).map((k) => k.split('/').pop()).sort()";
 

@@ -31,6 +31,26 @@ function timeToIndirect(m: Membership, target: string, t: number, helper: Peer, 
   throw new Error(`no ping then ping-req about ${target}`);
 }
 
+/** Member a at T0, having learnt b and c from c's gossip (b has never talked to a), and the two as peers. */
+function aLearnsBC(T0: number, label: string): { a: Membership; b: Peer; c: Peer } {
+  const a = makeMember('a', '127.0.0.1:7947', T0);
+  const [B, C] = [identity(`${label}-b`), identity(`${label}-c`)];
+  const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
+  const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
+  a.receive(
+    c,
+    {
+      t: 'g',
+      u: [
+        { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
+        { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
+      ],
+    },
+    T0,
+  );
+  return { a, b, c };
+}
+
 describe('gossip: failure detection', () => {
   it('ping is answered by an ack with the same sequence number, and nobody is suspected', () => {
     const { router, names } = bootCluster(2);
@@ -104,22 +124,8 @@ describe('gossip: failure detection', () => {
 
   it('a first contact waits twice the probe timeout (dial and handshake) before going indirect; a member met before, once', () => {
     const T0 = 1_000_000;
-    const a = makeMember('a', '127.0.0.1:7947', T0);
-    const [B, C] = [identity('ft-b'), identity('ft-c')];
-    const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
-    const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
     // a learns b and c from c's gossip: b has never talked to a.
-    a.receive(
-      c,
-      {
-        t: 'g',
-        u: [
-          { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
-          { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
-        ],
-      },
-      T0,
-    );
+    const { a, b, c } = aLearnsBC(T0, 'ft');
     const cold = timeToIndirect(a, 'b', T0, c);
     assert.equal(cold.indirectAt - cold.pingAt, 2 * TEST.probeTimeout, 'first contact: twice the timeout');
     // b talks to a: the next probe has the plain timeout.
@@ -179,21 +185,7 @@ describe('gossip: failure detection', () => {
 
   it("a member held suspect on another's word is probed with a quarter of the timeout, and only then does the suspicion travel on", () => {
     const T0 = 1_000_000;
-    const a = makeMember('a', '127.0.0.1:7947', T0);
-    const [B, C] = [identity('qp-b'), identity('qp-c')];
-    const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
-    const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
-    a.receive(
-      c,
-      {
-        t: 'g',
-        u: [
-          { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
-          { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
-        ],
-      },
-      T0,
-    );
+    const { a, b, c } = aLearnsBC(T0, 'qp');
     a.receive(b, { t: 'p', s: 1 }, T0); // b has talked to a: no first-contact doubling
     // A few probe periods with every ping acked within 1 ms: a has measured round trips.
     let t = T0;

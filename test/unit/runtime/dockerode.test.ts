@@ -6,15 +6,7 @@
  * code when called.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'child_process';
-import * as path from 'path';
-
-const DIST = path.resolve(__dirname, '../../..');
-
-function inFreshNode(script: string): Record<string, unknown> {
-  const out = execFileSync(process.execPath, ['-e', script], { cwd: DIST, encoding: 'utf8', timeout: 30_000 });
-  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-}
+import { inFreshNode } from '../../helpers/fresh-node';
 
 const HEAVY = 'Object.keys(require.cache).filter((k) => /node_modules\\/(@grpc|protobufjs|ssh2)\\//.test(k))';
 
