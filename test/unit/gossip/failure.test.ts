@@ -213,11 +213,11 @@ describe('gossip: failure detection', () => {
   });
 
   it('a quick probe waits at least twice the last round trip to that member, however fast the others answer', () => {
-    // a's neighbours answer in 1 ms, except b, across an ocean: 150 ms. Probed once per round of
-    // 13, b weighs little in a's round-trip estimate, which a few fast answers bring back down.
+    // a's 24 peers answer in 1 ms, except b, across an ocean: 150 ms. Probed once per round of
+    // 24, b weighs little in a's round-trip estimate, which the fast answers bring back down.
     const T0 = 1_000_000;
     const a = makeMember('a', '127.0.0.1:7947', T0);
-    const names = ['b', ...Array.from({ length: 12 }, (_, i) => `f${i}`)];
+    const names = ['b', ...Array.from({ length: 23 }, (_, i) => `f${i}`)];
     const peers = new Map(
       names.map((n, i) => {
         const id = identity(`lr-${n}`);
@@ -244,8 +244,9 @@ describe('gossip: failure detection', () => {
       }
     };
     let t = T0 + 1;
-    // Warm up, then wait until b's last answer lies a dozen fast ones back.
-    for (; t < T0 + 40 * TEST.probeInterval || sinceB < 12; t++) tickAt(t);
+    // Warm up, then wait until b's last answer lies 22 fast ones back: the estimate alone would
+    // now give b's quick probe the plain quarter timeout, far under its 150 ms.
+    for (; t < T0 + 60 * TEST.probeInterval || sinceB < 22; t++) tickAt(t);
     const failedBefore = a.counters()['probe-failed'] ?? 0;
     // f0 says b is suspect: a probes b at once, and b answers in its usual 150 ms.
     for (const o of a.receive(f0, { t: 'g', u: [{ k: 's', n: 'b', i: 1, f: 'f0' }] }, t).send) {
