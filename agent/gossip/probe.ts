@@ -105,8 +105,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // under twice the last round trip to this very member: the estimate above follows the members
   // probed most, and a home across an ocean among neighbours on one LAN is probed seldom.
   const quick = e.state === 'suspect';
-  const floor = Math.max(4 * r, 2 * (s.probe.lastRtt.get(name) ?? 0));
-  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, floor) : timeout;
+  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r, 2 * (s.probe.lastRtt.get(name) ?? 0)) : timeout;
   s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout: wait, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
