@@ -16,7 +16,7 @@ import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
-import type { Ctx, GossipHooks, State, Step } from './state';
+import type { Ctx, GossipHooks, MemberEvent, State, Step } from './state';
 import {
   MET,
   activeMode,
@@ -111,6 +111,17 @@ export interface PersistedPeer {
 }
 
 const MAX_PERSISTED = 64;
+
+/**
+ * A member that arrives: new to us, or back from dead or left (rules.ts
+ * applyAlive). A suspect that refuted or answered our probe was live all
+ * along and is no arrival: counted as one, a storm of false suspicions kept
+ * the active view in its join-storm mode (cold gossip targets, no trims), and
+ * connections grew by hundreds a second at N = 300.
+ */
+function isArrival(ev: MemberEvent): boolean {
+  return ev.detail === undefined || ev.detail.startsWith('was ');
+}
 
 export class Membership {
   private readonly s: State;
@@ -506,7 +517,7 @@ export class Membership {
       for (const ev of ctx.events) {
         if (ev.type === 'alive' && ev.name !== this.s.selfName) {
           addToProbeOrder(this.s, ev.name);
-          learnt = true;
+          learnt ||= isArrival(ev);
         }
       }
       if (learnt) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { TEST, type GossipTiming } from '../../../agent/gossip/timing';
 import type { SimRouter } from '../../helpers/sim-router';
 import { signRecord } from '../../../agent/gossip/records';
+import type { GossipMessage } from '../../../agent/gossip/messages';
 import { addressOf, bootCluster, identity, recordFor } from './helpers';
 
 /** A small bound, so that 30 members are well past it. */
@@ -180,5 +181,34 @@ describe('gossip: bounded connections (active view)', () => {
     router.runUntilTrue(() => router.allSee(['fake'], 'dead'), 60_000, 'all hold the made-up member dead');
     const checks = names.reduce((sum, n) => sum + (router.node(n).m.counters()['active-check'] ?? 0), 0);
     assert.ok(checks > 0, 'members outside the views were checked');
+  });
+
+  it('a refuted suspicion is no arrival: the view is trimmed on time during a storm of them', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(10_000);
+    const target = router.node('n5');
+    const peer = (name: string) => ({ name, idPub: router.node(name).idPub, remote: router.node(name).address });
+    // Everyone talks to it at once: over the bound until its next trim.
+    for (const name of names) if (name !== 'n5') router.handle(target, target.m.receive(peer(name), { t: 'g', u: [] }, router.now));
+    assert.ok(target.m.activeView().neighbours.length > TIMING.activeMax, 'over the bound for a moment');
+    // n2 claims that n3 is suspect; n3 refutes with a new record, which reaches the target.
+    const inc = router.node('n3').m.incarnation();
+    const claim: GossipMessage = { t: 'g', u: [{ k: 's', n: 'n3', i: inc, f: 'n2' }] };
+    target.m.receive(peer('n2'), claim, router.now);
+    const refutation = router
+      .node('n3')
+      .m.receive(peer('n2'), claim, router.now)
+      .send.find((o) => o.msg.t === 'g');
+    assert.ok(refutation, 'n3 refuted');
+    const step = target.m.receive(peer('n3'), refutation.msg, router.now);
+    assert.ok(
+      step.events.some((e) => e.type === 'alive' && e.name === 'n3' && e.detail === 'refuted'),
+      'the target took the refutation',
+    );
+    // The next trim comes a quarter period later: a refutation is no member arriving, so it trims.
+    const tick = target.m.tick(router.now + TIMING.probeInterval);
+    assert.ok((tick.close ?? []).length > 0, 'connections closed as trimmed');
+    assert.ok(target.m.activeView().neighbours.length <= TIMING.activeMax, `trimmed to ${target.m.activeView().neighbours.length}`);
   });
 });
