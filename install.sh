@@ -56,7 +56,7 @@ HEPTO_SERVICE=hepto-agent
 # Node flags of every agent run (agent/node-flags.ts holds the same, and a unit
 # test the two equal): they keep the agent's memory down (docs/bench/README.md,
 # Memory). A node that refuses them runs the agent without them.
-AGENT_NODE_FLAGS="--max-semi-space-size=1 --no-opt"
+AGENT_NODE_FLAGS="--max-semi-space-size=1 --no-opt --no-sparkplug"
 KNOWN_VARS="HEPTO_NODE HEPTO_MASTER HEPTO_ANCHORS HEPTO_OVERLAY_KEY HEPTO_CLUSTER_KEY HEPTO_AGENT_KEY
 HEPTO_INVITE HEPTO_IFACE HEPTO_IP HEPTO_GW HEPTO_NETWORK_MODE HEPTO_GOSSIP_PORT HEPTO_ADVERTISE
 HEPTO_STORAGE_BASE HEPTO_MTU HEPTO_WESHER_DOWNLOAD HEPTO_WESHER_SHA256 HEPTO_ADMIN_PUB HEPTO_AGENT_URL

@@ -18,7 +18,9 @@ describe('install.sh: the agent wrapper', () => {
   after(() => box.remove());
 
   /** write_wrapper with this node, then the wrapper run with three arguments: what the stand-in agent printed, and the installer's stderr. */
-  const wrapAndRun = (nodeBin: string): { out: { execArgv: string[]; argv: string[]; youngMiB: number; optimised: boolean }; stderr: string } => {
+  const wrapAndRun = (
+    nodeBin: string,
+  ): { out: { execArgv: string[]; argv: string[]; youngMiB: number; optimised: boolean; baseline: boolean }; stderr: string } => {
     const lib = path.join(box.dir, 'lib');
     const cli = path.join(lib, '9.9.9', 'dist', 'agent', 'cli.js');
     mkdirSync(path.dirname(cli), { recursive: true });
@@ -36,9 +38,10 @@ const arr = Array.from({ length: 1000 }, (_, i) => i);
 // TurboFan compiles on a helper thread: give it a second, however busy the machine.
 const until = Date.now() + 1000;
 while (Date.now() < until && (status(hot) & 16) === 0) for (let i = 0; i < 1000; i++) hot(arr);
-// V8's OptimizationStatus: bit 4 (16) is "optimized" in the V8 of Node 18 and 20.
+// V8's OptimizationStatus: bit 4 (16) is "optimized", bit 15 "baseline" (Sparkplug's code), in the V8 of Node 18 and 20.
 const optimised = (status(hot) & 16) !== 0;
-console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2), youngMiB: young.space_size / 1048576, optimised }));
+const baseline = (status(hot) & (1 << 15)) !== 0;
+console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2), youngMiB: young.space_size / 1048576, optimised, baseline }));
 `,
     );
     const wrapper = path.join(box.dir, 'hepto-agent');
@@ -48,7 +51,7 @@ console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slic
     return { out: JSON.parse(r.stdout), stderr: r.stderr };
   };
 
-  it('runs the agent with the node flags of agent/node-flags.ts, which bound the young generation and turn the optimising compiler off', () => {
+  it('runs the agent with the node flags of agent/node-flags.ts, which bound the young generation and turn both compilers off', () => {
     const { out, stderr } = wrapAndRun(process.execPath);
     assert.equal(stderr, '');
     assert.deepEqual(out.execArgv, [...AGENT_NODE_FLAGS]);
@@ -58,6 +61,8 @@ console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slic
     assert.ok(out.youngMiB <= 4, `young generation ${out.youngMiB} MiB`);
     // --no-opt: a hot function stays unoptimised (TurboFan's code pages are memory too).
     assert.equal(out.optimised, false, 'a hot function was optimised under --no-opt');
+    // --no-sparkplug: nor compiled by the baseline compiler (its code pages too).
+    assert.equal(out.baseline, false, 'a hot function was compiled by Sparkplug under --no-sparkplug');
   });
 
   it('runs the agent without them, saying so, on a node that refuses them', () => {
@@ -73,6 +78,6 @@ console.log(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slic
     assert.deepEqual(out.argv, ['status', '--json', 'a b']);
     // Without the flags V8 optimises as usual: the check above can tell.
     assert.equal(out.optimised, true, 'a hot function stayed unoptimised without --no-opt');
-    assert.match(stderr, /\[WARN\] .*refuses the node flags --max-semi-space-size=1 --no-opt; the agent runs without them/);
+    assert.match(stderr, /\[WARN\] .*refuses the node flags --max-semi-space-size=1 --no-opt --no-sparkplug; the agent runs without them/);
   });
 });
