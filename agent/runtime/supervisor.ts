@@ -9,7 +9,7 @@
  * workloads running.
  */
 import type Dockerode from 'dockerode';
-import cron from 'node-cron';
+import { scheduleCron, validCron, type CronTask } from './cron';
 import { EarliestTimer, type Clock, type TimerHandle } from '../../shared/clock';
 import type { HeptoConfig } from '../../shared/config/types';
 import { errorMessage, isHeptoError } from '../../shared/errors';
@@ -116,7 +116,7 @@ export class Supervisor {
   private inFlight: Promise<void> | null = null;
   private pending = false;
   private events: EventSubscription | null = null;
-  private cronTask: cron.ScheduledTask | null = null;
+  private cronTask: CronTask | null = null;
   private readonly listeners: Array<() => void> = [];
   private lastEmitted = '';
   private readonly links: OverlayLinks;
@@ -176,8 +176,8 @@ export class Supervisor {
     this.desired = this.compute();
     const expr = this.opts.cronSchedule ?? '*/30 * * * * *';
     if (expr) {
-      if (!cron.validate(expr)) this.log.error('invalid cron schedule, safety-net reconcile disabled', { schedule: expr });
-      else this.cronTask = cron.schedule(expr, () => (this.podman === 'connected' ? this.trigger('schedule', 0) : void this.connect()));
+      if (!validCron(expr)) this.log.error('invalid cron schedule, safety-net reconcile disabled', { schedule: expr });
+      else this.cronTask = scheduleCron(expr, () => (this.podman === 'connected' ? this.trigger('schedule', 0) : void this.connect()));
     }
     this.scheduleLinkCheck();
     await this.connect();
