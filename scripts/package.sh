@@ -40,6 +40,8 @@ mkdir -p "$STAGE"
 echo "package.sh: compiling $NAME" >&2
 # Straight into the staging dir, so test builds or stale files in dist/ never leak in.
 npx --no-install tsc -p tsconfig.build.json --outDir "$STAGE/dist"
+# The config's schema validator, generated (scripts/config-validator.js): the agent does not load ajv's compiler.
+node scripts/config-validator.js "$STAGE/dist/shared/config/config-validator.js"
 
 cp package.json package-lock.json "$STAGE/"
 mkdir -p "$STAGE/systemd"

@@ -30,7 +30,7 @@ fi
 npm ci --no-audit --no-fund
 # One format, 160 columns (.prettierrc.json): `npm run format` rewrites, this only checks.
 npm run --silent format:check
-npx tsc -p tsconfig.json
+npm run --silent build:all
 
 # Every suite: unit (pure, manual clock), integration (real sockets on loopback),
 # podman (real Podman, stand-in images), netns (multi-host), system (systemd
