@@ -16,7 +16,7 @@ import type { GossipMessage, Update } from './messages';
 import { addToProbeOrder, onAck, onNack, onPing, onPingReq, pingFailed, probeTick, probeWakeup, startProbe } from './probe';
 import { publicKeyOf, signLeft, signRecord } from './records';
 import { recordConflict, runTimers } from './rules';
-import type { Ctx, GossipHooks, MemberEvent, State, Step } from './state';
+import type { Ctx, GossipHooks, State, Step } from './state';
 import {
   MET,
   activeMode,
@@ -111,17 +111,6 @@ export interface PersistedPeer {
 }
 
 const MAX_PERSISTED = 64;
-
-/**
- * A member that arrives: new to us, or back from dead or left (rules.ts
- * applyAlive). A suspect that refuted or answered our probe was live all
- * along and is no arrival: counted as one, a storm of false suspicions kept
- * the active view in its join-storm mode (cold gossip targets, no trims), and
- * connections grew by hundreds a second at N = 300.
- */
-function isArrival(ev: MemberEvent): boolean {
-  return ev.detail === undefined || ev.detail.startsWith('was ');
-}
 
 export class Membership {
   private readonly s: State;
@@ -513,14 +502,10 @@ export class Membership {
     try {
       fn(ctx);
       evictOverUsed(this.s, ctx);
-      let learnt = false;
-      for (const ev of ctx.events) {
-        if (ev.type === 'alive' && ev.name !== this.s.selfName) {
-          addToProbeOrder(this.s, ev.name);
-          learnt ||= isArrival(ev);
-        }
-      }
-      if (learnt) {
+      for (const ev of ctx.events) if (ev.type === 'alive' && ev.name !== this.s.selfName) addToProbeOrder(this.s, ev.name);
+      // A refuted suspicion is no arrival (Ctx.arrived): counted as one, a storm of false suspicions
+      // kept the active view in its join-storm mode, and connections grew by hundreds a second at N = 300.
+      if (ctx.arrived) {
         this.s.active.learntAt = ctx.now;
         // With bounded connections news comes from a few neighbours, and all of them can miss a
         // member: while members keep arriving (a join storm, a merge), compare digests sooner.

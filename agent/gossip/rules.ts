@@ -177,6 +177,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
     if (u.o === 'd') return setDead(s, ctx, entry, from, false);
     if (u.o === 's') return startSuspicion(s, ctx, entry, from, false);
     emit(ctx, 'alive', name, sr.incarnation);
+    ctx.arrived = true;
     if (spread) s.queue.enqueue(name, aliveUpdateOf(sr));
     return;
   }
@@ -212,6 +213,7 @@ function applyAlive(s: State, ctx: Ctx, u: AliveUpdate, opts: ApplyOptions): voi
         (ctx.close ??= []).push(name);
       }
       emit(ctx, 'alive', name, sr.incarnation, was === 'suspect' ? 'refuted' : `was ${was}`);
+      if (was !== 'suspect') ctx.arrived = true;
       if (blamed !== undefined) noteRefuted(s, ctx, blamed);
     } else {
       emit(ctx, 'updated', name, sr.incarnation);

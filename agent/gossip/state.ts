@@ -183,6 +183,12 @@ export interface Ctx {
   events: MemberEvent[];
   from?: PeerInfo;
   close?: string[];
+  /**
+   * A member arrived in this call: new to us, or back from dead or left (rules.ts
+   * applyAlive). A suspect that refuted, or answered our probe, was live all along
+   * and is no arrival (active-view.ts: while members arrive, no trims).
+   */
+  arrived?: boolean;
 }
 
 /** Whether the active view applies (active-view.ts): more other members are live than activeMax. */

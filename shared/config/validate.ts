@@ -37,7 +37,7 @@ function schemaValidator(): ValidateFunction {
       compiled = require('./config-validator') as ValidateFunction;
     } catch (e) {
       throw new Error(
-        `the config validator is missing next to ${__filename} (${errorMessage(e)}): it is generated at build time; run npm run build (or node scripts/config-validator.js ${__dirname}/config-validator.js)`,
+        `the config validator is missing next to ${__filename} (${errorMessage(e)}): it is generated at build time; run npm run build (or node scripts/config-validator.js)`,
       );
     }
   }
