@@ -481,6 +481,8 @@ export class Supervisor {
     }
     const images: string[] = [];
     for (const img of needed) if (await this.client.imageExists(img)) images.push(img);
+    // An image there now (loaded by hand, say) has no pull failure left to report.
+    for (const img of images) delete this.history.images[img];
     const { links, wesherStateAt } = await observeLinks(this.links, this.opts.config, this.desired, byName, this.history);
     this.linkStates = links;
     return { containers, networks, managedNetworks: networks, images, links, wesherStateAt };

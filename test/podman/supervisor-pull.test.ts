@@ -3,7 +3,8 @@
  * docker-registry, mirrored for docker.io and ghcr.io through
  * registries.conf), as a new machine gets k3s: the default k3s reference is
  * pulled, with progress in the log; an operator's own wesher image that the
- * registry does not have is a problem naming it, and nothing else stops.
+ * registry does not have is a problem naming it, and nothing else stops,
+ * until the image is loaded by hand.
  */
 import assert from 'node:assert/strict';
 import { MIRRORED_K3S, startMirroredPodman, type MirroredPodman } from '../helpers/registry';
@@ -55,5 +56,14 @@ describe('podman: the supervisor pulls through a real registry', function () {
     await waitFor(() => t.lines.filter((l) => l.includes(`pulling image image=${own}`)).length >= 2, { what: 'the pull retried' });
     const k3s = sup.status().containers.find((c) => c.role === 'k3s')!;
     assert.equal(k3s.state, 'waiting');
+
+    // The operator loads it by hand, as the hint says: wesher runs, and the problem goes with the failure it reported.
+    await m.harness.podman('tag', STAND_INS.wesher, own);
+    try {
+      await waitFor(() => sup.status().containers.find((c) => c.role === 'wesher')?.state === 'running', { what: 'wesher running from the loaded image' });
+      await waitFor(() => !sup.status().problems.some((p) => p.includes(own)), { what: 'the pull problem gone once the image is there' });
+    } finally {
+      await m.harness.podman('rmi', own).catch(() => undefined);
+    }
   });
 });
