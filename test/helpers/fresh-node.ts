@@ -8,7 +8,7 @@ import * as path from 'path';
 
 const DIST = path.resolve(__dirname, '../..');
 
-export function inFreshNode(script: string): Record<string, unknown> {
-  const out = execFileSync(process.execPath, ['-e', script], { cwd: DIST, encoding: 'utf8', timeout: 30_000 });
+export function inFreshNode(script: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const out = execFileSync(process.execPath, ['-e', script], { cwd: DIST, encoding: 'utf8', timeout: 30_000, env });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 }
