@@ -9,7 +9,8 @@
  * - Fill: below activeTarget(n) neighbours, probe random alive members we
  *   hold no connection with; their ack makes them warm. Those are `chosen`:
  *   neighbours this agent picked itself, uniformly from the membership.
- * - Trim: above activeMax, close connections (CLOSE_TRIMMED: the peer neither
+ * - Trim: above activeMax (arrivalBound while members arrive), close
+ *   connections (CLOSE_TRIMMED: the peer neither
  *   probes us for it nor counts it as a failure), incoming ones first. The
  *   chosen neighbours are kept up to the target, so members that keep
  *   dialling us (one attacker with many identities) can take the other slots
@@ -24,7 +25,7 @@
  * talks with everyone, as before.
  */
 import type { Ctx, Entry, State } from './state';
-import { activeMode, count, isLive, isProbing, liveCount, liveIds, pickWhere, setWarm, STATE_CODE } from './state';
+import { activeMode, arrivalBound, arriving, count, isLive, isProbing, liveCount, liveIds, pickWhere, setWarm, STATE_CODE } from './state';
 
 /**
  * New neighbours dialled per probe period at most. Not more: members that
@@ -120,14 +121,13 @@ function fill(s: State, now: number): string[] {
 
 /**
  * Closes connections above activeMax: first those we did not choose, then
- * chosen ones above the target; never one we are probing (its ack is due),
- * and not while members still come alive to us.
+ * chosen ones above the target; never one we are probing (its ack is due).
+ * While members still come alive to us (a join storm, a merge), the
+ * connections carry their records, so only those above arrivalBound go.
  */
 function trim(s: State, ctx: Ctx): void {
-  let over = s.warm.length - s.t.activeMax;
+  let over = s.warm.length - (arriving(s, ctx.now) ? arrivalBound(s) : s.t.activeMax);
   if (over <= 0) return;
-  // Not while members keep arriving (a join storm, a merge): the connections are carrying their records.
-  if (ctx.now - s.active.learntAt < s.t.syncInterval) return;
   const t = s.entries;
   const chosen = s.active.chosen;
   const nameOf = (id: number): string => t.index.names[id] as string;

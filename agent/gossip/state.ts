@@ -191,6 +191,21 @@ export interface Ctx {
   arrived?: boolean;
 }
 
+/** Whether members still arrive (a join storm, a merge): one came alive to us less than a sync interval ago (active-view.ts). */
+export function arriving(s: State, now: number): boolean {
+  return now - s.active.learntAt < s.t.syncInterval;
+}
+
+/**
+ * Connections held at most while members arrive: twice activeMax. Arrivals
+ * lift the bound (their records travel faster over more connections), but a
+ * steady stream of them, such as a rolling restart of every agent, must not
+ * grow each agent's connections to the whole cluster.
+ */
+export function arrivalBound(s: State): number {
+  return 2 * s.t.activeMax;
+}
+
 /** Whether the active view applies (active-view.ts): more other members are live than activeMax. */
 export function activeMode(s: State): boolean {
   return s.t.activeMax > 0 && s.entries.live.length > s.t.activeMax;
@@ -354,8 +369,9 @@ export function removeEntry(s: State, name: string): void {
 export function drawGossipTarget(s: State, live: readonly number[], now: number): Entry | undefined {
   // With bounded connections, only neighbours (active-view.ts), once no member has come alive to us
   // for a sync interval: while they still arrive (a join storm, a merge), the draws below, where some
-  // go to members we hold no connection with, spread the news faster than the neighbours alone.
-  if (activeMode(s) && s.warm.length > 0 && now - s.active.learntAt >= s.t.syncInterval) {
+  // go to members we hold no connection with, spread the news faster than the neighbours alone,
+  // up to arrivalBound connections.
+  if (activeMode(s) && s.warm.length > 0 && (!arriving(s, now) || s.warm.length >= arrivalBound(s))) {
     const e = s.entries.at(s.warm[Math.floor(s.rng() * s.warm.length)] as number);
     return isLive(e) ? e : undefined;
   }
