@@ -15,6 +15,7 @@ import { requestStatus } from '../../agent/control/client';
 import type { GossipTiming } from '../../agent/gossip/timing';
 import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 import { BENCH_OVERLAY_KEY, BenchCluster, freePort } from './cluster';
+import { ThreadedCluster } from './threaded-cluster';
 
 export interface AgentRssResult {
   peers: number;
@@ -105,6 +106,12 @@ export interface AgentRssOptions {
   runtime?: 'podman' | 'none';
   /** The node binary for the agent (default: the one running the bench), e.g. Debian 12's. */
   nodeBin?: string;
+  /**
+   * Host the peers in this many child processes instead of this one: one
+   * process's descriptor limit (20,000 here) cannot hold 1,000 members with a
+   * few dozen connections each.
+   */
+  scaffoldProcesses?: number;
   progress: (l: string) => void;
 }
 
@@ -133,12 +140,14 @@ export async function measureAgentRss(o: AgentRssOptions): Promise<AgentRssResul
   // The N peers are scaffolding, not what is measured: they join in batches, so
   // that one process can host them on a busy machine. The agent process under
   // test is the real, unmodified agent.
-  const cluster = await BenchCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3' });
+  const cluster = o.scaffoldProcesses
+    ? await ThreadedCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3', threads: o.scaffoldProcesses, processes: true })
+    : await BenchCluster.create({ n: o.peers, timing: o.timing, subnet: '127.0.3' });
   let child: ChildProcess | null = null;
   const stderr: string[] = [];
   try {
     if (!(await cluster.startInBatches(10, o.timeoutMs))) throw new Error(`the ${o.peers} in-process peers (scaffolding) did not converge`);
-    const host = '127.0.4.1';
+    const host = '127.0.99.1'; // past the peers' addresses (127.0.3.x on, 250 a /24)
     const port = await freePort(host);
     const socket = path.join(dir, 'agent.sock');
     const config = {

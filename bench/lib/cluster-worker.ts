@@ -1,19 +1,31 @@
 /**
- * One worker thread of a ThreadedCluster (threaded-cluster.ts): hosts a share
- * of the bench members in a BenchCluster of its own, runs the commands the
- * main thread sends, and streams every member event back with a timestamp
- * taken when it happened (performance.timeOrigin + now(), the same clock in
- * every thread), batched once per turn of the event loop.
+ * One worker of a ThreadedCluster (threaded-cluster.ts), a thread or a child
+ * process: hosts a share of the bench members in a BenchCluster of its own,
+ * runs the commands the main thread sends, and streams every member event back
+ * with a timestamp taken when it happened (performance.timeOrigin + now(), the
+ * same clock in every thread and, to the millisecond, every process), batched
+ * once per turn of the event loop.
  */
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { parentPort, workerData } from 'worker_threads';
 import { gcFunction } from './gc';
 import { BenchCluster, type ClusterOptions, type LoggedEvent } from './cluster';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './threaded-cluster';
+import { WORKER_INIT_ENV, type WorkerInit, type WorkerReply, type WorkerRequest } from './threaded-cluster';
 
-const port = parentPort;
-if (!port) throw new Error('cluster-worker.ts runs as a worker thread only');
-const init = workerData as WorkerInit;
+interface Port {
+  postMessage(m: WorkerReply): void;
+  on(event: 'message', f: (req: WorkerRequest) => void): void;
+}
+/** A child process (fork) talks over its IPC channel, and gets its init in WORKER_INIT_ENV; it ends with its parent. */
+function processPort(): Port | null {
+  const send = process.send?.bind(process);
+  if (!send) return null;
+  process.once('disconnect', () => process.exit(0));
+  return { postMessage: (m) => send(m), on: (_event, f) => process.on('message', f) };
+}
+const port: Port | null = parentPort ?? processPort();
+if (!port) throw new Error('cluster-worker.ts runs as a worker thread or a forked child only');
+const init = (parentPort ? workerData : JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null')) as WorkerInit;
 const gc = gcFunction();
 
 let pending: LoggedEvent[] = [];

@@ -148,7 +148,14 @@ export function formatAgentLine(a: AgentRssResult | null): string {
   // Older result files lack the runtime, node and CPU fields.
   const how = `runtime ${a.runtime ?? 'none'}, node ${a.node?.version ?? '?'}${a.nodeArgs.length ? ' ' + a.nodeArgs.join(' ') : ''}`;
   const cpu = a.cpuJoinMs != null && a.cpuRestMsPerS != null ? `; CPU ${Math.round(a.cpuJoinMs)} ms to join, ${a.cpuRestMsPerS.toFixed(1)} ms/s at rest` : '';
-  return `one agent process with ${a.peers} peers (${how}): RSS ${a.rssMiB.toFixed(1)} MiB (${mb.toFixed(1)} MB), peak ${a.hwmMiB?.toFixed(1) ?? '?'} MiB${cpu}; target at most 60 MB: ${mb <= 60 ? 'met' : 'MISSED'}`;
+  const target = agentRssTargetMB(a.peers);
+  const verdict = target === null ? 'no target at this size' : `target at most ${target} MB: ${mb <= target ? 'met' : 'MISSED'}`;
+  return `one agent process with ${a.peers} peers (${how}): RSS ${a.rssMiB.toFixed(1)} MiB (${mb.toFixed(1)} MB), peak ${a.hwmMiB?.toFixed(1) ?? '?'} MiB${cpu}; ${verdict}`;
+}
+
+/** Issue 16's targets for a supervising agent: 60 MB with 100 peers, 80 MB with 1,000. */
+export function agentRssTargetMB(peers: number): number | null {
+  return peers <= 100 ? 60 : peers <= 1000 ? 80 : null;
 }
 
 function seriesFor(rows: SummaryRow[], metric: HeptoMetric, name: string, from: 'hepto' | 'memberlist', dashed = false, scale = 1): ChartSeries {

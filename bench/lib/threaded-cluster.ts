@@ -9,7 +9,12 @@
  * when they happened on a clock every thread shares, so the figures do not
  * include the trip between threads. This thread only keeps the view and
  * sends commands.
+ *
+ * With `processes`, the workers are child processes instead (same script,
+ * over the IPC channel): each has a descriptor limit of its own, which a
+ * thousand members, a few dozen connections each, need (agent-process.ts).
  */
+import { fork } from 'child_process';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { Worker } from 'worker_threads';
@@ -52,15 +57,25 @@ export interface ThreadedMember {
 
 export interface ThreadedOptions extends Pick<ClusterOptions, 'n' | 'timing' | 'subnet' | 'sameHost'> {
   threads: number;
+  /** Child processes instead of worker threads. */
+  processes?: boolean;
 }
 
 const WORKER = path.join(__dirname, 'cluster-worker.js');
+/** The environment variable that carries a forked worker's WorkerInit (JSON). */
+export const WORKER_INIT_ENV = 'HEPTO_BENCH_WORKER_INIT';
+
+/** A worker as this thread sees it, thread or process. */
+interface WorkerHandle {
+  postMessage(m: WorkerRequest): void;
+  terminate(): Promise<unknown>;
+}
 
 export class ThreadedCluster {
   readonly members: ThreadedMember[] = [];
   readonly view = new ClusterView();
   readonly warnings = new Map<string, number>();
-  private readonly workers: Worker[] = [];
+  private readonly workers: WorkerHandle[] = [];
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   /** Absolute time (performance.timeOrigin + now) of this cluster's time zero. */
@@ -76,7 +91,7 @@ export class ThreadedCluster {
     const threads = Math.max(1, Math.min(o.threads, o.n));
     const c = new ThreadedCluster();
     const init: WorkerInit = { cluster: { n: o.n, timing: o.timing, subnet: o.subnet, sameHost: o.sameHost } };
-    for (let w = 0; w < threads; w++) c.workers.push(c.spawn(w, init));
+    for (let w = 0; w < threads; w++) c.workers.push(o.processes ? c.forkWorker(w, init) : c.spawn(w, init));
     const share = (w: number): number[] => Array.from({ length: o.n }, (_, i) => i).filter((i) => i % threads === w);
     const created: { index: number; name: string; address: string }[][] = [];
     try {
@@ -95,6 +110,24 @@ export class ThreadedCluster {
     });
     for (const m of c.members) c.view.addObserver(m.index);
     return c;
+  }
+
+  private forkWorker(w: number, init: WorkerInit): WorkerHandle {
+    const child = fork(WORKER, [], { env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) }, serialization: 'advanced', execArgv: [] });
+    child.on('message', (r: WorkerReply) => this.onReply(r));
+    child.on('error', (e) => this.failAll(new Error(`bench worker process ${w}: ${e.message}`)));
+    child.on('exit', (code, signal) => {
+      if (!this.closed) this.failAll(new Error(`bench worker process ${w} exited (${signal ?? `code ${code}`})`));
+    });
+    return {
+      postMessage: (m) => child.send(m),
+      terminate: () =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.disconnect();
+        }),
+    };
   }
 
   private spawn(w: number, init: WorkerInit): Worker {
@@ -152,6 +185,28 @@ export class ThreadedCluster {
       this.workers.map((_, w) => this.call(w, { op: 'start', indices: this.members.filter((m) => m.index !== 0 && m.worker === w).map((m) => m.index) })),
     );
     return t;
+  }
+
+  /**
+   * Starts member 0, then the others `batch` at a time, each batch once all
+   * running members see each other alive: a gentle join for scaffolding
+   * (agent-process.ts), as BenchCluster.startInBatches. False if a batch did
+   * not converge within timeoutMs.
+   */
+  async startInBatches(batch: number, timeoutMs: number): Promise<boolean> {
+    const order = [this.members[0], ...this.members.slice(1)];
+    for (let i = 0; i < order.length; i += i === 0 ? 1 : batch) {
+      const next = order.slice(i, i === 0 ? 1 : i + batch);
+      for (const m of next) m.started = true;
+      await Promise.all(
+        this.workers.map((_, w) => {
+          const indices = next.filter((m) => m.worker === w).map((m) => m.index);
+          return indices.length > 0 ? this.call(w, { op: 'start', indices }) : null;
+        }),
+      );
+      if (!(await this.waitFor(() => this.allSeeAllAlive(), timeoutMs))) return false;
+    }
+    return true;
   }
 
   /** Members started and still running (not crashed, silent or gone). */
