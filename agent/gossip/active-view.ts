@@ -10,8 +10,8 @@
  *   hold no connection with; their ack makes them warm. Those are `chosen`:
  *   neighbours this agent picked itself, uniformly from the membership.
  * - Trim: above activeMax (arrivalBound while members arrive), close
- *   connections (CLOSE_TRIMMED: the peer neither
- *   probes us for it nor counts it as a failure), incoming ones first. The
+ *   connections (CLOSE_TRIMMED: the peer neither probes us for it nor counts
+ *   it as a failure), incoming ones first. The
  *   chosen neighbours are kept up to the target, so members that keep
  *   dialling us (one attacker with many identities) can take the other slots
  *   but never all of them.
