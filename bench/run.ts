@@ -29,7 +29,7 @@ for a full run with the default LAN timing, redraws docs/bench/*.svg.
   --no-agent-rss       skip the one-agent-process RSS measurement
   --agent-peers N      peers of that agent process (default 100, or the largest size below it); above 300
                        they are hosted in child processes with the WAN timing, so that they converge on
-                       2 cores (1,000: about 9 minutes here)
+                       2 cores (1,000: 9-12 minutes here)
   --agent-node PATH    the node binary for that agent process (default: this one), e.g. Debian 12's Node 18
   --agent-flags FLAGS  its node flags, space-separated (default: the installer's, agent/node-flags.ts; '' for none)
   --no-selfheal        skip the self-heal benchmark
