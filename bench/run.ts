@@ -78,18 +78,20 @@ function say(line: string): void {
   process.stdout.write(line + '\n');
 }
 
+/** A cluster size the bench hosts: 3 to 1,000 members. */
+function isClusterSize(n: number): boolean {
+  return Number.isInteger(n) && n >= 3 && n <= 1000;
+}
+
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
-  for (const n of sizes) {
-    if (!Number.isInteger(n) || n < 3 || n > 1000)
-      throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 1000 (e.g. 10,50,100,300)`);
-  }
+  if (!sizes.every(isClusterSize)) throw new Error(`--n: "${text}" must be a comma-separated list of integers from 3 to 1000 (e.g. 10,50,100,300)`);
   return sizes;
 }
 
 function parseAgentPeers(text: string): number {
   const n = Number(text.trim());
-  if (!Number.isInteger(n) || n < 3 || n > 1000) throw new Error(`--agent-peers: "${text}" must be an integer from 3 to 1000 (e.g. 1000)`);
+  if (!isClusterSize(n)) throw new Error(`--agent-peers: "${text}" must be an integer from 3 to 1000 (e.g. 1000)`);
   return n;
 }
 

@@ -194,9 +194,9 @@ export class ThreadedCluster {
    * not converge within timeoutMs.
    */
   async startInBatches(batch: number, timeoutMs: number): Promise<boolean> {
-    const order = [this.members[0], ...this.members.slice(1)];
-    for (let i = 0; i < order.length; i += i === 0 ? 1 : batch) {
-      const next = order.slice(i, i === 0 ? 1 : i + batch);
+    const groups = [this.members.slice(0, 1)];
+    for (let i = 1; i < this.members.length; i += batch) groups.push(this.members.slice(i, i + batch));
+    for (const next of groups) {
       for (const m of next) m.started = true;
       await Promise.all(
         this.workers.map((_, w) => {
