@@ -106,7 +106,19 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // probed most, and a home across an ocean among neighbours on one LAN is probed seldom.
   const quick = e.state === 'suspect';
   const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r, 2 * (s.probe.lastRtt.get(name) ?? 0)) : timeout;
-  s.probe.active.set(seq, { seq, target: name, start: ctx.now, timeout: wait, period, indirectSent: false, directFailed: false, helpers: 0, nacks: 0, quick });
+  s.probe.active.set(seq, {
+    seq,
+    target: name,
+    start: ctx.now,
+    timeout: wait,
+    period,
+    indirectSent: false,
+    directFailed: false,
+    helpers: 0,
+    nacks: 0,
+    quick,
+    inc: e.signed.incarnation,
+  });
   const u = piggyback(s, name);
   ctx.send.push({ to: destOf(e), msg: u ? { t: 'p', s: seq, u } : { t: 'p', s: seq } });
 }
@@ -134,6 +146,11 @@ function failProbe(s: State, ctx: Ctx, p: Probe): void {
   if (s.probe.late.size >= MAX_LATE) s.probe.late.clear();
   s.probe.late.set(p.seq, { start: p.start, target: p.target });
   const e = s.entries.get(p.target);
+  // The target refuted a suspicion since our probe started: its new incarnation is newer news than
+  // our silence. Suspecting that one too made a storm on a loaded machine (the N = 300 join on two
+  // cores): every member that heard of a suspicion probed the suspect, its refutation overtook
+  // their probes, the late failures raised a suspicion of the new incarnation everywhere, and so on.
+  if (e && e.signed.incarnation > p.inc) return count(s, 'probe-outdated');
   if (e && isLive(e)) {
     count(s, 'probe-failed');
     applySuspect(s, ctx, p.target, e.signed.incarnation, s.selfName);

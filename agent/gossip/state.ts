@@ -60,6 +60,8 @@ export interface Probe {
   nacks: number;
   /** The target was already suspect when the probe started: no indirect stage, it fails at its timeout. */
   quick: boolean;
+  /** The target's incarnation when the probe started: a failure says nothing of a newer one (probe.ts failProbe). */
+  inc: number;
 }
 
 export interface Relay {

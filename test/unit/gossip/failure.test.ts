@@ -212,6 +212,38 @@ describe('gossip: failure detection', () => {
     assert.ok(spread, "once a's own probe failed, a gossips the suspicion as its own");
   });
 
+  it('a probe that fails after its target refuted raises no suspicion of the new incarnation', () => {
+    const T0 = 1_000_000;
+    const { a, b, c } = aLearnsBC(T0, 'or');
+    a.receive(b, { t: 'p', s: 1 }, T0);
+    let t = T0;
+    for (; t < T0 + 3 * TEST.probeInterval; t++) {
+      for (const o of a.tick(t).send) if (o.msg.t === 'p') a.receive(o.to.name === 'b' ? b : c, { t: 'k', s: o.msg.s }, t + 1);
+    }
+    // c says b is suspect: a probes b at once. b's refutation (incarnation 2) reaches a through c
+    // before a's ping is answered, and that ping is never answered (b was busy, its ack lost).
+    const claim = a.receive(c, { t: 'g', u: [{ k: 's', n: 'b', i: 1, f: 'c' }] }, t + 1);
+    assert.ok(
+      claim.send.some((o) => o.to.name === 'b' && o.msg.t === 'p'),
+      'probed at once',
+    );
+    const B = identity('or-b');
+    a.receive(c, { t: 'g', u: [{ k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 2, B.secretKey) }] }, t + 2);
+    assert.equal(a.view().find((v) => v.name === 'b')?.state, 'alive', 'the refutation cleared the suspicion');
+    const failedBefore = a.counters()['probe-failed'] ?? 0;
+    const events: string[] = [];
+    for (let now = t + 3; now < t + 3 * TEST.probeInterval; now++) {
+      const step = a.tick(now);
+      events.push(...step.events.filter((e) => e.name === 'b').map((e) => e.type));
+      for (const o of step.send) if (o.msg.t === 'p' && o.to.name === 'c') a.receive(c, { t: 'k', s: o.msg.s }, now + 1);
+      for (const o of step.send) if (o.msg.t === 'p' && o.to.name === 'b') a.receive(b, { t: 'k', s: o.msg.s }, now + 1);
+    }
+    assert.deepEqual(events, [], 'b was not suspected again');
+    assert.equal(a.view().find((v) => v.name === 'b')?.state, 'alive');
+    assert.equal(a.counters()['probe-outdated'], 1, "a's probe of incarnation 1 ended without an answer, and was put aside");
+    assert.equal(a.counters()['probe-failed'] ?? 0, failedBefore, 'no probe failure counted');
+  });
+
   it('a quick probe waits at least twice the last round trip to that member, however fast the others answer', () => {
     // a's 24 peers answer in 1 ms, except b, across an ocean: 150 ms. Probed once per round of
     // 24, b weighs little in a's round-trip estimate, which the fast answers bring back down.
