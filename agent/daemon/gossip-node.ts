@@ -7,6 +7,7 @@ import type { Clock, TimerHandle } from '../../shared/clock';
 import type { Logger } from '../../shared/log';
 import { errorMessage, isHeptoError } from '../../shared/errors';
 import { Membership, decodeMessage, encodeMessage, type GossipHooks, type MemberEvent, type Outgoing, type Step } from '../gossip/membership';
+import { sliceUpdates, type GossipMessage } from '../gossip/messages';
 import { MembershipDriver } from '../gossip/driver';
 import { isSelfLoop } from '../net/send-errors';
 import type { PeerInfo, Transport, TransportEvents } from '../net/transport';
@@ -57,6 +58,10 @@ type Answer<R> = R extends unknown ? Omit<R, 'step'> : never;
 
 /** The answer of admit, remove and rotate when the call could not run. */
 const NOT_RUNNING = { result: 'refused', why: 'the agent is not running' } as const;
+/** Updates applied per turn of the event loop: about 22 ms of signature checks (receiveLater). */
+const UPDATES_PER_TURN = 256;
+/** Slices of big messages waiting per sender at most: eight messages of 2,048 updates. */
+const MAX_BACKLOG = 64;
 
 export class GossipNode {
   readonly membership: Membership;
@@ -70,6 +75,8 @@ export class GossipNode {
   private readonly rejections = new Map<string, Rejection>();
   private readonly refusedBy = new Map<string, Rejection>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Per sender, the slices of its big messages still to apply (receiveLater). */
+  private readonly backlog = new Map<string, GossipMessage[]>();
   /** Per peer: the last probe round trip, and whether it is connected or answers (the record's `paths`, agent/mtu). */
   readonly links = new PeerLinks();
   private readonly hooks: NodeHooks;
@@ -102,6 +109,7 @@ export class GossipNode {
     this.transport = opts.transport({
       message: (from, payload) => this.onMessage(from, payload),
       disconnected: (peer, trimmed) => {
+        this.backlog.delete(peer.name);
         this.links.disconnected(peer.name);
         this.guard('disconnected', () => this.membership.disconnected(peer.name, this.clock.now(), trimmed === true));
       },
@@ -132,6 +140,7 @@ export class GossipNode {
       await this.flush(opts.flushMs ?? 1500);
     }
     this.running = false;
+    this.backlog.clear();
     this.driver.stop();
     await this.transport.stop();
   }
@@ -189,7 +198,38 @@ export class GossipNode {
     }
     this.links.heard(from.name);
     if (msg.t === 'k') this.links.ackReceived(from.name, msg.s, this.clock.now());
-    this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+    const [first, ...rest] = sliceUpdates(msg, UPDATES_PER_TURN);
+    this.guard('receive', () => this.membership.receive(from, first as GossipMessage, this.clock.now()));
+    if (rest.length > 0) this.receiveLater(from, rest);
+  }
+
+  /**
+   * The rest of a big message, a slice per turn of the event loop, so that
+   * the control socket, probes and acks are served between them: checking the
+   * signatures of 2,048 records (issue 14's attack 2) held the loop for about
+   * 170 ms. A sender's slices wait in order, at most MAX_BACKLOG of them (its
+   * signature budget is spent long before: gossip/signatures.ts). They are
+   * dropped when its connection closes: the sender would count as connected
+   * again, and one cut off for a bad signature would still be heard. What is
+   * dropped comes again by gossip or the next sync.
+   */
+  private receiveLater(from: PeerInfo, slices: GossipMessage[]): void {
+    const waiting = this.backlog.get(from.name);
+    if (waiting) {
+      waiting.push(...slices.slice(0, MAX_BACKLOG - waiting.length));
+      return;
+    }
+    const queue = slices.slice(0, MAX_BACKLOG);
+    this.backlog.set(from.name, queue);
+    const later = (fn: () => void): void => (this.clock.defer ? this.clock.defer(fn) : fn());
+    const next = (): void => {
+      if (this.backlog.get(from.name) !== queue || !this.running) return;
+      const msg = queue.shift() as GossipMessage;
+      this.guard('receive', () => this.membership.receive(from, msg, this.clock.now()));
+      if (queue.length > 0) later(next);
+      else this.backlog.delete(from.name);
+    };
+    later(next);
   }
 
   /** An enrolling machine's use of an invitation (Membership.grant): the admission, or why not. */

@@ -147,6 +147,22 @@ export const LIMITS = Object.freeze({
   paths: 256,
 });
 
+/**
+ * A gossip or sync reply carrying more than `max` updates, as several
+ * messages of at most `max` each, in order; a sync reply's wanted names go
+ * with the first. Gossip updates stand alone, so applying the slices one by
+ * one is applying the message. Any other message, or a small one: itself.
+ */
+export function sliceUpdates(msg: GossipMessage, max: number): GossipMessage[] {
+  if ((msg.t !== 'g' && msg.t !== 'y') || msg.u.length <= max) return [msg];
+  const out: GossipMessage[] = [];
+  for (let i = 0; i < msg.u.length; i += max) {
+    const u = msg.u.slice(i, i + max);
+    out.push(msg.t === 'g' ? { t: 'g', u } : { t: 'y', u, w: i === 0 ? msg.w : [] });
+  }
+  return out;
+}
+
 const enc = new TextEncoder();
 
 /** The wire form of a message; its reverse, which validates, is validate.ts decodeMessage. */

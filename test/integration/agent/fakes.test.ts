@@ -63,9 +63,11 @@ async function referenceServer(socketPath: string): Promise<ChildProcess> {
 describe('attack 2: fake members without limit (real agents on loopback)', function () {
   this.timeout(180_000);
   let cluster: AgentCluster;
+  let ref: ChildProcess | undefined;
   beforeEach(() => (cluster = new AgentCluster()));
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') console.error(cluster.dump());
+    ref?.kill();
     await cluster.cleanup();
   });
 
@@ -74,14 +76,14 @@ describe('attack 2: fake members without limit (real agents on loopback)', funct
     const h2 = cluster.add('h2', { anchors: [h1] });
     for (const a of [h1, h2]) cluster.start(a);
     await cluster.waitAllSee([h1, h2], { h1: 'alive', h2: 'alive' }, 30_000);
+    const refSocket = path.join(cluster.root, 'reference.sock');
+    ref = await referenceServer(refSocket);
     const m = await memberAttacker('mallory', '127.0.0.76');
     const batches = [0, 1, 2, 3, 4].map((b) => encodeMessage({ t: 'g', u: fakes(b, 2048) }));
     const agents: AgentHandle[] = [h1, h2];
     const perMessage: Record<string, number>[] = [];
     const latencies: number[] = [];
     const reference: number[] = [];
-    const refSocket = path.join(cluster.root, 'reference.sock');
-    const ref = await referenceServer(refSocket);
     const unsent: string[] = [];
     const idle: number[] = [];
     try {
@@ -121,7 +123,6 @@ describe('attack 2: fake members without limit (real agents on loopback)', funct
       await poll;
     } finally {
       await m.stop();
-      ref.kill();
     }
     const held = await cluster.status(h1).then(
       (d) => String(d.members.filter((x) => x.name.startsWith('fake')).length),

@@ -8,9 +8,11 @@ import { GossipNode } from '../../../agent/daemon/gossip-node';
 import type { MemberEvent } from '../../../agent/gossip/membership';
 import { ManualClock } from '../../../shared/clock';
 import { memoryLogger } from '../../helpers/memory-logger';
-import { MemoryNetwork } from '../../helpers/memory-transport';
+import { MemoryNetwork, type MemoryTransport } from '../../helpers/memory-transport';
+import { encodeMessage, type Update } from '../../../agent/gossip/messages';
+import { signRecord } from '../../../agent/gossip/records';
 import { stepClock } from '../../helpers/virtual-time';
-import { addressOf, identity, makeMember } from '../gossip/helpers';
+import { addressOf, identity, makeMember, recordFor } from '../gossip/helpers';
 
 const LATENCY_MS = 5;
 
@@ -23,6 +25,8 @@ interface Node {
 
 /** Sends that never settle while `hang` is set: a dial that neither connects nor fails. */
 const hanging = { hang: false };
+
+const transports = new Map<string, MemoryTransport>();
 
 function cluster(names: string[]): { clock: ManualClock; net: MemoryNetwork; nodes: Node[] } {
   const clock = new ManualClock();
@@ -37,6 +41,7 @@ function cluster(names: string[]): { clock: ManualClock; net: MemoryNetwork; nod
         const t = net.transport({ name, events, idPub: identity(name).idPub, addresses: [address] });
         const send = t.send.bind(t);
         t.send = (to, payload) => (hanging.hang ? new Promise(() => undefined) : send(to, payload));
+        transports.set(name, t);
         return t;
       },
       clock,
@@ -124,6 +129,44 @@ describe('GossipNode over the in-memory network, manual clock', () => {
       `a sees c ${stateOf(a, 'c')}, b sees c ${stateOf(b, 'c')}`,
     );
     assert.ok(b.events.some((e) => e.type === 'dead' && e.name === 'c'));
+  });
+
+  it('a big gossip message is applied a slice per turn of the event loop; slices still waiting are dropped when the sender disconnects', async () => {
+    const { clock, nodes } = cluster(['a', 'b']);
+    const [a, b] = nodes as [Node, Node];
+    for (const n of nodes) await n.node.start();
+    assert.ok(await run(clock, 5_000, () => allAlive(nodes)), 'never all alive');
+    // From now on, work put off to the next turn waits here until the test runs it.
+    const turns: (() => void)[] = [];
+    (clock as { defer?: (fn: () => void) => void }).defer = (fn) => turns.push(fn);
+    const fakeId = identity('slices-fakes');
+    const big = (prefix: string, n: number): Uint8Array => {
+      const u: Update[] = [];
+      for (let i = 0; i < n; i++) u.push({ k: 'a', r: signRecord(recordFor(`${prefix}${i}`, '127.0.9.9:7947', fakeId), 1, fakeId.secretKey) });
+      return encodeMessage({ t: 'g', u });
+    };
+    const held = (prefix: string): number => a.node.membership.view().filter((v) => v.name.startsWith(prefix)).length;
+    const nextTurn = async (): Promise<void> => {
+      for (const fn of turns.splice(0)) fn();
+      await new Promise((r) => setImmediate(r));
+    };
+    await transports.get('b')!.send({ name: 'a', addresses: [addressOf(0)] }, big('one', 600));
+    await run(clock, 2 * LATENCY_MS, () => held('one') > 0);
+    assert.equal(held('one'), 256, 'the first slice at once');
+    await nextTurn();
+    assert.equal(held('one'), 512, 'the second on the next turn');
+    await nextTurn();
+    assert.equal(held('one'), 600, 'the last on the turn after');
+    // A second message (within b's 1,024 new names a minute): its first slice, then a closes its connection with b before the next turn.
+    await transports.get('b')!.send({ name: 'a', addresses: [addressOf(0)] }, big('two', 400));
+    await run(clock, 2 * LATENCY_MS, () => held('two') > 0);
+    assert.equal(held('two'), 256);
+    transports.get('a')!.disconnect('b');
+    await run(clock, 2 * LATENCY_MS);
+    for (let i = 0; i < 3; i++) await nextTurn();
+    assert.equal(held('two'), 256, 'the slices still waiting were dropped');
+    delete (clock as { defer?: unknown }).defer;
+    void b;
   });
 
   it('a payload that is not a message is logged and dropped; the node goes on', async () => {

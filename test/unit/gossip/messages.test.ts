@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import nacl from 'tweetnacl';
-import { encodeMessage, updateSize } from '../../../agent/gossip/messages';
+import { encodeMessage, sliceUpdates, updateSize } from '../../../agent/gossip/messages';
 import { decodeMessage } from '../../../agent/gossip/validate';
 import type { GossipMessage, Update } from '../../../agent/gossip/messages';
 import { signLeft, signRecord, verifyLeft, verifyRecord } from '../../../agent/gossip/records';
@@ -220,5 +220,41 @@ describe('gossip: message codec', () => {
     assert.deepEqual(m, { t: 'p', s: 1 });
     assert.equal((m as unknown as { polluted?: boolean }).polluted, undefined);
     assert.equal(({} as { polluted?: boolean }).polluted, undefined);
+  });
+});
+
+describe('gossip: big messages in slices (sliceUpdates)', () => {
+  const id = identity('slice');
+  const updates = (n: number): Update[] => Array.from({ length: n }, (_, i) => ({ k: 'l', n: `m${i}`, i: 1, g: 'sig' }) as Update);
+
+  it('cuts a gossip message into slices of at most max updates, in order', () => {
+    const u = updates(600);
+    const slices = sliceUpdates({ t: 'g', u }, 256);
+    assert.deepEqual(
+      slices.map((m) => (m.t === 'g' ? m.u.length : -1)),
+      [256, 256, 88],
+    );
+    assert.deepEqual(
+      slices.flatMap((m) => (m.t === 'g' ? m.u : [])),
+      u,
+    );
+  });
+
+  it("a sync reply's wanted names go with its first slice only", () => {
+    const slices = sliceUpdates({ t: 'y', u: updates(300), w: ['a', 'b'] }, 256);
+    assert.deepEqual(
+      slices.map((m) => (m.t === 'y' ? [m.u.length, m.w] : null)),
+      [
+        [256, ['a', 'b']],
+        [44, []],
+      ],
+    );
+  });
+
+  it('leaves small messages and messages of other kinds whole', () => {
+    const small: GossipMessage = { t: 'g', u: [{ k: 'a', r: signRecord(recordFor('x', '127.0.0.1:7947', id), 1, id.secretKey) }] };
+    assert.deepEqual(sliceUpdates(small, 256), [small]);
+    const ping: GossipMessage = { t: 'p', s: 1, u: updates(300) };
+    assert.deepEqual(sliceUpdates(ping, 256), [ping]);
   });
 });
