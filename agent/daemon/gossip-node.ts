@@ -60,8 +60,12 @@ type Answer<R> = R extends unknown ? Omit<R, 'step'> : never;
 const NOT_RUNNING = { result: 'refused', why: 'the agent is not running' } as const;
 /** Updates applied per turn of the event loop: about 22 ms of signature checks (receiveLater). */
 const UPDATES_PER_TURN = 256;
-/** Slices of big messages waiting per sender at most: eight messages of 2,048 updates. */
-const MAX_BACKLOG = 64;
+/**
+ * Slices of big messages waiting per sender at most: two messages of 2,048
+ * updates, a few MB decoded. More would only wait for a signature budget
+ * (2,048 checks per sync interval and sender) already spent.
+ */
+const MAX_BACKLOG = 16;
 
 export class GossipNode {
   readonly membership: Membership;
