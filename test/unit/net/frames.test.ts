@@ -1,6 +1,7 @@
 import * as assert from 'assert';
 import nacl from 'tweetnacl';
 import { createCipheriv, createDecipheriv } from 'crypto';
+import * as path from 'path';
 import { FrameOpener, FrameSealer } from '../../../agent/net/frames';
 import { isHeptoError } from '../../../shared/errors';
 
@@ -87,5 +88,21 @@ describe('net/frames', () => {
     const sealed = Buffer.concat([c.update(plain), c.final()]);
     assert.strictEqual(sealed.subarray(0, 16).toString('hex'), 'd31a8d34648e60db7b86afbc53ef7ec2');
     assert.strictEqual(c.getAuthTag().toString('hex'), '1ae10b594f09e26a7e902ecbd0600691');
+  });
+});
+
+describe('net/frames: WebSocket masking (docs/upstream.md W1)', () => {
+  it('ws unmasks received frames with bufferutil, not its JavaScript loop', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const native = require('bufferutil') as { unmask: (b: Buffer, m: Buffer) => void };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const wsBuffers = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'buffer-util.js')) as { unmask: (b: Buffer, m: Buffer) => void };
+    assert.strictEqual(typeof native.unmask, 'function', 'bufferutil has no native unmask');
+    assert.ok(String(wsBuffers.unmask).includes('bufferUtil.unmask'), "ws's unmask is its JavaScript fallback: is bufferutil installed?");
+    const data = Buffer.from(Array.from({ length: 64 }, (_, i) => i));
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const masked = Buffer.from(data.map((b, i) => b ^ (mask[i & 3] as number)));
+    wsBuffers.unmask(masked, mask);
+    assert.deepStrictEqual(masked, data);
   });
 });
