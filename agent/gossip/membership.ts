@@ -586,7 +586,7 @@ export class Membership {
         applyAll(s, ctx, msg.u, false);
         return onAck(s, ctx, msg.s, from.name);
       case 'n':
-        return onNack(s, ctx, msg.s);
+        return onNack(s, ctx, msg.s, from.name);
       case 'r':
         return onPingReq(s, ctx, from, msg.s, msg.n);
       case 'g':

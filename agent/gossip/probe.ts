@@ -79,6 +79,12 @@ export function addToProbeOrder(s: State, name: string): void {
   s.probe.order[at] = e.id;
 }
 
+/** How long a ping already known to matter waits for its ack: a quarter of `timeout`, never under four retransmission timeouts nor twice the last round trip to `name`; all of `timeout` before round trips are measured. */
+function quickWait(s: State, name: string, timeout: number): number {
+  if (s.probe.rtt.srtt === null) return timeout;
+  return Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * rto(s), 2 * (s.probe.lastRtt.get(name) ?? 0));
+}
+
 export function startProbe(s: State, ctx: Ctx, name: string): void {
   const e = s.entries.get(name);
   if (!e || !isLive(e) || isProbing(s, name)) return;
@@ -105,7 +111,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
   // under twice the last round trip to this very member: the estimate above follows the members
   // probed most, and a home across an ocean among neighbours on one LAN is probed seldom.
   const quick = e.state === 'suspect';
-  const wait = quick && s.probe.rtt.srtt !== null ? Math.max(timeout * QUICK_TIMEOUT_SHARE, 4 * r, 2 * (s.probe.lastRtt.get(name) ?? 0)) : timeout;
+  const wait = quick ? quickWait(s, name, timeout) : timeout;
   s.probe.active.set(seq, {
     seq,
     target: name,
@@ -115,6 +121,7 @@ export function startProbe(s: State, ctx: Ctx, name: string): void {
     indirectSent: false,
     directFailed: false,
     helpers: 0,
+    asked: [],
     nacks: 0,
     quick,
     inc: e.signed.incarnation,
@@ -129,6 +136,7 @@ export function sendIndirect(s: State, ctx: Ctx, p: Probe): void {
   if (!target) return;
   const helpers = pickNeighbours(s, s.t.indirectChecks, target.id);
   p.helpers = helpers.length;
+  p.asked = helpers.map((h) => h.name);
   for (const h of helpers) {
     ctx.send.push({ to: destOf(h), msg: { t: 'r', s: p.seq, n: p.target, a: [...target.signed.record.addresses] } });
   }
@@ -158,12 +166,14 @@ function failProbe(s: State, ctx: Ctx, p: Probe): void {
 }
 
 /**
- * Lifeguard-style early verdict: our own ping could not be delivered and every
- * helper reported the same (or there was nobody to ask), so waiting for the
- * end of the probe period would only delay the suspicion.
+ * Lifeguard-style early verdict: our own ping went unanswered (timed out, or
+ * could not even be delivered) and every helper reported the same, so waiting
+ * for the end of the probe period would only delay the suspicion. With nobody
+ * to ask, only an undelivered ping counts: a timed-out one may still be
+ * answered before the period ends.
  */
 function maybeFailEarly(s: State, ctx: Ctx, p: Probe): void {
-  if (p.directFailed && p.indirectSent && p.nacks >= p.helpers) failProbe(s, ctx, p);
+  if (p.indirectSent && p.nacks >= p.helpers && (p.helpers > 0 || p.directFailed)) failProbe(s, ctx, p);
 }
 
 /** The transport could not deliver one of our pings: as a prober, go indirect now (a quick probe fails); as a helper, tell the requester. */
@@ -183,9 +193,13 @@ export function pingFailed(s: State, ctx: Ctx, seq: number): void {
   }
 }
 
-export function onNack(s: State, ctx: Ctx, seq: number): void {
+/** A helper could not reach our probe's target either. Only the helpers asked count, each once: anyone else's nack could hasten a verdict. */
+export function onNack(s: State, ctx: Ctx, seq: number, from: string): void {
   const p = s.probe.active.get(seq);
   if (!p) return;
+  const i = p.asked.indexOf(from);
+  if (i < 0) return count(s, 'nack-unasked');
+  p.asked.splice(i, 1);
   p.nacks += 1;
   maybeFailEarly(s, ctx, p);
 }
@@ -199,7 +213,13 @@ export function probeTick(s: State, ctx: Ctx): void {
       sendIndirect(s, ctx, p);
     }
   }
-  for (const [seq, r] of s.probe.relays) if (ctx.now >= r.deadline) s.probe.relays.delete(seq);
+  for (const [seq, r] of s.probe.relays) {
+    if (ctx.now >= r.deadline) s.probe.relays.delete(seq);
+    else if (ctx.now >= r.nackAt) {
+      r.nackAt = Infinity;
+      ctx.send.push({ to: r.requester, msg: { t: 'n', s: r.origSeq } });
+    }
+  }
   if (ctx.now >= s.nextProbe) {
     const interval = s.t.probeInterval * healthMultiplier(s);
     const next = s.nextProbe + interval;
@@ -212,7 +232,7 @@ export function probeTick(s: State, ctx: Ctx): void {
 export function probeWakeup(s: State): number {
   let w = s.nextProbe;
   for (const p of s.probe.active.values()) w = Math.min(w, p.indirectSent ? p.start + p.period : p.start + p.timeout);
-  for (const r of s.probe.relays.values()) w = Math.min(w, r.deadline);
+  for (const r of s.probe.relays.values()) w = Math.min(w, r.deadline, r.nackAt);
   return w;
 }
 
@@ -284,13 +304,21 @@ export function onPingReq(s: State, ctx: Ctx, from: PeerInfo, origSeq: number, t
   }
   // Only members we know, at the addresses their own signed records give: never an address that only
   // the request names (a member could otherwise make us dial anyone; issue 14, attack 4).
-  // No nack: "I could not reach it either" would be a verdict, and a helper that has not met the
-  // target yet (a join storm) knows nothing of it; the requester waits for its other helpers.
+  // No nack for a target we do not know: "I could not reach it either" would be a verdict, and a
+  // helper that has not met the target yet (a join storm) knows nothing of it; the requester waits
+  // for its other helpers. Nor when our ping has to dial it: a dial and a handshake on two busy
+  // machines can outlast the timeout. Over a connection already open, no ack is a nack, as in
+  // Lifeguard: when every helper says so, the requester suspects at once instead of at the end of
+  // its period. The requester's own ping already waited its full timeout, so ours waits as a quick
+  // probe does (a hung machine, whose connections stay open, is suspected 500 ms sooner with the
+  // LAN preset).
   const e = s.entries.get(target);
   if (!e || !isLive(e)) return count(s, 'relay-unknown-target');
   if (s.probe.relays.size >= MAX_RELAYS) return count(s, 'relay-overflow');
   const seq = ++s.seq;
-  s.probe.relays.set(seq, { requester: requesterDest(s, from), origSeq, deadline: ctx.now + s.t.probeInterval });
+  const wait = quickWait(s, target, Math.max(s.t.probeTimeout, rto(s)) * healthMultiplier(s));
+  const nackAt = e.warmAt >= 0 ? ctx.now + wait : Infinity;
+  s.probe.relays.set(seq, { requester: requesterDest(s, from), origSeq, nackAt, deadline: ctx.now + s.t.probeInterval });
   ctx.send.push({ to: destOf(e), msg: { t: 'p', s: seq } });
 }
 

@@ -55,8 +55,9 @@ export interface Probe {
   indirectSent: boolean;
   /** The transport could not deliver the direct ping (connection refused, dial timeout). */
   directFailed: boolean;
-  /** Helpers asked for an indirect probe, and how many reported they could not reach the target either. */
+  /** Helpers asked for an indirect probe, those yet to report, and how many reported they could not reach the target either. */
   helpers: number;
+  asked: string[];
   nacks: number;
   /** The target was already suspect when the probe started: no indirect stage, it fails at its timeout. */
   quick: boolean;
@@ -67,6 +68,9 @@ export interface Probe {
 export interface Relay {
   requester: Destination;
   origSeq: number;
+  /** When to tell the requester we had no answer either (a nack); Infinity once told, or when we would not know (probe.ts onPingReq). */
+  nackAt: number;
+  /** Until then a late ack is still passed on. */
   deadline: number;
 }
 

@@ -303,6 +303,59 @@ describe('gossip: failure detection', () => {
     }
   });
 
+  it('a hung member (connections open) is suspected as soon as every helper reports no answer, before the probe period ends', () => {
+    const { router, names } = bootCluster(5, { notifyDisconnect: false });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
+    router.run(3000);
+    router.recordSent = true;
+    const t0 = router.now;
+    router.crash('n4');
+    router.runUntilTrue(() => router.events.some((e) => e.type === 'suspect' && e.name === 'n4' && e.at >= t0), 10_000, 'n4 suspected');
+    const first = router.events.find((e) => e.type === 'suspect' && e.name === 'n4' && e.at >= t0)!;
+    const ping = router.sent.find((m) => m.from === first.observer && m.to === 'n4' && m.msg.t === 'p' && m.at >= t0)!;
+    const seq = (ping.msg as { s: number }).s;
+    const asked = router.sent.filter((m) => m.from === first.observer && m.msg.t === 'r' && m.msg.s === seq).map((m) => m.to);
+    const nacked = router.sent.filter((m) => m.to === first.observer && m.msg.t === 'n' && m.msg.s === seq).map((m) => m.from);
+    assert.ok(asked.length > 0, `${first.observer} asked helpers about n4`);
+    assert.deepEqual(nacked.sort(), asked.sort(), 'every helper, its own ping to n4 unanswered over an open connection, sent a nack');
+    assert.ok(first.at - ping.at < TEST.probeInterval, `suspected ${first.at - ping.at} ms after the ping, within the probe period`);
+  });
+
+  it("a nack counts only from a helper asked, once: a stranger's or a repeated nack hastens nothing", () => {
+    const T0 = 1_000_000;
+    const a = makeMember('a', '127.0.0.1:7947', T0);
+    const peers = ['b', 'c', 'd'].map((n, i) => {
+      const id = identity(`na-${n}`);
+      const peer = { name: n, idPub: id.idPub, remote: `127.0.0.${i + 2}:40000` };
+      return { peer, record: signRecord(recordFor(n, `127.0.0.${i + 2}:7947`, id), 1, id.secretKey) };
+    });
+    const [b, c, d] = peers.map((p) => p.peer) as [Peer, Peer, Peer];
+    a.receive(c, { t: 'g', u: peers.map((p) => ({ k: 'a' as const, r: p.record })) }, T0);
+    for (const p of [b, c, d]) a.receive(p, { t: 'p', s: 1 }, T0);
+    // Tick until a probes b; c and d answer pings at once, b never does.
+    let seq = -1;
+    let asked: string[] = [];
+    let t = T0;
+    for (; t < T0 + 10 * TEST.probeInterval && asked.length === 0; t++) {
+      for (const o of a.tick(t).send) {
+        if (o.msg.t === 'p' && o.to.name !== 'b') a.receive(o.to.name === 'c' ? c : d, { t: 'k', s: o.msg.s }, t);
+        if (o.msg.t === 'p' && o.to.name === 'b' && seq < 0) seq = o.msg.s;
+        if (o.msg.t === 'r' && o.msg.n === 'b' && o.msg.s === seq) asked.push(o.to.name as string);
+      }
+    }
+    assert.deepEqual(asked.sort(), ['c', 'd'], 'a asked c and d about b');
+    // c nacks three times, b (not asked) once: one nack of two counted, no verdict yet.
+    for (const from of [c, c, c, b]) a.receive(from, { t: 'n', s: seq }, t);
+    assert.equal(a.view().find((v) => v.name === 'b')?.state, 'alive', 'b not suspected on c alone');
+    assert.equal(a.counters()['nack-unasked'], 3, "c's repeats and b's nack were not counted");
+    // d nacks too: every helper has, and a suspects b at once.
+    const step = a.receive(d, { t: 'n', s: seq }, t);
+    assert.ok(
+      step.events.some((e) => e.type === 'suspect' && e.name === 'b'),
+      'suspected once every helper reported',
+    );
+  });
+
   it('indirect probes save a member whose direct path is cut', () => {
     const { router, names } = bootCluster(5);
     router.runUntilTrue(() => router.allSee(names, 'alive'), 5000);
