@@ -68,22 +68,24 @@ export function pickNeighbours(s: State, k: number, except = -1): Entry[] {
 
 /**
  * Fill and trim, every quarter probe period while the active view applies.
- * Returns the members to probe now (the fill: their acks make them warm).
+ * Returns the members to probe now: the fill (their acks make them warm) and
+ * the check (a verdict on a member nobody holds a connection with).
  */
-export function activeTick(s: State, ctx: Ctx): string[] {
+export function activeTick(s: State, ctx: Ctx): { fill: string[]; check: string[] } {
   const v = s.active;
-  if (ctx.now < v.next) return [];
+  const none = { fill: [], check: [] };
+  if (ctx.now < v.next) return none;
   v.next = ctx.now + Math.max(1, Math.round(s.t.probeInterval / 4));
   if (!activeMode(s)) {
     v.chosen.clear();
-    return [];
+    return none;
   }
   for (const name of v.chosen) {
     const e = s.entries.get(name);
     if (!e || !isLive(e)) v.chosen.delete(name);
   }
   trim(s, ctx);
-  return [...fill(s, ctx.now), ...check(s, ctx.now)];
+  return { fill: fill(s, ctx.now), check: check(s, ctx.now) };
 }
 
 /**

@@ -370,7 +370,9 @@ export class Membership {
       const s = this.s;
       runTimers(s, ctx);
       probeTick(s, ctx);
-      for (const name of activeTick(s, ctx)) startProbe(s, ctx, name);
+      const view = activeTick(s, ctx);
+      for (const name of view.fill) startProbe(s, ctx, name);
+      for (const name of view.check) startProbe(s, ctx, name, { check: true });
       this.gossipTick(ctx);
       this.syncTick(ctx);
       reconnectTick(s, ctx);

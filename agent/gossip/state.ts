@@ -63,6 +63,8 @@ export interface Probe {
   quick: boolean;
   /** The target's incarnation when the probe started: a failure says nothing of a newer one (probe.ts failProbe). */
   inc: number;
+  /** A first contact while members arrive: its failure suspects nobody (probe.ts startProbe). */
+  lenient: boolean;
 }
 
 export interface Relay {

@@ -211,6 +211,39 @@ describe('gossip: bounded connections (active view)', () => {
     assert.ok(checks > 0, 'members outside the views were checked');
   });
 
+  it('a stream of made-up members, which keeps members arriving, still ends each dead everywhere: checks always judge', () => {
+    const { router, names } = bootCluster(30, { timing: TIMING });
+    router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
+    router.run(10_000);
+    // A member holding the key gossips a new made-up record every half sync interval: members
+    // never stop arriving, so fills that fail blame nobody (probe.ts), and only checks remain.
+    const n1 = router.node('n1');
+    const fakes: string[] = [];
+    const spawn = (): void => {
+      const name = `fake${fakes.length}`;
+      const id = identity(`stream-${name}`);
+      fakes.push(name);
+      const record = recordFor(name, `127.0.1.${fakes.length}:9`, id);
+      router.handle(n1, {
+        send: [{ to: { name: 'n0', addresses: [addressOf(0)] }, msg: { t: 'g', u: [{ k: 'a', r: signRecord(record, 1, id.secretKey) }] } }],
+        events: [],
+      });
+    };
+    spawn();
+    let last = router.now;
+    router.runUntilTrue(
+      () => {
+        if (router.now - last >= TIMING.syncInterval / 2) [last] = [router.now, spawn()];
+        return router.allSee(['fake0'], 'dead', names);
+      },
+      90_000,
+      'the first made-up member dead everywhere',
+    );
+    assert.ok(fakes.length >= 2, `members kept arriving: ${fakes.length} made up`);
+    const checks = names.reduce((sum, n) => sum + (router.node(n).m.counters()['active-check'] ?? 0), 0);
+    assert.ok(checks > 0, 'members outside the views were checked');
+  });
+
   it('a refuted suspicion is no arrival: the view is trimmed on time during a storm of them', () => {
     const { router, names } = bootCluster(30, { timing: TIMING });
     router.runUntilTrue(() => router.allSee(names, 'alive'), 20_000, 'all alive');
