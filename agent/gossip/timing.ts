@@ -67,7 +67,11 @@ export interface GossipTiming {
  * until December 7: the simulator's 1–10 % loss windows (tcp and drop) still
  * see no false death at 1 ×, and a silent failure is seen by all 1 s sooner
  * at N = 100. Crash seen by all at N = 100: about 1 s to suspect + 2 s
- * suspicion (with 3 confirmations) + gossip.
+ * suspicion (with 3 confirmations) + gossip. Join retries back off to 10 s
+ * at most (30 s until December 8): when 300 members joined through one busy
+ * anchor on loopback, those it could not serve in the first seconds waited
+ * out 16 and 30 s gaps after it was free again, and the join took 66 s
+ * instead of about 20 s. An agent alone costs its anchors one dial per 10 s.
  */
 export const LAN: GossipTiming = Object.freeze({
   probeInterval: 1000,
@@ -82,7 +86,7 @@ export const LAN: GossipTiming = Object.freeze({
   syncInterval: 5000,
   reconnectInterval: 10_000,
   joinRetryMin: 1000,
-  joinRetryMax: 30_000,
+  joinRetryMax: 10_000,
   leaveFanout: 8,
   leftRetention: 3_600_000,
   conflictMemory: 600_000,
