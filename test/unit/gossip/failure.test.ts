@@ -3,7 +3,7 @@ import type { Membership, Step } from '../../../agent/gossip/membership';
 import { signRecord } from '../../../agent/gossip/records';
 import { QUICK_TIMEOUT_SHARE } from '../../../agent/gossip/probe';
 import { TEST, suspicionMin } from '../../../agent/gossip/timing';
-import { bootCluster, identity, makeMember, recordFor } from './helpers';
+import { aLearnsBC, bootCluster, identity, makeMember, recordFor } from './helpers';
 
 type Peer = { name: string; idPub: string; remote: string };
 
@@ -29,26 +29,6 @@ function timeToIndirect(m: Membership, target: string, t: number, helper: Peer, 
     }
   }
   throw new Error(`no ping then ping-req about ${target}`);
-}
-
-/** Member a at T0, having learnt b and c from c's gossip (b has never talked to a), and the two as peers. */
-function aLearnsBC(T0: number, label: string): { a: Membership; b: Peer; c: Peer } {
-  const a = makeMember('a', '127.0.0.1:7947', T0);
-  const [B, C] = [identity(`${label}-b`), identity(`${label}-c`)];
-  const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
-  const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
-  a.receive(
-    c,
-    {
-      t: 'g',
-      u: [
-        { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
-        { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
-      ],
-    },
-    T0,
-  );
-  return { a, b, c };
 }
 
 describe('gossip: failure detection', () => {

@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { signRecord } from '../../../agent/gossip/records';
 import { TEST } from '../../../agent/gossip/timing';
-import { identity, makeMember, recordFor } from './helpers';
+import { aLearnsBC } from './helpers';
 
 describe('gossip: first contacts while members arrive', () => {
   it('a first contact that fails while members arrive suspects nobody; once they stop arriving, a failure suspects', () => {
     const T0 = 1_000_000;
     // a learns b and c from c's gossip: c has talked to a, b never has. Both arrived just now.
-    const a = makeMember('a', '127.0.0.1:7947', T0);
-    const [B, C] = [identity('fc-b'), identity('fc-c')];
-    const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
-    a.receive(
-      c,
-      {
-        t: 'g',
-        u: [
-          { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
-          { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
-        ],
-      },
-      T0,
-    );
+    const { a, c } = aLearnsBC(T0, 'fc');
     // c answers a's pings at once; b answers nothing, and nobody reaches it for a.
     const probesOfB: number[] = [];
     const suspectedAt: number[] = [];

@@ -6,6 +6,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { ed25519PrivateKeyOfSeed } from '../../../agent/net/curve';
 import type { AdmissionProof, MemberRecord } from '../../../shared/member';
 import { Membership } from '../../../agent/gossip/membership';
+import { signRecord } from '../../../agent/gossip/records';
 import type { GossipTiming } from '../../../agent/gossip/timing';
 import { TEST } from '../../../agent/gossip/timing';
 import { SimRouter, seededRng } from '../../helpers/sim-router';
@@ -56,6 +57,33 @@ export function recordFor(name: string, address: string, id: Identity): MemberRe
     id_pub: id.idPub,
     created_at: 1_700_000_000_000,
   };
+}
+
+/** A peer as a test hands it to Membership.receive. */
+export interface TestPeer {
+  name: string;
+  idPub: string;
+  remote: string;
+}
+
+/** Member a at T0, having learnt b and c from c's gossip (b has never talked to a), and the two as peers. */
+export function aLearnsBC(T0: number, label: string): { a: Membership; b: TestPeer; c: TestPeer } {
+  const a = makeMember('a', '127.0.0.1:7947', T0);
+  const [B, C] = [identity(`${label}-b`), identity(`${label}-c`)];
+  const b = { name: 'b', idPub: B.idPub, remote: '127.0.0.2:40000' };
+  const c = { name: 'c', idPub: C.idPub, remote: '127.0.0.3:40000' };
+  a.receive(
+    c,
+    {
+      t: 'g',
+      u: [
+        { k: 'a', r: signRecord(recordFor('b', '127.0.0.2:7947', B), 1, B.secretKey) },
+        { k: 'a', r: signRecord(recordFor('c', '127.0.0.3:7947', C), 1, C.secretKey) },
+      ],
+    },
+    T0,
+  );
+  return { a, b, c };
 }
 
 export interface MemberOpts {
