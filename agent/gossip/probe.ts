@@ -122,7 +122,6 @@ export function startProbe(s: State, ctx: Ctx, name: string, opts: { check?: boo
     directFailed: false,
     helpers: 0,
     asked: [],
-    nacks: 0,
     quick,
     inc: e.signed.incarnation,
     // A first contact (a member that never talked to us) while members arrive, to fill our active
@@ -157,7 +156,7 @@ function failProbe(s: State, ctx: Ctx, p: Probe): void {
   // closed), nor for a quick probe of a member others already hold suspect. Counting those made
   // every member that saw a crash probe at half speed for seconds after it: a silent failure
   // right after a crash took twice as long to suspect.
-  const targetsFault = p.quick || (p.helpers > 0 && p.nacks >= p.helpers);
+  const targetsFault = p.quick || (p.helpers > 0 && p.asked.length === 0);
   if (!targetsFault) worseHealth(s);
   s.probe.active.delete(p.seq);
   if (s.probe.late.size >= MAX_LATE) s.probe.late.clear();
@@ -186,7 +185,7 @@ function failProbe(s: State, ctx: Ctx, p: Probe): void {
  * answered before the period ends.
  */
 function maybeFailEarly(s: State, ctx: Ctx, p: Probe): void {
-  if (p.indirectSent && p.nacks >= p.helpers && (p.helpers > 0 || p.directFailed)) failProbe(s, ctx, p);
+  if (p.indirectSent && p.asked.length === 0 && (p.helpers > 0 || p.directFailed)) failProbe(s, ctx, p);
 }
 
 /** The transport could not deliver one of our pings: as a prober, go indirect now (a quick probe fails); as a helper, tell the requester. */
@@ -213,7 +212,6 @@ export function onNack(s: State, ctx: Ctx, seq: number, from: string): void {
   const i = p.asked.indexOf(from);
   if (i < 0) return count(s, 'nack-unasked');
   p.asked.splice(i, 1);
-  p.nacks += 1;
   maybeFailEarly(s, ctx, p);
 }
 

@@ -55,10 +55,10 @@ export interface Probe {
   indirectSent: boolean;
   /** The transport could not deliver the direct ping (connection refused, dial timeout). */
   directFailed: boolean;
-  /** Helpers asked for an indirect probe, those yet to report, and how many reported they could not reach the target either. */
+  /** How many helpers were asked for an indirect probe. */
   helpers: number;
+  /** Those of them that have not yet reported that they could not reach the target either (a nack). */
   asked: string[];
-  nacks: number;
   /** The target was already suspect when the probe started: no indirect stage, it fails at its timeout. */
   quick: boolean;
   /** The target's incarnation when the probe started: a failure says nothing of a newer one (probe.ts failProbe). */
